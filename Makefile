@@ -1,0 +1,68 @@
+# ScaleBridge: `make run` and `make test` do all set-up on a fresh machine.
+#
+#   make run             set up on first use, then run the headline case
+#   make test            set up, then the whole test suite (serial and 2-rank MPI tests)
+#   make bench           speed benchmarks (ratios against plain DOLFINx scripts)
+#   make lint            ruff
+#
+# Cluster users who bring their own DOLFINx (conda-forge, Spack, docker image) run
+#   make install DOLFINX=system
+# which makes the venv see the system site-packages and skips the PyPI DOLFINx wheel.
+
+SHELL := /bin/bash
+VENV ?= .venv
+DOLFINX ?= wheel
+HEADLINE ?= cases/heated_plate.toml
+
+# A Python >= 3.12: explicit PYTHON=..., else the first candidate that reports a suitable version
+# (pyenv shims on PATH may exist but fail, so each candidate is executed, not just located).
+PYTHON_CANDIDATES := python3.12 python3.13 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python) \
+                     $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python) python3 python
+ifndef PYTHON
+PYTHON := $(shell for p in $(PYTHON_CANDIDATES); do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { command -v "$$p"; break; }; \
+	done)
+endif
+
+ifeq ($(DOLFINX),system)
+  VENV_FLAGS := --system-site-packages
+  EXTRAS := test
+else
+  VENV_FLAGS :=
+  EXTRAS := test,dolfinx
+endif
+
+STAMP := $(VENV)/.scalebridge-installed
+BIN := $(VENV)/bin
+
+.PHONY: install run test test-serial bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "error: no Python >= 3.12 found. Install one, or run: make PYTHON=/path/to/python3.12"; \
+	  exit 2; fi
+	@echo "Using $(PYTHON) ($$($(PYTHON) --version))"
+	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
+	@touch $@
+
+run: $(STAMP)
+	$(BIN)/scalebridge run $(HEADLINE) --overwrite
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
+
+test-serial: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

@@ -1,0 +1,33 @@
+"""ScaleBridge: finite-element multiphysics across scales on DOLFINx.
+
+The Python API mirrors the command line::
+
+    from app import Simulation
+    sim = Simulation.from_case("cases/heated_plate.toml", overrides={"time.end": 10})
+    result = sim.run("results/plate")
+    result.quantities["max_temperature_K"]
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    # The PyPI wheel must order MPI ahead of dolfinx/petsc4py, so it is imported before anything
+    # else in the package. Cluster users bring their own DOLFINx, without this module.
+    import dolfinx_solver  # noqa: F401
+except ImportError:
+    pass
+
+try:
+    __version__ = version("scalebridge")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+
+def __getattr__(name: str):
+    # The simulation pulls in DOLFINx; importing `app` alone (for `app.contracts`, the CLI's
+    # argument parsing, or `scalebridge --help`) stays light.
+    if name == "Simulation":
+        from app.simulation import Simulation
+
+        return Simulation
+    raise AttributeError(name)

@@ -1,0 +1,59 @@
+"""Errors that reach the user.
+
+`CaseError` is bad input: it names the case-file path of the offending value, what was expected and
+how to fix it; the CLI prints it as one message and exits with code 2. `SolverError` is a run that
+could not continue (Newton failed below the minimum time step); the CLI exits with code 1.
+"""
+
+import difflib
+from collections.abc import Iterable
+
+
+class ScaleBridgeError(Exception):
+    """Base class of errors the CLI reports without a traceback."""
+
+    exit_code = 1
+
+
+class CaseError(ScaleBridgeError):
+    """Invalid input, located by its dotted case-file path (``physics.heat.conductivity``).
+
+    Args:
+        path: Dotted path of the offending value in the case file ("" for the file itself).
+        problem: What is wrong, including what was expected.
+        fix: How to fix it, when that is not obvious from ``problem``.
+    """
+
+    exit_code = 2
+
+    def __init__(self, path: str, problem: str, fix: str | None = None):
+        self.path = path
+        self.problem = problem
+        self.fix = fix
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        fix = f" Fix: {self.fix}" if self.fix else ""
+        return f"{where}{self.problem}.{fix}"
+
+    def at(self, prefix: str) -> "CaseError":
+        """The same error with its path placed under ``prefix``."""
+        path = ".".join(p for p in (prefix, self.path) if p)
+        return CaseError(path, self.problem, self.fix)
+
+
+class SolverError(ScaleBridgeError):
+    """A solve that failed for good (after all retries the time-step control allows)."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A " (did you mean 'x'?)" suffix for the closest choice, or "" when nothing is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def listing(choices: Iterable[str]) -> str:
+    """Sorted, comma-separated names, or "none" for an empty collection."""
+    names = sorted(choices)
+    return ", ".join(names) if names else "none"
