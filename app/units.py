@@ -60,7 +60,7 @@ def to_si(value: float | int | str, units: str, path: str) -> float:
     if not isinstance(value, str) or not looks_like_quantity(value):
         raise CaseError(
             path,
-            f"expected a number or a string with units such as \"1 {units}\", got {value!r}",
+            f'expected a number or a string with units such as "1 {units}", got {value!r}',
         )
     ureg = registry()
     try:

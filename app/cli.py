@@ -1,0 +1,225 @@
+"""Command line: ``scalebridge run | check | modules``.
+
+Every command behaves the same under ``mpirun -n N``: all ranks do the work, rank 0 prints.
+Bad input prints one message naming the case-file path and exits with code 2; a solve that
+fails for good exits with code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+from app import __version__
+from app.errors import ScaleBridgeError
+
+log = logging.getLogger("scalebridge")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scalebridge",
+        description="Finite-element multiphysics across scales (DOLFINx).",
+    )
+    parser.add_argument("--version", action="version", version=f"scalebridge {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_case(name: str, help_text: str) -> argparse.ArgumentParser:
+        command = commands.add_parser(name, help=help_text, description=help_text)
+        command.add_argument("case", type=Path, help="case file (TOML)")
+        command.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a case value by dotted path, e.g. physics.heat.conductivity=50",
+        )
+        return command
+
+    run = with_case("run", "Run a case and write its results folder.")
+    run.add_argument("-o", "--output", type=Path, help="results folder (default: results/<case>)")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing results folder")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar or log on screen")
+    with_case("check", "Validate a case and print its mesh, fields and solve plan; solve nothing.")
+    modules = commands.add_parser("modules", help="List installed physics plug-ins.")
+    modules.add_argument("name", nargs="?", help="show one plug-in only")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``scalebridge`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    _configure_logging(comm.rank, quiet=getattr(args, "quiet", False))
+    try:
+        if args.command == "run":
+            _run(args, comm)
+        elif args.command == "check":
+            _say(comm, _check(args, comm))
+        else:
+            _say(comm, _modules(args.name))
+    except ScaleBridgeError as exc:
+        if comm.rank == 0:
+            where = f"{args.case}: " if getattr(args, "case", None) else ""
+            print(f"scalebridge: error: {where}{exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    return 0
+
+
+def _configure_logging(rank: int, quiet: bool) -> None:
+    log.handlers.clear()
+    if rank == 0 and not quiet:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def _say(comm: Any, text: str) -> None:
+    if comm.rank == 0:
+        print(text, flush=True)
+
+
+def _run(args: argparse.Namespace, comm: Any) -> None:
+    from app.simulation import Simulation
+
+    output = args.output or Path("results") / args.case.stem
+    simulation = Simulation.from_case(args.case, args.overrides, comm=comm)
+    log.info("case %s -> %s", args.case, output)
+    simulation.run(output, overwrite=args.overwrite, progress=not args.quiet)
+
+
+def _check(args: argparse.Namespace, comm: Any) -> str:
+    from app.simulation import Simulation
+
+    simulation = Simulation.from_case(args.case, args.overrides, comm=comm)
+    simulation.build()
+    case = simulation.case
+    lines = [f"Case: {case.title or args.case.stem} ({args.case})", "", "Mesh:"]
+    lines += ["  " + line for line in simulation.mesh_data.summary().splitlines()]
+    lines += ["", "Plug-ins:"]
+    for instance, plugin in simulation.physics.items():
+        lines.append(f"  {instance} ({plugin.name}): {plugin.describe()}")
+    lines += ["", "Fields (provider -> consumers):"]
+    lines += ["  " + line for line in simulation.graph.describe()]
+    lines += ["", "Solve plan:", "  " + _time_plan(case.time)]
+    lines += ["  " + line for line in simulation.describe_solvers().splitlines()]
+    lines += [f"  output: {_output_plan(case.output, simulation)}"]
+    lines += ["", "Quantities (quantities.csv columns):"]
+    lines += [f"  {name}: {q.description}" for name, q in simulation._quantities.items()]
+    lines += ["", "OK: the case is valid."]
+    return "\n".join(lines)
+
+
+def _time_plan(time: Any) -> str:
+    if time.end is None:
+        return "steady: one solve"
+    step = f"dt {time.dt:g} s"
+    if time.adaptive:
+        adaptive = time.adaptive
+        step += (
+            f", adaptive (x{adaptive.growth:g} after easy steps, x{adaptive.shrink:g} on failure)"
+        )
+    return f"{time.scheme}: t from {time.start:g} to {time.end:g} s, {step}"
+
+
+def _output_plan(output: Any, simulation: Any) -> str:
+    when = f"every {output.interval:g} s" if output.interval else "every step"
+    if output.times:
+        when += " and at " + ", ".join(f"{t:g}" for t in output.times) + " s"
+    fields = ", ".join(simulation._output_fields) if output.xdmf else "none"
+    return f"{when}; fields: {fields}"
+
+
+# ---------------------------------------------------------------------------------------------
+# scalebridge modules
+# ---------------------------------------------------------------------------------------------
+def _modules(name: str | None) -> str:
+    from app.errors import CaseError
+    from app.registry import discover
+
+    plugins = discover()
+    if name is not None and name not in plugins.classes:
+        from app.registry import plugin
+
+        plugin(name, "modules")  # raises with a did-you-mean
+    lines = []
+    for type_name, cls in plugins.classes.items():
+        if name is not None and type_name != name:
+            continue
+        lines += [f"{type_name}: {cls.describe()}"]
+        try:
+            instance = cls(cls.Parameters())
+            lines += ["  provides:"] + [f"    {_spec(s)}" for s in instance.provides]
+            lines += ["  requires:"] + [f"    {_spec(s)}" for s in instance.requires or []]
+        except (CaseError, ValueError):
+            lines += ["  fields: depend on parameters without defaults"]
+        lines += ["  parameters:", *_parameters(cls.Parameters, "    ")]
+        lines.append("")
+    for type_name, problem in plugins.broken.items():
+        lines.append(f"{type_name}: FAILED TO LOAD: {problem}")
+    return "\n".join(lines).rstrip()
+
+
+def _spec(spec: Any) -> str:
+    family, degree = spec.space
+    flags = [f"{family} {degree}"] + ["derived"] * spec.derived + ["optional"] * spec.optional
+    region = f" on region {spec.region}" if spec.region else ""
+    return (
+        f"{spec.name} [{spec.rank}, {spec.units}, {', '.join(flags)}]{region}: {spec.description}"
+    )
+
+
+def _parameters(model: Any, indent: str) -> list[str]:
+    lines = []
+    for field_name, info in model.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        units = f"[{extra['units']}]" if "units" in extra else ""
+        bounds = [f"{op} {extra[key]:g}" for key, op in (("gt", ">"), ("ge", ">=")) if key in extra]
+        bounds += [str(m) for m in info.metadata]
+        if info.is_required():
+            default = "required"
+        elif info.default_factory is not None:
+            default = "default " + repr(info.default_factory())
+        else:
+            value = info.default
+            default = "default " + repr(getattr(value, "to_case", lambda v=value: v)())
+        constraint = f" ({', '.join(bounds)})" if bounds else ""
+        lines.append(
+            f"{indent}{field_name} {units} {default}{constraint}: {info.description or ''}".replace(
+                "  ", " "
+            )
+        )
+        for nested in _nested_models(info.annotation):
+            tag = nested.model_fields.get("type")
+            label = f"type = {typing.get_args(tag.annotation)[0]!r}" if tag else nested.__name__
+            lines.append(f"{indent}  {label}: {(nested.__doc__ or '').strip()}")
+            lines += [
+                line
+                for line in _parameters(nested, indent + "    ")
+                if not line.strip().startswith("type ")
+            ]
+    return lines
+
+
+def _nested_models(annotation: Any) -> list[type]:
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type] = []
+    for arg in typing.get_args(annotation):
+        found += _nested_models(arg)
+    return found
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""The framework's implementation of :class:`app.contracts.Context`.
+
+One context per plug-in instance. It hands out the instance's fields, test functions and
+measures, and turns parameter values into UFL. Names written in the case (boundaries, regions,
+fields in expressions) are checked here; a wrong one raises :class:`CaseLookupError`, which the
+simulation turns into a :class:`~app.errors.CaseError` at the place the case wrote it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import ufl
+from dolfinx import fem
+from petsc4py import PETSc
+
+from app.contracts import Context, Formula, PerRegion, Value, walk_values
+from app.errors import did_you_mean, listing
+from app.fields import FieldStore
+from app.meshing import MeshData
+from app.timeint import TimeScheme
+
+
+class CaseLookupError(LookupError):
+    """Something the case wrote that does not fit the mesh or the fields.
+
+    Attributes:
+        message: The problem, in full.
+        token: A name to search for in the instance's case table (where it was written).
+        value: The parameter value object at fault (located by identity), if known.
+        fix: How to fix it.
+    """
+
+    def __init__(self, message: str, token: str = "", value: Any = None, fix: str | None = None):
+        super().__init__(message)
+        self.message, self.token, self.value, self.fix = message, token, value, fix
+
+
+def unknown(kind: str, name: str, known: list[str]) -> CaseLookupError:
+    kinds = "boundaries" if kind == "boundary" else f"{kind}s"
+    return CaseLookupError(
+        f"unknown {kind} '{name}'{did_you_mean(name, known)}; {kinds} here: {listing(known)}",
+        token=name,
+    )
+
+
+class FormContext(Context):
+    """Context of one plug-in instance on the parent mesh.
+
+    Args:
+        instance: Instance name (for messages).
+        mesh_data: The mesh with its named regions and boundaries.
+        store: All fields.
+        scheme: The time scheme (owner of the time constant).
+        tests: Test functions of the fields this instance solves for.
+        readable: Fields the instance declared (provides, requires, expression references).
+        static: Set collecting functions that never change (lets solvers reuse operators).
+    """
+
+    def __init__(
+        self,
+        instance: str,
+        mesh_data: MeshData,
+        store: FieldStore,
+        scheme: TimeScheme,
+        tests: Mapping[str, Any],
+        readable: set[str],
+        static: set[Any],
+    ):
+        self.instance = instance
+        self.mesh_data = mesh_data
+        self.mesh = mesh_data.mesh
+        self.gdim = self.mesh.geometry.dim
+        self.x = ufl.SpatialCoordinate(self.mesh)
+        self.t = scheme.t
+        self.n = ufl.FacetNormal(self.mesh)
+        self._store, self._tests, self._readable, self._static = store, tests, readable, static
+        self._dx = ufl.Measure("dx", domain=self.mesh, subdomain_data=mesh_data.cell_tags)
+        self._ds = ufl.Measure("ds", domain=self.mesh, subdomain_data=mesh_data.facet_tags)
+        self._dS = ufl.Measure("dS", domain=self.mesh, subdomain_data=mesh_data.facet_tags)
+        self._coefficients: dict[int, tuple[Any, Any]] = {}
+
+    # Fields ---------------------------------------------------------------------------------
+    def field(self, name: str) -> Any:
+        if name not in self._readable:
+            raise KeyError(
+                f"plug-in instance '{self.instance}' reads field '{name}' without declaring it in "
+                f"provides or requires (declared: {listing(self._readable)})"
+            )
+        if name not in self._store:
+            raise KeyError(f"field '{name}' has no provider; check ctx.has('{name}') first")
+        return self._store[name].function
+
+    def test(self, name: str) -> Any:
+        if name not in self._tests:
+            raise KeyError(
+                f"plug-in instance '{self.instance}' asked for the test function of '{name}', "
+                f"which it does not solve for (it solves for {listing(self._tests)})"
+            )
+        return self._tests[name]
+
+    def has(self, name: str) -> bool:
+        return name in self._store
+
+    # Measures -------------------------------------------------------------------------------
+    def dx(self, region: str | None = None) -> Any:
+        if region is None:
+            return self._dx
+        if region not in self.mesh_data.regions:
+            raise unknown("region", region, self.regions)
+        return self._dx(self.mesh_data.regions[region])
+
+    def ds(self, boundary: str | None = None) -> Any:
+        if boundary is None:
+            return self._ds
+        if boundary in self.mesh_data.interior_boundaries:
+            raise CaseLookupError(
+                f"'{boundary}' is an internal boundary (an interface between regions), but a "
+                f"condition needs an exterior one: {listing(self.boundaries)}",
+                token=boundary,
+            )
+        if boundary not in self.mesh_data.boundaries:
+            raise unknown("boundary", boundary, self.boundaries)
+        return self._ds(self.mesh_data.boundaries[boundary])
+
+    def dS(self, boundary: str) -> Any:
+        if boundary not in self.mesh_data.interior_boundaries:
+            raise unknown("interface", boundary, self.interfaces)
+        return self._dS(self.mesh_data.boundaries[boundary])
+
+    @property
+    def boundaries(self) -> list[str]:
+        interior = self.mesh_data.interior_boundaries
+        return [name for name in self.mesh_data.boundaries if name not in interior]
+
+    @property
+    def interfaces(self) -> list[str]:
+        interior = self.mesh_data.interior_boundaries
+        return [name for name in self.mesh_data.boundaries if name in interior]
+
+    @property
+    def regions(self) -> list[str]:
+        return list(self.mesh_data.regions)
+
+    # Parameters as UFL ----------------------------------------------------------------------
+    def coefficient(self, value: Any) -> Any:
+        key = id(value)
+        if key not in self._coefficients:
+            self._coefficients[key] = (value, self._build(value))
+        return self._coefficients[key][1]
+
+    def _build(self, value: Any) -> Any:
+        match value:
+            case Value():
+                return fem.Constant(self.mesh, PETSc.ScalarType(value.value))
+            case int() | float():
+                return fem.Constant(self.mesh, PETSc.ScalarType(value))
+            case Formula():
+                return self._formula(value)
+            case PerRegion():
+                return self._per_region(value)
+        raise TypeError(f"cannot turn {value!r} into a coefficient")
+
+    def namespace(self) -> dict[str, Any]:
+        """Names an expression may use here: coordinates, t and the readable scalar fields."""
+        names: dict[str, Any] = dict(zip(("x", "y", "z"), self.x, strict=False))
+        names["t"] = self.t
+        for name in sorted(self._readable):
+            if name in self._store and self._store[name].spec.rank == "scalar":
+                names[name] = self._store[name].function
+        return names
+
+    def _formula(self, value: Formula) -> Any:
+        names = self.namespace()
+        missing = sorted(value.names - set(names))
+        if missing:
+            raise unknown("name", missing[0], sorted(names))
+        return value.expression.to_ufl(names)
+
+    def _per_region(self, value: PerRegion) -> Any:
+        regions = self.mesh_data.regions
+        for name in value.values:
+            if name not in regions:
+                raise unknown("region", name, list(regions))
+        missing = [name for name in regions if name not in value.values]
+        if missing:
+            raise CaseLookupError(
+                f"no value for region{'s' if len(missing) > 1 else ''} {listing(missing)}; a "
+                f"table by region must cover every region ({listing(regions)})",
+                value=value,
+                fix="add the missing regions to the table",
+            )
+        if all(isinstance(item, Value) for item in value.values.values()):
+            return self._piecewise({name: item.value for name, item in value.values.items()})
+        return sum(
+            self._piecewise({name: 1.0}) * self.coefficient(item)
+            for name, item in value.values.items()
+        )
+
+    def _piecewise(self, values: Mapping[str, float]) -> fem.Function:
+        """A cellwise-constant function: the given value on each named region, 0 elsewhere."""
+        space = fem.functionspace(self.mesh, ("DG", 0))
+        function = fem.Function(space)
+        for name, number in values.items():
+            cells = self.mesh_data.cell_tags.find(self.mesh_data.regions[name])
+            function.x.array[space.dofmap.list[cells, 0]] = number
+        self._static.add(function)
+        return function
+
+
+def locate_value(params: Any, target: Any) -> str | None:
+    """Dotted path of a parameter value object inside a parameter model (by identity)."""
+    for path, value in walk_values(params):
+        if value is target:
+            return path
+    return None

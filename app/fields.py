@@ -1,0 +1,112 @@
+"""The field store: one place that owns every field's function space and values.
+
+Each field gets its own function space (sharing a space object between fields lets a Dirichlet
+condition on one leak into another's block). Solved fields keep the history the time scheme
+needs; derived fields are refreshed from their plug-in's UFL expression when someone reads them.
+Consumers only ever see the store's functions, so a plug-in never knows who provides a field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import ufl
+from dolfinx import fem
+from mpi4py import MPI
+
+from app.contracts import FieldSpec
+
+
+@dataclass
+class Field:
+    """One field: its contract, provider, space, current value and time history.
+
+    Attributes:
+        spec: The provider's contract for the field.
+        provider: Instance name of the plug-in that provides it.
+        function: Current value (for a solved field: the unknown of its group).
+        history: Values at previous time levels, newest first (solved transient fields).
+        expression: Compiled UFL expression of a derived field.
+    """
+
+    spec: FieldSpec
+    provider: str
+    function: fem.Function
+    history: list[fem.Function] = field(default_factory=list)
+    expression: fem.Expression | None = None
+
+    @property
+    def space(self) -> fem.FunctionSpace:
+        return self.function.function_space
+
+    def refresh(self) -> None:
+        """Re-evaluate a derived field from the current state."""
+        if self.expression is not None:
+            self.function.interpolate(self.expression)
+
+    def push_history(self) -> None:
+        """Shift time levels after an accepted step: u_{n-1} <- u_n <- u."""
+        levels = [self.function, *self.history]
+        for older in range(len(levels) - 1, 0, -1):
+            levels[older].x.array[:] = levels[older - 1].x.array
+
+    def global_extreme(self, reduction: str) -> float:
+        """Max or min of the owned nodal values over all ranks."""
+        index_map = self.space.dofmap.index_map
+        owned = self.function.x.array[: index_map.size_local * self.space.dofmap.index_map_bs]
+        comm = self.space.mesh.comm
+        if reduction == "max":
+            return comm.allreduce(owned.max(initial=-np.inf), op=MPI.MAX)
+        return comm.allreduce(owned.min(initial=np.inf), op=MPI.MIN)
+
+
+class FieldStore:
+    """All fields of a simulation, by name."""
+
+    def __init__(self, mesh: Any):
+        self.mesh = mesh
+        self._fields: dict[str, Field] = {}
+
+    def add(self, spec: FieldSpec, provider: str, history: int = 0) -> Field:
+        """Create the field's space and function (and ``history`` previous time levels)."""
+        family, degree = spec.space
+        shape = spec.shape(self.mesh.geometry.dim)
+        space = fem.functionspace(self.mesh, (family, degree, shape))
+        function = fem.Function(space, name=spec.name)
+        past = [fem.Function(space, name=f"{spec.name}_n{i + 1}") for i in range(history)]
+        self._fields[spec.name] = Field(spec, provider, function, past)
+        return self._fields[spec.name]
+
+    def __getitem__(self, name: str) -> Field:
+        return self._fields[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._fields
+
+    def __iter__(self) -> Iterator[Field]:
+        return iter(self._fields.values())
+
+    def names(self) -> list[str]:
+        return list(self._fields)
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """Copies of every solved value, to restore after a rejected step."""
+        return {name: f.function.x.array.copy() for name, f in self._fields.items()}
+
+    def restore(self, saved: dict[str, np.ndarray]) -> None:
+        for name, values in saved.items():
+            self._fields[name].function.x.array[:] = values
+
+
+def interpolate(target: fem.Function, value: Any) -> None:
+    """Set a function from a number or a UFL expression (evaluated at the space's nodes)."""
+    if isinstance(value, int | float):
+        target.x.array[:] = value
+        return
+    expression = fem.Expression(
+        ufl.as_ufl(value), target.function_space.element.interpolation_points
+    )
+    target.interpolate(expression)

@@ -1,0 +1,188 @@
+"""Plug-in discovery and the contract graph.
+
+Plug-ins are found only through the ``scalebridge.physics`` entry-point group; the built-ins
+register there exactly like a third-party package does. Before anything is solved,
+:func:`check_contracts` verifies the field graph: every required field has exactly one provider,
+ranks agree and units are dimensionally compatible. Expressions in a case that name a field make
+their plug-in a consumer of that field too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import entry_points
+
+from app.contracts import FieldSpec, Formula, Physics, walk_values
+from app.errors import CaseError, did_you_mean, listing
+from app.units import compatible, parse_units
+
+GROUP = "scalebridge.physics"
+
+#: Names every expression may use besides field names.
+COORDINATES = ("x", "y", "z")
+TIME = "t"
+
+
+@dataclass(frozen=True)
+class Plugins:
+    """Discovered plug-in classes by type name, and entry points that failed to load."""
+
+    classes: dict[str, type[Physics]]
+    broken: dict[str, str]
+
+
+@cache
+def discover() -> Plugins:
+    """Load every entry point of the group once."""
+    classes: dict[str, type[Physics]] = {}
+    broken: dict[str, str] = {}
+    for entry in entry_points(group=GROUP):
+        try:
+            cls = entry.load()
+        except Exception as exc:  # a third-party plug-in may fail in any way; report, go on
+            broken[entry.name] = f"{entry.value}: {type(exc).__name__}: {exc}"
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, Physics)):
+            broken[entry.name] = f"{entry.value} is not a subclass of app.contracts.Physics"
+        elif getattr(cls, "name", None) != entry.name:
+            broken[entry.name] = (
+                f"{entry.value}.name is {getattr(cls, 'name', None)!r}, "
+                f"but its entry point is named {entry.name!r}"
+            )
+        else:
+            classes[entry.name] = cls
+    return Plugins(dict(sorted(classes.items())), broken)
+
+
+def plugin(type_name: str, path: str) -> type[Physics]:
+    """The plug-in class for a case's ``type``; CaseError at ``path`` if there is none."""
+    plugins = discover()
+    if type_name in plugins.classes:
+        return plugins.classes[type_name]
+    if type_name in plugins.broken:
+        raise CaseError(path, f"plug-in '{type_name}' failed to load: {plugins.broken[type_name]}")
+    raise CaseError(
+        path,
+        f"unknown physics '{type_name}'{did_you_mean(type_name, plugins.classes)}; "
+        f"installed: {listing(plugins.classes)}",
+        "set `type` to an installed plug-in (see `scalebridge modules`)",
+    )
+
+
+@dataclass
+class FieldGraph:
+    """Who provides and who consumes each field.
+
+    Attributes:
+        providers: Field name -> (instance, spec).
+        consumers: Field name -> [(instance, spec)], including expression references.
+    """
+
+    providers: dict[str, tuple[str, FieldSpec]] = field(default_factory=dict)
+    consumers: dict[str, list[tuple[str, FieldSpec]]] = field(default_factory=dict)
+
+    def available(self, name: str) -> bool:
+        return name in self.providers
+
+    def describe(self) -> list[str]:
+        """One line per field: name, rank, units, provider and consumers."""
+        lines = []
+        for name, (provider, spec) in self.providers.items():
+            users = sorted({instance for instance, _ in self.consumers.get(name, [])})
+            kind = "derived" if spec.derived else "solved"
+            used = f" -> {', '.join(users)}" if users else ""
+            lines.append(f"{name} [{spec.rank}, {spec.units}, {kind}] from {provider}{used}")
+        return lines
+
+
+def expression_references(plugin: Physics) -> dict[str, str]:
+    """Field names the instance's expressions use, each with the parameter path using it."""
+    references: dict[str, str] = {}
+    for path, value in walk_values(plugin.params):
+        if isinstance(value, Formula):
+            for name in sorted(value.names - {*COORDINATES, TIME}):
+                references.setdefault(name, path)
+    return references
+
+
+def check_contracts(physics: Mapping[str, Physics]) -> FieldGraph:
+    """Build the field graph and verify it.
+
+    Raises:
+        CaseError: Naming the plug-ins involved and the field, located at the consumer.
+    """
+    graph = FieldGraph()
+    for instance, plugin in physics.items():
+        for spec in plugin.provides:
+            if spec.name in graph.providers:
+                other = graph.providers[spec.name][0]
+                raise CaseError(
+                    f"physics.{instance}",
+                    f"field '{spec.name}' is provided by both '{other}' "
+                    f"({physics[other].name}) and '{instance}' ({plugin.name})",
+                    "keep one provider per field",
+                )
+            graph.providers[spec.name] = (instance, spec)
+    for instance, plugin in physics.items():
+        for spec in plugin.requires:
+            _check_requirement(graph, physics, instance, spec)
+        own = {spec.name for spec in plugin.provides}
+        for name, path in expression_references(plugin).items():
+            _check_reference(graph, instance, name, path, own)
+    return graph
+
+
+def _check_requirement(
+    graph: FieldGraph, physics: Mapping[str, Physics], consumer: str, spec: FieldSpec
+) -> None:
+    where = f"physics.{consumer}"
+    kind = physics[consumer].name
+    if spec.name not in graph.providers:
+        if spec.optional:
+            return
+        raise CaseError(
+            where,
+            f"'{consumer}' ({kind}) requires field '{spec.name}' ({spec.units}) but no plug-in "
+            f"provides it{did_you_mean(spec.name, graph.providers)}; provided fields: "
+            f"{listing(graph.providers)}",
+            "add a plug-in that provides it",
+        )
+    provider, given = graph.providers[spec.name]
+    if given.rank != spec.rank:
+        raise CaseError(
+            where,
+            f"'{consumer}' ({kind}) requires '{spec.name}' as a {spec.rank} but '{provider}' "
+            f"({physics[provider].name}) provides a {given.rank}",
+        )
+    if not compatible(given.units, spec.units):
+        raise CaseError(
+            where,
+            f"'{consumer}' ({kind}) requires '{spec.name}' in {spec.units} "
+            f"[{parse_units(spec.units).dimensionality}] but '{provider}' "
+            f"({physics[provider].name}) provides it in {given.units} "
+            f"[{parse_units(given.units).dimensionality}]",
+            "the two plug-ins disagree on what the field is; check their field names",
+        )
+    graph.consumers.setdefault(spec.name, []).append((consumer, spec))
+
+
+def _check_reference(graph: FieldGraph, consumer: str, name: str, path: str, own: set) -> None:
+    where = f"physics.{consumer}.{path}"
+    known = sorted({*graph.providers, *COORDINATES, TIME})
+    if name not in graph.providers:
+        raise CaseError(
+            where,
+            f"unknown name '{name}'{did_you_mean(name, known)}: no plug-in provides a field of "
+            f"that name; expressions may use {listing(known)}",
+        )
+    spec = graph.providers[name][1]
+    if spec.rank != "scalar":
+        raise CaseError(
+            where, f"'{name}' is a {spec.rank} field; expressions use scalar fields only"
+        )
+    if name not in own:
+        graph.consumers.setdefault(name, []).append(
+            (consumer, FieldSpec(name, "scalar", spec.units, description=f"used in {path}"))
+        )

@@ -1,0 +1,258 @@
+"""Solver presets and the two solvers a group of unknowns is solved with.
+
+A group's residual is analysed once: if its Jacobian does not depend on the unknowns the
+problem is linear and goes to :class:`LinearSolver`, which assembles the operator once and
+re-assembles it only when a constant it depends on changed (a new dt) or it depends on a field
+that evolves; the KSP (and its factorisation or multigrid hierarchy) is reused across steps.
+Everything else goes to :class:`NewtonSolver` (PETSc SNES).
+
+Presets: ``direct`` (MUMPS LU), ``cg_gamg`` (CG + smoothed-aggregation AMG, for symmetric
+positive definite operators), ``gmres_gamg`` and ``gmres_ilu``. ``auto`` picks MUMPS below
+100k unknowns (a direct solve is fastest there and exact) and the AMG presets above.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import ufl
+from dolfinx import fem
+from dolfinx.fem import petsc as fem_petsc
+from mpi4py import MPI
+from petsc4py import PETSc
+from ufl.algorithms.analysis import extract_constants
+
+if TYPE_CHECKING:
+    from app.case import SolverSpec
+
+AUTO_DIRECT_LIMIT = 100_000
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "direct": {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"},
+    "cg_gamg": {"ksp_type": "cg", "pc_type": "gamg"},
+    "gmres_gamg": {"ksp_type": "gmres", "pc_type": "gamg"},
+    "gmres_ilu": {"ksp_type": "gmres", "pc_type": "bjacobi", "sub_pc_type": "ilu"},
+}
+
+_prefixes = itertools.count()
+
+
+@dataclass(frozen=True)
+class SolveReport:
+    """Outcome of one solve of a group."""
+
+    converged: bool
+    iterations: int
+    linear_iterations: int
+    reason: str
+
+
+@dataclass
+class System:
+    """A group's discretised equations in UFL, before compilation.
+
+    Attributes:
+        unknowns: The group's solved fields (functions updated in place).
+        residuals: One residual form per unknown (its test-function block).
+        jacobian: Blocks dF_i/du_j (None where structurally zero).
+        bcs: Dirichlet conditions on the unknowns.
+        spd: Every plug-in in the group declares a symmetric positive definite operator.
+        static: Functions that never change during a run (piecewise properties).
+    """
+
+    unknowns: list[fem.Function]
+    residuals: list[ufl.Form]
+    jacobian: list[list[ufl.Form | None]]
+    bcs: list[fem.DirichletBC]
+    spd: bool
+    static: set[Any]
+
+    @property
+    def linear(self) -> bool:
+        """The Jacobian does not depend on the unknowns."""
+        unknowns = set(self.unknowns)
+        return not any(
+            unknowns & set(ufl.algorithms.extract_coefficients(block))
+            for row in self.jacobian
+            for block in row
+            if block is not None
+        )
+
+    @property
+    def size(self) -> int:
+        """Global number of unknowns."""
+        return sum(
+            u.function_space.dofmap.index_map.size_global * u.function_space.dofmap.index_map_bs
+            for u in self.unknowns
+        )
+
+
+def choose_preset(requested: str, system: System) -> str:
+    """The preset to use: the requested one, or for ``auto`` the best fit for the system."""
+    if requested != "auto":
+        return requested
+    if system.size < AUTO_DIRECT_LIMIT or len(system.unknowns) > 1:
+        return "direct"
+    return "cg_gamg" if system.spd and system.linear else "gmres_gamg"
+
+
+def petsc_options(preset: str, rtol: float, extra: dict[str, Any]) -> dict[str, Any]:
+    """Options of a preset, with the relative tolerance and raw case options applied."""
+    options = dict(PRESETS[preset])
+    if preset != "direct":
+        options["ksp_rtol"] = rtol
+    return options | extra
+
+
+def _zero_form(v: ufl.Argument) -> ufl.Form:
+    """An integral of zero against ``v``: a right-hand side with no source terms."""
+    domain = v.ufl_function_space().mesh
+    zero = fem.Constant(domain, np.zeros(v.ufl_shape, dtype=PETSc.ScalarType))
+    return ufl.inner(zero, v) * ufl.dx(domain=domain)
+
+
+def _finite(vector: PETSc.Vec, comm: MPI.Comm) -> bool:
+    return bool(comm.allreduce(np.isfinite(vector.array_r).all(), op=MPI.LAND))
+
+
+class LinearSolver:
+    """Assemble-once linear solve of an affine system F(u) = A u - b.
+
+    The bilinear form is the Jacobian; the right-hand side is -F evaluated at u = 0.
+    """
+
+    def __init__(self, system: System, options: dict[str, Any], name: str):
+        self.system = system
+        multi = len(system.unknowns) > 1
+        a = system.jacobian if multi else system.jacobian[0][0]
+        L = [self._rhs(F, system) for F in system.residuals]
+        self.problem = fem_petsc.LinearProblem(
+            a,
+            L if multi else L[0],
+            u=system.unknowns if multi else system.unknowns[0],
+            bcs=system.bcs,
+            kind="mpi" if multi else None,
+            petsc_options_prefix=f"sb{next(_prefixes)}_{name}_",
+            petsc_options=options,
+        )
+        forms = [b for row in system.jacobian for b in row if b is not None]
+        self._constants = [c for form in forms for c in extract_constants(form)]
+        self._evolving = any(
+            set(ufl.algorithms.extract_coefficients(form)) - system.static for form in forms
+        )
+        self._assembled_with: list[np.ndarray] | None = None
+        if options.get("ksp_type") != "preonly":
+            self.problem.solver.setInitialGuessNonzero(True)
+
+    @staticmethod
+    def _rhs(F: ufl.Form, system: System) -> ufl.Form:
+        zero = {u: ufl.zero(*u.ufl_shape) for u in system.unknowns}
+        L = -ufl.replace(F, zero)
+        L = ufl.algorithms.expand_derivatives(L)
+        return _zero_form(F.arguments()[0]) if L.empty() else L
+
+    def _matrix_is_stale(self) -> bool:
+        values = [np.array(c.value, copy=True) for c in self._constants]
+        if self._evolving or self._assembled_with is None:
+            self._assembled_with = values
+            return True
+        stale = any(
+            not np.array_equal(a, b) for a, b in zip(values, self._assembled_with, strict=True)
+        )
+        self._assembled_with = values
+        return stale
+
+    def solve(self) -> SolveReport:
+        problem, multi = self.problem, len(self.system.unknowns) > 1
+        if self._matrix_is_stale():
+            problem.A.zeroEntries()
+            fem_petsc.assemble_matrix(problem.A, problem.a, bcs=problem.bcs)
+            problem.A.assemble()
+        b = problem.b
+        with b.localForm() as local:
+            local.set(0.0)
+        fem_petsc.assemble_vector(b, problem.L)
+        if multi:
+            bcs1 = fem.bcs_by_block(fem.extract_function_spaces(problem.a, 1), problem.bcs)
+            fem_petsc.apply_lifting(b, problem.a, bcs=bcs1)
+            b.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+            bcs0 = fem.bcs_by_block(fem.extract_function_spaces(problem.L), problem.bcs)
+            fem_petsc.set_bc(b, bcs0)
+        else:
+            fem_petsc.apply_lifting(b, [problem.a], bcs=[problem.bcs])
+            b.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+            fem_petsc.set_bc(b, problem.bcs)
+        fem_petsc.assign(problem.u, problem.x)
+        ksp = problem.solver
+        ksp.solve(b, problem.x)
+        problem.x.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
+        reason = ksp.getConvergedReason()
+        finite = _finite(problem.x, ksp.comm.tompi4py())
+        if reason > 0 and finite:
+            fem_petsc.assign(problem.x, problem.u)
+        return SolveReport(
+            reason > 0 and finite,
+            1,
+            ksp.getIterationNumber(),
+            f"KSP reason {reason}" + ("" if finite else ", non-finite solution"),
+        )
+
+
+class NewtonSolver:
+    """Newton's method (PETSc SNES with line search) on the group's block residual."""
+
+    def __init__(self, system: System, options: dict[str, Any], name: str):
+        self.system = system
+        multi = len(system.unknowns) > 1
+        self.problem = fem_petsc.NonlinearProblem(
+            system.residuals if multi else system.residuals[0],
+            system.unknowns if multi else system.unknowns[0],
+            J=system.jacobian if multi else system.jacobian[0][0],
+            bcs=system.bcs,
+            kind="mpi" if multi else None,
+            petsc_options_prefix=f"sb{next(_prefixes)}_{name}_",
+            petsc_options=options,
+        )
+
+    def solve(self) -> SolveReport:
+        snes = self.problem.solver
+        saved = [u.x.array.copy() for u in self.system.unknowns]
+        self.problem.solve()
+        reason = snes.getConvergedReason()
+        finite = all(
+            u.function_space.mesh.comm.allreduce(np.isfinite(u.x.array).all(), op=MPI.LAND)
+            for u in self.system.unknowns
+        )
+        converged = reason > 0 and finite
+        if not converged:
+            for u, values in zip(self.system.unknowns, saved, strict=True):
+                u.x.array[:] = values
+        return SolveReport(
+            converged,
+            snes.getIterationNumber(),
+            snes.getLinearSolveIterations(),
+            f"SNES reason {reason}" + ("" if finite else ", non-finite solution"),
+        )
+
+
+def make_solver(system: System, spec: SolverSpec, name: str) -> LinearSolver | NewtonSolver:
+    """The solver for a group: assemble-once reuse when the system is affine, else Newton."""
+    options = petsc_options(choose_preset(spec.preset, system), spec.rtol, spec.petsc)
+    if system.linear:
+        return LinearSolver(system, options, name)
+    newton = spec.newton
+    return NewtonSolver(
+        system,
+        {
+            "snes_type": "newtonls",
+            "snes_linesearch_type": newton.line_search,
+            "snes_rtol": newton.rtol,
+            "snes_atol": newton.atol,
+            "snes_max_it": newton.max_iterations,
+        }
+        | options,
+        name,
+    )

@@ -1,0 +1,68 @@
+"""Time discretisation of the capacity terms plug-ins declare.
+
+Variable-step BDF: with omega = dt_n / dt_{n-1},
+
+    BDF1:  du/dt ~ (u - u_n) / dt
+    BDF2:  du/dt ~ [ (1+2w)/(1+w) u - (1+w) u_n + w^2/(1+w) u_{n-1} ] / dt
+
+The coefficients and dt are ``fem.Constant`` objects, so changing the step never recompiles a
+form, and an operator that depends on them is re-assembled only when their values change. BDF2
+takes a BDF1 first step (no u_{n-1} yet); the global error stays second order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from dolfinx import fem
+
+ORDERS = {"steady": 0, "bdf1": 1, "bdf2": 2}
+
+
+class TimeScheme:
+    """BDF coefficients, time and step size of one simulation.
+
+    Args:
+        mesh: Mesh the constants live on (the integration domain of the forms).
+        scheme: "steady", "bdf1" or "bdf2".
+        start: Initial time [s].
+    """
+
+    def __init__(self, mesh: Any, scheme: str, start: float = 0.0):
+        self.scheme = scheme
+        self.order = ORDERS[scheme]
+        self.t = fem.Constant(mesh, np.float64(start))
+        self.dt = fem.Constant(mesh, np.float64(1.0))
+        self._coefficients = [fem.Constant(mesh, np.float64(0.0)) for _ in range(3)]
+        self.accepted_steps = 0
+        self.last_dt: float | None = None
+
+    @property
+    def transient(self) -> bool:
+        return self.order > 0
+
+    def rate(self, u: Any, history: list[Any]) -> Any:
+        """UFL approximation of du/dt at the new time level."""
+        a0, a1, a2 = self._coefficients
+        rate = a0 * u + a1 * history[0]
+        if self.order == 2:
+            rate += a2 * history[1]
+        return rate / self.dt
+
+    def prepare(self, time: float, dt: float) -> None:
+        """Set t and dt for a step that ends at ``time``, and the BDF coefficients."""
+        self.t.value = time
+        self.dt.value = dt
+        if self.order == 2 and self.accepted_steps > 0:
+            omega = dt / self.last_dt
+            coefficients = ((1 + 2 * omega) / (1 + omega), -(1 + omega), omega**2 / (1 + omega))
+        else:
+            coefficients = (1.0, -1.0, 0.0)
+        for constant, value in zip(self._coefficients, coefficients, strict=True):
+            constant.value = value
+
+    def accept(self, dt: float) -> None:
+        """Record an accepted step (the next BDF2 step uses its size)."""
+        self.accepted_steps += 1
+        self.last_dt = dt

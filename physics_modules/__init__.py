@@ -1,0 +1,1 @@
+"""Built-in physics plug-ins, registered through the `scalebridge.physics` entry points."""
