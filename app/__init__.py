@@ -8,6 +8,7 @@ The Python API mirrors the command line::
     result.quantities["max_temperature_K"]
 """
 
+import logging
 from importlib.metadata import PackageNotFoundError, version
 
 try:
@@ -21,6 +22,10 @@ try:
     __version__ = version("scalebridge")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
+
+
+# A library stays quiet unless its user configures logging; the CLI and run folders do.
+logging.getLogger("scalebridge").addHandler(logging.NullHandler())
 
 
 def __getattr__(name: str):

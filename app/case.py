@@ -179,7 +179,7 @@ def read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as stream:
             return tomllib.load(stream)
     except tomllib.TOMLDecodeError as exc:
-        raise CaseError("", f"'{path}' is not valid TOML: {exc}", "fix the syntax there") from None
+        raise CaseError("", f"not valid TOML: {exc}", "fix the syntax there") from None
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | Sequence[str]) -> None:
@@ -284,7 +284,7 @@ def _case_error(exc: ValidationError, model: type[BaseModel], raw: Any, prefix: 
         expected = ctx.get("expected_tags", "")
         return CaseError(
             path,
-            f"unknown {ctx.get('discriminator', 'type')} {tag!r}"
+            f"unknown type {tag!r}"
             f"{did_you_mean(tag, expected.replace(chr(39), '').split(', '))}; "
             f"expected one of {expected}{suffix}",
         )

@@ -182,22 +182,25 @@ def _parameters(model: Any, indent: str) -> list[str]:
     lines = []
     for field_name, info in model.model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        units = f"[{extra['units']}]" if "units" in extra else ""
         bounds = [f"{op} {extra[key]:g}" for key, op in (("gt", ">"), ("ge", ">=")) if key in extra]
-        bounds += [str(m) for m in info.metadata]
+        for rule in info.metadata:
+            for key, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+                if getattr(rule, key, None) is not None:
+                    bounds.append(f"{op} {getattr(rule, key):g}")
         if info.is_required():
             default = "required"
         elif info.default_factory is not None:
-            default = "default " + repr(info.default_factory())
+            default = f"default {info.default_factory()!r}"
         else:
             value = info.default
-            default = "default " + repr(getattr(value, "to_case", lambda v=value: v)())
-        constraint = f" ({', '.join(bounds)})" if bounds else ""
-        lines.append(
-            f"{indent}{field_name} {units} {default}{constraint}: {info.description or ''}".replace(
-                "  ", " "
-            )
-        )
+            default = f"default {getattr(value, 'to_case', lambda v=value: v)()!r}"
+        words = [field_name]
+        if "units" in extra:
+            words.append(f"[{extra['units']}]")
+        words.append(default)
+        if bounds:
+            words.append(f"({', '.join(bounds)})")
+        lines.append(f"{indent}{' '.join(words)}: {info.description or ''}")
         for nested in _nested_models(info.annotation):
             tag = nested.model_fields.get("type")
             label = f"type = {typing.get_args(tag.annotation)[0]!r}" if tag else nested.__name__

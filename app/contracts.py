@@ -194,6 +194,7 @@ def _scalar_value(raw: Any, units: str, meta: Mapping[str, Any], where: str) -> 
     """
     if isinstance(raw, _CaseValue):
         return raw
+    hint = ""
     if isinstance(raw, str):
         from app.expressions import ExpressionError, parse
 
@@ -202,6 +203,7 @@ def _scalar_value(raw: Any, units: str, meta: Mapping[str, Any], where: str) -> 
         except ExpressionError as exc:
             if not _units.looks_like_quantity(raw):
                 raise _fail(f"{where}{exc}") from None
+            hint = f"; expressions are written in SI ({units}) without unit names"
         else:
             if expression.names:
                 return Formula(expression)
@@ -209,7 +211,7 @@ def _scalar_value(raw: Any, units: str, meta: Mapping[str, Any], where: str) -> 
     try:
         value = _units.to_si(raw, units, "")
     except CaseError as exc:
-        raise _fail(f"{where}{exc.problem}") from None
+        raise _fail(f"{where}{exc.problem}{hint}") from None
     _check_bounds(value, units, meta, where)
     return Value(value)
 
@@ -459,10 +461,11 @@ class Physics:
         """Fields this instance needs from other plug-ins."""
         return []
 
-    def residual(self, ctx: Context) -> ufl.Form:
+    def residual(self, ctx: Context) -> ufl.Form | None:
         """The steady operator F(u; v): the weak form whose zero (plus the capacity terms) is
-        the solution. Sign convention: F = (flux terms) - (sources)."""
-        raise NotImplementedError(f"{type(self).__name__} has no residual")
+        the solution. Sign convention: F = (flux terms) - (sources). A plug-in that solves for
+        nothing (it only derives fields) returns None."""
+        return None
 
     def capacity(self, ctx: Context) -> dict[str, ufl.core.expr.Expr]:
         """Coefficient of the time derivative of each transient field (rho*c_p for heat)."""

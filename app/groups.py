@@ -132,6 +132,11 @@ class Group:
             with blame(instance):
                 form = plugin.residual(ctx)
                 capacities = plugin.capacity(ctx) if self.scheme.transient else {}
+            solved = [spec.name for spec in plugin.provides if not spec.derived]
+            if form is None:
+                if solved:
+                    raise ValueError(f"plug-in '{instance}' solves for {solved} but has no residual")
+                continue
             for name, coefficient in capacities.items():
                 field = store[name]
                 rate = self.scheme.rate(field.function, field.history)

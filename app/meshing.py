@@ -17,25 +17,21 @@ existing name (which would leave some entities without any name); names that los
 entities to such entries are dropped. Every cell thus belongs to exactly one region, and each
 boundary is entirely exterior or entirely interior (a mix is an error: no single measure fits).
 
-All gmsh work runs on rank 0; its errors are broadcast so every rank raises the same
-:class:`~app.errors.CaseError`.
+Reading gmsh files (on rank 0, with errors raised on every rank) is :mod:`app.meshing_gmsh`.
 """
 
-import importlib.util
-import inspect
 import pathlib
 from dataclasses import dataclass
 from typing import Literal
 
-import gmsh
 import numpy as np
 from dolfinx import mesh as dmesh
-from dolfinx.io import gmsh as dgmsh
 from mpi4py import MPI
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.errors import CaseError, did_you_mean, listing
+from app.errors import CaseError, listing
 from app.expressions import Expression, ExpressionError, parse
+from app.meshing_gmsh import check_gmsh_spec, load_gmsh
 from app.units import to_si
 
 _DIM = {"interval": 1, "rectangle": 2, "box": 3}
@@ -54,10 +50,7 @@ _SIDES = (
     ("front", 2, 1),
 )
 _COORDS = ("x", "y", "z")
-_SUFFIXES = (".msh", ".geo", ".py")
-_GROUP_WORDS = {1: "Curve", 2: "Surface", 3: "Volume"}
 _GMSH_ONLY = ("file", "size", "parameters")
-_BUILTIN_ONLY = ("length", "origin", "cells", "cell")
 
 
 class MeshSpec(BaseModel):
@@ -104,7 +97,7 @@ class MeshSpec(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> "MeshSpec":
         if self.type == "gmsh":
-            self._check_gmsh()
+            check_gmsh_spec(self)
             coords = _COORDS
         else:
             self._check_builtin()
@@ -116,11 +109,11 @@ class MeshSpec(BaseModel):
 
     def _check_builtin(self) -> None:
         for key in _GMSH_ONLY:
-            if key in self.model_fields_set and getattr(self, key):
+            if getattr(self, key) not in (None, {}):
                 raise CaseError(
                     f"mesh.{key}",
                     f"'{key}' is only read for type = \"gmsh\", not for a built-in {self.type}",
-                    f'remove it, or set type = "gmsh" to read a mesh file',
+                    'remove it, or set type = "gmsh" to read a mesh file',
                 )
         if self.order != 1:
             raise CaseError("mesh.order", "built-in meshes have straight cells (order 1)")
@@ -135,52 +128,13 @@ class MeshSpec(BaseModel):
             if values is not None and len(values) != self.dim:
                 raise CaseError(
                     f"mesh.{key}",
-                    f"a {self.type} needs {self.dim} value(s), one per direction, got {len(values)}",
+                    f"a {self.type} needs {self.dim} value(s), one per axis, got {len(values)}",
                     f"give {key} = [{', '.join(['...'] * self.dim)}]",
                 )
         if any(n < 1 for n in self.cell_counts()):
             raise CaseError("mesh.cells", f"cell counts must be at least 1, got {self.cells}")
         if any(v <= 0 for v in self.extent()[1]):
             raise CaseError("mesh.length", f"lengths must be positive, got {self.length}")
-
-    def _check_gmsh(self) -> None:
-        for key in _BUILTIN_ONLY:
-            if getattr(self, key) is not None:
-                raise CaseError(
-                    f"mesh.{key}",
-                    f"'{key}' is only read for built-in meshes (interval, rectangle, box)",
-                    "remove it: the gmsh file defines the geometry and cells",
-                )
-        if not self.file:
-            raise CaseError(
-                "mesh.file",
-                "a gmsh mesh needs a file",
-                'give file = "meshes/part.geo" (a .msh, .geo or .py file)',
-            )
-        suffix = pathlib.PurePath(self.file).suffix.lower()
-        if suffix not in _SUFFIXES:
-            raise CaseError(
-                "mesh.file",
-                f"unknown mesh file type '{suffix or self.file}'",
-                "give a gmsh .msh mesh, a .geo geometry or a .py script with build(model)",
-            )
-        if suffix == ".msh":
-            if self.size is not None:
-                raise CaseError("mesh.size", "a .msh file is already meshed", "remove 'size'")
-            if self.order != 1:
-                raise CaseError(
-                    "mesh.order",
-                    "a .msh file keeps the order it was written with",
-                    "remove 'order', or mesh the .geo/.py source instead",
-                )
-        if self.parameters and suffix != ".py":
-            raise CaseError(
-                "mesh.parameters", "'parameters' are only passed to a .py script's build()"
-            )
-        if self.order not in (1, 2):
-            raise CaseError("mesh.order", f"order must be 1 or 2, got {self.order}")
-        if self.size is not None and self.size_si() <= 0:
-            raise CaseError("mesh.size", f"size must be positive, got {self.size!r}")
 
     @property
     def dim(self) -> int:
@@ -254,7 +208,7 @@ class MeshData:
             f"    {name:<{width}}  tag {tag:<3}  {self.region_cells[name]} cells"
             for name, tag in self.regions.items()
         ]
-        lines.append("  Boundaries:")
+        lines.append("  Boundaries:" if self.boundaries else "  Boundaries: none")
         for name, tag in self.boundaries.items():
             kind = "interior (dS)" if name in self.interior_boundaries else "exterior (ds)"
             lines.append(
@@ -278,8 +232,11 @@ def build_mesh(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshDa
             conditions that select nothing.
     """
     if spec.type == "gmsh":
-        msh, cell_tags, facet_tags, regions, boundaries = _gmsh_mesh(spec, comm, base_dir)
-        description = f"gmsh {spec.file}"
+        msh, cell_tags, facet_tags, regions, boundaries = load_gmsh(spec, comm, base_dir)
+        size = "" if spec.size is None else f", size {spec.size_si():g} m"
+        description = f"gmsh {spec.file}{size}" + (
+            f", order {spec.order}" if spec.order > 1 else ""
+        )
     else:
         msh = _builtin_mesh(spec, comm)
         cell_tags = facet_tags = None
@@ -292,12 +249,11 @@ def build_mesh(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshDa
     msh.topology.create_connectivity(tdim - 1, tdim)
     cells = _tag_values(msh, tdim, cell_tags)
     facets = _tag_values(msh, tdim - 1, facet_tags)
-    if cell_tags is None:
-        cells[:] = 1
+    if spec.type != "gmsh":
+        cells[:] = regions["domain"]
         _mark_sides(msh, spec, facets)
-    bbox = _bounding_box(msh)
-    _apply_conditions(msh, tdim, cells, regions, spec.regions, "regions", bbox)
-    _apply_conditions(msh, tdim - 1, facets, boundaries, spec.boundaries, "boundaries", bbox)
+    _apply_conditions(msh, tdim, cells, regions, spec.regions, "regions")
+    _apply_conditions(msh, tdim - 1, facets, boundaries, spec.boundaries, "boundaries")
 
     region_cells = _keep_used(msh, tdim, cells, regions)[0]
     exterior = np.zeros(len(facets), dtype=bool)
@@ -377,9 +333,12 @@ def _condition(text: str, path: str, coords: tuple[str, ...]) -> Expression:
 def _bounding_box(msh: dmesh.Mesh) -> str:
     gdim = msh.geometry.dim
     x = msh.geometry.x[:, :gdim]
-    low = msh.comm.allreduce(x.min(axis=0) if len(x) else np.full(gdim, np.inf), op=MPI.MIN)
-    high = msh.comm.allreduce(x.max(axis=0) if len(x) else np.full(gdim, -np.inf), op=MPI.MAX)
-    return ", ".join(f"{c} in [{lo:.6g}, {hi:.6g}]" for c, lo, hi in zip(_COORDS, low, high))
+    low, high = np.full(gdim, np.inf), np.full(gdim, -np.inf)
+    msh.comm.Allreduce(x.min(axis=0) if len(x) else low.copy(), low, op=MPI.MIN)
+    msh.comm.Allreduce(x.max(axis=0) if len(x) else high.copy(), high, op=MPI.MAX)
+    return ", ".join(
+        f"{c} in [{lo:.6g}, {hi:.6g}]" for c, lo, hi in zip(_COORDS, low, high, strict=False)
+    )
 
 
 def _apply_conditions(
@@ -389,10 +348,9 @@ def _apply_conditions(
     names: dict[str, int],
     conditions: dict[str, str],
     kind: Literal["regions", "boundaries"],
-    bbox: str,
 ) -> None:
     """Give each entity the tag of the first condition it meets; adds the new names."""
-    what = "cells" if kind == "regions" else "facets"
+    noun, what = ("region", "cells") if kind == "regions" else ("boundary", "facets")
     owned = msh.topology.index_map(dim).size_local
     coords = _COORDS[: msh.geometry.dim]
     taken = np.zeros(len(values), dtype=bool)
@@ -403,7 +361,7 @@ def _apply_conditions(
         if name in existing:
             raise CaseError(
                 path,
-                f"'{name}' is already a {kind[:-1]} of this mesh ({listing(existing)})",
+                f"'{name}' is already a {noun} of this mesh ({listing(existing)})",
                 f"choose a new name; the {what} it selects are taken from '{name}' automatically",
             )
         expr = _condition(text, path, coords)
@@ -417,15 +375,12 @@ def _apply_conditions(
             np.array([hit[:owned].sum(), mine[:owned].sum()]), op=MPI.SUM
         )
         if selected == 0:
+            rule = "; every vertex of a facet must meet it" if kind == "boundaries" else ""
+            extent = _bounding_box(msh)
             raise CaseError(
                 path,
                 f"'{text}' selects no {what}",
-                f"check the coordinates against the domain extent ({bbox})"
-                + (
-                    " and that all vertices of a facet meet the condition"
-                    if dim < msh.topology.dim
-                    else ""
-                ),
+                f"check the coordinates against the domain extent ({extent}){rule}",
             )
         if kept == 0:
             raise CaseError(
@@ -447,9 +402,9 @@ def _select(
     try:
         if dim == msh.topology.dim:
             x = dmesh.compute_midpoints(msh, dim, np.arange(size, dtype=np.int32)).T
-            hit[:] = expr.evaluate(dict(zip(_COORDS, x)))
+            hit[:] = expr.evaluate(dict(zip(_COORDS, x, strict=False)))
         else:
-            marker = lambda x: expr.evaluate(dict(zip(_COORDS, x)))  # noqa: E731
+            marker = lambda x: expr.evaluate(dict(zip(_COORDS, x, strict=False)))  # noqa: E731
             hit[dmesh.locate_entities(msh, dim, marker)] = True
     except ExpressionError as exc:
         return hit, str(exc).rstrip(".")
@@ -488,155 +443,3 @@ def _meshtags(msh: dmesh.Mesh, dim: int, values: np.ndarray, name: str) -> dmesh
     tags = dmesh.meshtags(msh, dim, entities, values[entities])
     tags.name = name
     return tags
-
-
-def _gmsh_mesh(
-    spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path
-) -> tuple[dmesh.Mesh, dmesh.MeshTags, dmesh.MeshTags | None, dict[str, int], dict[str, int]]:
-    """Read or generate the gmsh model on rank 0 and distribute it."""
-    outcome: tuple = ()
-    try:
-        if comm.rank == 0:
-            gmsh.initialize(readConfigFiles=False, interruptible=False)
-            gmsh.option.setNumber("General.Terminal", 0)
-            try:
-                outcome = ("ok", _gmsh_model(spec, base_dir))
-            except CaseError as exc:
-                outcome = ("error", (exc.path, exc.problem, exc.fix))
-            except Exception as exc:  # noqa: BLE001 - any failure must reach the other ranks
-                outcome = ("error", ("mesh.file", f"gmsh failed on '{spec.file}': {exc}", None))
-        status, payload = comm.bcast(outcome, root=0)
-        if status == "error":
-            raise CaseError(*payload)
-        dim, groups = payload
-        partitioner = dmesh.create_cell_partitioner(dmesh.GhostMode.shared_facet, 2)
-        data = dgmsh.model_to_mesh(gmsh.model, comm, 0, gdim=dim, partitioner=partitioner)
-    finally:
-        if comm.rank == 0 and gmsh.isInitialized():
-            gmsh.finalize()
-    regions = {name: tag for d, tag, name in groups if d == dim}
-    boundaries = {name: tag for d, tag, name in groups if d == dim - 1}
-    return data.mesh, data.cell_tags, data.facet_tags, regions, boundaries
-
-
-def _gmsh_model(spec: MeshSpec, base_dir: pathlib.Path) -> tuple[int, list[tuple[int, int, str]]]:
-    """Load the file into the gmsh model and mesh it (rank 0); returns its dimension and groups.
-
-    ``.msh`` is merged here rather than through ``dolfinx.io.gmsh.read_from_msh``, which would
-    leave the other ranks waiting forever if gmsh failed to read the file.
-    """
-    path = _find(spec.file, base_dir)
-    if path.suffix.lower() == ".py":
-        _run_script(path, spec.parameters)
-    else:
-        _gmsh_step(f"read '{spec.file}'", gmsh.open, str(path))
-    dim = gmsh.model.getDimension()
-    if dim < 1:
-        raise CaseError("mesh.file", f"'{spec.file}' defines no geometry")
-    if path.suffix.lower() != ".msh":
-        if spec.size is not None:
-            gmsh.option.setNumber("Mesh.CharacteristicLengthMax", spec.size_si())
-        _gmsh_step(f"mesh '{spec.file}'", gmsh.model.mesh.generate, dim)
-        if spec.order > 1:
-            _gmsh_step(
-                f"make '{spec.file}' order {spec.order}", gmsh.model.mesh.setOrder, spec.order
-            )
-    return dim, _physical_groups(spec.file, dim)
-
-
-def _gmsh_step(what: str, step, *args) -> None:
-    try:
-        step(*args)
-    except Exception as exc:  # noqa: BLE001 - the gmsh API raises plain Exception
-        raise CaseError("mesh.file", f"gmsh could not {what}: {exc}") from None
-
-
-def _find(file: str, base_dir: pathlib.Path) -> pathlib.Path:
-    given = pathlib.Path(file).expanduser()
-    candidates = [given] if given.is_absolute() else [base_dir / given, pathlib.Path.cwd() / given]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate.resolve()
-    folders = ", ".join(dict.fromkeys(str(c.parent.resolve()) for c in candidates))
-    raise CaseError(
-        "mesh.file",
-        f"file '{file}' not found (looked in: {folders})",
-        "check the name; a relative path is read from the case file's folder, "
-        "then from the current directory",
-    )
-
-
-def _run_script(path: pathlib.Path, parameters: dict[str, float | int | str]) -> None:
-    """Run a .py geometry script's ``build(model, **parameters)``."""
-    loader_spec = importlib.util.spec_from_file_location(f"scalebridge_mesh_{path.stem}", path)
-    module = importlib.util.module_from_spec(loader_spec)
-    try:
-        loader_spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - user code may raise anything
-        raise CaseError("mesh.file", f"{path.name} failed to load: {type(exc).__name__}: {exc}")
-    build = getattr(module, "build", None)
-    if not callable(build):
-        raise CaseError(
-            "mesh.file",
-            f"{path.name} has no build() function",
-            "define build(model, **parameters) that adds the geometry and physical groups "
-            "(see meshes/two_layer.py)",
-        )
-    signature = inspect.signature(build)
-    try:
-        signature.bind(gmsh.model, **parameters)
-    except TypeError as exc:
-        accepted = list(signature.parameters)[1:]
-        raise CaseError(
-            "mesh.parameters",
-            f"build() in {path.name} does not take these parameters ({exc})",
-            f"its parameters are: {listing(accepted)}",
-        ) from None
-    try:
-        build(gmsh.model, **parameters)
-    except Exception as exc:  # noqa: BLE001 - user code may raise anything
-        raise CaseError(
-            "mesh.file", f"build() in {path.name} raised {type(exc).__name__}: {exc}"
-        ) from None
-
-
-def _physical_groups(file: str, dim: int) -> list[tuple[int, int, str]]:
-    """Named physical groups of the cells and facets, checked so model_to_mesh cannot fail."""
-    model = gmsh.model
-    word = _GROUP_WORDS[dim]
-    groups = []
-    for d in (dim, dim - 1):
-        owner: dict[int, str] = {}
-        names: set[str] = set()
-        for _, tag in model.getPhysicalGroups(d):
-            name = model.getPhysicalName(d, tag) or f"{'region' if d == dim else 'boundary'}_{tag}"
-            if name in names:
-                raise CaseError("mesh.file", f"two physical groups of '{file}' are named '{name}'")
-            names.add(name)
-            groups.append((d, tag, name))
-            for entity in model.getEntitiesForPhysicalGroup(d, tag):
-                if entity in owner:
-                    raise CaseError(
-                        "mesh.file",
-                        f"entity {entity} of dimension {d} is in both '{owner[entity]}' and '{name}'",
-                        "put every cell and facet into at most one physical group",
-                    )
-                owner[int(entity)] = name
-        if d == dim:
-            loose = [tag for _, tag in model.getEntities(dim) if tag not in owner]
-            if not owner or loose:
-                raise CaseError(
-                    "mesh.file",
-                    f"in '{file}', {word.lower()}(s) {loose} belong to no physical {word.lower()}",
-                    f'add e.g. Physical {word}("solid") = {{...}}; or, in a .py script, '
-                    f'model.addPhysicalGroup({dim}, tags, name="solid")',
-                )
-    types = model.mesh.getElementTypes(dim)
-    if len(types) != 1 or types[0] not in dgmsh._gmsh_to_cells:
-        names = [model.mesh.getElementProperties(t)[0] for t in types]
-        raise CaseError(
-            "mesh.file",
-            f"'{file}' has cells of type(s) {names}; one Lagrange cell type is supported",
-            "do not mix triangles with quadrilaterals (or tetrahedra with hexahedra)",
-        )
-    return groups

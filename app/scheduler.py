@@ -90,9 +90,12 @@ class TimeLoop:
         ) as bar:
             while t < time.end - tolerance:
                 target = next((s for s in targets if s > t + tolerance), time.end)
-                step = min(dt, target - t)
-                if target - (t + step) < 1e-3 * step:
-                    step = target - t  # never leave a sliver before an output time
+                remaining = target - t
+                # Land on the target rather than leave a sliver before it; when the difference
+                # is round-off in t, keep dt exactly so the reused operator stays valid.
+                step = remaining if remaining - dt < 1e-3 * dt else dt
+                if abs(step - dt) <= tolerance:
+                    step = dt
                 report = self._solve(t + step, step, retry=adaptive is not None)
                 if not report.converged:
                     dt = step * adaptive.shrink

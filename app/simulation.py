@@ -264,15 +264,22 @@ class Simulation:
             SolverError: A step failed and no retry was possible.
         """
         started = time.perf_counter()
+        self.build()  # bad input is reported before anything is written
         folder = RunDirectory(output_dir, self.comm, overwrite) if output_dir else None
-        self.build()
         if folder is None:
             return self._run(None, started, progress)
         folder.write_case(self.loaded.resolved())
         with folder.running(self.loaded.path, {"case_title": self.case.title}) as record:
+            log.info("%s", self.mesh_data.summary())
             result = self._run(folder, started, progress)
             record.update(steps=result.steps, rejected_steps=result.rejected)
-        log.info("run completed in %.2f s: %s", result.wall_time, folder.path)
+            log.info(
+                "run completed: %d steps (%d rejected) in %.2f s; results in %s",
+                result.steps,
+                result.rejected,
+                result.wall_time,
+                folder.path,
+            )
         return result
 
     def _run(self, folder: RunDirectory | None, started: float, progress: bool) -> Result:
@@ -294,6 +301,7 @@ class Simulation:
             iterations = (report.iterations, report.linear_iterations) if report else (0, 0)
             values = self.evaluate_quantities()
             table.append([t, dt, *iterations, *values.values()])
+            log.debug("output at t = %.6g s", t)
             if writer is not None:
                 writer.write(t)
 

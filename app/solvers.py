@@ -114,6 +114,12 @@ def _zero_form(v: ufl.Argument) -> ufl.Form:
     return ufl.inner(zero, v) * ufl.dx(domain=domain)
 
 
+def _reason(kind: type, code: int) -> str:
+    """PETSc's name for a converged/diverged reason code, e.g. ``DIVERGED_MAX_IT``."""
+    names = [name for name, value in vars(kind).items() if value == code and name.isupper()]
+    return next((n for n in names if n != "CONVERGED_ITERATING"), str(code))
+
+
 def _finite(vector: PETSc.Vec, comm: MPI.Comm) -> bool:
     return bool(comm.allreduce(np.isfinite(vector.array_r).all(), op=MPI.LAND))
 
@@ -144,6 +150,7 @@ class LinearSolver:
             set(ufl.algorithms.extract_coefficients(form)) - system.static for form in forms
         )
         self._assembled_with: list[np.ndarray] | None = None
+        self.matrix_assemblies = 0
         if options.get("ksp_type") != "preonly":
             self.problem.solver.setInitialGuessNonzero(True)
 
@@ -168,6 +175,7 @@ class LinearSolver:
     def solve(self) -> SolveReport:
         problem, multi = self.problem, len(self.system.unknowns) > 1
         if self._matrix_is_stale():
+            self.matrix_assemblies += 1
             problem.A.zeroEntries()
             fem_petsc.assemble_matrix(problem.A, problem.a, bcs=problem.bcs)
             problem.A.assemble()
@@ -197,7 +205,8 @@ class LinearSolver:
             reason > 0 and finite,
             1,
             ksp.getIterationNumber(),
-            f"KSP reason {reason}" + ("" if finite else ", non-finite solution"),
+            f"linear solver {_reason(PETSc.KSP.ConvergedReason, reason)}"
+            + ("" if finite else ", non-finite solution"),
         )
 
 
@@ -234,7 +243,8 @@ class NewtonSolver:
             converged,
             snes.getIterationNumber(),
             snes.getLinearSolveIterations(),
-            f"SNES reason {reason}" + ("" if finite else ", non-finite solution"),
+            f"Newton {_reason(PETSc.SNES.ConvergedReason, reason)}"
+            + ("" if finite else ", non-finite solution"),
         )
 
 

@@ -1,0 +1,210 @@
+"""Bad input never yields a traceback: one message naming the case-file path, exit code 2.
+
+Most cases call the CLI's ``main`` in-process (the same code the console script runs); a few go
+through the installed console script to prove the real process exit code and a clean stderr.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from tests.conftest import scalebridge
+
+VALID = """
+title = "A small valid case"
+
+[mesh]
+type = "rectangle"
+cells = [4, 4]
+
+[mesh.regions]
+steel = "x < 0.5"
+
+[physics.heat]
+conductivity = 2.0
+boundaries.left = { type = "temperature", value = 300 }
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "case.toml"
+    path.write_text(text)
+    return path
+
+
+def check(tmp_path: Path, text: str, *extra: str) -> str:
+    """Run `scalebridge check` on the text; assert exit code 2 and return the message."""
+    case = write(tmp_path, text)
+    code = main(["check", str(case), *extra])
+    assert code == 2
+    return case.name
+
+
+def error_of(capsys) -> str:
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1, captured.err  # one message, no traceback
+    assert lines[0].startswith("scalebridge: error: ")
+    return lines[0]
+
+
+def test_valid_case_passes(tmp_path, capsys):
+    assert main(["check", str(write(tmp_path, VALID))]) == 0
+    assert "OK: the case is valid." in capsys.readouterr().out
+
+
+def test_malformed_toml(tmp_path, capsys):
+    check(tmp_path, VALID.replace("conductivity = 2.0", "conductivity = = 2.0"))
+    message = error_of(capsys)
+    assert "case.toml: not valid TOML" in message
+    assert "line 12" in message
+
+
+def test_unknown_key_suggests_the_closest(tmp_path, capsys):
+    check(tmp_path, VALID.replace("conductivity = 2.0", "conductvity = 2.0"))
+    message = error_of(capsys)
+    assert "physics.heat.conductvity: unknown key 'conductvity'" in message
+    assert "did you mean 'conductivity'?" in message
+
+
+def test_unknown_top_level_section(tmp_path, capsys):
+    check(tmp_path, VALID + "\n[tme]\nend = 1\n")
+    message = error_of(capsys)
+    assert "tme: unknown key 'tme' (did you mean 'time'?)" in message
+
+
+def test_negative_conductivity(tmp_path, capsys):
+    check(tmp_path, VALID.replace("conductivity = 2.0", 'conductivity = "-1 W/(m*K)"'))
+    message = error_of(capsys)
+    assert "physics.heat.conductivity: must be > 0 W/(m*K), got -1 W/(m*K)" in message
+
+
+def test_negative_value_in_a_region_table(tmp_path, capsys):
+    check(tmp_path, VALID.replace("conductivity = 2.0", "conductivity = { steel = -3, domain = 1 }"))
+    message = error_of(capsys)
+    assert "physics.heat.conductivity: region 'steel': must be > 0" in message
+
+
+def test_wrong_units(tmp_path, capsys):
+    check(tmp_path, VALID.replace("conductivity = 2.0", 'conductivity = "2 W/m"'))
+    message = error_of(capsys)
+    assert "physics.heat.conductivity" in message
+    assert "W/(m*K) was expected" in message
+
+
+def test_missing_mesh_file(tmp_path, capsys):
+    text = VALID.replace('type = "rectangle"\ncells = [4, 4]', 'type = "gmsh"\nfile = "nowhere.msh"')
+    check(tmp_path, text.replace('[mesh.regions]\nsteel = "x < 0.5"\n', ""))
+    message = error_of(capsys)
+    assert "mesh.file:" in message
+    assert "nowhere.msh" in message
+    assert "not found" in message
+
+
+def test_unknown_boundary_name(tmp_path, capsys):
+    check(tmp_path, VALID.replace("boundaries.left", "boundaries.lft"))
+    message = error_of(capsys)
+    assert "physics.heat.boundaries.lft: unknown boundary 'lft' (did you mean 'left'?)" in message
+    assert "left, right, bottom, top" in message or "bottom, left, right, top" in message
+
+
+def test_unknown_region_name(tmp_path, capsys):
+    check(tmp_path, VALID.replace("conductivity = 2.0", "conductivity = { stel = 3, domain = 1 }"))
+    message = error_of(capsys)
+    assert "physics.heat.conductivity.stel: unknown region 'stel' (did you mean 'steel'?)" in message
+
+
+def test_region_table_missing_a_region(tmp_path, capsys):
+    check(tmp_path, VALID.replace("conductivity = 2.0", "conductivity = { steel = 3 }"))
+    message = error_of(capsys)
+    assert "physics.heat.conductivity: no value for region domain" in message
+
+
+def test_field_nobody_provides(tmp_path, capsys):
+    check(tmp_path, VALID.replace("2.0", '"1 + 0.01*concentration"'))
+    message = error_of(capsys)
+    assert "physics.heat.conductivity: unknown name 'concentration'" in message
+    assert "no plug-in provides a field of that name" in message
+
+
+def test_expression_name_typo(tmp_path, capsys):
+    check(tmp_path, VALID.replace("2.0", '"1 + 0.01*temprature"'))
+    message = error_of(capsys)
+    assert "did you mean 'temperature'?" in message
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["__import__('os').system('touch /tmp/pwned')", "().__class__.__bases__", "open('/etc/passwd')"],
+)
+def test_unsafe_expression(tmp_path, capsys, expression):
+    check(tmp_path, VALID.replace("conductivity = 2.0", f'source = "{expression}"'))
+    message = error_of(capsys)
+    assert "physics.heat.source:" in message
+    assert "not allowed" in message or "not supported" in message
+
+
+def test_unknown_physics_type(tmp_path, capsys):
+    check(tmp_path, VALID.replace("[physics.heat]", '[physics.heat]\ntype = "haet"'))
+    message = error_of(capsys)
+    assert "physics.heat.type: unknown physics 'haet' (did you mean 'heat'?)" in message
+
+
+def test_unknown_boundary_type(tmp_path, capsys):
+    check(tmp_path, VALID.replace('type = "temperature"', 'type = "temprature"'))
+    message = error_of(capsys)
+    assert "physics.heat.boundaries.left: unknown type 'temprature'" in message
+    assert "did you mean 'temperature'?" in message
+
+
+def test_invalid_time_scheme(tmp_path, capsys):
+    check(tmp_path, VALID + '\n[time]\nscheme = "bdf3"\n')
+    message = error_of(capsys)
+    assert "time.scheme: got 'bdf3'" in message
+    assert "'bdf1'" in message
+
+
+def test_bad_override(tmp_path, capsys):
+    check(tmp_path, VALID, "--set", "physics.heat.conductivity")
+    message = error_of(capsys)
+    assert "--set: expected KEY=VALUE" in message
+
+
+def test_override_is_validated_like_the_file(tmp_path, capsys):
+    check(tmp_path, VALID, "--set", "physics.heat.conductivity=-5")
+    assert "physics.heat.conductivity: must be > 0" in error_of(capsys)
+
+
+def test_console_script_exit_code_and_clean_stderr(tmp_path):
+    case = write(tmp_path, VALID.replace("conductivity = 2.0", "conductivity = -2.0"))
+    process = scalebridge("run", case, "-o", tmp_path / "out")
+    assert process.returncode == 2
+    assert "Traceback" not in process.stderr
+    assert "physics.heat.conductivity: must be > 0" in process.stderr
+    assert not (tmp_path / "out").exists()  # nothing written for a case that never ran
+
+
+def test_existing_output_folder_is_kept(tmp_path):
+    case = write(tmp_path, VALID)
+    out = tmp_path / "out"
+    assert scalebridge("run", case, "-o", out, "-q").returncode == 0
+    marker = out / "notes.txt"
+    marker.write_text("keep me")
+    again = scalebridge("run", case, "-o", out, "-q")
+    assert again.returncode == 2
+    assert "already exists" in again.stderr and "--overwrite" in again.stderr
+    assert marker.read_text() == "keep me"
+    assert scalebridge("run", case, "-o", out, "-q", "--overwrite").returncode == 0
+    assert not marker.exists()
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path):
+    case = write(tmp_path, VALID)
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    process = scalebridge("run", case, "-o", precious, "--overwrite")
+    assert process.returncode == 2
+    assert "is not a ScaleBridge run folder" in process.stderr
+    assert (precious / "thesis.tex").exists()

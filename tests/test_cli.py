@@ -1,0 +1,123 @@
+"""The command line: run folders, check, modules, overrides, and the same behaviour under MPI."""
+
+import json
+import tomllib
+
+import pytest
+
+from tests.conftest import read_quantities, scalebridge
+
+SHORT_PLATE = ["--set", "time.end=120", "--set", "output.interval=60"]
+
+
+@pytest.fixture(scope="module")
+def plate_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "plate"
+    process = scalebridge("run", "cases/heated_plate.toml", "-o", out, "-q", *SHORT_PLATE)
+    assert process.returncode == 0, process.stderr
+    return out
+
+
+def test_run_folder_contents(plate_run):
+    names = {path.name for path in plate_run.iterdir()}
+    assert {"case.toml", "provenance.json", "quantities.csv", "run.log"} <= names
+    assert {"fields.xdmf", "fields.h5"} <= names
+    provenance = json.loads((plate_run / "provenance.json").read_text())
+    assert provenance["status"] == "completed"
+    assert provenance["mpi_ranks"] == 1
+    for key in ("scalebridge_version", "git_commit", "dolfinx_version", "petsc_version"):
+        assert key in provenance
+    assert provenance["wall_time_s"] > 0
+    assert "completed" in (plate_run / "run.log").read_text()
+
+
+def test_quantities_table(plate_run):
+    q = read_quantities(plate_run)
+    columns = list(q)
+    assert columns[:3] == ["time_s", "dt_s", "newton_iterations"]
+    assert q["time_s"] == [0.0, 60.0, 120.0]  # one row per output time, hit exactly
+    assert "heat_flow_heater_W_per_m" in columns and "max_temperature_K" in columns
+    # The heater delivers 4e4 W/m^2 over 5 cm: 2 kW per metre of depth enters (negative out).
+    assert q["heat_flow_heater_W_per_m"][-1] == pytest.approx(-2000.0)
+    assert q["max_temperature_K"][-1] > q["max_temperature_K"][0]
+
+
+def test_written_case_is_complete_and_reruns(plate_run, tmp_path):
+    case = tomllib.loads((plate_run / "case.toml").read_text())
+    assert case["time"]["end"] == 120.0 and case["output"]["interval"] == 60.0
+    assert case["physics"]["heat"]["density"] == 7850.0  # SI, defaults filled in
+    assert case["physics"]["heat"]["initial"] == pytest.approx(293.15)
+    again = tmp_path / "again"
+    process = scalebridge("run", plate_run / "case.toml", "-o", again, "-q")
+    assert process.returncode == 0, process.stderr
+    first, second = read_quantities(plate_run), read_quantities(again)
+    assert first["max_temperature_K"] == pytest.approx(second["max_temperature_K"], rel=1e-12)
+
+
+def test_override_changes_the_result(tmp_path):
+    out = tmp_path / "weak"
+    process = scalebridge(
+        "run",
+        "cases/heated_plate.toml",
+        "-o",
+        out,
+        "-q",
+        *SHORT_PLATE,
+        "--set",
+        "physics.heat.boundaries.heater.value=2e4",
+    )
+    assert process.returncode == 0, process.stderr
+    assert read_quantities(out)["heat_flow_heater_W_per_m"][-1] == pytest.approx(-1000.0)
+
+
+def test_check_prints_the_plan():
+    process = scalebridge("check", "cases/two_layer_wall.toml")
+    assert process.returncode == 0, process.stderr
+    out = process.stdout
+    for expected in (
+        "insulation",
+        "brick",
+        "interface",
+        "temperature [scalar, K, solved] from heat",
+        "heat_flux [vector, W/m^2, derived] from heat",
+        "steady: one solve",
+        "linear, operator reused across steps",
+        "heat_flow_left_W_per_m",
+        "OK: the case is valid.",
+    ):
+        assert expected in out, expected
+
+
+def test_modules_lists_fields_and_parameters():
+    process = scalebridge("modules")
+    assert process.returncode == 0, process.stderr
+    out = process.stdout
+    assert out.startswith("heat: ")
+    assert "temperature [scalar, K, Lagrange 1]" in out
+    assert "heat_source [scalar, W/m^3, Lagrange 1, optional]" in out
+    assert "conductivity [W/(m*K)] default 1.0 (> 0)" in out
+    assert "type = 'convection'" in out and "h [W/(m^2*K)] required (>= 0)" in out
+
+
+def test_modules_unknown_name():
+    process = scalebridge("modules", "haet")
+    assert process.returncode == 2
+    assert "did you mean 'heat'?" in process.stderr
+
+
+@pytest.mark.mpi
+def test_check_under_mpi_prints_once_and_the_same():
+    serial = scalebridge("check", "cases/two_layer_wall.toml")
+    parallel = scalebridge("check", "cases/two_layer_wall.toml", ranks=2)
+    assert parallel.returncode == 0, parallel.stderr
+    assert parallel.stdout == serial.stdout
+
+
+@pytest.mark.mpi
+def test_bad_input_under_mpi_prints_once(tmp_path):
+    case = tmp_path / "bad.toml"
+    case.write_text('[mesh]\ntype = "rectangle"\n[physics.heat]\nconductivity = -1\n')
+    process = scalebridge("run", case, "-o", tmp_path / "out", ranks=2)
+    assert process.returncode == 2
+    assert process.stderr.count("scalebridge: error:") == 1
+    assert "Traceback" not in process.stderr

@@ -1,0 +1,163 @@
+"""Time loop and solvers: operator reuse, output times, step rejection and retry, presets."""
+
+import json
+
+import numpy as np
+import pytest
+
+from app.errors import SolverError
+from app.simulation import Simulation
+from tests.conftest import scalebridge
+
+
+def linear_case(scheme: str, dt: float = 0.1, **time) -> dict:
+    return {
+        "mesh": {"type": "rectangle", "cells": [12, 12]},
+        "physics": {
+            "heat": {
+                "conductivity": {"domain": 2.0},
+                "source": "10*sin(pi*x)",
+                "initial": 0.0,
+                "boundaries": {
+                    "left": {"type": "temperature", "value": "sin(t)"},
+                    "right": {"type": "convection", "h": 5.0, "ambient": 1.0},
+                },
+            }
+        },
+        "time": {"scheme": scheme, "end": 1.0, "dt": dt, **time},
+    }
+
+
+@pytest.mark.parametrize(("scheme", "assemblies"), [("bdf1", 1), ("bdf2", 2)])
+def test_linear_operator_is_assembled_once_and_reused(scheme, assemblies):
+    sim = Simulation.from_case(linear_case(scheme))
+    result = sim.run()
+    solver = sim.groups[0].solver
+    assert "linear" in sim.describe_solvers()
+    assert result.steps == 10
+    # BDF2 starts with a BDF1 step: one assembly for each set of coefficients, then reuse.
+    assert solver.matrix_assemblies == assemblies
+
+
+def test_operator_is_reassembled_when_dt_changes():
+    """An output time at 0.25 shortens one step to 0.05, which shifts the grid so the last step
+    (0.95 -> 1.0) is 0.05 too: the operator is rebuilt at each change of dt, and only then
+    (0.1, 0.05, 0.1, 0.05: four assemblies for eleven steps)."""
+    sim = Simulation.from_case(linear_case("bdf1") | {"output": {"times": [0.25]}})
+    result = sim.run()
+    assert result.steps == 11
+    assert 0.25 in result.quantities["time_s"]
+    assert sim.groups[0].solver.matrix_assemblies == 4
+
+
+def test_output_times_are_hit_exactly_whatever_dt():
+    case = linear_case("bdf2", dt=0.3) | {"output": {"interval": 0.25, "times": [0.1]}}
+    result = Simulation.from_case(case).run()
+    assert result.quantities["time_s"].tolist() == pytest.approx([0, 0.1, 0.25, 0.5, 0.75, 1.0])
+
+
+def test_reused_operator_gives_the_same_answer_as_rebuilding(monkeypatch):
+    reused = Simulation.from_case(linear_case("bdf2")).run()
+    from app import solvers
+
+    monkeypatch.setattr(solvers.LinearSolver, "_matrix_is_stale", lambda self: True)
+    rebuilt = Simulation.from_case(linear_case("bdf2")).run()
+    for name, values in reused.quantities.items():
+        assert values == pytest.approx(rebuilt.quantities[name], rel=1e-12, abs=1e-12), name
+
+
+HARD = {
+    "mesh": {"type": "rectangle", "cells": [8, 8]},
+    "physics": {
+        "heat": {
+            "conductivity": "exp(temperature/50)",
+            "initial": 0.0,
+            "boundaries": {
+                "left": {"type": "flux", "value": 2e3},
+                "right": {"type": "temperature", "value": 0.0},
+            },
+        }
+    },
+    "time": {"scheme": "bdf1", "end": 1.0, "dt": 0.5},
+    "solver": {"newton": {"max_iterations": 4}},
+    "output": {"interval": 0.5},
+}
+
+
+def test_failed_newton_steps_are_retried_with_smaller_dt():
+    case = HARD | {"time": HARD["time"] | {"adaptive": {"dt_max": 0.5}}}
+    result = Simulation.from_case(case).run()
+    assert result.rejected > 0
+    assert result.quantities["time_s"].tolist() == [0.0, 0.5, 1.0]
+    for values in result.quantities.values():
+        assert np.isfinite(values).all()
+    # The retried run agrees with a run that never needed a retry (small fixed steps).
+    careful = HARD | {"time": HARD["time"] | {"dt": 0.005}, "solver": {}}
+    reference = Simulation.from_case(careful).run()
+    assert result.quantities["max_temperature_K"][-1] == pytest.approx(
+        reference.quantities["max_temperature_K"][-1], rel=0.05
+    )
+
+
+def test_fixed_dt_failure_is_reported_with_the_fix():
+    with pytest.raises(SolverError, match=r"failed at t = 0.5 s \(Newton DIVERGED_.*time.adaptive"):
+        Simulation.from_case(HARD).run()
+
+
+def test_failed_run_exits_1_and_its_folder_says_failed(tmp_path):
+    case = tmp_path / "hard.toml"
+    case.write_text(
+        """
+[mesh]
+type = "rectangle"
+cells = [8, 8]
+[physics.heat]
+conductivity = "exp(temperature/50)"
+initial = 0.0
+boundaries.left = { type = "flux", value = 2e3 }
+boundaries.right = { type = "temperature", value = 0.0 }
+[time]
+scheme = "bdf1"
+end = 1.0
+dt = 0.5
+[solver.newton]
+max_iterations = 4
+"""
+    )
+    out = tmp_path / "out"
+    process = scalebridge("run", case, "-o", out, "-q")
+    assert process.returncode == 1
+    assert "Traceback" not in process.stderr
+    assert "DIVERGED" in process.stderr
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["status"] == "failed"
+    assert "DIVERGED" in provenance["error"]
+
+
+@pytest.mark.parametrize("preset", ["cg_gamg", "gmres_gamg", "gmres_ilu"])
+def test_iterative_presets_match_the_direct_solve(preset):
+    direct = Simulation.from_case(linear_case("bdf2")).run()
+    case = linear_case("bdf2") | {"solver": {"preset": preset, "rtol": 1e-12}}
+    sim = Simulation.from_case(case)
+    iterative = sim.run()
+    assert preset in sim.describe_solvers()
+    assert iterative.quantities["linear_iterations"][1:].min() > 1
+    for name in ("max_temperature_K", "stored_energy_J_per_m", "heat_flow_right_W_per_m"):
+        assert iterative.quantities[name] == pytest.approx(direct.quantities[name], rel=1e-8)
+
+
+def test_raw_petsc_options_override_the_preset():
+    case = linear_case("bdf1") | {"solver": {"preset": "cg_gamg", "petsc": {"ksp_type": "bcgs"}}}
+    sim = Simulation.from_case(case)
+    sim.run()
+    assert sim.groups[0].solver.problem.solver.getType() == "bcgs"
+
+
+def test_auto_preset_picks_multigrid_for_large_spd_problems():
+    case = linear_case("bdf1") | {"mesh": {"type": "rectangle", "cells": [330, 330]}}
+    sim = Simulation.from_case(case)
+    sim.build()
+    assert "solver cg_gamg" in sim.describe_solvers()
+    small = Simulation.from_case(linear_case("bdf1"))
+    small.build()
+    assert "solver direct" in small.describe_solvers()
