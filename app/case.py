@@ -49,6 +49,15 @@ class TimeSpec(Parameters):
     end: float | None = quantity("s", None, "End time")
     dt: float | None = quantity("s", None, "Time step (the first one when adaptive)", gt=0)
     adaptive: AdaptiveSpec | None = Field(None, description="Adaptive time-step control")
+    breakpoints: list[float] = Field(
+        default_factory=list,
+        description="Times where the forcing jumps: steps end there and BDF2 restarts with BDF1",
+    )
+
+    @field_validator("breakpoints", mode="before")
+    @classmethod
+    def _breakpoints_with_units(cls, raw: Any) -> Any:
+        return [to_si(item, "s", "") for item in raw] if isinstance(raw, list) else raw
 
     @property
     def transient(self) -> bool:
@@ -89,9 +98,7 @@ class OutputSpec(Parameters):
     @field_validator("times", mode="before")
     @classmethod
     def _times_with_units(cls, raw: Any) -> Any:
-        if not isinstance(raw, list):
-            return raw
-        return [to_si(item, "s", "") for item in raw]
+        return [to_si(item, "s", "") for item in raw] if isinstance(raw, list) else raw
 
 
 class Case(Parameters):

@@ -43,6 +43,7 @@ class TimeLoop:
         step: Solves one step ending at the given time with the given dt; returns its report
             and leaves the state unchanged when it did not converge.
         accept: Called after a converged step (history shift).
+        restart: Called after a step that ends on a breakpoint (multistep history restart).
         record: Called at output times with (time, dt, report).
         progress: Show a progress bar (rank 0, runs longer than a few seconds).
         comm: The communicator (the bar shows on rank 0 only).
@@ -54,12 +55,13 @@ class TimeLoop:
         output: Any,
         step: Step,
         accept: Callable[[float, float], None],
+        restart: Callable[[], None],
         record: Record,
         progress: bool,
         comm: Any,
     ):
         self.time, self.output = time, output
-        self._step, self._accept, self._record = step, accept, record
+        self._step, self._accept, self._restart, self._record = step, accept, restart, record
         self._progress = progress and comm.rank == 0
         self.steps = 0
         self.rejected = 0
@@ -77,6 +79,8 @@ class TimeLoop:
 
     def _march(self, targets: list[float]) -> None:
         time = self.time
+        breaks = [b for b in time.breakpoints if time.start < b < time.end]
+        stops = sorted({*targets, *breaks})
         adaptive = time.adaptive
         dt_max = adaptive.dt_max if adaptive and adaptive.dt_max else time.end - time.start
         dt, t = time.dt, time.start
@@ -89,7 +93,7 @@ class TimeLoop:
             bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} s [{elapsed}<{remaining}{postfix}]",
         ) as bar:
             while t < time.end - tolerance:
-                target = next((s for s in targets if s > t + tolerance), time.end)
+                target = next((s for s in stops if s > t + tolerance), time.end)
                 remaining = target - t
                 # Land on the target rather than leave a sliver before it; when the difference
                 # is round-off in t, keep dt exactly so the reused operator stays valid.
@@ -117,7 +121,9 @@ class TimeLoop:
                 self._accept(t, step)
                 if adaptive and report.iterations <= adaptive.easy_iterations:
                     dt = min(dt * adaptive.growth, dt_max)
-                if not targets or abs(t - target) <= tolerance:
+                if any(abs(t - b) <= tolerance for b in breaks):
+                    self._restart()
+                if not targets or any(abs(t - s) <= tolerance for s in targets):
                     self._record(t, step, report)
                 bar.update(step)
                 bar.set_postfix_str(f"dt={step:.3g} s", refresh=False)

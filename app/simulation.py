@@ -306,7 +306,14 @@ class Simulation:
                 writer.write(t)
 
         loop = TimeLoop(
-            self.case.time, self.case.output, self.step, self._accept, record, progress, self.comm
+            self.case.time,
+            self.case.output,
+            self.step,
+            self._accept,
+            self.scheme.restart,
+            record,
+            progress,
+            self.comm,
         )
         try:
             loop.run()

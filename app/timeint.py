@@ -62,6 +62,10 @@ class TimeScheme:
         for constant, value in zip(self._coefficients, coefficients, strict=True):
             constant.value = value
 
+    def restart(self) -> None:
+        """Forget the step history: the next step is BDF1 (after a jump in the forcing)."""
+        self.accepted_steps = 0
+
     def accept(self, dt: float) -> None:
         """Record an accepted step (the next BDF2 step uses its size)."""
         self.accepted_steps += 1

@@ -161,3 +161,23 @@ def test_auto_preset_picks_multigrid_for_large_spd_problems():
     small = Simulation.from_case(linear_case("bdf1"))
     small.build()
     assert "solver direct" in small.describe_solvers()
+
+
+def insulated_pulse(breakpoints: list[float]) -> dict:
+    """An insulated square heated by a source that switches off at t = 0.5."""
+    return {
+        "mesh": {"type": "rectangle", "cells": [6, 6]},
+        "physics": {"heat": {"source": "1 if t <= 0.5 else 0", "initial": 0, "reference": 0}},
+        "time": {"scheme": "bdf2", "end": 1.0, "dt": 0.1, "breakpoints": breakpoints},
+    }
+
+
+def test_breakpoint_restarts_bdf2_at_a_jump_in_the_forcing():
+    energy = Simulation.from_case(insulated_pulse([0.5])).run().quantities["stored_energy_J_per_m"]
+    times = np.linspace(0, 1, 11)
+    # Insulated: the energy is exactly the heat put in (1 W/m^3 * 1 m^2 for 0.5 s) once the
+    # source stops, and stays there.
+    assert energy[times > 0.49] == pytest.approx(0.5, rel=1e-10)
+    # Without the restart BDF2 extrapolates the heating trend past the switch-off.
+    carried = Simulation.from_case(insulated_pulse([])).run().quantities["stored_energy_J_per_m"]
+    assert carried[-1] > 0.5 * (1 + 1e-3)
