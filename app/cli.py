@@ -103,8 +103,8 @@ def _check(args: argparse.Namespace, comm: Any) -> str:
     simulation = Simulation.from_case(args.case, args.overrides, comm=comm)
     simulation.build()
     case = simulation.case
-    lines = [f"Case: {case.title or args.case.stem} ({args.case})", "", "Mesh:"]
-    lines += ["  " + line for line in simulation.mesh_data.summary().splitlines()]
+    lines = [f"Case: {case.title or args.case.stem} ({args.case})", ""]
+    lines += simulation.mesh_data.summary().splitlines()
     lines += ["", "Plug-ins:"]
     for instance, plugin in simulation.physics.items():
         lines.append(f"  {instance} ({plugin.name}): {plugin.describe()}")

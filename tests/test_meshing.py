@@ -52,21 +52,22 @@ def case_error(**fields) -> CaseError:
 
 
 @pytest.mark.parametrize(
-    "fields",
+    ("fields", "extent"),
     [
-        {"type": "interval", "length": ["2 cm"], "origin": [1], "cells": [8]},
-        {"type": "rectangle", "length": [2, 1], "cells": [4, 2]},
-        {"type": "rectangle", "length": [2, 1], "cells": [4, 2], "cell": "quadrilateral"},
-        {"type": "box", "length": [2, 1, 0.5], "cells": [2, 2, 2]},
-        {"type": "box", "length": [2, 1, 0.5], "cells": [2, 2, 2], "cell": "hexahedron"},
+        ({"type": "interval", "length": ["2 cm"], "origin": [1], "cells": [8]}, [0.02]),
+        ({"type": "rectangle", "length": [2, 1], "cells": [4, 2]}, [2, 1]),
+        ({"type": "rectangle", "length": [2, 1], "cells": [4, 2], "cell": "quadrilateral"}, [2, 1]),
+        ({"type": "box", "length": [2, 1, 0.5], "cells": [2, 2, 2]}, [2, 1, 0.5]),
+        (
+            {"type": "box", "length": [2, 1, 0.5], "cells": [2, 2, 2], "cell": "hexahedron"},
+            [2, 1, 0.5],
+        ),
     ],
     ids=["interval", "triangle", "quadrilateral", "tetrahedron", "hexahedron"],
 )
-def test_builtin_boundaries_have_exact_sizes(fields):
+def test_builtin_boundaries_have_exact_sizes(fields, extent):
     data = build(**fields)
-    length = fields["length"]
-    dim = len(length)
-    extent = [0.02] if dim == 1 else length
+    dim = len(extent)
     # A side normal to axis a has the size of the product of the other lengths (1 for points).
     expected = {}
     for axis, names in enumerate([("left", "right"), ("bottom", "top"), ("back", "front")][:dim]):
@@ -190,6 +191,7 @@ def test_size_changes_the_cell_count():
     default = build(type="gmsh", file="meshes/two_layer.geo")
     counts = [sum(d.region_cells.values()) for d in (coarse, default, fine)]
     assert counts[0] < counts[1] < counts[2]
+    assert fine.description == "gmsh meshes/two_layer.geo, size 0.005 m"
     check_wall(fine)
 
 
