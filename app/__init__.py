@@ -8,15 +8,14 @@ The Python API mirrors the command line::
     result.quantities["max_temperature_K"]
 """
 
+import contextlib
 import logging
 from importlib.metadata import PackageNotFoundError, version
 
-try:
-    # The PyPI wheel must order MPI ahead of dolfinx/petsc4py, so it is imported before anything
-    # else in the package. Cluster users bring their own DOLFINx, without this module.
+# The PyPI wheel must order MPI ahead of dolfinx/petsc4py, so it is imported before anything
+# else in the package. Cluster users bring their own DOLFINx, without this module.
+with contextlib.suppress(ImportError):
     import dolfinx_solver  # noqa: F401
-except ImportError:
-    pass
 
 try:
     __version__ = version("scalebridge")

@@ -92,14 +92,6 @@ class FieldStore:
     def names(self) -> list[str]:
         return list(self._fields)
 
-    def snapshot(self) -> dict[str, np.ndarray]:
-        """Copies of every solved value, to restore after a rejected step."""
-        return {name: f.function.x.array.copy() for name, f in self._fields.items()}
-
-    def restore(self, saved: dict[str, np.ndarray]) -> None:
-        for name, values in saved.items():
-            self._fields[name].function.x.array[:] = values
-
 
 def interpolate(target: fem.Function, value: Any) -> None:
     """Set a function from a number or a UFL expression (evaluated at the space's nodes)."""

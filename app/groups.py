@@ -135,7 +135,7 @@ class Group:
             solved = [spec.name for spec in plugin.provides if not spec.derived]
             if form is None:
                 if solved:
-                    raise ValueError(f"plug-in '{instance}' solves for {solved} but has no residual")
+                    raise ValueError(f"plug-in '{instance}' solves {solved} but has no residual")
                 continue
             for name, coefficient in capacities.items():
                 field = store[name]

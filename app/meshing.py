@@ -404,7 +404,10 @@ def _select(
             x = dmesh.compute_midpoints(msh, dim, np.arange(size, dtype=np.int32)).T
             hit[:] = expr.evaluate(dict(zip(_COORDS, x, strict=False)))
         else:
-            marker = lambda x: expr.evaluate(dict(zip(_COORDS, x, strict=False)))  # noqa: E731
+
+            def marker(x: np.ndarray) -> np.ndarray:
+                return expr.evaluate(dict(zip(_COORDS, x, strict=False)))
+
             hit[dmesh.locate_entities(msh, dim, marker)] = True
     except ExpressionError as exc:
         return hit, str(exc).rstrip(".")

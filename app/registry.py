@@ -83,9 +83,6 @@ class FieldGraph:
     providers: dict[str, tuple[str, FieldSpec]] = field(default_factory=dict)
     consumers: dict[str, list[tuple[str, FieldSpec]]] = field(default_factory=dict)
 
-    def available(self, name: str) -> bool:
-        return name in self.providers
-
     def describe(self) -> list[str]:
         """One line per field: name, rank, units, provider and consumers."""
         lines = []
