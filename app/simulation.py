@@ -205,14 +205,29 @@ class Simulation:
             for name, value in values.items():
                 target = self.store[name]
                 target.expression = fem.Expression(value, target.space.element.interpolation_points)
-        self._refresh = [self.store[n] for n in self.graph.consumers if self.store[n].spec.derived]
-        for target in self._refresh:
-            target.refresh()
         self._integrals = {
             name: fem.form(q.form)
             for name, q in self._quantities.items()
             if q.form is not None and not q.form.empty()
         }
+        # Derived fields are evaluated only where they are read: every step when another
+        # plug-in consumes them, at output times when they are written or enter a quantity.
+        derived = [target for target in self.store if target.spec.derived]
+        self._refresh = [target for target in derived if target.spec.name in self.graph.consumers]
+        in_quantities = {
+            coefficient
+            for q in self._quantities.values()
+            if q.form is not None
+            for coefficient in q.form.coefficients()
+        } | {self.store[q.field].function for q in self._quantities.values() if q.field}
+        self._refresh_at_output = [
+            target
+            for target in derived
+            if (self.case.output.xdmf and target.spec.name in self._output_fields)
+            or target.function in in_quantities
+        ]
+        for target in self._refresh:
+            target.refresh()
         self._compiled = True
 
     # 7: run --------------------------------------------------------------------------------
@@ -296,7 +311,7 @@ class Simulation:
         )
 
         def record(t: float, dt: float, report: SolveReport | None) -> None:
-            for target in self.store:
+            for target in self._refresh_at_output:
                 target.refresh()
             iterations = (report.iterations, report.linear_iterations) if report else (0, 0)
             values = self.evaluate_quantities()
@@ -321,6 +336,8 @@ class Simulation:
             table.close()
             if writer is not None:
                 writer.close()
+        for target in self.store:
+            target.refresh()  # the result's derived fields match its final state
         columns = np.array(table.rows, dtype=float).reshape(-1, len(table.columns))
         return Result(
             {name: columns[:, i] for i, name in enumerate(table.columns)},
