@@ -95,8 +95,11 @@ class FieldStore:
 
 def interpolate(target: fem.Function, value: Any) -> None:
     """Set a function from a number or a UFL expression (evaluated at the space's nodes)."""
-    if isinstance(value, int | float):
-        target.x.array[:] = value
+    if isinstance(value, int | float | fem.Constant):
+        # A constant needs no expression compiled and evaluated cell by cell.
+        constant = value.value if isinstance(value, fem.Constant) else value
+        block = target.x.array.reshape(-1, target.function_space.dofmap.index_map_bs)
+        block[:] = constant
         return
     expression = fem.Expression(
         ufl.as_ufl(value), target.function_space.element.interpolation_points

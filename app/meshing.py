@@ -249,15 +249,16 @@ def build_mesh(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshDa
     msh.topology.create_connectivity(tdim - 1, tdim)
     cells = _tag_values(msh, tdim, cell_tags)
     facets = _tag_values(msh, tdim - 1, facet_tags)
+    outside = dmesh.exterior_facet_indices(msh.topology)
     if spec.type != "gmsh":
         cells[:] = regions["domain"]
-        _mark_sides(msh, spec, facets)
+        _mark_sides(msh, spec, facets, outside)
     _apply_conditions(msh, tdim, cells, regions, spec.regions, "regions")
     _apply_conditions(msh, tdim - 1, facets, boundaries, spec.boundaries, "boundaries")
 
     region_cells = _keep_used(msh, tdim, cells, regions)[0]
     exterior = np.zeros(len(facets), dtype=bool)
-    exterior[dmesh.exterior_facet_indices(msh.topology)] = True
+    exterior[outside] = True
     outer, inner = _keep_used(msh, tdim - 1, facets, boundaries, exterior)
     for name in boundaries:
         if outer[name] and inner[name]:
@@ -292,15 +293,14 @@ def _builtin_mesh(spec: MeshSpec, comm: MPI.Comm) -> dmesh.Mesh:
     return create(comm, corners, counts, cell_type=cell_type, ghost_mode=ghosts)
 
 
-def _mark_sides(msh: dmesh.Mesh, spec: MeshSpec, facets: np.ndarray) -> None:
+def _mark_sides(msh: dmesh.Mesh, spec: MeshSpec, facets: np.ndarray, outside: np.ndarray) -> None:
+    """Tag the exterior facets of a built-in box by the side their midpoint lies on."""
     origin, lengths = spec.extent()
     tol = 1e-10 * lengths.max()
+    midpoints = dmesh.compute_midpoints(msh, msh.topology.dim - 1, outside)
     for tag, (_, axis, end) in enumerate(_SIDES[: 2 * spec.dim], start=1):
         plane = origin[axis] + end * lengths[axis]
-        found = dmesh.locate_entities(
-            msh, msh.topology.dim - 1, lambda x, a=axis, p=plane: np.abs(x[a] - p) <= tol
-        )
-        facets[found] = tag
+        facets[outside[np.abs(midpoints[:, axis] - plane) <= tol]] = tag
 
 
 def _tag_values(msh: dmesh.Mesh, dim: int, tags: dmesh.MeshTags | None) -> np.ndarray:

@@ -181,9 +181,10 @@ class FieldWriter:
         mesh = mesh_data.mesh
         self._file = io.XDMFFile(mesh.comm, str(path), "w")
         self._file.write_mesh(mesh)
-        mesh.topology.create_connectivity(mesh.topology.dim, mesh.topology.dim)
-        mesh_data.cell_tags.name = "regions"
-        self._file.write_meshtags(mesh_data.cell_tags, mesh.geometry)
+        if len(mesh_data.regions) > 1:  # one region would be a constant array, and large
+            mesh.topology.create_connectivity(mesh.topology.dim, mesh.topology.dim)
+            mesh_data.cell_tags.name = "regions"
+            self._file.write_meshtags(mesh_data.cell_tags, mesh.geometry)
         self._pairs = [(f, _output_function(f, mesh)) for f in functions]
 
     def write(self, time: float) -> None:

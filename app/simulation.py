@@ -336,8 +336,10 @@ class Simulation:
             table.close()
             if writer is not None:
                 writer.close()
+        current = {*self._refresh, *self._refresh_at_output}  # refreshed after the last step
         for target in self.store:
-            target.refresh()  # the result's derived fields match its final state
+            if target not in current:
+                target.refresh()  # the result's derived fields match its final state
         columns = np.array(table.rows, dtype=float).reshape(-1, len(table.columns))
         return Result(
             {name: columns[:, i] for i, name in enumerate(table.columns)},

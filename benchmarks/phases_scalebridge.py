@@ -1,0 +1,152 @@
+"""Where ScaleBridge's time goes: ``scalebridge run`` with timers around its main functions.
+
+Runs the command line exactly as ``scalebridge run ...`` does (same arguments), after wrapping a
+list of ScaleBridge and DOLFINx functions with wall-clock timers (nothing in app/ is changed).
+Prints on stderr a table of total seconds and call counts per function, plus the time before
+``main`` (interpreter start-up and imports) and the process exit time is left to the caller.
+
+    .venv/bin/python benchmarks/phases_scalebridge.py run benchmarks/heat_3d.toml -o /tmp/x \
+        --overwrite -q
+    .venv/bin/python benchmarks/phases_scalebridge.py --json out.json run ...   # also as JSON
+
+Timers nest (a function's time includes its callees'), so the rows do not add up.
+"""
+
+import time
+
+_started = time.perf_counter()
+
+import functools  # noqa: E402
+import importlib  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+from collections import defaultdict  # noqa: E402
+
+import app  # noqa: E402, F401  (MPI/dolfinx_solver first)
+
+TOTALS: dict[str, float] = defaultdict(float)
+CALLS: dict[str, int] = defaultdict(int)
+
+# (module, attribute path) of the functions to time; methods as "Class.method".
+TARGETS = [
+    ("app.simulation", "Simulation.from_case"),
+    ("app.simulation", "Simulation.run"),
+    ("app.simulation", "Simulation.build"),
+    ("app.simulation", "Simulation.compile"),
+    ("app.simulation", "Simulation._run"),
+    ("app.simulation", "Simulation.step"),
+    ("app.simulation", "Simulation._accept"),
+    ("app.simulation", "Simulation.evaluate_quantities"),
+    ("app.meshing", "build_mesh"),
+    ("app.meshing", "_builtin_mesh"),
+    ("app.meshing", "_mark_sides"),
+    ("app.meshing", "_bounding_box"),
+    ("app.meshing", "_keep_used"),
+    ("app.meshing", "_meshtags"),
+    ("app.groups", "Group.__init__"),
+    ("app.groups", "Group.compile"),
+    ("app.groups", "Group._boundary_condition"),
+    ("app.fields", "FieldStore.add"),
+    ("app.fields", "Field.refresh"),
+    ("app.fields", "Field.push_history"),
+    ("app.fields", "interpolate"),
+    ("app.solvers", "LinearSolver.__init__"),
+    ("app.solvers", "LinearSolver.solve"),
+    ("app.solvers", "_finite"),
+    ("app.output", "RunDirectory.__init__"),
+    ("app.output", "RunDirectory.write_case"),
+    ("app.output", "RunDirectory._write_provenance"),
+    ("app.output", "_provenance"),
+    ("app.output", "FieldWriter.__init__"),
+    ("app.output", "FieldWriter.write"),
+    ("app.output", "FieldWriter.close"),
+    ("dolfinx.mesh", "create_box"),
+    ("dolfinx.mesh", "locate_entities"),
+    ("dolfinx.mesh", "exterior_facet_indices"),
+    ("dolfinx.mesh", "meshtags"),
+    ("dolfinx.mesh", "Topology.create_connectivity"),
+    ("dolfinx.fem", "functionspace"),
+    ("dolfinx.fem", "form"),
+    ("dolfinx.fem", "locate_dofs_topological"),
+    ("dolfinx.fem", "assemble_scalar"),
+    ("dolfinx.fem", "Function.interpolate"),
+    ("dolfinx.fem.petsc", "create_matrix"),
+    ("dolfinx.fem.petsc", "assemble_matrix"),
+    ("dolfinx.fem.petsc", "assemble_vector"),
+    ("dolfinx.fem.petsc", "apply_lifting"),
+    ("dolfinx.fem.petsc", "set_bc"),
+    ("dolfinx.fem.petsc", "assign"),
+    ("dolfinx.io", "XDMFFile.write_mesh"),
+    ("dolfinx.io", "XDMFFile.write_meshtags"),
+    ("dolfinx.io", "XDMFFile.write_function"),
+]
+
+
+def _timed(name, function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            TOTALS[name] += time.perf_counter() - started
+            CALLS[name] += 1
+
+    return wrapper
+
+
+def install() -> None:
+    """Wrap every target where it is defined and where ScaleBridge's modules imported it."""
+    import app.cli
+    import app.groups
+    import app.meshing
+    import app.output
+    import app.simulation
+    import app.solvers  # noqa: F401
+
+    for module_name, path in TARGETS:
+        module = importlib.import_module(module_name)
+        owner, _, attr = path.rpartition(".")
+        holder = getattr(module, owner) if owner else module
+        original = getattr(holder, attr)
+        if isinstance(holder, type) and isinstance(holder.__dict__.get(attr), classmethod):
+            wrapped = classmethod(_timed(f"{module_name}.{path}", original.__func__))
+        else:
+            wrapped = _timed(f"{module_name}.{path}", original)
+        setattr(holder, attr, wrapped)
+        if not owner:  # a module-level function: also replace names imported elsewhere
+            for other in list(sys.modules.values()):
+                name = getattr(other, "__name__", "")
+                if name.startswith(("app.", "dolfinx.")) and getattr(other, attr, None) is original:
+                    setattr(other, attr, wrapped)
+
+
+def main() -> int:
+    argv = sys.argv[1:]
+    json_path = None
+    if argv[:1] == ["--json"]:
+        json_path, argv = argv[1], argv[2:]
+    install()
+    from app.cli import main as cli_main
+
+    before_main = time.perf_counter() - _started
+    code = cli_main(argv)
+    total = time.perf_counter() - _started
+    rows = sorted(TOTALS.items(), key=lambda item: -item[1])
+    lines = [f"{'start-up and imports (before main)':<52}{before_main:9.3f} s"]
+    lines += [f"{name:<52}{seconds:9.3f} s  x{CALLS[name]}" for name, seconds in rows]
+    lines.append(f"{'total in process (exit not included)':<52}{total:9.3f} s")
+    print("\n".join(lines), file=sys.stderr)
+    if json_path:
+        record = {
+            "before_main_s": before_main,
+            "total_s": total,
+            "functions": {n: {"s": s, "calls": CALLS[n]} for n, s in rows},
+        }
+        with open(json_path, "w") as stream:
+            json.dump(record, stream, indent=1)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
