@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
-    _configure_logging(comm.rank, quiet=getattr(args, "quiet", False))
+    console = _console_log(comm.rank, quiet=getattr(args, "quiet", False))
     try:
         if args.command == "run":
             _run(args, comm)
@@ -70,17 +70,21 @@ def main(argv: list[str] | None = None) -> int:
             where = f"{args.case}: " if getattr(args, "case", None) else ""
             print(f"scalebridge: error: {where}{exc}", file=sys.stderr, flush=True)
         return exc.exit_code
+    finally:
+        if console is not None:
+            log.removeHandler(console)
     return 0
 
 
-def _configure_logging(rank: int, quiet: bool) -> None:
-    log.handlers.clear()
-    if rank == 0 and not quiet:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
+def _console_log(rank: int, quiet: bool) -> logging.Handler | None:
+    """Log to stdout on rank 0 for the duration of a command (the other ranks stay quiet)."""
     log.setLevel(logging.INFO)
-    log.propagate = False
+    if rank != 0 or quiet:
+        return None
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    return handler
 
 
 def _say(comm: Any, text: str) -> None:

@@ -20,7 +20,7 @@ from mpi4py import MPI
 from app.contracts import FieldSpec
 
 
-@dataclass
+@dataclass(eq=False)  # a field is an identity: compared and hashed as the object it is
 class Field:
     """One field: its contract, provider, space, current value and time history.
 
