@@ -11,6 +11,7 @@ expected and, where it helps, the closest valid spelling.
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
 import types
 import typing
@@ -170,7 +171,7 @@ def _find(node: Any, token: str) -> str | None:
             inner = _find(value, token)
             if inner is not None:
                 return f"[{index}].{inner}".rstrip(".")
-    elif isinstance(node, str) and token in node:
+    elif isinstance(node, str) and re.search(rf"\b{re.escape(token)}\b", node):
         return ""
     return None
 

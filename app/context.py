@@ -30,11 +30,13 @@ class CaseLookupError(LookupError):
         token: A name to search for in the instance's case table (where it was written).
         value: The parameter value object at fault (located by identity), if known.
         fix: How to fix it.
+        instance: The plug-in instance whose call raised it (set on the way out).
     """
 
     def __init__(self, message: str, token: str = "", value: Any = None, fix: str | None = None):
         super().__init__(message)
         self.message, self.token, self.value, self.fix = message, token, value, fix
+        self.instance: str | None = None
 
 
 def unknown(kind: str, name: str, known: list[str]) -> CaseLookupError:

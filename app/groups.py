@@ -34,7 +34,7 @@ def blame(instance: str) -> Iterator[None]:
     try:
         yield
     except CaseLookupError as exc:
-        exc.instance = getattr(exc, "instance", None) or instance
+        exc.instance = exc.instance or instance
         raise
 
 

@@ -179,11 +179,11 @@ class Simulation:
             raise self._case_error(exc) from None
 
     def _case_error(self, exc: CaseLookupError) -> CaseError:
-        instance = getattr(exc, "instance", None)
+        instance = exc.instance
         if instance is None:
             return CaseError("physics", exc.message, exc.fix)
         where = f"physics.{instance}"
-        path = locate_value(self.physics[instance].params, exc.value) if exc.value else None
+        path = None if exc.value is None else locate_value(self.physics[instance].params, exc.value)
         where = f"{where}.{path}" if path else self.loaded.locate(exc.token, where)
         return CaseError(where, exc.message, exc.fix)
 
