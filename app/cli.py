@@ -118,7 +118,7 @@ def _check(args: argparse.Namespace, comm: Any) -> str:
     lines += ["  " + line for line in simulation.describe_solvers().splitlines()]
     lines += [f"  output: {_output_plan(case.output, simulation)}"]
     lines += ["", "Quantities (quantities.csv columns):"]
-    lines += [f"  {name}: {q.description}" for name, q in simulation._quantities.items()]
+    lines += [f"  {name}: {q.description}" for name, q in simulation.quantities.items()]
     lines += ["", "OK: the case is valid."]
     return "\n".join(lines)
 

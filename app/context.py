@@ -13,6 +13,7 @@ from typing import Any
 
 import ufl
 from dolfinx import fem
+from mpi4py import MPI
 from petsc4py import PETSc
 
 from app.contracts import Context, Formula, PerRegion, Value, walk_values
@@ -82,9 +83,23 @@ class FormContext(Context):
         self._ds = ufl.Measure("ds", domain=self.mesh, subdomain_data=mesh_data.facet_tags)
         self._dS = ufl.Measure("dS", domain=self.mesh, subdomain_data=mesh_data.facet_tags)
         self._coefficients: dict[int, tuple[Any, Any]] = {}
+        self._inline: dict[str, Any] = {}
+        self._sizes: dict[str | None, float] = {}
 
     # Fields ---------------------------------------------------------------------------------
+    @property
+    def readable(self) -> set[str]:
+        """Fields the instance declared it reads or provides."""
+        return self._readable
+
+    def inline(self, name: str, expression: Any) -> None:
+        """Hand out ``expression`` instead of the stored field ``name`` (a derived field of a
+        plug-in solved in the same group: the coupling becomes part of the Newton system)."""
+        self._inline[name] = expression
+
     def field(self, name: str) -> Any:
+        if name in self._inline:
+            return self._inline[name]
         if name not in self._readable:
             raise KeyError(
                 f"plug-in instance '{self.instance}' reads field '{name}' without declaring it in "
@@ -130,6 +145,24 @@ class FormContext(Context):
         if boundary not in self.mesh_data.interior_boundaries:
             raise unknown("interface", boundary, self.interfaces)
         return self._dS(self.mesh_data.boundaries[boundary])
+
+    def size(self, name: str | None = None) -> float:
+        if name not in self._sizes:
+            data = self.mesh_data
+            if name is None:
+                measure = self._dx
+            elif name in data.regions:
+                measure = self.dx(name)
+            elif name in data.interior_boundaries:
+                measure = self.dS(name)
+            elif name in data.boundaries:
+                measure = self.ds(name)
+            else:
+                raise unknown("boundary or region", name, [*data.regions, *data.boundaries])
+            one = fem.Constant(self.mesh, PETSc.ScalarType(1.0))
+            local = fem.assemble_scalar(fem.form(one * measure))
+            self._sizes[name] = self.mesh.comm.allreduce(local, op=MPI.SUM)
+        return self._sizes[name]
 
     @property
     def boundaries(self) -> list[str]:

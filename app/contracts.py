@@ -18,7 +18,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union, get_args
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -46,6 +46,7 @@ __all__ = [
     "Dirichlet",
     "FieldSpec",
     "Formula",
+    "Modes",
     "Parameters",
     "PerRegion",
     "Physics",
@@ -216,6 +217,25 @@ def _scalar_value(raw: Any, units: str, meta: Mapping[str, Any], where: str) -> 
     return Value(value)
 
 
+def _parameter_value(annotation: Any, raw: Any, units: str, meta: Mapping, where: str) -> Any:
+    """A float for float parameters; a Value, Formula or PerRegion for Property parameters."""
+    if annotation in (float, float | None):
+        value = _scalar_value(raw, units, meta, where)
+        if isinstance(value, Formula):
+            raise _fail(f"{where}expected a number in {units}; expressions are not allowed here")
+        return value.value
+    if isinstance(raw, Mapping):
+        if not raw:
+            raise _fail(f"{where}a table by region needs at least one region")
+        return PerRegion(
+            {
+                str(region): _scalar_value(value, units, meta, f"{where}region '{region}': ")
+                for region, value in raw.items()
+            }
+        )
+    return _scalar_value(raw, units, meta, where)
+
+
 class Parameters(BaseModel):
     """Base of every plug-in's parameter model (and of nested models such as boundaries).
 
@@ -234,21 +254,13 @@ class Parameters(BaseModel):
             return raw
         units = meta["units"]
         annotation = cls.model_fields[info.field_name].annotation
-        if annotation in (float, float | None):
-            value = _scalar_value(raw, units, meta, "")
-            if isinstance(value, Formula):
-                raise _fail(f"expected a number in {units}; expressions are not allowed here")
-            return value.value
-        if isinstance(raw, Mapping):
-            if not raw:
-                raise _fail("a table by region needs at least one region")
-            return PerRegion(
-                {
-                    str(region): _scalar_value(value, units, meta, f"region '{region}': ")
-                    for region, value in raw.items()
-                }
-            )
-        return _scalar_value(raw, units, meta, "")
+        if get_origin(annotation) is list and isinstance(raw, list):  # a vector of components
+            item = get_args(annotation)[0]
+            return [
+                _parameter_value(item, value, units, meta, f"component {index}: ")
+                for index, value in enumerate(raw)
+            ]
+        return _parameter_value(annotation, raw, units, meta, "")
 
     @classmethod
     def units_of(cls, name: str) -> str | None:
@@ -324,14 +336,17 @@ class Dirichlet:
 class Quantity:
     """A scalar output written to quantities.csv (column ``<name>_<units>``).
 
-    Build one with :meth:`integral`, :meth:`maximum` or :meth:`minimum`.
+    Build one with :meth:`integral`, :meth:`maximum`, :meth:`minimum` or :meth:`reaction`.
     """
 
     units: str
     form: Any = None
     field: str | None = None
-    reduction: Literal["integral", "max", "min"] = "integral"
+    reduction: Literal["integral", "max", "min", "reaction"] = "integral"
     description: str = ""
+    boundary: str | None = None
+    component: int | None = None
+    scale: float = 1.0
 
     @classmethod
     def integral(cls, form: ufl.Form, units: str, description: str = "") -> Quantity:
@@ -347,6 +362,47 @@ class Quantity:
     def minimum(cls, field: str, units: str, description: str = "") -> Quantity:
         """The smallest nodal value of a scalar field."""
         return cls(units=units, field=field, reduction="min", description=description)
+
+    @classmethod
+    def reaction(
+        cls,
+        field: str,
+        boundary: str,
+        units: str,
+        description: str = "",
+        component: int | None = None,
+        scale: float = 1.0,
+    ) -> Quantity:
+        """What a Dirichlet boundary supplies to the domain, from the discrete residual.
+
+        The residual of the field's equations (capacity terms included), summed over the
+        boundary's degrees of freedom: the support force on a solid, the heat or current
+        entering through a fixed-temperature or fixed-potential boundary. Unlike a flux
+        integral of the gradient it is exact for the discrete solution, so balances close.
+        ``scale=-1`` reports what leaves instead.
+        """
+        return cls(
+            units=units,
+            field=field,
+            reduction="reaction",
+            description=description,
+            boundary=boundary,
+            component=component,
+            scale=scale,
+        )
+
+
+@dataclass(frozen=True)
+class Modes:
+    """Motions the operator of a field (nearly) does not resist, e.g. rigid-body motions.
+
+    Given to algebraic multigrid as its near-nullspace; with ``exact=True`` (nothing holds the
+    body in place, e.g. a solid under tractions only) the operator is singular on them and the
+    solver works orthogonally to them.
+    """
+
+    vectors: list[Any]
+    exact: bool = False
 
 
 class Context(ABC):
@@ -418,6 +474,10 @@ class Context(ABC):
     def regions(self) -> list[str]:
         """Names of the cell regions of the domain."""
 
+    @abstractmethod
+    def size(self, name: str | None = None) -> float:
+        """Length, area or volume of a named boundary or region (None: the whole domain)."""
+
     def per_depth(self, units: str) -> str:
         """Units of an integral over the domain: W in 3D, W/m in 2D (per unit depth), W/m^2
         in 1D (per unit area)."""
@@ -485,6 +545,10 @@ class Physics:
 
     def quantities(self, ctx: Context) -> dict[str, Quantity]:
         """Scalar outputs by name; the column is ``<name>_<units>``."""
+        return {}
+
+    def modes(self, ctx: Context) -> dict[str, Modes]:
+        """Near-nullspace (or nullspace) of solved fields, for the linear solvers."""
         return {}
 
     @classmethod

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import basix.ufl
 import numpy as np
 import ufl
 from dolfinx import fem
@@ -41,6 +42,11 @@ class Field:
     @property
     def space(self) -> fem.FunctionSpace:
         return self.function.function_space
+
+    @property
+    def is_global(self) -> bool:
+        """A single value for the whole domain (a real element), not a spatial field."""
+        return self.spec.space[0] == "Real"
 
     def refresh(self) -> None:
         """Re-evaluate a derived field from the current state."""
@@ -74,7 +80,11 @@ class FieldStore:
         """Create the field's space and function (and ``history`` previous time levels)."""
         family, degree = spec.space
         shape = spec.shape(self.mesh.geometry.dim)
-        space = fem.functionspace(self.mesh, (family, degree, shape))
+        if family == "Real":  # one global value (or vector of values) for the whole domain
+            element = basix.ufl.real_element(self.mesh.basix_cell(), shape)
+            space = fem.functionspace(self.mesh, element)
+        else:
+            space = fem.functionspace(self.mesh, (family, degree, shape))
         function = fem.Function(space, name=spec.name)
         past = [fem.Function(space, name=f"{spec.name}_n{i + 1}") for i in range(history)]
         self._fields[spec.name] = Field(spec, provider, function, past)

@@ -108,6 +108,20 @@ class Group:
                 readable,
                 static,
             )
+        # Derived fields in UFL. A consumer in this group gets the expression itself, so the
+        # coupling is part of the Newton system (Jacobian included) instead of lagging a step.
+        self.derived: dict[str, Any] = {}
+        for instance, plugin in physics.items():
+            with blame(instance):
+                self.derived.update(plugin.derived(self.contexts[instance]))
+        for instance, ctx in self.contexts.items():
+            for name, expression in self.derived.items():
+                if name in ctx.readable and store[name].provider != instance:
+                    ctx.inline(name, expression)
+        modes = {}
+        for instance, plugin in physics.items():
+            with blame(instance):
+                modes.update(plugin.modes(self.contexts[instance]))
         residual = self._residual(store)
         blocks = ufl.extract_blocks(residual) if len(tests) > 1 else [residual]
         for field, block in zip(self.unknowns, blocks, strict=True):
@@ -122,6 +136,7 @@ class Group:
             bcs,
             all(type(plugin).spd for plugin in physics.values()),
             static,
+            modes.get(self.unknowns[0].spec.name) if len(self.unknowns) == 1 else None,
         )
         self.solver = None
 

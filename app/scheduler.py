@@ -118,13 +118,14 @@ class TimeLoop:
                     continue
                 t = target if abs(target - (t + step)) <= tolerance else t + step
                 self.steps += 1
+                # Outputs first: reactions need the step's residual, before the history shifts.
+                if not targets or any(abs(t - s) <= tolerance for s in targets):
+                    self._record(t, step, report)
                 self._accept(t, step)
                 if adaptive and report.iterations <= adaptive.easy_iterations:
                     dt = min(dt * adaptive.growth, dt_max)
                 if any(abs(t - b) <= tolerance for b in breaks):
                     self._restart()
-                if not targets or any(abs(t - s) <= tolerance for s in targets):
-                    self._record(t, step, report)
                 bar.update(step)
                 bar.set_postfix_str(f"dt={step:.3g} s", refresh=False)
 

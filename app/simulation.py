@@ -33,13 +33,14 @@ from dolfinx import fem
 from mpi4py import MPI
 
 from app.case import LoadedCase, load_case
-from app.context import CaseLookupError, FormContext, locate_value
+from app.context import CaseLookupError, FormContext, locate_value, unknown
 from app.contracts import Quantity
 from app.errors import CaseError, did_you_mean, listing
 from app.fields import FieldStore, interpolate
 from app.groups import Group, blame
 from app.meshing import MeshData, build_mesh
 from app.output import FieldWriter, QuantityTable, RunDirectory, column
+from app.quantities import Quantities
 from app.registry import check_contracts
 from app.scheduler import TimeLoop
 from app.solvers import SolveReport, choose_preset
@@ -131,10 +132,8 @@ class Simulation:
                     self._static,
                 )
             ]
-            self._derived = self._collect("derived")
             self._initial = self._collect("initial")
-            quantities = self._collect("quantities")
-        self._quantities = self._columns(quantities)
+            self.quantities = self._columns(self._collect("quantities"))
         self._output_fields = self._select_output_fields()
 
     def _collect(self, method: str) -> dict[str, dict[str, Any]]:
@@ -150,17 +149,25 @@ class Simulation:
         return next(g.contexts[instance] for g in self.groups if instance in g.contexts)
 
     def _columns(self, quantities: dict[str, dict[str, Quantity]]) -> dict[str, Quantity]:
+        """Quantities by CSV column; a second instance of a plug-in prefixes its instance name."""
         columns: dict[str, Quantity] = {}
         for instance, table in quantities.items():
             prefix = "" if instance == self.physics[instance].name else f"{instance}_"
             for name, quantity in table.items():
+                if (
+                    quantity.boundary is not None
+                    and quantity.boundary not in self.mesh_data.boundaries
+                ):
+                    error = unknown("boundary", quantity.boundary, list(self.mesh_data.boundaries))
+                    error.instance = instance
+                    raise error
                 columns[prefix + column(name, quantity.units)] = quantity
         return columns
 
     def _select_output_fields(self) -> list[str]:
         wanted = self.case.output.fields
-        if wanted is None:
-            return self.store.names()
+        if wanted is None:  # global values (real elements) are quantities, not field output
+            return [field.spec.name for field in self.store if not field.is_global]
         for index, name in enumerate(wanted):
             if name not in self.store:
                 raise CaseError(
@@ -201,30 +208,26 @@ class Simulation:
                 interpolate(target.function, value)
                 for past in target.history:
                     past.x.array[:] = target.function.x.array
-        for values in self._derived.values():
-            for name, value in values.items():
-                target = self.store[name]
-                target.expression = fem.Expression(value, target.space.element.interpolation_points)
-        self._integrals = {
-            name: fem.form(q.form)
-            for name, q in self._quantities.items()
-            if q.form is not None and not q.form.empty()
+        derived = {name: value for group in self.groups for name, value in group.derived.items()}
+        for name, value in derived.items():
+            target = self.store[name]
+            target.expression = fem.Expression(value, target.space.element.interpolation_points)
+        residuals = {
+            field.spec.name: block
+            for group in self.groups
+            for field, block in zip(group.unknowns, group.system.residuals, strict=True)
         }
-        # Derived fields are evaluated only where they are read: every step when another
-        # plug-in consumes them, at output times when they are written or enter a quantity.
-        derived = [target for target in self.store if target.spec.derived]
-        self._refresh = [target for target in derived if target.spec.name in self.graph.consumers]
-        in_quantities = {
-            coefficient
-            for q in self._quantities.values()
-            if q.form is not None
-            for coefficient in q.form.coefficients()
-        } | {self.store[q.field].function for q in self._quantities.values() if q.field}
+        self._evaluator = Quantities(self.quantities, self.store, residuals, self.mesh_data)
+        # Derived fields are evaluated only where they are read: every step when a plug-in of
+        # another group consumes them, at output times when they are written or enter a quantity.
+        derived_fields = [self.store[name] for name in derived]
+        self._refresh = [f for f in derived_fields if f.spec.name in self.graph.consumers]
+        read = self._evaluator.coefficients()
         self._refresh_at_output = [
             target
-            for target in derived
+            for target in derived_fields
             if (self.case.output.xdmf and target.spec.name in self._output_fields)
-            or target.function in in_quantities
+            or target.function in read
         ]
         for target in self._refresh:
             target.refresh()
@@ -251,15 +254,7 @@ class Simulation:
 
     def evaluate_quantities(self) -> dict[str, float]:
         """Every quantity at the current state."""
-        values = {}
-        for name, quantity in self._quantities.items():
-            if quantity.form is not None:
-                form = self._integrals.get(name)  # absent: the integrand is zero by construction
-                local = fem.assemble_scalar(form) if form is not None else 0.0
-                values[name] = float(self.comm.allreduce(local, op=MPI.SUM))
-            else:
-                values[name] = self.store[quantity.field].global_extreme(quantity.reduction)
-        return values
+        return self._evaluator.evaluate()
 
     def run(
         self,
@@ -306,7 +301,7 @@ class Simulation:
             writer = FieldWriter(folder.path / "fields.xdmf", self.mesh_data, functions)
         table = QuantityTable(
             folder.path / "quantities.csv" if folder else None,
-            FIXED_COLUMNS + list(self._quantities),
+            FIXED_COLUMNS + list(self.quantities),
             self.comm,
         )
 

@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import ufl
-from dolfinx import fem
+from dolfinx import fem, la
 from dolfinx.fem import petsc as fem_petsc
 from mpi4py import MPI
 from petsc4py import PETSc
 from ufl.algorithms.analysis import extract_constants
+
+from app.contracts import Modes
 
 if TYPE_CHECKING:
     from app.case import SolverSpec
@@ -61,6 +63,7 @@ class System:
         bcs: Dirichlet conditions on the unknowns.
         spd: Every plug-in in the group declares a symmetric positive definite operator.
         static: Functions that never change during a run (piecewise properties).
+        modes: (Near-)nullspace of a single-field system, for multigrid and singular operators.
     """
 
     unknowns: list[fem.Function]
@@ -69,6 +72,7 @@ class System:
     bcs: list[fem.DirichletBC]
     spd: bool
     static: set[Any]
+    modes: Modes | None = None
 
     @property
     def linear(self) -> bool:
@@ -105,6 +109,28 @@ def petsc_options(preset: str, rtol: float, extra: dict[str, Any]) -> dict[str, 
     if preset != "direct":
         options["ksp_rtol"] = rtol
     return options | extra
+
+
+def attach_modes(matrix: PETSc.Mat, system: System) -> PETSc.NullSpace | None:
+    """Give the operator its near-nullspace (and nullspace, when exact); returns the PETSc
+    object, which must stay alive as long as the matrix."""
+    if system.modes is None:
+        return None
+    space = system.unknowns[0].function_space
+    vectors = []
+    for mode in system.modes.vectors:
+        function = fem.Function(space)
+        function.interpolate(fem.Expression(mode, space.element.interpolation_points))
+        vectors.append(function)
+    la.orthonormalize([v.x for v in vectors])
+    nullspace = PETSc.NullSpace().create(
+        vectors=[v.x.petsc_vec for v in vectors], comm=space.mesh.comm
+    )
+    matrix.setNearNullSpace(nullspace)
+    if system.modes.exact:
+        matrix.setNullSpace(nullspace)
+        matrix.setTransposeNullSpace(nullspace)
+    return nullspace
 
 
 def _zero_form(v: ufl.Argument) -> ufl.Form:
@@ -151,6 +177,7 @@ class LinearSolver:
         )
         self._assembled_with: list[np.ndarray] | None = None
         self.matrix_assemblies = 0
+        self._nullspace = attach_modes(self.problem.A, system)
         if options.get("ksp_type") != "preonly":
             self.problem.solver.setInitialGuessNonzero(True)
 
@@ -196,6 +223,8 @@ class LinearSolver:
         fem_petsc.assign(problem.u, problem.x)
         ksp = problem.solver
         ksp.solve(b, problem.x)
+        if self._nullspace is not None and self.system.modes.exact:
+            self._nullspace.remove(problem.x)  # the solution the rigid motions leave undetermined
         problem.x.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
         reason = ksp.getConvergedReason()
         finite = _finite(problem.x, ksp.comm.tompi4py())
@@ -225,6 +254,7 @@ class NewtonSolver:
             petsc_options_prefix=f"sb{next(_prefixes)}_{name}_",
             petsc_options=options,
         )
+        self._nullspace = attach_modes(self.problem.A, system)
 
     def solve(self) -> SolveReport:
         snes = self.problem.solver
@@ -251,6 +281,8 @@ class NewtonSolver:
 def make_solver(system: System, spec: SolverSpec, name: str) -> LinearSolver | NewtonSolver:
     """The solver for a group: assemble-once reuse when the system is affine, else Newton."""
     options = petsc_options(choose_preset(spec.preset, system), spec.rtol, spec.petsc)
+    if system.modes is not None and system.modes.exact:
+        options.setdefault("mat_mumps_icntl_24", 1)  # a singular operator: detect null pivots
     if system.linear:
         return LinearSolver(system, options, name)
     newton = spec.newton

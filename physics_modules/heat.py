@@ -179,24 +179,24 @@ class Heat(Physics):
     def quantities(self, ctx: Context) -> dict[str, Quantity]:
         """Heat flow out through each boundary, heat generated, stored energy, extremes.
 
-        Where the case prescribes a flux (flux, convection, radiation) the flow is that flux,
-        so the discrete energy balance closes to round-off; on temperature boundaries it is
-        -k grad T . n of the solution; on insulated boundaries it is zero.
+        Where the case prescribes a flux (flux, convection, radiation) the flow is that flux;
+        on temperature boundaries it is the reaction of the discrete equations; on insulated
+        boundaries it is zero. So the discrete energy balance closes to round-off.
         """
         T = ctx.field("temperature")
-        k = ctx.coefficient(self.params.conductivity)
         power, energy = ctx.per_depth("W"), ctx.per_depth("J")
         outflows = self._boundary_outflows(ctx)
-        conducted = -k * ufl.dot(ufl.grad(T), ctx.n)
-        zero = 0 * T  # an insulated boundary: the flow is zero by the boundary condition
-        quantities = {
-            f"heat_flow_{name}": Quantity.integral(
-                outflows.get(name, conducted if name in self._fixed() else zero) * ctx.ds(name),
-                power,
-                f"Heat leaving through '{name}'",
-            )
-            for name in ctx.boundaries
-        }
+        fixed = self._fixed()
+        quantities = {}
+        for name in ctx.boundaries:
+            description = f"Heat leaving through '{name}'"
+            if name in fixed:
+                flow = Quantity.reaction("temperature", name, power, description, scale=-1.0)
+            else:  # zero on an insulated boundary: UFL drops the integral
+                flow = Quantity.integral(
+                    outflows.get(name, 0 * T) * ctx.ds(name), power, description
+                )
+            quantities[f"heat_flow_{name}"] = flow
         rho_cp = self.capacity(ctx)["temperature"]
         return quantities | {
             "heat_generated": Quantity.integral(

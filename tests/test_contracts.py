@@ -144,7 +144,9 @@ def test_provided_heat_source_heats(use_plugins):
     # Insulated square: all the absorbed beam power is stored, step by step (BDF1).
     rates = (q["stored_energy_J_per_m"][1:] - q["stored_energy_J_per_m"][:-1]) / 0.1
     assert rates == pytest.approx(q["heat_generated_W_per_m"][1:], rel=1e-9)
-    assert q["heat_generated_W_per_m"][-1] == pytest.approx(q["beam_power_W_per_m"][-1], rel=1e-12)
+    # Heat reads the beam's expression itself (same group); the beam's own quantity integrates
+    # its interpolated field: equal to quadrature accuracy.
+    assert q["heat_generated_W_per_m"][-1] == pytest.approx(q["beam_power_W_per_m"][-1], rel=1e-8)
     assert q["beam_power_W_per_m"][-1] == pytest.approx(50.0 * 0.99, rel=0.02)  # beam in the box
 
 

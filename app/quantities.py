@@ -1,0 +1,107 @@
+"""Scalar outputs: integrals, field extremes and reactions, evaluated in parallel.
+
+A reaction is the residual of a field's equations summed over the degrees of freedom of a
+boundary: what a Dirichlet condition supplies to the domain (a support force, the heat entering
+through a fixed temperature). It is exact for the discrete solution, so balances close to
+round-off, which a flux integral of the gradient does not. The residual is evaluated with the
+step's time-discretisation coefficients, so reactions are read before the history shifts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from dolfinx import fem, la
+from mpi4py import MPI
+
+from app.contracts import Quantity
+from app.fields import FieldStore
+from app.meshing import MeshData
+
+
+class Quantities:
+    """The compiled quantities of a simulation, by CSV column.
+
+    Args:
+        columns: Quantity per column.
+        store: All fields.
+        residuals: The residual form (UFL) of each solved field, by field name.
+        mesh_data: The mesh with its named boundaries.
+    """
+
+    def __init__(
+        self,
+        columns: Mapping[str, Quantity],
+        store: FieldStore,
+        residuals: Mapping[str, Any],
+        mesh_data: MeshData,
+    ):
+        self.columns = dict(columns)
+        self._store = store
+        self._comm = mesh_data.mesh.comm
+        # An integrand that is zero by construction (UFL drops it) has no form: its value is 0.
+        self._integrals = {
+            name: fem.form(q.form)
+            for name, q in self.columns.items()
+            if q.reduction == "integral" and not q.form.empty()
+        }
+        reacting = {q.field for q in self.columns.values() if q.reduction == "reaction"}
+        self._residuals = {name: fem.form(residuals[name]) for name in reacting}
+        # A degree of freedom on two boundaries (a corner) counts for the first one only, so the
+        # reactions of a field add up to its total residual.
+        self._dofs: dict[str, np.ndarray] = {}
+        claimed: dict[tuple[str, int | None], np.ndarray] = {}
+        for name, q in self.columns.items():
+            if q.reduction == "reaction":
+                dofs = _boundary_dofs(store[q.field].space, mesh_data, q.boundary, q.component)
+                taken = claimed.get((q.field, q.component), np.empty(0, dtype=dofs.dtype))
+                self._dofs[name] = np.setdiff1d(dofs, taken)
+                claimed[(q.field, q.component)] = np.union1d(taken, dofs)
+
+    def coefficients(self) -> set[Any]:
+        """Functions the quantities read (so derived fields among them are kept current)."""
+        found = set()
+        for quantity in self.columns.values():
+            if quantity.form is not None:
+                found.update(quantity.form.coefficients())
+            if quantity.field is not None:
+                found.add(self._store[quantity.field].function)
+        return found
+
+    def evaluate(self) -> dict[str, float]:
+        """Every quantity at the current state."""
+        residuals: dict[str, la.Vector] = {}
+        values = {}
+        for name, quantity in self.columns.items():
+            if quantity.reduction == "integral":
+                form = self._integrals.get(name)
+                local = fem.assemble_scalar(form) if form is not None else 0.0
+                values[name] = float(self._comm.allreduce(local, op=MPI.SUM))
+            elif quantity.reduction == "reaction":
+                if quantity.field not in residuals:
+                    vector = fem.assemble_vector(self._residuals[quantity.field])
+                    vector.scatter_reverse(la.InsertMode.add)
+                    residuals[quantity.field] = vector
+                local = residuals[quantity.field].array[self._dofs[name]].sum()
+                total = self._comm.allreduce(local, op=MPI.SUM)
+                values[name] = quantity.scale * float(total)
+            else:
+                values[name] = self._store[quantity.field].global_extreme(quantity.reduction)
+        return values
+
+
+def _boundary_dofs(
+    space: fem.FunctionSpace, mesh_data: MeshData, boundary: str, component: int | None
+) -> np.ndarray:
+    """Owned degrees of freedom (indices into the unrolled array) of a boundary."""
+    topology = mesh_data.mesh.topology
+    facets = mesh_data.facet_tags.find(mesh_data.boundaries[boundary])
+    target = space if component is None else space.sub(component)
+    dofs = fem.locate_dofs_topological(target, topology.dim - 1, facets)
+    block = space.dofmap.index_map_bs
+    if component is None and block > 1:
+        dofs = (dofs[:, None] * block + np.arange(block)).ravel()
+    owned = space.dofmap.index_map.size_local * block
+    return dofs[dofs < owned]
