@@ -2,7 +2,7 @@
 
 One context per plug-in instance. It hands out the instance's fields, test functions and
 measures, and turns parameter values into UFL. Names written in the case (boundaries, regions,
-fields in expressions) are checked here; a wrong one raises :class:`CaseLookupError`, which the
+fields in expressions) are checked here; a wrong one raises :class:`BadValue`, which the
 simulation turns into a :class:`~app.errors.CaseError` at the place the case wrote it.
 """
 
@@ -16,33 +16,16 @@ from dolfinx import fem
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from app.contracts import Context, Formula, PerRegion, Value, walk_values
+from app.contracts import BadValue, Context, Formula, PerRegion, Value, walk_values
 from app.errors import did_you_mean, listing
 from app.fields import FieldStore
 from app.meshing import MeshData
 from app.timeint import TimeScheme
 
 
-class CaseLookupError(LookupError):
-    """Something the case wrote that does not fit the mesh or the fields.
-
-    Attributes:
-        message: The problem, in full.
-        token: A name to search for in the instance's case table (where it was written).
-        value: The parameter value object at fault (located by identity), if known.
-        fix: How to fix it.
-        instance: The plug-in instance whose call raised it (set on the way out).
-    """
-
-    def __init__(self, message: str, token: str = "", value: Any = None, fix: str | None = None):
-        super().__init__(message)
-        self.message, self.token, self.value, self.fix = message, token, value, fix
-        self.instance: str | None = None
-
-
-def unknown(kind: str, name: str, known: list[str]) -> CaseLookupError:
+def unknown(kind: str, name: str, known: list[str]) -> BadValue:
     kinds = "boundaries" if kind == "boundary" else f"{kind}s"
-    return CaseLookupError(
+    return BadValue(
         f"unknown {kind} '{name}'{did_you_mean(name, known)}; {kinds} here: {listing(known)}",
         token=name,
     )
@@ -132,7 +115,7 @@ class FormContext(Context):
         if boundary is None:
             return self._ds
         if boundary in self.mesh_data.interior_boundaries:
-            raise CaseLookupError(
+            raise BadValue(
                 f"'{boundary}' is an internal boundary (an interface between regions), but a "
                 f"condition needs an exterior one: {listing(self.boundaries)}",
                 token=boundary,
@@ -220,7 +203,7 @@ class FormContext(Context):
                 raise unknown("region", name, list(regions))
         missing = [name for name in regions if name not in value.values]
         if missing:
-            raise CaseLookupError(
+            raise BadValue(
                 f"no value for region{'s' if len(missing) > 1 else ''} {listing(missing)}; a "
                 f"table by region must cover every region ({listing(regions)})",
                 value=value,

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 Rank = Literal["scalar", "vector", "tensor"]
 
 __all__ = [
+    "BadValue",
     "Context",
     "Dirichlet",
     "FieldSpec",
@@ -54,6 +55,7 @@ __all__ = [
     "Quantity",
     "Value",
     "one_of",
+    "parse_property",
     "quantity",
 ]
 
@@ -236,6 +238,12 @@ def _parameter_value(annotation: Any, raw: Any, units: str, meta: Mapping, where
     return _scalar_value(raw, units, meta, where)
 
 
+def parse_property(raw: Any, units: str) -> Property:
+    """Parse a case value given in ``units`` (number, quantity, expression, table by region);
+    for parameters whose unit is only known from other parameters."""
+    return _parameter_value(Property, raw, units, {}, "")
+
+
 class Parameters(BaseModel):
     """Base of every plug-in's parameter model (and of nested models such as boundaries).
 
@@ -403,6 +411,25 @@ class Modes:
 
     vectors: list[Any]
     exact: bool = False
+
+
+class BadValue(LookupError):
+    """A value or name in the case that does not fit the mesh, the fields or the plug-in.
+
+    Raise it from a plug-in method; the framework reports it as a case error at the place the
+    case wrote the value (found by identity) or the name (found by search).
+
+    Args:
+        message: The problem, in full.
+        value: The parameter value object at fault, if known.
+        token: A name to search for in the instance's case table.
+        fix: How to fix it.
+    """
+
+    def __init__(self, message: str, value: Any = None, token: str = "", fix: str | None = None):
+        super().__init__(message)
+        self.message, self.value, self.token, self.fix = message, value, token, fix
+        self.instance: str | None = None  # set by the framework on the way out
 
 
 class Context(ABC):

@@ -19,8 +19,8 @@ import ufl
 from dolfinx import fem, mesh
 from ufl.algorithms.analysis import extract_constants
 
-from app.context import CaseLookupError, FormContext, unknown
-from app.contracts import Dirichlet, Physics
+from app.context import FormContext, unknown
+from app.contracts import BadValue, Dirichlet, Physics
 from app.fields import Field, FieldStore
 from app.meshing import MeshData
 from app.registry import FieldGraph
@@ -33,7 +33,7 @@ def blame(instance: str) -> Iterator[None]:
     """Attribute a case lookup error raised inside a plug-in call to its instance."""
     try:
         yield
-    except CaseLookupError as exc:
+    except BadValue as exc:
         exc.instance = exc.instance or instance
         raise
 

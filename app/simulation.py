@@ -33,8 +33,8 @@ from dolfinx import fem
 from mpi4py import MPI
 
 from app.case import LoadedCase, load_case
-from app.context import CaseLookupError, FormContext, locate_value, unknown
-from app.contracts import Quantity
+from app.context import FormContext, locate_value, unknown
+from app.contracts import BadValue, Quantity
 from app.errors import CaseError, did_you_mean, listing
 from app.fields import FieldStore, interpolate
 from app.groups import Group, blame
@@ -182,10 +182,10 @@ class Simulation:
         """Turn a lookup error of the case (bad boundary/region/name) into a CaseError."""
         try:
             yield
-        except CaseLookupError as exc:
+        except BadValue as exc:
             raise self._case_error(exc) from None
 
-    def _case_error(self, exc: CaseLookupError) -> CaseError:
+    def _case_error(self, exc: BadValue) -> CaseError:
         instance = exc.instance
         if instance is None:
             return CaseError("physics", exc.message, exc.fix)

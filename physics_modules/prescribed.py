@@ -1,0 +1,89 @@
+"""Prescribed fields: values given by expressions instead of solved for.
+
+A known temperature for a thermal-stress analysis, a concentration profile that swells a
+particle, a velocity that advects a species: each becomes a field other plug-ins require, exactly
+as if another physics provided it. Values are expressions of x, y, z, t (and of other fields),
+constants with units, or tables by region, in the field's own units::
+
+    [physics.imposed]
+    type = "prescribed"
+    fields.temperature = { units = "K", value = "300 + 50*(x**2 + y**2)" }
+    fields.velocity = { units = "m/s", value = ["1e-3", "0"] }
+"""
+
+from typing import Any, Literal
+
+import ufl
+from pydantic import Field, field_validator, model_validator
+
+from app.contracts import BadValue, Context, FieldSpec, Parameters, Physics, parse_property
+
+
+class FieldValue(Parameters):
+    """One prescribed field."""
+
+    units: str = Field("dimensionless", description="Units of the field and of its value")
+    value: Any = Field(description="Value: expression, number, quantity, table by region, or list")
+    degree: int = Field(1, ge=0, le=3, description="Degree of the field's space (0: cellwise)")
+
+    @field_validator("units")
+    @classmethod
+    def _known_units(cls, units: str) -> str:
+        from app.units import parse_units
+
+        parse_units(units)  # ValueError (a case error at this path) for an unknown unit
+        return units
+
+    @model_validator(mode="after")
+    def _parse(self) -> "FieldValue":
+        raw = self.value
+        items = raw if isinstance(raw, list) else [raw]
+        parsed = [parse_property(item, self.units) for item in items]
+        object.__setattr__(self, "value", parsed if isinstance(raw, list) else parsed[0])
+        return self
+
+    @property
+    def rank(self) -> Literal["scalar", "vector"]:
+        return "vector" if isinstance(self.value, list) else "scalar"
+
+
+class Prescribed(Physics):
+    """Fields given by expressions, constants or tables by region (no equation solved)."""
+
+    name = "prescribed"
+
+    class Parameters(Parameters):
+        fields: dict[str, FieldValue] = Field(description="Prescribed fields by name")
+
+    @property
+    def provides(self) -> list[FieldSpec]:
+        specs = []
+        for name, field in self.params.fields.items():
+            family = "DG" if field.degree == 0 else "Lagrange"
+            specs.append(
+                FieldSpec(
+                    name,
+                    field.rank,
+                    field.units,
+                    (family, field.degree),
+                    derived=True,
+                    description="prescribed",
+                )
+            )
+        return specs
+
+    def derived(self, ctx: Context) -> dict[str, Any]:
+        values = {}
+        for name, field in self.params.fields.items():
+            if isinstance(field.value, list):
+                if len(field.value) != ctx.gdim:
+                    raise BadValue(
+                        f"a vector on a {ctx.gdim}D mesh needs {ctx.gdim} components, "
+                        f"got {len(field.value)}",
+                        token=name,
+                    )
+                values[name] = ufl.as_vector([ctx.coefficient(v) for v in field.value])
+            else:
+                values[name] = ctx.coefficient(field.value)
+        return values
+
