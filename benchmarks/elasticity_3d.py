@@ -1,0 +1,148 @@
+"""Benchmark: 3D elasticity with CG + GAMG at three refinements, up to about one million unknowns.
+
+Runs ``scalebridge run benchmarks/elasticity_3d.toml --set mesh.cells=[4n,n,n]`` (a cantilever
+sagging under gravity, P1 tetrahedra) for n = 22, 32, 44 (0.14M, 0.42M and 1.08M unknowns), each
+in its own process, through ``benchmarks/phases_scalebridge.py``: the same command line with
+wall-clock timers around ScaleBridge's functions, so the solve time can be told apart from mesh
+generation and set-up. A tiny run first warms the JIT cache (not reported).
+
+Per refinement it reports the unknowns, CG iterations (the ``linear_iterations`` column of
+quantities.csv), the time of the linear solve (``LinearSolver.solve``: matrix assembly, GAMG set-up
+and CG), of the matrix assembly alone, of the whole run and of the process. It checks that the
+iteration counts stay within 30 % of each other (multigrid with the rigid-body near-nullspace is
+nearly mesh independent) and that the support carries the weight, and writes
+benchmarks/out/elasticity_3d.json (``_plain_preset`` and ``_np<ranks>`` mark the variants).
+
+    .venv/bin/python benchmarks/elasticity_3d.py
+    .venv/bin/python benchmarks/elasticity_3d.py --sizes 8 12 16        # a quick check
+    .venv/bin/python benchmarks/elasticity_3d.py --ranks 2
+    .venv/bin/python benchmarks/elasticity_3d.py --plain-preset   # without pc_gamg_threshold
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CASE = HERE / "elasticity_3d.toml"
+PHASES = HERE / "phases_scalebridge.py"
+OUT = HERE / "out"
+SPREAD = 1.3  # largest / smallest iteration count allowed
+WEIGHT = 7850 * 9.81 * 4.0  # N: rho g V of the 4 m^3 block
+
+
+def run(n: int, folder: Path, ranks: int, extra: list[str]) -> dict[str, Any]:
+    """One ``scalebridge run`` of the case with [4n, n, n] cells; its figures."""
+    timers = folder.with_suffix(".json")
+    arguments = ["run", str(CASE), "--set", f"mesh.cells=[{4 * n},{n},{n}]"]
+    arguments += ["-o", str(folder), "--overwrite", "-q", *extra]
+    if ranks == 1:
+        command = [sys.executable, str(PHASES), "--json", str(timers), *arguments]
+    else:  # one timer file per rank (MPICH sets PMI_RANK); rank 0's is read
+        script = 'timers="$1.$PMI_RANK"; shift; exec "$@" --json "$timers" ' + shlex.join(arguments)
+        mpirun = str(Path(sys.executable).parent / "mpirun")
+        command = [mpirun, "-n", str(ranks), "sh", "-c", script, "sh", str(timers)]
+        command += [sys.executable, str(PHASES)]
+        timers = timers.with_name(timers.name + ".0")
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise RuntimeError(f"failed ({done.returncode}): {' '.join(command)}")
+    with (folder / "quantities.csv").open() as stream:
+        last = list(csv.DictReader(stream))[-1]
+    log = (folder / "run.log").read_text()
+    functions = json.loads(timers.read_text())["functions"]
+
+    def seconds(name: str) -> float:
+        return functions.get(name, {}).get("s", 0.0)
+
+    return {
+        "n": n,
+        "cells": [4 * n, n, n],
+        "dofs": int(re.search(r"\((\d+) dofs;", log).group(1)),
+        "cg_iterations": int(float(last["linear_iterations"])),
+        "solve_s": seconds("app.solvers.LinearSolver.solve"),
+        "assemble_matrix_s": seconds("dolfinx.fem.petsc.assemble_matrix"),
+        "run_s": seconds("app.simulation.Simulation.run"),
+        "process_s": wall,
+        "reaction_left_z_N": float(last["reaction_left_z_N"]),
+        "max_von_mises_Pa": float(last["max_von_mises_Pa"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[22, 32, 44], help="n values")
+    parser.add_argument("--ranks", type=int, default=1, help="MPI ranks (default 1)")
+    parser.add_argument(
+        "--plain-preset",
+        action="store_true",
+        help="the cg_gamg preset as it is, without the case's GAMG threshold",
+    )
+    args = parser.parse_args(argv)
+    extra = ["--set", "solver.petsc={}"] if args.plain_preset else []
+    name = "elasticity_3d" + ("_plain_preset" if args.plain_preset else "")
+    name += f"_np{args.ranks}" if args.ranks > 1 else ""
+    OUT.mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="scalebridge_elasticity_"))
+    try:
+        run(4, work / "warm", args.ranks, extra)  # JIT cache
+        rows = []
+        for n in args.sizes:
+            rows.append(run(n, work / f"n{n}", args.ranks, extra))
+            row = rows[-1]
+            print(
+                f"  n = {n:3d}: {row['dofs']:>9,} dofs, {row['cg_iterations']:3d} CG its, "
+                f"solve {row['solve_s']:7.2f} s",
+                flush=True,
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    iterations = [row["cg_iterations"] for row in rows]
+    spread = max(iterations) / min(iterations)
+    balanced = all(abs(row["reaction_left_z_N"] / WEIGHT - 1) < 1e-5 for row in rows)
+    print()
+    print(f"{CASE.relative_to(ROOT)} on {args.ranks} rank(s), CG + GAMG, rigid-body near-nullspace")
+    header = f"{'dofs':>11}{'CG its':>8}{'solve [s]':>11}{'assembly [s]':>14}{'run [s]':>9}"
+    print(header + f"{'process [s]':>13}")
+    for row in rows:
+        print(
+            f"{row['dofs']:>11,}{row['cg_iterations']:>8}{row['solve_s']:>11.2f}"
+            f"{row['assemble_matrix_s']:>14.2f}{row['run_s']:>9.2f}{row['process_s']:>13.2f}"
+        )
+    print(
+        f"iterations: largest/smallest = {spread:.2f} (goal <= {SPREAD}); weight balanced: "
+        f"{balanced}"
+    )
+    record = {
+        "case": str(CASE.relative_to(ROOT)),
+        "ranks": args.ranks,
+        "solver": "cg_gamg (rtol 1e-8), near-nullspace: 6 rigid-body modes",
+        "gamg_threshold": 0 if args.plain_preset else 0.01,
+        "rows": rows,
+        "iteration_spread": spread,
+        "goal_spread": SPREAD,
+        "iterations_ok": spread <= SPREAD,
+        "weight_balanced": balanced,
+    }
+    (OUT / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
+    return 0 if spread <= SPREAD and balanced else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
