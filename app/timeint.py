@@ -8,10 +8,16 @@ Variable-step BDF: with omega = dt_n / dt_{n-1},
 The coefficients and dt are ``fem.Constant`` objects, so changing the step never recompiles a
 form, and an operator that depends on them is re-assembled only when their values change. BDF2
 takes a BDF1 first step (no u_{n-1} yet); the global error stays second order.
+
+Each group of the coupling has its own scheme (its own time level, step and history), which is
+what operator splitting and sub-cycling need. The local truncation error of a step is estimated
+by Milne's device: the difference between the solution and the polynomial extrapolation of the
+history through the new time, scaled by the ratio of the two methods' error constants.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,8 +26,18 @@ from dolfinx import fem
 ORDERS = {"steady": 0, "bdf1": 1, "bdf2": 2}
 
 
+@dataclass(frozen=True)
+class SchemeState:
+    """What a rejected step must restore: time levels and step counters."""
+
+    time: float
+    accepted_steps: int
+    last_dt: float | None
+    times: tuple[float, ...]
+
+
 class TimeScheme:
-    """BDF coefficients, time and step size of one simulation.
+    """BDF coefficients, time and step size of one group.
 
     Args:
         mesh: Mesh the constants live on (the integration domain of the forms).
@@ -37,10 +53,15 @@ class TimeScheme:
         self._coefficients = [fem.Constant(mesh, np.float64(0.0)) for _ in range(3)]
         self.accepted_steps = 0
         self.last_dt: float | None = None
+        self.times: tuple[float, ...] = (start,)  # times of u_n, u_{n-1}, ... (newest first)
 
     @property
     def transient(self) -> bool:
         return self.order > 0
+
+    @property
+    def time(self) -> float:
+        return float(self.t.value)
 
     def rate(self, u: Any, history: list[Any]) -> Any:
         """UFL approximation of du/dt at the new time level."""
@@ -65,8 +86,49 @@ class TimeScheme:
     def restart(self) -> None:
         """Forget the step history: the next step is BDF1 (after a jump in the forcing)."""
         self.accepted_steps = 0
+        self.times = self.times[:1]
 
     def accept(self, dt: float) -> None:
         """Record an accepted step (the next BDF2 step uses its size)."""
         self.accepted_steps += 1
         self.last_dt = dt
+        self.times = (self.time, *self.times)[: self.order + 2]
+
+    def state(self) -> SchemeState:
+        return SchemeState(self.time, self.accepted_steps, self.last_dt, self.times)
+
+    def restore(self, state: SchemeState) -> None:
+        self.t.value = state.time
+        self.accepted_steps, self.last_dt, self.times = (
+            state.accepted_steps,
+            state.last_dt,
+            state.times,
+        )
+
+    def predictor_weights(self) -> np.ndarray | None:
+        """Weights of u_n, u_{n-1}, ... whose sum extrapolates the history to the current time
+        with a polynomial of the scheme's order; None while the history is too short."""
+        if not self.transient or self.accepted_steps < self.order:
+            return None
+        nodes = np.array(self.times[: self.order + 1])
+        if len(nodes) < self.order + 1:
+            return None
+        t = self.time
+        weights = np.ones(len(nodes))
+        for j, tj in enumerate(nodes):
+            for m, tm in enumerate(nodes):
+                if m != j:
+                    weights[j] *= (t - tm) / (tj - tm)
+        return weights
+
+    def error_factor(self) -> float:
+        """Milne's factor: local error of the step = factor * (solution - predictor).
+
+        BDF1 against linear extrapolation gives 1/(2 + 1/omega) for a step ratio omega; BDF2
+        against quadratic extrapolation gives 2/11 (the constant-step value, a good estimate for
+        the moderate step ratios the controller allows).
+        """
+        if self.order == 1:
+            omega = float(self.dt.value) / self.last_dt
+            return 1.0 / (2.0 + 1.0 / omega)
+        return 2.0 / 11.0
