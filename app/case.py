@@ -51,7 +51,9 @@ class TimeSpec(Parameters):
     """Time discretisation. ``steady`` without ``end`` is a single steady solve; with ``end``
     and ``dt`` it is a sequence of steady solves (quasi-static loading)."""
 
-    scheme: Literal["steady", "bdf1", "bdf2"] = Field("steady", description="Time scheme")
+    scheme: Literal["steady", "bdf1", "bdf2", "cn"] = Field(
+        "steady", description="Time scheme (cn: Crank-Nicolson)"
+    )
     start: float = quantity("s", 0.0, "Start time")
     end: float | None = quantity("s", None, "End time")
     dt: float | None = quantity("s", None, "Time step (the first one when adaptive)", gt=0)

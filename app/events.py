@@ -66,16 +66,7 @@ class ProtocolSpec(Parameters):
 
     @model_validator(mode="after")
     def _parse(self) -> ProtocolSpec:
-        parsed = parse_protocol(self.steps, "protocol.steps")
-        for _, _, step in expand(parsed):
-            if step.verb not in self.controls:
-                raise CaseError(
-                    "protocol.steps",
-                    f"step {step.text!r}: unknown control '{step.verb}'"
-                    f"{did_you_mean(step.verb, self.controls)}; controls: {listing(self.controls)}",
-                    "define it under [protocol.controls]",
-                )
-        self._parsed = parsed
+        self._parsed = parse_protocol(self.steps, "protocol.steps", verbs=self.controls)
         return self
 
     def stages(self) -> list[tuple[int, int, ProtocolStep]]:
@@ -90,17 +81,18 @@ class Trigger:
     Attributes:
         text: The condition as written.
         columns: Quantity columns it reads.
-        signed: Distance to the threshold, >= 0 when the condition holds (None: only true/false
-            is known, and the crossing is located by bisection).
-        holds: Whether the condition holds for given quantity values.
+        distance: Signed distance to the threshold, >= 0 when the condition holds; the time
+            loop interpolates it to locate the crossing.
         tolerance: Time within which the triggering step must end after the crossing.
     """
 
     text: str
     columns: list[str]
-    signed: Callable[[Mapping[str, float]], float] | None
-    holds: Callable[[Mapping[str, float]], bool]
+    distance: Callable[[Mapping[str, float]], float]
     tolerance: float
+
+    def holds(self, values: Mapping[str, float]) -> bool:
+        return self.distance(values) >= 0
 
 
 def trigger(
@@ -113,9 +105,7 @@ def trigger(
 ) -> Trigger:
     """A trigger for a parsed condition; ``units`` maps every quantity column to its unit."""
     try:
-        if condition.expression is not None:
-            return _expression_trigger(condition, units, tolerance)
-        resolved = condition.resolve(dict(units))
+        resolved = condition.resolve(dict(units), capacity)
         if resolved is None:  # a bare threshold: the control says what it watches
             if control is None or control.monitor is None:
                 raise ProtocolError(
@@ -127,37 +117,17 @@ def trigger(
                     f"a quantity column; columns: {listing(units)}"
                 )
             operator = "<" if control.stop == "below" else ">"
-            column = control.monitor
-            threshold = condition.threshold.to(units[column], capacity)
-        else:
-            column, operator, threshold = resolved
+            resolved = (
+                control.monitor,
+                operator,
+                condition.threshold.to(units[control.monitor], capacity),
+            )
     except ProtocolError as exc:
-        raise CaseError(where, str(exc)) from None
+        raise CaseError(where, exc.problem, exc.fix) from None
+    column, operator, threshold = resolved
     sign = 1.0 if operator in (">", ">=") else -1.0
     return Trigger(
-        condition.text,
-        [column],
-        lambda values: sign * (values[column] - threshold),
-        lambda values: sign * (values[column] - threshold) >= 0,
-        tolerance,
-    )
-
-
-def _expression_trigger(condition: Condition, units: Mapping[str, str], tolerance: float):
-    expression = condition.expression
-    unknown = sorted(expression.names - set(units))
-    if unknown:
-        raise ProtocolError(
-            f"unknown quantity '{unknown[0]}'{did_you_mean(unknown[0], units)} in "
-            f"{condition.text!r}; columns: {listing(units)}"
-        )
-    columns = sorted(expression.names)
-    return Trigger(
-        condition.text,
-        columns,
-        None,
-        lambda values: bool(expression.evaluate({n: values[n] for n in columns})),
-        tolerance,
+        condition.text, [column], lambda values: sign * (values[column] - threshold), tolerance
     )
 
 
@@ -166,7 +136,7 @@ def event_trigger(spec: EventSpec, units: Mapping[str, str], tolerance: float, w
     try:
         condition = parse_step(f"Event until {spec.when}").until
     except ProtocolError as exc:
-        raise CaseError(f"{where}.when", str(exc)) from None
+        raise CaseError(f"{where}.when", exc.problem, exc.fix) from None
     return trigger(condition, units, spec.tolerance or tolerance, where=f"{where}.when")
 
 
@@ -207,7 +177,7 @@ def protocol_stages(
             try:
                 value = control.scale * step.value.to(target_units, spec.capacity)
             except ProtocolError as exc:
-                raise CaseError(where, str(exc)) from None
+                raise CaseError(where, exc.problem, exc.fix) from None
         elif control.value is not None:
             value = control.value
         else:

@@ -162,6 +162,11 @@ class Group:
                     raise ValueError(f"plug-in '{instance}' solves {solved} but has no residual")
                 continue
             self.transient.update(capacities)
+            if self.scheme.theta < 1:  # the old time level's share of F (u_n and t_n)
+                old = {field.function: field.history[0] for field in self.unknowns}
+                old[self.scheme.t] = self.scheme.t_old
+                theta = self.scheme.theta
+                form = theta * form + (1 - theta) * ufl.replace(form, old)
             for name, coefficient in capacities.items():
                 field = store[name]
                 rate = self.scheme.rate(field.function, field.history)

@@ -63,10 +63,10 @@ class ProtocolError(ValueError):
 
     Args:
         problem: What is wrong, quoting the step.
-        fix: How to fix it; by default the accepted forms.
+        fix: How to fix it; :func:`parse_step` shows the accepted forms unless told otherwise.
     """
 
-    def __init__(self, problem: str, fix: str | None = _FORMS_FIX):
+    def __init__(self, problem: str, fix: str | None = None):
         self.problem = problem
         self.fix = fix
         super().__init__(f"{problem}. Fix: {fix}" if fix else problem)
@@ -104,11 +104,11 @@ class Amount:
         try:
             return float(quantity.to(units).magnitude)
         except pint.errors.DimensionalityError:
-            given = "a current" if self.c_rate else f"units of {self.units}"
-            problem = f"{self} is {given}, which cannot be converted to {units}"
+            what = f"the C-rate {self} gives a current, which" if self.c_rate else str(self)
+            problem = f"{what} cannot be converted to {units}"
             raise ProtocolError(problem, f"give a value in {units} or a compatible unit") from None
         except (pint.errors.PintError, AttributeError, TypeError, ValueError) as exc:
-            raise ProtocolError(f"cannot convert {self} to {units!r} ({exc})", None) from None
+            raise ProtocolError(f"cannot convert {self} to {units!r} ({exc})") from None
 
     def __str__(self) -> str:
         return f"{self.magnitude:g}C" if self.c_rate else f"{self.magnitude:g} {self.units}"
@@ -144,10 +144,10 @@ class Condition:
 
         Args:
             columns: Units by column name, e.g. ``{"max_temperature_K": "K"}``.
-            capacity_ah: The nominal capacity, for a threshold given as a C-rate.
+            capacity_ah: The nominal capacity [A h], for a threshold given as a C-rate.
 
         Returns:
-            None for a bare threshold: the executing physics decides what it applies to.
+            None for a bare threshold, whose quantity the executing physics chooses.
 
         Raises:
             ProtocolError: No column or several match, or the threshold has the wrong units.
@@ -216,6 +216,9 @@ class Repeat:
     steps: tuple["ProtocolStep | Repeat", ...]
 
 
+type Item = ProtocolStep | Repeat
+
+
 def parse_step(text: str, verbs: Collection[str] | None = None) -> ProtocolStep:
     """Parse one step such as ``"Discharge at 0.5C for 1 hour or until 2.5 V"``.
 
@@ -228,15 +231,17 @@ def parse_step(text: str, verbs: Collection[str] | None = None) -> ProtocolStep:
         ProtocolError: The step is malformed; the message quotes it and shows the accepted forms.
     """
     if not isinstance(text, str):
-        raise ProtocolError(f"a step must be a string, got {text!r}")
+        raise ProtocolError(f"a step must be a string, got {text!r}", _FORMS_FIX)
     if not text.strip():
-        raise ProtocolError("the step is empty")
+        raise ProtocolError("the step is empty", _FORMS_FIX)
     if len(text) > MAX_LENGTH:
-        raise ProtocolError(f"the step {text[:30]!r}... is longer than {MAX_LENGTH} characters")
+        problem = f"the step {text[:30]!r}... is longer than {MAX_LENGTH} characters"
+        raise ProtocolError(problem, _FORMS_FIX)
     try:
         return _parse_step(text, verbs)
     except ProtocolError as exc:
-        raise ProtocolError(f"cannot read the step {text!r}: {exc.problem}", exc.fix) from None
+        problem = f"cannot read the step {text!r}: {exc.problem}"
+        raise ProtocolError(problem, exc.fix or _FORMS_FIX) from None
 
 
 def _parse_step(text: str, verbs: Collection[str] | None) -> ProtocolStep:
@@ -377,7 +382,7 @@ def _constant(text: str) -> float | None:
 
 def parse_protocol(
     items: list, path: str = "protocol.steps", verbs: Collection[str] | None = None
-) -> tuple[ProtocolStep | Repeat, ...]:
+) -> tuple[Item, ...]:
     """Parse the steps of a case file: strings and ``{repeat = n, steps = [...]}`` tables.
 
     Args:
@@ -396,7 +401,7 @@ def parse_protocol(
     return tuple(_item(item, f"{path}[{index}]", verbs) for index, item in enumerate(items))
 
 
-def _item(item: object, path: str, verbs: Collection[str] | None) -> ProtocolStep | Repeat:
+def _item(item: object, path: str, verbs: Collection[str] | None) -> Item:
     if isinstance(item, str):
         try:
             return parse_step(item, verbs)
@@ -419,9 +424,7 @@ def _item(item: object, path: str, verbs: Collection[str] | None) -> ProtocolSte
     return Repeat(times, parse_protocol(item["steps"], f"{path}.steps", verbs))
 
 
-def expand(
-    steps: Iterable[ProtocolStep | Repeat], repeat: int = 1
-) -> Iterator[tuple[int, int, ProtocolStep]]:
+def expand(steps: Iterable[Item], repeat: int = 1) -> Iterator[tuple[int, int, ProtocolStep]]:
     """The steps in the order they run, with repeats unrolled (lazily).
 
     Yields ``(cycle, index, step)``: ``index`` counts the steps run, from 0; ``cycle`` counts
@@ -443,9 +446,7 @@ def expand(
             yield cycle, next(index), step
 
 
-def _cycles(
-    steps: tuple[ProtocolStep | Repeat, ...],
-) -> Iterator[tuple[ProtocolStep | Repeat, ...]]:
+def _cycles(steps: tuple[Item, ...]) -> Iterator[tuple[Item, ...]]:
     plain: list[ProtocolStep] = []
     for item in steps:
         if isinstance(item, ProtocolStep):
@@ -460,7 +461,7 @@ def _cycles(
         yield tuple(plain)
 
 
-def _unrolled(steps: Iterable[ProtocolStep | Repeat]) -> Iterator[ProtocolStep]:
+def _unrolled(steps: Iterable[Item]) -> Iterator[ProtocolStep]:
     for item in steps:
         if isinstance(item, Repeat):
             for _ in range(item.count):

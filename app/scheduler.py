@@ -195,14 +195,12 @@ class TimeLoop:
         """The next step while locating a crossing between ``t`` and the bracket's end.
 
         Regula falsi estimates the crossing; the step aims half a tolerance short of it, so it
-        is accepted, and the following step of at most one tolerance then triggers. Bisection
-        when only true/false is known. Trial steps stay inside the bracket, which shrinks.
+        is accepted, and the following step of at most one tolerance then triggers. Trial steps
+        stay inside the bracket, which shrinks.
         """
         high, after, trigger = bracket
         width, tolerance = high - t, trigger.tolerance
-        if trigger.signed is None:
-            return width / 2 if width > tolerance else width
-        below, above = trigger.signed(before), trigger.signed(after)
+        below, above = trigger.distance(before), trigger.distance(after)
         offset = width * below / (below - above) if above != below else width / 2
         if offset <= tolerance:
             return min(tolerance, width)
@@ -233,7 +231,7 @@ class TimeLoop:
     def _resize(self, step: float, error: float, dt_max: float) -> float:
         """Step size from the error estimate (safety 0.9, at most x growth, at least /5)."""
         adaptive = self.time.adaptive
-        order = 2 if self.time.scheme == "bdf2" else 1
+        order = 1 if self.time.scheme == "bdf1" else 2
         factor = 0.9 * error ** (-1.0 / (order + 1)) if error > 0 else adaptive.growth
         dt = step * min(adaptive.growth, max(0.2, factor))
         if dt < adaptive.dt_min:

@@ -46,7 +46,7 @@ from app.quantities import Quantities
 from app.registry import check_contracts
 from app.scheduler import TimeLoop
 from app.solvers import SolveReport, choose_preset
-from app.timeint import ORDERS, TimeScheme
+from app.timeint import ACCURACY, ORDERS, TimeScheme
 
 log = logging.getLogger("scalebridge")
 
@@ -105,9 +105,10 @@ class Simulation:
             return
         self.mesh_data = build_mesh(self.case.mesh, self.comm, self.loaded.base_dir)
         time_spec = self.case.time
-        order = ORDERS[time_spec.scheme]
-        # Error control compares the solution with an extrapolation of one more past level.
-        depth = order + 1 if time_spec.adaptive and time_spec.adaptive.rtol else order
+        # Error control extrapolates the history with a polynomial of the scheme's accuracy.
+        depth = ORDERS[time_spec.scheme]
+        if time_spec.adaptive and time_spec.adaptive.rtol:
+            depth = max(depth, ACCURACY[time_spec.scheme] + 1)
         self.store = FieldStore(self.mesh_data.mesh)
         for instance, plugin in self.physics.items():
             for spec in plugin.provides:
