@@ -191,7 +191,7 @@ class FormContext(Context):
         names["t"] = self.t
         for name in sorted(self._readable):
             if name in self._store and self._store[name].spec.rank == "scalar":
-                names[name] = self._store[name].function
+                names[name] = self.field(name)  # inlined expression of a same-group provider
         return names
 
     def _formula(self, value: Formula) -> Any:

@@ -229,6 +229,13 @@ def build_groups(
     """
     if not spec.groups:
         return [Group("main", physics, graph, store, make_scheme(), mesh_data, static)]
+    if spec.method == "strang" and make_scheme().order > 1:
+        raise CaseError(
+            "time.scheme",
+            "Strang splitting needs a one-step scheme: a multistep history spans split steps "
+            "whose frozen partner fields differ, which costs the second order",
+            'use scheme = "cn" (second order) or "bdf1"',
+        )
     seen: dict[str, str] = {}
     for index, group in enumerate(spec.groups):
         for position, instance in enumerate(group.physics):

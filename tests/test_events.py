@@ -12,6 +12,7 @@ from mpi4py import MPI
 from app.errors import CaseError
 from app.expressions import parse
 from app.simulation import Simulation
+from tests.conftest import ROOT
 
 
 def ramp_case(**time) -> dict:
@@ -136,34 +137,11 @@ def test_error_control_reaches_the_fine_fixed_step_accuracy_with_fewer_steps():
     assert 5 * steps <= fixed_steps
 
 
-HEATER = {
-    "mesh": {"type": "rectangle", "length": [0.1, 0.02], "cells": [20, 4]},
-    "physics": {
-        "heat": {
-            "conductivity": 50,
-            "density": 7800,
-            "specific_heat": 500,
-            "initial": 300,
-            "boundaries": {
-                "bottom": {"type": "flux", "value": 0.0},
-                "top": {"type": "convection", "h": 20, "ambient": 300},
-            },
-        }
-    },
-    "time": {"scheme": "bdf2", "dt": 10.0, "end": "10 h"},
-    "protocol": {
-        "steps": ["Heat at 5e4 W/m^2 until max temperature > 350 K", "Cool for 10 minutes"],
-        "repeat": 3,
-        "controls": {
-            "Heat": {"target": "physics.heat.boundaries.bottom.value"},
-            "Cool": {"target": "physics.heat.boundaries.bottom.value", "value": 0.0},
-        },
-        "tolerance": 1e-3,
-    },
-}
+HEATER = ROOT / "cases" / "heat_cycling.toml"
 
 
 def test_heat_protocol_cycles():
+    """cases/heat_cycling.toml: heat until 350 K, cool 10 minutes, three times."""
     result = Simulation.from_case(HEATER).run()
     q = result.quantities
     stages = q["protocol_step"].astype(int)
@@ -181,16 +159,22 @@ def test_heat_protocol_cycles():
 
 
 def test_protocol_with_an_unknown_control_is_rejected():
-    case = HEATER | {"protocol": HEATER["protocol"] | {"steps": ["Haet at 1 W/m^2 for 1 s"]}}
     with pytest.raises(CaseError, match="unknown verb 'Haet' \\(did you mean 'Heat'\\?\\)"):
-        Simulation.from_case(case)
+        Simulation.from_case(HEATER, {"protocol.steps": ["Haet at 1 W/m^2 for 1 s"]})
 
 
-def test_protocol_target_must_be_a_constant():
-    controls = {"Heat": {"target": "physics.heat.boundaries.bottom.valu"}}
-    case = HEATER | {
-        "protocol": HEATER["protocol"]
-        | {"controls": controls, "steps": ["Heat at 1 W/m^2 for 1 s"]}
+def test_protocol_targets_are_checked():
+    wrong_units = {"protocol.controls.Heat.target": "physics.heat.conductivity"}
+    with pytest.raises(
+        CaseError, match=r"5e4 W/m\^2|50000 W/m\^2 cannot be converted to W/\(m\*K\)"
+    ):
+        Simulation.from_case(HEATER, wrong_units).build()
+    expression = {
+        "physics.heat.source": "1e3*x",
+        "protocol.controls.Heat.target": "physics.heat.source",
     }
     with pytest.raises(CaseError, match="is not a constant parameter"):
-        Simulation.from_case(case).build()
+        Simulation.from_case(HEATER, expression).build()
+    typo = {"protocol.controls.Heat.target": "physics.heat.boundaries.bottom.valu"}
+    with pytest.raises(CaseError, match="is not a constant parameter"):
+        Simulation.from_case(HEATER, typo).build()
