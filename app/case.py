@@ -24,7 +24,9 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from app import registry
 from app.contracts import Parameters, Physics, quantity
+from app.coupling import CouplingSpec
 from app.errors import CaseError, did_you_mean, listing
+from app.events import EventSpec, ProtocolSpec
 from app.meshing import MeshSpec
 from app.units import to_si
 
@@ -39,13 +41,19 @@ class AdaptiveSpec(Parameters):
     easy_iterations: int = Field(
         4, ge=1, description="A step whose Newton solve took at most this many iterations is easy"
     )
+    rtol: float | None = Field(
+        None, gt=0, description="Relative local-error tolerance; set it for error-based control"
+    )
+    atol: float = Field(1e-8, gt=0, description="Absolute local-error tolerance (field units)")
 
 
 class TimeSpec(Parameters):
     """Time discretisation. ``steady`` without ``end`` is a single steady solve; with ``end``
     and ``dt`` it is a sequence of steady solves (quasi-static loading)."""
 
-    scheme: Literal["steady", "bdf1", "bdf2"] = Field("steady", description="Time scheme")
+    scheme: Literal["steady", "bdf1", "bdf2", "cn"] = Field(
+        "steady", description="Time scheme (cn: Crank-Nicolson)"
+    )
     start: float = quantity("s", 0.0, "Start time")
     end: float | None = quantity("s", None, "End time")
     dt: float | None = quantity("s", None, "Time step (the first one when adaptive)", gt=0)
@@ -112,6 +120,11 @@ class Case(Parameters):
     time: TimeSpec = Field(default_factory=TimeSpec, description="Time discretisation")
     solver: SolverSpec = Field(default_factory=SolverSpec, description="Solver settings")
     output: OutputSpec = Field(default_factory=OutputSpec, description="Output settings")
+    coupling: CouplingSpec = Field(default_factory=CouplingSpec, description="Groups, splitting")
+    events: list[EventSpec] = Field(
+        default_factory=list, description="Conditions that stop the run"
+    )
+    protocol: ProtocolSpec | None = Field(None, description="Controlled steps with conditions")
 
 
 @dataclass

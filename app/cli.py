@@ -115,24 +115,52 @@ def _check(args: argparse.Namespace, comm: Any) -> str:
     lines += ["", "Fields (provider -> consumers):"]
     lines += ["  " + line for line in simulation.graph.describe()]
     lines += ["", "Solve plan:", "  " + _time_plan(case.time)]
+    lines += ["  " + line for line in _coupling_plan(simulation)]
     lines += ["  " + line for line in simulation.describe_solvers().splitlines()]
     lines += [f"  output: {_output_plan(case.output, simulation)}"]
+    for trigger in simulation.events:
+        lines.append(f"  event: stop when {trigger.text} (located within {trigger.tolerance:g} s)")
+    if simulation.stages is not None:
+        lines.append(f"  protocol: {len(simulation.stages)} steps")
+        lines += [f"    [{stage.cycle}] {stage.text}" for stage, _, _ in simulation.stages[:12]] + (
+            ["    ..."] if len(simulation.stages) > 12 else []
+        )
     lines += ["", "Quantities (quantities.csv columns):"]
     lines += [f"  {name}: {q.description}" for name, q in simulation.quantities.items()]
     lines += ["", "OK: the case is valid."]
     return "\n".join(lines)
 
 
+def _coupling_plan(simulation: Any) -> list[str]:
+    coupling = simulation.case.coupling
+    if len(simulation.groups) == 1:
+        return ["coupling: one monolithic group"]
+    lines = [f"coupling: {coupling.method} over {len(simulation.groups)} groups, in this order"]
+    if coupling.method == "fixed_point":
+        it = coupling.iterations
+        lines.append(
+            f"  iterations: up to {it.max_iterations}, tolerance {it.tolerance:g}, "
+            f"acceleration {it.acceleration}, relaxation {it.relaxation:g}"
+        )
+    for group in simulation.groups:
+        cycles = f", {group.subcycles} substeps per step" if group.subcycles > 1 else ""
+        lines.append(f"  group '{group.name}': {', '.join(group.physics)}{cycles}")
+    return lines
+
+
 def _time_plan(time: Any) -> str:
-    if time.end is None:
+    if time.end is None and time.dt is None:
         return "steady: one solve"
     step = f"dt {time.dt:g} s"
-    if time.adaptive:
-        adaptive = time.adaptive
+    adaptive = time.adaptive
+    if adaptive and adaptive.rtol:
+        step += f", error-controlled (rtol {adaptive.rtol:g}, atol {adaptive.atol:g})"
+    elif adaptive:
         step += (
             f", adaptive (x{adaptive.growth:g} after easy steps, x{adaptive.shrink:g} on failure)"
         )
-    return f"{time.scheme}: t from {time.start:g} to {time.end:g} s, {step}"
+    end = f"{time.end:g} s" if time.end is not None else "the end of the protocol"
+    return f"{time.scheme}: t from {time.start:g} s to {end}, {step}"
 
 
 def _output_plan(output: Any, simulation: Any) -> str:

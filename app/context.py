@@ -162,6 +162,11 @@ class FormContext(Context):
         return list(self.mesh_data.regions)
 
     # Parameters as UFL ----------------------------------------------------------------------
+    def constant_of(self, value: Any) -> fem.Constant | None:
+        """The constant a parameter value became, if the plug-in used it (protocols set it)."""
+        built = self._coefficients.get(id(value))
+        return built[1] if built and isinstance(built[1], fem.Constant) else None
+
     def coefficient(self, value: Any) -> Any:
         key = id(value)
         if key not in self._coefficients:
@@ -186,7 +191,7 @@ class FormContext(Context):
         names["t"] = self.t
         for name in sorted(self._readable):
             if name in self._store and self._store[name].spec.rank == "scalar":
-                names[name] = self._store[name].function
+                names[name] = self.field(name)  # inlined expression of a same-group provider
         return names
 
     def _formula(self, value: Formula) -> Any:
@@ -225,6 +230,18 @@ class FormContext(Context):
             function.x.array[space.dofmap.list[cells, 0]] = number
         self._static.add(function)
         return function
+
+
+def parameter_owner(params: Any, dotted: str) -> tuple[Any, str] | tuple[None, str]:
+    """The parameter model holding the parameter at a dotted path, and its field name
+    (``boundaries.heater.value`` -> the heater's boundary model, "value")."""
+    *parents, name = dotted.split(".")
+    owner: Any = params
+    for part in parents:
+        owner = owner.get(part) if isinstance(owner, dict) else getattr(owner, part, None)
+        if owner is None:
+            return None, name
+    return (owner, name) if name in getattr(type(owner), "model_fields", {}) else (None, name)
 
 
 def locate_value(params: Any, target: Any) -> str | None:

@@ -65,9 +65,10 @@ class Group:
         physics: The group's plug-in instances by instance name.
         graph: The checked field graph.
         store: All fields (the group's unknowns are already in it).
-        scheme: The time scheme.
+        scheme: The group's time scheme.
         mesh_data: The mesh with named regions and boundaries.
         static: Shared set of functions that never change during the run.
+        subcycles: Substeps the group takes per coupled step.
     """
 
     def __init__(
@@ -79,6 +80,7 @@ class Group:
         scheme: TimeScheme,
         mesh_data: MeshData,
         static: set[Any],
+        subcycles: int = 1,
     ):
         self.name, self.physics, self.scheme, self.mesh_data = name, physics, scheme, mesh_data
         self.unknowns: list[Field] = [
@@ -87,12 +89,14 @@ class Group:
             for spec in plugin.provides
             if not spec.derived
         ]
+        self.subcycles = subcycles
+        self.transient: set[str] = set()  # fields with a time derivative
+        self.exports: list[Field] = []  # derived fields of this group that other groups read
         spaces = [field.space for field in self.unknowns]
-        tests = (
-            [ufl.TestFunction(spaces[0])]
-            if len(spaces) == 1
-            else list(ufl.TestFunctions(ufl.MixedFunctionSpace(*spaces)))
-        )
+        if len(spaces) > 1:
+            tests = list(ufl.TestFunctions(ufl.MixedFunctionSpace(*spaces)))
+        else:
+            tests = [ufl.TestFunction(space) for space in spaces]
         test_of = {field.spec.name: v for field, v in zip(self.unknowns, tests, strict=True)}
         self.contexts: dict[str, FormContext] = {}
         for instance, plugin in physics.items():
@@ -118,6 +122,12 @@ class Group:
             for name, expression in self.derived.items():
                 if name in ctx.readable and store[name].provider != instance:
                     ctx.inline(name, expression)
+        self.system: System | None = None
+        self.solver = None
+        self._pending: float | None = None  # dt of a solve whose history shift is still due
+        self._saved: tuple | None = None
+        if not self.unknowns:  # a group of derived fields only: nothing to solve
+            return
         modes = {}
         for instance, plugin in physics.items():
             with blame(instance):
@@ -138,7 +148,6 @@ class Group:
             static,
             modes.get(self.unknowns[0].spec.name) if len(self.unknowns) == 1 else None,
         )
-        self.solver = None
 
     def _residual(self, store: FieldStore) -> ufl.Form:
         residual = None
@@ -152,6 +161,12 @@ class Group:
                 if solved:
                     raise ValueError(f"plug-in '{instance}' solves {solved} but has no residual")
                 continue
+            self.transient.update(capacities)
+            if self.scheme.theta < 1:  # the old time level's share of F (u_n and t_n)
+                old = {field.function: field.history[0] for field in self.unknowns}
+                old[self.scheme.t] = self.scheme.t_old
+                theta = self.scheme.theta
+                form = theta * form + (1 - theta) * ufl.replace(form, old)
             for name, coefficient in capacities.items():
                 field = store[name]
                 rate = self.scheme.rate(field.function, field.history)
@@ -211,7 +226,8 @@ class Group:
         """JIT-compile the forms and create the solver."""
         for value in self.boundary_values:
             value.compile()
-        self.solver = make_solver(self.system, solver_spec, self.name)
+        if self.system is not None:
+            self.solver = make_solver(self.system, solver_spec, self.name)
 
     def solve(self) -> SolveReport:
         """Solve for the group's unknowns at the time the scheme is prepared for."""
@@ -219,3 +235,80 @@ class Group:
             if value.evolving:
                 value.update()
         return self.solver.solve()
+
+    # Stepping ---------------------------------------------------------------------------------
+    def advance(self, start: float, step: float) -> SolveReport:
+        """Solve from ``start`` over ``step`` in the group's substeps. The history shift of the
+        last solve is left pending until :meth:`commit`, so outputs read the step's residual."""
+        dt = step / self.subcycles  # exact for one substep: a reused operator stays valid
+        total = SolveReport(True, 0, 0, "")
+        for substep in range(1, self.subcycles + 1):
+            self._shift()
+            self.scheme.prepare(start + substep * dt, dt)
+            if self.solver is not None:
+                report = self.solve()
+                total = SolveReport(
+                    report.converged,
+                    total.iterations + report.iterations,
+                    total.linear_iterations + report.linear_iterations,
+                    report.reason,
+                )
+                if not report.converged:
+                    return total
+            self._pending = dt
+            for field in self.exports:
+                field.refresh()
+        return total
+
+    def _shift(self) -> None:
+        if self._pending is not None:
+            for field in self.unknowns:
+                field.push_history()
+            self.scheme.accept(self._pending)
+            self._pending = None
+
+    def commit(self) -> None:
+        """Make the step final: shift the time history."""
+        self._shift()
+
+    def begin(self) -> None:
+        """Remember the state at the start of a step (for retries and iterations)."""
+        self._saved = (
+            [field.function.x.array.copy() for field in (*self.unknowns, *self.exports)],
+            [[past.x.array.copy() for past in field.history] for field in self.unknowns],
+            self.scheme.state(),
+        )
+        self._pending = None
+
+    def rewind(self, keep_iterate: bool = False) -> None:
+        """Back to the start of the step; ``keep_iterate`` keeps the current values of the
+        unknowns as the next initial guess (fixed-point sweeps)."""
+        values, histories, state = self._saved
+        if not keep_iterate:
+            for field, saved in zip((*self.unknowns, *self.exports), values, strict=True):
+                field.function.x.array[:] = saved
+        for field, saved in zip(self.unknowns, histories, strict=True):
+            for past, array in zip(field.history, saved, strict=True):
+                past.x.array[:] = array
+        self.scheme.restore(state)
+        self._pending = None
+
+    def error(self, rtol: float, atol: float) -> tuple[float, int]:
+        """Sum of squared scaled local errors of the group's transient fields (owned dofs)
+        and their count; (0, 0) while the history is too short for an estimate."""
+        weights = self.scheme.predictor_weights()
+        if weights is None or self.subcycles > 1:
+            return 0.0, 0
+        factor = self.scheme.error_factor()
+        total, count = 0.0, 0
+        for field in self.unknowns:
+            if field.spec.name not in self.transient:
+                continue
+            owned = field.space.dofmap.index_map.size_local * field.space.dofmap.index_map_bs
+            u = field.function.x.array[:owned]
+            levels = [past.x.array[:owned] for past in field.history[: len(weights)]]
+            predicted = sum(w * level for w, level in zip(weights, levels, strict=True))
+            scaled = factor * (u - predicted) / (atol + rtol * np.abs(u))
+            total += float(scaled @ scaled)
+            count += owned
+        return total, count

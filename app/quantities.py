@@ -70,11 +70,12 @@ class Quantities:
                 found.add(self._store[quantity.field].function)
         return found
 
-    def evaluate(self) -> dict[str, float]:
-        """Every quantity at the current state."""
+    def evaluate(self, names: list[str] | None = None) -> dict[str, float]:
+        """The quantities (all, or the named ones) at the current state."""
         residuals: dict[str, la.Vector] = {}
         values = {}
-        for name, quantity in self.columns.items():
+        for name in self.columns if names is None else names:
+            quantity = self.columns[name]
             if quantity.reduction == "integral":
                 form = self._integrals.get(name)
                 local = fem.assemble_scalar(form) if form is not None else 0.0

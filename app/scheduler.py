@@ -1,35 +1,50 @@
 """The time loop: steps from start to end, hitting every output time exactly.
 
-Fixed dt, or adaptive dt that grows after easy steps (few Newton iterations) and is cut after a
-failed solve (divergence or a non-finite value), with the step retried from the last accepted
-state. Output happens at the times the case asks for whatever the step size is: a step that
-would pass an output time is shortened to land on it.
+Step control, in order of precedence:
+- a failed solve (divergence, non-finite values, fixed-point iterations that do not converge)
+  is rejected and retried with a smaller step (adaptive cases) or ends the run;
+- with ``[time.adaptive] rtol/atol`` the local truncation error of each step (Milne's device)
+  decides acceptance and the next step size; otherwise the step grows after easy Newton solves;
+- output times, breakpoints and protocol stage ends are landed on exactly;
+- an event (a condition on quantities) is located by rejecting the step that crossed it and
+  interpolating, until the triggering step ends within the tolerance after the crossing.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+import math
+from typing import Any, Protocol
 
 from tqdm import tqdm
 
 from app.errors import SolverError
+from app.events import Trigger
 from app.solvers import SolveReport
 
 log = logging.getLogger("scalebridge")
 
-Step = Callable[[float, float], SolveReport]
-Record = Callable[[float, float, SolveReport | None], None]
+
+class Stepper(Protocol):
+    """What the time loop drives (the simulation)."""
+
+    def step(self, start: float, dt: float) -> SolveReport: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def restart(self) -> None: ...
+    def error(self) -> float | None: ...
+    def values(self, columns: list[str]) -> dict[str, float]: ...
+    def record(self, t: float, dt: float, report: SolveReport | None) -> None: ...
+    def apply(self, stage: Any) -> None: ...
 
 
 def output_times(start: float, end: float, interval: float | None, extra: list[float]) -> list:
     """Sorted output times in (start, end]; empty means "after every step"."""
     times = {t for t in extra if start < t <= end}
-    if interval:
+    if interval and math.isfinite(end):
         count = int((end - start) / interval + 1e-9)
         times.update(start + k * interval for k in range(1, count + 1))
-    if times or interval:
+    if (times or interval) and math.isfinite(end):
         times.add(end)
     return sorted(times)
 
@@ -40,100 +55,197 @@ class TimeLoop:
     Args:
         time: The case's ``[time]`` section.
         output: The case's ``[output]`` section.
-        step: Solves one step ending at the given time with the given dt; returns its report
-            and leaves the state unchanged when it did not converge.
-        accept: Called after a converged step (history shift).
-        restart: Called after a step that ends on a breakpoint (multistep history restart).
-        record: Called at output times with (time, dt, report).
+        stepper: The simulation.
+        events: Triggers that stop the run.
+        stages: Protocol stages: (stage object applied by the stepper, duration or None,
+            trigger or None); None without a protocol.
         progress: Show a progress bar (rank 0, runs longer than a few seconds).
-        comm: The communicator (the bar shows on rank 0 only).
+        comm: The communicator.
     """
 
     def __init__(
         self,
         time: Any,
         output: Any,
-        step: Step,
-        accept: Callable[[float, float], None],
-        restart: Callable[[], None],
-        record: Record,
+        stepper: Stepper,
+        events: list[Trigger],
+        stages: list[tuple[Any, float | None, Trigger | None]] | None,
         progress: bool,
         comm: Any,
     ):
-        self.time, self.output = time, output
-        self._step, self._accept, self._restart, self._record = step, accept, restart, record
+        self.time, self.output, self.stepper = time, output, stepper
+        self.events, self.stages = events, stages
         self._progress = progress and comm.rank == 0
         self.steps = 0
         self.rejected = 0
+        self.fired: str | None = None  # the event that stopped the run
 
     def run(self) -> None:
         time = self.time
-        if time.end is None:
-            report = self._solve(time.start, time.dt or 0.0)
-            self._record(time.start, 0.0, report)
+        if time.end is None and self.stages is None:
+            report = self._solve(time.start, time.dt or 0.0, retry=False)
+            self.stepper.record(time.start, 0.0, report)
+            self.stepper.commit()
             return
+        end = time.end if time.end is not None else math.inf
         if time.transient:
-            self._record(time.start, 0.0, None)
-        targets = output_times(time.start, time.end, self.output.interval, self.output.times)
-        self._march(targets)
-
-    def _march(self, targets: list[float]) -> None:
-        time = self.time
-        breaks = [b for b in time.breakpoints if time.start < b < time.end]
-        stops = sorted({*targets, *breaks})
-        adaptive = time.adaptive
-        dt_max = adaptive.dt_max if adaptive and adaptive.dt_max else time.end - time.start
-        dt, t = time.dt, time.start
-        tolerance = 1e-9 * max(abs(time.end), dt)
+            self.stepper.record(time.start, 0.0, None)
+        self._outputs = output_times(time.start, end, self.output.interval, self.output.times)
+        self._breaks = [b for b in time.breakpoints if time.start < b < end]
+        t, dt = time.start, time.dt
         with tqdm(
-            total=time.end - time.start,
+            total=end - time.start if math.isfinite(end) else None,
             unit="s",
             delay=3,
             disable=not self._progress,
             bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} s [{elapsed}<{remaining}{postfix}]",
-        ) as bar:
-            while t < time.end - tolerance:
-                target = next((s for s in stops if s > t + tolerance), time.end)
-                remaining = target - t
-                # Land on the target rather than leave a sliver before it; when the difference
-                # is round-off in t, keep dt exactly so the reused operator stays valid.
-                step = remaining if remaining - dt < 1e-3 * dt else dt
-                if abs(step - dt) <= tolerance:
-                    step = dt
-                report = self._solve(t + step, step, retry=adaptive is not None)
-                if not report.converged:
-                    dt = step * adaptive.shrink
-                    self.rejected += 1
-                    log.warning(
-                        "step to t = %.6g s rejected (%s); retrying with dt = %.3g s",
-                        t + step,
-                        report.reason,
-                        dt,
+        ) as self._bar:
+            for index, (stage, duration, until) in enumerate(self.stages or [(None, None, None)]):
+                if stage is not None:
+                    self.stepper.apply(stage)
+                    if index > 0:
+                        self.stepper.restart()  # the forcing jumps at a stage change
+                stage_end = min(t + duration, end) if duration is not None else end
+                if not math.isfinite(stage_end):
+                    raise SolverError(
+                        f"protocol step {stage!s} has no duration and the case no time.end; "
+                        "its condition was never met"
                     )
-                    if dt < adaptive.dt_min:
-                        raise SolverError(
-                            f"the solve failed at t = {t + step:.6g} s and dt would fall below "
-                            f"time.adaptive.dt_min = {adaptive.dt_min:g} s ({report.reason})"
-                        )
-                    continue
-                t = target if abs(target - (t + step)) <= tolerance else t + step
-                self.steps += 1
-                # Outputs first: reactions need the step's residual, before the history shifts.
-                if not targets or any(abs(t - s) <= tolerance for s in targets):
-                    self._record(t, step, report)
-                self._accept(t, step)
-                if adaptive and report.iterations <= adaptive.easy_iterations:
-                    dt = min(dt * adaptive.growth, dt_max)
-                if any(abs(t - b) <= tolerance for b in breaks):
-                    self._restart()
-                bar.update(step)
-                bar.set_postfix_str(f"dt={step:.3g} s", refresh=False)
+                triggers = [*([until] if until else []), *self.events]
+                t, dt, fired = self._march(t, dt, stage_end, triggers)
+                if fired in self.events or t >= end - self._tolerance(end):
+                    self.fired = fired.text if fired in self.events else None
+                    break
 
-    def _solve(self, t: float, dt: float, retry: bool = False) -> SolveReport:
-        report = self._step(t, dt)
+    def _tolerance(self, end: float) -> float:
+        return 1e-9 * max(abs(end) if math.isfinite(end) else 1.0, self.time.dt or 1.0)
+
+    def _march(self, t: float, dt: float, end: float, triggers: list[Trigger]):
+        time, adaptive = self.time, self.time.adaptive
+        dt_max = adaptive.dt_max if adaptive and adaptive.dt_max else end - time.start
+        tolerance = self._tolerance(end)
+        stops = sorted({*(s for s in (*self._outputs, *self._breaks) if t < s < end), end})
+        columns = sorted({c for trigger in triggers for c in trigger.columns})
+        before = self.stepper.values(columns) if triggers else {}
+        for trigger in triggers:
+            if trigger.holds(before):
+                log.info("'%s' holds at t = %.6g s", trigger.text, t)
+                return t, dt, trigger
+        bracket: tuple[float, dict, Trigger] | None = None  # (time, values) where a trigger held
+        while t < end - tolerance:
+            target = next((s for s in stops if s > t + tolerance), end)
+            if bracket is not None:
+                target = min(target, bracket[0])
+            step = self._step_size(t, dt, target, tolerance)
+            if bracket is not None:
+                step = self._trial(t, before, bracket)
+            report = self._solve(t, step, retry=adaptive is not None)
+            if not report.converged:
+                dt = self._cut(t, step, report.reason)
+                continue
+            error = self.stepper.error() if adaptive and adaptive.rtol else None
+            if error is not None and error > 1:
+                self.stepper.rollback()
+                self.rejected += 1
+                dt = self._resize(step, error, dt_max)
+                log.info(
+                    "step to t = %.6g s rejected: error %.2f; dt -> %.3g s", t + step, error, dt
+                )
+                continue
+            after = self.stepper.values(columns) if triggers else {}
+            fired = next((trig for trig in triggers if trig.holds(after)), None)
+            if fired is not None and step > fired.tolerance:
+                self.stepper.rollback()  # locate the crossing before taking the step
+                bracket = (t + step, after, fired)
+                continue
+            t = target if abs(target - (t + step)) <= tolerance else t + step
+            self.steps += 1
+            # Outputs first: reactions need the step's residual, before the history shifts.
+            if (
+                not self._outputs
+                or fired is not None
+                or any(abs(t - s) <= tolerance for s in stops)
+            ):
+                self.stepper.record(t, step, report)
+            self.stepper.commit()
+            if any(abs(t - b) <= tolerance for b in self._breaks):
+                self.stepper.restart()
+            if bracket is None:
+                dt = self._next_dt(step, dt, report, error, dt_max)
+            elif fired is None and t >= bracket[0] - tolerance:
+                bracket = None
+            before = after
+            self._bar.update(step)
+            self._bar.set_postfix_str(f"dt={step:.3g} s", refresh=False)
+            if fired is not None:
+                log.info("'%s' at t = %.9g s", fired.text, t)
+                return t, dt, fired
+        return t, dt, None
+
+    @staticmethod
+    def _step_size(t: float, dt: float, target: float, tolerance: float) -> float:
+        remaining = target - t
+        # Land on the target rather than leave a sliver before it; when the difference is
+        # round-off in t, keep dt exactly so a reused operator stays valid.
+        step = remaining if remaining - dt < 1e-3 * dt else dt
+        return dt if abs(step - dt) <= tolerance else step
+
+    @staticmethod
+    def _trial(t: float, before: dict, bracket: tuple[float, dict, Trigger]) -> float:
+        """The next step while locating a crossing between ``t`` and the bracket's end.
+
+        Regula falsi estimates the crossing; the step aims half a tolerance short of it, so it
+        is accepted, and the following step of at most one tolerance then triggers. Trial steps
+        stay inside the bracket, which shrinks.
+        """
+        high, after, trigger = bracket
+        width, tolerance = high - t, trigger.tolerance
+        below, above = trigger.distance(before), trigger.distance(after)
+        offset = width * below / (below - above) if above != below else width / 2
+        if offset <= tolerance:
+            return min(tolerance, width)
+        return min(max(offset - tolerance / 2, 0.05 * width), 0.95 * width)
+
+    def _solve(self, start: float, dt: float, retry: bool) -> SolveReport:
+        report = self.stepper.step(start, dt)
         if not report.converged and not retry:
-            hint = (
-                "; set [time.adaptive] to retry with smaller steps" if self.time.transient else ""
-            )
-            raise SolverError(f"the solve failed at t = {t:.6g} s ({report.reason}){hint}")
+            hint = "; set [time.adaptive] to retry with smaller steps"
+            hint = hint if self.time.transient else ""
+            raise SolverError(f"the solve failed at t = {start + dt:.6g} s ({report.reason}){hint}")
         return report
+
+    def _cut(self, t: float, step: float, reason: str) -> float:
+        adaptive = self.time.adaptive
+        dt = step * adaptive.shrink
+        self.rejected += 1
+        log.warning(
+            "step to t = %.6g s rejected (%s); retrying with dt = %.3g s", t + step, reason, dt
+        )
+        if dt < adaptive.dt_min:
+            raise SolverError(
+                f"the solve failed at t = {t + step:.6g} s and dt would fall below "
+                f"time.adaptive.dt_min = {adaptive.dt_min:g} s ({reason})"
+            )
+        return dt
+
+    def _resize(self, step: float, error: float, dt_max: float) -> float:
+        """Step size from the error estimate (safety 0.9, at most x growth, at least /5)."""
+        adaptive = self.time.adaptive
+        order = 1 if self.time.scheme == "bdf1" else 2
+        factor = 0.9 * error ** (-1.0 / (order + 1)) if error > 0 else adaptive.growth
+        dt = step * min(adaptive.growth, max(0.2, factor))
+        if dt < adaptive.dt_min:
+            raise SolverError(
+                f"the error control needs dt < time.adaptive.dt_min = {adaptive.dt_min:g} s"
+            )
+        return min(dt, dt_max)
+
+    def _next_dt(self, step, dt, report, error, dt_max) -> float:
+        adaptive = self.time.adaptive
+        if adaptive is None:
+            return dt
+        if adaptive.rtol:
+            return self._resize(step, error, dt_max) if error is not None else dt
+        if report.iterations <= adaptive.easy_iterations:
+            return min(dt * adaptive.growth, dt_max)
+        return dt

@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,11 @@ from dolfinx import fem
 from mpi4py import MPI
 
 from app.case import LoadedCase, load_case
-from app.context import FormContext, locate_value, unknown
-from app.contracts import BadValue, Quantity
+from app.context import FormContext, locate_value, parameter_owner, unknown
+from app.contracts import BadValue, Quantity, Value
+from app.coupling import Coupler, build_groups, link
 from app.errors import CaseError, did_you_mean, listing
+from app.events import Stage, event_trigger, protocol_stages
 from app.fields import FieldStore, interpolate
 from app.groups import Group, blame
 from app.meshing import MeshData, build_mesh
@@ -44,7 +46,7 @@ from app.quantities import Quantities
 from app.registry import check_contracts
 from app.scheduler import TimeLoop
 from app.solvers import SolveReport, choose_preset
-from app.timeint import TimeScheme
+from app.timeint import ACCURACY, ORDERS, TimeScheme
 
 log = logging.getLogger("scalebridge")
 
@@ -62,6 +64,7 @@ class Result:
         steps: Accepted time steps.
         rejected: Rejected (retried) time steps.
         wall_time: Seconds from set-up to the end of the run.
+        event: The event that stopped the run, if one did.
     """
 
     quantities: dict[str, np.ndarray]
@@ -70,14 +73,7 @@ class Result:
     steps: int
     rejected: int
     wall_time: float
-
-
-@dataclass
-class _Output:
-    """The compiled outputs of one instance: quantities by column."""
-
-    integrals: dict[str, fem.Form] = field(default_factory=dict)
-    extremes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    event: str | None = None
 
 
 class Simulation:
@@ -108,7 +104,11 @@ class Simulation:
         if self.mesh_data is not None:
             return
         self.mesh_data = build_mesh(self.case.mesh, self.comm, self.loaded.base_dir)
-        self.scheme = TimeScheme(self.mesh_data.mesh, self.case.time.scheme, self.case.time.start)
+        time_spec = self.case.time
+        # Error control extrapolates the history with a polynomial of the scheme's accuracy.
+        depth = ORDERS[time_spec.scheme]
+        if time_spec.adaptive and time_spec.adaptive.rtol:
+            depth = max(depth, ACCURACY[time_spec.scheme] + 1)
         self.store = FieldStore(self.mesh_data.mesh)
         for instance, plugin in self.physics.items():
             for spec in plugin.provides:
@@ -118,23 +118,61 @@ class Simulation:
                         f"field '{spec.name}' is restricted to region '{spec.region}'; fields on "
                         "regions (submeshes) are not supported by this version",
                     )
-                self.store.add(spec, instance, 0 if spec.derived else self.scheme.order)
+                self.store.add(spec, instance, 0 if spec.derived else depth)
         self._static: set[Any] = set()
         with self._located():
-            self.groups = [
-                Group(
-                    "main",
-                    self.physics,
-                    self.graph,
-                    self.store,
-                    self.scheme,
-                    self.mesh_data,
-                    self._static,
-                )
-            ]
+            self.groups = build_groups(
+                self.case.coupling,
+                self.physics,
+                self.graph,
+                self.store,
+                lambda: TimeScheme(self.mesh_data.mesh, time_spec.scheme, time_spec.start),
+                self.mesh_data,
+                self._static,
+            )
+            lagged = link(self.groups, self.graph, self.store)
+            self.coupler = Coupler(self.groups, self.case.coupling, lagged, self.comm)
             self._initial = self._collect("initial")
             self.quantities = self._columns(self._collect("quantities"))
         self._output_fields = self._select_output_fields()
+        self._build_events()
+
+    def _build_events(self) -> None:
+        """Triggers of the case's events and the resolved protocol stages."""
+        units = {name: quantity.units for name, quantity in self.quantities.items()}
+        span = (self.case.time.end or 0.0) - self.case.time.start
+        tolerance = 1e-6 * span if span > 0 else 1e-6
+        self.events = [
+            event_trigger(spec, units, tolerance, f"events[{index}]")
+            for index, spec in enumerate(self.case.events)
+        ]
+        protocol = self.case.protocol
+        self.stages = None
+        if protocol is not None:
+            self.stages = protocol_stages(protocol, self._constant_at, units, tolerance)
+
+    def _constant_at(self, path: str) -> tuple[Any, str]:
+        """The fem.Constant behind the constant parameter at a case path, and its unit."""
+        where = "protocol.controls"
+        parts = path.split(".")
+        if len(parts) < 3 or parts[0] != "physics" or parts[1] not in self.physics:
+            raise CaseError(
+                where, f"target {path!r} is not a parameter path 'physics.<instance>.<name>'"
+            )
+        plugin, dotted = self.physics[parts[1]], ".".join(parts[2:])
+        owner, name = parameter_owner(plugin.params, dotted)
+        value = getattr(owner, name, None) if owner is not None else None
+        units = type(owner).units_of(name) if owner is not None else None
+        if not isinstance(value, Value) or units is None:
+            raise CaseError(
+                where,
+                f"target {path!r} is not a constant parameter with units (an expression, a table "
+                "by region or a plain setting cannot be controlled)",
+            )
+        constant = self.context(parts[1]).constant_of(value)
+        if constant is None:
+            raise CaseError(where, f"target {path!r} is not used by '{parts[1]}'")
+        return constant, units
 
     def _collect(self, method: str) -> dict[str, dict[str, Any]]:
         """Call a plug-in method on every instance, inside its context."""
@@ -233,24 +271,33 @@ class Simulation:
             target.refresh()
         self._compiled = True
 
-    # 7: run --------------------------------------------------------------------------------
-    def step(self, t: float, dt: float) -> SolveReport:
-        """Solve the step ending at time ``t``; the state is unchanged if it fails."""
-        self.scheme.prepare(t, dt)
-        reports = [group.solve() for group in self.groups]
-        return SolveReport(
-            all(r.converged for r in reports),
-            sum(r.iterations for r in reports),
-            sum(r.linear_iterations for r in reports),
-            "; ".join(r.reason for r in reports if not r.converged),
-        )
+    # 7: run (the time loop's stepper interface) -------------------------------------------
+    def step(self, start: float, dt: float) -> SolveReport:
+        """Solve the step from ``start``; on failure the state is back at ``start``."""
+        return self.coupler.step(start, dt)
 
-    def _accept(self, t: float, dt: float) -> None:
-        for target in self.store:
-            target.push_history()
-        self.scheme.accept(dt)
-        for target in self._refresh:
-            target.refresh()
+    def commit(self) -> None:
+        self.coupler.commit()
+
+    def rollback(self) -> None:
+        self.coupler.rollback()
+
+    def restart(self) -> None:
+        self.coupler.restart()
+
+    def error(self) -> float | None:
+        adaptive = self.case.time.adaptive
+        return self.coupler.error(adaptive.rtol, adaptive.atol)
+
+    def values(self, columns: list[str]) -> dict[str, float]:
+        return self._evaluator.evaluate(columns)
+
+    def apply(self, stage: Stage) -> None:
+        """Enter a protocol stage: set its controls."""
+        for constant, value in stage.settings:
+            constant.value = value
+        self._stage = stage
+        log.info("protocol step %d (cycle %d): %s", stage.index, stage.cycle, stage.text)
 
     def evaluate_quantities(self) -> dict[str, float]:
         """Every quantity at the current state."""
@@ -296,45 +343,35 @@ class Simulation:
         self.compile()
         log.info("%s", self.describe_solvers())
         functions = [self.store[name].function for name in self._output_fields]
-        writer = None
+        self._writer = None
         if folder is not None and self.case.output.xdmf:
-            writer = FieldWriter(folder.path / "fields.xdmf", self.mesh_data, functions)
-        table = QuantityTable(
+            self._writer = FieldWriter(folder.path / "fields.xdmf", self.mesh_data, functions)
+        self._table = QuantityTable(
             folder.path / "quantities.csv" if folder else None,
-            FIXED_COLUMNS + list(self.quantities),
+            [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities],
             self.comm,
         )
-
-        def record(t: float, dt: float, report: SolveReport | None) -> None:
-            for target in self._refresh_at_output:
-                target.refresh()
-            iterations = (report.iterations, report.linear_iterations) if report else (0, 0)
-            values = self.evaluate_quantities()
-            table.append([t, dt, *iterations, *values.values()])
-            log.debug("output at t = %.6g s", t)
-            if writer is not None:
-                writer.write(t)
-
+        self._stage = None
         loop = TimeLoop(
             self.case.time,
             self.case.output,
-            self.step,
-            self._accept,
-            self.scheme.restart,
-            record,
+            self,
+            self.events,
+            self.stages,
             progress,
             self.comm,
         )
         try:
             loop.run()
         finally:
-            table.close()
-            if writer is not None:
-                writer.close()
+            self._table.close()
+            if self._writer is not None:
+                self._writer.close()
         current = {*self._refresh, *self._refresh_at_output}  # refreshed after the last step
         for target in self.store:
             if target not in current:
                 target.refresh()  # the result's derived fields match its final state
+        table = self._table
         columns = np.array(table.rows, dtype=float).reshape(-1, len(table.columns))
         return Result(
             {name: columns[:, i] for i, name in enumerate(table.columns)},
@@ -343,13 +380,38 @@ class Simulation:
             loop.steps,
             loop.rejected,
             time.perf_counter() - started,
+            loop.fired,
         )
+
+    def _extra_columns(self) -> list[str]:
+        extra = []
+        if len(self.groups) > 1 and self.case.coupling.method == "fixed_point":
+            extra.append("coupling_iterations")
+        if self.stages is not None:
+            extra += ["protocol_step", "cycle"]
+        return extra
+
+    def record(self, t: float, dt: float, report: SolveReport | None) -> None:
+        """Write an output row (and the fields) for the current state."""
+        for target in self._refresh_at_output:
+            target.refresh()
+        row = [t, dt, *((report.iterations, report.linear_iterations) if report else (0, 0))]
+        if len(self.groups) > 1 and self.case.coupling.method == "fixed_point":
+            row.append(self.coupler.iterations if report else 0)
+        if self.stages is not None:
+            row += [self._stage.index, self._stage.cycle] if self._stage else [-1, -1]
+        self._table.append([*row, *self._evaluator.evaluate().values()])
+        if self._writer is not None:
+            self._writer.write(t)
 
     # Reports -------------------------------------------------------------------------------
     def describe_solvers(self) -> str:
         lines = []
         for group in self.groups:
             system = group.system
+            if system is None:
+                lines.append(f"group '{group.name}': derived fields only, nothing to solve")
+                continue
             preset = choose_preset(self.case.solver.preset, system)
             kind = "linear, operator reused across steps" if system.linear else "nonlinear, Newton"
             unknowns = ", ".join(f.spec.name for f in group.unknowns)

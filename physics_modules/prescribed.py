@@ -86,4 +86,3 @@ class Prescribed(Physics):
             else:
                 values[name] = ctx.coefficient(field.value)
         return values
-

@@ -92,7 +92,7 @@ def test_modules_lists_fields_and_parameters():
     process = scalebridge("modules")
     assert process.returncode == 0, process.stderr
     out = process.stdout
-    assert out.startswith("heat: ")
+    assert "\nheat: Transient heat conduction" in f"\n{out}"
     assert "temperature [scalar, K, Lagrange 1]" in out
     assert "heat_source [scalar, W/m^3, Lagrange 1, optional]" in out
     assert "conductivity [W/(m*K)] default 1.0 (> 0)" in out

@@ -1,0 +1,291 @@
+"""Coupling between groups: one Newton solve per group, groups combined per time step.
+
+Plug-ins named in one group are solved monolithically. Groups are combined by
+
+- ``lie``: each group in turn over the whole step, reading the latest values of the others
+  (first order in dt);
+- ``strang``: the groups but the last over half a step, the last over the whole step, then the
+  others over the second half in reverse order (second order in dt);
+- ``fixed_point``: Gauss-Seidel sweeps over the groups within the step, repeated until the
+  fields a group reads from a group solved after it stop changing; with Aitken or IQN-ILS
+  acceleration. Converged, it reproduces the monolithic solution.
+
+A group with ``subcycles = k`` takes k substeps per step. The case::
+
+    [coupling]
+    method = "fixed_point"
+    groups = [{ name = "electric", physics = ["electrostatics"] },
+              { name = "thermal", physics = ["heat"], subcycles = 4 }]
+    iterations = { tolerance = 1e-10, acceleration = "iqn_ils" }
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import numpy as np
+from mpi4py import MPI
+from pydantic import Field
+
+from app.acceleration import accelerator
+from app.contracts import Parameters, Physics
+from app.errors import CaseError, did_you_mean, listing
+from app.fields import FieldStore
+from app.groups import Group
+from app.meshing import MeshData
+from app.registry import FieldGraph
+from app.solvers import SolveReport
+from app.timeint import TimeScheme
+
+
+class GroupSpec(Parameters):
+    """A set of plug-in instances solved together."""
+
+    name: str = Field(description="Group name (messages, solver options prefix)")
+    physics: list[str] = Field(description="Instance names under [physics]")
+    subcycles: int = Field(1, ge=1, description="Substeps the group takes per time step")
+
+
+class IterationSpec(Parameters):
+    """Fixed-point iterations between groups within a time step."""
+
+    max_iterations: int = Field(25, ge=1, description="Sweeps before the step counts as failed")
+    tolerance: float = Field(1e-8, gt=0, description="Relative change of the coupling fields")
+    acceleration: Literal["none", "aitken", "iqn_ils"] = Field(
+        "aitken", description="Convergence acceleration"
+    )
+    relaxation: float = Field(
+        1.0, gt=0, le=1, description="Relaxation factor (constant, or the first one)"
+    )
+
+
+class CouplingSpec(Parameters):
+    """How groups are combined per time step (default: everything in one group)."""
+
+    method: Literal["lie", "strang", "fixed_point"] = Field(
+        "lie", description="Operator splitting or fixed-point iteration between groups"
+    )
+    groups: list[GroupSpec] = Field(
+        default_factory=list, description="Groups in solve order (default: one group)"
+    )
+    iterations: IterationSpec = Field(
+        default_factory=IterationSpec, description="Fixed-point settings"
+    )
+
+
+class Coupler:
+    """Advances all groups through one time step.
+
+    Args:
+        groups: Groups in solve order.
+        spec: The case's coupling section.
+        lagged: For fixed-point iteration: the functions groups read from later groups.
+        comm: Communicator (norms and accelerator reductions).
+    """
+
+    def __init__(self, groups: list[Group], spec: CouplingSpec, lagged: list, comm: MPI.Comm):
+        self.groups, self.spec, self.lagged, self.comm = groups, spec, lagged, comm
+        iterations = spec.iterations
+        self._accelerator = accelerator(iterations.acceleration, comm, iterations.relaxation)
+        self.iterations = 0  # fixed-point sweeps of the last step
+
+    def step(self, start: float, dt: float) -> SolveReport:
+        """Solve the step from ``start``; on failure the state is back at ``start``."""
+        for group in self.groups:
+            group.begin()
+        method = self.spec.method if len(self.groups) > 1 else "lie"
+        if method == "lie":
+            report = self._sweep(start, dt)
+        elif method == "strang":
+            report = self._strang(start, dt)
+        else:
+            report = self._fixed_point(start, dt)
+        if not report.converged:
+            self.rollback()
+        return report
+
+    def commit(self) -> None:
+        for group in self.groups:
+            group.commit()
+
+    def rollback(self) -> None:
+        for group in self.groups:
+            group.rewind()
+
+    def restart(self) -> None:
+        """After a jump in the forcing: multistep schemes start again with BDF1."""
+        for group in self.groups:
+            group.scheme.restart()
+
+    def error(self, rtol: float, atol: float) -> float | None:
+        """RMS of the scaled local truncation error of the step; None without an estimate."""
+        total, count = 0.0, 0
+        for group in self.groups:
+            group_total, group_count = group.error(rtol, atol)
+            total, count = total + group_total, count + group_count
+        total = self.comm.allreduce(total, op=MPI.SUM)
+        count = self.comm.allreduce(count, op=MPI.SUM)
+        return float(np.sqrt(total / count)) if count else None
+
+    def _sweep(self, start: float, dt: float, groups: list[Group] | None = None) -> SolveReport:
+        total = SolveReport(True, 0, 0, "")
+        for group in groups or self.groups:
+            report = group.advance(start, dt)
+            named = len(self.groups) > 1 and not report.converged
+            total = SolveReport(
+                report.converged,
+                total.iterations + report.iterations,
+                total.linear_iterations + report.linear_iterations,
+                f"group '{group.name}': {report.reason}" if named else report.reason,
+            )
+            if not report.converged:
+                break
+        return total
+
+    def _strang(self, start: float, dt: float) -> SolveReport:
+        half = dt / 2
+        first, last = self.groups[:-1], self.groups[-1:]
+        reports = [self._sweep(start, half, first)]
+        if reports[-1].converged:
+            reports.append(self._sweep(start, dt, last))
+        if reports[-1].converged:
+            reports.append(self._sweep(start + half, half, list(reversed(first))))
+        return SolveReport(
+            all(r.converged for r in reports),
+            sum(r.iterations for r in reports),
+            sum(r.linear_iterations for r in reports),
+            reports[-1].reason,
+        )
+
+    def _coupling_data(self) -> np.ndarray:
+        parts = []
+        for function in self.lagged:
+            index_map = function.function_space.dofmap.index_map
+            owned = index_map.size_local * function.function_space.dofmap.index_map_bs
+            parts.append(function.x.array[:owned])
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def _set_coupling_data(self, values: np.ndarray) -> None:
+        offset = 0
+        for function in self.lagged:
+            index_map = function.function_space.dofmap.index_map
+            owned = index_map.size_local * function.function_space.dofmap.index_map_bs
+            function.x.array[:owned] = values[offset : offset + owned]
+            function.x.scatter_forward()
+            offset += owned
+
+    def _fixed_point(self, start: float, dt: float) -> SolveReport:
+        settings = self.spec.iterations
+        self._accelerator.reset()
+        x = self._coupling_data()
+        total = SolveReport(True, 0, 0, "")
+        change = np.inf
+        for sweep in range(1, settings.max_iterations + 1):
+            if sweep > 1:
+                for group in self.groups:
+                    group.rewind(keep_iterate=True)
+            report = self._sweep(start, dt)
+            total = SolveReport(
+                report.converged,
+                total.iterations + report.iterations,
+                total.linear_iterations + report.linear_iterations,
+                report.reason,
+            )
+            self.iterations = sweep
+            if not report.converged:
+                return total
+            image = self._coupling_data()
+            difference = np.sqrt(self._accelerator.dot(image - x, image - x))
+            size = np.sqrt(self._accelerator.dot(image, image))
+            change = difference / size if size > 0 else difference
+            if change <= settings.tolerance:
+                return total
+            x = self._accelerator.update(x, image)
+            self._set_coupling_data(x)
+        return SolveReport(
+            False,
+            total.iterations,
+            total.linear_iterations,
+            f"fixed-point iterations between groups did not converge in "
+            f"{settings.max_iterations} sweeps at t = {start + dt:.6g} s (relative change "
+            f"{change:.2e} > tolerance {settings.tolerance:g})",
+        )
+
+
+def build_groups(
+    spec: CouplingSpec,
+    physics: Mapping[str, Physics],
+    graph: FieldGraph,
+    store: FieldStore,
+    make_scheme: Callable[[], TimeScheme],
+    mesh_data: MeshData,
+    static: set[Any],
+) -> list[Group]:
+    """The groups of the case in solve order, each with its own time scheme.
+
+    Raises:
+        CaseError: A group names an unknown instance, or an instance is in no or two groups.
+    """
+    if not spec.groups:
+        return [Group("main", physics, graph, store, make_scheme(), mesh_data, static)]
+    if spec.method == "strang" and make_scheme().order > 1:
+        raise CaseError(
+            "time.scheme",
+            "Strang splitting needs a one-step scheme: a multistep history spans split steps "
+            "whose frozen partner fields differ, which costs the second order",
+            'use scheme = "cn" (second order) or "bdf1"',
+        )
+    seen: dict[str, str] = {}
+    for index, group in enumerate(spec.groups):
+        for position, instance in enumerate(group.physics):
+            where = f"coupling.groups[{index}].physics[{position}]"
+            if instance not in physics:
+                raise CaseError(
+                    where,
+                    f"unknown physics instance '{instance}'{did_you_mean(instance, physics)}; "
+                    f"instances: {listing(physics)}",
+                )
+            if instance in seen:
+                raise CaseError(where, f"'{instance}' is already in group '{seen[instance]}'")
+            seen[instance] = group.name
+    missing = [name for name in physics if name not in seen]
+    if missing:
+        raise CaseError(
+            "coupling.groups",
+            f"{listing(missing)} {'is' if len(missing) == 1 else 'are'} in no group",
+            "every physics instance belongs to exactly one group",
+        )
+    return [
+        Group(
+            group.name,
+            {name: physics[name] for name in group.physics},
+            graph,
+            store,
+            make_scheme(),
+            mesh_data,
+            static,
+            group.subcycles,
+        )
+        for group in spec.groups
+    ]
+
+
+def link(groups: list[Group], graph: FieldGraph, store: FieldStore) -> list:
+    """Connect the groups through the field store.
+
+    Derived fields a group provides and another group reads become that group's exports
+    (refreshed after each of its solves). Returns the coupling data of fixed-point iteration:
+    the functions a group reads from a group solved after it.
+    """
+    owner = {instance: index for index, g in enumerate(groups) for instance in g.physics}
+    lagged = []
+    for name, users in graph.consumers.items():
+        field = store[name]
+        provider = owner[field.provider]
+        readers = {owner[instance] for instance, _ in users} - {provider}
+        if readers and field.spec.derived:
+            groups[provider].exports.append(field)
+        if any(reader < provider for reader in readers) and field.function not in lagged:
+            lagged.append(field.function)
+    return lagged

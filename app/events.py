@@ -1,0 +1,194 @@
+"""Events and protocols: conditions on quantities that end a step, a protocol stage or the run.
+
+An event is a condition on the quantities (``max_temperature_K > 350``, or in words
+``max temperature > 350 K``). The time loop locates the time it becomes true by rejecting the
+step that crossed it and interpolating (regula falsi on the signed distance to the threshold),
+so the step that triggers it ends within the case's tolerance after the crossing.
+
+A protocol is a list of steps ("Heat at 500 W/m^2 until max temperature > 350 K", "Cool for
+10 minutes"), repeated as asked. Each verb is a control the case defines: the constant
+parameter it sets, the value it sets when the step gives none, and for bare thresholds
+("Discharge at 1C until 2.5 V") the quantity watched and the direction::
+
+    [protocol]
+    steps = ["Heat at 500 W/m^2 until max temperature > 350 K", "Cool for 10 minutes"]
+    repeat = 3
+    controls.Heat = { target = "physics.heat.boundaries.heater.value" }
+    controls.Cool = { target = "physics.heat.boundaries.heater.value", value = 0 }
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import Field, PrivateAttr, model_validator
+
+from app.contracts import Parameters, quantity
+from app.errors import CaseError, did_you_mean, listing
+from app.protocols import Condition, ProtocolError, ProtocolStep, expand, parse_protocol, parse_step
+
+
+class EventSpec(Parameters):
+    """A condition on quantities that ends the run when it becomes true."""
+
+    when: str = Field(description="Condition, e.g. 'max_temperature_K > 350'")
+    action: Literal["stop"] = Field("stop", description="What happens: the run stops")
+    tolerance: float | None = quantity(
+        "s", None, "How far past the crossing the triggering step may end (default 1e-6 of the run)"
+    )
+
+
+class ControlSpec(Parameters):
+    """What a protocol verb does."""
+
+    target: str = Field(description="Case path of a constant parameter the verb sets")
+    value: float | None = Field(None, description="Setting when the step gives no 'at' value")
+    scale: float = Field(1.0, description="Factor on the step's value (e.g. -1 for a charge)")
+    monitor: str | None = Field(None, description="Quantity column a bare threshold refers to")
+    stop: Literal["below", "above"] = Field(
+        "below", description="A bare threshold ends the step when the monitor falls below/above it"
+    )
+
+
+class ProtocolSpec(Parameters):
+    """A sequence of controlled steps with termination conditions, repeated as asked."""
+
+    steps: list[Any] = Field(description="Steps ('Heat at 500 W/m^2 until ...') or repeat tables")
+    repeat: int = Field(1, ge=1, description="How many times the whole list runs (cycles)")
+    controls: dict[str, ControlSpec] = Field(description="What each verb does")
+    capacity: float | None = quantity("A*h", None, "Nominal capacity, for C-rates", gt=0)
+    tolerance: float | None = quantity(
+        "s", None, "How far past a crossing a step may end (default 1e-6 of the run)"
+    )
+    _parsed: tuple = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _parse(self) -> ProtocolSpec:
+        self._parsed = parse_protocol(self.steps, "protocol.steps", verbs=self.controls)
+        return self
+
+    def stages(self) -> list[tuple[int, int, ProtocolStep]]:
+        """(cycle, step index, step) in execution order."""
+        return list(expand(self._parsed, self.repeat))
+
+
+@dataclass
+class Trigger:
+    """A condition the time loop watches.
+
+    Attributes:
+        text: The condition as written.
+        columns: Quantity columns it reads.
+        distance: Signed distance to the threshold, >= 0 when the condition holds; the time
+            loop interpolates it to locate the crossing.
+        tolerance: Time within which the triggering step must end after the crossing.
+    """
+
+    text: str
+    columns: list[str]
+    distance: Callable[[Mapping[str, float]], float]
+    tolerance: float
+
+    def holds(self, values: Mapping[str, float]) -> bool:
+        return self.distance(values) >= 0
+
+
+def trigger(
+    condition: Condition,
+    units: Mapping[str, str],
+    tolerance: float,
+    control: ControlSpec | None = None,
+    capacity: float | None = None,
+    where: str = "",
+) -> Trigger:
+    """A trigger for a parsed condition; ``units`` maps every quantity column to its unit."""
+    try:
+        resolved = condition.resolve(dict(units), capacity)
+        if resolved is None:  # a bare threshold: the control says what it watches
+            if control is None or control.monitor is None:
+                raise ProtocolError(
+                    f"{condition.text!r} names no quantity, and the control has no 'monitor'"
+                )
+            if control.monitor not in units:
+                raise ProtocolError(
+                    f"monitor '{control.monitor}'{did_you_mean(control.monitor, units)} is not "
+                    f"a quantity column; columns: {listing(units)}"
+                )
+            operator = "<" if control.stop == "below" else ">"
+            resolved = (
+                control.monitor,
+                operator,
+                condition.threshold.to(units[control.monitor], capacity),
+            )
+    except ProtocolError as exc:
+        raise CaseError(where, exc.problem, exc.fix) from None
+    column, operator, threshold = resolved
+    sign = 1.0 if operator in (">", ">=") else -1.0
+    return Trigger(
+        condition.text, [column], lambda values: sign * (values[column] - threshold), tolerance
+    )
+
+
+def event_trigger(spec: EventSpec, units: Mapping[str, str], tolerance: float, where: str):
+    """The trigger of a case event (``when`` parsed like a protocol's 'until' condition)."""
+    try:
+        condition = parse_step(f"Event until {spec.when}").until
+    except ProtocolError as exc:
+        raise CaseError(f"{where}.when", exc.problem, exc.fix) from None
+    return trigger(condition, units, spec.tolerance or tolerance, where=f"{where}.when")
+
+
+@dataclass
+class Stage:
+    """One protocol step as executed: what it sets, and where it sits in the protocol."""
+
+    text: str
+    cycle: int
+    index: int
+    settings: list[tuple[Any, float]]  # (fem.Constant, value in the parameter's unit)
+
+    def __str__(self) -> str:
+        return repr(self.text)
+
+
+def protocol_stages(
+    spec: ProtocolSpec,
+    constant_at: Callable[[str], tuple[Any, str]],
+    units: Mapping[str, str],
+    tolerance: float,
+) -> list[tuple[Stage, float | None, Trigger | None]]:
+    """Resolve every step of the protocol: the constant each control sets and the value, the
+    duration limit, and the trigger of its 'until' condition.
+
+    Args:
+        spec: The case's protocol.
+        constant_at: Case path of a constant parameter -> (its fem.Constant, its unit).
+        units: Unit of every quantity column.
+        tolerance: Default time tolerance of the conditions.
+    """
+    stages = []
+    for cycle, index, step in spec.stages():
+        control = spec.controls[step.verb]
+        constant, target_units = constant_at(control.target)
+        where = f"protocol.steps (step {step.text!r})"
+        if step.value is not None:
+            try:
+                value = control.scale * step.value.to(target_units, spec.capacity)
+            except ProtocolError as exc:
+                raise CaseError(where, exc.problem, exc.fix) from None
+        elif control.value is not None:
+            value = control.value
+        else:
+            raise CaseError(
+                f"protocol.controls.{step.verb}",
+                f"step {step.text!r} gives no 'at' value and the control has no 'value'",
+            )
+        until = None
+        if step.until is not None:
+            until = trigger(
+                step.until, units, spec.tolerance or tolerance, control, spec.capacity, where
+            )
+        stages.append((Stage(step.text, cycle, index, [(constant, value)]), step.duration, until))
+    return stages

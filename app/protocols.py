@@ -1,0 +1,470 @@
+"""Protocols: sequences of steps such as ``"Discharge at 1C until 2.5 V"``, with repeat blocks.
+
+A step is a verb (a name the executing physics defines), an optional setting, a duration limit
+and a termination condition::
+
+    STEP      := VERB [at AMOUNT] [for DURATION] [[or] until CONDITION]   (for, until or both)
+    AMOUNT    := NUMBER UNIT | C-RATE ("1C", "0.5C", "C/20")
+    CONDITION := AMOUNT | WORDS OP AMOUNT | COLUMN OP NUMBER              (OP: <, <=, >, >=)
+
+The battery form reads like PyBaMM's experiments; the grammar itself knows no physics. A lone
+"C" after a number is a C-rate, never coulombs (write "coulomb"). A case file lists steps as
+strings and repeats them with tables ``{repeat = 3, steps = [...]}``.
+Parsing checks only the form: which verbs exist, and which quantity a bare threshold ("until
+2.5 V") applies to, are decided by the physics that executes the step.
+"""
+
+import math
+import re
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import count
+
+import pint
+
+from app.errors import CaseError, did_you_mean, listing
+from app.expressions import Expression, ExpressionError, parse
+from app.units import compatible, looks_like_quantity, parse_units, registry
+
+ACCEPTED_FORMS = """\
+  VERB [at AMOUNT] [for DURATION] [[or] until CONDITION], with 'for', 'until' or both:
+    "Rest for 10 minutes", "Discharge at 1C until 2.5 V", "Hold at 4.2 V until C/20",
+    "Discharge at 0.5C for 1 hour or until 2.5 V", "Heat at 500 W/m^2 for 2 min"
+  AMOUNT: a number with units ("1 A", "4.2 V", "500 W/m^2") or a C-rate ("2C", "C/3")
+  DURATION: a number with a unit of time ("30 s", "10 minutes", "2 h")
+  CONDITION: a threshold ("2.5 V", "C/20"); a quantity, one of <, <=, >, >= and a threshold
+    ("max temperature > 350 K"); or a column compared with a number ("max_temperature_K >= 400")
+  Steps repeat in a table {repeat = 3, steps = ["...", "..."]}"""
+
+MAX_LENGTH = 500  # a step is one line; this also bounds the work of the diagnostics below
+
+_FORMS_FIX = f"write the step in one of the accepted forms:\n{ACCEPTED_FORMS}"
+_UNSIGNED = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_NUMBER = rf"[-+]?{_UNSIGNED}"
+# pint reads a lone "C" as coulomb, so C-rates are recognised before units are.
+_C_RATE = re.compile(rf"(?P<number>{_NUMBER})?\s*C(?:\s*/\s*(?P<divisor>{_UNSIGNED}))?")
+_QUANTITY = re.compile(rf"(?P<number>{_NUMBER})\s*(?P<units>.*)", re.DOTALL)
+# pint evaluates powers in unit strings exactly, so "m**9**9**9" would never finish parsing.
+_POWER_SIGN = re.compile(r"\*\*|\^")
+_SMALL_POWER = re.compile(
+    r"(?:\*\*|\^)\s*\(?\s*[-+]?\d{1,2}(?:\.\d+)?(?![\d.]|\s*\)?\s*(?:\*\*|\^))"
+)
+_VERB = re.compile(r"\s*(?P<verb>[A-Za-z][A-Za-z0-9_]*)(?![A-Za-z0-9_])")
+_UNTIL = re.compile(r"\b(?:or\s+)?until\b", re.IGNORECASE)
+_AT_FOR = re.compile(r"\b(at|for)\b", re.IGNORECASE)
+_KEYWORDS = ("at", "for", "or", "until")
+_COMPARISON = re.compile(r"<=|>=|==|!=|=<|=>|<>|<|>|=")
+_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_WORDS = re.compile(r"[A-Za-z][A-Za-z0-9_ ]*")
+
+
+class ProtocolError(ValueError):
+    """A malformed protocol step or an amount that cannot be used as asked.
+
+    Args:
+        problem: What is wrong, quoting the step.
+        fix: How to fix it; :func:`parse_step` shows the accepted forms unless told otherwise.
+    """
+
+    def __init__(self, problem: str, fix: str | None = None):
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{problem}. Fix: {fix}" if fix else problem)
+
+
+@dataclass(frozen=True)
+class Amount:
+    """A setting or threshold as written: a number with units, or a C-rate.
+
+    Attributes:
+        magnitude: The number ("C/20" gives 0.05).
+        units: The units as written ("A", "W/m^2"); "C" for a C-rate.
+        c_rate: Whether this is a multiple of the nominal capacity per hour.
+    """
+
+    magnitude: float
+    units: str
+    c_rate: bool = False
+
+    def to(self, units: str, capacity_ah: float | None = None) -> float:
+        """The amount in ``units`` (an SI-coherent unit string).
+
+        A C-rate needs the nominal capacity (A h) and gives a current: 1C = capacity / 1 h.
+
+        Raises:
+            ProtocolError: Incompatible dimensions, or a C-rate without a positive capacity.
+        """
+        if self.c_rate:
+            if capacity_ah is None or not 0 < capacity_ah < math.inf:
+                problem = f"the C-rate {self} needs the nominal capacity to become a current"
+                raise ProtocolError(problem, "give the capacity in A h")
+            quantity = registry().Quantity(self.magnitude * capacity_ah, "A")
+        else:
+            quantity = registry().Quantity(self.magnitude, self.units)
+        try:
+            return float(quantity.to(units).magnitude)
+        except pint.errors.DimensionalityError:
+            what = f"the C-rate {self} gives a current, which" if self.c_rate else str(self)
+            problem = f"{what} cannot be converted to {units}"
+            raise ProtocolError(problem, f"give a value in {units} or a compatible unit") from None
+        except (pint.errors.PintError, AttributeError, TypeError, ValueError) as exc:
+            raise ProtocolError(f"cannot convert {self} to {units!r} ({exc})") from None
+
+    def __str__(self) -> str:
+        return f"{self.magnitude:g}C" if self.c_rate else f"{self.magnitude:g} {self.units}"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """When a step ends (besides its duration).
+
+    Attributes:
+        text: The condition as written.
+        quantity: The quantity as written ("max temperature", "max_temperature_K"); None for a
+            bare threshold, whose quantity the executing physics chooses.
+        operator: "<", "<=", ">" or ">="; None for a bare threshold.
+        threshold: The threshold with its units; None for the expression form.
+        expression: The parsed comparison for the expression form, whose names are columns.
+    """
+
+    text: str
+    quantity: str | None
+    operator: str | None
+    threshold: Amount | None
+    expression: Expression | None
+    _number: float | None = field(default=None, repr=False, compare=False)  # expression form
+
+    def resolve(
+        self, columns: dict[str, str], capacity_ah: float | None = None
+    ) -> tuple[str, str, float] | None:
+        """The column, operator and threshold (in the column's units) of a named condition.
+
+        Words match a column when, lowercased with spaces as underscores, they equal the column
+        or the column without its unit suffix ("max temperature" -> "max_temperature_K").
+
+        Args:
+            columns: Units by column name, e.g. ``{"max_temperature_K": "K"}``.
+            capacity_ah: The nominal capacity [A h], for a threshold given as a C-rate.
+
+        Returns:
+            None for a bare threshold, whose quantity the executing physics chooses.
+
+        Raises:
+            ProtocolError: No column or several match, or the threshold has the wrong units.
+        """
+        if self.quantity is None:
+            return None
+        column = self._column(columns)
+        if self.threshold is None:
+            return column, self.operator, float(self._number)
+        try:
+            return column, self.operator, self.threshold.to(columns[column], capacity_ah)
+        except ProtocolError as exc:
+            raise ProtocolError(f"condition {self.text!r}: {exc.problem}", exc.fix) from None
+
+    def _column(self, columns: dict[str, str]) -> str:
+        if self.quantity in columns:
+            return self.quantity
+        key = "_".join(self.quantity.split()).lower()
+        # An expression names its column exactly: that is the name it is evaluated with.
+        names = columns.items() if self.expression is None else ()
+        matches = [name for name, units in names if key in _spellings(name, units)]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            problem = f"{self.quantity!r} in {self.text!r} matches several columns: "
+            raise ProtocolError(problem + listing(matches), "name the column exactly")
+        hint = did_you_mean(key, columns)
+        problem = f"no quantity column matches {self.quantity!r} in {self.text!r}{hint}"
+        raise ProtocolError(f"{problem}; columns: {listing(columns)}", "name one of the columns")
+
+
+def _spellings(column: str, units: str) -> set[str]:
+    """The lowercased column and its name without the unit suffix that app.output.column adds
+    (repeated here because app.output pulls in DOLFINx)."""
+    compact = units.replace(" ", "").replace("**", "").replace("^", "")
+    numerator, *denominators = compact.replace("(", "").replace(")", "").split("/")
+    suffix = "_" + "_per_".join([numerator, *denominators]).replace("*", "_")
+    stem = column.removesuffix(suffix) if column.endswith(suffix) and column != suffix else column
+    return {column.lower(), stem.lower()}
+
+
+@dataclass(frozen=True)
+class ProtocolStep:
+    """One parsed step.
+
+    Attributes:
+        text: The step as written.
+        verb: The verb, as written (verbs are case-sensitive).
+        value: The setting after "at", if any.
+        duration: The duration limit after "for" [s], if any.
+        until: The termination condition, if any.
+    """
+
+    text: str
+    verb: str
+    value: Amount | None
+    duration: float | None
+    until: Condition | None
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """Steps (and nested repeats) run ``count`` times in a row."""
+
+    count: int
+    steps: tuple["ProtocolStep | Repeat", ...]
+
+
+type Item = ProtocolStep | Repeat
+
+
+def parse_step(text: str, verbs: Collection[str] | None = None) -> ProtocolStep:
+    """Parse one step such as ``"Discharge at 0.5C for 1 hour or until 2.5 V"``.
+
+    Args:
+        text: The step. Keywords (at, for, or, until) are case-insensitive.
+        verbs: The verbs the executing physics knows, when it is known; another verb is an
+            error with the closest spelling.
+
+    Raises:
+        ProtocolError: The step is malformed; the message quotes it and shows the accepted forms.
+    """
+    if not isinstance(text, str):
+        raise ProtocolError(f"a step must be a string, got {text!r}", _FORMS_FIX)
+    if not text.strip():
+        raise ProtocolError("the step is empty", _FORMS_FIX)
+    if len(text) > MAX_LENGTH:
+        problem = f"the step {text[:30]!r}... is longer than {MAX_LENGTH} characters"
+        raise ProtocolError(problem, _FORMS_FIX)
+    try:
+        return _parse_step(text, verbs)
+    except ProtocolError as exc:
+        problem = f"cannot read the step {text!r}: {exc.problem}"
+        raise ProtocolError(problem, exc.fix or _FORMS_FIX) from None
+
+
+def _parse_step(text: str, verbs: Collection[str] | None) -> ProtocolStep:
+    match = _VERB.match(text)
+    if not match or match["verb"].lower() in _KEYWORDS:
+        first = text.split()[0]
+        raise ProtocolError(
+            f"it must start with a verb (a word such as 'Discharge'), not {first!r}"
+        )
+    verb = match["verb"]
+    if verbs is not None and verb not in verbs:
+        problem = f"unknown verb {verb!r}{did_you_mean(verb, verbs)}; known verbs: {listing(verbs)}"
+        raise ProtocolError(problem, "verbs are case-sensitive; use one of the known verbs")
+    rest = text[match.end() :]
+    until = _UNTIL.search(rest)
+    head = rest[: until.start()] if until else rest
+    before, *clauses = _AT_FOR.split(head)
+    if before.strip():
+        raise ProtocolError(f"unexpected {before.strip()!r} after the verb {verb!r}")
+    keywords = [word.lower() for word in clauses[::2]]
+    if keywords not in ([], ["at"], ["for"], ["at", "for"]):
+        raise ProtocolError("'at' and 'for' may each appear once, 'at' first")
+    parts = dict(zip(keywords, (part.strip() for part in clauses[1::2]), strict=True))
+    for keyword, what in (("at", "an amount"), ("for", "a duration")):
+        if keyword in parts and not parts[keyword]:
+            raise ProtocolError(f"'{keyword}' must be followed by {what}")
+    condition = rest[until.end() :].strip() if until else None
+    if until and not condition:
+        raise ProtocolError("'until' must be followed by a condition")
+    if not until and "for" not in parts:
+        raise ProtocolError("a step needs 'for DURATION', 'until CONDITION' or both")
+    return ProtocolStep(
+        text=text,
+        verb=verb,
+        value=_amount(parts["at"], "the amount") if "at" in parts else None,
+        duration=_duration(parts["for"]) if "for" in parts else None,
+        until=_condition(condition) if condition else None,
+    )
+
+
+def _try_amount(text: str) -> Amount | None:
+    """The amount ``text`` reads as, or None when it is not one (see :func:`_amount`)."""
+    if match := _C_RATE.fullmatch(text):
+        number, divisor = match["number"], match["divisor"]
+        magnitude = _finite(number, text) if number else 1.0
+        if divisor is not None:
+            if _finite(divisor, text) == 0:
+                raise ProtocolError(f"the C-rate {text!r} divides by zero")
+            magnitude /= float(divisor)
+        return Amount(magnitude, "C", c_rate=True)
+    match = _QUANTITY.fullmatch(text)
+    if not match or not looks_like_quantity(text):
+        return None
+    units = match["units"].strip()
+    if len(_SMALL_POWER.findall(units)) != len(_POWER_SIGN.findall(units)):
+        raise ProtocolError(f"the powers in the units {units!r} must be small whole numbers")
+    try:
+        parse_units(units)
+    except ValueError:
+        return None
+    return Amount(_finite(match["number"], text), units)
+
+
+def _finite(number: str, text: str) -> float:
+    value = float(number)
+    if not math.isfinite(value):
+        raise ProtocolError(f"the number in {text!r} is too large")
+    return value
+
+
+def _amount(text: str, what: str) -> Amount:
+    """Read an amount, or say what is wrong with it (a missing number, unit, or extra words)."""
+    if (amount := _try_amount(text)) is not None:
+        return amount
+    match = _QUANTITY.fullmatch(text)
+    if not match:
+        raise ProtocolError(f"{what} {text!r} must be a number with units or a C-rate")
+    if not match["units"].strip():
+        raise ProtocolError(f"{what} {text!r} has no units")
+    words = text.split()
+    for end in range(len(words) - 1, 0, -1):  # the longest amount the text starts with
+        if _try_amount(" ".join(words[:end])) is not None:
+            extra, valid = " ".join(words[end:]), " ".join(words[:end])
+            raise ProtocolError(f"unexpected {extra!r} after {valid!r}")
+    raise ProtocolError(f"{what} {text!r} has unknown units {match['units'].strip()!r}")
+
+
+def _duration(text: str) -> float:
+    amount = _amount(text, "the duration")
+    if amount.c_rate or not compatible(amount.units, "s"):
+        raise ProtocolError(f"the duration {text!r} is not a time")
+    seconds = amount.to("s")
+    if seconds <= 0:
+        raise ProtocolError(f"the duration {text!r} must be positive")
+    return seconds
+
+
+def _condition(text: str) -> Condition:
+    operators = _COMPARISON.findall(text)
+    if not operators:
+        return Condition(text, None, None, _amount(text, "the threshold"), None)
+    if len(operators) > 1:
+        raise ProtocolError(f"the condition {text!r} must be a single comparison")
+    operator = operators[0]
+    if operator not in _FLIPPED:
+        raise ProtocolError(f"unknown operator {operator!r} in {text!r}; use <, <=, > or >=")
+    left, right = (side.strip() for side in text.split(operator))
+    if not left or not right:
+        raise ProtocolError(f"the comparison {text!r} needs a quantity and a threshold")
+    if _C_RATE.fullmatch(right) or looks_like_quantity(right):
+        if not _WORDS.fullmatch(left):
+            raise ProtocolError(f"{left!r} in {text!r} is not the name of a quantity")
+        return Condition(text, left, operator, _amount(right, "the threshold"), None)
+    if _WORDS.fullmatch(left) and not left.isidentifier() and re.fullmatch(_NUMBER, right):
+        problem = f"the threshold {right!r} in {text!r} has no units"
+        raise ProtocolError(f"{problem}; only a column name may be compared with a bare number")
+    try:
+        expression = parse(text)
+    except ExpressionError as exc:
+        raise ProtocolError(f"cannot read the condition: {exc}") from None
+    if left in expression.names and (number := _constant(right)) is not None:
+        column = left
+    elif right in expression.names and (number := _constant(left)) is not None:
+        column, operator = right, _FLIPPED[operator]
+    else:
+        raise ProtocolError(f"the condition {text!r} must compare one column with a number")
+    return Condition(text, column, operator, None, expression, number)
+
+
+def _constant(text: str) -> float | None:
+    """The value of an expression without names, else None."""
+    try:
+        expression = parse(text)
+    except ExpressionError:
+        return None
+    return None if expression.names else float(expression.evaluate({}))
+
+
+def parse_protocol(
+    items: list, path: str = "protocol.steps", verbs: Collection[str] | None = None
+) -> tuple[Item, ...]:
+    """Parse the steps of a case file: strings and ``{repeat = n, steps = [...]}`` tables.
+
+    Args:
+        items: The steps as read from the case file.
+        path: Case-file path of ``items``, for error messages.
+        verbs: The verbs the executing physics knows, if known (see :func:`parse_step`).
+
+    Raises:
+        CaseError: The first malformed item, located like ``protocol.steps[1].steps[0]``.
+    """
+    if not isinstance(items, list | tuple):
+        problem = f"expected a list of steps and repeat tables, got {items!r}"
+        raise CaseError(path, problem, _FORMS_FIX)
+    if not items:
+        raise CaseError(path, "no steps given", _FORMS_FIX)
+    return tuple(_item(item, f"{path}[{index}]", verbs) for index, item in enumerate(items))
+
+
+def _item(item: object, path: str, verbs: Collection[str] | None) -> Item:
+    if isinstance(item, str):
+        try:
+            return parse_step(item, verbs)
+        except ProtocolError as exc:
+            raise CaseError(path, exc.problem, exc.fix) from None
+    if not isinstance(item, dict):
+        raise CaseError(path, f"expected a step or a repeat table, got {item!r}", _FORMS_FIX)
+    allowed = ("repeat", "steps")
+    for key in item:
+        if key not in allowed:
+            problem = f"unknown key '{key}'{did_you_mean(key, allowed)}; allowed keys here: "
+            raise CaseError(f"{path}.{key}", problem + listing(allowed), "remove or correct it")
+    for key in allowed:
+        if key not in item:
+            raise CaseError(path, f"missing required key '{key}'", _FORMS_FIX)
+    times = item["repeat"]
+    if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+        problem = f"the repeat count must be a whole number of at least 1, got {times!r}"
+        raise CaseError(f"{path}.repeat", problem)
+    return Repeat(times, parse_protocol(item["steps"], f"{path}.steps", verbs))
+
+
+def expand(steps: Iterable[Item], repeat: int = 1) -> Iterator[tuple[int, int, ProtocolStep]]:
+    """The steps in the order they run, with repeats unrolled (lazily).
+
+    Yields ``(cycle, index, step)``: ``index`` counts the steps run, from 0; ``cycle`` counts
+    passes through the outermost repetition. With ``repeat`` > 1 that is the whole protocol.
+    Otherwise each pass through a top-level repeat block is a cycle, and so is each run of
+    top-level steps outside repeat blocks: ``[A, Repeat(2, [B, C]), D]`` gives cycles 0, 1, 1,
+    2, 2, 3.
+
+    Raises:
+        ValueError: ``repeat`` is below 1.
+    """
+    if repeat < 1:
+        raise ValueError(f"repeat must be at least 1, got {repeat}")
+    steps = tuple(steps)
+    passes = (steps for _ in range(repeat)) if repeat > 1 else _cycles(steps)
+    index = count()
+    for cycle, group in enumerate(passes):
+        for step in _unrolled(group):
+            yield cycle, next(index), step
+
+
+def _cycles(steps: tuple[Item, ...]) -> Iterator[tuple[Item, ...]]:
+    plain: list[ProtocolStep] = []
+    for item in steps:
+        if isinstance(item, ProtocolStep):
+            plain.append(item)
+            continue
+        if plain:
+            yield tuple(plain)
+            plain = []
+        for _ in range(item.count):
+            yield item.steps
+    if plain:
+        yield tuple(plain)
+
+
+def _unrolled(steps: Iterable[Item]) -> Iterator[ProtocolStep]:
+    for item in steps:
+        if isinstance(item, Repeat):
+            for _ in range(item.count):
+                yield from _unrolled(item.steps)
+        else:
+            yield item

@@ -1,0 +1,180 @@
+"""Time control: events located in time, error-controlled adaptive steps, failures recovered,
+protocols executed."""
+
+import math
+
+import numpy as np
+import pytest
+import ufl
+from dolfinx import fem
+from mpi4py import MPI
+
+from app.errors import CaseError
+from app.expressions import parse
+from app.simulation import Simulation
+from tests.conftest import ROOT
+
+
+def ramp_case(**time) -> dict:
+    """Every boundary follows 300 + 100 sin t, so the hottest point is on the boundary and the
+    maximum temperature is exactly 300 + 100 sin t while it rises (t < pi/2)."""
+    sides = ("left", "right", "bottom", "top")
+    return {
+        "mesh": {"type": "rectangle", "cells": [4, 4]},
+        "physics": {
+            "heat": {
+                "initial": 300,
+                "boundaries": {
+                    s: {"type": "temperature", "value": "300 + 100*sin(t)"} for s in sides
+                },
+            }
+        },
+        "time": {"scheme": "bdf1", "end": 2.0, "dt": 0.1, **time},
+        "events": [{"when": "max_temperature_K > 350"}],
+    }
+
+
+def test_event_is_located_at_the_crossing():
+    result = Simulation.from_case(ramp_case()).run()
+    crossing = math.asin(0.5)  # 300 + 100 sin t = 350
+    stopped = result.quantities["time_s"][-1]
+    assert result.event == "max_temperature_K > 350"
+    assert abs(stopped - crossing) / crossing < 1e-3
+    assert 0 <= stopped - crossing <= 2e-6 + 1e-12  # never before, at most the tolerance after
+    assert result.quantities["max_temperature_K"][-1] >= 350
+
+
+def test_event_written_in_words():
+    case = ramp_case()
+    case["events"] = [{"when": "max temperature > 77 degC", "tolerance": 1e-4}]
+    result = Simulation.from_case(case).run()
+    crossing = math.asin((273.15 + 77 - 300) / 100)
+    assert 0 <= result.quantities["time_s"][-1] - crossing <= 1e-4
+
+
+def test_event_with_an_unknown_quantity_is_a_case_error():
+    case = ramp_case()
+    case["events"] = [{"when": "max_temprature_K > 350"}]
+    with pytest.raises(CaseError, match=r"events\[0\].when: .*did you mean 'max_temperature_K'"):
+        Simulation.from_case(case).build()
+
+
+def test_non_finite_solutions_are_rejected_and_retried():
+    """sqrt(420 - T) is NaN above 420 K: a long first step overshoots there; the step is
+    rejected, retried smaller, and nothing non-finite reaches the output."""
+    case = {
+        "mesh": {"type": "interval", "cells": [20]},
+        "physics": {
+            "heat": {
+                "conductivity": "sqrt(420 - temperature)",
+                "initial": 300,
+                "boundaries": {
+                    "left": {"type": "flux", "value": 1500},
+                    "right": {"type": "temperature", "value": 300},
+                },
+            }
+        },
+        "time": {"scheme": "bdf1", "end": 200.0, "dt": 100.0, "adaptive": {}},
+        "output": {"interval": 50.0},
+    }
+    result = Simulation.from_case(case).run()
+    assert result.rejected > 0
+    for values in result.quantities.values():
+        assert np.isfinite(values).all()
+    assert result.quantities["max_temperature_K"][-1] < 420
+
+
+# u = (1 + x^2) g(t), g = 1 + 4 exp(-t/tau): a sharp transient (tau = 0.01) then a slow tail.
+# In P2 the discretisation is exact in space, so errors are the time error alone.
+TAU = 0.01
+EXACT = f"(1 + x**2)*(1 + 4*exp(-t/{TAU}))"
+SOURCE = f"-(1 + x**2)*4/{TAU}*exp(-t/{TAU}) - 2*(1 + 4*exp(-t/{TAU}))"
+OUTPUTS = [TAU / 2, TAU, 2 * TAU, 5 * TAU, 0.2, 0.5]
+
+
+def transient_run(**time) -> tuple[int, float]:
+    """Accepted steps, and the largest L2 error over the output times."""
+    case = {
+        "mesh": {"type": "interval", "cells": [2]},
+        "physics": {
+            "heat": {
+                "degree": 2,
+                "source": SOURCE,
+                "initial": EXACT,
+                "boundaries": {
+                    s: {"type": "temperature", "value": EXACT} for s in ("left", "right")
+                },
+            }
+        },
+        "time": {"scheme": "bdf2", "end": 0.5, **time},
+        "output": {"times": OUTPUTS},
+    }
+    sim = Simulation.from_case(case)
+    errors = []
+    record = sim.record
+
+    def record_with_error(t, dt, report):
+        record(t, dt, report)
+        u = sim.store["temperature"].function
+        exact = parse(EXACT).to_ufl(sim.context("heat").namespace())
+        dx = ufl.dx(domain=u.function_space.mesh, metadata={"quadrature_degree": 8})
+        local = fem.assemble_scalar(fem.form((u - exact) ** 2 * dx))
+        errors.append(math.sqrt(MPI.COMM_WORLD.allreduce(local, op=MPI.SUM)))
+
+    sim.record = record_with_error
+    result = sim.run()
+    return result.steps, max(errors)
+
+
+def test_error_control_reaches_the_fine_fixed_step_accuracy_with_fewer_steps():
+    fixed_steps, fixed_error = transient_run(dt=TAU / 20)
+    steps, error = transient_run(dt=TAU / 100, adaptive={"rtol": 3e-5, "atol": 3e-5})
+    print(
+        f"fixed dt: {fixed_steps} steps, error {fixed_error:.2e}; error-controlled: {steps} "
+        f"steps, error {error:.2e}"
+    )
+    assert error <= fixed_error
+    assert 5 * steps <= fixed_steps
+
+
+HEATER = ROOT / "cases" / "heat_cycling.toml"
+
+
+def test_heat_protocol_cycles():
+    """cases/heat_cycling.toml: heat until 350 K, cool 10 minutes, three times."""
+    result = Simulation.from_case(HEATER).run()
+    q = result.quantities
+    stages = q["protocol_step"].astype(int)
+    ends = [i for i in range(len(stages)) if i + 1 == len(stages) or stages[i + 1] != stages[i]]
+    heating = [i for i in ends if stages[i] >= 0 and stages[i] % 2 == 0]
+    cooling = [i for i in ends if stages[i] >= 0 and stages[i] % 2 == 1]
+    assert len(heating) == 3 and len(cooling) == 3
+    assert list(q["cycle"][cooling].astype(int)) == [0, 1, 2]
+    for i in heating:  # each heating stage stops at the crossing, not later than the tolerance
+        assert 350 <= q["max_temperature_K"][i] < 350.01
+    starts = [q["time_s"][i] for i in heating]
+    for start, end in zip(starts, [q["time_s"][i] for i in cooling], strict=True):
+        assert end - start == pytest.approx(600.0)  # "Cool for 10 minutes"
+    assert q["heat_flow_bottom_W_per_m"][cooling[0]] == 0.0  # the heater is off while cooling
+
+
+def test_protocol_with_an_unknown_control_is_rejected():
+    with pytest.raises(CaseError, match="unknown verb 'Haet' \\(did you mean 'Heat'\\?\\)"):
+        Simulation.from_case(HEATER, {"protocol.steps": ["Haet at 1 W/m^2 for 1 s"]})
+
+
+def test_protocol_targets_are_checked():
+    wrong_units = {"protocol.controls.Heat.target": "physics.heat.conductivity"}
+    with pytest.raises(
+        CaseError, match=r"5e4 W/m\^2|50000 W/m\^2 cannot be converted to W/\(m\*K\)"
+    ):
+        Simulation.from_case(HEATER, wrong_units).build()
+    expression = {
+        "physics.heat.source": "1e3*x",
+        "protocol.controls.Heat.target": "physics.heat.source",
+    }
+    with pytest.raises(CaseError, match="is not a constant parameter"):
+        Simulation.from_case(HEATER, expression).build()
+    typo = {"protocol.controls.Heat.target": "physics.heat.boundaries.bottom.valu"}
+    with pytest.raises(CaseError, match="is not a constant parameter"):
+        Simulation.from_case(HEATER, typo).build()
