@@ -77,8 +77,14 @@ class FormContext(Context):
 
     def inline(self, name: str, expression: Any) -> None:
         """Hand out ``expression`` instead of the stored field ``name`` (a derived field of a
-        plug-in solved in the same group: the coupling becomes part of the Newton system)."""
+        plug-in: the coupling becomes part of the Newton system, or reads the provider's latest
+        unknowns from another group)."""
         self._inline[name] = expression
+        # Formulas built so far may name the field: rebuild them on their next use. Constants
+        # stay, so every form shares one constant per parameter (protocols set it).
+        self._coefficients = {
+            key: built for key, built in self._coefficients.items() if not _has_formula(built[0])
+        }
 
     def field(self, name: str) -> Any:
         if name in self._inline:
@@ -230,6 +236,12 @@ class FormContext(Context):
             function.x.array[space.dofmap.list[cells, 0]] = number
         self._static.add(function)
         return function
+
+
+def _has_formula(value: Any) -> bool:
+    if isinstance(value, PerRegion):
+        return any(isinstance(item, Formula) for item in value.values.values())
+    return isinstance(value, Formula)
 
 
 def parameter_owner(params: Any, dotted: str) -> tuple[Any, str] | tuple[None, str]:

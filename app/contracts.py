@@ -262,8 +262,11 @@ class Parameters(BaseModel):
             return raw
         units = meta["units"]
         annotation = cls.model_fields[info.field_name].annotation
-        if get_origin(annotation) is list and isinstance(raw, list):  # a vector of components
-            item = get_args(annotation)[0]
+        vector = next(
+            (a for a in (annotation, *get_args(annotation)) if get_origin(a) is list), None
+        )
+        if vector is not None and isinstance(raw, list):  # a vector of components
+            item = get_args(vector)[0]
             return [
                 _parameter_value(item, value, units, meta, f"component {index}: ")
                 for index, value in enumerate(raw)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import numpy as np
+import ufl
 from mpi4py import MPI
 from pydantic import Field
 
@@ -228,14 +229,49 @@ def build_groups(
         CaseError: A group names an unknown instance, or an instance is in no or two groups.
     """
     if not spec.groups:
-        return [Group("main", physics, graph, store, make_scheme(), mesh_data, static)]
-    if spec.method == "strang" and make_scheme().order > 1:
-        raise CaseError(
-            "time.scheme",
-            "Strang splitting needs a one-step scheme: a multistep history spans split steps "
-            "whose frozen partner fields differ, which costs the second order",
-            'use scheme = "cn" (second order) or "bdf1"',
-        )
+        groups = [Group("main", physics, graph, store, make_scheme(), mesh_data, static)]
+    else:
+        _check_membership(spec, physics)
+        if spec.method == "strang" and make_scheme().order > 1:
+            raise CaseError(
+                "time.scheme",
+                "Strang splitting needs a one-step scheme: a multistep history spans split "
+                "steps whose frozen partner fields differ, which costs the second order",
+                'use scheme = "cn" (second order) or "bdf1"',
+            )
+        groups = [
+            Group(
+                group.name,
+                {name: physics[name] for name in group.physics},
+                graph,
+                store,
+                make_scheme(),
+                mesh_data,
+                static,
+                group.subcycles,
+            )
+            for group in spec.groups
+        ]
+    # Every consumer of a derived field gets the provider's expression itself: inside a group
+    # the coupling enters the Newton system, across groups it reads the provider's latest
+    # unknowns; nothing is interpolated, so splitting only changes when values are read.
+    # Twice: the second pass rebuilds derived fields that read other derived fields.
+    for rebuild in (False, True):
+        if rebuild:
+            for group in groups:
+                group.derive()
+        derived = {name: expr for group in groups for name, expr in group.derived.items()}
+        for group in groups:
+            for instance, ctx in group.contexts.items():
+                for name, expression in derived.items():
+                    if name in ctx.readable and store[name].provider != instance:
+                        ctx.inline(name, expression)
+    for group in groups:
+        group.assemble()
+    return groups
+
+
+def _check_membership(spec: CouplingSpec, physics: Mapping[str, Physics]) -> None:
     seen: dict[str, str] = {}
     for index, group in enumerate(spec.groups):
         for position, instance in enumerate(group.physics):
@@ -256,36 +292,23 @@ def build_groups(
             f"{listing(missing)} {'is' if len(missing) == 1 else 'are'} in no group",
             "every physics instance belongs to exactly one group",
         )
-    return [
-        Group(
-            group.name,
-            {name: physics[name] for name in group.physics},
-            graph,
-            store,
-            make_scheme(),
-            mesh_data,
-            static,
-            group.subcycles,
-        )
-        for group in spec.groups
-    ]
 
 
 def link(groups: list[Group], graph: FieldGraph, store: FieldStore) -> list:
-    """Connect the groups through the field store.
-
-    Derived fields a group provides and another group reads become that group's exports
-    (refreshed after each of its solves). Returns the coupling data of fixed-point iteration:
-    the functions a group reads from a group solved after it.
-    """
-    owner = {instance: index for index, g in enumerate(groups) for instance in g.physics}
+    """The coupling data of fixed-point iteration: the unknowns of later groups that a group
+    reads, directly or through a derived field's expression."""
+    position = {instance: index for index, g in enumerate(groups) for instance in g.physics}
+    owner = {field.function: index for index, g in enumerate(groups) for field in g.unknowns}
     lagged = []
     for name, users in graph.consumers.items():
         field = store[name]
-        provider = owner[field.provider]
-        readers = {owner[instance] for instance, _ in users} - {provider}
-        if readers and field.spec.derived:
-            groups[provider].exports.append(field)
-        if any(reader < provider for reader in readers) and field.function not in lagged:
-            lagged.append(field.function)
+        read = {field.function}
+        if field.spec.derived:  # what the expression reads
+            expression = groups[position[field.provider]].derived[name]
+            read = set(ufl.algorithms.extract_coefficients(expression))
+        for function in read:
+            readers = [position[instance] for instance, _ in users]
+            later = function in owner and any(owner[function] > reader for reader in readers)
+            if later and function not in lagged:
+                lagged.append(function)
     return lagged

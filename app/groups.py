@@ -91,7 +91,6 @@ class Group:
         ]
         self.subcycles = subcycles
         self.transient: set[str] = set()  # fields with a time derivative
-        self.exports: list[Field] = []  # derived fields of this group that other groups read
         spaces = [field.space for field in self.unknowns]
         if len(spaces) > 1:
             tests = list(ufl.TestFunctions(ufl.MixedFunctionSpace(*spaces)))
@@ -112,20 +111,26 @@ class Group:
                 readable,
                 static,
             )
-        # Derived fields in UFL. A consumer in this group gets the expression itself, so the
-        # coupling is part of the Newton system (Jacobian included) instead of lagging a step.
-        self.derived: dict[str, Any] = {}
-        for instance, plugin in physics.items():
-            with blame(instance):
-                self.derived.update(plugin.derived(self.contexts[instance]))
-        for instance, ctx in self.contexts.items():
-            for name, expression in self.derived.items():
-                if name in ctx.readable and store[name].provider != instance:
-                    ctx.inline(name, expression)
+        self.derived: dict[str, Any] = {}  # derived fields of the group's plug-ins, in UFL
+        self.derive()
         self.system: System | None = None
         self.solver = None
+        self.boundary_values: list[BoundaryValue] = []
         self._pending: float | None = None  # dt of a solve whose history shift is still due
         self._saved: tuple | None = None
+        self._tests = tests
+        self._store, self._static = store, static
+
+    def derive(self) -> None:
+        """(Re)build the derived fields' expressions from the fields the contexts hand out."""
+        for instance, plugin in self.physics.items():
+            with blame(instance):
+                self.derived.update(plugin.derived(self.contexts[instance]))
+
+    def assemble(self) -> None:
+        """Residual, Jacobian blocks and boundary conditions in UFL (after every consumer of a
+        derived field has been handed its expression)."""
+        physics, store, static = self.physics, self._store, self._static
         if not self.unknowns:  # a group of derived fields only: nothing to solve
             return
         modes = {}
@@ -133,11 +138,10 @@ class Group:
             with blame(instance):
                 modes.update(plugin.modes(self.contexts[instance]))
         residual = self._residual(store)
-        blocks = ufl.extract_blocks(residual) if len(tests) > 1 else [residual]
+        blocks = ufl.extract_blocks(residual) if len(self._tests) > 1 else [residual]
         for field, block in zip(self.unknowns, blocks, strict=True):
             if block is None or block.empty():
-                raise ValueError(f"no equation for field '{field.spec.name}' in group '{name}'")
-        self.boundary_values: list[BoundaryValue] = []
+                raise ValueError(f"no equation for '{field.spec.name}' in group '{self.name}'")
         bcs = [bc for instance in physics for bc in self._dirichlet(instance, store, static)]
         self.system = System(
             [field.function for field in self.unknowns],
@@ -256,8 +260,6 @@ class Group:
                 if not report.converged:
                     return total
             self._pending = dt
-            for field in self.exports:
-                field.refresh()
         return total
 
     def _shift(self) -> None:
@@ -274,7 +276,7 @@ class Group:
     def begin(self) -> None:
         """Remember the state at the start of a step (for retries and iterations)."""
         self._saved = (
-            [field.function.x.array.copy() for field in (*self.unknowns, *self.exports)],
+            [field.function.x.array.copy() for field in self.unknowns],
             [[past.x.array.copy() for past in field.history] for field in self.unknowns],
             self.scheme.state(),
         )
@@ -285,7 +287,7 @@ class Group:
         unknowns as the next initial guess (fixed-point sweeps)."""
         values, histories, state = self._saved
         if not keep_iterate:
-            for field, saved in zip((*self.unknowns, *self.exports), values, strict=True):
+            for field, saved in zip(self.unknowns, values, strict=True):
                 field.function.x.array[:] = saved
         for field, saved in zip(self.unknowns, histories, strict=True):
             for past, array in zip(field.history, saved, strict=True):

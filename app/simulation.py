@@ -256,10 +256,9 @@ class Simulation:
             for field, block in zip(group.unknowns, group.system.residuals, strict=True)
         }
         self._evaluator = Quantities(self.quantities, self.store, residuals, self.mesh_data)
-        # Derived fields are evaluated only where they are read: every step when a plug-in of
-        # another group consumes them, at output times when they are written or enter a quantity.
+        # Consumers read derived fields as expressions; the stored values are evaluated only
+        # at output times, when they are written or enter a quantity.
         derived_fields = [self.store[name] for name in derived]
-        self._refresh = [f for f in derived_fields if f.spec.name in self.graph.consumers]
         read = self._evaluator.coefficients()
         self._refresh_at_output = [
             target
@@ -267,8 +266,6 @@ class Simulation:
             if (self.case.output.xdmf and target.spec.name in self._output_fields)
             or target.function in read
         ]
-        for target in self._refresh:
-            target.refresh()
         self._compiled = True
 
     # 7: run (the time loop's stepper interface) -------------------------------------------
@@ -367,7 +364,7 @@ class Simulation:
             self._table.close()
             if self._writer is not None:
                 self._writer.close()
-        current = {*self._refresh, *self._refresh_at_output}  # refreshed after the last step
+        current = set(self._refresh_at_output)  # refreshed at the last output
         for target in self.store:
             if target not in current:
                 target.refresh()  # the result's derived fields match its final state

@@ -280,9 +280,16 @@ class NewtonSolver:
 
 def make_solver(system: System, spec: SolverSpec, name: str) -> LinearSolver | NewtonSolver:
     """The solver for a group: assemble-once reuse when the system is affine, else Newton."""
-    options = petsc_options(choose_preset(spec.preset, system), spec.rtol, spec.petsc)
-    if system.modes is not None and system.modes.exact:
-        options.setdefault("mat_mumps_icntl_24", 1)  # a singular operator: detect null pivots
+    preset = choose_preset(spec.preset, system)
+    options = petsc_options(preset, spec.rtol, {})
+    if system.modes is not None:
+        if preset == "direct" and system.modes.exact:
+            options["mat_mumps_icntl_24"] = 1  # a singular operator: detect null pivots
+        if options.get("pc_type") == "gamg":
+            # Vector operators with rigid-body modes (elasticity) coarsen better with a small
+            # drop threshold: iteration counts then stay flat under refinement.
+            options["pc_gamg_threshold"] = 0.01
+    options |= spec.petsc
     if system.linear:
         return LinearSolver(system, options, name)
     newton = spec.newton
