@@ -59,6 +59,7 @@ test-serial: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/elasticity_3d.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
