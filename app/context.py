@@ -16,10 +16,11 @@ from dolfinx import fem
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from app.contracts import BadValue, Context, Formula, PerRegion, Value, walk_values
+from app.contracts import BadValue, Context, Formula, PerRegion, Value
 from app.errors import did_you_mean, listing
 from app.fields import FieldStore
 from app.meshing import MeshData
+from app.parameters import walk_values
 from app.timeint import TimeScheme
 
 

@@ -14,30 +14,23 @@ with the time scheme the case asks for. See ``physics_modules/heat.py`` for a co
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationInfo,
-    field_validator,
+from app.parameters import (
+    Formula,
+    Parameters,
+    PerRegion,
+    Property,
+    Value,
+    one_of,
+    parse_property,
+    quantity,
 )
-from pydantic_core import PydanticCustomError, core_schema
-
-from app import units as _units
-from app.errors import CaseError
 
 if TYPE_CHECKING:
     import ufl
-
-    from app.expressions import Expression
 
 Rank = Literal["scalar", "vector", "tensor"]
 
@@ -91,236 +84,6 @@ class FieldSpec:
     def shape(self, gdim: int) -> tuple[int, ...]:
         """The value shape of the field on a mesh of geometric dimension ``gdim``."""
         return {"scalar": (), "vector": (gdim,), "tensor": (gdim, gdim)}[self.rank]
-
-
-# --------------------------------------------------------------------------------------------
-# Property values: what a case may write where a plug-in declares a `quantity(...)` parameter
-# --------------------------------------------------------------------------------------------
-class _CaseValue:
-    """Base of parsed parameter values; pydantic stores them as they are and dumps them back to
-    the form a case file accepts, so a resolved case can be run again."""
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
-        return core_schema.is_instance_schema(
-            cls,
-            serialization=core_schema.plain_serializer_function_ser_schema(
-                lambda value: value.to_case()
-            ),
-        )
-
-    def to_case(self) -> Any:
-        raise NotImplementedError
-
-
-@dataclass(frozen=True)
-class Value(_CaseValue):
-    """A constant, in the parameter's SI unit."""
-
-    value: float
-
-    def to_case(self) -> float:
-        return self.value
-
-
-@dataclass(frozen=True)
-class Formula(_CaseValue):
-    """An expression of coordinates (x, y, z), time (t) and field names, in SI units."""
-
-    expression: Expression
-
-    @property
-    def names(self) -> frozenset[str]:
-        return self.expression.names
-
-    def to_case(self) -> str:
-        return self.expression.source
-
-
-@dataclass(frozen=True)
-class PerRegion(_CaseValue):
-    """One value per named cell region (``{insulation = 0.04, brick = 0.8}``)."""
-
-    values: Mapping[str, Value | Formula]
-
-    def to_case(self) -> dict[str, Any]:
-        return {name: value.to_case() for name, value in self.values.items()}
-
-
-Property = Value | Formula | PerRegion
-"""A parameter that may be a constant, an expression or a table by region."""
-
-
-def quantity(
-    units: str,
-    default: Any = ...,
-    description: str = "",
-    *,
-    gt: float | None = None,
-    ge: float | None = None,
-) -> Any:
-    """Declare a parameter that carries units.
-
-    The case may give a number (taken in ``units``), a string with units ("45 W/(m*K)"), an
-    expression ("45 + 0.1*(temperature - 300)") where the field type is :data:`Property`, or
-    a table by region. ``gt``/``ge`` bound constant values.
-
-    Example:
-        ``conductivity: Property = quantity("W/(m*K)", 1.0, "Thermal conductivity", gt=0)``
-    """
-    extra = {"units": units}
-    if gt is not None:
-        extra["gt"] = gt
-    if ge is not None:
-        extra["ge"] = ge
-    return Field(default, description=description, json_schema_extra=extra, validate_default=True)
-
-
-def _fail(message: str) -> PydanticCustomError:
-    return PydanticCustomError("scalebridge", "{message}", {"message": message})
-
-
-def _check_bounds(value: float, units: str, meta: Mapping[str, Any], where: str) -> None:
-    if not math.isfinite(value):
-        raise _fail(f"{where}must be a finite number, got {value}")
-    if "gt" in meta and not value > meta["gt"]:
-        raise _fail(f"{where}must be > {meta['gt']} {units}, got {value:g} {units}")
-    if "ge" in meta and not value >= meta["ge"]:
-        raise _fail(f"{where}must be >= {meta['ge']} {units}, got {value:g} {units}")
-
-
-def _scalar_value(raw: Any, units: str, meta: Mapping[str, Any], where: str) -> Value | Formula:
-    """A constant (number, quantity string or constant expression) or an expression string.
-
-    A string is read as an expression when it parses as one ("4e4 if t < 300 else 0",
-    "2*pi"), else as a number with units ("45 W/(m*K)", "20 degC").
-    """
-    if isinstance(raw, _CaseValue):
-        return raw
-    hint = ""
-    if isinstance(raw, str):
-        from app.expressions import ExpressionError, parse
-
-        try:
-            expression = parse(raw)
-        except ExpressionError as exc:
-            if not _units.looks_like_quantity(raw):
-                raise _fail(f"{where}{exc}") from None
-            hint = f"; expressions are written in SI ({units}) without unit names"
-        else:
-            if expression.names:
-                return Formula(expression)
-            raw = float(expression.evaluate({}))
-    try:
-        value = _units.to_si(raw, units, "")
-    except CaseError as exc:
-        raise _fail(f"{where}{exc.problem}{hint}") from None
-    _check_bounds(value, units, meta, where)
-    return Value(value)
-
-
-def _parameter_value(annotation: Any, raw: Any, units: str, meta: Mapping, where: str) -> Any:
-    """A float for float parameters; a Value, Formula or PerRegion for Property parameters."""
-    if annotation in (float, float | None):
-        value = _scalar_value(raw, units, meta, where)
-        if isinstance(value, Formula):
-            raise _fail(f"{where}expected a number in {units}; expressions are not allowed here")
-        return value.value
-    if isinstance(raw, Mapping):
-        if not raw:
-            raise _fail(f"{where}a table by region needs at least one region")
-        return PerRegion(
-            {
-                str(region): _scalar_value(value, units, meta, f"{where}region '{region}': ")
-                for region, value in raw.items()
-            }
-        )
-    return _scalar_value(raw, units, meta, where)
-
-
-def parse_property(raw: Any, units: str) -> Property:
-    """Parse a case value given in ``units`` (number, quantity, expression, table by region);
-    for parameters whose unit is only known from other parameters."""
-    return _parameter_value(Property, raw, units, {}, "")
-
-
-class Parameters(BaseModel):
-    """Base of every plug-in's parameter model (and of nested models such as boundaries).
-
-    Unknown keys are rejected (with a "did you mean" suggestion from the case loader), values
-    declared with :func:`quantity` are converted to SI, and expressions are parsed eagerly so
-    a typo fails when the case is loaded, not halfway through a run.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _convert_units(cls, raw: Any, info: ValidationInfo) -> Any:
-        meta = cls.model_fields[info.field_name].json_schema_extra
-        if not isinstance(meta, dict) or "units" not in meta or raw is None:
-            return raw
-        units = meta["units"]
-        annotation = cls.model_fields[info.field_name].annotation
-        vector = next(
-            (a for a in (annotation, *get_args(annotation)) if get_origin(a) is list), None
-        )
-        if vector is not None and isinstance(raw, list):  # a vector of components
-            item = get_args(vector)[0]
-            return [
-                _parameter_value(item, value, units, meta, f"component {index}: ")
-                for index, value in enumerate(raw)
-            ]
-        return _parameter_value(annotation, raw, units, meta, "")
-
-    @classmethod
-    def units_of(cls, name: str) -> str | None:
-        """The declared unit of parameter ``name`` (None for unitless parameters)."""
-        meta = cls.model_fields[name].json_schema_extra
-        return meta.get("units") if isinstance(meta, dict) else None
-
-
-def one_of(*models: type[Parameters]) -> Any:
-    """A choice between parameter models, selected by their ``type`` key.
-
-    Each model declares ``type: Literal["<name>"]``. Example::
-
-        Boundary = one_of(TemperatureBoundary, FluxBoundary, ConvectionBoundary)
-        boundaries: dict[str, Boundary] = Field(default_factory=dict)
-    """
-    tagged = [
-        Annotated[model, Tag(get_args(model.model_fields["type"].annotation)[0])]
-        for model in models
-    ]
-    return Annotated[Union[tuple(tagged)], Discriminator(_type_of)]  # noqa: UP007
-
-
-def _type_of(value: Any) -> Any:
-    return value.get("type") if isinstance(value, Mapping) else getattr(value, "type", None)
-
-
-def walk_values(model: BaseModel, path: str = "") -> Iterator[tuple[str, Any]]:
-    """Every leaf value of a parameter model with its dotted path, through nested models,
-    dicts and lists; used by the framework to find the expressions a case wrote."""
-    for name in type(model).model_fields:
-        yield from _walk(getattr(model, name), f"{path}.{name}" if path else name)
-
-
-def _walk(value: Any, path: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, BaseModel):
-        yield from walk_values(value, path)
-    elif isinstance(value, PerRegion):
-        yield path, value
-        for region, item in value.values.items():
-            yield f"{path}.{region}", item
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _walk(item, f"{path}.{key}")
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            yield from _walk(item, f"{path}[{index}]")
-    else:
-        yield path, value
 
 
 # --------------------------------------------------------------------------------------------

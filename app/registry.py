@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
 
-from app.contracts import FieldSpec, Formula, Physics, walk_values
+from app.contracts import FieldSpec, Formula, Physics
 from app.errors import CaseError, did_you_mean, listing
+from app.parameters import walk_values
 from app.units import compatible, parse_units
 
 GROUP = "scalebridge.physics"
