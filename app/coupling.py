@@ -22,6 +22,7 @@ A group with ``subcycles = k`` takes k substeps per step. The case::
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -32,7 +33,7 @@ from pydantic import Field
 from app.acceleration import accelerator
 from app.contracts import Parameters, Physics
 from app.errors import CaseError, did_you_mean, listing
-from app.fields import FieldStore
+from app.fields import FieldStore, owned, owned_size
 from app.groups import Group
 from app.meshing import MeshData
 from app.registry import FieldGraph
@@ -133,13 +134,9 @@ class Coupler:
         total = SolveReport(True, 0, 0, "")
         for group in groups or self.groups:
             report = group.advance(start, dt)
-            named = len(self.groups) > 1 and not report.converged
-            total = SolveReport(
-                report.converged,
-                total.iterations + report.iterations,
-                total.linear_iterations + report.linear_iterations,
-                f"group '{group.name}': {report.reason}" if named else report.reason,
-            )
+            if not report.converged and len(self.groups) > 1:
+                report = replace(report, reason=f"group '{group.name}': {report.reason}")
+            total = total.then(report)
             if not report.converged:
                 break
         return total
@@ -147,34 +144,24 @@ class Coupler:
     def _strang(self, start: float, dt: float) -> SolveReport:
         half = dt / 2
         first, last = self.groups[:-1], self.groups[-1:]
-        reports = [self._sweep(start, half, first)]
-        if reports[-1].converged:
-            reports.append(self._sweep(start, dt, last))
-        if reports[-1].converged:
-            reports.append(self._sweep(start + half, half, list(reversed(first))))
-        return SolveReport(
-            all(r.converged for r in reports),
-            sum(r.iterations for r in reports),
-            sum(r.linear_iterations for r in reports),
-            reports[-1].reason,
-        )
+        total = self._sweep(start, half, first)
+        if total.converged:
+            total = total.then(self._sweep(start, dt, last))
+        if total.converged:
+            total = total.then(self._sweep(start + half, half, list(reversed(first))))
+        return total
 
     def _coupling_data(self) -> np.ndarray:
-        parts = []
-        for function in self.lagged:
-            index_map = function.function_space.dofmap.index_map
-            owned = index_map.size_local * function.function_space.dofmap.index_map_bs
-            parts.append(function.x.array[:owned])
+        parts = [owned(function) for function in self.lagged]
         return np.concatenate(parts) if parts else np.zeros(0)
 
     def _set_coupling_data(self, values: np.ndarray) -> None:
         offset = 0
         for function in self.lagged:
-            index_map = function.function_space.dofmap.index_map
-            owned = index_map.size_local * function.function_space.dofmap.index_map_bs
-            function.x.array[:owned] = values[offset : offset + owned]
+            size = owned_size(function.function_space)
+            owned(function)[:] = values[offset : offset + size]
             function.x.scatter_forward()
-            offset += owned
+            offset += size
 
     def _fixed_point(self, start: float, dt: float) -> SolveReport:
         settings = self.spec.iterations
@@ -187,12 +174,7 @@ class Coupler:
                 for group in self.groups:
                     group.rewind(keep_iterate=True)
             report = self._sweep(start, dt)
-            total = SolveReport(
-                report.converged,
-                total.iterations + report.iterations,
-                total.linear_iterations + report.linear_iterations,
-                report.reason,
-            )
+            total = total.then(report)
             self.iterations = sweep
             if not report.converged:
                 return total

@@ -61,12 +61,10 @@ class Field:
 
     def global_extreme(self, reduction: str) -> float:
         """Max or min of the owned nodal values over all ranks."""
-        index_map = self.space.dofmap.index_map
-        owned = self.function.x.array[: index_map.size_local * self.space.dofmap.index_map_bs]
-        comm = self.space.mesh.comm
+        values, comm = owned(self.function), self.space.mesh.comm
         if reduction == "max":
-            return comm.allreduce(owned.max(initial=-np.inf), op=MPI.MAX)
-        return comm.allreduce(owned.min(initial=np.inf), op=MPI.MIN)
+            return comm.allreduce(values.max(initial=-np.inf), op=MPI.MAX)
+        return comm.allreduce(values.min(initial=np.inf), op=MPI.MIN)
 
 
 class FieldStore:
@@ -101,6 +99,16 @@ class FieldStore:
 
     def names(self) -> list[str]:
         return list(self._fields)
+
+
+def owned_size(space: fem.FunctionSpace) -> int:
+    """Entries of a function's array this rank owns (the rest are ghosts)."""
+    return space.dofmap.index_map.size_local * space.dofmap.index_map_bs
+
+
+def owned(function: fem.Function) -> np.ndarray:
+    """The owned entries of a function's array (a view)."""
+    return function.x.array[: owned_size(function.function_space)]
 
 
 def interpolate(target: fem.Function, value: Any) -> None:

@@ -21,7 +21,7 @@ from ufl.algorithms.analysis import extract_constants
 
 from app.context import FormContext, unknown
 from app.contracts import BadValue, Dirichlet, Physics
-from app.fields import Field, FieldStore
+from app.fields import Field, FieldStore, owned
 from app.meshing import MeshData
 from app.registry import FieldGraph
 from app.solvers import SolveReport, System, make_solver
@@ -251,12 +251,7 @@ class Group:
             self.scheme.prepare(start + substep * dt, dt)
             if self.solver is not None:
                 report = self.solve()
-                total = SolveReport(
-                    report.converged,
-                    total.iterations + report.iterations,
-                    total.linear_iterations + report.linear_iterations,
-                    report.reason,
-                )
+                total = total.then(report)
                 if not report.converged:
                     return total
             self._pending = dt
@@ -306,11 +301,10 @@ class Group:
         for field in self.unknowns:
             if field.spec.name not in self.transient:
                 continue
-            owned = field.space.dofmap.index_map.size_local * field.space.dofmap.index_map_bs
-            u = field.function.x.array[:owned]
-            levels = [past.x.array[:owned] for past in field.history[: len(weights)]]
+            u = owned(field.function)
+            levels = [owned(past) for past in field.history[: len(weights)]]
             predicted = sum(w * level for w, level in zip(weights, levels, strict=True))
             scaled = factor * (u - predicted) / (atol + rtol * np.abs(u))
             total += float(scaled @ scaled)
-            count += owned
+            count += u.size
         return total, count

@@ -29,6 +29,7 @@ from dolfinx import fem, io
 
 from app import __version__
 from app.errors import CaseError
+from app.units import unit_suffix
 
 log = logging.getLogger("scalebridge")
 
@@ -37,11 +38,8 @@ PROVENANCE = "provenance.json"
 
 def column(name: str, units: str) -> str:
     """CSV column of a quantity: ``heat_flow_left`` in ``W/m`` -> ``heat_flow_left_W_per_m``."""
-    compact = units.replace(" ", "").replace("**", "").replace("^", "")
-    compact = compact.replace("(", "").replace(")", "")
-    numerator, *denominators = compact.split("/")
-    token = "_per_".join([numerator, *denominators]).replace("*", "_")
-    return f"{name}_{token}" if token and token != "dimensionless" else name
+    suffix = unit_suffix(units)
+    return f"{name}_{suffix}" if suffix else name
 
 
 class RunDirectory:

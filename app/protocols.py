@@ -24,7 +24,7 @@ import pint
 
 from app.errors import CaseError, did_you_mean, listing
 from app.expressions import Expression, ExpressionError, parse
-from app.units import compatible, looks_like_quantity, parse_units, registry
+from app.units import compatible, looks_like_quantity, parse_units, registry, unit_suffix
 
 ACCEPTED_FORMS = """\
   VERB [at AMOUNT] [for DURATION] [[or] until CONDITION], with 'for', 'until' or both:
@@ -180,12 +180,9 @@ class Condition:
 
 
 def _spellings(column: str, units: str) -> set[str]:
-    """The lowercased column and its name without the unit suffix that app.output.column adds
-    (repeated here because app.output pulls in DOLFINx)."""
-    compact = units.replace(" ", "").replace("**", "").replace("^", "")
-    numerator, *denominators = compact.replace("(", "").replace(")", "").split("/")
-    suffix = "_" + "_per_".join([numerator, *denominators]).replace("*", "_")
-    stem = column.removesuffix(suffix) if column.endswith(suffix) and column != suffix else column
+    """The lowercased column and its name without its unit suffix."""
+    suffix = f"_{unit_suffix(units)}" if unit_suffix(units) else ""
+    stem = column.removesuffix(suffix) if suffix and column != suffix else column
     return {column.lower(), stem.lower()}
 
 

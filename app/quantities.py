@@ -17,7 +17,7 @@ from dolfinx import fem, la
 from mpi4py import MPI
 
 from app.contracts import Quantity
-from app.fields import FieldStore
+from app.fields import FieldStore, owned_size
 from app.meshing import MeshData
 
 
@@ -104,5 +104,4 @@ def _boundary_dofs(
     block = space.dofmap.index_map_bs
     if component is None and block > 1:
         dofs = (dofs[:, None] * block + np.arange(block)).ravel()
-    owned = space.dofmap.index_map.size_local * block
-    return dofs[dofs < owned]
+    return dofs[dofs < owned_size(space)]

@@ -51,6 +51,15 @@ class SolveReport:
     linear_iterations: int
     reason: str
 
+    def then(self, later: SolveReport) -> SolveReport:
+        """This solve followed by ``later``: the counts add up, the later outcome decides."""
+        return SolveReport(
+            later.converged,
+            self.iterations + later.iterations,
+            self.linear_iterations + later.linear_iterations,
+            later.reason,
+        )
+
 
 @dataclass
 class System:

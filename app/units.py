@@ -42,6 +42,15 @@ def compatible(units_a: str, units_b: str) -> bool:
     return parse_units(units_a).dimensionality == parse_units(units_b).dimensionality
 
 
+def unit_suffix(units: str) -> str:
+    """The unit as a name suffix: ``W/m`` -> ``W_per_m``, ``W/m^2`` -> ``W_per_m2``; empty for
+    dimensionless quantities (CSV columns are ``<name>_<suffix>``)."""
+    compact = units.replace(" ", "").replace("**", "").replace("^", "")
+    numerator, *denominators = compact.replace("(", "").replace(")", "").split("/")
+    suffix = "_per_".join([numerator, *denominators]).replace("*", "_")
+    return "" if suffix == "dimensionless" else suffix
+
+
 def to_si(value: float | int | str, units: str, path: str) -> float:
     """Convert a case value to a float in ``units``.
 
