@@ -14,7 +14,7 @@ positive definite operators), ``gmres_gamg`` and ``gmres_ilu``. ``auto`` picks M
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -73,6 +73,7 @@ class System:
         spd: Every plug-in in the group declares a symmetric positive definite operator.
         static: Functions that never change during a run (piecewise properties).
         modes: (Near-)nullspace of a single-field system, for multigrid and singular operators.
+        entity_maps: Maps between the meshes of fields on regions (empty: one mesh).
     """
 
     unknowns: list[fem.Function]
@@ -82,6 +83,7 @@ class System:
     spd: bool
     static: set[Any]
     modes: Modes | None = None
+    entity_maps: list[Any] = field(default_factory=list)
 
     @property
     def linear(self) -> bool:
@@ -178,6 +180,7 @@ class LinearSolver:
             kind="mpi" if multi else None,
             petsc_options_prefix=f"sb{next(_prefixes)}_{name}_",
             petsc_options=options,
+            entity_maps=system.entity_maps or None,
         )
         forms = [b for row in system.jacobian for b in row if b is not None]
         self._constants = [c for form in forms for c in extract_constants(form)]
@@ -262,6 +265,7 @@ class NewtonSolver:
             kind="mpi" if multi else None,
             petsc_options_prefix=f"sb{next(_prefixes)}_{name}_",
             petsc_options=options,
+            entity_maps=system.entity_maps or None,
         )
         self._nullspace = attach_modes(self.problem.A, system)
 
