@@ -83,10 +83,11 @@ class NewtonSpec(Parameters):
 
 
 class SolverSpec(Parameters):
-    """Linear solver choice. ``auto`` takes CG + GAMG for large symmetric positive definite
-    problems and MUMPS (direct) otherwise."""
+    """Linear solver choice. ``auto`` takes MUMPS (direct) below 100k unknowns; above, CG + GAMG
+    for symmetric positive definite problems, GMRES + GAMG for other single fields and
+    ``fieldsplit`` (block preconditioning, one AMG per field) for groups of several fields."""
 
-    preset: Literal["auto", "direct", "cg_gamg", "gmres_gamg", "gmres_ilu"] = Field(
+    preset: Literal["auto", "direct", "cg_gamg", "gmres_gamg", "gmres_ilu", "fieldsplit"] = Field(
         "auto", description="Linear solver preset"
     )
     rtol: float = Field(1e-10, gt=0, description="Relative tolerance of iterative solvers")

@@ -110,6 +110,9 @@ class FormContext(Context):
     def has(self, name: str) -> bool:
         return name in self._store
 
+    def region_of(self, name: str) -> str | None:
+        return self._store[name].spec.region if name in self._store else None
+
     # Measures -------------------------------------------------------------------------------
     def dx(self, region: str | None = None) -> Any:
         if region is None:

@@ -235,6 +235,11 @@ class Context(ABC):
         """Whether a field is available (an optional requirement may have no provider)."""
 
     @abstractmethod
+    def region_of(self, name: str) -> str | None:
+        """The region a field lives on (None: everywhere). Integrals that read a field of a
+        region must be taken over it: ``source * v * ctx.dx(ctx.region_of("heat_source"))``."""
+
+    @abstractmethod
     def dx(self, region: str | None = None) -> Any:
         """Cell measure over the domain or one named region."""
 

@@ -4,6 +4,7 @@ Each field gets its own function space (sharing a space object between fields le
 condition on one leak into another's block). Solved fields keep the history the time scheme
 needs; derived fields are refreshed from their plug-in's UFL expression when someone reads them.
 Consumers only ever see the store's functions, so a plug-in never knows who provides a field.
+A field restricted to a region lives on the region's submesh (see :mod:`app.domains`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any
 
 import basix.ufl
 import numpy as np
-import ufl
 from dolfinx import fem
 from mpi4py import MPI
 
 from app.contracts import FieldSpec
+from app.domains import Domains, Evaluation
 
 
 @dataclass(eq=False)  # a field is an identity: compared and hashed as the object it is
@@ -30,14 +31,14 @@ class Field:
         provider: Instance name of the plug-in that provides it.
         function: Current value (for a solved field: the unknown of its group).
         history: Values at previous time levels, newest first (solved transient fields).
-        expression: Compiled UFL expression of a derived field.
+        evaluation: How a derived field is computed from the current state.
     """
 
     spec: FieldSpec
     provider: str
     function: fem.Function
     history: list[fem.Function] = field(default_factory=list)
-    expression: fem.Expression | None = None
+    evaluation: Evaluation | None = None
 
     @property
     def space(self) -> fem.FunctionSpace:
@@ -50,8 +51,8 @@ class Field:
 
     def refresh(self) -> None:
         """Re-evaluate a derived field from the current state."""
-        if self.expression is not None:
-            self.function.interpolate(self.expression)
+        if self.evaluation is not None:
+            self.evaluation()
 
     def push_history(self) -> None:
         """Shift time levels after an accepted step: u_{n-1} <- u_n <- u."""
@@ -68,21 +69,27 @@ class Field:
 
 
 class FieldStore:
-    """All fields of a simulation, by name."""
+    """All fields of a simulation, by name.
 
-    def __init__(self, mesh: Any):
-        self.mesh = mesh
+    Args:
+        domains: The parent mesh and its region submeshes.
+    """
+
+    def __init__(self, domains: Domains):
+        self.domains = domains
+        self.mesh = domains.parent
         self._fields: dict[str, Field] = {}
 
     def add(self, spec: FieldSpec, provider: str, history: int = 0) -> Field:
         """Create the field's space and function (and ``history`` previous time levels)."""
         family, degree = spec.space
         shape = spec.shape(self.mesh.geometry.dim)
+        where = self.mesh if spec.region is None else self.domains.region(spec.region).mesh
         if family == "Real":  # one global value (or vector of values) for the whole domain
-            element = basix.ufl.real_element(self.mesh.basix_cell(), shape)
-            space = fem.functionspace(self.mesh, element)
+            element = basix.ufl.real_element(where.basix_cell(), shape)
+            space = fem.functionspace(where, element)
         else:
-            space = fem.functionspace(self.mesh, (family, degree, shape))
+            space = fem.functionspace(where, (family, degree, shape))
         function = fem.Function(space, name=spec.name)
         past = [fem.Function(space, name=f"{spec.name}_n{i + 1}") for i in range(history)]
         self._fields[spec.name] = Field(spec, provider, function, past)
@@ -111,15 +118,13 @@ def owned(function: fem.Function) -> np.ndarray:
     return function.x.array[: owned_size(function.function_space)]
 
 
-def interpolate(target: fem.Function, value: Any) -> None:
-    """Set a function from a number or a UFL expression (evaluated at the space's nodes)."""
+def assign(target: fem.Function, value: Any, domains: Domains) -> None:
+    """Set a function from a number or a UFL expression (evaluated at the space's nodes, on
+    whichever domain the expression and the function live)."""
     if isinstance(value, int | float | fem.Constant):
         # A constant needs no expression compiled and evaluated cell by cell.
         constant = value.value if isinstance(value, fem.Constant) else value
         block = target.x.array.reshape(-1, target.function_space.dofmap.index_map_bs)
         block[:] = constant
         return
-    expression = fem.Expression(
-        ufl.as_ufl(value), target.function_space.element.interpolation_points
-    )
-    target.interpolate(expression)
+    Evaluation(value, target, domains)()

@@ -21,6 +21,7 @@ from ufl.algorithms.analysis import extract_constants
 
 from app.context import FormContext, unknown
 from app.contracts import BadValue, Dirichlet, Physics
+from app.domains import Domains, Evaluation
 from app.fields import Field, FieldStore, owned
 from app.meshing import MeshData
 from app.registry import FieldGraph
@@ -40,21 +41,27 @@ def blame(instance: str) -> Iterator[None]:
 
 @dataclass
 class BoundaryValue:
-    """A Dirichlet value given as an expression, interpolated on the cells at the boundary."""
+    """A Dirichlet value given as an expression, evaluated where the condition needs it."""
 
     function: fem.Function
     expression: Any
     cells: np.ndarray
     evolving: bool
-    compiled: fem.Expression | None = None
+    update: Any = None
 
-    def compile(self) -> None:
-        points = self.function.function_space.element.interpolation_points
-        self.compiled = fem.Expression(self.expression, points)
+    def compile(self, domains: Domains) -> None:
+        on_parent = all(
+            t.function_space.mesh is domains.parent
+            for t in ufl.algorithms.extract_coefficients(self.expression)
+        )
+        if on_parent and self.function.function_space.mesh is domains.parent:
+            # Only the cells at the boundary: cheap enough to redo every step.
+            points = self.function.function_space.element.interpolation_points
+            compiled = fem.Expression(self.expression, points)
+            self.update = lambda: self.function.interpolate(compiled, cells0=self.cells)
+        else:  # a field on a region, or a value reading one
+            self.update = Evaluation(self.expression, self.function, domains)
         self.update()
-
-    def update(self) -> None:
-        self.function.interpolate(self.compiled, cells0=self.cells)
 
 
 class Group:
@@ -151,6 +158,7 @@ class Group:
             all(type(plugin).spd for plugin in physics.values()),
             static,
             modes.get(self.unknowns[0].spec.name) if len(self.unknowns) == 1 else None,
+            store.domains.entity_maps,
         )
 
     def _residual(self, store: FieldStore) -> ufl.Form:
@@ -160,6 +168,8 @@ class Group:
             with blame(instance):
                 form = plugin.residual(ctx)
                 capacities = plugin.capacity(ctx) if self.scheme.transient else {}
+                if form is not None:
+                    self._store.domains.check_integrals(form, f"plug-in '{instance}'")
             solved = [spec.name for spec in plugin.provides if not spec.derived]
             if form is None:
                 if solved:
@@ -174,7 +184,8 @@ class Group:
             for name, coefficient in capacities.items():
                 field = store[name]
                 rate = self.scheme.rate(field.function, field.history)
-                form += ufl.inner(coefficient * rate, ctx.test(name)) * ctx.dx()
+                dx = ctx.dx(field.spec.region)
+                form += ufl.inner(coefficient * rate, ctx.test(name)) * dx
             residual = form if residual is None else residual + form
         return residual
 
@@ -196,13 +207,14 @@ class Group:
             return [self._boundary_condition(bc, store[bc.field], static) for bc in conditions]
 
     def _boundary_condition(self, bc: Dirichlet, field: Field, static: set) -> fem.DirichletBC:
-        data = self.mesh_data
+        data, domains = self.mesh_data, self._store.domains
         if bc.boundary not in data.boundaries:
             raise unknown("boundary", bc.boundary, list(data.boundaries))
-        topology = data.mesh.topology
+        where = field.space.mesh
+        topology = where.topology
         fdim = topology.dim - 1
         topology.create_connectivity(fdim, topology.dim)
-        facets = data.facet_tags.find(data.boundaries[bc.boundary])
+        facets = domains.facets(where, bc.boundary)
         if bc.component is None:
             space = target = field.space
             dofs = fem.locate_dofs_topological(space, fdim, facets)
@@ -212,7 +224,7 @@ class Group:
             dofs = fem.locate_dofs_topological((space, target), fdim, facets)
         value = bc.value
         if isinstance(value, int | float):
-            value = fem.Constant(data.mesh, np.full(target.value_shape, float(value)))
+            value = fem.Constant(where, np.full(target.value_shape, float(value)))
         if isinstance(value, fem.Constant):
             parent_dofs = dofs if bc.component is None else dofs[0]
             return fem.dirichletbc(value, parent_dofs, space)
@@ -229,7 +241,7 @@ class Group:
     def compile(self, solver_spec: Any) -> None:
         """JIT-compile the forms and create the solver."""
         for value in self.boundary_values:
-            value.compile()
+            value.compile(self._store.domains)
         if self.system is not None:
             self.solver = make_solver(self.system, solver_spec, self.name)
 

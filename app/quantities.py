@@ -42,20 +42,21 @@ class Quantities:
         self._store = store
         self._comm = mesh_data.mesh.comm
         # An integrand that is zero by construction (UFL drops it) has no form: its value is 0.
+        maps = store.domains.entity_maps
         self._integrals = {
-            name: fem.form(q.form)
+            name: fem.form(q.form, entity_maps=maps)
             for name, q in self.columns.items()
             if q.reduction == "integral" and not q.form.empty()
         }
         reacting = {q.field for q in self.columns.values() if q.reduction == "reaction"}
-        self._residuals = {name: fem.form(residuals[name]) for name in reacting}
+        self._residuals = {name: fem.form(residuals[name], entity_maps=maps) for name in reacting}
         # A degree of freedom on two boundaries (a corner) counts for the first one only, so the
         # reactions of a field add up to its total residual.
         self._dofs: dict[str, np.ndarray] = {}
         claimed: dict[tuple[str, int | None], np.ndarray] = {}
         for name, q in self.columns.items():
             if q.reduction == "reaction":
-                dofs = _boundary_dofs(store[q.field].space, mesh_data, q.boundary, q.component)
+                dofs = _boundary_dofs(store[q.field].space, store, q.boundary, q.component)
                 taken = claimed.get((q.field, q.component), np.empty(0, dtype=dofs.dtype))
                 self._dofs[name] = np.setdiff1d(dofs, taken)
                 claimed[(q.field, q.component)] = np.union1d(taken, dofs)
@@ -94,11 +95,11 @@ class Quantities:
 
 
 def _boundary_dofs(
-    space: fem.FunctionSpace, mesh_data: MeshData, boundary: str, component: int | None
+    space: fem.FunctionSpace, store: FieldStore, boundary: str, component: int | None
 ) -> np.ndarray:
     """Owned degrees of freedom (indices into the unrolled array) of a boundary."""
-    topology = mesh_data.mesh.topology
-    facets = mesh_data.facet_tags.find(mesh_data.boundaries[boundary])
+    topology = space.mesh.topology
+    facets = store.domains.facets(space.mesh, boundary)
     target = space if component is None else space.sub(component)
     dofs = fem.locate_dofs_topological(target, topology.dim - 1, facets)
     block = space.dofmap.index_map_bs

@@ -36,9 +36,10 @@ from app.case import LoadedCase, load_case
 from app.context import FormContext, locate_value, parameter_owner, unknown
 from app.contracts import BadValue, Quantity, Value
 from app.coupling import Coupler, build_groups, link
+from app.domains import Domains, Evaluation
 from app.errors import CaseError, did_you_mean, listing
 from app.events import Stage, event_trigger, protocol_stages
-from app.fields import FieldStore, interpolate
+from app.fields import FieldStore, assign
 from app.groups import Group, blame
 from app.meshing import MeshData, build_mesh
 from app.output import FieldWriter, QuantityTable, RunDirectory, column
@@ -109,16 +110,16 @@ class Simulation:
         depth = ORDERS[time_spec.scheme]
         if time_spec.adaptive and time_spec.adaptive.rtol:
             depth = max(depth, ACCURACY[time_spec.scheme] + 1)
-        self.store = FieldStore(self.mesh_data.mesh)
-        for instance, plugin in self.physics.items():
-            for spec in plugin.provides:
-                if spec.region is not None:
-                    raise CaseError(
-                        f"physics.{instance}",
-                        f"field '{spec.name}' is restricted to region '{spec.region}'; fields on "
-                        "regions (submeshes) are not supported by this version",
-                    )
-                self.store.add(spec, instance, 0 if spec.derived else depth)
+        self.domains = Domains(self.mesh_data)
+        self.store = FieldStore(self.domains)
+        with self._located():
+            for instance, plugin in self.physics.items():
+                for spec in plugin.provides:
+                    if spec.region is not None and spec.region not in self.mesh_data.regions:
+                        error = unknown("region", spec.region, list(self.mesh_data.regions))
+                        error.instance = instance
+                        raise error
+                    self.store.add(spec, instance, 0 if spec.derived else depth)
         self._static: set[Any] = set()
         with self._located():
             self.groups = build_groups(
@@ -243,13 +244,13 @@ class Simulation:
         for values in self._initial.values():
             for name, value in values.items():
                 target = self.store[name]
-                interpolate(target.function, value)
+                assign(target.function, value, self.domains)
                 for past in target.history:
                     past.x.array[:] = target.function.x.array
         derived = {name: value for group in self.groups for name, value in group.derived.items()}
         for name, value in derived.items():
             target = self.store[name]
-            target.expression = fem.Expression(value, target.space.element.interpolation_points)
+            target.evaluation = Evaluation(value, target.function, self.domains)
         residuals = {
             field.spec.name: block
             for group in self.groups

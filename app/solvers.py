@@ -7,14 +7,16 @@ that evolves; the KSP (and its factorisation or multigrid hierarchy) is reused a
 Everything else goes to :class:`NewtonSolver` (PETSc SNES).
 
 Presets: ``direct`` (MUMPS LU), ``cg_gamg`` (CG + smoothed-aggregation AMG, for symmetric
-positive definite operators), ``gmres_gamg`` and ``gmres_ilu``. ``auto`` picks MUMPS below
-100k unknowns (a direct solve is fastest there and exact) and the AMG presets above.
+positive definite operators), ``gmres_gamg``, ``gmres_ilu`` and, for groups of several fields,
+``fieldsplit`` (GMRES on the block system, preconditioned field by field: a block Gauss-Seidel
+sweep with one AMG V-cycle per field, on a PETSc nest matrix). ``auto`` picks MUMPS below 100k
+unknowns (a direct solve is fastest there and exact) and the AMG presets above.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +28,7 @@ from petsc4py import PETSc
 from ufl.algorithms.analysis import extract_constants
 
 from app.contracts import Modes
+from app.errors import CaseError
 
 if TYPE_CHECKING:
     from app.case import SolverSpec
@@ -37,6 +40,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cg_gamg": {"ksp_type": "cg", "pc_type": "gamg"},
     "gmres_gamg": {"ksp_type": "gmres", "pc_type": "gamg"},
     "gmres_ilu": {"ksp_type": "gmres", "pc_type": "bjacobi", "sub_pc_type": "ilu"},
+    "fieldsplit": {
+        "ksp_type": "gmres",
+        "ksp_gmres_restart": 100,
+        "pc_type": "fieldsplit",
+        "pc_fieldsplit_type": "multiplicative",
+    },
 }
 
 _prefixes = itertools.count()
@@ -73,6 +82,7 @@ class System:
         spd: Every plug-in in the group declares a symmetric positive definite operator.
         static: Functions that never change during a run (piecewise properties).
         modes: (Near-)nullspace of a single-field system, for multigrid and singular operators.
+        entity_maps: Maps between the meshes of fields on regions (empty: one mesh).
     """
 
     unknowns: list[fem.Function]
@@ -82,6 +92,7 @@ class System:
     spd: bool
     static: set[Any]
     modes: Modes | None = None
+    entity_maps: list[Any] = field(default_factory=list)
 
     @property
     def linear(self) -> bool:
@@ -107,17 +118,32 @@ def choose_preset(requested: str, system: System) -> str:
     """The preset to use: the requested one, or for ``auto`` the best fit for the system."""
     if requested != "auto":
         return requested
-    if system.size < AUTO_DIRECT_LIMIT or len(system.unknowns) > 1:
+    if system.size < AUTO_DIRECT_LIMIT:
         return "direct"
+    if len(system.unknowns) > 1:
+        return "fieldsplit"
     return "cg_gamg" if system.spd and system.linear else "gmres_gamg"
 
 
-def petsc_options(preset: str, rtol: float, extra: dict[str, Any]) -> dict[str, Any]:
-    """Options of a preset, with the relative tolerance and raw case options applied."""
+def petsc_options(preset: str, rtol: float, system: System) -> dict[str, Any]:
+    """Options of a preset for a system, with the relative tolerance applied."""
     options = dict(PRESETS[preset])
     if preset != "direct":
         options["ksp_rtol"] = rtol
-    return options | extra
+    if preset == "fieldsplit":
+        if len(system.unknowns) < 2:
+            raise CaseError(
+                "solver.preset",
+                "'fieldsplit' preconditions a group of several fields field by field, but a "
+                f"group here solves one field ('{system.unknowns[0].name}')",
+                "use 'auto', or a single-field preset such as 'cg_gamg' or 'gmres_gamg'",
+            )
+        for index, unknown in enumerate(system.unknowns):
+            # DOLFINx names the splits of a nest matrix <function name>_<block index>.
+            split = f"fieldsplit_{unknown.name}_{index}_"
+            options[f"{split}ksp_type"] = "preonly"
+            options[f"{split}pc_type"] = "gamg"
+    return options
 
 
 def attach_modes(matrix: PETSc.Mat, system: System) -> PETSc.NullSpace | None:
@@ -149,14 +175,37 @@ def _zero_form(v: ufl.Argument) -> ufl.Form:
     return ufl.inner(zero, v) * ufl.dx(domain=domain)
 
 
+def _is_fieldsplit(options: dict[str, Any]) -> bool:
+    return options.get("pc_type") == "fieldsplit"
+
+
+def _kind(multi: bool, nest: bool) -> str | None:
+    """Matrix layout: one monolithic matrix, or a nest of blocks for field-by-field
+    preconditioning."""
+    if not multi:
+        return None
+    return "nest" if nest else "mpi"
+
+
 def _reason(kind: type, code: int) -> str:
     """PETSc's name for a converged/diverged reason code, e.g. ``DIVERGED_MAX_IT``."""
     names = [name for name, value in vars(kind).items() if value == code and name.isupper()]
     return next((n for n in names if n != "CONVERGED_ITERATING"), str(code))
 
 
+def _blocks(vector: PETSc.Vec) -> list[PETSc.Vec]:
+    """The vector itself, or the blocks of a nest vector."""
+    return vector.getNestSubVecs() if vector.getType() == "nest" else [vector]
+
+
+def _ghost_update(vector: PETSc.Vec, mode: Any, scatter: Any) -> None:
+    for block in _blocks(vector):
+        block.ghostUpdate(mode, scatter)
+
+
 def _finite(vector: PETSc.Vec, comm: MPI.Comm) -> bool:
-    return bool(comm.allreduce(np.isfinite(vector.array_r).all(), op=MPI.LAND))
+    local = all(np.isfinite(block.array_r).all() for block in _blocks(vector))
+    return bool(comm.allreduce(local, op=MPI.LAND))
 
 
 class LinearSolver:
@@ -170,14 +219,17 @@ class LinearSolver:
         multi = len(system.unknowns) > 1
         a = system.jacobian if multi else system.jacobian[0][0]
         L = [self._rhs(F, system) for F in system.residuals]
+        self.nest = _is_fieldsplit(options)
         self.problem = fem_petsc.LinearProblem(
             a,
             L if multi else L[0],
             u=system.unknowns if multi else system.unknowns[0],
+            P=a if self.nest else None,
             bcs=system.bcs,
-            kind="mpi" if multi else None,
+            kind=_kind(multi, self.nest),
             petsc_options_prefix=f"sb{next(_prefixes)}_{name}_",
             petsc_options=options,
+            entity_maps=system.entity_maps or None,
         )
         forms = [b for row in system.jacobian for b in row if b is not None]
         self._constants = [c for form in forms for c in extract_constants(form)]
@@ -212,17 +264,20 @@ class LinearSolver:
         problem, multi = self.problem, len(self.system.unknowns) > 1
         if self._matrix_is_stale():
             self.matrix_assemblies += 1
-            problem.A.zeroEntries()
-            fem_petsc.assemble_matrix(problem.A, problem.a, bcs=problem.bcs)
-            problem.A.assemble()
+            for matrix, form in ((problem.A, problem.a), (problem.P_mat, problem.preconditioner)):
+                if matrix is not None:
+                    matrix.zeroEntries()
+                    fem_petsc.assemble_matrix(matrix, form, bcs=problem.bcs)
+                    matrix.assemble()
         b = problem.b
-        with b.localForm() as local:
-            local.set(0.0)
+        for block in _blocks(b):
+            with block.localForm() as local:
+                local.set(0.0)
         fem_petsc.assemble_vector(b, problem.L)
         if multi:
             bcs1 = fem.bcs_by_block(fem.extract_function_spaces(problem.a, 1), problem.bcs)
             fem_petsc.apply_lifting(b, problem.a, bcs=bcs1)
-            b.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+            _ghost_update(b, PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
             bcs0 = fem.bcs_by_block(fem.extract_function_spaces(problem.L), problem.bcs)
             fem_petsc.set_bc(b, bcs0)
         else:
@@ -234,7 +289,7 @@ class LinearSolver:
         ksp.solve(b, problem.x)
         if self._nullspace is not None and self.system.modes.exact:
             self._nullspace.remove(problem.x)  # the solution the rigid motions leave undetermined
-        problem.x.ghostUpdate(PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
+        _ghost_update(problem.x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
         reason = ksp.getConvergedReason()
         finite = _finite(problem.x, ksp.comm.tompi4py())
         if reason > 0 and finite:
@@ -254,14 +309,17 @@ class NewtonSolver:
     def __init__(self, system: System, options: dict[str, Any], name: str):
         self.system = system
         multi = len(system.unknowns) > 1
+        nest = _is_fieldsplit(options)
         self.problem = fem_petsc.NonlinearProblem(
             system.residuals if multi else system.residuals[0],
             system.unknowns if multi else system.unknowns[0],
             J=system.jacobian if multi else system.jacobian[0][0],
+            P=system.jacobian if nest else None,
             bcs=system.bcs,
-            kind="mpi" if multi else None,
+            kind=_kind(multi, nest),
             petsc_options_prefix=f"sb{next(_prefixes)}_{name}_",
             petsc_options=options,
+            entity_maps=system.entity_maps or None,
         )
         self._nullspace = attach_modes(self.problem.A, system)
 
@@ -290,7 +348,7 @@ class NewtonSolver:
 def make_solver(system: System, spec: SolverSpec, name: str) -> LinearSolver | NewtonSolver:
     """The solver for a group: assemble-once reuse when the system is affine, else Newton."""
     preset = choose_preset(spec.preset, system)
-    options = petsc_options(preset, spec.rtol, {})
+    options = petsc_options(preset, spec.rtol, system)
     if system.modes is not None:
         if preset == "direct" and system.modes.exact:
             options["mat_mumps_icntl_24"] = 1  # a singular operator: detect null pivots

@@ -129,18 +129,17 @@ class Heat(Physics):
     def residual(self, ctx: Context) -> ufl.Form:
         T, v = ctx.field("temperature"), ctx.test("temperature")
         k = ctx.coefficient(self.params.conductivity)
-        form = (
-            k * ufl.inner(ufl.grad(T), ufl.grad(v)) * ctx.dx() - self._heating(ctx) * v * ctx.dx()
-        )
+        form = k * ufl.inner(ufl.grad(T), ufl.grad(v)) * ctx.dx() - self._source(ctx, v)
         for name, outflow in self._boundary_outflows(ctx).items():
             form += outflow * v * ctx.ds(name)
         return form
 
-    def _heating(self, ctx: Context) -> ufl.core.expr.Expr:
-        """Volumetric heating: the case's source plus any provided ``heat_source``."""
-        heating = ctx.coefficient(self.params.source)
+    def _source(self, ctx: Context, weight: ufl.core.expr.Expr) -> ufl.Form:
+        """Volumetric heating against ``weight``: the case's source plus any provided
+        ``heat_source`` (over the region it lives on)."""
+        heating = ctx.coefficient(self.params.source) * weight * ctx.dx()
         if ctx.has("heat_source"):
-            heating += ctx.field("heat_source")
+            heating += ctx.field("heat_source") * weight * ctx.dx(ctx.region_of("heat_source"))
         return heating
 
     def _boundary_outflows(self, ctx: Context) -> dict[str, ufl.core.expr.Expr]:
@@ -200,7 +199,7 @@ class Heat(Physics):
         rho_cp = self.capacity(ctx)["temperature"]
         return quantities | {
             "heat_generated": Quantity.integral(
-                self._heating(ctx) * ctx.dx(), power, "Volumetric heating integrated"
+                self._source(ctx, 1.0), power, "Volumetric heating integrated"
             ),
             "stored_energy": Quantity.integral(
                 rho_cp * (T - self.params.reference) * ctx.dx(),
