@@ -120,7 +120,11 @@ class Domains:
         garbage, so the integral must be restricted to the region (``ctx.dx(region)``).
         """
         for integral in form.integrals():
-            terminals = [*form.arguments(), *ufl.algorithms.extract_coefficients(integral)]
+            integrand = integral.integrand()
+            terminals = [
+                *ufl.algorithms.extract_arguments(integrand),
+                *ufl.algorithms.extract_coefficients(integrand),
+            ]
             regions = {self.of(t.ufl_function_space().mesh) for t in terminals}
             regions.discard(None)
             for region in regions:

@@ -200,7 +200,14 @@ class Simulation:
                     error = unknown("boundary", quantity.boundary, list(self.mesh_data.boundaries))
                     error.instance = instance
                     raise error
-                columns[prefix + column(name, quantity.units)] = quantity
+                key = prefix + column(name, quantity.units)
+                if key in columns:
+                    raise CaseError(
+                        f"physics.{instance}",
+                        f"two quantities write the CSV column '{key}'",
+                        "rename an instance or a species so that the column names differ",
+                    )
+                columns[key] = quantity
         return columns
 
     def _select_output_fields(self) -> list[str]:

@@ -417,7 +417,8 @@ class MassTransport(Physics):
         dx = ctx.dx(self.params.species[name].region)
         lumped = self.params.degree == 1 and self.params.lumped_sources
         if lumped and not self._radial_only(ctx):
-            return dx(metadata={"quadrature_rule": "vertex", "quadrature_degree": 1})
+            # reconstruct keeps the region (calling the measure would reset it to everywhere)
+            return dx.reconstruct(metadata={"quadrature_rule": "vertex", "quadrature_degree": 1})
         return dx
 
     def _outflows(self, ctx: Context, name: str) -> dict[str, Any]:
