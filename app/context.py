@@ -121,6 +121,12 @@ class FormContext(Context):
             raise unknown("region", region, self.regions)
         return self._dx(self.mesh_data.regions[region])
 
+    def over(self, place: str | None) -> Any:
+        """The measure of the cells a field lives on: everywhere, a region or a boundary."""
+        if place is None or place in self.mesh_data.regions:
+            return self.dx(place)
+        return self.ds(place)
+
     def ds(self, boundary: str | None = None) -> Any:
         if boundary is None:
             return self._ds

@@ -65,7 +65,8 @@ class FieldSpec:
         rank: "scalar", "vector" (gdim components) or "tensor" (gdim x gdim).
         units: pint unit string ("K", "W/m^3"); consumers must ask for a compatible unit.
         space: Finite element (family, degree) the provider solves or stores the field in.
-        region: Named cell region the field lives on (None: the whole domain).
+        region: Named cell region the field lives on (None: the whole domain), or a named
+            exterior boundary for a surface field (integrate it with ``ctx.ds(region)``).
         derived: Computed from other fields by :meth:`Physics.derived` rather than solved for.
         optional: For requirements only: the plug-in runs without a provider (e.g. a heat
             source nobody provides is zero).

@@ -1,14 +1,17 @@
-"""Domains: the parent mesh and the submeshes of its named regions.
+"""Domains: the parent mesh and the submeshes of its named regions and boundaries.
 
 A field restricted to a region (``FieldSpec(region=...)``) lives on a submesh of that region's
-cells, so it has degrees of freedom only where it exists. Every integral is taken on the parent
-mesh (``ctx.dx("matrix")`` for a region's cells), and the entity maps kept here let one form mix
-functions of the parent and of any region: a Newton system over fields on different regions is
-one block system.
+cells, so it has degrees of freedom only where it exists; a field on a named boundary (a surface
+species, a film) lives on the submesh of the boundary's facets. Every integral is taken on the
+parent mesh (``ctx.dx("matrix")`` for a region's cells, ``ctx.ds("top")`` for a boundary's
+facets), and the entity maps kept here let one form mix functions of the parent, of any region
+and of any boundary: a Newton system over fields on different domains is one block system.
 
 Values move between meshes only through :class:`Evaluation`: a UFL expression of fields on the
-parent and on one region is evaluated on the smaller of the meshes involved and handed to a
-function on the parent or on the region (restricted, or extended by zero outside the region).
+parent and on one region (or boundary) is evaluated on the smaller of the meshes involved and
+handed to a function on the parent or on the region: restricted, or extended by zero outside
+it. Between a boundary's facets and the parent the values are interpolated geometrically (as
+between non-matching meshes).
 """
 
 from __future__ import annotations
@@ -28,15 +31,15 @@ from app.meshing import MeshData
 
 @dataclass(eq=False)
 class Region:
-    """A region's submesh and its relation to the parent mesh.
+    """A region's (or a boundary's) submesh and its relation to the parent mesh.
 
     Attributes:
-        name: Region name (also the submesh's ``name``, used for output files).
-        tag: The region's cell tag on the parent mesh.
-        mesh: The submesh of the region's cells.
-        cell_map: Submesh cells to parent cells.
-        facet_tags: The parent's named facets, transferred to the submesh.
-        parent_cells: Parent cell of every local (owned and ghost) submesh cell.
+        name: Region or boundary name (also the submesh's ``name``, used for output files).
+        tag: The region's cell tag (or the boundary's facet tag) on the parent mesh.
+        mesh: The submesh of the region's cells (or of the boundary's facets).
+        cell_map: Submesh cells to parent cells (or facets).
+        facet_tags: The parent's named facets, transferred to a region's submesh.
+        parent_cells: Parent cell (or facet) of every local (owned and ghost) submesh cell.
         cells: Every local submesh cell, in order.
     """
 
@@ -44,9 +47,14 @@ class Region:
     tag: int
     mesh: mesh.Mesh
     cell_map: mesh.EntityMap
-    facet_tags: mesh.MeshTags
+    facet_tags: mesh.MeshTags | None
     parent_cells: np.ndarray
     cells: np.ndarray
+
+    @property
+    def surface(self) -> bool:
+        """A boundary's submesh (one dimension lower than the parent)."""
+        return self.facet_tags is None
 
 
 class Domains:
@@ -60,24 +68,30 @@ class Domains:
         self.mesh_data = mesh_data
         self.parent = mesh_data.mesh
         self._regions: dict[str, Region] = {}
+        self._interpolation: dict[tuple[int, int], Any] = {}
 
     def region(self, name: str) -> Region:
-        """The submesh of a named region (created on first use; collective)."""
+        """The submesh of a named region or boundary (created on first use; collective)."""
         if name not in self._regions:
             data = self.mesh_data
             tdim = self.parent.topology.dim
-            cells = data.cell_tags.find(data.regions[name])
-            submesh, cell_map, vertex_map, _ = mesh.create_submesh(self.parent, tdim, cells)
-            submesh.name = name
             self.parent.topology.create_connectivity(tdim - 1, tdim)
-            facet_tags = mesh.transfer_meshtags_to_submesh(
-                data.facet_tags, submesh, vertex_map, cell_map
-            )
-            cell_index = submesh.topology.index_map(tdim)
+            if name in data.regions:
+                tag, dim, tags = data.regions[name], tdim, data.cell_tags
+            else:
+                tag, dim, tags = data.boundaries[name], tdim - 1, data.facet_tags
+            submesh, cell_map, vertex_map, _ = mesh.create_submesh(self.parent, dim, tags.find(tag))
+            submesh.name = name
+            facet_tags = None
+            if dim == tdim:
+                facet_tags = mesh.transfer_meshtags_to_submesh(
+                    data.facet_tags, submesh, vertex_map, cell_map
+                )
+            cell_index = submesh.topology.index_map(dim)
             local = np.arange(cell_index.size_local + cell_index.num_ghosts, dtype=np.int32)
             parent_cells = cell_map.sub_topology_to_topology(local, inverse=False)
             self._regions[name] = Region(
-                name, data.regions[name], submesh, cell_map, facet_tags, parent_cells, local
+                name, tag, submesh, cell_map, facet_tags, parent_cells, local
             )
         return self._regions[name]
 
@@ -94,6 +108,12 @@ class Domains:
         """Local facets of a named boundary on the parent or on a region's submesh."""
         tags = self.mesh_data.facet_tags
         region = self.of(target)
+        if region is not None and region.surface:
+            raise BadValue(
+                f"a field on the boundary '{region.name}' has no boundary of its own here, so "
+                f"it cannot be fixed on '{boundary}'",
+                token=boundary,
+            )
         if region is not None:
             tags = region.facet_tags
         return tags.find(self.mesh_data.boundaries[boundary])
@@ -106,12 +126,29 @@ class Domains:
             target.x.array[:] = source.x.array
             return
         region = self.of(source_mesh) or self.of(target_mesh)
-        if self.of(target_mesh) is region and source_mesh is self.parent:
+        if region.surface:  # facets of the parent: locate the target's nodes geometrically
+            self._nonmatching(source, target)
+        elif self.of(target_mesh) is region and source_mesh is self.parent:
             target.interpolate(source, cells0=region.parent_cells, cells1=region.cells)
         else:
             target.x.array[:] = 0.0
             target.interpolate(source, cells0=region.cells, cells1=region.parent_cells)
         target.x.scatter_forward()
+
+    def _nonmatching(self, source: fem.Function, target: fem.Function) -> None:
+        """Interpolation between meshes that share no cells (points outside the source get 0);
+        the point location is computed once per pair of spaces."""
+        key = (id(target.function_space), id(source.function_space))
+        if key not in self._interpolation:
+            target_mesh = target.function_space.mesh
+            index = target_mesh.topology.index_map(target_mesh.topology.dim)
+            cells = np.arange(index.size_local + index.num_ghosts, dtype=np.int32)
+            data = fem.create_interpolation_data(
+                target.function_space, source.function_space, cells, padding=1e-8
+            )
+            self._interpolation[key] = (cells, data)
+        cells, data = self._interpolation[key]
+        target.interpolate_nonmatching(source, cells, interpolation_data=data)
 
     def check_integrals(self, form: ufl.Form, owner: str) -> None:
         """Refuse integrals that would read a region's field outside the region.
@@ -136,16 +173,21 @@ class Domains:
                         and not isinstance(t, ufl.Argument)
                     )
                     what = f"field '{names[0]}'" if names else "the test function of a field"
+                    kind, measure = (
+                        ("boundary", "ctx.ds") if region.surface else ("region", "ctx.dx")
+                    )
                     raise BadValue(
-                        f"{owner} integrates {what} of region '{region.name}' over "
+                        f"{owner} integrates {what} of {kind} '{region.name}' over "
                         f"{_where(integral)}, outside the region",
-                        fix=f"integrate it over the region only (ctx.dx('{region.name}'))",
+                        fix=f"integrate it over the {kind} only ({measure}('{region.name}'))",
                     )
 
     def _inside(self, integral: Any, region: Region) -> bool:
         ids = integral.subdomain_id()
         ids = ids if isinstance(ids, tuple) else (ids,)
         kind = integral.integral_type()
+        if region.surface:  # only on the boundary's own facets
+            return kind != "cell" and all(i == region.tag for i in ids)
         if kind == "cell":
             if "everywhere" in ids or "otherwise" in ids:
                 return self.mesh_data.region_cells[region.name] == self._global_cells()

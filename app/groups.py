@@ -184,8 +184,7 @@ class Group:
             for name, coefficient in capacities.items():
                 field = store[name]
                 rate = self.scheme.rate(field.function, field.history)
-                dx = ctx.dx(field.spec.region)
-                form += ufl.inner(coefficient * rate, ctx.test(name)) * dx
+                form += ufl.inner(coefficient * rate, ctx.test(name)) * ctx.over(field.spec.region)
             residual = form if residual is None else residual + form
         return residual
 

@@ -169,30 +169,40 @@ def _provenance(case_file: Path | None, ranks: int) -> dict[str, Any]:
 
 
 class FieldWriter:
-    """Fields as one XDMF time series (``fields.xdmf`` + ``.h5``) that ParaView opens.
+    """Fields as XDMF time series that ParaView opens: ``fields.xdmf`` (+ ``.h5``) for the
+    fields of the whole mesh, ``fields_<name>.xdmf`` for those of a region or a boundary.
 
     XDMF holds Lagrange fields of the mesh's degree and cellwise constants; anything else is
     interpolated to degree 1 for output (the solution keeps its own degree).
     """
 
-    def __init__(self, path: Path, mesh_data: Any, functions: Sequence[fem.Function]):
-        mesh = mesh_data.mesh
-        self._file = io.XDMFFile(mesh.comm, str(path), "w")
-        self._file.write_mesh(mesh)
-        if len(mesh_data.regions) > 1:  # one region would be a constant array, and large
-            mesh.topology.create_connectivity(mesh.topology.dim, mesh.topology.dim)
-            mesh_data.cell_tags.name = "regions"
-            self._file.write_meshtags(mesh_data.cell_tags, mesh.geometry)
-        self._pairs = [(f, _output_function(f, mesh)) for f in functions]
+    def __init__(self, folder: Path, mesh_data: Any, functions: Sequence[fem.Function]):
+        parent = mesh_data.mesh
+        by_mesh: dict[Any, list[fem.Function]] = {}
+        for function in functions:
+            by_mesh.setdefault(function.function_space.mesh, []).append(function)
+        self._files = []
+        for mesh, members in by_mesh.items():
+            name = "fields.xdmf" if mesh is parent else f"fields_{mesh.name}.xdmf"
+            stream = io.XDMFFile(mesh.comm, str(folder / name), "w")
+            stream.write_mesh(mesh)
+            if mesh is parent and len(mesh_data.regions) > 1:  # one region: a constant array
+                mesh.topology.create_connectivity(mesh.topology.dim, mesh.topology.dim)
+                mesh_data.cell_tags.name = "regions"
+                stream.write_meshtags(mesh_data.cell_tags, mesh.geometry)
+            pairs = [(f, _output_function(f, mesh)) for f in members]
+            self._files.append((stream, pairs))
 
     def write(self, time: float) -> None:
-        for source, target in self._pairs:
-            if target is not source:
-                target.interpolate(source)
-            self._file.write_function(target, time)
+        for stream, pairs in self._files:
+            for source, target in pairs:
+                if target is not source:
+                    target.interpolate(source)
+                stream.write_function(target, time)
 
     def close(self) -> None:
-        self._file.close()
+        for stream, _ in self._files:
+            stream.close()
 
 
 def _output_function(function: fem.Function, mesh: Any) -> fem.Function:

@@ -115,8 +115,9 @@ class Simulation:
         with self._located():
             for instance, plugin in self.physics.items():
                 for spec in plugin.provides:
-                    if spec.region is not None and spec.region not in self.mesh_data.regions:
-                        error = unknown("region", spec.region, list(self.mesh_data.regions))
+                    places = [*self.mesh_data.regions, *self.mesh_data.boundaries]
+                    if spec.region is not None and spec.region not in places:
+                        error = unknown("region or boundary", spec.region, places)
                         error.instance = instance
                         raise error
                     self.store.add(spec, instance, 0 if spec.derived else depth)
@@ -350,7 +351,7 @@ class Simulation:
         functions = [self.store[name].function for name in self._output_fields]
         self._writer = None
         if folder is not None and self.case.output.xdmf:
-            self._writer = FieldWriter(folder.path / "fields.xdmf", self.mesh_data, functions)
+            self._writer = FieldWriter(folder.path, self.mesh_data, functions)
         self._table = QuantityTable(
             folder.path / "quantities.csv" if folder else None,
             [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities],

@@ -1,4 +1,4 @@
-"""A test plug-in whose field lives on a region, and a runner for 1 and 2 ranks.
+"""Test plug-ins whose fields live on a region or a boundary, and a runner for 1 and 2 ranks.
 
 ``python tests/region_plugin.py`` (under mpirun) runs :func:`coupled_case` and prints the
 quantities and the nodal values gathered on rank 0 as JSON, for the parallel test.
@@ -73,6 +73,59 @@ class RegionSpecies(Physics):
         }
 
 
+class SurfaceSpecies(Physics):
+    """An adsorbed species on a boundary: d(theta)/dt = ka c - kd theta, c read from the bulk."""
+
+    name = "surface_species"
+
+    class Parameters(Parameters):
+        boundary: str = Field(description="Boundary the adsorbed species lives on")
+        ka: float = 1.0
+        kd: float = 0.5
+
+    @property
+    def provides(self):
+        return [FieldSpec("theta", "scalar", "mol/m^2", region=self.params.boundary)]
+
+    @property
+    def requires(self):
+        return [FieldSpec("c", "scalar", "mol/m^3")]
+
+    def residual(self, ctx):
+        p = self.params
+        theta, w = ctx.field("theta"), ctx.test("theta")
+        return -(p.ka * ctx.field("c") - p.kd * theta) * w * ctx.ds(p.boundary)
+
+    def capacity(self, ctx):
+        return {"theta": 1.0}
+
+    def quantities(self, ctx):
+        theta = ctx.field("theta")
+        return {"adsorbed": Quantity.integral(theta * ctx.ds(self.params.boundary), "mol/m")}
+
+
+def surface_case(dt: float = 0.02, diffusivity: float = 1000.0) -> dict:
+    """A unit square of solute (c = 1) adsorbing on its top side (surface_species)."""
+    return {
+        "mesh": {"type": "rectangle", "cells": [8, 8]},
+        "physics": {
+            "bulk": {
+                "type": "mass_transport",
+                "species": {
+                    "c": {
+                        "diffusivity": diffusivity,
+                        "initial": 1.0,
+                        "boundaries": {"top": {"type": "flux", "value": "-(c - 0.5*theta)"}},
+                    }
+                },
+            },
+            "film": {"type": "surface_species", "boundary": "top"},
+        },
+        "time": {"scheme": "bdf2", "end": 1.0, "dt": dt},
+        "output": {"interval": 0.25},
+    }
+
+
 def exact_species(x: np.ndarray, m: float) -> np.ndarray:
     """c = cosh(m (1 - x)) / cosh(m) on [0, 1]: c(0) = 1, no flux at x = 1."""
     return np.cosh(m * (1 - x)) / math.cosh(m)
@@ -116,24 +169,32 @@ def coupled_case(cells: int = 40, heating: float = 3.0, steady: bool = True) -> 
 def use_plugin(monkeypatch) -> None:
     """Make ``region_species`` (and the built-in heat) the plug-ins the registry finds."""
     from app import registry
-    from physics_modules.heat import Heat
 
-    found = registry.Plugins({"heat": Heat, "region_species": RegionSpecies}, {})
-    monkeypatch.setattr(registry, "discover", lambda: found)
+    monkeypatch.setattr(registry, "discover", lambda: plugins())
+
+
+def plugins():
+    """The built-in heat and mass transport, and the two test plug-ins."""
+    from app import registry
+    from physics_modules.heat import Heat
+    from physics_modules.mass_transport import MassTransport
+
+    classes = {"heat": Heat, "mass_transport": MassTransport}
+    classes |= {"region_species": RegionSpecies, "surface_species": SurfaceSpecies}
+    return registry.Plugins(classes, {})
 
 
 def main() -> None:
     from app import registry
     from app.simulation import Simulation
-    from physics_modules.heat import Heat
 
-    found = registry.Plugins({"heat": Heat, "region_species": RegionSpecies}, {})
-    registry.discover = lambda: found
-    steady = sys.argv[1] == "steady"
-    result = Simulation.from_case(coupled_case(steady=steady)).run()
+    registry.discover = plugins
+    mode = sys.argv[1]
+    case = surface_case() if mode == "surface" else coupled_case(steady=mode == "steady")
+    result = Simulation.from_case(case).run()
     comm = MPI.COMM_WORLD
     values = {}
-    for name in ("c", "temperature"):
+    for name in ("theta",) if mode == "surface" else ("c", "temperature"):
         function = result.fields[name]
         space = function.function_space
         owned = space.dofmap.index_map.size_local

@@ -6,6 +6,7 @@ import pytest
 
 from app.simulation import Simulation
 from tests.conftest import read_quantities, scalebridge
+from tests.test_paraview import _NO_PARAVIEW, _array, _run_probe
 
 
 def nodal(function) -> tuple[np.ndarray, np.ndarray]:
@@ -37,3 +38,21 @@ def test_matrix_uptake_on_two_ranks(tmp_path, cases):
         runs.append(read_quantities(out))
     for name, values in runs[0].items():
         np.testing.assert_allclose(runs[1][name], values, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.skipif(_NO_PARAVIEW is not None, reason=_NO_PARAVIEW or "")
+def test_region_field_opens_in_paraview_on_its_own_mesh(tmp_path, cases):
+    """B is written to fields_matrix.xdmf on the matrix's 20 cells, with the CSV's range."""
+    out = tmp_path / "run"
+    run = scalebridge("run", cases / "matrix_uptake.toml", "-o", out, "-q")
+    assert run.returncode == 0, run.stderr[-2000:]
+    report, output = _run_probe(out / "fields_matrix.xdmf")
+    grids = {(block["points"], block["cells"]) for block in report["blocks"]}
+    assert grids == {(21, 20)}, output
+    quantities = read_quantities(out)
+    B = _array(report, "point", "B")
+    expected = [quantities[f"transport_{kind}_B_mol_per_m3"][-1] for kind in ("min", "max")]
+    assert B["range"] == pytest.approx(expected, rel=1e-6), output
+    whole, output = _run_probe(out / "fields.xdmf")
+    assert {block["points"] for block in whole["blocks"]} == {41}, output
+    assert "B" not in {a for block in whole["blocks"] for a in block["point_arrays"]}, output

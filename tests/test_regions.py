@@ -16,7 +16,13 @@ import pytest
 from app.errors import CaseError
 from app.simulation import Simulation
 from tests.conftest import ROOT, mpi_python
-from tests.region_plugin import coupled_case, exact_species, exact_temperature, use_plugin
+from tests.region_plugin import (
+    coupled_case,
+    exact_species,
+    exact_temperature,
+    surface_case,
+    use_plugin,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -109,3 +115,26 @@ def test_two_ranks_give_the_same_answer(steady):
         np.testing.assert_allclose(two["quantities"][name], column, rtol=1e-9, atol=1e-12)
     for name, values in one["values"].items():
         np.testing.assert_allclose(two["values"][name], values, rtol=1e-9, atol=1e-12)
+
+
+def test_surface_species_adsorbs_from_the_bulk():
+    """A species on the top boundary's submesh exchanges with a well-mixed bulk:
+    d(theta)/dt = c - theta/2 = -dc/dt, so theta = (2/3) (1 - exp(-3 t / 2)) on a unit square;
+    solute plus adsorbed amount stays 1 (the flux boundary and the surface equation are one
+    Newton system)."""
+    sim = Simulation.from_case(surface_case())
+    result = sim.run()
+    theta = result.fields["theta"]
+    assert theta.function_space.mesh.topology.dim == 1  # the top side's own mesh
+    q = result.quantities
+    t = q["time_s"]
+    adsorbed, bulk = q["film_adsorbed_mol_per_m"], q["bulk_amount_c_mol_per_m"]
+    np.testing.assert_allclose(adsorbed + bulk, 1.0, rtol=1e-10)  # Newton tolerance
+    exact = 2 / 3 * (1 - np.exp(-1.5 * t))
+    np.testing.assert_allclose(adsorbed, exact, rtol=2e-3, atol=1e-12)
+    assert adsorbed[-1] > 0.5
+
+
+@pytest.mark.parametrize("case", ["surface"])
+def test_surface_species_on_two_ranks(case):
+    test_two_ranks_give_the_same_answer(case)
