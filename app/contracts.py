@@ -330,6 +330,15 @@ class Physics:
         """Coefficient of the time derivative of each transient field (rho*c_p for heat)."""
         return {}
 
+    def storage(self, ctx: Context) -> dict[str, ufl.core.expr.Expr]:
+        """Amount stored per unit volume of each transient field, when its coefficient changes
+        in time (eps*c in a pore space that fills with mineral): the framework discretises
+        d(storage)/dt, with the storage at earlier time levels built from the earlier values of
+        every solved field and of t, so the amount is conserved exactly. Use it instead of
+        :meth:`capacity` for such a field (not for a coefficient of the field itself, such as
+        c_p(T): that is a capacity)."""
+        return {}
+
     def dirichlet(self, ctx: Context) -> list[Dirichlet]:
         """Prescribed values on boundaries."""
         return []

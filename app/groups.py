@@ -168,6 +168,7 @@ class Group:
             with blame(instance):
                 form = plugin.residual(ctx)
                 capacities = plugin.capacity(ctx) if self.scheme.transient else {}
+                storages = plugin.storage(ctx) if self.scheme.transient else {}
                 if form is not None:
                     self._store.domains.check_integrals(form, f"plug-in '{instance}'")
             solved = [spec.name for spec in plugin.provides if not spec.derived]
@@ -181,12 +182,29 @@ class Group:
                 old[self.scheme.t] = self.scheme.t_old
                 theta = self.scheme.theta
                 form = theta * form + (1 - theta) * ufl.replace(form, old)
+            both = sorted(set(capacities) & set(storages))
+            if both:
+                raise ValueError(f"plug-in '{instance}' gives {both} a capacity and a storage")
+            self.transient.update(storages)
             for name, coefficient in capacities.items():
                 field = store[name]
                 rate = self.scheme.rate(field.function, field.history)
                 form += ufl.inner(coefficient * rate, ctx.test(name)) * ctx.over(field.spec.region)
+            for name, amount in storages.items():
+                levels = [self._earlier(amount, level) for level in (1, 2)]
+                rate = self.scheme.rate(amount, levels)
+                form += ufl.inner(rate, ctx.test(name)) * ctx.over(store[name].spec.region)
             residual = form if residual is None else residual + form
         return residual
+
+    def _earlier(self, expression: Any, level: int) -> Any:
+        """An expression at an earlier time level: every solved field's value and t then."""
+        times = {1: self.scheme.t_old, 2: self.scheme.t_older}
+        earlier = {self.scheme.t: times[level]}
+        for field in self._store:
+            if len(field.history) >= level:
+                earlier[field.function] = field.history[level - 1]
+        return ufl.replace(expression, earlier)
 
     def _jacobian(self, blocks: list[ufl.Form]) -> list[list[ufl.Form | None]]:
         rows = []

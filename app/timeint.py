@@ -57,7 +57,8 @@ class TimeScheme:
         self.accuracy = ACCURACY[scheme]
         self.theta = 0.5 if scheme == "cn" else 1.0  # weight of the new time level in F
         self.t = fem.Constant(mesh, np.float64(start))
-        self.t_old = fem.Constant(mesh, np.float64(start))  # time of u_n (theta schemes)
+        self.t_old = fem.Constant(mesh, np.float64(start))  # time of u_n
+        self.t_older = fem.Constant(mesh, np.float64(start))  # time of u_{n-1}
         self.dt = fem.Constant(mesh, np.float64(1.0))
         self._coefficients = [fem.Constant(mesh, np.float64(0.0)) for _ in range(3)]
         self.accepted_steps = 0
@@ -73,7 +74,8 @@ class TimeScheme:
         return float(self.t.value)
 
     def rate(self, u: Any, history: list[Any]) -> Any:
-        """UFL approximation of du/dt at the new time level."""
+        """UFL approximation of du/dt at the new time level (``u`` and its ``history`` may be
+        functions or expressions of them)."""
         a0, a1, a2 = self._coefficients
         rate = a0 * u + a1 * history[0]
         if self.order == 2:
@@ -84,6 +86,7 @@ class TimeScheme:
         """Set t and dt for a step that ends at ``time``, and the BDF coefficients."""
         self.t.value = time
         self.t_old.value = time - dt
+        self.t_older.value = time - dt - (self.last_dt or 0.0)
         self.dt.value = dt
         if self.order == 2 and self.accepted_steps > 0:
             omega = dt / self.last_dt

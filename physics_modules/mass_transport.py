@@ -3,7 +3,7 @@
 Each species ``X`` named in the case is a concentration field ``c`` (mol/m^3, per unit pore
 volume) obeying a conservation law in a porous medium of porosity ``eps``::
 
-    eps dc/dt + div N = S                                        in the domain (or a region)
+    d(eps c)/dt + div N = S                                      in the domain (or a region)
     N = -D_eff grad c  +  q c  -  z D_eff c F/(R T) grad phi      flux (mol/(m^2 s))
     D_eff = eps^b D      (Bruggeman b = 1.5, Archie b = m = 2, or D_eff = D)
     S = source(c, ...) + X_source + (1 - t+) s_I/(n F)           volumetric sources
@@ -42,8 +42,8 @@ steady state.
 Positivity: with degree 1 the sources are integrated at the nodes (lumped), so a consumption
 reaction cannot drive c negative in an unresolved reaction layer; the capacity term keeps the
 framework's consistent mass matrix, so steps dt < h^2/(6 D_eff) after a jump may undershoot.
-The framework discretises eps dc/dt: a porosity changing in time (precipitation) also changes
-the amount int eps c by int c d(eps)/dt, which the mass balance below does not count.
+The stored amount eps c is handed to the framework as a storage, so a porosity that changes in
+time (a pore space filling with mineral, solved in the same group) conserves the amount exactly.
 
 Outputs per species: the flux ``X_flux`` (derived, without stabilisation), the amount (with
 porosity; per region too), the flow leaving through each boundary, the source integral and the
@@ -470,9 +470,9 @@ class MassTransport(Physics):
             form = term if form is None else form + term
         return form
 
-    def capacity(self, ctx: Context) -> dict[str, Any]:
-        stored = self._porosity(ctx) * self._weight(ctx)
-        return dict.fromkeys(self.params.species, stored)
+    def storage(self, ctx: Context) -> dict[str, Any]:
+        pore_space = self._porosity(ctx) * self._weight(ctx)
+        return {name: pore_space * ctx.field(name) for name in self.params.species}
 
     def dirichlet(self, ctx: Context) -> list[Dirichlet]:
         return [
