@@ -152,7 +152,9 @@ class LoadedCase:
         if self.case.mesh.file:
             data["mesh"]["file"] = str(self.mesh_file_hint())
         data["physics"] = {
-            name: {"type": plugin.name} | plugin.params.model_dump(mode="json", exclude_none=True)
+            name: {"type": plugin.name}
+            | ({"domain": plugin.domain} if plugin.domain else {})
+            | plugin.params.model_dump(mode="json", exclude_none=True)
             for name, plugin in self.physics.items()
         }
         return data
@@ -271,8 +273,13 @@ def _instantiate(instance: str, table: Mapping[str, Any]) -> Physics:
         raise CaseError(where, "instance names are letters, digits and underscores")
     type_name = table.get("type", instance)
     cls = registry.plugin(type_name, f"{where}.type" if "type" in table else where)
-    params = {key: value for key, value in table.items() if key != "type"}
-    return cls(validate(cls.Parameters, params, where), instance)
+    domain = table.get("domain")
+    if domain is not None and not isinstance(domain, str):
+        raise CaseError(f"{where}.domain", f"expected a region name, got {domain!r}")
+    params = {key: value for key, value in table.items() if key not in ("type", "domain")}
+    plugin = cls(validate(cls.Parameters, params, where), instance)
+    plugin.domain = domain
+    return plugin
 
 
 def validate[M: BaseModel](model: type[M], raw: Mapping[str, Any], prefix: str) -> M:

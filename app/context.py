@@ -43,6 +43,8 @@ class FormContext(Context):
         tests: Test functions of the fields this instance solves for.
         readable: Fields the instance declared (provides, requires, expression references).
         static: Set collecting functions that never change (lets solvers reuse operators).
+        domain: The region the instance is placed on (None: the whole mesh); ``dx()`` is its
+            measure then.
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class FormContext(Context):
         tests: Mapping[str, Any],
         readable: set[str],
         static: set[Any],
+        domain: str | None = None,
     ):
         self.instance = instance
         self.mesh_data = mesh_data
@@ -63,6 +66,7 @@ class FormContext(Context):
         self.t = scheme.t
         self.n = ufl.FacetNormal(self.mesh)
         self._store, self._tests, self._readable, self._static = store, tests, readable, static
+        self.domain = domain
         self._dx = ufl.Measure("dx", domain=self.mesh, subdomain_data=mesh_data.cell_tags)
         self._ds = ufl.Measure("ds", domain=self.mesh, subdomain_data=mesh_data.facet_tags)
         self._dS = ufl.Measure("dS", domain=self.mesh, subdomain_data=mesh_data.facet_tags)
@@ -115,6 +119,7 @@ class FormContext(Context):
 
     # Measures -------------------------------------------------------------------------------
     def dx(self, region: str | None = None) -> Any:
+        region = region or self.domain
         if region is None:
             return self._dx
         if region not in self.mesh_data.regions:
@@ -136,7 +141,7 @@ class FormContext(Context):
                 f"condition needs an exterior one: {listing(self.boundaries)}",
                 token=boundary,
             )
-        if boundary not in self.mesh_data.boundaries:
+        if boundary not in self.boundaries:
             raise unknown("boundary", boundary, self.boundaries)
         return self._ds(self.mesh_data.boundaries[boundary])
 
@@ -149,7 +154,7 @@ class FormContext(Context):
         if name not in self._sizes:
             data = self.mesh_data
             if name is None:
-                measure = self._dx
+                measure = self.dx()
             elif name in data.regions:
                 measure = self.dx(name)
             elif name in data.interior_boundaries:
@@ -166,7 +171,10 @@ class FormContext(Context):
     @property
     def boundaries(self) -> list[str]:
         interior = self.mesh_data.interior_boundaries
-        return [name for name in self.mesh_data.boundaries if name not in interior]
+        names = [name for name in self.mesh_data.boundaries if name not in interior]
+        if self.domain is not None:  # the sides of the region the instance is placed on
+            names = [name for name in names if self._store.domains.borders(self.domain, name)]
+        return names
 
     @property
     def interfaces(self) -> list[str]:
@@ -175,7 +183,7 @@ class FormContext(Context):
 
     @property
     def regions(self) -> list[str]:
-        return list(self.mesh_data.regions)
+        return [self.domain] if self.domain else list(self.mesh_data.regions)
 
     # Parameters as UFL ----------------------------------------------------------------------
     def constant_of(self, value: Any) -> fem.Constant | None:
@@ -222,11 +230,11 @@ class FormContext(Context):
         for name in value.values:
             if name not in regions:
                 raise unknown("region", name, list(regions))
-        missing = [name for name in regions if name not in value.values]
+        missing = [name for name in self.regions if name not in value.values]
         if missing:
             raise BadValue(
                 f"no value for region{'s' if len(missing) > 1 else ''} {listing(missing)}; a "
-                f"table by region must cover every region ({listing(regions)})",
+                f"table by region must cover every region ({listing(self.regions)})",
                 value=value,
                 fix="add the missing regions to the table",
             )

@@ -300,15 +300,18 @@ class Physics:
             definite (CG + algebraic multigrid applies).
         params: The validated parameters of this instance.
         instance: The instance name (the key under ``[physics]``).
+        domain: The region the case placed the instance on (``domain = "matrix"``; None: the
+            whole mesh). Its fields live there and ``ctx.dx()`` is the region's measure.
     """
 
     name: ClassVar[str]
     Parameters: ClassVar[type[Parameters]] = Parameters
     spd: ClassVar[bool] = False
 
-    def __init__(self, params: Parameters, instance: str | None = None):
+    def __init__(self, params: Parameters, instance: str | None = None, domain: str | None = None):
         self.params = params
         self.instance = instance or self.name
+        self.domain = domain
 
     @property
     def provides(self) -> list[FieldSpec]:

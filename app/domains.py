@@ -198,6 +198,11 @@ class Domains:
             return all(self._boundary_touches_only(region, int(i)) for i in ids)
         return False  # interior facets: two sides, one of them outside a region field
 
+    def borders(self, region: str, boundary: str) -> bool:
+        """Whether every facet of a named boundary lies on a cell of a named region."""
+        tag = self.mesh_data.boundaries[boundary]
+        return self._boundary_touches_only(self.region(region), tag)
+
     def _global_cells(self) -> int:
         index = self.parent.topology.index_map(self.parent.topology.dim)
         return index.size_global

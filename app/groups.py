@@ -117,6 +117,7 @@ class Group:
                 {n: v for n, v in test_of.items() if n in own},
                 readable,
                 static,
+                plugin.domain,
             )
         self.derived: dict[str, Any] = {}  # derived fields of the group's plug-ins, in UFL
         self.derive()

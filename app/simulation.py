@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from mpi4py import MPI
 
 from app.case import LoadedCase, load_case
 from app.context import FormContext, locate_value, parameter_owner, unknown
-from app.contracts import BadValue, Quantity, Value
+from app.contracts import BadValue, Physics, Quantity, Value
 from app.coupling import Coupler, build_groups, link
 from app.domains import Domains, Evaluation
 from app.errors import CaseError, did_you_mean, listing
@@ -114,7 +114,10 @@ class Simulation:
         self.store = FieldStore(self.domains)
         with self._located():
             for instance, plugin in self.physics.items():
+                self._check_domain(instance, plugin)
                 for spec in plugin.provides:
+                    if spec.region is None and plugin.domain is not None:
+                        spec = replace(spec, region=plugin.domain)
                     places = [*self.mesh_data.regions, *self.mesh_data.boundaries]
                     if spec.region is not None and spec.region not in places:
                         error = unknown("region or boundary", spec.region, places)
@@ -138,6 +141,24 @@ class Simulation:
             self.quantities = self._columns(self._collect("quantities"))
         self._output_fields = self._select_output_fields()
         self._build_events()
+
+    def _check_domain(self, instance: str, plugin: Physics) -> None:
+        domain, regions = plugin.domain, list(self.mesh_data.regions)
+        if domain is None or domain in regions:
+            return
+        where = f"physics.{instance}.domain"
+        if domain in self.mesh_data.boundaries:
+            raise CaseError(
+                where,
+                f"'{domain}' is a boundary; an instance is placed on a region (fields on a "
+                "boundary are declared by the plug-in: FieldSpec(region=boundary))",
+                f"use a region: {listing(regions)}",
+            )
+        raise CaseError(
+            where,
+            f"unknown region '{domain}'{did_you_mean(domain, regions)}",
+            f"use one of the mesh's regions: {listing(regions)}",
+        )
 
     def _build_events(self) -> None:
         """Triggers of the case's events and the resolved protocol stages."""

@@ -138,3 +138,40 @@ def test_surface_species_adsorbs_from_the_bulk():
 @pytest.mark.parametrize("case", ["surface"])
 def test_surface_species_on_two_ranks(case):
     test_two_ranks_give_the_same_answer(case)
+
+
+def test_heat_placed_on_a_region_matches_a_run_on_the_region_alone():
+    """`domain = "core"` puts a whole instance on a region: its temperature lives on the
+    region's submesh, and `ctx.dx()` (storage, conduction, quantities) means the region."""
+    physics = {
+        "heat": {
+            "initial": "300 + 10*x",
+            "conductivity": 2.0,
+            "boundaries": {"left": {"type": "temperature", "value": "300 + 20*t"}},
+        }
+    }
+    time = {"scheme": "bdf2", "end": 0.5, "dt": 0.05}
+    bar = {
+        "mesh": {"type": "interval", "length": [2.0], "cells": [40], "regions": {"core": "x < 1"}},
+        "physics": {"heat": {**physics["heat"], "domain": "core"}},
+        "time": time,
+    }
+    alone = {"mesh": {"type": "interval", "length": [1.0], "cells": [20]}, "physics": physics}
+    alone["time"] = time
+    on_bar, on_core = (Simulation.from_case(case).run() for case in (bar, alone))
+    temperature = on_bar.fields["temperature"]
+    assert temperature.function_space.mesh.name == "core"
+    for column, values in on_core.quantities.items():
+        if column in on_bar.quantities:
+            np.testing.assert_allclose(on_bar.quantities[column], values, rtol=1e-12, atol=1e-9)
+    assert on_bar.quantities["stored_energy_J_per_m2"][-1] > 0
+
+
+def test_domain_must_be_a_region():
+    case = coupled_case()
+    case["physics"]["heat"]["domain"] = "right"
+    with pytest.raises(CaseError, match=r"physics\.heat\.domain"):
+        Simulation.from_case(case).build()
+    case["physics"]["heat"]["domain"] = "cor"
+    with pytest.raises(CaseError, match="did you mean 'core'"):
+        Simulation.from_case(case).build()
