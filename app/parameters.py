@@ -209,6 +209,24 @@ class Parameters(BaseModel):
             ]
         return _parameter_value(annotation, raw, units, meta, "")
 
+    def given(self, *keys: str) -> set[str]:
+        """Parameters (of ``keys``, default all) whose value differs from their default.
+
+        Validators that refuse a parameter in some setting ask this rather than
+        ``model_fields_set``: a stored case (``case.toml`` of a run) writes every default, and
+        must load again.
+        """
+        fields = type(self).model_fields
+        given = set()
+        for key in keys or fields:
+            value = getattr(self, key)
+            default = fields[key].get_default(call_default_factory=True)
+            if isinstance(value, _CaseValue):
+                value = value.to_case()
+            if value != default:
+                given.add(key)
+        return given
+
     @classmethod
     def units_of(cls, name: str) -> str | None:
         """The declared unit of parameter ``name`` (None for unitless parameters)."""

@@ -283,6 +283,7 @@ class Simulation:
         residuals = {
             field.spec.name: block
             for group in self.groups
+            if group.system is not None
             for field, block in zip(group.unknowns, group.system.residuals, strict=True)
         }
         self._evaluator = Quantities(self.quantities, self.store, residuals, self.mesh_data)

@@ -213,7 +213,7 @@ class Electrostatics(Physics):
         @model_validator(mode="after")
         def _fits_mode(self) -> "Electrostatics.Parameters":
             (other,) = set(MODE_PARAMETERS) - {self.mode}
-            misplaced = sorted(MODE_PARAMETERS[other] & self.model_fields_set)
+            misplaced = sorted(self.given(*MODE_PARAMETERS[other]))
             if misplaced:
                 raise _case_problem(
                     f'{", ".join(misplaced)}: only used in mode = "{other}", but mode is '

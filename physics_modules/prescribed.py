@@ -14,7 +14,7 @@ constants with units, or tables by region, in the field's own units::
 from typing import Any, Literal
 
 import ufl
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_serializer, field_validator, model_validator
 
 from app.contracts import BadValue, Context, FieldSpec, Parameters, Physics, parse_property
 
@@ -41,6 +41,11 @@ class FieldValue(Parameters):
         parsed = [parse_property(item, self.units) for item in items]
         object.__setattr__(self, "value", parsed if isinstance(raw, list) else parsed[0])
         return self
+
+    @field_serializer("value")
+    def _as_written(self, value: Any) -> Any:
+        """Back to the form a case accepts (run folders store the case that way)."""
+        return [item.to_case() for item in value] if isinstance(value, list) else value.to_case()
 
     @property
     def rank(self) -> Literal["scalar", "vector"]:

@@ -1,0 +1,571 @@
+"""Reaction kinetics: reaction networks, precipitation and dissolution, mineral volume fractions.
+
+Reactions are written as equations over named species, ``"Ca + CO3 -> calcite"`` (irreversible)
+or ``"2 A + B <-> C"`` (reversible). Each has a net rate r (mol per m^3 of bulk volume per s);
+a species X with net stoichiometric coefficient nu_X gains sum_r nu_X r::
+
+    transported X (a mass transport plug-in solves it):   provides X_source = sum_r nu_X r
+    immobile X, concentration per pore volume (mol/m^3):   d(eps X)/dt = sum_r nu_X r
+    mineral M (molar_volume V_m), volume fraction phi_M:   (1/V_m) d(phi_M)/dt = sum_r nu_M r
+    porosity (derived) eps = eps_0 - sum_M phi_M
+
+Rate laws (k is Arrhenius-scaled: k(T) = k exp(-E_a/R (1/T - 1/T_ref)), T the ``temperature``
+parameter if given, else the ``temperature`` field if provided, else 298.15 K)::
+
+    mass_action   r = eps (k prod_reactants c^o - k_b prod_products c^o)    k_b = k/K if K given
+    expression    r = (case expression)                                    per fluid volume (x eps)
+    saturation    r_precipitation = k A sgn(Omega - 1) |Omega - 1|^n       one mineral; A per bulk
+    tst           r = k A (1 - Q/K)                                         Q/K of the equation
+
+Orders o are the stoichiometric coefficients unless ``orders`` says otherwise; minerals have
+activity 1 (order 0). Q is the reaction quotient (products over reactants, minerals left out) and
+K the equilibrium constant of the equation as written; Omega = IAP/K_sp is the mineral's
+saturation ratio (Q/K for a dissolution as written, K/Q for a precipitation). ``volume``
+says whether a rate is per unit of pore fluid (multiplied by eps; default of mass_action and
+expression) or of bulk volume (default of the mineral laws, whose surface area A is per bulk).
+
+Exhaustion: a reaction stops cleanly when what it consumes runs out. Mass-action terms vanish
+with their reactants by themselves; every other consumed amount (minerals, species of the other
+laws) multiplies its direction by min(1, c/threshold), and a direction producing a mineral by
+min(1, (eps - eps_min)/porosity_cutoff). With an implicit time step no amount goes negative and
+the pore space never fills beyond eps_min (with bdf1; bdf2 may undershoot slightly where an
+amount runs out abruptly). Rates are integrated at the nodes (``lumped``), as
+mass transport integrates its sources at degree 1, so every element balance closes exactly.
+
+Solved species live in cellwise-constant spaces (DG0): each cell is a well-mixed reactor, a
+local ODE, and a one-cell mesh is a batch reactor. Derived fields: ``X_source`` per transported
+species, ``<reaction>_rate`` per reaction, the porosity (name in ``fields``, when there are
+minerals). Expressions may name species, other fields and this instance's porosity.
+
+A case uses it as::
+
+    [physics.chemistry]
+    type = "reaction_kinetics"
+    porosity = 0.4                                     # eps_0: pore space without the minerals
+    species.Ca = { transported = true, composition = { Ca = 1 } }
+    species.CO3 = { transported = true, composition = { C = 1, O = 3 } }
+
+    [physics.chemistry.species.calcite]
+    initial = 0.05
+    molar_volume = "36.9 cm^3/mol"
+    composition = { Ca = 1, C = 1, O = 3 }
+
+    [physics.chemistry.reactions.growth]
+    equation = "calcite <-> Ca + CO3"
+    law = "saturation"
+    rate_constant = "1e-6 mol/(m^2*s)"
+    equilibrium_constant = 3.3e-3                      # (mol/m^3)^2: K_sp
+    surface_area = "1e3*(calcite/0.05)**(2/3) + 10"   # m^2 per m^3 of bulk
+    activation_energy = "23.5 kJ/mol"
+"""
+
+import re
+from typing import Any, Literal, NamedTuple
+
+import ufl
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from app.contracts import (
+    Context,
+    FieldSpec,
+    Formula,
+    Parameters,
+    Physics,
+    Property,
+    Quantity,
+    parse_property,
+    quantity,
+)
+
+GAS_CONSTANT = 8.31446261815324  # J/(mol K)
+STANDARD_TEMPERATURE = 298.15  # K
+RESERVED = {"x", "y", "z", "t", "pi"}
+FORM = (
+    "write a reaction as '2 A + B -> C' (irreversible) or 'A + B <-> C' (reversible): species "
+    "names (letters, digits, underscores; no charges) joined by '+', each after an optional "
+    "positive coefficient"
+)
+_TERM = re.compile(r"(?:(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+)\s*\*?\s*)?([A-Za-z_]\w*)")
+
+
+#: Per law: the keys it needs, and the keys it may use besides the common ones.
+LAW_KEYS = {
+    "mass_action": (
+        {"rate_constant"},
+        {"reverse_rate_constant", "equilibrium_constant", "orders", "reverse_orders"},
+    ),
+    "expression": ({"rate"}, set()),
+    "saturation": ({"rate_constant", "equilibrium_constant"}, {"surface_area", "exponent"}),
+    "tst": ({"rate_constant", "equilibrium_constant"}, {"surface_area"}),
+}
+#: A value whose units are only known from other parameters (parsed by the instance).
+Raw = Property | float | str | dict[str, Any] | None
+
+
+def _problem(message: str) -> PydanticCustomError:
+    """A validation error the case loader reports as it is."""
+    return PydanticCustomError("scalebridge", "{message}", {"message": message})
+
+
+class Equation(NamedTuple):
+    """A parsed reaction equation: coefficients of the reactants and products."""
+
+    reactants: dict[str, float]
+    products: dict[str, float]
+    reversible: bool
+
+    @property
+    def net(self) -> dict[str, float]:
+        """Net stoichiometric coefficient of every species (products positive)."""
+        net = {name: -nu for name, nu in self.reactants.items()}
+        for name, nu in self.products.items():
+            net[name] = net.get(name, 0.0) + nu
+        return net
+
+
+def parse_equation(text: str) -> Equation:
+    """Read ``"2 A + B <-> C"``; ValueError with what is wrong and the accepted form."""
+    arrows = re.findall(r"<->|->", text)
+    if len(arrows) != 1:
+        found = "no arrow" if not arrows else f"{len(arrows)} arrows"
+        raise ValueError(f"cannot read {text!r}: {found}; {FORM}")
+    sides = []
+    for side in text.split(arrows[0]):
+        terms: dict[str, float] = {}
+        for term in side.split("+"):
+            match = _TERM.fullmatch(term.strip())
+            if match is None:
+                what = f"'{term.strip()}' is not a species" if term.strip() else "a term is empty"
+                raise ValueError(f"cannot read {text!r}: {what}; {FORM}")
+            coefficient = float(match.group(1) or 1.0)
+            if coefficient <= 0:
+                raise ValueError(f"cannot read {text!r}: coefficients must be positive; {FORM}")
+            terms[match.group(2)] = terms.get(match.group(2), 0.0) + coefficient
+        sides.append(terms)
+    return Equation(sides[0], sides[1], arrows[0] == "<->")
+
+
+def _property(raw: Any, units: str, where: str) -> Property:
+    try:
+        return parse_property(raw, units)
+    except PydanticCustomError as exc:
+        raise _problem(f"{where}: {exc.message()}") from None
+
+
+def _derived(name: str, description: str, units: str, space: tuple[str, int]) -> FieldSpec:
+    return FieldSpec(name, "scalar", units, space, derived=True, description=description)
+
+
+def _concentration_power(order: float, per_second: bool) -> str:
+    """Units of (mol/m^3)^order [/s]."""
+    text = {0: "1", 1: "mol/m^3"}.get(order, f"(mol/m^3)**{order:g}")
+    if per_second:
+        return {0: "1/s", 1: "mol/(m^3*s)"}.get(order, f"{text}/s")
+    return "dimensionless" if order == 0 else text
+
+
+class Species(Parameters):
+    """One species; its name is its field's name."""
+
+    transported: bool = Field(False, description="Solved by transport (provides X_source)")
+    initial: Raw = Field(0.0, description="Initial value: mol/m^3, or a volume fraction")
+    molar_volume: float | None = quantity("m^3/mol", None, "V_m: a mineral (volume fraction)", gt=0)
+    threshold: float = Field(1e-9, gt=0, description="Consuming reactions slow to 0 below it")
+    composition: dict[str, float] = Field(default_factory=dict, description="{ Ca = 1, C = 1 }")
+
+    @model_validator(mode="after")
+    def _parse_initial(self) -> "Species":
+        if self.transported and (self.given("initial") or self.molar_volume is not None):
+            raise _problem("a transported species takes its initial value from the transport")
+        units = "dimensionless" if self.molar_volume else "mol/m^3"
+        object.__setattr__(self, "initial", _property(self.initial, units, "initial"))
+        return self
+
+
+class Reaction(Parameters):
+    """One reaction: its equation and rate law."""
+
+    equation: str = Field(description="'A + 2 B -> C' or 'A <-> B + C'")
+    law: Literal["mass_action", "expression", "saturation", "tst"] = "mass_action"
+    rate_constant: Raw = Field(None, description="k (SI units of the law and orders)")
+    reverse_rate_constant: Raw = Field(None, description="k_b of a reversible mass-action law")
+    equilibrium_constant: Raw = Field(None, description="K of the equation as written")
+    orders: dict[str, float] = Field(default_factory=dict, description="Forward orders")
+    reverse_orders: dict[str, float] = Field(default_factory=dict, description="Reverse orders")
+    rate: Property | None = quantity("mol/(m^3*s)", None, "Rate expression (law = expression)")
+    surface_area: Property = quantity("m^2/m^3", 1.0, "Reactive surface area A per bulk", ge=0)
+    exponent: float = Field(1.0, gt=0, description="n of (Omega - 1)^n (saturation)")
+    activation_energy: float = quantity("J/mol", 0.0, "Arrhenius activation energy E_a", ge=0)
+    reference_temperature: float = quantity("K", 298.15, "Temperature of the given k", gt=0)
+    volume: Literal["fluid", "bulk"] | None = Field(
+        None, description="Per 'fluid' or 'bulk' volume"
+    )
+
+    @field_validator("equation")
+    @classmethod
+    def _readable(cls, text: str) -> str:
+        try:
+            parse_equation(text)
+        except ValueError as exc:
+            raise _problem(str(exc)) from None
+        return text
+
+    @model_validator(mode="after")
+    def _fits_law(self) -> "Reaction":
+        eq, given = parse_equation(self.equation), self.given()
+        needs, extra = LAW_KEYS[self.law]
+        allowed = needs | extra | {"equation", "law", "activation_energy", "volume"}
+        allowed |= {"reference_temperature"}
+        if not eq.reversible:
+            if self.law in ("saturation", "tst"):
+                raise _problem(f"law = '{self.law}' runs both ways: write the equation with '<->'")
+            allowed -= {"reverse_rate_constant", "equilibrium_constant", "reverse_orders"}
+        missing, unused = sorted(needs - given), sorted(given - allowed)
+        if missing or unused:
+            what = f"needs {', '.join(missing)}" if missing else f"does not use {', '.join(unused)}"
+            raise _problem(f"law = '{self.law}' {what} (with this equation)")
+        both = {"reverse_rate_constant", "equilibrium_constant"} & given
+        if self.law == "mass_action" and eq.reversible and len(both) != 1:
+            raise _problem(
+                "reversible mass action: give reverse_rate_constant or equilibrium_constant"
+            )
+        for key, side in (("orders", eq.reactants), ("reverse_orders", eq.products)):
+            if set(getattr(self, key)) - set(side):
+                raise _problem(f"{key}: name species of that side of the equation")
+        return self
+
+
+class FieldNames(Parameters):
+    """Global names of the fields this instance derives or reads."""
+
+    porosity: str = Field("porosity", description="Derived porosity (with minerals)")
+    temperature: str = Field("temperature", description="Temperature read, if provided")
+
+
+class ReactionKinetics(Physics):
+    """Reaction networks with mass-action, expression and mineral (saturation, TST) rate laws.
+
+    Solves immobile species and mineral volume fractions (DG0, local ODEs); provides
+    ``<X>_source`` (mol/(m^3 s)) for transported species, ``<reaction>_rate`` and the porosity;
+    requires the transported species' concentrations and optionally ``temperature``.
+    """
+
+    name = "reaction_kinetics"
+
+    class Parameters(Parameters):
+        species: dict[str, Species] = Field(description="Species by name (= field name)")
+        reactions: dict[str, Reaction] = Field(description="Reactions by name")
+        porosity: Property = quantity(
+            "dimensionless", 1.0, "eps_0: pore space without this instance's minerals", gt=0
+        )
+        minimum_porosity: float = Field(0.0, ge=0, description="eps_min: precipitation stops")
+        porosity_cutoff: float = Field(
+            1e-3, gt=0, description="Precipitation slows to 0 over eps_min < eps < eps_min + this"
+        )
+        temperature: Property | None = quantity(
+            "K", None, "T (default: the temperature field, if any, else 298.15 K)", gt=0
+        )
+        lumped: bool = Field(True, description="Integrate rates at the nodes (as transport)")
+        fields: FieldNames = Field(default_factory=FieldNames, description="Field names")
+
+        @model_validator(mode="after")
+        def _consistent(self) -> "ReactionKinetics.Parameters":
+            species, used = self.species, set()
+            derived = {f"{name}_rate" for name in self.reactions} | {self.fields.porosity}
+            derived |= {f"{name}_source" for name in species}
+            for name in species:
+                if not name.isidentifier() or name in RESERVED or name in derived:
+                    raise _problem(f"species {name!r}: use a name, not x, y, z, t, pi or a field's")
+            for key, reaction in self.reactions.items():
+                where = f"reactions.{key}"
+                eq = parse_equation(reaction.equation)
+                for name in [*eq.reactants, *eq.products]:
+                    if name not in species:
+                        raise _problem(f"{where}.equation: species '{name}' is not declared")
+                used |= {name for name, nu in eq.net.items() if nu != 0}
+                minerals = [n for n in {**eq.reactants, **eq.products} if species[n].molar_volume]
+                if reaction.law == "saturation" and len(minerals) != 1:
+                    raise _problem(
+                        f"{where}: law = 'saturation' needs 1 mineral, not {len(minerals)}"
+                    )
+                for key2 in ("orders", "reverse_orders"):
+                    if set(getattr(reaction, key2)) & set(minerals):
+                        raise _problem(f"{where}.{key2}: minerals have activity 1, no order")
+                self._balanced(where, eq)
+                self._parse_constants(where, reaction, eq)
+            unused = sorted(set(species) - used)
+            if unused:
+                raise _problem(f"species {', '.join(unused)} take part in no reaction")
+            return self
+
+        def _balanced(self, where: str, eq: Equation) -> None:
+            """Element balance, where every species of the equation has a composition."""
+            if not all(self.species[name].composition for name in eq.net):
+                return
+            elements = {e for name in eq.net for e in self.species[name].composition}
+            for element in sorted(elements):
+                change = sum(
+                    nu * self.species[n].composition.get(element, 0.0) for n, nu in eq.net.items()
+                )
+                if abs(change) > 1e-12:
+                    raise _problem(f"{where}.equation: element {element} does not balance")
+
+        def _order(self, side: dict[str, float], orders: dict[str, float]) -> float:
+            return sum(
+                orders.get(n, nu) for n, nu in side.items() if not self.species[n].molar_volume
+            )
+
+        def _parse_constants(self, where: str, reaction: Reaction, eq: Equation) -> None:
+            """Rate and equilibrium constants in the SI units their law and orders imply."""
+            forward = self._order(eq.reactants, reaction.orders)
+            reverse = self._order(eq.products, reaction.reverse_orders)
+            units = {"rate_constant": "mol/(m^2*s)", "equilibrium_constant": reverse - forward}
+            if reaction.law == "mass_action":
+                units = {"rate_constant": 1 - forward, "reverse_rate_constant": 1 - reverse}
+                units["equilibrium_constant"] = reverse - forward
+            for key, unit in units.items():
+                unit = (
+                    unit
+                    if isinstance(unit, str)
+                    else _concentration_power(unit, key != "equilibrium_constant")
+                )
+                if getattr(reaction, key) is not None:
+                    value = _property(getattr(reaction, key), unit, f"{where}.{key} (in {unit})")
+                    object.__setattr__(reaction, key, value)
+
+    # Contracts ------------------------------------------------------------------------------
+    def _minerals(self) -> dict[str, float]:
+        return {n: s.molar_volume for n, s in self.params.species.items() if s.molar_volume}
+
+    def _solved(self) -> list[str]:
+        return [n for n, s in self.params.species.items() if not s.transported]
+
+    @property
+    def provides(self) -> list[FieldSpec]:
+        p = self.params
+        rates = dict(units="mol/(m^3*s)", space=("DG", 0) if self._solved() else ("Lagrange", 1))
+        specs = []
+        for name, species in p.species.items():
+            if species.transported:
+                specs.append(_derived(f"{name}_source", f"Reaction source of {name}", **rates))
+            else:
+                mineral = bool(species.molar_volume)
+                units = "dimensionless" if mineral else "mol/m^3"
+                what = f"{'Volume fraction' if mineral else 'Concentration'} of {name}"
+                specs.append(FieldSpec(name, "scalar", units, ("DG", 0), description=what))
+        for name, r in p.reactions.items():
+            specs.append(_derived(f"{name}_rate", f"Net rate of '{r.equation}'", **rates))
+        if self._minerals():
+            what = "eps_0 - mineral volume fractions"
+            specs.append(_derived(p.fields.porosity, what, "dimensionless", ("DG", 0)))
+        return specs
+
+    @property
+    def requires(self) -> list[FieldSpec]:
+        p = self.params
+        specs = [
+            FieldSpec(name, "scalar", "mol/m^3", description=f"Concentration of {name}")
+            for name, species in p.species.items()
+            if species.transported
+        ]
+        heated = any(r.activation_energy for r in p.reactions.values())
+        if heated and p.temperature is None:
+            what = "Temperature of the Arrhenius factors"
+            specs.append(
+                FieldSpec(p.fields.temperature, "scalar", "K", optional=True, description=what)
+            )
+        return specs
+
+    # Rates ----------------------------------------------------------------------------------
+    def _porosity(self, ctx: Context) -> Any:
+        eps = ctx.coefficient(self.params.porosity)
+        for name in self._minerals():
+            eps = eps - ctx.field(name)
+        return eps
+
+    def _value(self, ctx: Context, value: Any) -> Any:
+        """A parameter as UFL; expressions may name this instance's porosity."""
+        porosity = self.params.fields.porosity
+        if not (isinstance(value, Formula) and porosity in value.names and self._minerals()):
+            return ctx.coefficient(value)
+        names = dict(zip("xyz", ctx.x, strict=False)) | {"t": ctx.t, porosity: self._porosity(ctx)}
+        names = {name: names[name] if name in names else ctx.field(name) for name in value.names}
+        return value.expression.to_ufl(names)
+
+    def _temperature(self, ctx: Context) -> Any:
+        name = self.params.fields.temperature
+        if self.params.temperature is not None:
+            return self._value(ctx, self.params.temperature)
+        return ctx.field(name) if ctx.has(name) else STANDARD_TEMPERATURE
+
+    def _level(self, ctx: Context, name: str, order: float = 1.0) -> Any:
+        """A species as rates read it: a transported one's undershoot (a transport artefact)
+        as zero; a solved one as it is, so that a Newton iterate below zero finds its way back
+        (the converged value of an implicit step is not negative)."""
+        c = ctx.field(name)
+        if self.params.species[name].transported or order != int(order):
+            return ufl.max_value(c, 0.0)
+        return c
+
+    def _limit(self, ctx: Context, consumed: dict, produced: dict, skip: set[str]) -> Any:
+        """Factor of a direction: the exhaustion of what it consumes (except ``skip``) and,
+        if it produces a mineral, of the pore space."""
+        p, factor = self.params, 1.0
+        for name in set(consumed) - skip:
+            level = self._level(ctx, name) / p.species[name].threshold
+            factor = factor * ufl.min_value(1.0, level)
+        if set(produced) & set(self._minerals()):
+            room = (self._porosity(ctx) - p.minimum_porosity) / p.porosity_cutoff
+            factor = factor * ufl.min_value(1.0, room)
+        return factor
+
+    def _product(self, ctx: Context, side: dict[str, float], orders: dict[str, float]) -> Any:
+        value = 1.0
+        for name, nu in side.items():
+            order = orders.get(name, nu)
+            if not self.params.species[name].molar_volume and order != 0:
+                c = self._level(ctx, name, order)
+                value = value * (c if order == 1 else c**order)
+        return value
+
+    def _mass_action(self, ctx: Context, k: Any, consumed: dict, produced: dict, orders: dict):
+        """k prod c^o of one direction; only zero-order amounts (minerals) need a limit, the
+        rest vanish with their reactants."""
+        vanishing = {n for n in consumed if orders.get(n, 1) != 0} - set(self._minerals())
+        limit = self._limit(ctx, consumed, produced, vanishing)
+        return k * self._product(ctx, consumed, orders) * limit
+
+    def _rate(self, ctx: Context, reaction: Reaction) -> Any:
+        """Net rate of a reaction per bulk volume, with the exhaustion factors."""
+        eq = parse_equation(reaction.equation)
+        k = None
+        if reaction.rate_constant is not None:
+            k = self._value(ctx, reaction.rate_constant)
+        if reaction.activation_energy:
+            inverse = 1 / self._temperature(ctx) - 1 / reaction.reference_temperature
+            arrhenius = ufl.exp(-reaction.activation_energy / GAS_CONSTANT * inverse)
+        else:
+            arrhenius = 1.0
+        if reaction.law == "mass_action":
+            rate = self._mass_action(ctx, k, eq.reactants, eq.products, reaction.orders)
+            if eq.reversible:
+                if reaction.reverse_rate_constant is not None:
+                    kb = self._value(ctx, reaction.reverse_rate_constant)
+                else:
+                    kb = k / self._value(ctx, reaction.equilibrium_constant)
+                orders = reaction.reverse_orders
+                rate -= self._mass_action(ctx, kb, eq.products, eq.reactants, orders)
+            rate *= arrhenius
+        else:
+            if reaction.law == "expression":
+                raw = self._value(ctx, reaction.rate) * arrhenius
+            else:
+                area = self._value(ctx, reaction.surface_area)
+                K = self._value(ctx, reaction.equilibrium_constant)
+                ratio = self._product(ctx, eq.products, {}) / self._product(ctx, eq.reactants, {})
+                if reaction.law == "tst":
+                    raw = k * arrhenius * area * (1 - ratio / K)
+                else:  # the mineral's saturation ratio and its precipitation rate
+                    dissolution = bool(set(eq.reactants) & set(self._minerals()))
+                    omega = ratio / K if dissolution else K / ratio
+                    n = reaction.exponent
+                    excess = omega - 1 if n == 1 else ufl.sign(omega - 1) * abs(omega - 1) ** n
+                    raw = (-1 if dissolution else 1) * k * arrhenius * area * excess
+            forward = self._limit(ctx, eq.reactants, eq.products, set())
+            backward = self._limit(ctx, eq.products, eq.reactants, set())
+            rate = ufl.max_value(raw, 0) * forward + ufl.min_value(raw, 0) * backward
+        volume = reaction.volume or (
+            "fluid" if reaction.law in ("mass_action", "expression") else "bulk"
+        )
+        return rate * self._porosity(ctx) if volume == "fluid" else rate
+
+    def _rates(self, ctx: Context) -> dict[str, Any]:
+        return {name: self._rate(ctx, r) for name, r in self.params.reactions.items()}
+
+    def _production(self, rates: dict[str, Any], species: str) -> Any:
+        total = 0.0
+        for name, reaction in self.params.reactions.items():
+            nu = parse_equation(reaction.equation).net.get(species, 0.0)
+            if nu:
+                total = total + (rates[name] if nu == 1 else nu * rates[name])
+        return total
+
+    def _measure(self, ctx: Context) -> Any:
+        """Cell measure of the rates: nodal quadrature when lumped (as transport's sources)."""
+        dx = ctx.dx()
+        if self.params.lumped:
+            return dx.reconstruct(metadata={"quadrature_rule": "vertex", "quadrature_degree": 1})
+        return dx
+
+    # The plug-in interface ------------------------------------------------------------------
+    def residual(self, ctx: Context) -> ufl.Form | None:
+        solved = self._solved()
+        if not solved:
+            return None
+        rates, dx, form = self._rates(ctx), self._measure(ctx), None
+        for name in solved:
+            term = -self._production(rates, name) * ctx.test(name) * dx
+            form = term if form is None else form + term
+        return form
+
+    def capacity(self, ctx: Context) -> dict[str, Any]:
+        return {name: 1.0 / volume for name, volume in self._minerals().items()}
+
+    def storage(self, ctx: Context) -> dict[str, Any]:
+        minerals, eps = self._minerals(), self._porosity(ctx)
+        return {name: eps * ctx.field(name) for name in self._solved() if name not in minerals}
+
+    def initial(self, ctx: Context) -> dict[str, Any]:
+        species = self.params.species
+        return {name: ctx.coefficient(species[name].initial) for name in self._solved()}
+
+    def derived(self, ctx: Context) -> dict[str, Any]:
+        rates = self._rates(ctx)
+        derived = {f"{name}_rate": rate for name, rate in rates.items()}
+        for name, species in self.params.species.items():
+            if species.transported:
+                derived[f"{name}_source"] = self._production(rates, name)
+        if self._minerals():
+            derived[self.params.fields.porosity] = self._porosity(ctx)
+        return derived
+
+    def _amount(self, ctx: Context, name: str) -> Any:
+        """Amount of a species per bulk volume (mol/m^3)."""
+        volume = self._minerals().get(name)
+        c = ctx.field(name)
+        return c / volume if volume else self._porosity(ctx) * c
+
+    def quantities(self, ctx: Context) -> dict[str, Quantity]:
+        """Per solved species its amount and extremes; per reaction its integrated rate; the
+        total of each element named in compositions (transported species counted with this
+        instance's porosity); the smallest porosity."""
+        p, dx = self.params, ctx.dx()
+        amount, rate = ctx.per_depth("mol"), ctx.per_depth("mol/s")
+        quantities, rates = {}, self._rates(ctx)
+        for name in self._solved():
+            units = "dimensionless" if name in self._minerals() else "mol/m^3"
+            quantities[f"amount_{name}"] = Quantity.integral(
+                self._amount(ctx, name) * dx, amount, f"Amount of {name}"
+            )
+            quantities[f"min_{name}"] = Quantity.minimum(name, units, f"Lowest {name}")
+            quantities[f"max_{name}"] = Quantity.maximum(name, units, f"Highest {name}")
+        for name in p.reactions:
+            quantities[f"rate_{name}"] = Quantity.integral(
+                rates[name] * self._measure(ctx), rate, f"Reaction '{name}' integrated"
+            )
+        elements = sorted({e for s in p.species.values() for e in s.composition})
+        for element in elements:
+            total = sum(
+                s.composition[element] * self._amount(ctx, name)
+                for name, s in p.species.items()
+                if element in s.composition
+            )
+            quantities[f"total_{element}"] = Quantity.integral(
+                total * dx, amount, f"Element {element} in all species"
+            )
+        if self._minerals():
+            quantities["min_porosity"] = Quantity.minimum(
+                p.fields.porosity, "dimensionless", "Lowest porosity"
+            )
+        return quantities
