@@ -39,13 +39,19 @@ BIN := $(VENV)/bin
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The example plug-in (examples/darcy_flow) is installed like a user's package, so the tests find
+# it through its entry point only.
+EXAMPLE_PLUGINS := examples/darcy_flow
+
+$(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(EXAMPLE_PLUGINS))
 	@if [ -z "$(PYTHON)" ]; then \
 	  echo "error: no Python >= 3.12 found. Install one, or run: make PYTHON=/path/to/python3.12"; \
 	  exit 2; fi
 	@echo "Using $(PYTHON) ($$($(PYTHON) --version))"
 	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
+	  --no-build-isolation $(addprefix -e ,$(EXAMPLE_PLUGINS))
 	@touch $@
 
 run: $(STAMP)

@@ -104,6 +104,15 @@ class OutputSpec(Parameters):
     times: list[float] = Field(default_factory=list, description="Extra output times [s]")
     fields: list[str] | None = Field(None, description="Fields to write (default: all)")
     xdmf: bool = Field(True, description="Write fields as an XDMF time series")
+    vtx: bool = Field(
+        False,
+        description="Also write fields as VTX (ADIOS2 .bp folders), each at its own degree",
+    )
+    every_cycle: int | None = Field(
+        None,
+        ge=1,
+        description="Write fields only in protocol cycles 0, N, 2N, ... (quantities: always)",
+    )
 
     @field_validator("times", mode="before")
     @classmethod

@@ -1,4 +1,4 @@
-"""Command line: ``scalebridge run | check | modules``.
+"""Command line: ``scalebridge run | check | modules | plot | new-module``.
 
 Every command behaves the same under ``mpirun -n N``: all ranks do the work, rank 0 prints.
 Bad input prints one message naming the case-file path and exits with code 2; a solve that
@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     with_case("check", "Validate a case and print its mesh, fields and solve plan; solve nothing.")
     modules = commands.add_parser("modules", help="List installed physics plug-ins.")
     modules.add_argument("name", nargs="?", help="show one plug-in only")
+    _plot_parser(commands)
+    _new_module_parser(commands)
     return parser
 
 
@@ -63,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
             _run(args, comm)
         elif args.command == "check":
             _say(comm, _check(args, comm))
+        elif args.command == "plot":
+            _say(comm, _plot(args, comm))
+        elif args.command == "new-module":
+            _say(comm, _new_module(args, comm))
         else:
             _say(comm, _modules(args.name))
     except ScaleBridgeError as exc:
@@ -168,7 +174,85 @@ def _output_plan(output: Any, simulation: Any) -> str:
     if output.times:
         when += " and at " + ", ".join(f"{t:g}" for t in output.times) + " s"
     fields = ", ".join(simulation._output_fields) if output.xdmf else "none"
+    if output.xdmf and output.vtx:
+        fields += " (XDMF and VTX)"
+    if output.xdmf and output.every_cycle:
+        fields += f", in protocol cycles 0, {output.every_cycle}, {2 * output.every_cycle}, ..."
     return f"{when}; fields: {fields}"
+
+
+# ---------------------------------------------------------------------------------------------
+# scalebridge plot
+# ---------------------------------------------------------------------------------------------
+def _plot_parser(commands: Any) -> None:
+    text = "Plot quantities against time and field snapshots of run folders (PNG, no display)."
+    plot = commands.add_parser("plot", help=text, description=text)
+    plot.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="run folder(s)")
+    plot.add_argument(
+        "--columns",
+        help="quantities.csv columns, comma-separated (default: all but dt and iteration "
+        "counts; 'none': no quantity plots)",
+    )
+    plot.add_argument(
+        "--fields", help="fields to render, comma-separated (default: all; 'none': no snapshots)"
+    )
+    plot.add_argument(
+        "--times",
+        help="snapshot times, comma-separated, in s or with units ('90,2 min'; default: last)",
+    )
+    plot.add_argument(
+        "--out", type=Path, help="folder for the PNGs (default: RUN_DIR/plots; several: ./plots)"
+    )
+
+
+def _names(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    return [] if names == ["none"] else names
+
+
+def _plot(args: argparse.Namespace, comm: Any) -> str:
+    """Rank 0 plots (and prints); the other ranks wait and share its exit code."""
+    from app.errors import CaseError
+
+    outcome: str | ScaleBridgeError = ""
+    if comm.rank == 0:
+        try:
+            outcome = _plot_files(args)
+        except ScaleBridgeError as exc:
+            outcome = exc
+    failed = comm.bcast(isinstance(outcome, ScaleBridgeError), root=0)
+    if isinstance(outcome, ScaleBridgeError):
+        raise outcome
+    if failed:
+        raise CaseError("", "plotting failed on rank 0")  # rank 0 prints why
+    return outcome
+
+
+def _plot_files(args: argparse.Namespace) -> str:
+    from app.plotting import plot
+    from app.units import to_si
+
+    times = None
+    if args.times is not None:
+        times = [
+            float(item) if _is_number(item) else to_si(item, "s", "--times")
+            for item in _names(args.times) or []
+        ]
+    written = plot(args.runs, _names(args.columns), _names(args.fields), times, args.out)
+    folders = ", ".join(sorted({str(path.parent) for path in written})) or "-"
+    return "\n".join(
+        [f"wrote {len(written)} PNG files to {folders}:"] + [f"  {path.name}" for path in written]
+    )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,6 +338,32 @@ def _nested_models(annotation: Any) -> list[type]:
     for arg in typing.get_args(annotation):
         found += _nested_models(arg)
     return found
+
+
+# ---------------------------------------------------------------------------------------------
+# scalebridge new-module
+# ---------------------------------------------------------------------------------------------
+def _new_module_parser(commands: Any) -> None:
+    text = (
+        "Create an installable plug-in package: pyproject with the entry point, a worked "
+        "reaction-diffusion plug-in, a demo case and tests that pass as generated."
+    )
+    command = commands.add_parser("new-module", help=text, description=text)
+    command.add_argument("name", help="plug-in name (a Python module name, e.g. reaction_front)")
+    command.add_argument(
+        "--dir", type=Path, default=Path("."), help="folder to create the package in (default: .)"
+    )
+
+
+def _new_module(args: argparse.Namespace, comm: Any) -> str:
+    from app import scaffold
+
+    scaffold.check_name(args.name)  # every rank refuses a bad name the same way
+    target = args.dir / args.name
+    if comm.rank == 0:
+        scaffold.create(args.name, args.dir)
+    comm.barrier()
+    return scaffold.summary(target, args.name)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ first moment, and only a run that reached its end time says ``"completed"``; a f
 ``"failed"`` with the reason. An existing folder is replaced only with ``overwrite=True``, and
 only if it is a run folder (it holds ``provenance.json``), so a mistyped ``-o`` never deletes
 unrelated data.
+
+Fields go to one XDMF file per mesh (``fields.xdmf``, ``fields_<mesh>.xdmf``), optionally also
+to VTX (``.bp``), and ``view.py`` beside them opens them in ParaView. ``scalebridge plot``
+(:mod:`app.plotting`) reads the folder back.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ import sys
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import basix
 import tomli_w
 from dolfinx import fem, io
 
@@ -34,6 +40,7 @@ from app.units import unit_suffix
 log = logging.getLogger("scalebridge")
 
 PROVENANCE = "provenance.json"
+VIEW_SCRIPT = Path(__file__).with_name("paraview_view.py")
 
 
 def column(name: str, units: str) -> str:
@@ -168,52 +175,169 @@ def _provenance(case_file: Path | None, ranks: int) -> dict[str, Any]:
     }
 
 
-class FieldWriter:
-    """Fields as XDMF time series that ParaView opens: ``fields.xdmf`` (+ ``.h5``) for the
-    fields of the whole mesh, ``fields_<name>.xdmf`` for those of a region or a boundary.
+@dataclass(frozen=True)
+class FieldOutput:
+    """Which field files to write, and in which protocol cycles (the case's ``[output]``)."""
 
-    XDMF holds Lagrange fields of the mesh's degree and cellwise constants; anything else is
-    interpolated to degree 1 for output (the solution keeps its own degree).
+    xdmf: bool = True
+    vtx: bool = False
+    every_cycle: int | None = None
+
+    @classmethod
+    def of(cls, output: Any) -> FieldOutput:
+        """From the case's :class:`~app.case.OutputSpec`."""
+        return cls(output.xdmf, output.vtx, output.every_cycle)
+
+    def wanted(self, cycle: int | None) -> bool:
+        """Whether fields are written in protocol cycle ``cycle`` (None or -1: no protocol, or
+        before its first step, e.g. the initial state)."""
+        if self.every_cycle is None or cycle is None or cycle < 0:
+            return True
+        return cycle % self.every_cycle == 0
+
+
+class FieldWriter:
+    """Field files of a run, one set per mesh the fields live on.
+
+    * XDMF (ParaView, ``scalebridge plot``): ``fields.xdmf`` (+ ``.h5``) for the fields of the
+      whole mesh, ``fields_<mesh.name>.xdmf`` for those of a region or boundary submesh. XDMF
+      holds Lagrange fields of the mesh's degree and cellwise constants; anything else is
+      interpolated to the mesh's degree for output (the solution keeps its own degree).
+      ``view.py`` beside them opens them all in ParaView.
+    * VTX (``vtx = true``): ``fields.bp`` / ``fields_<mesh.name>.bp``, each field at its own
+      degree. One VTX file holds one element type, so further element types of a mesh go to
+      ``fields[_<mesh.name>]_<element>.bp`` (e.g. ``fields_DG0.bp``). Each file holds its
+      mesh once (``VTXMeshPolicy.reuse``), not at every step.
+
+    Args:
+        folder: The run folder.
+        mesh_data: The parent mesh and its region tags.
+        functions: The fields to write.
+        output: Which files to write, and in which protocol cycles (default: XDMF, always).
     """
 
-    def __init__(self, folder: Path, mesh_data: Any, functions: Sequence[fem.Function]):
+    def __init__(
+        self,
+        folder: Path,
+        mesh_data: Any,
+        functions: Sequence[fem.Function],
+        output: FieldOutput | None = None,
+    ):
+        self.settings = output or FieldOutput()
+        self.times: list[float] = []  # the times written
         parent = mesh_data.mesh
         by_mesh: dict[Any, list[fem.Function]] = {}
         for function in functions:
             by_mesh.setdefault(function.function_space.mesh, []).append(function)
-        self._files = []
+        self._files: list[tuple[Any, list[tuple[fem.Function, fem.Function]]]] = []
+        self._vtx: list[tuple[Any, list[tuple[fem.Function, fem.Function]]]] = []
         for mesh, members in by_mesh.items():
-            name = "fields.xdmf" if mesh is parent else f"fields_{mesh.name}.xdmf"
-            stream = io.XDMFFile(mesh.comm, str(folder / name), "w")
-            stream.write_mesh(mesh)
-            if mesh is parent and len(mesh_data.regions) > 1:  # one region: a constant array
-                mesh.topology.create_connectivity(mesh.topology.dim, mesh.topology.dim)
-                mesh_data.cell_tags.name = "regions"
-                stream.write_meshtags(mesh_data.cell_tags, mesh.geometry)
-            pairs = [(f, _output_function(f, mesh)) for f in members]
-            self._files.append((stream, pairs))
+            stem = "fields" if mesh is parent else f"fields_{mesh.name}"
+            if self.settings.xdmf:
+                self._files.append(self._xdmf(folder / f"{stem}.xdmf", mesh, members, mesh_data))
+            if self.settings.vtx:
+                self._vtx += _vtx_writers(folder, stem, mesh, members)
+        if self.settings.xdmf and self._files and parent.comm.rank == 0:
+            write_view_script(folder)
 
-    def write(self, time: float) -> None:
+    @staticmethod
+    def _xdmf(path: Path, mesh: Any, members: list[fem.Function], mesh_data: Any):
+        stream = io.XDMFFile(mesh.comm, str(path), "w")
+        stream.write_mesh(mesh)
+        if mesh is mesh_data.mesh and len(mesh_data.regions) > 1:  # one region: a constant
+            mesh.topology.create_connectivity(mesh.topology.dim, mesh.topology.dim)
+            mesh_data.cell_tags.name = "regions"
+            stream.write_meshtags(mesh_data.cell_tags, mesh.geometry)
+        return stream, [(f, _output_function(f, mesh)) for f in members]
+
+    def write(self, time: float, cycle: int | None = None) -> bool:
+        """Write every field at ``time``, unless ``every_cycle`` leaves out ``cycle``.
+
+        Args:
+            time: The time stamp.
+            cycle: The protocol cycle (None without a protocol).
+
+        Returns:
+            Whether the fields were written.
+        """
+        if not self.settings.wanted(cycle):
+            return False
         for stream, pairs in self._files:
             for source, target in pairs:
                 if target is not source:
                     target.interpolate(source)
                 stream.write_function(target, time)
+        for writer, pairs in self._vtx:
+            for source, target in pairs:
+                if target is not source:
+                    target.interpolate(source)
+            writer.write(time)
+        self.times.append(time)
+        return True
 
     def close(self) -> None:
         for stream, _ in self._files:
             stream.close()
+        for writer, _ in self._vtx:
+            writer.close()
+
+
+def write_view_script(folder: Path) -> Path:
+    """Copy the ParaView view script into ``folder`` as ``view.py`` (see app/paraview_view.py).
+
+    The script finds its files next to itself; the folder's absolute path is its fallback for
+    ``paraview --script``, which runs a script without ``__file__``.
+    """
+    folder = Path(folder).resolve()
+    text = VIEW_SCRIPT.read_text().replace(
+        "RUN_FOLDER = None  #", f"RUN_FOLDER = {str(folder)!r}  #", 1
+    )
+    target = folder / "view.py"
+    target.write_text(text)
+    return target
 
 
 def _output_function(function: fem.Function, mesh: Any) -> fem.Function:
     element = function.function_space.ufl_element()
     degree, discontinuous = element.embedded_superdegree, element.discontinuous
-    mesh_degree = mesh.geometry.cmap.degree
+    mesh_degree = mesh.geometry.cmaps[0].degree
     if (degree == 0 and discontinuous) or (degree == mesh_degree and not discontinuous):
         return function
     shape = function.function_space.value_shape
     space = fem.functionspace(mesh, ("Lagrange", mesh_degree, shape))
     return fem.Function(space, name=function.name)
+
+
+def _vtx_writers(folder: Path, stem: str, mesh: Any, members: list[fem.Function]) -> list:
+    """One VTX writer per element type of ``members`` (all on ``mesh``).
+
+    Lagrange fields, continuous or not, are written at their degree; other families are
+    interpolated to discontinuous Lagrange of their degree (VTX holds Lagrange only).
+    """
+    groups: dict[str, list[tuple[fem.Function, fem.Function]]] = {}
+    for function in members:
+        element = function.function_space.ufl_element()
+        degree = element.embedded_superdegree
+        target = function
+        if element.basix_element.family != basix.ElementFamily.P:
+            shape = function.function_space.value_shape
+            space = fem.functionspace(mesh, ("Discontinuous Lagrange", degree, shape))
+            target = fem.Function(space, name=function.name)
+        discontinuous = target.function_space.ufl_element().discontinuous
+        label = f"DG{degree}" if discontinuous else f"P{degree}"
+        groups.setdefault(label, []).append((function, target))
+    writers = []
+    for index, (label, pairs) in enumerate(groups.items()):
+        name = f"{stem}.bp" if index == 0 else f"{stem}_{label}.bp"
+        writer = io.VTXWriter(
+            mesh.comm,
+            str(folder / name),
+            [target for _, target in pairs],
+            engine="BP4",
+            mesh_policy=io.VTXMeshPolicy.reuse,
+        )
+        writers.append((writer, pairs))
+    return writers
 
 
 class QuantityTable:

@@ -42,7 +42,7 @@ from app.events import Stage, event_trigger, protocol_stages
 from app.fields import FieldStore, assign
 from app.groups import Group, blame
 from app.meshing import MeshData, build_mesh
-from app.output import FieldWriter, QuantityTable, RunDirectory, column
+from app.output import FieldOutput, FieldWriter, QuantityTable, RunDirectory, column
 from app.quantities import Quantities
 from app.registry import check_contracts
 from app.scheduler import TimeLoop
@@ -372,8 +372,9 @@ class Simulation:
         log.info("%s", self.describe_solvers())
         functions = [self.store[name].function for name in self._output_fields]
         self._writer = None
-        if folder is not None and self.case.output.xdmf:
-            self._writer = FieldWriter(folder.path, self.mesh_data, functions)
+        settings = FieldOutput.of(self.case.output)
+        if folder is not None and (settings.xdmf or settings.vtx):
+            self._writer = FieldWriter(folder.path, self.mesh_data, functions, settings)
         self._table = QuantityTable(
             folder.path / "quantities.csv" if folder else None,
             [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities],
@@ -430,7 +431,7 @@ class Simulation:
             row += [self._stage.index, self._stage.cycle] if self._stage else [-1, -1]
         self._table.append([*row, *self._evaluator.evaluate().values()])
         if self._writer is not None:
-            self._writer.write(t)
+            self._writer.write(t, self._stage.cycle if self._stage else None)
 
     # Reports -------------------------------------------------------------------------------
     def describe_solvers(self) -> str:

@@ -1,11 +1,14 @@
-"""ParaView reads the XDMF a run writes: mesh size, time steps and field values all come through.
+"""ParaView reads the XDMF a run writes: mesh size, time steps and field values all come through;
+the run folder's ``view.py`` opens it headless with the expected arrays and colour maps.
 
-The probe (tests/paraview_probe.py) runs under ``pvbatch``, ParaView's own Python, in a virtual
-X server, so this needs the Debian packages ``paraview`` and ``xvfb``; without them it skips.
+The probe (tests/paraview_probe.py) and view.py run under ``pvbatch``, ParaView's own Python, in
+a virtual X server, so this needs the Debian packages ``paraview`` and ``xvfb``; without them
+these tests skip.
 """
 
 import json
 import os
+import random
 import subprocess
 import tomllib
 from pathlib import Path
@@ -32,6 +35,16 @@ def _probe_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key not in dropped}
 
 
+def _xvfb() -> list[str]:
+    """``xvfb-run -a`` from a random display number.
+
+    From the default :99, back-to-back or concurrent runs can hand pvbatch a server that is
+    shutting down: the first window connects, the next one (a second view) fails with "bad X
+    server connection" in about one run in ten.
+    """
+    return ["xvfb-run", "-a", "-n", str(random.randint(100, 30000))]
+
+
 def _streams(process) -> str:
     """A process's (or a timed-out process's) stdout and stderr, labelled."""
     return f"stdout:\n{process.stdout}\nstderr:\n{process.stderr}"
@@ -40,7 +53,7 @@ def _streams(process) -> str:
 def _run_probe(xdmf: Path) -> tuple[dict, str]:
     """Run the probe on ``xdmf``; returns its JSON report and its output for failure messages."""
     # Absolute path: ParaView's Xdmf3 reader mis-resolves the HDF5 file for bare file names.
-    command = ["xvfb-run", "-a", "pvbatch", str(PROBE), str(xdmf.resolve())]
+    command = [*_xvfb(), "pvbatch", str(PROBE), str(xdmf.resolve())]
     try:
         process = subprocess.run(
             command, capture_output=True, text=True, timeout=120, env=_probe_env()
@@ -106,3 +119,75 @@ def test_paraview_reads_heated_plate_fields(tmp_path):
     heat_flux = _array(report, "cell", "heat_flux")
     assert heat_flux["components"] >= 2, output
     assert heat_flux["magnitude_range"][1] > 0, output
+
+
+def _run_view(script: Path, cwd: Path, *args: str) -> tuple[dict, str]:
+    """Run a run folder's view.py under pvbatch with ``args``; returns its --report JSON."""
+    command = [*_xvfb(), "pvbatch", str(script), *args, "--report"]
+    try:
+        process = subprocess.run(
+            command, capture_output=True, text=True, timeout=120, env=_probe_env(), cwd=cwd
+        )
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"view.py timed out after 120 s\n{_streams(error)}")
+    output = f"view.py exit code {process.returncode}\n{_streams(process)}"
+    lines = [line for line in process.stdout.splitlines() if line.startswith("{")]
+    assert process.returncode == 0 and lines, output
+    return json.loads(lines[-1]), output
+
+
+@pytest.mark.skipif(_NO_PARAVIEW is not None, reason=_NO_PARAVIEW or "")
+def test_view_script_shows_the_run_headless(tmp_path):
+    """view.py opens a run folder even after it was moved, colours the temperature with
+    Inferno at the last time and renders a screenshot that is not blank."""
+    from tests.test_plot import colour_map_pixels, distinct, pixels
+
+    written = tmp_path / "plate"
+    process = scalebridge(
+        "run", CASE, "-o", written, "-q", "--set", f"time.end={END:g}",
+        "--set", f"output.interval={INTERVAL:g}", cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert process.returncode == 0, process.stdout + process.stderr
+    moved = tmp_path / "elsewhere" / "plate"  # the script finds its files next to itself
+    moved.parent.mkdir()
+    written.rename(moved)
+    shot = tmp_path / "shot.png"
+    report, output = _run_view(moved / "view.py", tmp_path, "--screenshot", str(shot))
+
+    assert report["files"] == ["fields.xdmf"], output
+    assert report["time"] == pytest.approx(END), output
+    fields = report["fields"]
+    assert set(fields) == {"temperature", "heat_flux"}, output
+    temperature, flux = fields["temperature"], fields["heat_flux"]
+    assert (temperature["association"], temperature["components"]) == ("POINTS", 1), output
+    assert temperature["preset"] == "Inferno (matplotlib)" and temperature["shown"], output
+    quantities = read_quantities(moved)
+    expected = [quantities["min_temperature_K"][-1], quantities["max_temperature_K"][-1]]
+    assert temperature["range"] == pytest.approx(expected, rel=1e-6), output  # float32
+    assert (flux["association"], flux["components"], flux["shown"]) == ("CELLS", 3, False)
+    assert flux["range"][1] > 1e4, output  # magnitude; 40 kW/m^2 enter under the heater
+
+    rgb = pixels(shot)
+    assert len(rgb) == 900 * 600
+    assert rgb.mean(axis=1).std() > 20  # measured: 40.7 (of 255)
+    assert len(distinct(rgb)[0]) > 500  # measured: 1581
+    fraction, levels = colour_map_pixels(shot, "inferno")
+    assert fraction > 0.15 and levels > 200, (fraction, levels)  # measured: 0.236, 256
+
+
+@pytest.mark.skipif(_NO_PARAVIEW is not None, reason=_NO_PARAVIEW or "")
+def test_view_script_opens_each_mesh_in_its_own_view(tmp_path):
+    """A run with a field on a region (matrix_uptake): fields.xdmf and fields_matrix.xdmf
+    side by side, each coloured by its first field, B with the range in quantities.csv."""
+    run = tmp_path / "uptake"
+    process = scalebridge("run", CASES / "matrix_uptake.toml", "-o", run, "-q", timeout=120)
+    assert process.returncode == 0, process.stdout + process.stderr
+    report, output = _run_view(run / "view.py", tmp_path)
+    assert report["files"] == ["fields.xdmf", "fields_matrix.xdmf"], output
+    fields = report["fields"]
+    assert set(fields) == {"A", "A_flux", "B (matrix)", "B_flux (matrix)"}, output
+    assert [name for name, entry in fields.items() if entry["shown"]] == ["A", "B (matrix)"]
+    quantities = read_quantities(run)
+    expected = [quantities[f"transport_{kind}_B_mol_per_m3"][-1] for kind in ("min", "max")]
+    assert fields["B (matrix)"]["range"] == pytest.approx(expected, rel=1e-6), output
+    assert fields["B (matrix)"]["file"] == "fields_matrix.xdmf", output

@@ -1,0 +1,496 @@
+"""The machinery behind :mod:`app.testing` (the conformance kit for plug-ins).
+
+Case handling, the shape checks wrapped around a plug-in's methods, the Jacobian against finite
+differences, and the MPI side of the parallel check: ``python -m app.conformance CASE OUTPUT``
+runs a case (under mpirun) and writes the quantities and field norms that
+:func:`app.testing.check_parallel` compares with a serial run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app import registry
+from app.contracts import Physics
+
+PluginLike = type[Physics] | str
+CaseLike = Mapping[str, Any] | str | Path
+
+_BUILTIN = {1: "interval", 2: "rectangle", 3: "box"}
+_CELLS = {1: 8, 2: 4, 3: 2}
+_SOLVER_COLUMNS = {"newton_iterations", "linear_iterations", "coupling_iterations"}
+_HIDDEN_DEPENDENCE = (
+    "the residual depends on an unknown through something ufl.derivative cannot see: a copy of "
+    "a field in a separate Function, a value lagged by hand, an interpolation, or a "
+    "non-differentiable construct; read unknowns only through ctx.field()"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Plug-ins and cases
+# --------------------------------------------------------------------------------------------
+def plugin_class(plugin: PluginLike) -> type[Physics]:
+    """The class of a plug-in given as a class or as an installed type name."""
+    if isinstance(plugin, str):
+        found = registry.discover()
+        if plugin in found.broken:
+            raise AssertionError(f"plug-in '{plugin}' failed to load: {found.broken[plugin]}")
+        if plugin not in found.classes:
+            raise AssertionError(
+                f"no installed plug-in '{plugin}'; installed: {', '.join(found.classes)}"
+            )
+        return found.classes[plugin]
+    require(
+        isinstance(plugin, type) and issubclass(plugin, Physics),
+        f"{plugin!r} is not a subclass of app.contracts.Physics",
+    )
+    require(isinstance(getattr(plugin, "name", None), str), f"{plugin.__name__} has no `name`")
+    return plugin
+
+
+@contextlib.contextmanager
+def registered(cls: type[Physics]) -> Iterator[None]:
+    """Make ``cls`` discoverable by its type name for the duration (if no entry point does)."""
+    found = registry.discover()
+    if found.classes.get(cls.name) is cls:
+        yield
+        return
+    original = registry.discover
+    patched = registry.Plugins(found.classes | {cls.name: cls}, found.broken)
+    registry.discover = lambda: patched
+    try:
+        yield
+    finally:
+        registry.discover = original
+
+
+@dataclass(frozen=True)
+class CaseData:
+    raw: dict[str, Any]
+    base_dir: Path | None
+
+
+def read_case(case: CaseLike) -> CaseData:
+    if isinstance(case, Mapping):
+        return CaseData(copy.deepcopy(dict(case)), None)
+    path = Path(case)
+    with path.open("rb") as stream:
+        return CaseData(tomllib.load(stream), path.parent.resolve())
+
+
+def instances_of(cls: type[Physics], spec: CaseData) -> list[str]:
+    physics = spec.raw.get("physics", {})
+    found = [name for name, table in physics.items() if table.get("type", name) == cls.name]
+    require(bool(found), f"the case has no instance of '{cls.name}' to check")
+    return found
+
+
+def dimensions(cls: type[Physics], dims: Sequence[int] | None) -> list[int]:
+    return list(dims if dims is not None else getattr(cls, "dimensions", (1, 2, 3)))
+
+
+def in_dimension(raw: dict[str, Any], dim: int) -> dict[str, Any]:
+    """The case on a small built-in mesh of ``dim`` dimensions."""
+    mesh = raw.get("mesh", {})
+    new: dict[str, Any] = {"type": _BUILTIN[dim], "cells": [_CELLS[dim]] * dim}
+    for key in ("length", "origin"):
+        if isinstance(mesh.get(key), list) and mesh[key] and mesh.get("type") != "gmsh":
+            values = list(mesh[key])
+            new[key] = (values + [values[-1]] * 3)[:dim]
+    for key in ("regions", "boundaries"):
+        if mesh.get(key):
+            new[key] = mesh[key]
+    return raw | {"mesh": new}
+
+
+def contract(plugin: Physics) -> list[tuple]:
+    return [
+        (s.name, s.rank, s.units, s.space, s.region, s.derived, s.optional)
+        for s in [*plugin.provides, *plugin.requires]
+    ]
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise AssertionError(message)
+
+
+def guard(call: Any, what: str, hint: str = "") -> Any:
+    """``call()``, with any failure turned into an AssertionError that says what failed."""
+    try:
+        return call()
+    except AssertionError:
+        raise
+    except Exception as exc:
+        raise AssertionError(f"{what} failed: {type(exc).__name__}: {exc}{hint}") from exc
+
+
+# --------------------------------------------------------------------------------------------
+# Fields and ranks
+# --------------------------------------------------------------------------------------------
+def _rank_of(shape: tuple[int, ...], gdim: int) -> str:
+    names = {(): "scalar", (gdim,): "vector", (gdim, gdim): "tensor"}
+    return names.get(tuple(shape), f"shape {tuple(shape)}")
+
+
+def _check_specs(name: str, instance: str, plugin: Physics) -> None:
+    from app.units import parse_units
+
+    provided = plugin.provides
+    names = [spec.name for spec in provided]
+    require(len(set(names)) == len(names), f"'{instance}' ({name}) provides {names} twice")
+    for role, specs in (("provides", provided), ("requires", plugin.requires)):
+        for spec in specs:
+            where = f"'{instance}' ({name}) {role} '{spec.name}'"
+            require(spec.name.isidentifier(), f"{where}: field names must be identifiers")
+            require(
+                spec.rank in ("scalar", "vector", "tensor"), f"{where}: unknown rank {spec.rank!r}"
+            )
+            guard(lambda spec=spec: parse_units(spec.units), f"{where}: units {spec.units!r}")
+
+
+def _shape_checked(plugin: Physics, instance: str, method: str) -> Any:
+    """Wrap ``plugin.<method>`` (derived or initial) so that what it returns is checked against
+    the declared fields the moment the framework calls it."""
+    original = getattr(plugin, method)
+    specs = {spec.name: spec for spec in plugin.provides if spec.derived == (method == "derived")}
+
+    def checked(ctx: Any) -> Any:
+        values = original(ctx)
+        where = f"'{instance}' ({plugin.name}).{method}()"
+        for key, value in values.items():
+            require(key in specs, f"{where} returns '{key}', not one of its fields {list(specs)}")
+            expected, shape = specs[key].shape(ctx.gdim), getattr(value, "ufl_shape", ())
+            if isinstance(value, int | float) and method == "initial":
+                continue  # a number fills every component
+            require(
+                tuple(shape) == expected,
+                f"field '{key}' of '{instance}' ({plugin.name}) is declared a {specs[key].rank} "
+                f"(shape {expected}) on a {ctx.gdim}D mesh, but {method}() returns "
+                f"{_rank_of(shape, ctx.gdim)} (shape {tuple(shape)})",
+            )
+        if method == "derived":
+            missing = sorted(set(specs) - set(values))
+            require(not missing, f"{where} does not return its derived fields {missing}")
+        return values
+
+    return checked
+
+
+def run_checked(cls: type[Physics], spec: CaseData) -> tuple[Any, Any]:
+    """Build (with shape checks on derived and initial values) and run the case in memory."""
+    from app.simulation import Simulation
+
+    instances = instances_of(cls, spec)
+    with registered(cls):
+        sim = guard(lambda: Simulation.from_case(spec.raw, base_dir=spec.base_dir), "the case")
+    for instance in instances:
+        plugin = sim.physics[instance]
+        _check_specs(cls.name, instance, plugin)
+        for method in ("derived", "initial"):
+            setattr(plugin, method, _shape_checked(plugin, instance, method))
+    guard(sim.build, f"building the forms of {instances}")
+    gdim = sim.mesh_data.mesh.geometry.dim
+    for instance in instances:
+        for field_spec in sim.physics[instance].provides:
+            stored = sim.store[field_spec.name]
+            shape = stored.function.ufl_shape
+            require(
+                stored.provider == instance and tuple(shape) == field_spec.shape(gdim),
+                f"field '{field_spec.name}' is stored as {_rank_of(shape, gdim)} by "
+                f"'{stored.provider}', declared {field_spec.rank} by '{instance}'",
+            )
+    try:
+        result = sim.run()
+    except Exception as exc:
+        message = f"running the case failed: {type(exc).__name__}: {exc}"
+        try:  # a wrong Jacobian is a common reason for a Newton failure: say so when it is
+            assert_jacobian(cls, sim, instances, 1e-5)
+        except AssertionError as diagnosis:
+            message += f"; {diagnosis}"
+        except Exception:  # the state left behind may not even assemble
+            pass
+        raise AssertionError(message) from exc
+    return sim, result
+
+
+def fields_summary(sim: Any, instances: list[str]) -> str:
+    from mpi4py import MPI
+
+    count = 0
+    for instance in instances:
+        for spec in sim.physics[instance].provides:
+            function = sim.store[spec.name].function
+            comm = function.function_space.mesh.comm
+            finite = comm.allreduce(bool(np.isfinite(function.x.array).all()), op=MPI.LAND)
+            require(finite, f"field '{spec.name}' of '{instance}' has non-finite values")
+            count += 1
+    return f"{count} provided field(s) with declared rank, valid units, finite values"
+
+
+# --------------------------------------------------------------------------------------------
+# Jacobian against finite differences
+# --------------------------------------------------------------------------------------------
+def jacobian_products(
+    sim: Any, instances: list[str], step: float = 1e-6, seed: int = 0, nudge: float = 0.0
+) -> Iterator[tuple[str, str, float, float, float]]:
+    """Compare J d with finite differences of F, per solved field of each group holding one of
+    ``instances``.
+
+    Args:
+        sim: A built (and compiled) simulation; its current state is where J is checked.
+        instances: Plug-in instances whose groups are checked.
+        step: Central-difference step h relative to the direction d, which is random with the
+            magnitude of each field (or 1 where a field is zero).
+        seed: Seed of the random direction.
+        nudge: Move the state first by up to this fraction of each field's magnitude (upwards):
+            off exact values where a residual has a kink (max(c, 0) at c = 0).
+
+    Yields:
+        (group, field, |F|, |J d|, |J d - FD| / max(|J d|, |FD|)) for the field's rows.
+    """
+    from dolfinx import fem
+    from dolfinx.fem import petsc as fem_petsc
+    from mpi4py import MPI
+    from petsc4py import PETSc
+
+    rng = np.random.default_rng(seed)
+    for group in sim.groups:
+        if group.system is None or not set(group.physics) & set(instances):
+            continue
+        system, maps = group.system, group.system.entity_maps or None
+        residuals = [fem.form(F, entity_maps=maps) for F in system.residuals]
+
+        def assemble(residuals: list = residuals) -> list[PETSc.Vec]:
+            vectors = [fem_petsc.assemble_vector(F) for F in residuals]
+            for vector in vectors:
+                vector.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+            return vectors
+
+        saved = [u.x.array.copy() for u in system.unknowns]
+        directions = []
+        for u in system.unknowns:
+            d = fem.Function(u.function_space)
+            index_map = u.function_space.dofmap.index_map
+            owned = index_map.size_local * u.function_space.dofmap.index_map_bs
+            scale = u.function_space.mesh.comm.allreduce(
+                float(np.abs(u.x.array[:owned]).max(initial=0.0)), op=MPI.MAX
+            )
+            d.x.array[:owned] = rng.uniform(-1.0, 1.0, owned) * (scale or 1.0)
+            d.x.scatter_forward()
+            directions.append(d)
+            if nudge:
+                u.x.array[:owned] += nudge * (scale or 1.0) * rng.uniform(0.5, 1.0, owned)
+                u.x.scatter_forward()
+        try:
+            state = [u.x.array.copy() for u in system.unknowns]
+            base = assemble()
+            products = [vector.duplicate() for vector in base]
+            for row, product in zip(system.jacobian, products, strict=True):
+                product.set(0.0)
+                for block, d in zip(row, directions, strict=True):
+                    if block is not None:
+                        matrix = fem_petsc.assemble_matrix(fem.form(block, entity_maps=maps))
+                        matrix.assemble()
+                        matrix.multAdd(d.x.petsc_vec, product, product)
+                        matrix.destroy()
+            shifted = []
+            for sign in (1.0, -1.0):
+                for u, d, values in zip(system.unknowns, directions, state, strict=True):
+                    u.x.array[:] = values + sign * step * d.x.array
+                shifted.append(assemble())
+        finally:
+            for u, values in zip(system.unknowns, saved, strict=True):
+                u.x.array[:] = values
+        for i, field_ in enumerate(group.unknowns):
+            difference = shifted[0][i] - shifted[1][i]
+            difference.scale(1.0 / (2 * step))
+            scale = max(difference.norm(), products[i].norm())
+            error = (difference - products[i]).norm() / scale if scale > 0 else 0.0
+            yield group.name, field_.spec.name, base[i].norm(), products[i].norm(), error
+
+
+def assert_jacobian(cls: type[Physics], sim: Any, instances: list[str], rtol: float) -> str:
+    """Check J d against finite differences at the current state; where that fails, again at a
+    state nudged off exact values (a kink such as max(c, 0) at c = 0 exactly has no derivative
+    there, and UFL picks one side); a missing term fails both."""
+    rows = list(jacobian_products(sim, instances))
+    if not rows:
+        return "nothing solved (derived fields only)"
+    where = ""
+    if max(row[4] for row in rows) > rtol:
+        nudged = list(jacobian_products(sim, instances, nudge=1e-4))
+        if all(math.isfinite(row[4]) for row in nudged):
+            rows, where = nudged, " at a state nudged off exact values"
+    group, name, _, _, error = max(rows, key=lambda row: row[4])
+    require(
+        error <= rtol,
+        f"Jacobian of '{cls.name}' is wrong: in group '{group}', the rows of field '{name}' give "
+        f"|J d - FD| / |FD| = {error:.3g} (tolerance {rtol:g}) against central finite "
+        f"differences of the residual; {_HIDDEN_DEPENDENCE}",
+    )
+    return f"J d matches finite differences to {error:.1e}{where} over {len(rows)} field block(s)"
+
+
+# --------------------------------------------------------------------------------------------
+# One rank against several
+# --------------------------------------------------------------------------------------------
+def summary(sim: Any, result: Any, instances: list[str]) -> dict[str, list[float]]:
+    """Quantities at every output time (without solver statistics) and field L2 norms."""
+    import ufl
+    from dolfinx import fem
+    from mpi4py import MPI
+
+    values = {
+        name: [float(v) for v in np.atleast_1d(column)]
+        for name, column in result.quantities.items()
+        if name not in _SOLVER_COLUMNS
+    }
+    for instance in instances:
+        for spec in sim.physics[instance].provides:
+            u = sim.store[spec.name].function
+            dx = ufl.dx(domain=u.function_space.mesh)
+            local = fem.assemble_scalar(fem.form(ufl.inner(u, u) * dx))
+            total = u.function_space.mesh.comm.allreduce(local, op=MPI.SUM)
+            values[f"L2 norm of {spec.name}"] = [math.sqrt(total)]
+    return values
+
+
+def _mpirun() -> str:
+    local = Path(sys.executable).parent / "mpirun"
+    found = str(local) if local.exists() else shutil.which("mpirun")
+    require(found is not None, "mpirun not found; pass ranks=(1,) to skip the MPI check")
+    return found
+
+
+def run_ranks(cls: type[Physics], spec: CaseData, ranks: int) -> dict[str, list[float]]:
+    import tomli_w
+
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as folder:
+        case_file, output = Path(folder) / "case.toml", Path(folder) / "summary.json"
+        case_file.write_text(tomli_w.dumps(spec.raw))
+        command = [_mpirun(), "-n", str(ranks), sys.executable, "-m", "app.conformance"]
+        command += [str(case_file), str(output), "--instances", ",".join(instances_of(cls, spec))]
+        command += ["--base-dir", str(spec.base_dir or Path.cwd())]
+        if registry.discover().classes.get(cls.name) is not cls or cls.__module__ == "__main__":
+            command += ["--plugin", _import_path(cls)]
+            root = _import_root(cls)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        process = subprocess.run(
+            command, capture_output=True, text=True, env=env, cwd=folder, timeout=900
+        )
+        require(
+            process.returncode == 0 and output.exists(),
+            f"the case failed on {ranks} ranks (exit code {process.returncode}):\n"
+            + (process.stderr or process.stdout)[-3000:],
+        )
+        return json.loads(output.read_text())
+
+
+def _import_path(cls: type[Physics]) -> str:
+    require(
+        "<locals>" not in cls.__qualname__ and cls.__module__ != "__main__",
+        f"{cls.__qualname__} must be defined at module level of an importable module to run "
+        "under MPI (or be installed through an entry point)",
+    )
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _import_root(cls: type[Physics]) -> str:
+    """The sys.path entry the class's module is imported from."""
+    module = sys.modules[cls.__module__]
+    path = Path(module.__file__).resolve()
+    depth = cls.__module__.count(".") + (path.name == "__init__.py")
+    return str(path.parents[depth])
+
+
+def units_of(sim: Any) -> dict[str, str]:
+    """Units of the summary's columns (each field norm is a unit of its own)."""
+    return {"time_s": "s", "dt_s": "s"} | {n: q.units for n, q in sim.quantities.items()}
+
+
+def compare(
+    cls: type[Physics],
+    serial: dict[str, list[float]],
+    parallel: dict[str, list[float]],
+    ranks: int,
+    rtol: float,
+    units: dict[str, str] | None = None,
+) -> str:
+    """Require the summaries of 1 and ``ranks`` ranks to agree to ``rtol``, each value relative
+    to itself or, for values near zero, to 1e-12 times the largest value of the same units (a
+    minimum of 1e-49 mol/m^3 beside a maximum of 2 mol/m^3 is round-off on either side)."""
+    require(
+        serial.keys() == parallel.keys(),
+        f"'{cls.name}': outputs differ on {ranks} ranks: {sorted(serial.keys() ^ parallel.keys())}",
+    )
+    units = units or {}
+    largest: dict[str, float] = {}
+    for name, values in serial.items():
+        unit = units.get(name, name)
+        largest[unit] = max(largest.get(unit, 0.0), *map(abs, values))
+    worst = 0.0
+    for name, values in serial.items():
+        other = parallel[name]
+        require(len(values) == len(other), f"'{name}': {len(values)} vs {len(other)} outputs")
+        floor = 1e-12 * largest[units.get(name, name)]
+        for a, b in zip(values, other, strict=True):
+            difference = abs(a - b) / max(abs(a), abs(b), floor, 1e-300)
+            require(
+                difference <= rtol,
+                f"'{cls.name}': {name} is {a!r} on 1 rank and {b!r} on {ranks} ranks "
+                f"(relative difference {difference:.2g} > {rtol:g})",
+            )
+            worst = max(worst, difference)
+    return f"1 and {ranks} ranks agree to {worst:.1e} on {len(serial)} outputs"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a case and write the summary :func:`check_parallel` compares (the MPI side)."""
+    import argparse
+
+    from mpi4py import MPI
+
+    from app.simulation import Simulation
+
+    parser = argparse.ArgumentParser(prog="python -m app.conformance")
+    parser.add_argument("case", type=Path)
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--instances", required=True)
+    parser.add_argument("--base-dir", type=Path)
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE:CLASS")
+    args = parser.parse_args(argv)
+    classes = []
+    for path in args.plugin:
+        module, _, name = path.partition(":")
+        classes.append(getattr(importlib.import_module(module), name))
+    with contextlib.ExitStack() as stack:
+        for cls in classes:
+            stack.enter_context(registered(cls))
+        sim = Simulation.from_case(args.case, base_dir=args.base_dir)
+    result = sim.run()
+    values = summary(sim, result, args.instances.split(","))
+    if MPI.COMM_WORLD.rank == 0:
+        args.output.write_text(json.dumps(values))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""The conformance kit (app.testing) on every installed plug-in, and on deliberately broken ones.
+
+Each built-in plug-in (and the example plug-in darcy_flow, found through its entry point only)
+passes every check on a small nonlinear or coupled case: parameter round trip, provided fields
+with their declared ranks, compilation in the dimensions it supports, its Jacobian against
+finite differences and 1 vs 2 ranks. Broken plug-ins show that each kind of mistake is caught
+with a message naming it: a residual that reads its unknown through a copy (wrong Jacobian), a
+derived field of the wrong rank, a result that depends on the number of ranks.
+"""
+
+import tomllib
+from pathlib import Path
+
+import pytest
+import ufl
+from dolfinx import fem
+from mpi4py import MPI
+
+from app.contracts import Dirichlet, FieldSpec, Physics, Quantity
+from app.testing import (
+    check_compiles,
+    check_jacobian,
+    check_parallel,
+    check_plugin,
+    check_provided_fields,
+    check_schema_roundtrip,
+)
+from tests.conftest import ROOT
+
+
+def shortened(path: Path, end: float | None) -> dict:
+    """A case file as a dict, run only to ``end`` (None: as it is)."""
+    with path.open("rb") as stream:
+        case = tomllib.load(stream)
+    if end is not None:
+        case["time"]["end"] = end
+    return case
+
+
+RECTANGLE = {"type": "rectangle", "length": [1.0, 0.5], "cells": [6, 3]}
+TRANSIENT = {"scheme": "bdf1", "end": 2.0, "dt": 1.0}
+
+CASES = {
+    "heat": {
+        "mesh": RECTANGLE,
+        "physics": {
+            "heat": {
+                "conductivity": "10*(1 + 1e-3*(temperature - 300))",
+                "source": "1e3*x",
+                "initial": "300 + 20*x",
+                "boundaries": {
+                    "left": {"type": "temperature", "value": "300 + 5*t"},
+                    "right": {"type": "radiation", "emissivity": 0.8, "ambient": 280},
+                },
+            }
+        },
+        "time": TRANSIENT,
+    },
+    "mechanics": {
+        "mesh": RECTANGLE,
+        "physics": {
+            "mechanics": {
+                "youngs_modulus": 1e6,
+                "poisson_ratio": 0.3,
+                "large_deformation": True,
+                "thermal_expansion": 1e-3,
+                "boundaries": {
+                    "left": {"type": "fixed"},
+                    "right": {"type": "pressure", "value": "2e4*t"},
+                },
+            },
+            "imposed": {
+                "type": "prescribed",
+                "fields": {"temperature": {"units": "K", "value": "293.15 + 20*x"}},
+            },
+        },
+        "time": {"scheme": "steady", "end": 2.0, "dt": 1.0},
+    },
+    "electrostatics": {
+        "mesh": RECTANGLE,
+        "physics": {
+            "electrostatics": {
+                "mode": "conduction",
+                "conductivity": "1 + potential**2",
+                "joule_heating": True,
+                "boundaries": {
+                    "left": {"type": "potential", "value": 0.0},
+                    "right": {"type": "total_current", "value": "0.5*t"},
+                },
+            }
+        },
+        "time": {"scheme": "steady", "end": 2.0, "dt": 1.0},
+    },
+    "prescribed": {
+        "mesh": RECTANGLE,
+        "physics": {
+            "prescribed": {
+                "fields": {
+                    "heat_source": {"units": "W/m^3", "value": "1e3*x*t"},
+                    "porosity": {"units": "dimensionless", "value": 0.4, "degree": 0},
+                }
+            },
+            "heat": {"boundaries": {"left": {"type": "temperature", "value": 300}}},
+        },
+        "time": TRANSIENT,
+    },
+    "mass_transport": {
+        "mesh": RECTANGLE,
+        "physics": {
+            "mass_transport": {
+                "porosity": 0.5,
+                "species": {
+                    "c": {
+                        "diffusivity": "1e-2*(1 + c)",
+                        "source": "-0.5*c**2",
+                        "initial": 0.1,
+                        "boundaries": {
+                            "left": {"type": "concentration", "value": 1.0},
+                            "right": {"type": "mass_transfer", "coefficient": 0.1, "ambient": 0},
+                        },
+                    }
+                },
+            }
+        },
+        "time": TRANSIENT,
+    },
+    # Coupled with mass_transport; species at exactly zero ahead of the front (kinks of max(c, 0)).
+    "reaction_kinetics": shortened(ROOT / "cases" / "precipitation_front.toml", 0.05),
+    "butler_volmer": shortened(ROOT / "cases" / "porous_electrode.toml", None),
+    # The example plug-in, found through its entry point, with the built-in it is coupled to.
+    "darcy_flow": shortened(ROOT / "examples" / "darcy_flow" / "cases" / "tracer.toml", 10.0),
+}
+DIMENSIONS = {"mechanics": (2, 3)}  # plane strain / 3D; no 1D formulation
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("name", list(CASES))
+def test_installed_plugin_conforms(name):
+    report = check_plugin(name, CASES[name], dims=DIMENSIONS.get(name))
+    text = str(report)
+    assert "1 and 2 ranks agree" in text, text
+    assert "J d matches finite differences" in text, text
+
+
+def test_every_registered_plugin_is_checked():
+    with (ROOT / "pyproject.toml").open("rb") as stream:
+        entry_points = tomllib.load(stream)["project"]["entry-points"]["scalebridge.physics"]
+    assert set(entry_points) <= set(CASES), (
+        f"no conformance case for {set(entry_points) - set(CASES)}"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Broken plug-ins: each mistake is caught, with a message that names it
+# --------------------------------------------------------------------------------------------
+def dirichlet_ends(field: str) -> list[Dirichlet]:
+    return [Dirichlet(field, "left", 1.0), Dirichlet(field, "right", 3.0)]
+
+
+class CopiedUnknown(Physics):
+    """Nonlinear diffusion -div((1 + u^2) grad u) = 0 whose coefficient reads u through a
+    separate Function sharing u's values (a copy kept up to date by hand): ufl.derivative does
+    not see that dependence, so the Jacobian misses the (2 u du) grad u term."""
+
+    name = "copied_unknown"
+
+    @property
+    def provides(self):
+        return [FieldSpec("u", "scalar", "dimensionless")]
+
+    def residual(self, ctx):
+        u, v = ctx.field("u"), ctx.test("u")
+        copy = fem.Function(u.function_space, x=u.x)  # always equal to u, invisible to UFL
+        return (1 + copy**2) * ufl.inner(ufl.grad(u), ufl.grad(v)) * ctx.dx()
+
+    def dirichlet(self, ctx):
+        return dirichlet_ends("u")
+
+
+class ReadsUnknownProperly(CopiedUnknown):
+    """The same equation with u read through ctx.field: the control experiment."""
+
+    name = "reads_unknown_properly"
+
+    def residual(self, ctx):
+        u, v = ctx.field("u"), ctx.test("u")
+        return (1 + u**2) * ufl.inner(ufl.grad(u), ufl.grad(v)) * ctx.dx()
+
+
+class WrongRank(Physics):
+    """Solves a pressure and declares its velocity a scalar, but derives -grad p (a vector)."""
+
+    name = "wrong_rank"
+
+    @property
+    def provides(self):
+        return [
+            FieldSpec("pressure", "scalar", "Pa"),
+            FieldSpec("velocity", "scalar", "m/s", ("DG", 0), derived=True),
+        ]
+
+    def residual(self, ctx):
+        p, v = ctx.field("pressure"), ctx.test("pressure")
+        return ufl.inner(ufl.grad(p), ufl.grad(v)) * ctx.dx()
+
+    def dirichlet(self, ctx):
+        return dirichlet_ends("pressure")
+
+    def derived(self, ctx):
+        return {"velocity": -ufl.grad(ctx.field("pressure"))}
+
+
+class RankDependent(ReadsUnknownProperly):
+    """A source that depends on the number of MPI ranks (a reduction done wrong)."""
+
+    name = "rank_dependent"
+
+    def residual(self, ctx):
+        source = float(MPI.COMM_WORLD.size)
+        return super().residual(ctx) - source * ctx.test("u") * ctx.dx()
+
+    def quantities(self, ctx):
+        return {"mean_u": Quantity.integral(ctx.field("u") * ctx.dx(), "m^2")}
+
+
+def case_of(plugin: type[Physics]) -> dict:
+    return {"mesh": {"type": "rectangle", "cells": [6, 3]}, "physics": {plugin.name: {}}}
+
+
+def test_copied_unknown_fails_the_jacobian_check():
+    case = case_of(CopiedUnknown)
+    with pytest.raises(AssertionError, match="Jacobian of 'copied_unknown' is wrong") as info:
+        check_jacobian(CopiedUnknown, case)
+    message = str(info.value)
+    assert "rows of field 'u'" in message and "separate Function" in message
+    error = float(message.split("|J d - FD| / |FD| = ")[1].split()[0])
+    assert error > 1e-2  # a missing term, not round-off
+    # Everything else about it is fine: only the Jacobian is caught.
+    check_schema_roundtrip(CopiedUnknown, case)
+    check_provided_fields(CopiedUnknown, case)
+    check_compiles(CopiedUnknown, case)
+
+
+def test_the_same_plugin_reading_its_unknown_properly_passes():
+    text = check_jacobian(ReadsUnknownProperly, case_of(ReadsUnknownProperly))
+    error = float(text.split("finite differences to ")[1].split()[0])
+    assert error < 1e-8, text
+
+
+def test_wrong_rank_of_a_provided_field_is_caught():
+    with pytest.raises(AssertionError) as info:
+        check_plugin(WrongRank, case_of(WrongRank), ranks=(1,))
+    message = str(info.value)
+    assert "field 'velocity' of 'wrong_rank'" in message, message
+    assert "declared a scalar (shape ()) on a 2D mesh" in message, message
+    assert "derived() returns vector (shape (2,))" in message, message
+
+
+@pytest.mark.mpi
+def test_results_that_depend_on_the_rank_count_are_caught():
+    with pytest.raises(AssertionError, match=r"on 1 rank and .* on 2 ranks") as info:
+        check_parallel(RankDependent, case_of(RankDependent))
+    assert "mean_u" in str(info.value) or "L2 norm of u" in str(info.value)

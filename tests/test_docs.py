@@ -1,0 +1,142 @@
+"""docs/plugin_guide.md works as written: its commands run, in order, in an empty folder.
+
+Commands are the lines starting with ``$ `` in the guide's ```console blocks; output lines shown
+under a command must appear in what it prints (``...`` stands for lines left out). A ```toml
+block whose first line is ``# file: PATH`` is written to PATH when the walk reaches it.
+
+Tools are this venv's executables. ``pip install [-e] PATH`` installs with ``--target`` into a
+folder of the test's own that the later commands see through ``PYTHONPATH``, so the venv itself is
+never changed (an editable install would not be importable from such a folder; nothing is edited
+after installing, so the installed copy is the same code).
+"""
+
+import os
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, ROOT, read_quantities
+
+GUIDE = ROOT / "docs" / "plugin_guide.md"
+TOOLS = {"scalebridge", "pytest", "mpirun"}
+
+
+@dataclass
+class Step:
+    """A command with the output lines the guide shows for it, or a file the guide writes."""
+
+    command: list[str] | None = None
+    shown: list[str] = field(default_factory=list)
+    path: str | None = None
+    text: str = ""
+
+
+def steps(markdown: str) -> list[Step]:
+    """The guide's commands and files, in document order."""
+    found: list[Step] = []
+    lines, index = markdown.splitlines(), 0
+    while index < len(lines):
+        fence = lines[index].strip()
+        index += 1
+        if fence not in ("```console", "```toml"):
+            continue
+        block = []
+        while lines[index].strip() != "```":
+            block.append(lines[index])
+            index += 1
+        if fence == "```toml" and block and block[0].startswith("# file: "):
+            found.append(
+                Step(path=block[0].removeprefix("# file: ").strip(), text="\n".join(block))
+            )
+        elif fence == "```console":
+            for line in block:
+                if line.startswith("$ "):
+                    found.append(Step(command=shlex.split(line[2:], comments=True)))
+                elif found and found[-1].command is not None and line.strip():
+                    found[-1].shown.append(line.strip())
+    return found
+
+
+def executable(command: list[str], site: Path) -> list[str]:
+    """The command with the guide's tools replaced by this venv's."""
+    if command[0] == "pip":
+        assert command[1] == "install", f"unsupported pip command in the guide: {command}"
+        paths = [word for word in command[2:] if word != "-e"]
+        assert not [p for p in paths if p.startswith("-")], f"unsupported pip options: {command}"
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
+        return [*pip, "--no-build-isolation", "--target", str(site), *paths]
+    assert command[0] in TOOLS, f"the guide runs '{command[0]}': add it to test_docs.TOOLS"
+    return [str(BIN / word) if word in TOOLS else word for word in command]
+
+
+@pytest.fixture(scope="module")
+def walkthrough(tmp_path_factory) -> Path:
+    """Run the whole guide in an empty folder; returns the folder."""
+    work = tmp_path_factory.mktemp("guide")
+    site = work.parent / f"{work.name}_site"
+    env = os.environ | {"PYTHONPATH": str(site), "PYTHONUNBUFFERED": "1"}
+    for step in steps(GUIDE.read_text()):
+        if step.path is not None:
+            (work / step.path).write_text(step.text + "\n")
+            continue
+        process = subprocess.run(
+            executable(step.command, site),
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        shown = " ".join(step.command)
+        assert process.returncode == 0, f"$ {shown}\n{process.stdout[-3000:]}{process.stderr}"
+        printed = {line.strip() for line in process.stdout.splitlines()}
+        missing = [line for line in step.shown if line != "..." and line not in printed]
+        assert not missing, f"$ {shown} did not print {missing}; it printed:\n{process.stdout}"
+    return work
+
+
+def test_guide_goes_from_scaffold_to_coupled_run():
+    """The guide keeps every step of the way (so the walk below covers them)."""
+    commands = [" ".join(step.command) for step in steps(GUIDE.read_text()) if step.command]
+    for expected in (
+        "scalebridge new-module my_reaction",
+        "pip install -e ./my_reaction",
+        "scalebridge modules my_reaction",
+        "pytest my_reaction/tests",
+        "scalebridge check my_reaction/cases/coupled.toml",
+        "mpirun -n 2 scalebridge run my_reaction/cases/coupled.toml -o results/coupled_np2",
+    ):
+        assert expected in commands, expected
+    files = [step.path for step in steps(GUIDE.read_text()) if step.path]
+    assert files == ["my_reaction/cases/coupled.toml"]
+
+
+@pytest.mark.mpi
+def test_every_command_in_the_guide_runs(walkthrough):
+    assert (walkthrough / "my_reaction" / "pyproject.toml").exists()
+    assert (walkthrough / "results" / "demo" / "quantities.csv").exists()
+
+
+@pytest.mark.mpi
+def test_coupled_run_as_the_guide_says(walkthrough):
+    """1 and 2 ranks agree; heat receives 20 kJ per mol consumed; the plate heats itself."""
+    serial = read_quantities(walkthrough / "results" / "coupled")
+    parallel = read_quantities(walkthrough / "results" / "coupled_np2")
+    assert serial.keys() == parallel.keys()
+    for column, values in serial.items():
+        floor = 1e-12 * max(map(abs, values))
+        for a, b in zip(values, parallel[column], strict=True):
+            assert abs(a - b) <= 1e-8 * max(abs(a), abs(b), floor), (column, a, b)
+    heat, consumed = serial["heat_generated_W_per_m"], serial["consumed_mol_per_s_per_m"]
+    assert consumed[-1] > 0
+    assert heat == pytest.approx([2e4 * rate for rate in consumed], rel=1e-9)
+    temperature = serial["max_temperature_K"]
+    assert temperature[0] == pytest.approx(293.15)
+    assert 330 < temperature[-1] < 360  # "about 344 K"
+    rises = [b - a for a, b in pairwise(temperature[1:])]  # per output interval, after t = 0
+    assert all(later > earlier for earlier, later in pairwise(rises))  # it accelerates
