@@ -332,6 +332,8 @@ def _case_error(exc: ValidationError, model: type[BaseModel], raw: Any, prefix: 
         return CaseError(
             path, f"got {given!r}{did_you_mean(given, options)}; expected {expected}{suffix}"
         )
+    if kind == "value_error":  # a plug-in's validator: its message, as written
+        return CaseError(path, str(ctx["error"]) + suffix)
     message = error["msg"]
     if kind != "scalebridge":
         message = message.replace("Input should be", "expected", 1)

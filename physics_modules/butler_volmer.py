@@ -46,7 +46,6 @@ from typing import Any, Literal
 
 import ufl
 from pydantic import Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 from ufl.algorithms import estimate_total_polynomial_degree
 
 from app.contracts import (
@@ -63,11 +62,6 @@ from app.contracts import (
 FARADAY = 96485.33212331001  # C/mol
 GAS_CONSTANT = 8.31446261815324  # J/(mol K)
 STANDARD_TEMPERATURE = 298.15  # K
-
-
-def _problem(message: str) -> PydanticCustomError:
-    """A validation error the case loader reports as it is."""
-    return PydanticCustomError("scalebridge", "{message}", {"message": message})
 
 
 class FieldNames(Parameters):
@@ -91,7 +85,7 @@ class FieldNames(Parameters):
     @classmethod
     def _identifier(cls, name: str | None) -> str | None:
         if name is not None and not name.isidentifier():
-            raise _problem(f"field names are letters, digits and underscores, got {name!r}")
+            raise ValueError(f"field names are letters, digits and underscores, got {name!r}")
         return name
 
 
@@ -134,9 +128,9 @@ class ButlerVolmer(Physics):
         def _consistent(self) -> "ButlerVolmer.Parameters":
             theta = self.fields.stoichiometry
             if isinstance(self.stoichiometry, Formula) and theta in self.stoichiometry.names:
-                raise _problem(f"stoichiometry: defines '{theta}', so it cannot use it")
+                raise ValueError(f"stoichiometry: defines '{theta}', so it cannot use it")
             if self.electrons == 0:
-                raise _problem("electrons must not be zero")
+                raise ValueError("electrons must not be zero")
             return self
 
     # Contracts ------------------------------------------------------------------------------

@@ -59,7 +59,6 @@ from typing import Literal
 
 import ufl
 from pydantic import Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
 from app.contracts import (
     Context,
@@ -143,11 +142,6 @@ BOUNDARY_TYPES = {
 }
 
 
-def _case_problem(message: str) -> PydanticCustomError:
-    """A validation error the case loader reports as it is (no "Value error," prefix)."""
-    return PydanticCustomError("scalebridge", "{message}", {"message": message})
-
-
 class DiffusionPotential(Parameters):
     """The diffusion term of a concentrated electrolyte: i = -sigma (grad phi - k grad ln c)."""
 
@@ -169,7 +163,7 @@ class FieldNames(Parameters):
     @classmethod
     def _identifier(cls, name: str) -> str:
         if not name.isidentifier():
-            raise _case_problem(f"field names are letters, digits and underscores, got {name!r}")
+            raise ValueError(f"field names are letters, digits and underscores, got {name!r}")
         return name
 
 
@@ -215,14 +209,14 @@ class Electrostatics(Physics):
             (other,) = set(MODE_PARAMETERS) - {self.mode}
             misplaced = sorted(self.given(*MODE_PARAMETERS[other]))
             if misplaced:
-                raise _case_problem(
+                raise ValueError(
                     f'{", ".join(misplaced)}: only used in mode = "{other}", but mode is '
                     f'"{self.mode}"'
                 )
             accepted = BOUNDARY_TYPES[self.mode]
             for name, bc in self.boundaries.items():
                 if bc.type not in accepted:
-                    raise _case_problem(
+                    raise ValueError(
                         f"boundary '{name}': type '{bc.type}' belongs to mode = \"{other}\"; "
                         f"{self.mode} mode accepts {', '.join(map(repr, accepted))}"
                     )

@@ -9,7 +9,9 @@ Transient conduction in a solid with region-wise (or temperature-dependent) prop
     -k grad T . n = eps sigma (T^4 - T_inf^4)                    "radiation" boundaries
 
 Boundaries the case does not list are insulated. ``heat_source`` is an optional field another
-plug-in may provide (Joule heating, reaction heat); without a provider it is zero.
+plug-in may provide (Joule heating, reaction heat); without a provider it is zero. A case with
+several providers names one field each in ``heat_sources`` (``["joule_heat", "reaction_heat"]``)
+and heat adds them up.
 
 This file is the template for new plug-ins: a pydantic ``Parameters`` model whose fields document
 themselves (units, defaults, bounds), the fields the plug-in provides and requires, and methods
@@ -30,7 +32,7 @@ A case uses it as::
 from typing import Literal
 
 import ufl
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from app.contracts import (
     Context,
@@ -84,7 +86,7 @@ class Heat(Physics):
     """Transient heat conduction with region-wise properties, sources and convection.
 
     Provides ``temperature`` (K) and ``heat_flux`` (W/m^2, derived); optionally requires
-    ``heat_source`` (W/m^3) from other plug-ins.
+    ``heat_source`` (W/m^3), or the fields ``heat_sources`` names, from other plug-ins.
     """
 
     name = "heat"
@@ -98,10 +100,22 @@ class Heat(Physics):
         source: Property = quantity("W/m^3", 0.0, "Volumetric heat source q")
         initial: Property = quantity("K", 293.15, "Initial temperature")
         reference: float = quantity("K", 293.15, "Reference temperature of the stored energy")
+        heat_sources: list[str] = Field(
+            ["heat_source"],
+            min_length=1,
+            description="Heating fields (W/m^3) other plug-ins provide; each is optional",
+        )
         boundaries: dict[str, Boundary] = Field(
             default_factory=dict,
             description="Condition per named boundary; boundaries not listed are insulated",
         )
+
+        @field_validator("heat_sources")
+        @classmethod
+        def _distinct_names(cls, names: list[str]) -> list[str]:
+            if len(set(names)) < len(names) or not all(name.isidentifier() for name in names):
+                raise ValueError("list distinct field names (letters, digits, underscores)")
+            return names
 
     @property
     def provides(self) -> list[FieldSpec]:
@@ -121,9 +135,8 @@ class Heat(Physics):
     @property
     def requires(self) -> list[FieldSpec]:
         return [
-            FieldSpec(
-                "heat_source", "scalar", "W/m^3", optional=True, description="Volumetric heating"
-            )
+            FieldSpec(name, "scalar", "W/m^3", optional=True, description="Volumetric heating")
+            for name in self.params.heat_sources
         ]
 
     def residual(self, ctx: Context) -> ufl.Form:
@@ -135,11 +148,12 @@ class Heat(Physics):
         return form
 
     def _source(self, ctx: Context, weight: ufl.core.expr.Expr) -> ufl.Form:
-        """Volumetric heating against ``weight``: the case's source plus any provided
-        ``heat_source`` (over the region it lives on)."""
+        """Volumetric heating against ``weight``: the case's source plus every provided heat
+        source (each over the region it lives on)."""
         heating = ctx.coefficient(self.params.source) * weight * ctx.dx()
-        if ctx.has("heat_source"):
-            heating += ctx.field("heat_source") * weight * ctx.dx(ctx.region_of("heat_source"))
+        for name in self.params.heat_sources:
+            if ctx.has(name):
+                heating += ctx.field(name) * weight * ctx.dx(ctx.region_of(name))
         return heating
 
     def _boundary_outflows(self, ctx: Context) -> dict[str, ufl.core.expr.Expr]:

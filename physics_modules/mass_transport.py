@@ -77,7 +77,6 @@ from typing import Any, Literal
 
 import ufl
 from pydantic import Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
 from app.contracts import (
     BadValue,
@@ -96,11 +95,6 @@ FARADAY = 96485.33212331001  # C/mol
 GAS_CONSTANT = 8.31446261815324  # J/(mol K)
 EXPONENTS = {"bruggeman": 1.5, "archie": 2.0}  # default exponent b of D_eff = eps^b D
 RESERVED = {"x", "y", "z", "t", "pi"}  # names expressions already use
-
-
-def _problem(message: str) -> PydanticCustomError:
-    """A validation error the case loader reports as it is."""
-    return PydanticCustomError("scalebridge", "{message}", {"message": message})
 
 
 class ConcentrationBoundary(Parameters):
@@ -173,7 +167,7 @@ class Species(Parameters):
     @classmethod
     def _nonzero(cls, electrons: float) -> float:
         if electrons == 0:
-            raise _problem("electrons must not be zero")
+            raise ValueError("electrons must not be zero")
         return electrons
 
 
@@ -225,10 +219,10 @@ class MassTransport(Physics):
         def _consistent(self) -> "MassTransport.Parameters":
             names = list(self.species)
             if not names:
-                raise _problem("name at least one species: species.<name> = { ... }")
+                raise ValueError("name at least one species: species.<name> = { ... }")
             for name in names:
                 if not name.isidentifier() or name in RESERVED:
-                    raise _problem(
+                    raise ValueError(
                         f"species name {name!r}: use letters, digits and underscores, and not "
                         f"{', '.join(sorted(RESERVED))} (expressions use those names)"
                     )
@@ -239,21 +233,21 @@ class MassTransport(Physics):
             }
             for name in names:
                 if name in derived:
-                    raise _problem(
+                    raise ValueError(
                         f"species '{name}' clashes with the field '{name}' of species "
                         f"'{derived[name]}'; rename it"
                     )
                 clash = [key for key, field in read.items() if field == name]
                 if clash:
-                    raise _problem(f"species '{name}' is also the field {clash[0]} reads")
+                    raise ValueError(f"species '{name}' is also the field {clash[0]} reads")
             charged = [name for name, s in self.species.items() if s.charge != 0]
             if charged and self.potential is None:
-                raise _problem(
+                raise ValueError(
                     f"species {', '.join(charged)} carry a charge: migration needs the potential "
                     'field, e.g. potential = "potential"'
                 )
             if self.potential is not None and not charged:
-                raise _problem("potential is only read for charged species (charge != 0)")
+                raise ValueError("potential is only read for charged species (charge != 0)")
             outflow = [
                 f"{name}.{b}"
                 for name, s in self.species.items()
@@ -262,11 +256,13 @@ class MassTransport(Physics):
             ]
             if self.velocity is None and (outflow or self.stabilization != "none"):
                 what = f"outflow boundary {outflow[0]}" if outflow else "stabilization"
-                raise _problem(f'{what} needs advection: set velocity = "<vector field>"')
+                raise ValueError(f'{what} needs advection: set velocity = "<vector field>"')
             if self.radial_axis is not None and self.coordinates != "spherical":
-                raise _problem('radial_axis is only read with coordinates = "spherical"')
+                raise ValueError('radial_axis is only read with coordinates = "spherical"')
             if self.exponent is not None and self.effective_diffusivity == "none":
-                raise _problem("exponent is only read with effective_diffusivity bruggeman/archie")
+                raise ValueError(
+                    "exponent is only read with effective_diffusivity bruggeman/archie"
+                )
             return self
 
     # Contracts ------------------------------------------------------------------------------

@@ -63,7 +63,6 @@ from typing import Any, Literal
 import numpy as np
 import ufl
 from pydantic import Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
 from app.contracts import (
     BadValue,
@@ -85,10 +84,6 @@ AXES = "xyz"
 _ONE = Value(1.0)  # a constant with a mesh, for the rigid translations of the near-nullspace
 
 
-def _problem(message: str) -> PydanticCustomError:
-    return PydanticCustomError("scalebridge", "{message}", {"message": message})
-
-
 class DisplacementBoundary(Parameters):
     """Prescribed displacement components; the others are free (symmetry: the normal one)."""
 
@@ -100,7 +95,7 @@ class DisplacementBoundary(Parameters):
     @model_validator(mode="after")
     def _some_component(self) -> "DisplacementBoundary":
         if self.x is None and self.y is None and self.z is None:
-            raise _problem('give at least one of x, y, z (or use type = "fixed")')
+            raise ValueError('give at least one of x, y, z (or use type = "fixed")')
         return self
 
     def components(self) -> dict[int, Property]:
@@ -151,9 +146,9 @@ class Orthotropic(Parameters):
     @model_validator(mode="after")
     def _stable(self) -> "Orthotropic":
         if not len(self.E) == len(self.nu) == len(self.G) == 3:
-            raise _problem("E, nu and G need three values each")
+            raise ValueError("E, nu and G need three values each")
         if np.linalg.eigvalsh(self.compliance()).min() <= 0:
-            raise _problem(
+            raise ValueError(
                 "these constants give a compliance that is not positive definite (an unstable "
                 "material); check that nu_ij^2 < E_i/E_j"
             )
@@ -226,7 +221,7 @@ class Mechanics(Physics):
             values = value.values.values() if isinstance(value, PerRegion) else [value]
             for item in values:
                 if isinstance(item, Value) and item.value >= 0.5:
-                    raise _problem(f"must be < 0.5 (incompressible), got {item.value:g}")
+                    raise ValueError(f"must be < 0.5 (incompressible), got {item.value:g}")
             return value
 
     @property

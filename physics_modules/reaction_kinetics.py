@@ -103,11 +103,6 @@ LAW_KEYS = {
 Raw = Property | float | str | dict[str, Any] | None
 
 
-def _problem(message: str) -> PydanticCustomError:
-    """A validation error the case loader reports as it is."""
-    return PydanticCustomError("scalebridge", "{message}", {"message": message})
-
-
 class Equation(NamedTuple):
     """A parsed reaction equation: coefficients of the reactants and products."""
 
@@ -150,7 +145,7 @@ def _property(raw: Any, units: str, where: str) -> Property:
     try:
         return parse_property(raw, units)
     except PydanticCustomError as exc:
-        raise _problem(f"{where}: {exc.message()}") from None
+        raise ValueError(f"{where}: {exc.message()}") from None
 
 
 def _derived(name: str, description: str, units: str, space: tuple[str, int]) -> FieldSpec:
@@ -177,7 +172,7 @@ class Species(Parameters):
     @model_validator(mode="after")
     def _parse_initial(self) -> "Species":
         if self.transported and (self.given("initial") or self.molar_volume is not None):
-            raise _problem("a transported species takes its initial value from the transport")
+            raise ValueError("a transported species takes its initial value from the transport")
         units = "dimensionless" if self.molar_volume else "mol/m^3"
         object.__setattr__(self, "initial", _property(self.initial, units, "initial"))
         return self
@@ -208,7 +203,7 @@ class Reaction(Parameters):
         try:
             parse_equation(text)
         except ValueError as exc:
-            raise _problem(str(exc)) from None
+            raise ValueError(str(exc)) from None
         return text
 
     @model_validator(mode="after")
@@ -219,20 +214,22 @@ class Reaction(Parameters):
         allowed |= {"reference_temperature"}
         if not eq.reversible:
             if self.law in ("saturation", "tst"):
-                raise _problem(f"law = '{self.law}' runs both ways: write the equation with '<->'")
+                raise ValueError(
+                    f"law = '{self.law}' runs both ways: write the equation with '<->'"
+                )
             allowed -= {"reverse_rate_constant", "equilibrium_constant", "reverse_orders"}
         missing, unused = sorted(needs - given), sorted(given - allowed)
         if missing or unused:
             what = f"needs {', '.join(missing)}" if missing else f"does not use {', '.join(unused)}"
-            raise _problem(f"law = '{self.law}' {what} (with this equation)")
+            raise ValueError(f"law = '{self.law}' {what} (with this equation)")
         both = {"reverse_rate_constant", "equilibrium_constant"} & given
         if self.law == "mass_action" and eq.reversible and len(both) != 1:
-            raise _problem(
+            raise ValueError(
                 "reversible mass action: give reverse_rate_constant or equilibrium_constant"
             )
         for key, side in (("orders", eq.reactants), ("reverse_orders", eq.products)):
             if set(getattr(self, key)) - set(side):
-                raise _problem(f"{key}: name species of that side of the equation")
+                raise ValueError(f"{key}: name species of that side of the equation")
         return self
 
 
@@ -276,27 +273,29 @@ class ReactionKinetics(Physics):
             derived |= {f"{name}_source" for name in species}
             for name in species:
                 if not name.isidentifier() or name in RESERVED or name in derived:
-                    raise _problem(f"species {name!r}: use a name, not x, y, z, t, pi or a field's")
+                    raise ValueError(
+                        f"species {name!r}: use a name, not x, y, z, t, pi or a field's"
+                    )
             for key, reaction in self.reactions.items():
                 where = f"reactions.{key}"
                 eq = parse_equation(reaction.equation)
                 for name in [*eq.reactants, *eq.products]:
                     if name not in species:
-                        raise _problem(f"{where}.equation: species '{name}' is not declared")
+                        raise ValueError(f"{where}.equation: species '{name}' is not declared")
                 used |= {name for name, nu in eq.net.items() if nu != 0}
                 minerals = [n for n in {**eq.reactants, **eq.products} if species[n].molar_volume]
                 if reaction.law == "saturation" and len(minerals) != 1:
-                    raise _problem(
+                    raise ValueError(
                         f"{where}: law = 'saturation' needs 1 mineral, not {len(minerals)}"
                     )
                 for key2 in ("orders", "reverse_orders"):
                     if set(getattr(reaction, key2)) & set(minerals):
-                        raise _problem(f"{where}.{key2}: minerals have activity 1, no order")
+                        raise ValueError(f"{where}.{key2}: minerals have activity 1, no order")
                 self._balanced(where, eq)
                 self._parse_constants(where, reaction, eq)
             unused = sorted(set(species) - used)
             if unused:
-                raise _problem(f"species {', '.join(unused)} take part in no reaction")
+                raise ValueError(f"species {', '.join(unused)} take part in no reaction")
             return self
 
         def _balanced(self, where: str, eq: Equation) -> None:
@@ -309,7 +308,7 @@ class ReactionKinetics(Physics):
                     nu * self.species[n].composition.get(element, 0.0) for n, nu in eq.net.items()
                 )
                 if abs(change) > 1e-12:
-                    raise _problem(f"{where}.equation: element {element} does not balance")
+                    raise ValueError(f"{where}.equation: element {element} does not balance")
 
         def _order(self, side: dict[str, float], orders: dict[str, float]) -> float:
             return sum(

@@ -215,3 +215,9 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path):
     assert process.returncode == 2
     assert "is not a ScaleBridge run folder" in process.stderr
     assert (precious / "thesis.tex").exists()
+
+
+def test_repeated_heat_source_name(tmp_path, capsys):
+    check(tmp_path, VALID.replace("conductivity = 2.0", 'heat_sources = ["joule", "joule"]'))
+    message = error_of(capsys)
+    assert "physics.heat.heat_sources: list distinct field names" in message

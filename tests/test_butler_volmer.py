@@ -354,6 +354,40 @@ def test_reaction_heat_feeds_heat():
     assert -50.0 * eta[1] > 0.5 * reported  # the irreversible part dominates here
 
 
+def test_every_heat_source_reaches_heat(cases):
+    """The porous electrode heats through three providers (Joule heat of the solid and of the
+    electrolyte, reaction heat), which heat adds up (``heat_sources``). Their sum is the
+    electrical power the cell takes, I phi_e(0) (phi_s = 0 at the collector, U = 0): the
+    discrete energy identity of the two potential equations, to round-off."""
+    case = tomllib.loads((cases / "porous_electrode.toml").read_text())
+    sources = {"solid": "joule_solid", "electrolyte": "joule_electrolyte"}
+    for instance, name in sources.items():
+        case["physics"][instance] |= {"joule_heating": True}
+        case["physics"][instance]["fields"]["heat_source"] = name
+    case["physics"]["kinetics"]["fields"] = {"heat_source": "reaction_heat"}
+    names = [*sources.values(), "reaction_heat"]
+    case["physics"]["heat"] = {
+        "type": "heat",
+        "heat_sources": names,
+        "density": "2000 kg/m^3",
+        "specific_heat": "1000 J/(kg*K)",
+        "initial": "298.15 K",
+    }
+    case["time"] = {"scheme": "bdf1", "end": 10.0, "dt": 5.0}
+    sim = Simulation.from_case(case)
+    q = sim.run().quantities
+    graph = "\n".join(sim.graph.describe())
+    for name in names:
+        assert f"{name} [scalar, W/m^3, derived] from " in graph and "-> heat" in graph
+    phi_e = sim.store["phi_e"].function
+    at_separator = np.isclose(phi_e.function_space.tabulate_dof_coordinates()[:, 0], 0.0)
+    power = CURRENT * phi_e.x.array[at_separator][0]
+    generated = q["heat_generated_W_per_m2"][-1]
+    assert generated == pytest.approx(power, rel=1e-9)  # measured 2e-16
+    reaction = q["kinetics_reaction_heat_W_per_m2"][-1]
+    assert 0.1 * power < reaction < 0.9 * power  # all three sources count
+
+
 # --------------------------------------------------------------------------------------------
 # Input checks
 # --------------------------------------------------------------------------------------------
