@@ -203,6 +203,25 @@ def _ghost_update(vector: PETSc.Vec, mode: Any, scatter: Any) -> None:
         block.ghostUpdate(mode, scatter)
 
 
+def _singular(ksp: PETSc.KSP, system: System) -> str:
+    """Why a direct solve's answer means nothing, or "": MUMPS met null pivots (it runs with
+    null-pivot detection) in an operator that declares no exact null space. A steady field that
+    no boundary condition fixes (heat with insulated sides only) is the usual cause."""
+    pc = ksp.getPC()
+    if pc.getType() != "lu" or pc.getFactorSolverType() != "mumps":
+        return ""
+    if system.modes is not None and system.modes.exact:
+        return ""
+    nulls = pc.getFactorMatrix().getMumpsInfog(28)
+    if nulls == 0:
+        return ""
+    return (
+        f", singular operator ({nulls} null pivot(s)): a field is not fixed by any boundary "
+        "condition; give it a fixed-value or exchange (convection, mass-transfer) boundary, or "
+        "a time scheme if the problem is transient"
+    )
+
+
 def _finite(vector: PETSc.Vec, comm: MPI.Comm) -> bool:
     local = all(np.isfinite(block.array_r).all() for block in _blocks(vector))
     return bool(comm.allreduce(local, op=MPI.LAND))
@@ -292,14 +311,17 @@ class LinearSolver:
         _ghost_update(problem.x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
         reason = ksp.getConvergedReason()
         finite = _finite(problem.x, ksp.comm.tompi4py())
-        if reason > 0 and finite:
+        singular = _singular(ksp, self.system) if reason > 0 else ""
+        converged = reason > 0 and finite and not singular
+        if converged:
             fem_petsc.assign(problem.x, problem.u)
         return SolveReport(
-            reason > 0 and finite,
+            converged,
             1,
             ksp.getIterationNumber(),
             f"linear solver {_reason(PETSc.KSP.ConvergedReason, reason)}"
-            + ("" if finite else ", non-finite solution"),
+            + ("" if finite else ", non-finite solution")
+            + singular,
         )
 
 
@@ -332,7 +354,9 @@ class NewtonSolver:
             u.function_space.mesh.comm.allreduce(np.isfinite(u.x.array).all(), op=MPI.LAND)
             for u in self.system.unknowns
         )
-        converged = reason > 0 and finite
+        factored = reason > 0 and snes.getIterationNumber() > 0  # else no linear solve ran
+        singular = _singular(snes.getKSP(), self.system) if factored else ""
+        converged = reason > 0 and finite and not singular
         if not converged:
             for u, values in zip(self.system.unknowns, saved, strict=True):
                 u.x.array[:] = values
@@ -341,7 +365,8 @@ class NewtonSolver:
             snes.getIterationNumber(),
             snes.getLinearSolveIterations(),
             f"Newton {_reason(PETSc.SNES.ConvergedReason, reason)}"
-            + ("" if finite else ", non-finite solution"),
+            + ("" if finite else ", non-finite solution")
+            + singular,
         )
 
 
@@ -349,13 +374,14 @@ def make_solver(system: System, spec: SolverSpec, name: str) -> LinearSolver | N
     """The solver for a group: assemble-once reuse when the system is affine, else Newton."""
     preset = choose_preset(spec.preset, system)
     options = petsc_options(preset, spec.rtol, system)
-    if system.modes is not None:
-        if preset == "direct" and system.modes.exact:
-            options["mat_mumps_icntl_24"] = 1  # a singular operator: detect null pivots
-        if options.get("pc_type") == "gamg":
-            # Vector operators with rigid-body modes (elasticity) coarsen better with a small
-            # drop threshold: iteration counts then stay flat under refinement.
-            options["pc_gamg_threshold"] = 0.01
+    if preset == "direct":
+        # Null-pivot detection: singular operators declaring an exact null space are solved,
+        # others are refused (see _singular) rather than returning an arbitrary answer.
+        options["mat_mumps_icntl_24"] = 1
+    if system.modes is not None and options.get("pc_type") == "gamg":
+        # Vector operators with rigid-body modes (elasticity) coarsen better with a small drop
+        # threshold: iteration counts then stay flat under refinement.
+        options["pc_gamg_threshold"] = 0.01
     options |= spec.petsc
     if system.linear:
         return LinearSolver(system, options, name)

@@ -36,13 +36,16 @@ def _probe_env() -> dict[str, str]:
 
 
 def _xvfb() -> list[str]:
-    """``xvfb-run -a`` from a random display number.
+    """``xvfb-run -a`` from a random display number, with a server that does not reset.
 
     From the default :99, back-to-back or concurrent runs can hand pvbatch a server that is
-    shutting down: the first window connects, the next one (a second view) fails with "bad X
-    server connection" in about one run in ten.
+    shutting down. And an X server resets when its last client disconnects, so a window opened
+    after pvbatch closed its first connection (a second view) met a server in reset: "bad X
+    server connection", about one run in ten under load. ``-noreset`` keeps it up; 24-bit
+    colour is what OpenGL wants (xvfb-run's default screen is 8-bit).
     """
-    return ["xvfb-run", "-a", "-n", str(random.randint(100, 30000))]
+    server = "-screen 0 1280x1024x24 -noreset -nolisten tcp"
+    return ["xvfb-run", "-a", "-n", str(random.randint(100, 30000)), "-s", server]
 
 
 def _streams(process) -> str:

@@ -181,3 +181,19 @@ def test_breakpoint_restarts_bdf2_at_a_jump_in_the_forcing():
     # Without the restart BDF2 extrapolates the heating trend past the switch-off.
     carried = Simulation.from_case(insulated_pulse([])).run().quantities["stored_energy_J_per_m"]
     assert carried[-1] > 0.5 * (1 + 1e-3)
+
+
+def test_steady_field_that_no_boundary_fixes_is_refused():
+    """Steady heat with insulated sides only: any constant can be added to T, so the direct
+    solver meets a null pivot. The run fails and says which condition is missing, instead of
+    returning one arbitrary temperature (MUMPS alone returned T = 0 and 'completed')."""
+    heat = {"source": "1e3*(x - 0.5)"}  # heats one half, cools the other: a solution exists
+    case = {"mesh": {"type": "interval", "cells": [8]}, "physics": {"heat": heat}}
+    with pytest.raises(SolverError, match="linear .*singular operator .* not fixed by any bound"):
+        Simulation.from_case(case).run()
+    heat["conductivity"] = "1 + temperature**2/1e4"
+    with pytest.raises(SolverError, match=r"Newton .*singular operator"):
+        Simulation.from_case(case).run()
+    heat["boundaries"] = {"right": {"type": "convection", "h": 10.0, "ambient": 300.0}}
+    result = Simulation.from_case(case).run()  # a convection side fixes it
+    assert result.quantities["heat_flow_right_W_per_m2"][-1] == pytest.approx(0.0, abs=1e-9)
