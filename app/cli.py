@@ -212,22 +212,38 @@ def _names(text: str | None) -> list[str] | None:
     return [] if names == ["none"] else names
 
 
-def _plot(args: argparse.Namespace, comm: Any) -> str:
-    """Rank 0 plots (and prints); the other ranks wait and share its exit code."""
+def _on_rank_zero(comm: Any, work: Any, where: str) -> Any:
+    """Run ``work()`` on rank 0 only; every rank returns its result or fails with it.
+
+    A folder that cannot be written (OSError) becomes a case error at ``where``; the other ranks
+    never wait for a rank 0 that has given up.
+    """
     from app.errors import CaseError
 
-    outcome: str | ScaleBridgeError = ""
+    outcome: Any = None
+    failure: BaseException | None = None
     if comm.rank == 0:
         try:
-            outcome = _plot_files(args)
+            outcome = work()
         except ScaleBridgeError as exc:
-            outcome = exc
-    failed = comm.bcast(isinstance(outcome, ScaleBridgeError), root=0)
-    if isinstance(outcome, ScaleBridgeError):
-        raise outcome
-    if failed:
-        raise CaseError("", "plotting failed on rank 0")  # rank 0 prints why
-    return outcome
+            failure = exc
+        except OSError as exc:
+            failure = CaseError(where, f"cannot write '{exc.filename}': {exc.strerror}")
+        except Exception as exc:  # a bug: rank 0 shows its traceback, the others stop too
+            failure = exc
+    code = comm.bcast(None if failure is None else getattr(failure, "exit_code", 1), root=0)
+    if failure is not None:
+        raise failure
+    if code is not None:
+        stopped = ScaleBridgeError("failed on rank 0 (see its message)")
+        stopped.exit_code = code
+        raise stopped
+    return comm.bcast(outcome, root=0)
+
+
+def _plot(args: argparse.Namespace, comm: Any) -> str:
+    """Rank 0 plots (and prints); the other ranks wait and share its exit code."""
+    return _on_rank_zero(comm, lambda: _plot_files(args), "--out")
 
 
 def _plot_files(args: argparse.Namespace) -> str:
@@ -358,11 +374,7 @@ def _new_module_parser(commands: Any) -> None:
 def _new_module(args: argparse.Namespace, comm: Any) -> str:
     from app import scaffold
 
-    scaffold.check_name(args.name)  # every rank refuses a bad name the same way
-    target = args.dir / args.name
-    if comm.rank == 0:
-        scaffold.create(args.name, args.dir)
-    comm.barrier()
+    target = _on_rank_zero(comm, lambda: scaffold.create(args.name, args.dir), "--dir")
     return scaffold.summary(target, args.name)
 
 

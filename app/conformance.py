@@ -102,7 +102,7 @@ def instances_of(cls: type[Physics], spec: CaseData) -> list[str]:
 
 
 def dimensions(cls: type[Physics], dims: Sequence[int] | None) -> list[int]:
-    return list(dims if dims is not None else getattr(cls, "dimensions", (1, 2, 3)))
+    return list(dims if dims is not None else cls.dimensions)
 
 
 def in_dimension(raw: dict[str, Any], dim: int) -> dict[str, Any]:
@@ -342,8 +342,8 @@ def assert_jacobian(cls: type[Physics], sim: Any, instances: list[str], rtol: fl
     require(
         error <= rtol,
         f"Jacobian of '{cls.name}' is wrong: in group '{group}', the rows of field '{name}' give "
-        f"|J d - FD| / |FD| = {error:.3g} (tolerance {rtol:g}) against central finite "
-        f"differences of the residual; {_HIDDEN_DEPENDENCE}",
+        f"|J d - FD| / max(|FD|, |J d|) = {error:.3g} (tolerance {rtol:g}) against central "
+        f"finite differences of the residual; {_HIDDEN_DEPENDENCE}",
     )
     return f"J d matches finite differences to {error:.1e}{where} over {len(rows)} field block(s)"
 

@@ -191,22 +191,24 @@ class FormContext(Context):
         built = self._coefficients.get(id(value))
         return built[1] if built and isinstance(built[1], fem.Constant) else None
 
-    def coefficient(self, value: Any) -> Any:
+    def coefficient(self, value: Any, names: Mapping[str, Any] | None = None) -> Any:
+        if names and _uses(value, names):  # built for this call: the names are the caller's
+            return self._build(value, names)
         key = id(value)
         if key not in self._coefficients:
             self._coefficients[key] = (value, self._build(value))
         return self._coefficients[key][1]
 
-    def _build(self, value: Any) -> Any:
+    def _build(self, value: Any, names: Mapping[str, Any] | None = None) -> Any:
         match value:
             case Value():
                 return fem.Constant(self.mesh, PETSc.ScalarType(value.value))
             case int() | float():
                 return fem.Constant(self.mesh, PETSc.ScalarType(value))
             case Formula():
-                return self._formula(value)
+                return self._formula(value, names)
             case PerRegion():
-                return self._per_region(value)
+                return self._per_region(value, names)
         raise TypeError(f"cannot turn {value!r} into a coefficient")
 
     def namespace(self) -> dict[str, Any]:
@@ -218,14 +220,14 @@ class FormContext(Context):
                 names[name] = self.field(name)  # inlined expression of a same-group provider
         return names
 
-    def _formula(self, value: Formula) -> Any:
-        names = self.namespace()
+    def _formula(self, value: Formula, extra: Mapping[str, Any] | None = None) -> Any:
+        names = self.namespace() | dict(extra or {})
         missing = sorted(value.names - set(names))
         if missing:
             raise unknown("name", missing[0], sorted(names))
         return value.expression.to_ufl(names)
 
-    def _per_region(self, value: PerRegion) -> Any:
+    def _per_region(self, value: PerRegion, names: Mapping[str, Any] | None = None) -> Any:
         regions = self.mesh_data.regions
         for name in value.values:
             if name not in regions:
@@ -241,7 +243,7 @@ class FormContext(Context):
         if all(isinstance(item, Value) for item in value.values.values()):
             return self._piecewise({name: item.value for name, item in value.values.items()})
         return sum(
-            self._piecewise({name: 1.0}) * self.coefficient(item)
+            self._piecewise({name: 1.0}) * self.coefficient(item, names)
             for name, item in value.values.items()
         )
 
@@ -254,6 +256,13 @@ class FormContext(Context):
             function.x.array[space.dofmap.list[cells, 0]] = number
         self._static.add(function)
         return function
+
+
+def _uses(value: Any, names: Mapping[str, Any]) -> bool:
+    """Whether an expression (or a table of them) reads any of ``names``."""
+    if isinstance(value, PerRegion):
+        return any(_uses(item, names) for item in value.values.values())
+    return isinstance(value, Formula) and not value.names.isdisjoint(names)
 
 
 def _has_formula(value: Any) -> bool:

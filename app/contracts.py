@@ -15,6 +15,7 @@ with the time scheme the case asks for. See ``physics_modules/heat.py`` for a co
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -28,6 +29,7 @@ from app.parameters import (
     parse_property,
     quantity,
 )
+from app.units import parse_units
 
 if TYPE_CHECKING:
     import ufl
@@ -49,6 +51,7 @@ __all__ = [
     "Value",
     "one_of",
     "parse_property",
+    "parse_units",
     "quantity",
 ]
 
@@ -253,10 +256,16 @@ class Context(ABC):
         """Interior facet measure over a named internal boundary (an interface)."""
 
     @abstractmethod
-    def coefficient(self, value: Property) -> Any:
+    def coefficient(self, value: Property, names: Mapping[str, Any] | None = None) -> Any:
         """A parameter as UFL: constants become ``fem.Constant`` (changing a value never
         recompiles a form), expressions are built from x, y, z, t and fields, tables by region
-        become piecewise functions."""
+        become piecewise functions.
+
+        Args:
+            value: The parameter.
+            names: Further names its expressions may use, as UFL: a quantity the plug-in
+                defines itself (``{"theta": c_s / c_max}``); they take precedence over fields.
+        """
 
     @property
     @abstractmethod
@@ -298,6 +307,8 @@ class Physics:
         name: Type name registered through the ``scalebridge.physics`` entry-point group.
         spd: Hint for the solver presets: when linear, the operator is symmetric positive
             definite (CG + algebraic multigrid applies).
+        dimensions: Mesh dimensions the physics has a formulation for; a case on another mesh
+            is refused before anything is built.
         params: The validated parameters of this instance.
         instance: The instance name (the key under ``[physics]``).
         domain: The region the case placed the instance on (``domain = "matrix"``; None: the
@@ -307,6 +318,7 @@ class Physics:
     name: ClassVar[str]
     Parameters: ClassVar[type[Parameters]] = Parameters
     spd: ClassVar[bool] = False
+    dimensions: ClassVar[tuple[int, ...]] = (1, 2, 3)
 
     def __init__(self, params: Parameters, instance: str | None = None, domain: str | None = None):
         self.params = params

@@ -79,7 +79,10 @@ class RunDirectory:
                     "choose another folder with -o",
                 )
             shutil.rmtree(self.path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return f"cannot create '{self.path}': {exc.strerror}", "choose another folder with -o"
         return None
 
     def write_case(self, resolved: dict[str, Any]) -> None:
@@ -91,9 +94,10 @@ class RunDirectory:
     def running(self, case_file: Path | None, details: dict[str, Any]):
         """Provenance around the run: ``running``, then ``completed`` or ``failed``."""
         self._attach_log()
-        self._provenance = _provenance(case_file, self.comm.size) | details
-        self._write_provenance("running")
         try:
+            if self.comm.rank == 0:  # only rank 0 writes it (and asks git)
+                self._provenance = _provenance(case_file, self.comm.size) | details
+            self._write_provenance("running")
             yield self._provenance
         except KeyboardInterrupt:
             self._write_provenance("interrupted")
@@ -224,7 +228,6 @@ class FieldWriter:
         output: FieldOutput | None = None,
     ):
         self.settings = output or FieldOutput()
-        self.times: list[float] = []  # the times written
         parent = mesh_data.mesh
         by_mesh: dict[Any, list[fem.Function]] = {}
         for function in functions:
@@ -250,18 +253,15 @@ class FieldWriter:
             stream.write_meshtags(mesh_data.cell_tags, mesh.geometry)
         return stream, [(f, _output_function(f, mesh)) for f in members]
 
-    def write(self, time: float, cycle: int | None = None) -> bool:
+    def write(self, time: float, cycle: int | None = None) -> None:
         """Write every field at ``time``, unless ``every_cycle`` leaves out ``cycle``.
 
         Args:
             time: The time stamp.
             cycle: The protocol cycle (None without a protocol).
-
-        Returns:
-            Whether the fields were written.
         """
         if not self.settings.wanted(cycle):
-            return False
+            return
         for stream, pairs in self._files:
             for source, target in pairs:
                 if target is not source:
@@ -272,8 +272,6 @@ class FieldWriter:
                 if target is not source:
                     target.interpolate(source)
             writer.write(time)
-        self.times.append(time)
-        return True
 
     def close(self) -> None:
         for stream, _ in self._files:

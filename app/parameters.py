@@ -176,8 +176,16 @@ def _parameter_value(annotation: Any, raw: Any, units: str, meta: Mapping, where
 
 def parse_property(raw: Any, units: str) -> Property:
     """Parse a case value given in ``units`` (number, quantity, expression, table by region);
-    for parameters whose unit is only known from other parameters."""
-    return _parameter_value(Property, raw, units, {}, "")
+    for parameters whose unit is only known from other parameters.
+
+    Raises:
+        ValueError: What is wrong with the value (a validator may let it through: the case
+            loader reports it at the parameter's path).
+    """
+    try:
+        return _parameter_value(Property, raw, units, {}, "")
+    except PydanticCustomError as exc:
+        raise ValueError(exc.message()) from None
 
 
 class Parameters(BaseModel):

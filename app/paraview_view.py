@@ -109,7 +109,7 @@ def describe(item, name, time):
     raise SystemExit(f"view.py: no array {name!r} in the data at t = {time}")
 
 
-def show(item, name, view, time, entry):
+def show(item, name, view, entry):
     """Show ``item`` in ``view``, coloured by ``name`` with its colour map."""
     display = simple.Show(item, view)
     association, components = entry["association"], entry["components"]
@@ -207,7 +207,7 @@ def build(folder, wanted=None):
             }
             report["fields"][label] = entry
             if position == 0:
-                show(item, name, view, time, entry)
+                show(item, name, view, entry)
                 frame(view, item)
     scene.AnimationTime = time
     for view in simple.GetViews():

@@ -86,7 +86,13 @@ def open_run(path: str | Path) -> Run:
         rows = list(csv.reader(stream))
     if not rows:
         raise CaseError(str(table), "the file is empty")
-    header, values = rows[0], np.array(rows[1:], dtype=float).reshape(-1, len(rows[0]))
+    header = rows[0]
+    try:
+        values = np.array(rows[1:], dtype=float).reshape(-1, len(header))
+    except ValueError:
+        raise CaseError(
+            str(table), "rows of different lengths or non-numbers: was the run killed mid-write?"
+        ) from None
     run = Run(path, path.resolve().name, {name: values[:, i] for i, name in enumerate(header)})
     files = sorted(path.glob("fields*.xdmf"), key=lambda p: (p.name != "fields.xdmf", p.name))
     for xdmf in files:

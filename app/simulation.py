@@ -143,6 +143,14 @@ class Simulation:
         self._build_events()
 
     def _check_domain(self, instance: str, plugin: Physics) -> None:
+        dim = self.mesh_data.mesh.topology.dim
+        if dim not in plugin.dimensions:
+            raise CaseError(
+                "mesh",
+                f"plug-in '{plugin.name}' (physics.{instance}) has no {dim}D formulation; it "
+                f"supports {listing(f'{d}D' for d in plugin.dimensions)} meshes",
+                "use a mesh of a supported dimension",
+            )
         domain, regions = plugin.domain, list(self.mesh_data.regions)
         if domain is None or domain in regions:
             return

@@ -171,21 +171,10 @@ class ButlerVolmer(Physics):
     # Kinetics -------------------------------------------------------------------------------
     def _value(self, ctx: Context, value: Any) -> Any:
         """A parameter as UFL; expressions may name the stoichiometry this instance derives."""
-        theta = self.params.fields.stoichiometry
-        if not (isinstance(value, Formula) and theta in value.names):
+        p = self.params
+        if p.stoichiometry is None:
             return ctx.coefficient(value)
-        places = {"x": 0, "y": 1, "z": 2}
-        names = {
-            name: ctx.x[places[name]]
-            if name in places
-            else ctx.t
-            if name == "t"
-            else self._value(ctx, self.params.stoichiometry)
-            if name == theta
-            else ctx.field(name)
-            for name in value.names
-        }
-        return value.expression.to_ufl(names)
+        return ctx.coefficient(value, {p.fields.stoichiometry: ctx.coefficient(p.stoichiometry)})
 
     def _temperature(self, ctx: Context) -> Any:
         name = self.params.fields.temperature

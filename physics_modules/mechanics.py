@@ -186,6 +186,7 @@ class Mechanics(Physics):
 
     name = "mechanics"
     spd = True
+    dimensions = (2, 3)  # plane strain/stress, axisymmetric, 3D: no 1D formulation
 
     def __init__(self, params: Parameters, instance: str | None = None):
         super().__init__(params, instance)
@@ -262,7 +263,7 @@ class Mechanics(Physics):
         formulation = self.params.formulation
         if formulation == "auto":
             formulation = "3d" if ctx.gdim == 3 else "plane_strain"
-        if ctx.gdim == 1 or (formulation == "3d") != (ctx.gdim == 3):
+        if (formulation == "3d") != (ctx.gdim == 3):
             raise BadValue(
                 f"formulation '{formulation}' does not fit a {ctx.gdim}D mesh",
                 token=formulation,

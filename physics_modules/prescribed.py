@@ -16,7 +16,15 @@ from typing import Any, Literal
 import ufl
 from pydantic import Field, field_serializer, field_validator, model_validator
 
-from app.contracts import BadValue, Context, FieldSpec, Parameters, Physics, parse_property
+from app.contracts import (
+    BadValue,
+    Context,
+    FieldSpec,
+    Parameters,
+    Physics,
+    parse_property,
+    parse_units,
+)
 
 
 class FieldValue(Parameters):
@@ -29,8 +37,6 @@ class FieldValue(Parameters):
     @field_validator("units")
     @classmethod
     def _known_units(cls, units: str) -> str:
-        from app.units import parse_units
-
         parse_units(units)  # ValueError (a case error at this path) for an unknown unit
         return units
 

@@ -60,16 +60,15 @@ A case uses it as::
 """
 
 import re
+from functools import cache
 from typing import Any, Literal, NamedTuple
 
 import ufl
 from pydantic import Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
 from app.contracts import (
     Context,
     FieldSpec,
-    Formula,
     Parameters,
     Physics,
     Property,
@@ -119,6 +118,7 @@ class Equation(NamedTuple):
         return net
 
 
+@cache  # parsed once per reaction, not at every use
 def parse_equation(text: str) -> Equation:
     """Read ``"2 A + B <-> C"``; ValueError with what is wrong and the accepted form."""
     arrows = re.findall(r"<->|->", text)
@@ -144,8 +144,8 @@ def parse_equation(text: str) -> Equation:
 def _property(raw: Any, units: str, where: str) -> Property:
     try:
         return parse_property(raw, units)
-    except PydanticCustomError as exc:
-        raise ValueError(f"{where}: {exc.message()}") from None
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def _derived(name: str, description: str, units: str, space: tuple[str, int]) -> FieldSpec:
@@ -200,10 +200,7 @@ class Reaction(Parameters):
     @field_validator("equation")
     @classmethod
     def _readable(cls, text: str) -> str:
-        try:
-            parse_equation(text)
-        except ValueError as exc:
-            raise ValueError(str(exc)) from None
+        parse_equation(text)
         return text
 
     @model_validator(mode="after")
@@ -385,12 +382,9 @@ class ReactionKinetics(Physics):
 
     def _value(self, ctx: Context, value: Any) -> Any:
         """A parameter as UFL; expressions may name this instance's porosity."""
-        porosity = self.params.fields.porosity
-        if not (isinstance(value, Formula) and porosity in value.names and self._minerals()):
+        if not self._minerals():
             return ctx.coefficient(value)
-        names = dict(zip("xyz", ctx.x, strict=False)) | {"t": ctx.t, porosity: self._porosity(ctx)}
-        names = {name: names[name] if name in names else ctx.field(name) for name in value.names}
-        return value.expression.to_ufl(names)
+        return ctx.coefficient(value, {self.params.fields.porosity: self._porosity(ctx)})
 
     def _temperature(self, ctx: Context) -> Any:
         name = self.params.fields.temperature
@@ -462,12 +456,15 @@ class ReactionKinetics(Physics):
             else:
                 area = self._value(ctx, reaction.surface_area)
                 K = self._value(ctx, reaction.equilibrium_constant)
-                ratio = self._product(ctx, eq.products, {}) / self._product(ctx, eq.reactants, {})
+                # Q = products/reactants; the side with the mineral (activity 1) is never
+                # divided by, so Omega stays finite when a dissolved species runs out.
+                products = self._product(ctx, eq.products, {})
+                reactants = self._product(ctx, eq.reactants, {})
                 if reaction.law == "tst":
-                    raw = k * arrhenius * area * (1 - ratio / K)
+                    raw = k * arrhenius * area * (1 - products / (K * reactants))
                 else:  # the mineral's saturation ratio and its precipitation rate
                     dissolution = bool(set(eq.reactants) & set(self._minerals()))
-                    omega = ratio / K if dissolution else K / ratio
+                    omega = products / (K * reactants) if dissolution else K * reactants / products
                     n = reaction.exponent
                     excess = omega - 1 if n == 1 else ufl.sign(omega - 1) * abs(omega - 1) ** n
                     raw = (-1 if dissolution else 1) * k * arrhenius * area * excess

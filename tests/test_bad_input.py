@@ -221,3 +221,19 @@ def test_repeated_heat_source_name(tmp_path, capsys):
     check(tmp_path, VALID.replace("conductivity = 2.0", 'heat_sources = ["joule", "joule"]'))
     message = error_of(capsys)
     assert "physics.heat.heat_sources: list distinct field names" in message
+
+
+def test_plugin_on_a_mesh_dimension_it_has_no_formulation_for(tmp_path, capsys):
+    text = """
+[mesh]
+type = "interval"
+cells = [4]
+
+[physics.mechanics]
+youngs_modulus = 1e9
+poisson_ratio = 0.3
+"""
+    check(tmp_path, text)
+    message = error_of(capsys)
+    assert "mesh: plug-in 'mechanics' (physics.mechanics) has no 1D formulation" in message
+    assert "supports 2D, 3D meshes" in message

@@ -270,6 +270,33 @@ def test_tst_batch_b2():
     assert np.allclose(q["chemistry_min_porosity"], 1 - quartz, rtol=0, atol=1e-15)
 
 
+def test_saturation_law_from_a_solution_without_the_ion():
+    """Ca + CO3 <-> calcite with no Ca at the start: Omega = K Ca CO3 = 0 (no reciprocal of
+    Ca, which would make the Jacobian NaN), so calcite dissolves until K Ca (1 + Ca) = 1,
+    i.e. Ca = 1 for K = 0.5 (CO3 starts at 1)."""
+    species = {
+        "Ca": {"initial": 0.0},
+        "CO3": {"initial": 1.0},
+        "calcite": {"initial": 0.01, "molar_volume": "36.9 cm^3/mol"},
+    }
+    growth = {
+        "equation": "Ca + CO3 <-> calcite",
+        "law": "saturation",
+        "rate_constant": 1e-3,
+        "equilibrium_constant": 0.5,
+        "surface_area": 10.0,
+    }
+    q = (
+        Simulation.from_case(batch(species, {"growth": growth}, 3000.0, 50.0, porosity=0.5))
+        .run()
+        .quantities
+    )
+    ca, co3 = q["chemistry_max_Ca_mol_per_m3"][-1], q["chemistry_max_CO3_mol_per_m3"][-1]
+    assert 0.5 * ca * co3 == pytest.approx(1.0, rel=1e-8)  # at saturation
+    # CO3 - Ca = 1 up to the widened pore space (2e-5 of it)
+    assert ca == pytest.approx(1.0, rel=1e-4) and co3 == pytest.approx(2.0, rel=1e-4)
+
+
 def test_precipitation_depletes_a_reactant_without_going_negative():
     """Ca + CO3 <-> calcite, far supersaturated (Omega = 2e10 at the start): Ca falls to its
     equilibrium K_sp/CO3 ~ 1e-10 while nothing turns negative."""
