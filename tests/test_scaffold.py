@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, read_quantities
+from tests.conftest import BIN, read_quantities, scalebridge
 
 NAME = "reaction_front"
 
@@ -144,3 +144,15 @@ def test_existing_folder_is_not_overwritten(tmp_path):
     process = run(BIN / "scalebridge", "new-module", NAME, cwd=tmp_path)
     assert process.returncode == 2 and "exists already" in process.stderr
     assert [p.name for p in (tmp_path / NAME).iterdir()] == ["mine.py"]
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("command", ["new-module", "plot"])
+def test_a_refusal_on_rank_zero_stops_every_rank(tmp_path, command):
+    """Only rank 0 writes; when it cannot (the folder exists, there is no run to plot), the
+    other ranks stop with it, with one message and exit code 2 instead of waiting forever."""
+    (tmp_path / NAME).mkdir()
+    args = [NAME, "--dir", tmp_path] if command == "new-module" else [tmp_path / NAME]
+    process = scalebridge(command, *args, ranks=2, cwd=tmp_path, timeout=120)
+    assert process.returncode == 2, process.stderr
+    assert process.stderr.count("scalebridge: error:") == 1, process.stderr
