@@ -65,6 +65,7 @@ test-serial: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --case reaction_front
 	$(BIN)/python benchmarks/elasticity_3d.py
 
 lint: $(STAMP)

@@ -1,14 +1,24 @@
 """Benchmark: ScaleBridge against the same problem written by hand in plain DOLFINx.
 
-Runs ``scalebridge run benchmarks/heat_3d.toml`` (a 1M-dof transient heat case) and
-``python benchmarks/plain_heat_3d.py`` (the identical discrete problem, hand-written) as separate
-processes and compares their whole-process wall times. Each variant is first run once to warm the
-JIT cache (not timed), then the two alternate for ``--repeats`` rounds so that slow drifts of the
-machine hit both alike. Checks that both reach the same final maximum temperature, prints a
-table (best and median time, the ratio ScaleBridge/plain) and writes benchmarks/out/heat_3d.json.
+Two cases (``--case``), each a case file and a plain script solving the identical discrete problem:
 
-    make bench                                          # full size: 99^3 cells, 1,000,000 dofs
+* ``heat_3d`` (default): ``scalebridge run benchmarks/heat_3d.toml`` (a 1M-dof transient heat
+  case, linear, one field) against ``python benchmarks/plain_heat_3d.py``;
+* ``reaction_front``: ``scalebridge run benchmarks/reaction_front.toml`` (a 2D precipitation
+  front: A in P1, B and P in DG0, one monolithic Newton solve per step, 64k dofs) against
+  ``python benchmarks/plain_reaction_front.py``.
+
+Both variants run as separate processes and their whole-process wall times are compared. Each
+variant is first run once to warm the JIT cache (not timed), then the two alternate for
+``--repeats`` rounds so that slow drifts of the machine hit both alike. Checks that both reach
+the same final result number (heat: the maximum temperature; reaction front: the amount of B,
+and the same Newton iterations in every step, which ScaleBridge's warm-up run reports by writing
+its quantities after every step), prints a table (best and median time, the ratio ScaleBridge/plain)
+and writes benchmarks/out/<case>.json.
+
+    make bench                                          # both cases, full size
     .venv/bin/python benchmarks/run.py --cells 20       # a quick check (9,261 dofs)
+    .venv/bin/python benchmarks/run.py --case reaction_front --cells 10 --repeats 1
     .venv/bin/python benchmarks/run.py --repeats 5
     .venv/bin/python benchmarks/run.py --phases         # plus ScaleBridge's time per function
     .venv/bin/python benchmarks/run.py --profile        # plus one cProfile'd run of each
@@ -29,16 +39,61 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-CASE = HERE / "heat_3d.toml"
-PLAIN = HERE / "plain_heat_3d.py"
 OUT = HERE / "out"
 GOAL = 1.05
-AGREEMENT = 1e-6  # relative difference allowed between the final max temperatures
+
+
+@dataclass(frozen=True)
+class Case:
+    """A benchmark: the ScaleBridge case, the plain script and what must agree."""
+
+    toml: Path
+    plain: Path
+    column: str  # quantities.csv column compared at the end time
+    key: str  # the same number in the plain script's JSON
+    label: str  # its name in the printed summary
+    cells: int  # default of --cells
+    mesh_cells: Callable[[int], str]  # mesh.cells of the case for --cells n
+    agreement: float  # relative difference allowed between the two
+    iterations: str  # "cg" (linear iterations) or "newton": the count compared
+    every_step: str | None = None  # output.interval of ScaleBridge's warm-up: total iterations
+    zero: float = 1e-300  # quantities below this size count as 0 in the differences
+
+
+CASES = {
+    "heat_3d": Case(
+        HERE / "heat_3d.toml",
+        HERE / "plain_heat_3d.py",
+        "max_temperature_K",
+        "max_temperature_K",
+        "max temperature [K]",
+        99,
+        lambda n: f"[{n},{n},{n}]",
+        1e-6,
+        "cg",
+    ),
+    "reaction_front": Case(
+        HERE / "reaction_front.toml",
+        HERE / "plain_reaction_front.py",
+        "chemistry_amount_B_mol_per_m",
+        "amount_B_mol_per_m",
+        "amount of B [mol/m]",
+        40,
+        lambda n: f"[{8 * n},{n}]",
+        1e-8,
+        "newton",
+        every_step="2.5e-3",  # = time.dt
+        zero=1e-12,  # concentrations of 1e-34 (round-off) are zero
+    ),
+}
+COLUMNS = {"cg": "linear_iterations", "newton": "newton_iterations"}
 
 
 def scalebridge_command() -> list[str]:
@@ -47,14 +102,22 @@ def scalebridge_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
 
 
-def run_scalebridge(folder: Path, cells: int | None, prefix: list[str] | None = None) -> dict:
+def run_scalebridge(
+    case: Case,
+    folder: Path,
+    cells: int | None,
+    prefix: list[str] | None = None,
+    every_step: bool = False,
+) -> dict:
     if prefix is None:
         command = scalebridge_command()
     else:  # under cProfile: run the CLI module with this interpreter
         command = [sys.executable, *prefix, "-m", "app.cli"]
-    command += ["run", str(CASE), "-o", str(folder), "--overwrite", "-q"]
+    command += ["run", str(case.toml), "-o", str(folder), "--overwrite", "-q"]
     if cells is not None:
-        command += ["--set", f"mesh.cells=[{cells},{cells},{cells}]"]
+        command += ["--set", f"mesh.cells={case.mesh_cells(cells)}"]
+    if every_step:
+        command += ["--set", f"output.interval={case.every_step}"]
     wall = _timed(command)
     with (folder / "quantities.csv").open() as stream:
         rows = list(csv.DictReader(stream))
@@ -64,30 +127,37 @@ def run_scalebridge(folder: Path, cells: int | None, prefix: list[str] | None = 
     last = rows[-1]
     log = (folder / "run.log").read_text() if (folder / "run.log").exists() else ""
     completed = re.search(r"run completed: .* in ([0-9.]+) s", log)
-    return {
+    kind = case.iterations
+    result = {
         "wall_s": wall,
         # Simulation.run's own clock: mesh, set-up, time loop and output (not imports, exit)
         "internal_s": float(completed.group(1)) if completed else provenance["wall_time_s"],
         "provenance_wall_time_s": provenance["wall_time_s"],
-        "max_temperature_K": float(last["max_temperature_K"]),
-        "last_step_cg_iterations": int(float(last["linear_iterations"])),
+        case.key: float(last[case.column]),
+        f"last_step_{kind}_iterations": int(float(last[COLUMNS[kind]])),
         "quantities": {key: float(value) for key, value in last.items()},
     }
+    if every_step:  # a row per step (after the initial one): the iterations of every step
+        per_step = [int(float(row[COLUMNS[kind]])) for row in rows[1:]]
+        result |= {f"{kind}_iterations": sum(per_step), "iterations_per_step": per_step}
+    return result
 
 
-def run_plain(folder: Path, cells: int | None, prefix: list[str] | None = None) -> dict:
-    command = [sys.executable, *(prefix or []), str(PLAIN), "-o", str(folder)]
+def run_plain(case: Case, folder: Path, cells: int | None, prefix: list[str] | None = None) -> dict:
+    command = [sys.executable, *(prefix or []), str(case.plain), "-o", str(folder)]
     if cells is not None:
         command += ["--cells", str(cells)]
     stdout: list[str] = []
     wall = _timed(command, stdout)
     report = json.loads(stdout[0])
+    kind = case.iterations
     return {
         "wall_s": wall,
         "internal_s": report["wall_time_s"],  # from the script's first line to its end
-        "max_temperature_K": report["max_temperature_K"],
-        "cg_iterations": report["cg_iterations"],
-        "last_step_cg_iterations": report["iterations_per_step"][-1],
+        case.key: report[case.key],
+        f"{kind}_iterations": report[f"{kind}_iterations"],
+        f"last_step_{kind}_iterations": report["iterations_per_step"][-1],
+        "iterations_per_step": report["iterations_per_step"],
         "dofs": report["dofs"],
         "phases_s": report["phases_s"],
         "quantities": report["quantities"][-1],
@@ -107,13 +177,14 @@ def _timed(command: list[str], stdout: list[str] | None = None) -> float:
     return wall
 
 
-def quantity_differences(sb: dict, plain: dict) -> dict[str, float]:
-    """Relative differences of the quantities both report at the end time."""
+def quantity_differences(sb: dict, plain: dict, zero: float = 1e-300) -> dict[str, float]:
+    """Relative differences of the quantities both report at the end time (values below
+    ``zero`` in size count as 0)."""
     result = {}
     for name, value in plain["quantities"].items():
         if name in sb["quantities"] and name != "time_s":
             other = sb["quantities"][name]
-            scale = max(abs(value), abs(other), 1e-300)
+            scale = max(abs(value), abs(other), zero)
             result[name] = abs(other - value) / scale
     return result
 
@@ -122,32 +193,38 @@ def summary(times: list[float]) -> dict[str, float]:
     return {"best_s": min(times), "median_s": statistics.median(times), "all_s": times}
 
 
-def run_phases(work: Path, cells: int | None) -> dict[str, Any]:
+def run_phases(case: Case, work: Path, cells: int | None) -> dict[str, Any]:
     """One run of ScaleBridge with timers around its main functions (phases_scalebridge.py)."""
-    path = OUT / "heat_3d_scalebridge_phases.json"
+    path = OUT / f"{case.toml.stem}_scalebridge_phases.json"
     command = [sys.executable, str(HERE / "phases_scalebridge.py"), "--json", str(path)]
-    command += ["run", str(CASE), "-o", str(work / "phases"), "--overwrite", "-q"]
+    command += ["run", str(case.toml), "-o", str(work / "phases"), "--overwrite", "-q"]
     if cells is not None:
-        command += ["--set", f"mesh.cells=[{cells},{cells},{cells}]"]
+        command += ["--set", f"mesh.cells={case.mesh_cells(cells)}"]
     wall = _timed(command)
     return json.loads(path.read_text()) | {"process_wall_s": wall}
 
 
-def profile(work: Path, cells: int | None) -> dict[str, str]:
+def profile(case: Case, work: Path, cells: int | None) -> dict[str, str]:
     """One cProfile'd run of each variant; the .prof files go to benchmarks/out/."""
     files = {}
     for name, runner in (("scalebridge", run_scalebridge), ("plain", run_plain)):
-        path = OUT / f"heat_3d_{name}.prof"
-        runner(work / f"prof_{name}", cells, ["-m", "cProfile", "-o", str(path)])
+        path = OUT / f"{case.toml.stem}_{name}.prof"
+        runner(case, work / f"prof_{name}", cells, ["-m", "cProfile", "-o", str(path)])
         files[name] = str(path)
     return files
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--case", choices=list(CASES), default="heat_3d", help="the benchmark (default heat_3d)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each (default 3)")
     parser.add_argument(
-        "--cells", type=int, help="cells per direction (default: the case's, 99 -> 1M dofs)"
+        "--cells",
+        type=int,
+        help="mesh size: heat_3d cells per direction (99 -> 1M dofs), "
+        "reaction_front cells across the strip, 8x along (40 -> 64k dofs)",
     )
     parser.add_argument("--profile", action="store_true", help="also one cProfile'd run of each")
     parser.add_argument(
@@ -157,20 +234,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    case = CASES[args.case]
     OUT.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="scalebridge_bench_"))
     runs: dict[str, list[dict[str, Any]]] = {"scalebridge": [], "plain": []}
     runners = {"scalebridge": run_scalebridge, "plain": run_plain}
     try:
         print("warm-up (JIT cache, not timed) ...", flush=True)
-        warm = {name: runner(work / name, args.cells) for name, runner in runners.items()}
+        warm = {
+            "scalebridge": run_scalebridge(
+                case, work / "scalebridge", args.cells, every_step=case.every_step is not None
+            ),
+            "plain": run_plain(case, work / "plain", args.cells),
+        }
         for round_ in range(1, args.repeats + 1):
             for name, runner in runners.items():
-                result = runner(work / name, args.cells)
+                result = runner(case, work / name, args.cells)
                 runs[name].append(result)
                 print(f"  round {round_}: {name:<12} {result['wall_s']:8.2f} s", flush=True)
-        profiles = profile(work, args.cells) if args.profile else {}
-        split = run_phases(work, args.cells) if args.phases else {}
+        profiles = profile(case, work, args.cells) if args.profile else {}
+        split = run_phases(case, work, args.cells) if args.phases else {}
     finally:
         if args.keep:
             print(f"run folders kept in {work}")
@@ -183,20 +266,26 @@ def main(argv: list[str] | None = None) -> int:
         "best": sb["best_s"] / plain["best_s"],
         "median": sb["median_s"] / plain["median_s"],
     }
-    t_sb = runs["scalebridge"][-1]["max_temperature_K"]
-    t_plain = runs["plain"][-1]["max_temperature_K"]
+    key, kind = case.key, case.iterations
+    v_sb = runs["scalebridge"][-1][key]
+    v_plain = runs["plain"][-1][key]
     difference = max(
-        abs(a["max_temperature_K"] - b["max_temperature_K"]) / abs(b["max_temperature_K"])
-        for a in runs["scalebridge"]
-        for b in runs["plain"]
+        abs(a[key] - b[key]) / abs(b[key]) for a in runs["scalebridge"] for b in runs["plain"]
     )
-    agree = difference <= AGREEMENT
-    others = quantity_differences(runs["scalebridge"][-1], runs["plain"][-1])
+    iterations = {
+        "scalebridge": warm["scalebridge"].get(f"{kind}_iterations"),
+        "plain": runs["plain"][-1][f"{kind}_iterations"],
+    }
+    same_steps = case.every_step is None or (  # else the iterations of every step must agree
+        warm["scalebridge"]["iterations_per_step"] == runs["plain"][-1]["iterations_per_step"]
+    )
+    agree = difference <= case.agreement and same_steps
+    others = quantity_differences(runs["scalebridge"][-1], runs["plain"][-1], case.zero)
     dofs = runs["plain"][-1]["dofs"]
     internal = {name: statistics.median(r["internal_s"] for r in runs[name]) for name in runners}
 
     print()
-    print(f"{CASE.relative_to(ROOT)}: {dofs:,} dofs, {args.repeats} timed rounds")
+    print(f"{case.toml.relative_to(ROOT)}: {dofs:,} dofs, {args.repeats} timed rounds")
     print(f"{'variant':<14}{'best [s]':>10}{'median [s]':>12}{'own clock [s]':>16}")
     for name, stats in (("scalebridge", sb), ("plain", plain)):
         print(
@@ -206,18 +295,25 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "within" if ratio["median"] < GOAL else "ABOVE"
     print(f"overhead {100 * (ratio['median'] - 1):+.1f} % (median): {verdict} the 5 % goal")
     print(
-        f"max temperature: scalebridge {t_sb:.10g} K, plain {t_plain:.10g} K, "
-        f"relative difference {difference:.1e} ({'agree' if agree else 'DISAGREE'})"
+        f"{case.label}: scalebridge {v_sb:.10g}, plain {v_plain:.10g}, "
+        f"relative difference {difference:.1e} "
+        f"({'agree' if difference <= case.agreement else 'DISAGREE'})"
     )
     print(
         "other quantities at the end, relative difference: "
         + ", ".join(f"{name} {value:.1e}" for name, value in others.items())
     )
+    label = {"cg": "CG", "newton": "Newton"}[kind]
+    last = f"last_step_{kind}_iterations"
+    totals = f"plain total {iterations['plain']}"
+    if iterations["scalebridge"] is not None:
+        totals = (
+            f"totals: scalebridge {iterations['scalebridge']} (warm-up), plain "
+            f"{iterations['plain']}; {'equal' if same_steps else 'UNEQUAL'} step by step"
+        )
     print(
-        "CG iterations of the last step: scalebridge "
-        f"{runs['scalebridge'][-1]['last_step_cg_iterations']}, plain "
-        f"{runs['plain'][-1]['last_step_cg_iterations']} (plain total "
-        f"{runs['plain'][-1]['cg_iterations']})"
+        f"{label} iterations of the last step: scalebridge {runs['scalebridge'][-1][last]}, "
+        f"plain {runs['plain'][-1][last]} ({totals})"
     )
     phases = runs["plain"][-1]["phases_s"]
     print("plain phases [s]: " + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
@@ -238,8 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"profile of {name}: {path}  (python -m pstats {path})")
 
     record = {
-        "case": str(CASE.relative_to(ROOT)),
-        "cells": args.cells or 99,
+        "case": str(case.toml.relative_to(ROOT)),
+        "cells": args.cells or case.cells,
         "dofs": dofs,
         "repeats": args.repeats,
         "scalebridge": sb | {"runs": runs["scalebridge"]},
@@ -247,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         "warm_up_s": {name: result["wall_s"] for name, result in warm.items()},
         "ratio": ratio,
         "goal_ratio": GOAL,
-        "max_temperature_K": {"scalebridge": t_sb, "plain": t_plain},
+        key: {"scalebridge": v_sb, "plain": v_plain},
         "relative_difference": difference,
         "quantity_differences": others,
         "agree": agree,
@@ -256,8 +352,11 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    (OUT / "heat_3d.json").write_text(json.dumps(record, indent=1) + "\n")
-    print(f"written: {(OUT / 'heat_3d.json').relative_to(ROOT)}")
+    if case.every_step is not None:
+        record[f"total_{kind}_iterations"] = iterations
+    path = OUT / f"{case.toml.stem}.json"
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"written: {path.relative_to(ROOT)}")
     return 0 if agree else 1
 
 
