@@ -30,8 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import basix
+import numpy as np
 import tomli_w
-from dolfinx import fem, io
+import ufl
+from dolfinx import fem, io, la
 
 from app import __version__
 from app.errors import CaseError
@@ -206,7 +208,9 @@ class FieldWriter:
     * XDMF (ParaView, ``scalebridge plot``): ``fields.xdmf`` (+ ``.h5``) for the fields of the
       whole mesh, ``fields_<mesh.name>.xdmf`` for those of a region or boundary submesh. XDMF
       holds Lagrange fields of the mesh's degree and cellwise constants; anything else is
-      interpolated to the mesh's degree for output (the solution keeps its own degree).
+      written at the mesh's degree (the solution keeps its own degree): continuous fields
+      interpolated, discontinuous ones (a P2 temperature's heat flux) projected, see
+      :class:`_OutputCopy`.
       ``view.py`` beside them opens them all in ParaView.
     * VTX (``vtx = true``): ``fields.bp`` / ``fields_<mesh.name>.bp``, each field at its own
       degree. One VTX file holds one element type, so further element types of a mesh go to
@@ -232,8 +236,8 @@ class FieldWriter:
         by_mesh: dict[Any, list[fem.Function]] = {}
         for function in functions:
             by_mesh.setdefault(function.function_space.mesh, []).append(function)
-        self._files: list[tuple[Any, list[tuple[fem.Function, fem.Function]]]] = []
-        self._vtx: list[tuple[Any, list[tuple[fem.Function, fem.Function]]]] = []
+        self._files: list[tuple[Any, list[_OutputCopy]]] = []
+        self._vtx: list[tuple[Any, list[_OutputCopy]]] = []
         for mesh, members in by_mesh.items():
             stem = "fields" if mesh is parent else f"fields_{mesh.name}"
             if self.settings.xdmf:
@@ -251,7 +255,7 @@ class FieldWriter:
             mesh.topology.create_connectivity(mesh.topology.dim, mesh.topology.dim)
             mesh_data.cell_tags.name = "regions"
             stream.write_meshtags(mesh_data.cell_tags, mesh.geometry)
-        return stream, [(f, _output_function(f, mesh)) for f in members]
+        return stream, [_OutputCopy(f, _xdmf_space(f, mesh)) for f in members]
 
     def write(self, time: float, cycle: int | None = None) -> None:
         """Write every field at ``time``, unless ``every_cycle`` leaves out ``cycle``.
@@ -262,15 +266,13 @@ class FieldWriter:
         """
         if not self.settings.wanted(cycle):
             return
-        for stream, pairs in self._files:
-            for source, target in pairs:
-                if target is not source:
-                    target.interpolate(source)
-                stream.write_function(target, time)
-        for writer, pairs in self._vtx:
-            for source, target in pairs:
-                if target is not source:
-                    target.interpolate(source)
+        for stream, copies in self._files:
+            for copy in copies:
+                copy.update()
+                stream.write_function(copy.function, time)
+        for writer, copies in self._vtx:
+            for copy in copies:
+                copy.update()
             writer.write(time)
 
     def close(self) -> None:
@@ -295,15 +297,58 @@ def write_view_script(folder: Path) -> Path:
     return target
 
 
-def _output_function(function: fem.Function, mesh: Any) -> fem.Function:
+def _xdmf_space(function: fem.Function, mesh: Any) -> Any:
+    """The space XDMF can hold ``function`` in (None: its own)."""
     element = function.function_space.ufl_element()
     degree, discontinuous = element.embedded_superdegree, element.discontinuous
     mesh_degree = mesh.geometry.cmaps[0].degree
     if (degree == 0 and discontinuous) or (degree == mesh_degree and not discontinuous):
-        return function
-    shape = function.function_space.value_shape
-    space = fem.functionspace(mesh, ("Lagrange", mesh_degree, shape))
-    return fem.Function(space, name=function.name)
+        return None
+    return fem.functionspace(mesh, ("Lagrange", mesh_degree, function.function_space.value_shape))
+
+
+class _OutputCopy:
+    """A field as a file holds it: the field itself, or a copy in ``space`` refreshed before
+    each write.
+
+    A discontinuous field written as a continuous one of degree 1 is its lumped L2 projection:
+    each node gets the field's mean over the node's cells, weighted by the node's basis
+    function. Interpolation would give a node shared by cells the value of whichever cell came
+    last, which depends on the partition; the projection is the same on any number of ranks.
+    """
+
+    def __init__(self, source: fem.Function, space: Any = None):
+        self.source = source
+        self.function = source if space is None else fem.Function(space, name=source.name)
+        self._numerator = None
+        # degree 1 only: the basis functions of higher degrees can have zero or negative means
+        smoothed = (
+            space is not None
+            and not space.ufl_element().discontinuous
+            and space.ufl_element().embedded_superdegree == 1
+            and source.function_space.ufl_element().discontinuous
+        )
+        if smoothed:
+            test, dx = ufl.TestFunction(space), ufl.dx(domain=space.mesh)
+            shape = space.value_shape
+            ones = ufl.as_tensor(np.ones(shape).tolist()) if shape else 1.0
+            self._numerator = fem.form(ufl.inner(source, test) * dx)
+            self._weights = _summed(fem.form(ufl.inner(ones, test) * dx)).array.copy()
+
+    def update(self) -> None:
+        if self.function is self.source:
+            return
+        if self._numerator is None:
+            self.function.interpolate(self.source)
+            return
+        self.function.x.array[:] = _summed(self._numerator).array / self._weights
+        self.function.x.scatter_forward()  # the ghosts divided partial sums
+
+
+def _summed(form: Any) -> la.Vector:
+    vector = fem.assemble_vector(form)
+    vector.scatter_reverse(la.InsertMode.add)
+    return vector
 
 
 def _vtx_writers(folder: Path, stem: str, mesh: Any, members: list[fem.Function]) -> list:
@@ -312,29 +357,29 @@ def _vtx_writers(folder: Path, stem: str, mesh: Any, members: list[fem.Function]
     Lagrange fields, continuous or not, are written at their degree; other families are
     interpolated to discontinuous Lagrange of their degree (VTX holds Lagrange only).
     """
-    groups: dict[str, list[tuple[fem.Function, fem.Function]]] = {}
+    groups: dict[str, list[_OutputCopy]] = {}
     for function in members:
         element = function.function_space.ufl_element()
         degree = element.embedded_superdegree
-        target = function
+        space = None
         if element.basix_element.family != basix.ElementFamily.P:
             shape = function.function_space.value_shape
             space = fem.functionspace(mesh, ("Discontinuous Lagrange", degree, shape))
-            target = fem.Function(space, name=function.name)
-        discontinuous = target.function_space.ufl_element().discontinuous
+        copy = _OutputCopy(function, space)
+        discontinuous = copy.function.function_space.ufl_element().discontinuous
         label = f"DG{degree}" if discontinuous else f"P{degree}"
-        groups.setdefault(label, []).append((function, target))
+        groups.setdefault(label, []).append(copy)
     writers = []
-    for index, (label, pairs) in enumerate(groups.items()):
+    for index, (label, copies) in enumerate(groups.items()):
         name = f"{stem}.bp" if index == 0 else f"{stem}_{label}.bp"
         writer = io.VTXWriter(
             mesh.comm,
             str(folder / name),
-            [target for _, target in pairs],
+            [copy.function for copy in copies],
             engine="BP4",
             mesh_policy=io.VTXMeshPolicy.reuse,
         )
-        writers.append((writer, pairs))
+        writers.append((writer, copies))
     return writers
 
 

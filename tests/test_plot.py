@@ -235,3 +235,25 @@ def test_fields_on_a_submesh_get_their_own_files(tmp_path):
     assert bp_arrays(tmp_path / "fields_left.bp") == ({"c"}, 2)
     # The snapshot of a signed field is drawn with Cool to Warm, centred on zero.
     assert plotting.colour_map("c", values) == ("coolwarm", (-1.0, 1.0))
+
+
+def test_discontinuous_fields_are_written_alike_on_any_partition(plate_weak_p2, tmp_path):
+    """The P2 plate's heat flux (DG1) goes to XDMF as its lumped projection onto P1: the same
+    nodal values on 2 ranks as on 1 (interpolation took a shared node's value from whichever
+    cell came last)."""
+    out = tmp_path / "np2"
+    process = scalebridge(
+        "run", CASES / "heated_plate.toml", "-o", out, "-q", *SHORT_PLATE,
+        "--set", "physics.heat.degree=2", "--set", "physics.heat.boundaries.heater.value=2e4",
+        ranks=2, timeout=180,
+    )  # fmt: skip
+    assert process.returncode == 0, process.stderr
+    nodal = []
+    for run in (plate_weak_p2, out):
+        data = plotting.read_snapshot(plotting.open_run(run).fields["heat_flux"], -1)
+        points = np.round(np.asarray(data.points), 9)
+        order = np.lexsort(points.T[::-1])
+        nodal.append(np.asarray(data.point_data["heat_flux"])[order])
+    serial, parallel = nodal
+    scale = np.abs(serial).max()
+    assert scale > 0 and np.abs(serial - parallel).max() < 1e-10 * scale
