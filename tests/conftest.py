@@ -33,6 +33,28 @@ def mpi_python(script: Path, *args: str, ranks: int = 2, timeout: float = 600):
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
+def runs_on_ranks(case: str | Path, folder: Path, *args: str, timeout: float = 600) -> tuple:
+    """Quantities of ``scalebridge run case`` on 1 and on 2 ranks (extra ``args``, e.g.
+    ``--set``): (serial, parallel)."""
+    results = []
+    for ranks in (1, 2):
+        out = folder / f"np{ranks}"
+        process = scalebridge("run", case, "-o", out, "-q", *args, ranks=ranks, timeout=timeout)
+        assert process.returncode == 0, process.stderr
+        results.append(read_quantities(out))
+    return tuple(results)
+
+
+def assert_same_quantities(serial: dict, parallel: dict, rtol: float = 1e-8, floor: float = 0):
+    """Every column equal to ``rtol``, relative to the larger value; values below 1e-12 of the
+    column's largest (or below ``floor``) count as round-off of a zero."""
+    assert serial.keys() == parallel.keys()
+    for column, values in serial.items():
+        noise = max(1e-12 * max(map(abs, values), default=1.0), floor, 1e-300)
+        for a, b in zip(values, parallel[column], strict=True):
+            assert abs(a - b) <= rtol * max(abs(a), abs(b), noise), (column, a, b)
+
+
 def read_quantities(run_dir: Path) -> dict[str, list[float]]:
     """quantities.csv as columns of floats."""
     with (run_dir / "quantities.csv").open() as stream:

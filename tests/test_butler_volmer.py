@@ -27,7 +27,7 @@ from scipy.optimize import brentq
 
 from app.errors import CaseError
 from app.simulation import Simulation
-from tests.conftest import read_quantities, scalebridge
+from tests.conftest import assert_same_quantities, runs_on_ranks
 
 FARADAY = 96485.33212331001
 GAS_CONSTANT = 8.31446261815324
@@ -276,27 +276,8 @@ def test_porous_electrode_butler_volmer_first_integral(cases):
 
 @pytest.mark.mpi
 def test_porous_electrode_one_and_two_ranks_agree(tmp_path):
-    results = {}
-    for ranks in (1, 2):
-        out = tmp_path / f"np{ranks}"
-        process = scalebridge(
-            "run",
-            "cases/porous_electrode.toml",
-            "-o",
-            out,
-            "-q",
-            "--set",
-            "physics.kinetics.kinetics=butler_volmer",
-            ranks=ranks,
-        )
-        assert process.returncode == 0, process.stderr
-        results[ranks] = read_quantities(out)
-    serial, parallel = results[1], results[2]
-    assert serial.keys() == parallel.keys()
-    for name, values in serial.items():
-        for a, b in zip(values, parallel[name], strict=True):
-            scale = max(abs(a), abs(b), 1e-12 * max(map(abs, values), default=1.0), 1e-300)
-            assert abs(a - b) / scale < 1e-8, (name, a, b)
+    nonlinear = ("--set", "physics.kinetics.kinetics=butler_volmer")
+    assert_same_quantities(*runs_on_ranks("cases/porous_electrode.toml", tmp_path, *nonlinear))
 
 
 # --------------------------------------------------------------------------------------------

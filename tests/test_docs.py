@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, ROOT, read_quantities
+from tests.conftest import BIN, ROOT, assert_same_quantities, read_quantities
 
 GUIDE = ROOT / "docs" / "plugin_guide.md"
 TOOLS = {"scalebridge", "pytest", "mpirun"}
@@ -127,11 +127,7 @@ def test_coupled_run_as_the_guide_says(walkthrough):
     """1 and 2 ranks agree; heat receives 20 kJ per mol consumed; the plate heats itself."""
     serial = read_quantities(walkthrough / "results" / "coupled")
     parallel = read_quantities(walkthrough / "results" / "coupled_np2")
-    assert serial.keys() == parallel.keys()
-    for column, values in serial.items():
-        floor = 1e-12 * max(map(abs, values))
-        for a, b in zip(values, parallel[column], strict=True):
-            assert abs(a - b) <= 1e-8 * max(abs(a), abs(b), floor), (column, a, b)
+    assert_same_quantities(serial, parallel)
     heat, consumed = serial["heat_generated_W_per_m"], serial["consumed_mol_per_s_per_m"]
     assert consumed[-1] > 0
     assert heat == pytest.approx([2e4 * rate for rate in consumed], rel=1e-9)

@@ -21,7 +21,7 @@ from mpi4py import MPI
 from app.errors import CaseError
 from app.expressions import parse
 from app.simulation import Simulation
-from tests.conftest import ROOT, read_quantities, scalebridge
+from tests.conftest import ROOT, assert_same_quantities, runs_on_ranks
 
 EPS0 = 8.8541878128e-12
 
@@ -348,15 +348,4 @@ def test_two_instances_with_renamed_fields():
 @pytest.mark.mpi
 @pytest.mark.parametrize("name", ["coaxial_capacitor", "joule_heating"])
 def test_one_and_two_ranks_agree(tmp_path, name: str):
-    results = {}
-    for ranks in (1, 2):
-        out = tmp_path / f"np{ranks}"
-        process = scalebridge("run", f"cases/{name}.toml", "-o", out, "-q", ranks=ranks)
-        assert process.returncode == 0, process.stderr
-        results[ranks] = read_quantities(out)
-    serial, parallel = results[1], results[2]
-    assert serial.keys() == parallel.keys()
-    for column, values in serial.items():
-        for a, b in zip(values, parallel[column], strict=True):
-            scale = max(abs(a), abs(b), 1e-12 * max(map(abs, values), default=1.0), 1e-300)
-            assert abs(a - b) / scale < 1e-8, (column, a, b)
+    assert_same_quantities(*runs_on_ranks(f"cases/{name}.toml", tmp_path))

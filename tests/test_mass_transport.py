@@ -22,7 +22,7 @@ from mpi4py import MPI
 from app.errors import CaseError
 from app.expressions import parse
 from app.simulation import Simulation
-from tests.conftest import read_quantities, scalebridge
+from tests.conftest import assert_same_quantities, runs_on_ranks
 
 FARADAY = 96485.33212331001
 GAS_CONSTANT = 8.31446261815324
@@ -291,18 +291,7 @@ def test_discrete_mass_balance(cases, scheme: str, degree: int):
 
 @pytest.mark.mpi
 def test_one_and_two_ranks_agree(tmp_path):
-    results = {}
-    for ranks in (1, 2):
-        out = tmp_path / f"np{ranks}"
-        process = scalebridge("run", "cases/reaction_diffusion.toml", "-o", out, "-q", ranks=ranks)
-        assert process.returncode == 0, process.stderr
-        results[ranks] = read_quantities(out)
-    serial, parallel = results[1], results[2]
-    assert serial.keys() == parallel.keys()
-    for column, values in serial.items():
-        for a, b in zip(values, parallel[column], strict=True):
-            scale = max(abs(a), abs(b), 1e-12 * max(map(abs, values), default=1.0), 1e-300)
-            assert abs(a - b) / scale < 1e-8, (column, a, b)
+    assert_same_quantities(*runs_on_ranks("cases/reaction_diffusion.toml", tmp_path))
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from mpi4py import MPI
 
 from app.errors import CaseError
 from app.simulation import Simulation
-from tests.conftest import read_quantities, scalebridge
+from tests.conftest import assert_same_quantities, read_quantities, runs_on_ranks, scalebridge
 
 COMM = MPI.COMM_WORLD
 
@@ -124,16 +124,7 @@ def test_lame_reactions_balance_the_pressure(cylinder):
 
 @pytest.mark.mpi
 def test_thick_cylinder_on_one_and_two_ranks(tmp_path):
-    results = {}
-    for ranks in (1, 2):
-        out = tmp_path / f"np{ranks}"
-        process = scalebridge("run", "cases/thick_cylinder.toml", "-o", out, "-q", ranks=ranks)
-        assert process.returncode == 0, process.stderr
-        results[ranks] = read_quantities(out)
-    assert results[1].keys() == results[2].keys()
-    for column, values in results[1].items():
-        for a, b in zip(values, results[2][column], strict=True):
-            assert abs(a - b) <= 1e-8 * max(abs(a), abs(b), 1e-6), (column, a, b)
+    assert_same_quantities(*runs_on_ranks("cases/thick_cylinder.toml", tmp_path), floor=1e-6)
 
 
 FLOATING_CASE = """

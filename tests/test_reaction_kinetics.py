@@ -26,7 +26,7 @@ from app.cli import main
 from app.errors import CaseError
 from app.simulation import Simulation
 from physics_modules.reaction_kinetics import parse_equation
-from tests.conftest import CASES, read_quantities, scalebridge
+from tests.conftest import CASES, assert_same_quantities, runs_on_ranks
 
 GAS_CONSTANT = 8.31446261815324
 # B1's "simple" rate r = a - b c^2, in SI: mol/(m^3 s) and m^3/(mol s) (1 kgw = 1e-3 m^3).
@@ -451,26 +451,9 @@ def test_precipitation_front_a9(cases):
 
 @pytest.mark.mpi
 def test_front_one_and_two_ranks_agree(tmp_path):
-    results = {}
-    for ranks in (1, 2):
-        out = tmp_path / f"np{ranks}"
-        process = scalebridge(
-            "run",
-            "cases/precipitation_front.toml",
-            "-o",
-            out,
-            "-q",
-            "--set",
-            "time.end=0.25",
-            ranks=ranks,
-        )
-        assert process.returncode == 0, process.stderr
-        results[ranks] = read_quantities(out)
-    serial, parallel = results[1], results[2]
-    assert serial.keys() == parallel.keys()
-    for name, values in serial.items():
-        for a, b in zip(values, parallel[name], strict=True):
-            # values below 1e-20 are round-off noise of exponentially small fields (min of P
-            # far ahead of the front, ~1e-49)
-            scale = max(abs(a), abs(b), 1e-12 * max(map(abs, values), default=1.0), 1e-20)
-            assert abs(a - b) / scale < 1e-8, (name, a, b)
+    serial, parallel = runs_on_ranks(
+        "cases/precipitation_front.toml", tmp_path, "--set", "time.end=0.25"
+    )
+    # values below 1e-20 are round-off of exponentially small fields (min of P far ahead of
+    # the front, ~1e-49)
+    assert_same_quantities(serial, parallel, floor=1e-20)
