@@ -36,7 +36,19 @@ if TYPE_CHECKING:
 
 Rank = Literal["scalar", "vector", "tensor"]
 
+# Physical constants (CODATA 2018, SI), shared so that coupled plug-ins use the same numbers.
+FARADAY = 96485.33212331001  # C/mol
+GAS_CONSTANT = 8.31446261815324  # J/(mol K)
+STEFAN_BOLTZMANN = 5.670374419e-8  # W/(m^2 K^4)
+VACUUM_PERMITTIVITY = 8.8541878128e-12  # F/m
+STANDARD_TEMPERATURE = 298.15  # K, where rate constants and potentials are usually quoted
+
 __all__ = [
+    "FARADAY",
+    "GAS_CONSTANT",
+    "STANDARD_TEMPERATURE",
+    "STEFAN_BOLTZMANN",
+    "VACUUM_PERMITTIVITY",
     "BadValue",
     "Context",
     "Dirichlet",

@@ -49,6 +49,9 @@ from pydantic import Field, field_validator, model_validator
 from ufl.algorithms import estimate_total_polynomial_degree
 
 from app.contracts import (
+    FARADAY,
+    GAS_CONSTANT,
+    STANDARD_TEMPERATURE,
     Context,
     FieldSpec,
     Formula,
@@ -58,10 +61,6 @@ from app.contracts import (
     Quantity,
     quantity,
 )
-
-FARADAY = 96485.33212331001  # C/mol
-GAS_CONSTANT = 8.31446261815324  # J/(mol K)
-STANDARD_TEMPERATURE = 298.15  # K
 
 
 class FieldNames(Parameters):

@@ -61,6 +61,7 @@ import ufl
 from pydantic import Field, field_validator, model_validator
 
 from app.contracts import (
+    VACUUM_PERMITTIVITY,
     Context,
     Dirichlet,
     FieldSpec,
@@ -72,7 +73,6 @@ from app.contracts import (
     quantity,
 )
 
-VACUUM_PERMITTIVITY = 8.8541878128e-12  # F/m
 NITSCHE_PENALTY = 10.0  # gamma / degree^2; large enough for coercivity on shape-regular meshes
 
 

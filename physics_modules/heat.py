@@ -35,6 +35,7 @@ import ufl
 from pydantic import Field, field_validator
 
 from app.contracts import (
+    STEFAN_BOLTZMANN,
     Context,
     Dirichlet,
     FieldSpec,
@@ -45,8 +46,6 @@ from app.contracts import (
     one_of,
     quantity,
 )
-
-STEFAN_BOLTZMANN = 5.670374419e-8  # W/(m^2 K^4)
 
 
 class TemperatureBoundary(Parameters):

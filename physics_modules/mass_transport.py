@@ -79,6 +79,8 @@ import ufl
 from pydantic import Field, field_validator, model_validator
 
 from app.contracts import (
+    FARADAY,
+    GAS_CONSTANT,
     BadValue,
     Context,
     Dirichlet,
@@ -91,8 +93,6 @@ from app.contracts import (
     quantity,
 )
 
-FARADAY = 96485.33212331001  # C/mol
-GAS_CONSTANT = 8.31446261815324  # J/(mol K)
 EXPONENTS = {"bruggeman": 1.5, "archie": 2.0}  # default exponent b of D_eff = eps^b D
 RESERVED = {"x", "y", "z", "t", "pi"}  # names expressions already use
 

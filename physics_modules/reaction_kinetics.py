@@ -67,6 +67,8 @@ import ufl
 from pydantic import Field, field_validator, model_validator
 
 from app.contracts import (
+    GAS_CONSTANT,
+    STANDARD_TEMPERATURE,
     Context,
     FieldSpec,
     Parameters,
@@ -77,8 +79,6 @@ from app.contracts import (
     quantity,
 )
 
-GAS_CONSTANT = 8.31446261815324  # J/(mol K)
-STANDARD_TEMPERATURE = 298.15  # K
 RESERVED = {"x", "y", "z", "t", "pi"}
 FORM = (
     "write a reaction as '2 A + B -> C' (irreversible) or 'A + B <-> C' (reversible): species "
