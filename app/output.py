@@ -238,12 +238,17 @@ class FieldWriter:
             by_mesh.setdefault(function.function_space.mesh, []).append(function)
         self._files: list[tuple[Any, list[_OutputCopy]]] = []
         self._vtx: list[tuple[Any, list[_OutputCopy]]] = []
-        for mesh, members in by_mesh.items():
-            stem = "fields" if mesh is parent else f"fields_{mesh.name}"
-            if self.settings.xdmf:
-                self._files.append(self._xdmf(folder / f"{stem}.xdmf", mesh, members, mesh_data))
-            if self.settings.vtx:
-                self._vtx += _vtx_writers(folder, stem, mesh, members)
+        try:
+            for mesh, members in by_mesh.items():
+                stem = "fields" if mesh is parent else f"fields_{mesh.name}"
+                if self.settings.xdmf:
+                    xdmf = folder / f"{stem}.xdmf"
+                    self._files.append(self._xdmf(xdmf, mesh, members, mesh_data))
+                if self.settings.vtx:
+                    self._vtx += _vtx_writers(folder, stem, mesh, members)
+        except BaseException:
+            self.close()  # the files opened so far
+            raise
         if self.settings.xdmf and self._files and parent.comm.rank == 0:
             write_view_script(folder)
 
