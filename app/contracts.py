@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from app.parameters import (
+    FieldName,
     Formula,
     Parameters,
     PerRegion,
@@ -52,6 +53,7 @@ __all__ = [
     "BadValue",
     "Context",
     "Dirichlet",
+    "FieldName",
     "FieldSpec",
     "Formula",
     "Modes",

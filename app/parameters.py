@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -85,6 +86,16 @@ class PerRegion(_CaseValue):
 
 Property = Value | Formula | PerRegion
 """A parameter that may be a constant, an expression or a table by region."""
+
+
+def _field_name(name: str) -> str:
+    if not name.isidentifier():
+        raise ValueError(f"field names are letters, digits and underscores, got {name!r}")
+    return name
+
+
+FieldName = Annotated[str, AfterValidator(_field_name)]
+"""The name of a field a plug-in reads or provides, as a case may rename it."""
 
 
 def quantity(

@@ -45,7 +45,7 @@ A case uses it as (the graphite electrode of the Chen2020 cell)::
 from typing import Any, Literal
 
 import ufl
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 from ufl.algorithms import estimate_total_polynomial_degree
 
 from app.contracts import (
@@ -53,6 +53,7 @@ from app.contracts import (
     GAS_CONSTANT,
     STANDARD_TEMPERATURE,
     Context,
+    FieldName,
     FieldSpec,
     Formula,
     Parameters,
@@ -66,26 +67,19 @@ from app.contracts import (
 class FieldNames(Parameters):
     """Global names of the fields the instance reads and derives."""
 
-    solid_potential: str = Field("phi_s", description="Solid (electrode) potential read")
-    electrolyte_potential: str = Field("phi_e", description="Electrolyte potential read")
-    temperature: str = Field("temperature", description="Temperature read, if provided")
-    stoichiometry: str = Field("stoichiometry", description="Derived surface stoichiometry")
-    overpotential: str = Field("overpotential", description="Derived eta")
-    current_density: str = Field("interfacial_current", description="Derived j (A/m^2)")
-    volumetric_current: str = Field("volumetric_current", description="Derived a j (A/m^3)")
-    solid_current_source: str = Field("solid_current_source", description="Derived -a j")
-    electrolyte_current_source: str = Field(
+    solid_potential: FieldName = Field("phi_s", description="Solid (electrode) potential read")
+    electrolyte_potential: FieldName = Field("phi_e", description="Electrolyte potential read")
+    temperature: FieldName = Field("temperature", description="Temperature read, if provided")
+    stoichiometry: FieldName = Field("stoichiometry", description="Derived surface stoichiometry")
+    overpotential: FieldName = Field("overpotential", description="Derived eta")
+    current_density: FieldName = Field("interfacial_current", description="Derived j (A/m^2)")
+    volumetric_current: FieldName = Field("volumetric_current", description="Derived a j (A/m^3)")
+    solid_current_source: FieldName = Field("solid_current_source", description="Derived -a j")
+    electrolyte_current_source: FieldName = Field(
         "electrolyte_current_source", description="Derived +a j"
     )
-    molar_source: str | None = Field(None, description="Derived (1 - t+) a j/(n F), if named")
-    heat_source: str | None = Field(None, description="Derived reaction heat, if named")
-
-    @field_validator("*")
-    @classmethod
-    def _identifier(cls, name: str | None) -> str | None:
-        if name is not None and not name.isidentifier():
-            raise ValueError(f"field names are letters, digits and underscores, got {name!r}")
-        return name
+    molar_source: FieldName | None = Field(None, description="Derived (1 - t+) a j/(n F), if named")
+    heat_source: FieldName | None = Field(None, description="Derived reaction heat, if named")
 
 
 class ButlerVolmer(Physics):

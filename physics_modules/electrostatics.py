@@ -58,12 +58,13 @@ Several instances (a battery's solid and electrolyte potentials) rename their fi
 from typing import Literal
 
 import ufl
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from app.contracts import (
     VACUUM_PERMITTIVITY,
     Context,
     Dirichlet,
+    FieldName,
     FieldSpec,
     Parameters,
     Physics,
@@ -152,19 +153,16 @@ class DiffusionPotential(Parameters):
 class FieldNames(Parameters):
     """Global names of the fields of one instance (rename them to run several instances)."""
 
-    potential: str = Field("potential", description="Solved potential")
-    electric_field: str = Field("electric_field", description="Derived E = -grad phi")
-    current_density: str = Field("current_density", description="Derived i (conduction)")
-    heat_source: str = Field("heat_source", description="Derived Joule heat i . E")
-    charge_density: str = Field("charge_density", description="Charge density read, if provided")
-    current_source: str = Field("current_source", description="Current source read, if provided")
-
-    @field_validator("*")
-    @classmethod
-    def _identifier(cls, name: str) -> str:
-        if not name.isidentifier():
-            raise ValueError(f"field names are letters, digits and underscores, got {name!r}")
-        return name
+    potential: FieldName = Field("potential", description="Solved potential")
+    electric_field: FieldName = Field("electric_field", description="Derived E = -grad phi")
+    current_density: FieldName = Field("current_density", description="Derived i (conduction)")
+    heat_source: FieldName = Field("heat_source", description="Derived Joule heat i . E")
+    charge_density: FieldName = Field(
+        "charge_density", description="Charge density read, if provided"
+    )
+    current_source: FieldName = Field(
+        "current_source", description="Current source read, if provided"
+    )
 
 
 class Electrostatics(Physics):

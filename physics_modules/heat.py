@@ -38,6 +38,7 @@ from app.contracts import (
     STEFAN_BOLTZMANN,
     Context,
     Dirichlet,
+    FieldName,
     FieldSpec,
     Parameters,
     Physics,
@@ -99,7 +100,7 @@ class Heat(Physics):
         source: Property = quantity("W/m^3", 0.0, "Volumetric heat source q")
         initial: Property = quantity("K", 293.15, "Initial temperature")
         reference: float = quantity("K", 293.15, "Reference temperature of the stored energy")
-        heat_sources: list[str] = Field(
+        heat_sources: list[FieldName] = Field(
             ["heat_source"],
             min_length=1,
             description="Heating fields (W/m^3) other plug-ins provide; each is optional",
@@ -112,8 +113,8 @@ class Heat(Physics):
         @field_validator("heat_sources")
         @classmethod
         def _distinct_names(cls, names: list[str]) -> list[str]:
-            if len(set(names)) < len(names) or not all(name.isidentifier() for name in names):
-                raise ValueError("list distinct field names (letters, digits, underscores)")
+            if len(set(names)) < len(names):
+                raise ValueError(f"list distinct field names, got {names}")
             return names
 
     @property

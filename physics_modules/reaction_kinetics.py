@@ -70,6 +70,7 @@ from app.contracts import (
     GAS_CONSTANT,
     STANDARD_TEMPERATURE,
     Context,
+    FieldName,
     FieldSpec,
     Parameters,
     Physics,
@@ -233,8 +234,8 @@ class Reaction(Parameters):
 class FieldNames(Parameters):
     """Global names of the fields this instance derives or reads."""
 
-    porosity: str = Field("porosity", description="Derived porosity (with minerals)")
-    temperature: str = Field("temperature", description="Temperature read, if provided")
+    porosity: FieldName = Field("porosity", description="Derived porosity (with minerals)")
+    temperature: FieldName = Field("temperature", description="Temperature read, if provided")
 
 
 class ReactionKinetics(Physics):

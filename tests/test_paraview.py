@@ -53,21 +53,27 @@ def _streams(process) -> str:
     return f"stdout:\n{process.stdout}\nstderr:\n{process.stderr}"
 
 
-def _run_probe(xdmf: Path) -> tuple[dict, str]:
-    """Run the probe on ``xdmf``; returns its JSON report and its output for failure messages."""
-    # Absolute path: ParaView's Xdmf3 reader mis-resolves the HDF5 file for bare file names.
-    command = [*_xvfb(), "pvbatch", str(PROBE), str(xdmf.resolve())]
+def _pvbatch(label: str, script: Path, *args: str, cwd: Path | None = None) -> tuple[dict, str]:
+    """Run ``script`` under headless pvbatch; returns the JSON report it prints last and its
+    output for failure messages."""
+    command = [*_xvfb(), "pvbatch", str(script), *args]
     try:
         process = subprocess.run(
-            command, capture_output=True, text=True, timeout=120, env=_probe_env()
+            command, capture_output=True, text=True, timeout=120, env=_probe_env(), cwd=cwd
         )
     except subprocess.TimeoutExpired as error:
-        pytest.fail(f"probe timed out after 120 s\n{_streams(error)}")
-    output = f"probe exit code {process.returncode}\n{_streams(process)}"
+        pytest.fail(f"{label} timed out after 120 s\n{_streams(error)}")
+    output = f"{label} exit code {process.returncode}\n{_streams(process)}"
     # ParaView may log to stdout as well, so take the last line that looks like our JSON.
     lines = [line for line in process.stdout.splitlines() if line.startswith("{")]
     assert process.returncode == 0 and lines, output
     return json.loads(lines[-1]), output
+
+
+def _run_probe(xdmf: Path) -> tuple[dict, str]:
+    """Run the probe on ``xdmf``."""
+    # Absolute path: ParaView's Xdmf3 reader mis-resolves the HDF5 file for bare file names.
+    return _pvbatch("probe", PROBE, str(xdmf.resolve()))
 
 
 def _array(report: dict, kind: str, name: str) -> dict:
@@ -126,17 +132,7 @@ def test_paraview_reads_heated_plate_fields(tmp_path):
 
 def _run_view(script: Path, cwd: Path, *args: str) -> tuple[dict, str]:
     """Run a run folder's view.py under pvbatch with ``args``; returns its --report JSON."""
-    command = [*_xvfb(), "pvbatch", str(script), *args, "--report"]
-    try:
-        process = subprocess.run(
-            command, capture_output=True, text=True, timeout=120, env=_probe_env(), cwd=cwd
-        )
-    except subprocess.TimeoutExpired as error:
-        pytest.fail(f"view.py timed out after 120 s\n{_streams(error)}")
-    output = f"view.py exit code {process.returncode}\n{_streams(process)}"
-    lines = [line for line in process.stdout.splitlines() if line.startswith("{")]
-    assert process.returncode == 0 and lines, output
-    return json.loads(lines[-1]), output
+    return _pvbatch("view.py", script, *args, "--report", cwd=cwd)
 
 
 @pytest.mark.skipif(_NO_PARAVIEW is not None, reason=_NO_PARAVIEW or "")
