@@ -133,6 +133,9 @@ def _check(args: argparse.Namespace, comm: Any) -> str:
         )
     lines += ["", "Quantities (quantities.csv columns):"]
     lines += [f"  {name}: {q.description}" for name, q in simulation.quantities.items()]
+    if simulation.probes.points or simulation.probes.lines:
+        lines += ["", "Probes (fields read at points: quantities.csv; along lines: profiles/):"]
+        lines += [f"  {line}" for line in simulation.probes.describe()]
     lines += ["", "OK: the case is valid."]
     return "\n".join(lines)
 

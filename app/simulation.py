@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from app.fields import FieldStore, assign
 from app.groups import Group, blame
 from app.meshing import MeshData, build_mesh
 from app.output import FieldOutput, FieldWriter, QuantityTable, RunDirectory, column
+from app.probes import Probes
 from app.quantities import Quantities
 from app.registry import check_contracts
 from app.scheduler import TimeLoop
@@ -66,6 +67,7 @@ class Result:
         rejected: Rejected (retried) time steps.
         wall_time: Seconds from set-up to the end of the run.
         event: The event that stopped the run, if one did.
+        profiles: Each line probe's rows (one per point and output time) by column.
     """
 
     quantities: dict[str, np.ndarray]
@@ -75,6 +77,7 @@ class Result:
     rejected: int
     wall_time: float
     event: str | None = None
+    profiles: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 class Simulation:
@@ -141,6 +144,8 @@ class Simulation:
             self.quantities = self._columns(self._collect("quantities"))
         self._output_fields = self._select_output_fields()
         self._build_events()
+        self.probes = Probes(self.case.output.probes, self.store, self._output_fields)
+        self._check_probe_columns()
 
     def _check_domain(self, instance: str, plugin: Physics) -> None:
         dim = self.mesh_data.mesh.topology.dim
@@ -253,6 +258,19 @@ class Simulation:
                 )
         return list(wanted)
 
+    def _check_probe_columns(self) -> None:
+        taken = [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities]
+        for name, readings in self.probes.points.items():
+            for reading in readings:
+                clash = next((c for c in reading.names if c in taken), None)
+                if clash is not None:
+                    raise CaseError(
+                        f"output.probes.{name}",
+                        f"the probe's column '{clash}' is already a quantities.csv column",
+                        "rename the probe",
+                    )
+                taken += reading.names
+
     @contextmanager
     def _located(self) -> Iterator[None]:
         """Turn a lookup error of the case (bad boundary/region/name) into a CaseError."""
@@ -299,11 +317,13 @@ class Simulation:
         # at output times, when they are written or enter a quantity.
         derived_fields = [self.store[name] for name in derived]
         read = self._evaluator.coefficients()
+        probed = self.probes.fields()
         self._refresh_at_output = [
             target
             for target in derived_fields
             if (self.case.output.xdmf and target.spec.name in self._output_fields)
             or target.function in read
+            or target.spec.name in probed
         ]
         self._compiled = True
 
@@ -385,9 +405,10 @@ class Simulation:
             self._writer = FieldWriter(folder.path, self.mesh_data, functions, settings)
         self._table = QuantityTable(
             folder.path / "quantities.csv" if folder else None,
-            [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities],
+            [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities, *self.probes.columns],
             self.comm,
         )
+        self.probes.open(folder.path if folder else None)
         self._stage = None
         loop = TimeLoop(
             self.case.time,
@@ -402,6 +423,7 @@ class Simulation:
             loop.run()
         finally:
             self._table.close()
+            self.probes.close()
             if self._writer is not None:
                 self._writer.close()
         current = set(self._refresh_at_output)  # refreshed at the last output
@@ -418,6 +440,7 @@ class Simulation:
             loop.rejected,
             time.perf_counter() - started,
             loop.fired,
+            self.probes.profiles(),
         )
 
     def _extra_columns(self) -> list[str]:
@@ -437,7 +460,8 @@ class Simulation:
             row.append(self.coupler.iterations if report else 0)
         if self.stages is not None:
             row += [self._stage.index, self._stage.cycle] if self._stage else [-1, -1]
-        self._table.append([*row, *self._evaluator.evaluate().values()])
+        quantities = self._evaluator.evaluate().values()
+        self._table.append([*row, *quantities, *self.probes.read(t)])
         if self._writer is not None:
             self._writer.write(t, self._stage.cycle if self._stage else None)
 
