@@ -43,6 +43,7 @@ from app.units import unit_suffix
 log = logging.getLogger("scalebridge")
 
 PROVENANCE = "provenance.json"
+FIELDS = "fields.json"
 VIEW_SCRIPT = Path(__file__).with_name("paraview_view.py")
 
 
@@ -92,6 +93,11 @@ class RunDirectory:
         """The complete case as run, with defaults, in SI (runnable as it is)."""
         if self.comm.rank == 0:
             (self.path / "case.toml").write_text(tomli_w.dumps(resolved))
+
+    def write_fields(self, fields: dict[str, dict[str, str]]) -> None:
+        """``fields.json``: each field's units and rank, for ``plot`` and ``view.py``."""
+        if self.comm.rank == 0:
+            (self.path / FIELDS).write_text(json.dumps(fields, indent=2) + "\n")
 
     @contextmanager
     def running(self, case_file: Path | None, details: dict[str, Any]):

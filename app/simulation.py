@@ -382,6 +382,13 @@ class Simulation:
         if folder is None:
             return self._run(None, started, progress)
         folder.write_case(self.loaded.resolved())
+        folder.write_fields(
+            {
+                target.spec.name: {"units": target.spec.units, "rank": target.spec.rank}
+                for target in self.store
+                if not target.is_global
+            }
+        )
         with folder.running(self.loaded.path, {"case_title": self.case.title}) as record:
             log.info("%s", self.mesh_data.summary())
             result = self._run(folder, started, progress)

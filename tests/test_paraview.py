@@ -161,6 +161,7 @@ def test_view_script_shows_the_run_headless(tmp_path):
     temperature, flux = fields["temperature"], fields["heat_flux"]
     assert (temperature["association"], temperature["components"]) == ("POINTS", 1), output
     assert temperature["preset"] == "Inferno (matplotlib)" and temperature["shown"], output
+    assert temperature["title"] == "temperature [K]", output  # units from fields.json
     quantities = read_quantities(moved)
     expected = [quantities["min_temperature_K"][-1], quantities["max_temperature_K"][-1]]
     assert temperature["range"] == pytest.approx(expected, rel=1e-6), output  # float32
@@ -233,3 +234,10 @@ def test_paraview_reads_2d_tensors_and_vectors_in_its_layout(tmp_path):
     assert displacement["range"][0] == pytest.approx([-0.25 * strain, 0], abs=1e-6 * strain)
     assert displacement["range"][1] == pytest.approx([0, 2 * strain], abs=1e-6 * strain)
     assert displacement["range"][2] == [0, 0], output
+
+    # view.py colours by the stress's magnitude (that of the 3x3 tensor), titled with its units.
+    report, output = _run_view(run / "view.py", tmp_path, "--field", "stress")
+    entry = report["fields"]["stress"]
+    assert (entry["association"], entry["components"], entry["shown"]) == ("CELLS", 9, True)
+    assert entry["title"] == "stress [Pa] (magnitude)", output
+    assert entry["range"] == pytest.approx([yy, yy], rel=1e-6), output
