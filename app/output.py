@@ -430,8 +430,8 @@ class _NodalAverage:
 
     def _accumulate(self, target: fem.Function, cellwise: np.ndarray) -> None:
         """Sum cellwise contributions at the nodes, over all ranks, into the owned entries."""
-        target.x.array[:] = 0.0
-        np.add.at(target.x.array, self._dofs, cellwise)
+        size = len(target.x.array)
+        target.x.array[:] = np.bincount(self._dofs.ravel(), cellwise.ravel(), minlength=size)
         target.x.scatter_reverse(la.InsertMode.add)
 
 

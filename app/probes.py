@@ -66,7 +66,9 @@ class Probe(Parameters):
         description="End of a line [x(, y(, z))] (m)",
         json_schema_extra={"units": "m"},
     )
-    points: int | None = Field(None, ge=2, description="Points along a line, ends included")
+    points: int | None = Field(
+        None, ge=2, le=1_000_000, description="Points along a line, ends included"
+    )
     fields: list[str] | None = Field(
         None, description="Fields to read (default: the output fields)"
     )
@@ -300,6 +302,7 @@ class Probes:
         wanted = spec.fields if spec.fields is not None else default_fields
         spatial = [f.spec.name for f in self._store if not f.is_global]
         readings, skipped = [], []
+        located_on: dict[int, Located] = {}  # by mesh: fields of one mesh share the search
         for index, field in enumerate(wanted):
             if field not in spatial:
                 raise CaseError(
@@ -308,7 +311,10 @@ class Probes:
                     f"probed: {listing(spatial)}",
                 )
             target = self._store[field]
-            located = locate(target.function.function_space.mesh, points)
+            msh = target.function.function_space.mesh
+            if id(msh) not in located_on:
+                located_on[id(msh)] = locate(msh, points)
+            located = located_on[id(msh)]
             if not located.found.any() or (not spec.is_line and not located.found.all()):
                 skipped.append(field)
                 continue
