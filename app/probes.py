@@ -16,8 +16,8 @@ component, named as above without the probe).
 Which fields: the probe's ``fields``, else the output fields (``output.fields``, default all).
 A field that lives on a region or a boundary is read where it lives: a point elsewhere leaves
 its columns out (``scalebridge check`` lists what each probe reads and what it leaves out), a
-line gets empty values (NaN) at its points outside. Both ends of a line, and every point, must
-lie in the mesh; points between the ends may fall in a hole (empty values there too).
+line gets NaN at its points outside. Both ends of a line, and every point, must
+lie in the mesh; points between the ends may fall in a hole (NaN there too).
 
 Exactly one rank evaluates each point, in one cell: among all cells that contain it, on any
 rank, the one whose midpoint comes first (by x, then y, then z). A point on a facet between
@@ -168,23 +168,19 @@ def locate(msh: dmesh.Mesh, points: np.ndarray) -> Located:
         first = np.unique(point_of, return_index=True)[1]
         keys[point_of[first]] = midpoints[first]
         chosen[point_of[first]] = cells[first]
-    every = np.array(comm.allgather(keys))  # (ranks, points, 3)
-    winner = np.zeros(len(points), dtype=int)
-    for rank in range(1, comm.size):
-        better = _lexicographically_less(every[rank], every[winner, np.arange(len(points))])
-        winner[better] = rank
-    found = np.isfinite(every[winner, np.arange(len(points)), 0])
-    chosen[(winner != comm.rank) | ~found] = -1
-    return Located(chosen, found)
-
-
-def _lexicographically_less(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise a < b, comparing columns left to right."""
-    less, decided = np.zeros(len(a), dtype=bool), np.zeros(len(a), dtype=bool)
-    for column_a, column_b in zip(a.T, b.T, strict=True):
-        less |= ~decided & (column_a < column_b)
-        decided |= column_a != column_b
-    return less
+    # The smallest key over the ranks, column by column; ties (one cell seen by two ranks
+    # cannot happen, as only owned cells count) would go to the lowest rank.
+    contending = np.isfinite(keys[:, 0])
+    for coordinate in keys.T:
+        mine = np.where(contending, coordinate, np.inf)
+        smallest = np.empty_like(mine)
+        comm.Allreduce(mine, smallest, op=MPI.MIN)
+        contending &= mine == smallest
+    claim = np.where(contending, comm.rank, comm.size).astype(np.int64)
+    winner = np.empty_like(claim)
+    comm.Allreduce(claim, winner, op=MPI.MIN)
+    chosen[winner != comm.rank] = -1
+    return Located(chosen, winner < comm.size)
 
 
 def _diameter(msh: dmesh.Mesh) -> float:

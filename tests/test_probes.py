@@ -14,7 +14,7 @@ import pytest
 
 from app.errors import CaseError
 from app.simulation import Simulation
-from tests.conftest import read_quantities, scalebridge
+from tests.conftest import CASES, read_quantities, scalebridge
 from tests.region_plugin import coupled_case, exact_species, surface_case, use_plugin
 
 POINT = (0.3137, 0.7071)  # inside a cell of the 8 x 4 mesh, at no node of P2
@@ -264,3 +264,24 @@ def test_mechanics_displacement_at_a_probe_and_reactions_per_support():
     assert q["reaction_bottom_y_N_per_m"] == pytest.approx(-stress * 1.0, rel=1e-10)
     assert q["load_top_y_N_per_m"] == pytest.approx(stress * 1.0, rel=1e-10)
     assert math.isfinite(q["P_von_mises_Pa"])
+
+
+def test_line_across_a_hole_reads_the_lame_displacement_around_it(tmp_path):
+    """A chord of the thick cylinder's quarter (order-2 curved cells) dips into the bore: NaN
+    there, Lamé's radial displacement u_r = (1 + nu)/E ((1 - 2 nu) A r + B/r) elsewhere."""
+    a, b, p, nu, modulus = 0.1, 0.2, 100e6, 0.3, 210e9
+    lame_a, lame_b = p * a**2 / (b**2 - a**2), p * a**2 * b**2 / (b**2 - a**2)
+    ends = [[0.12 * math.cos(math.radians(d)), 0.12 * math.sin(math.radians(d))] for d in (5, 85)]
+    line = {"from": ends[0], "to": ends[1], "points": 7}
+    sim = Simulation.from_case(
+        CASES / "thick_cylinder.toml", overrides={"output.probes.chord": line}
+    )
+    profile = sim.run().profiles["chord"]
+    r = np.hypot(profile["x_m"], profile["y_m"])
+    assert np.abs(r - a).min() > 2e-3  # no point near the bore's curved cells
+    in_hole = r < a
+    assert 0 < in_hole.sum() < len(r)
+    assert np.isnan(profile["displacement_x_m"][in_hole]).all()
+    u = np.hypot(profile["displacement_x_m"], profile["displacement_y_m"])[~in_hole]
+    exact = (1 + nu) / modulus * ((1 - 2 * nu) * lame_a * r[~in_hole] + lame_b / r[~in_hole])
+    assert np.abs(u / exact - 1).max() < 1e-3
