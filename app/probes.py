@@ -211,6 +211,7 @@ class Reading:
     points: np.ndarray  # (n, 3)
     located: Located
     names: list[str]  # column names, one per component
+    units: str
 
     @property
     def size(self) -> int:
@@ -319,7 +320,9 @@ class Probes:
                 column(prefix + suffix, target.spec.units)
                 for suffix in component_suffixes(target.function.ufl_shape)
             ]
-            readings.append(Reading(field, target.function, points, located, names))
+            readings.append(
+                Reading(field, target.function, points, located, names, target.spec.units)
+            )
         return readings, skipped
 
     # What the run writes --------------------------------------------------------------------
@@ -327,6 +330,10 @@ class Probes:
     def columns(self) -> list[str]:
         """The quantities.csv columns of the point probes."""
         return [name for readings in self.points.values() for r in readings for name in r.names]
+
+    def units(self) -> dict[str, str]:
+        """The unit of each quantities.csv column of the point probes."""
+        return {name: r.units for rs in self.points.values() for r in rs for name in r.names}
 
     def fields(self) -> set[str]:
         """Every field some probe reads (derived ones must be current when read)."""
@@ -373,25 +380,39 @@ class Probes:
             self._streams[name] = stream
 
     def read(self, t: float) -> list[float]:
-        """The point probes' values now (every rank), and a profile row per line point."""
+        """The point probes' values now, in column order (collective), and a profile row per
+        point of each line."""
         readings = [r for rs in self.points.values() for r in rs]
         lines = [r for _, rs in self.lines.values() for r in rs]
-        every = readings + lines
-        if not every:
+        values = self._reduce(readings + lines)
+        self._profiles(t, values[len(readings) :])
+        return [float(v) for block in values[: len(readings)] for v in block.ravel()]
+
+    def values(self, columns: list[str]) -> dict[str, float]:
+        """The named point-probe columns now (collective), for events."""
+        wanted = set(columns)
+        readings = [r for rs in self.points.values() for r in rs if wanted & set(r.names)]
+        found = {}
+        for reading, block in zip(readings, self._reduce(readings), strict=True):
+            found |= dict(zip(reading.names, map(float, block.ravel()), strict=True))
+        return {name: found[name] for name in columns}
+
+    def _reduce(self, readings: list[Reading]) -> list[np.ndarray]:
+        """The values of ``readings``, each (points, components), summed over the ranks (each
+        point has one contributor); NaN where the field is absent."""
+        if not readings:
             return []
-        local = [r.local().ravel() for r in every]
-        local = np.concatenate(local)
+        local = np.concatenate([r.local().ravel() for r in readings])
         total = np.empty_like(local)
         self._comm.Allreduce(local, total, op=MPI.SUM)
-        values, offset = [], 0
-        for reading in every:
+        blocks, offset = [], 0
+        for reading in readings:
             block = total[offset : offset + len(reading.points) * reading.size]
             block = block.reshape(len(reading.points), reading.size).copy()
             block[~reading.located.found] = np.nan
-            values.append(block)
+            blocks.append(block)
             offset += block.size
-        self._profiles(t, values[len(readings) :])
-        return [float(v) for block in values[: len(readings)] for v in block.ravel()]
+        return blocks
 
     def _profiles(self, t: float, blocks: list[np.ndarray]) -> None:
         offset = 0

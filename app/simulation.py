@@ -143,9 +143,9 @@ class Simulation:
             self._initial = self._collect("initial")
             self.quantities = self._columns(self._collect("quantities"))
         self._output_fields = self._select_output_fields()
-        self._build_events()
         self.probes = Probes(self.case.output.probes, self.store, self._output_fields)
         self._check_probe_columns()
+        self._build_events()
 
     def _check_domain(self, instance: str, plugin: Physics) -> None:
         dim = self.mesh_data.mesh.topology.dim
@@ -176,6 +176,7 @@ class Simulation:
     def _build_events(self) -> None:
         """Triggers of the case's events and the resolved protocol stages."""
         units = {name: quantity.units for name, quantity in self.quantities.items()}
+        units |= self.probes.units()
         span = (self.case.time.end or 0.0) - self.case.time.start
         tolerance = 1e-6 * span if span > 0 else 1e-6
         self.events = [
@@ -346,7 +347,14 @@ class Simulation:
         return self.coupler.error(adaptive.rtol, adaptive.atol)
 
     def values(self, columns: list[str]) -> dict[str, float]:
-        return self._evaluator.evaluate(columns)
+        """The named quantities.csv columns now (quantities and point probes), for events."""
+        probed = [name for name in columns if name in self.probes.units()]
+        if probed:  # derived fields are otherwise refreshed at output times only
+            for target in self._refresh_at_output:
+                if target.spec.name in self.probes.fields():
+                    target.refresh()
+        quantities = [name for name in columns if name not in probed]
+        return self._evaluator.evaluate(quantities) | self.probes.values(probed)
 
     def apply(self, stage: Stage) -> None:
         """Enter a protocol stage: set its controls."""
@@ -454,7 +462,7 @@ class Simulation:
         extra = []
         if len(self.groups) > 1 and self.case.coupling.method == "fixed_point":
             extra.append("coupling_iterations")
-        if self.stages is not None:
+        if self.case.protocol is not None:
             extra += ["protocol_step", "cycle"]
         return extra
 

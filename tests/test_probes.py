@@ -285,3 +285,19 @@ def test_line_across_a_hole_reads_the_lame_displacement_around_it(tmp_path):
     u = np.hypot(profile["displacement_x_m"], profile["displacement_y_m"])[~in_hole]
     exact = (1 + nu) / modulus * ((1 - 2 * nu) * lame_a * r[~in_hole] + lame_b / r[~in_hole])
     assert np.abs(u / exact - 1).max() < 1e-3
+
+
+def test_an_event_can_watch_a_probe():
+    """Insulated bar heated uniformly: T = 300 + 2 t everywhere; 'P_temperature_K > 305' stops
+    the run at t = 2.5 s, located between the steps of 0.4 s."""
+    case = {
+        "mesh": {"type": "interval", "cells": [4]},
+        "physics": {"heat": {"source": 2.0, "initial": 300.0}},
+        "time": {"scheme": "bdf1", "end": 10.0, "dt": 0.4},
+        "output": {"probes": {"P": [0.3]}},
+        "events": [{"when": "P_temperature_K > 305"}],
+    }
+    result = Simulation.from_case(case).run()
+    assert result.event == "P_temperature_K > 305"
+    assert result.quantities["time_s"][-1] == pytest.approx(2.5, abs=1e-5)
+    assert result.quantities["P_temperature_K"][-1] == pytest.approx(305, abs=1e-4)
