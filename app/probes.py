@@ -301,6 +301,12 @@ class Probes:
         readings, skipped = [], []
         located_on: dict[int, Located] = {}  # by mesh: fields of one mesh share the search
         for index, field in enumerate(wanted):
+            if field in self._store and field not in spatial:
+                raise CaseError(
+                    f"output.probes.{name}.fields[{index}]",
+                    f"'{field}' is one value for the whole domain, not a field over space",
+                    "read it in quantities.csv; probe a field that varies in space",
+                )
             if field not in spatial:
                 raise CaseError(
                     f"output.probes.{name}.fields[{index}]",
