@@ -28,6 +28,7 @@ from app.coupling import CouplingSpec
 from app.errors import CaseError, did_you_mean, listing
 from app.events import EventSpec, ProtocolSpec
 from app.meshing import MeshSpec
+from app.probes import Probe, check_probe_names, probe_table
 from app.units import to_si
 
 
@@ -113,11 +114,19 @@ class OutputSpec(Parameters):
         ge=1,
         description="Write fields only in protocol cycles 0, N, 2N, ... (quantities: always)",
     )
+    probes: dict[str, Probe] = Field(
+        default_factory=dict,
+        description="Named points (D = [x, y]: quantities.csv columns) and lines "
+        "({ from = [...], to = [...], points = 100 }: profiles/<name>.csv) where fields are read",
+    )
 
     @field_validator("times", mode="before")
     @classmethod
     def _times_with_units(cls, raw: Any) -> Any:
         return [to_si(item, "s", "") for item in raw] if isinstance(raw, list) else raw
+
+    _probe_table = field_validator("probes", mode="before")(probe_table)
+    _probe_names = field_validator("probes")(check_probe_names)
 
 
 class Case(Parameters):
@@ -157,7 +166,9 @@ class LoadedCase:
 
     def resolved(self) -> dict[str, Any]:
         """The complete case with defaults filled in and SI values, runnable as it is."""
-        data = self.case.model_dump(mode="json", exclude_none=True, exclude={"physics"})
+        data = self.case.model_dump(
+            mode="json", exclude_none=True, exclude={"physics"}, by_alias=True
+        )
         if self.case.mesh.file:
             data["mesh"]["file"] = str(self.mesh_file_hint())
         data["physics"] = {
@@ -362,7 +373,9 @@ def _allowed_keys(model: type[BaseModel], keys: list[str], raw: Any) -> list[str
         current = _step(current, key, raw)
         if current is None:
             return []
-    return list(current.model_fields) if _is_model(current) else []
+    if not _is_model(current):
+        return []
+    return [info.alias or name for name, info in current.model_fields.items()]
 
 
 def _step(current: Any, key: str, raw: Any) -> Any:

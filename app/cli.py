@@ -133,6 +133,9 @@ def _check(args: argparse.Namespace, comm: Any) -> str:
         )
     lines += ["", "Quantities (quantities.csv columns):"]
     lines += [f"  {name}: {q.description}" for name, q in simulation.quantities.items()]
+    if simulation.probes.points or simulation.probes.lines:
+        lines += ["", "Probes (fields read at points: quantities.csv; along lines: profiles/):"]
+        lines += [f"  {line}" for line in simulation.probes.describe()]
     lines += ["", "OK: the case is valid."]
     return "\n".join(lines)
 
@@ -326,9 +329,11 @@ def _parameters(model: Any, indent: str) -> list[str]:
         else:
             value = info.default
             default = f"default {getattr(value, 'to_case', lambda v=value: v)()!r}"
+        if field_name == "type" and _is_tag(info.annotation):
+            continue  # shown as the label of the model (type = 'flux')
         words = [field_name]
-        if "units" in extra:
-            words.append(f"[{extra['units']}]")
+        if "units" in extra or "unit_rule" in extra:
+            words.append(f"[{extra.get('units') or extra['unit_rule']}]")
         words.append(default)
         if bounds:
             words.append(f"({', '.join(bounds)})")
@@ -337,12 +342,13 @@ def _parameters(model: Any, indent: str) -> list[str]:
             tag = nested.model_fields.get("type")
             label = f"type = {typing.get_args(tag.annotation)[0]!r}" if tag else nested.__name__
             lines.append(f"{indent}  {label}: {(nested.__doc__ or '').strip()}")
-            lines += [
-                line
-                for line in _parameters(nested, indent + "    ")
-                if not line.strip().startswith("type ")
-            ]
+            lines += _parameters(nested, indent + "    ")
     return lines
+
+
+def _is_tag(annotation: Any) -> bool:
+    """A ``type: Literal["flux"]`` field: the tag that selects a model of a ``one_of``."""
+    return typing.get_origin(annotation) is typing.Literal and len(typing.get_args(annotation)) == 1
 
 
 def _nested_models(annotation: Any) -> list[type]:

@@ -29,6 +29,7 @@ from app.parameters import (
     one_of,
     parse_property,
     quantity,
+    unit_rule,
 )
 from app.units import parse_units
 
@@ -67,6 +68,7 @@ __all__ = [
     "parse_property",
     "parse_units",
     "quantity",
+    "unit_rule",
 ]
 
 

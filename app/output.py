@@ -37,11 +37,13 @@ from dolfinx import fem, io, la
 
 from app import __version__
 from app.errors import CaseError
+from app.fields import owned_size
 from app.units import unit_suffix
 
 log = logging.getLogger("scalebridge")
 
 PROVENANCE = "provenance.json"
+FIELDS = "fields.json"
 VIEW_SCRIPT = Path(__file__).with_name("paraview_view.py")
 
 
@@ -91,6 +93,11 @@ class RunDirectory:
         """The complete case as run, with defaults, in SI (runnable as it is)."""
         if self.comm.rank == 0:
             (self.path / "case.toml").write_text(tomli_w.dumps(resolved))
+
+    def write_fields(self, fields: dict[str, dict[str, str]]) -> None:
+        """``fields.json``: each field's units and rank, for ``plot`` and ``view.py``."""
+        if self.comm.rank == 0:
+            (self.path / FIELDS).write_text(json.dumps(fields, indent=2) + "\n")
 
     @contextmanager
     def running(self, case_file: Path | None, details: dict[str, Any]):
@@ -209,9 +216,11 @@ class FieldWriter:
       whole mesh, ``fields_<mesh.name>.xdmf`` for those of a region or boundary submesh. XDMF
       holds Lagrange fields of the mesh's degree and cellwise constants; anything else is
       written at the mesh's degree (the solution keeps its own degree): continuous fields
-      interpolated, discontinuous ones (a P2 temperature's heat flux) projected, see
-      :class:`_OutputCopy`.
+      interpolated, discontinuous ones (a P2 temperature's heat flux) averaged over the cells
+      at each node, the same on any partition (see :class:`_OutputCopy`).
       ``view.py`` beside them opens them all in ParaView.
+    * Tensors of 2D meshes are written as 3x3 tensors (zeros out of the plane), the layout
+      ParaView names XX, XY, XZ, YX, YY, ...; vectors with three components (z = 0).
     * VTX (``vtx = true``): ``fields.bp`` / ``fields_<mesh.name>.bp``, each field at its own
       degree. One VTX file holds one element type, so further element types of a mesh go to
       ``fields[_<mesh.name>]_<element>.bp`` (e.g. ``fields_DG0.bp``). Each file holds its
@@ -303,77 +312,138 @@ def write_view_script(folder: Path) -> Path:
 
 
 def _xdmf_space(function: fem.Function, mesh: Any) -> Any:
-    """The space XDMF can hold ``function`` in (None: its own)."""
-    element = function.function_space.ufl_element()
-    degree, discontinuous = element.embedded_superdegree, element.discontinuous
-    mesh_degree = mesh.geometry.cmaps[0].degree
-    if (degree == 0 and discontinuous) or (degree == mesh_degree and not discontinuous):
+    """The space XDMF can hold ``function`` in (None: its own).
+
+    XDMF holds cellwise constants and Lagrange fields of the mesh's degree; anything else is
+    written as a Lagrange field of the mesh's degree. 2D tensors are embedded in 3x3.
+    """
+    space = function.function_space
+    element = space.ufl_element()
+    shape = written_shape(space.value_shape)
+    if element.embedded_superdegree == 0 and element.discontinuous:
+        family, degree = "Discontinuous Lagrange", 0
+    else:
+        family, degree = "Lagrange", mesh.geometry.cmaps[0].degree
+        if not element.discontinuous and element.embedded_superdegree == degree:
+            family = None  # the field's own element
+    if family is None and shape == space.value_shape:
         return None
-    return fem.functionspace(mesh, ("Lagrange", mesh_degree, function.function_space.value_shape))
+    return fem.functionspace(mesh, (family or "Lagrange", degree, shape))
+
+
+def _vtx_space(function: fem.Function, mesh: Any) -> Any:
+    """The space VTX holds ``function`` in (None: its own): Lagrange fields, continuous or not,
+    at their degree; other families as discontinuous Lagrange of their degree (VTX holds
+    Lagrange only); 2D tensors embedded in 3x3."""
+    space = function.function_space
+    element = space.ufl_element()
+    shape = written_shape(space.value_shape)
+    lagrange = element.basix_element.family == basix.ElementFamily.P
+    if lagrange and shape == space.value_shape:
+        return None
+    family = "Lagrange" if lagrange and not element.discontinuous else "Discontinuous Lagrange"
+    return fem.functionspace(mesh, (family, element.embedded_superdegree, shape))
+
+
+def written_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The value shape a field is written with.
+
+    ParaView reads 9 components as a row-major 3x3 tensor (XX, XY, XZ, YX, YY, ...), while both
+    DOLFINx writers pad a 2x2 tensor by appending zeros ([xx, xy, yx, yy, 0, ...]): its yy would
+    show as YX. So tensors of 1D and 2D meshes are written as their 3x3 embedding. (Vectors need
+    nothing: the writers pad [x, y] to [x, y, 0], which is what ParaView expects.)
+    """
+    return (3, 3) if len(shape) == 2 and shape != (3, 3) else tuple(shape)
+
+
+def _embedded(source: fem.Function) -> Any:
+    """``source`` as UFL in its written shape: a 2D tensor in the top-left block of a 3x3 one."""
+    shape = source.ufl_shape
+    if written_shape(shape) == shape:
+        return source
+    rows, cols = shape
+    return ufl.as_matrix(
+        [[source[i, j] if i < rows and j < cols else 0 for j in range(3)] for i in range(3)]
+    )
 
 
 class _OutputCopy:
     """A field as a file holds it: the field itself, or a copy in ``space`` refreshed before
     each write.
 
-    A discontinuous field written as a continuous one of degree 1 is its lumped L2 projection:
-    each node gets the field's mean over the node's cells, weighted by the node's basis
-    function. Interpolation would give a node shared by cells the value of whichever cell came
-    last, which depends on the partition; the projection is the same on any number of ranks.
+    The copy takes the field's values at its nodes. Where a discontinuous field meets a
+    continuous copy, a node shared by several cells gets the mean of the cells' values there,
+    weighted by the cells' volumes (:class:`_NodalAverage`); interpolation would give it the value
+    of whichever cell came last, which depends on the partition.
     """
 
     def __init__(self, source: fem.Function, space: Any = None):
         self.source = source
         self.function = source if space is None else fem.Function(space, name=source.name)
-        self._numerator = None
-        # degree 1 only: the basis functions of higher degrees can have zero or negative means
-        smoothed = (
-            space is not None
-            and not space.ufl_element().discontinuous
-            and space.ufl_element().embedded_superdegree == 1
+        if space is None:
+            return
+        self._values = fem.Expression(_embedded(source), space.element.interpolation_points)
+        shared = (
+            not space.ufl_element().discontinuous
             and source.function_space.ufl_element().discontinuous
         )
-        if smoothed:
-            test, dx = ufl.TestFunction(space), ufl.dx(domain=space.mesh)
-            shape = space.value_shape
-            ones = ufl.as_tensor(np.ones(shape).tolist()) if shape else 1.0
-            self._numerator = fem.form(ufl.inner(source, test) * dx)
-            self._weights = _summed(fem.form(ufl.inner(ones, test) * dx)).array.copy()
+        self._average = _NodalAverage(space) if shared else None
 
     def update(self) -> None:
         if self.function is self.source:
             return
-        if self._numerator is None:
-            self.function.interpolate(self.source)
-            return
-        self.function.x.array[:] = _summed(self._numerator).array / self._weights
-        self.function.x.scatter_forward()  # the ghosts divided partial sums
+        if self._average is None:
+            self.function.interpolate(self._values)
+        else:
+            self._average(self._values, self.function)
 
 
-def _summed(form: Any) -> la.Vector:
-    vector = fem.assemble_vector(form)
-    vector.scatter_reverse(la.InsertMode.add)
-    return vector
+class _NodalAverage:
+    """Node values of a continuous space from cellwise values: the volume-weighted mean over the
+    cells that share each node.
+
+    Every rank adds the values of the cells it owns at their nodes; the reverse scatter sums the
+    contributions to each node over the ranks. A node's value is thus a sum over the same cells on
+    any partition (only the order of the additions changes), at any degree and geometry order.
+    """
+
+    def __init__(self, space: Any):
+        mesh = space.mesh
+        tdim = mesh.topology.dim
+        self._mesh = mesh
+        self._cells = np.arange(mesh.topology.index_map(tdim).size_local, dtype=np.int32)
+        block = space.dofmap.index_map_bs
+        nodes = space.dofmap.list[self._cells]
+        self._dofs = (nodes[:, :, None] * block + np.arange(block)).reshape(len(self._cells), -1)
+        cell_indicator = ufl.TestFunction(fem.functionspace(mesh, ("Discontinuous Lagrange", 0)))
+        volumes = fem.assemble_vector(fem.form(cell_indicator * ufl.dx(domain=mesh)))
+        self._volumes = volumes.array[: len(self._cells)].copy()
+        weights = fem.Function(space)
+        self._accumulate(weights, np.broadcast_to(self._volumes[:, None], self._dofs.shape))
+        self._weights = weights.x.array[: owned_size(space)].copy()
+
+    def __call__(self, values: fem.Expression, target: fem.Function) -> None:
+        cellwise = values.eval(self._mesh, self._cells).reshape(self._dofs.shape)
+        self._accumulate(target, cellwise * self._volumes[:, None])
+        target.x.array[: len(self._weights)] /= self._weights
+        target.x.scatter_forward()
+
+    def _accumulate(self, target: fem.Function, cellwise: np.ndarray) -> None:
+        """Sum cellwise contributions at the nodes, over all ranks, into the owned entries."""
+        size = len(target.x.array)
+        target.x.array[:] = np.bincount(self._dofs.ravel(), cellwise.ravel(), minlength=size)
+        target.x.scatter_reverse(la.InsertMode.add)
 
 
 def _vtx_writers(folder: Path, stem: str, mesh: Any, members: list[fem.Function]) -> list:
-    """One VTX writer per element type of ``members`` (all on ``mesh``).
-
-    Lagrange fields, continuous or not, are written at their degree; other families are
-    interpolated to discontinuous Lagrange of their degree (VTX holds Lagrange only).
-    """
+    """One VTX writer per element type of ``members`` (all on ``mesh``), see
+    :func:`_vtx_space`."""
     groups: dict[str, list[_OutputCopy]] = {}
     for function in members:
-        element = function.function_space.ufl_element()
-        degree = element.embedded_superdegree
-        space = None
-        if element.basix_element.family != basix.ElementFamily.P:
-            shape = function.function_space.value_shape
-            space = fem.functionspace(mesh, ("Discontinuous Lagrange", degree, shape))
-        copy = _OutputCopy(function, space)
-        discontinuous = copy.function.function_space.ufl_element().discontinuous
-        label = f"DG{degree}" if discontinuous else f"P{degree}"
-        groups.setdefault(label, []).append(copy)
+        copy = _OutputCopy(function, _vtx_space(function, mesh))
+        element = copy.function.function_space.ufl_element()
+        kind = "DG" if element.discontinuous else "P"
+        groups.setdefault(f"{kind}{element.embedded_superdegree}", []).append(copy)
     writers = []
     for index, (label, copies) in enumerate(groups.items()):
         name = f"{stem}.bp" if index == 0 else f"{stem}_{label}.bp"

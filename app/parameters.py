@@ -123,6 +123,18 @@ def quantity(
     return Field(default, description=description, json_schema_extra=extra, validate_default=True)
 
 
+def unit_rule(rule: str, default: Any = ..., description: str = "") -> Any:
+    """Declare a parameter whose unit follows from other parameters (a rate constant's from the
+    orders of its reaction); the plug-in converts it once those are known, with
+    :func:`parse_property`. ``scalebridge modules`` shows ``rule`` where other parameters show
+    their unit.
+
+    Example:
+        ``rate_constant: Raw = unit_rule("(mol/m^3)^(1-n)/s, n the order", None, "k")``
+    """
+    return Field(default, description=description, json_schema_extra={"unit_rule": rule})
+
+
 def _fail(message: str) -> PydanticCustomError:
     return PydanticCustomError("scalebridge", "{message}", {"message": message})
 

@@ -12,8 +12,9 @@ item of its own (hidden), so the GUI can switch fields with its eye icons::
     xvfb-run -a pvbatch view.py --screenshot shot.png --report   # headless, for tests
 
 ``--report`` prints one line of JSON: the files, the time shown, and per field the array's
-association (point or cell), components, range at that time (vectors: of the magnitude), the
-colour map and whether it is shown. ``--field NAME`` colours the view of NAME's file by NAME.
+association (point or cell), components, range at that time (vectors and tensors: of the
+magnitude), the colour map, whether it is shown and its colour bar's title (with the units
+from ``fields.json``). ``--field NAME`` colours the view of NAME's file by NAME.
 
 It runs under ParaView's own Python, so it imports only ``paraview`` and the standard library.
 Paths are found from this script's own location (ParaView's XDMF reader needs absolute paths);
@@ -54,6 +55,18 @@ def field_files(folder):
         if names:
             files.append((path, names))
     return files
+
+
+def field_units(folder):
+    """Each field's units from the run's ``fields.json`` (empty for runs without one)."""
+    try:
+        with open(os.path.join(folder, "fields.json")) as stream:
+            table = json.load(stream)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(table, dict):
+        return {}
+    return {name: entry.get("units", "") for name, entry in table.items() if type(entry) is dict}
 
 
 def colour_map(name, components, low, high):
@@ -109,8 +122,9 @@ def describe(item, name, time):
     raise SystemExit(f"view.py: no array {name!r} in the data at t = {time}")
 
 
-def show(item, name, view, entry):
-    """Show ``item`` in ``view``, coloured by ``name`` with its colour map."""
+def show(item, name, view, entry, units=""):
+    """Show ``item`` in ``view``, coloured by ``name`` with its colour map; the colour bar's
+    title carries the field's ``units``."""
     display = simple.Show(item, view)
     association, components = entry["association"], entry["components"]
     if components > 1:
@@ -127,7 +141,7 @@ def show(item, name, view, entry):
     simple.GetOpacityTransferFunction(name).RescaleTransferFunction(low, high)
     display.SetScalarBarVisibility(view, True)
     bar = simple.GetScalarBar(table, view)
-    bar.Title = name + (" (magnitude)" if components > 1 else "")
+    bar.Title = name + (f" [{units}]" if units else "") + (" (magnitude)" if components > 1 else "")
     bar.ComponentTitle = ""
     bar.Orientation = "Horizontal"
     bar.WindowLocation = "Lower Center"
@@ -136,6 +150,7 @@ def show(item, name, view, entry):
     if item.GetDataInformation().GetNumberOfPoints() and _dimension(item) == 1:
         display.LineWidth = 4.0
     entry["preset"] = preset
+    entry["title"] = bar.Title
     entry["shown"] = True
     return display
 
@@ -174,6 +189,7 @@ def build(folder, wanted=None):
     first_view = simple.GetActiveViewOrCreate("RenderView")
     layout = simple.GetLayout(first_view)
     report = {"folder": folder, "files": [], "fields": {}, "time": None}
+    units = field_units(folder)
     readers = []
     for path, names in files:
         reader = simple.OpenDataFile(path)
@@ -203,11 +219,12 @@ def build(folder, wanted=None):
                 "components": components,
                 "range": bounds,
                 "preset": None,
+                "title": None,
                 "shown": False,
             }
             report["fields"][label] = entry
             if position == 0:
-                show(item, name, view, entry)
+                show(item, name, view, entry, units.get(name, ""))
                 frame(view, item)
     scene.AnimationTime = time
     for view in simple.GetViews():

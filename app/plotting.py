@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import copy
 import csv
+import json
+import logging
 import math
 import os
 import re
@@ -30,6 +32,8 @@ from typing import Any
 import numpy as np
 
 from app.errors import CaseError, did_you_mean, listing
+
+log = logging.getLogger("scalebridge")
 
 # Columns that describe the stepping, not the physics: plotted only when asked for.
 BOOKKEEPING = (
@@ -64,6 +68,7 @@ class Run:
     name: str
     quantities: dict[str, np.ndarray]
     fields: dict[str, FieldSeries] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)  # of each field, from fields.json
 
 
 def open_run(path: str | Path) -> Run:
@@ -98,7 +103,23 @@ def open_run(path: str | Path) -> Run:
     for xdmf in files:
         for series in _index_xdmf(xdmf):
             run.fields.setdefault(series.name, series)
+    run.units = _field_units(path / "fields.json")
     return run
+
+
+def _field_units(path: Path) -> dict[str, str]:
+    """Each field's units from a run's ``fields.json`` (older runs have none: no units)."""
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(table, dict):
+        return {}
+    return {
+        name: str(entry["units"])
+        for name, entry in table.items()
+        if isinstance(entry, dict) and "units" in entry
+    }
 
 
 def _index_xdmf(path: Path) -> list[FieldSeries]:
@@ -189,12 +210,20 @@ def _pyplot() -> Any:
 # Quantities against time
 # ---------------------------------------------------------------------------------------------
 def quantity_columns(runs: list[Run], wanted: list[str] | None) -> list[str]:
-    """The columns to plot: ``wanted`` (checked), or every physical column of any run."""
+    """The columns to plot: ``wanted`` (checked), or by default the physical columns that say
+    something: a column that is zero throughout every run (an insulated side's heat flow), or
+    constant in every run of several output times, is left out (unless nothing else is left),
+    and so are the bookkeeping columns (time step, iteration counts)."""
     known: list[str] = []
     for run in runs:
         known += [name for name in run.quantities if name not in known]
     if wanted is None:
-        return [name for name in known if name not in BOOKKEEPING]
+        physical = [name for name in known if name not in BOOKKEEPING]
+        telling = [name for name in physical if not _flat(runs, name)]
+        if len(telling) < len(physical):
+            left_out = [name for name in physical if name not in telling]
+            log.info("left out (zero or constant in every run): %s", ", ".join(left_out))
+        return telling or physical
     for name in wanted:
         if name not in known:
             raise CaseError(
@@ -202,6 +231,18 @@ def quantity_columns(runs: list[Run], wanted: list[str] | None) -> list[str]:
                 f"unknown column '{name}'{did_you_mean(name, known)}; columns: {listing(known)}",
             )
     return wanted
+
+
+def _flat(runs: list[Run], name: str) -> bool:
+    """Whether column ``name`` is zero throughout, or constant over several output times, in
+    every run that has it (one output time, a steady run, is constant but may well tell)."""
+    for run in runs:
+        values = run.quantities.get(name)
+        if values is None or not len(values):
+            continue
+        if np.any(values != 0) and (len(values) == 1 or np.any(values != values[0])):
+            return False
+    return True
 
 
 def _time_axis(runs: list[Run]) -> tuple[float, str]:
@@ -318,13 +359,15 @@ def colour_map(name: str, values: np.ndarray) -> tuple[str, tuple[float, float]]
     return ("inferno" if "temperature" in name else "viridis"), (low, high)
 
 
-def _values(data: Any, name: str) -> tuple[np.ndarray, bool, str]:
-    """The field's values (vectors: their magnitude), whether they are per cell, and a label."""
+def _values(data: Any, name: str, units: str) -> tuple[np.ndarray, bool, str]:
+    """The field's values (vectors and tensors: their magnitude), whether they are per cell, and
+    a label with the units."""
     cell = name not in data.point_data
     values = np.asarray(data.cell_data[name] if cell else data.point_data[name])
+    label = f"{name} [{units}]" if units else name
     if values.ndim > 1 and values.shape[1] > 1:
-        return np.linalg.norm(values, axis=1), cell, f"{name} (magnitude)"
-    return values.reshape(-1), cell, name
+        return np.linalg.norm(values, axis=1), cell, f"{label} (magnitude)"
+    return values.reshape(-1), cell, label
 
 
 def _is_1d(data: Any) -> bool:
@@ -332,9 +375,10 @@ def _is_1d(data: Any) -> bool:
     return bool(len(points)) and np.ptp(points[:, 1]) == 0 and np.ptp(points[:, 2]) == 0
 
 
-def render_snapshot(data: Any, name: str, title: str, path: Path) -> Path:
-    """One field of ``data`` as a PNG: a coloured mesh, or value against x for 1D meshes."""
-    values, cell, label = _values(data, name)
+def render_snapshot(data: Any, name: str, title: str, path: Path, units: str = "") -> Path:
+    """One field of ``data`` as a PNG: a coloured mesh, or value against x for 1D meshes; the
+    colour bar (or the value axis) is labelled with the field's ``units``."""
+    values, cell, label = _values(data, name, units)
     if _is_1d(data):
         return _line_plot(data, values, cell, label, title, path)
     pv = _pyvista()
@@ -413,7 +457,8 @@ def plot_fields(runs: list[Run], names: list[str], times: list[float] | None, ou
                 data = read_snapshot(series, index)
                 title = f"{run.name}: {name} at t = {t:g} s"
                 path = out / f"{prefix}{name}_t{t:g}s.png"
-                written.append(render_snapshot(data, name, title, path))
+                units = run.units.get(name, "")
+                written.append(render_snapshot(data, name, title, path, units))
     return written
 
 

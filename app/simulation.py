@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from app.fields import FieldStore, assign
 from app.groups import Group, blame
 from app.meshing import MeshData, build_mesh
 from app.output import FieldOutput, FieldWriter, QuantityTable, RunDirectory, column
+from app.probes import Probes
 from app.quantities import Quantities
 from app.registry import check_contracts
 from app.scheduler import TimeLoop
@@ -66,6 +67,7 @@ class Result:
         rejected: Rejected (retried) time steps.
         wall_time: Seconds from set-up to the end of the run.
         event: The event that stopped the run, if one did.
+        profiles: Each line probe's rows (one per point and output time) by column.
     """
 
     quantities: dict[str, np.ndarray]
@@ -75,6 +77,7 @@ class Result:
     rejected: int
     wall_time: float
     event: str | None = None
+    profiles: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 class Simulation:
@@ -140,6 +143,8 @@ class Simulation:
             self._initial = self._collect("initial")
             self.quantities = self._columns(self._collect("quantities"))
         self._output_fields = self._select_output_fields()
+        self.probes = Probes(self.case.output.probes, self.store, self._output_fields)
+        self._check_probe_columns()
         self._build_events()
 
     def _check_domain(self, instance: str, plugin: Physics) -> None:
@@ -171,6 +176,7 @@ class Simulation:
     def _build_events(self) -> None:
         """Triggers of the case's events and the resolved protocol stages."""
         units = {name: quantity.units for name, quantity in self.quantities.items()}
+        units |= self.probes.units()
         span = (self.case.time.end or 0.0) - self.case.time.start
         tolerance = 1e-6 * span if span > 0 else 1e-6
         self.events = [
@@ -253,6 +259,19 @@ class Simulation:
                 )
         return list(wanted)
 
+    def _check_probe_columns(self) -> None:
+        taken = [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities]
+        for name, readings in self.probes.points.items():
+            for reading in readings:
+                clash = next((c for c in reading.names if c in taken), None)
+                if clash is not None:
+                    raise CaseError(
+                        f"output.probes.{name}",
+                        f"the probe's column '{clash}' is already a quantities.csv column",
+                        "rename the probe",
+                    )
+                taken += reading.names
+
     @contextmanager
     def _located(self) -> Iterator[None]:
         """Turn a lookup error of the case (bad boundary/region/name) into a CaseError."""
@@ -299,11 +318,13 @@ class Simulation:
         # at output times, when they are written or enter a quantity.
         derived_fields = [self.store[name] for name in derived]
         read = self._evaluator.coefficients()
+        probed = self.probes.fields()
         self._refresh_at_output = [
             target
             for target in derived_fields
             if (self.case.output.xdmf and target.spec.name in self._output_fields)
             or target.function in read
+            or target.spec.name in probed
         ]
         self._compiled = True
 
@@ -326,7 +347,14 @@ class Simulation:
         return self.coupler.error(adaptive.rtol, adaptive.atol)
 
     def values(self, columns: list[str]) -> dict[str, float]:
-        return self._evaluator.evaluate(columns)
+        """The named quantities.csv columns now (quantities and point probes), for events."""
+        probed = [name for name in columns if name in self.probes.units()]
+        if probed:  # derived fields are otherwise refreshed at output times only
+            for target in self._refresh_at_output:
+                if target.spec.name in self.probes.fields():
+                    target.refresh()
+        quantities = [name for name in columns if name not in probed]
+        return self._evaluator.evaluate(quantities) | self.probes.values(probed)
 
     def apply(self, stage: Stage) -> None:
         """Enter a protocol stage: set its controls."""
@@ -362,6 +390,13 @@ class Simulation:
         if folder is None:
             return self._run(None, started, progress)
         folder.write_case(self.loaded.resolved())
+        folder.write_fields(
+            {
+                target.spec.name: {"units": target.spec.units, "rank": target.spec.rank}
+                for target in self.store
+                if not target.is_global
+            }
+        )
         with folder.running(self.loaded.path, {"case_title": self.case.title}) as record:
             log.info("%s", self.mesh_data.summary())
             result = self._run(folder, started, progress)
@@ -385,9 +420,10 @@ class Simulation:
             self._writer = FieldWriter(folder.path, self.mesh_data, functions, settings)
         self._table = QuantityTable(
             folder.path / "quantities.csv" if folder else None,
-            [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities],
+            [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities, *self.probes.columns],
             self.comm,
         )
+        self.probes.open(folder.path if folder else None)
         self._stage = None
         loop = TimeLoop(
             self.case.time,
@@ -402,6 +438,7 @@ class Simulation:
             loop.run()
         finally:
             self._table.close()
+            self.probes.close()
             if self._writer is not None:
                 self._writer.close()
         current = set(self._refresh_at_output)  # refreshed at the last output
@@ -418,13 +455,14 @@ class Simulation:
             loop.rejected,
             time.perf_counter() - started,
             loop.fired,
+            self.probes.profiles(),
         )
 
     def _extra_columns(self) -> list[str]:
         extra = []
         if len(self.groups) > 1 and self.case.coupling.method == "fixed_point":
             extra.append("coupling_iterations")
-        if self.stages is not None:
+        if self.case.protocol is not None:
             extra += ["protocol_step", "cycle"]
         return extra
 
@@ -437,7 +475,8 @@ class Simulation:
             row.append(self.coupler.iterations if report else 0)
         if self.stages is not None:
             row += [self._stage.index, self._stage.cycle] if self._stage else [-1, -1]
-        self._table.append([*row, *self._evaluator.evaluate().values()])
+        quantities = self._evaluator.evaluate().values()
+        self._table.append([*row, *quantities, *self.probes.read(t)])
         if self._writer is not None:
             self._writer.write(t, self._stage.cycle if self._stage else None)
 

@@ -78,6 +78,7 @@ from app.contracts import (
     Quantity,
     parse_property,
     quantity,
+    unit_rule,
 )
 
 RESERVED = {"x", "y", "z", "t", "pi"}
@@ -165,7 +166,9 @@ class Species(Parameters):
     """One species; its name is its field's name."""
 
     transported: bool = Field(False, description="Solved by transport (provides X_source)")
-    initial: Raw = Field(0.0, description="Initial value: mol/m^3, or a volume fraction")
+    initial: Raw = unit_rule(
+        "mol/m^3; dimensionless (a volume fraction) for a mineral", 0.0, "Initial value"
+    )
     molar_volume: float | None = quantity("m^3/mol", None, "V_m: a mineral (volume fraction)", gt=0)
     threshold: float = Field(1e-9, gt=0, description="Consuming reactions slow to 0 below it")
     composition: dict[str, float] = Field(default_factory=dict, description="{ Ca = 1, C = 1 }")
@@ -184,9 +187,20 @@ class Reaction(Parameters):
 
     equation: str = Field(description="'A + 2 B -> C' or 'A <-> B + C'")
     law: Literal["mass_action", "expression", "saturation", "tst"] = "mass_action"
-    rate_constant: Raw = Field(None, description="k (SI units of the law and orders)")
-    reverse_rate_constant: Raw = Field(None, description="k_b of a reversible mass-action law")
-    equilibrium_constant: Raw = Field(None, description="K of the equation as written")
+    rate_constant: Raw = unit_rule(
+        "mass_action: (mol/m^3)^(1-n)/s, n the forward order (1/s for n = 1, m^3/(mol*s) for "
+        "n = 2); saturation, tst: mol/(m^2*s)",
+        None,
+        "k",
+    )
+    reverse_rate_constant: Raw = unit_rule(
+        "(mol/m^3)^(1-n)/s, n the reverse order", None, "k_b of a reversible mass-action law"
+    )
+    equilibrium_constant: Raw = unit_rule(
+        "(mol/m^3)^(n_p - n_r), n_p and n_r the orders of products and reactants",
+        None,
+        "K of the equation as written",
+    )
     orders: dict[str, float] = Field(default_factory=dict, description="Forward orders")
     reverse_orders: dict[str, float] = Field(default_factory=dict, description="Reverse orders")
     rate: Property | None = quantity("mol/(m^3*s)", None, "Rate expression (law = expression)")

@@ -99,6 +99,22 @@ def test_modules_lists_fields_and_parameters():
     assert "type = 'convection'" in out and "h [W/(m^2*K)] required (>= 0)" in out
 
 
+def test_modules_shows_nested_boundary_types_and_units_that_depend_on_orders():
+    """mass_transport's boundary types sit inside each species (they were filtered out with the
+    type keys); a rate constant's unit follows from its law and orders."""
+    out = scalebridge("modules", "mass_transport").stdout
+    for kind in ("concentration", "flux", "mass_transfer", "current", "outflow"):
+        assert f"          type = '{kind}': " in out, kind
+    assert "coefficient [m/s] required (>= 0): Mass-transfer coefficient k_m" in out
+    assert "type required" not in out
+    out = scalebridge("modules", "reaction_kinetics").stdout
+    assert (
+        "rate_constant [mass_action: (mol/m^3)^(1-n)/s, n the forward order (1/s for n = 1, "
+        "m^3/(mol*s) for n = 2); saturation, tst: mol/(m^2*s)] default None: k"
+    ) in out
+    assert "equilibrium_constant [(mol/m^3)^(n_p - n_r), n_p and n_r the orders" in out
+
+
 def test_modules_unknown_name():
     process = scalebridge("modules", "haet")
     assert process.returncode == 2

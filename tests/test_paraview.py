@@ -13,6 +13,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import CASES, ROOT, have_pvbatch, read_quantities, scalebridge
@@ -160,6 +161,7 @@ def test_view_script_shows_the_run_headless(tmp_path):
     temperature, flux = fields["temperature"], fields["heat_flux"]
     assert (temperature["association"], temperature["components"]) == ("POINTS", 1), output
     assert temperature["preset"] == "Inferno (matplotlib)" and temperature["shown"], output
+    assert temperature["title"] == "temperature [K]", output  # units from fields.json
     quantities = read_quantities(moved)
     expected = [quantities["min_temperature_K"][-1], quantities["max_temperature_K"][-1]]
     assert temperature["range"] == pytest.approx(expected, rel=1e-6), output  # float32
@@ -190,3 +192,52 @@ def test_view_script_opens_each_mesh_in_its_own_view(tmp_path):
     expected = [quantities[f"transport_{kind}_B_mol_per_m3"][-1] for kind in ("min", "max")]
     assert fields["B (matrix)"]["range"] == pytest.approx(expected, rel=1e-6), output
     assert fields["B (matrix)"]["file"] == "fields_matrix.xdmf", output
+
+
+PULLED_PLATE = """
+title = "A plate pulled along y (plane stress): sigma_yy = 3 MPa, every other component 0"
+[mesh]
+type = "rectangle"
+length = [1.0, 2.0]
+cells = [4, 8]
+[physics.mechanics]
+formulation = "plane_stress"
+youngs_modulus = 1e9
+poisson_ratio = 0.25
+boundaries.left = { type = "displacement", x = 0 }
+boundaries.bottom = { type = "displacement", y = 0 }
+boundaries.top = { type = "traction", value = [0, "3 MPa"] }
+"""
+
+
+@pytest.mark.skipif(_NO_PARAVIEW is not None, reason=_NO_PARAVIEW or "")
+def test_paraview_reads_2d_tensors_and_vectors_in_its_layout(tmp_path):
+    """ParaView reads 9 components as XX, XY, XZ, YX, YY, YZ, ZX, ZY, ZZ: the pulled plate's
+    stress shows sigma_yy as YY (component 4; DOLFINx's own padding put it in YX, and YY read
+    0), and its displacement as X, Y and a zero Z."""
+    case = tmp_path / "pulled.toml"
+    case.write_text(PULLED_PLATE)
+    run = tmp_path / "pulled"
+    process = scalebridge("run", case, "-o", run, "-q", cwd=tmp_path, timeout=120)
+    assert process.returncode == 0, process.stdout + process.stderr
+    report, output = _run_probe(run / "fields.xdmf")
+
+    stress = _array(report, "cell", "stress")
+    assert stress["components"] == 9, output
+    yy = 3e6
+    assert stress["range"][4] == pytest.approx([yy, yy], rel=1e-6), output
+    for component in (0, 1, 2, 3, 5, 6, 7, 8):
+        assert np.abs(stress["range"][component]).max() < 1e-6 * yy, (component, output)
+    displacement = _array(report, "point", "displacement")
+    assert displacement["components"] == 3, output
+    strain = yy / 1e9  # u_y = strain y, u_x = -nu strain x
+    assert displacement["range"][0] == pytest.approx([-0.25 * strain, 0], abs=1e-6 * strain)
+    assert displacement["range"][1] == pytest.approx([0, 2 * strain], abs=1e-6 * strain)
+    assert displacement["range"][2] == [0, 0], output
+
+    # view.py colours by the stress's magnitude (that of the 3x3 tensor), titled with its units.
+    report, output = _run_view(run / "view.py", tmp_path, "--field", "stress")
+    entry = report["fields"]["stress"]
+    assert (entry["association"], entry["components"], entry["shown"]) == ("CELLS", 9, True)
+    assert entry["title"] == "stress [Pa] (magnitude)", output
+    assert entry["range"] == pytest.approx([yy, yy], rel=1e-6), output

@@ -77,9 +77,8 @@ def test_plot_heat_case_pngs_are_not_blank(plate_np2):
     assert process.returncode == 0, process.stderr
     plots = plate_np2 / "plots"
     names = {path.name for path in plots.iterdir()}
-    # 9 physical columns, six panels to a file; both fields at the last time (120 s).
-    expected = {"quantities.png", "quantities_2.png", "temperature_t120s.png"}
-    assert names == expected | {"heat_flux_t120s.png"}
+    # 5 columns that change, on one page; both fields at the last time (120 s).
+    assert names == {"quantities.png", "temperature_t120s.png", "heat_flux_t120s.png"}
     for name in names:
         assert name in process.stdout
         rgb = pixels(plots / name)
@@ -92,6 +91,52 @@ def test_plot_heat_case_pngs_are_not_blank(plate_np2):
     assert fraction > 0.1 and levels > 100, (fraction, levels)
     # Line plots: the curves are drawn in the first line colour.
     assert (near(pixels(plots / "quantities.png"), np.array([C0])) == 0).sum() > 1000
+
+
+def test_default_columns_leave_out_flat_ones(plate_np2, tmp_path, capsys):
+    """The plate's insulated sides and absent source give zero heat flows, and its heater
+    delivers a constant 2 kW/m for these two minutes: by default only the columns that change
+    are drawn, temperatures among them (the headline plot showed four flat zeros first)."""
+    run = plotting.open_run(plate_np2)
+    assert plotting.quantity_columns([run], None) == [
+        "heat_flow_right_W_per_m", "heat_flow_top_W_per_m", "stored_energy_J_per_m",
+        "max_temperature_K", "min_temperature_K",
+    ]  # fmt: skip
+    assert main(["plot", str(plate_np2), "--fields", "none", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "left out (zero or constant in every run): heat_flow_left_W_per_m, "
+        "heat_flow_bottom_W_per_m, heat_flow_heater_W_per_m, heat_generated_W_per_m"
+    ) in printed
+    # Asked for, a flat column is drawn; a steady run's single values are not flat.
+    assert plotting.quantity_columns([run], ["heat_flow_left_W_per_m"]) == [
+        "heat_flow_left_W_per_m"
+    ]
+    steady = SimpleNamespace(quantities={"time_s": np.zeros(1), "flow_W": np.array([2.0])})
+    assert plotting.quantity_columns([steady], None) == ["flow_W"]
+    # A column flat in one run but not in the other is drawn.
+    other = SimpleNamespace(
+        quantities={name: values * 0 + 1 for name, values in run.quantities.items()}
+    )
+    assert "heat_flow_left_W_per_m" not in plotting.quantity_columns([run, other], None)
+    other.quantities["heat_flow_left_W_per_m"] = np.linspace(0, 1, 3)
+    assert "heat_flow_left_W_per_m" in plotting.quantity_columns([run, other], None)
+
+
+def test_colour_bars_carry_the_units(plate_np2, tmp_path, monkeypatch):
+    """The run folder's fields.json gives each field's units; the snapshots' colour bars show
+    them (as their titles, read from the plotter before it draws)."""
+    assert plotting.open_run(plate_np2).units == {"temperature": "K", "heat_flux": "W/m^2"}
+    pv = plotting._pyvista()
+    titles, screenshot = [], pv.Plotter.screenshot
+
+    def record(plotter, *args, **kwargs):
+        titles.extend(plotter.scalar_bars.keys())
+        return screenshot(plotter, *args, **kwargs)
+
+    monkeypatch.setattr(pv.Plotter, "screenshot", record)
+    assert main(["plot", str(plate_np2), "--columns", "none", "--out", str(tmp_path)]) == 0
+    assert titles == ["temperature [K]", "heat_flux [W/m^2] (magnitude)"]
 
 
 def test_snapshot_holds_the_written_values(plate_np2):
