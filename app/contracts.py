@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from app.parameters import (
     FieldName,
+    FieldNames,
     Formula,
     Parameters,
     PerRegion,
@@ -54,6 +55,7 @@ __all__ = [
     "Context",
     "Dirichlet",
     "FieldName",
+    "FieldNames",
     "FieldSpec",
     "Formula",
     "Modes",
@@ -79,7 +81,9 @@ class FieldSpec:
 
     Attributes:
         name: Global field name, shared by provider and consumers ("temperature").
-        rank: "scalar", "vector" (gdim components) or "tensor" (gdim x gdim).
+        rank: "scalar", "vector" (gdim components) or "tensor" (gdim x gdim). A requirement
+            may accept several, e.g. ``("scalar", "tensor")`` for an eigenstrain that is
+            isotropic or not; the consumer tells them apart by ``ctx.field(name).ufl_shape``.
         units: pint unit string ("K", "W/m^3"); consumers must ask for a compatible unit.
         space: Finite element (family, degree) the provider solves or stores the field in.
         region: Named cell region the field lives on (None: the whole domain), or a named
@@ -91,13 +95,18 @@ class FieldSpec:
     """
 
     name: str
-    rank: Rank
+    rank: Rank | tuple[Rank, ...]
     units: str
     space: tuple[str, int] = ("Lagrange", 1)
     region: str | None = None
     derived: bool = False
     optional: bool = False
     description: str = ""
+
+    @property
+    def ranks(self) -> tuple[Rank, ...]:
+        """The ranks the spec accepts (a provided field has one)."""
+        return self.rank if isinstance(self.rank, tuple) else (self.rank,)
 
     def shape(self, gdim: int) -> tuple[int, ...]:
         """The value shape of the field on a mesh of geometric dimension ``gdim``."""
