@@ -482,6 +482,7 @@ class Simulation:
             kind = "linear, operator reused across steps" if system.linear else "nonlinear, Newton"
             unknowns = ", ".join(f.spec.name for f in group.unknowns)
             lines.append(
-                f"group '{group.name}': {unknowns} ({system.size} dofs; {kind}; solver {preset})"
+                f"group '{group.name}': {unknowns} ({system.size} dofs; {kind}; solver {preset}; "
+                f"quadrature degree {group.quadrature_degree})"
             )
         return "\n".join(lines)
