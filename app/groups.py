@@ -184,15 +184,14 @@ class Group:
         )
 
     def _degree(self, nonlinear: bool) -> int:
-        """The group's quadrature degree: from its unknowns' degrees (a group that only
-        derives fields: from those it reads), the geometry and the kind of its equations."""
-        fields = self.unknowns or [
-            self._store[name]
-            for ctx in self.contexts.values()
-            for name in ctx.readable
-            if name in self._store and not self._store[name].spec.derived
-        ]
-        field_degree = max((f.space.ufl_element().embedded_superdegree for f in fields), default=1)
+        """The group's quadrature degree: from the highest degree of its unknowns and of the
+        solved fields its plug-ins read, the geometry and the kind of its equations."""
+        read = {name for ctx in self.contexts.values() for name in ctx.readable}
+        fields = [*self.unknowns, *(self._store[n] for n in read if n in self._store)]
+        field_degree = max(
+            (f.space.ufl_element().embedded_superdegree for f in fields if not f.spec.derived),
+            default=1,
+        )
         return self.rules.degree(self.mesh_data.mesh, field_degree, nonlinear)
 
     def finish(self, form: ufl.Form) -> ufl.Form:

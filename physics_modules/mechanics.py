@@ -12,7 +12,7 @@ Boundaries the case does not list are traction free.
 
 **Small strain** (default). With an eigenstrain eps*: thermal expansion, swelling and the
 dimensionless fields ``eigenstrains`` names (a moisture or cure plug-in's; a scalar field is
-isotropic, a tensor field gives its components, none out of plane on a 2D mesh)::
+isotropic, a tensor field its symmetric part, with none out of plane on a 2D mesh)::
 
     eps = sym(grad u),   eps_el = eps - eps*,   sigma = C : eps_el
     eps* = [alpha (T - T_ref) + Omega (c - c_ref)/3 + scalar fields] I + tensor fields
@@ -321,10 +321,10 @@ class Mechanics(Physics):
         if p.swelling is not None:
             dc = ctx.field(p.swelling.field) - ctx.coefficient(p.swelling.reference)
             parts.append(ctx.coefficient(p.swelling.partial_molar_volume) * dc / 3)
-        eigenstrain = ufl.zero(3, 3)
-        for part in parts:
-            eigenstrain += _in_3d(part) if part.ufl_shape else part * ufl.Identity(3)
-        return eigenstrain
+        isotropic = ufl.Identity(3)
+        return sum(
+            (_in_3d(ufl.sym(e)) if e.ufl_shape else e * isotropic for e in parts), ufl.zero(3, 3)
+        )
 
     # Constitutive laws ----------------------------------------------------------------------
     def _lame(self, ctx: Context) -> tuple[Any, Any]:
