@@ -208,7 +208,7 @@ class FormContext(Context):
             case Value() | int() | float():
                 number = value.value if isinstance(value, Value) else value
                 constant = fem.Constant(self.mesh, PETSc.ScalarType(number))
-                self._rules.built(value, constant)
+                self._rules.built(self.instance, value, constant)
                 return constant
             case Formula():
                 return self._formula(value, names)

@@ -268,7 +268,12 @@ class Context(ABC):
 
     @abstractmethod
     def dx(self, region: str | None = None) -> Any:
-        """Cell measure over the domain or one named region."""
+        """Cell measure over the domain or one named region.
+
+        The framework integrates every form of a group (and the plug-ins' integral quantities)
+        at one quadrature degree; a measure that carries its own (``dx.reconstruct(metadata=
+        {"quadrature_rule": "vertex", "quadrature_degree": 1})`` to lump) keeps it.
+        """
 
     @abstractmethod
     def ds(self, boundary: str | None = None) -> Any:

@@ -30,6 +30,7 @@ the terms before compiling. A value a protocol controls is not fixed, so it stay
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,8 @@ import ufl
 from dolfinx import mesh
 from ufl.checks import is_cellwise_constant
 from ufl.corealg.traversal import unique_pre_traversal
+
+from app.contracts import BadValue
 
 NONLINEAR_EXTRA = 2
 
@@ -58,17 +61,18 @@ class FormRules:
     Attributes:
         quadrature_degree: The case's ``[solver] quadrature_degree`` (None: the rule above).
         controlled: Identities of the parameter values a protocol sets during the run.
-        zeros: Constants of parameter values fixed at 0 (filled by the contexts).
+        zeros: Constants of parameter values fixed at 0, each with its instance and value
+            (filled by the contexts).
     """
 
     quadrature_degree: int | None = None
     controlled: frozenset[int] = frozenset()
-    zeros: set[Any] = field(default_factory=set)
+    zeros: dict[Any, tuple[str, Any]] = field(default_factory=dict)
 
-    def built(self, value: Any, constant: Any) -> None:
-        """Record the constant a context built for a parameter value."""
+    def built(self, instance: str, value: Any, constant: Any) -> None:
+        """Record the constant a context built for a parameter value of an instance."""
         if float(constant.value) == 0.0 and id(value) not in self.controlled:
-            self.zeros.add(constant)
+            self.zeros[constant] = (instance, value)
 
     def degree(self, msh: mesh.Mesh, field_degree: int, nonlinear: bool) -> int:
         """The quadrature degree of a group (see the module docstring)."""
@@ -122,13 +126,32 @@ def _varies(expression: Any) -> bool:
     return not is_cellwise_constant(expression)
 
 
-def without_zeros(form: ufl.Form, zeros: set[Any]) -> ufl.Form:
+def without_zeros(form: ufl.Form, zeros: Mapping[Any, tuple[str, Any]]) -> ufl.Form:
     """The form with the given constants set to zero: UFL drops the terms they multiply, and
-    integrals that become zero disappear."""
-    present = {c for c in ufl.algorithms.analysis.extract_constants(form) if c in zeros}
+    integrals that become zero disappear.
+
+    Raises:
+        BadValue: A parameter fixed at 0 is a divisor (or the argument of a logarithm).
+    """
+    present = [c for c in ufl.algorithms.analysis.extract_constants(form) if c in zeros]
     if not present:
         return form
-    return ufl.replace(form, {c: ufl.zero(*c.ufl_shape) for c in present})
+    try:
+        return ufl.replace(form, {c: ufl.zero(*c.ufl_shape) for c in present})
+    except ValueError:  # UFL refuses 1/0 and ln(0): name the parameter
+        for constant in present:
+            try:
+                ufl.replace(form, {constant: ufl.zero(*constant.ufl_shape)})
+            except ValueError:
+                instance, value = zeros[constant]
+                error = BadValue(
+                    "0 here makes the equations divide by zero (or take the logarithm of 0)",
+                    value=value,
+                    fix="give a nonzero value",
+                )
+                error.instance = instance
+                raise error from None
+        raise
 
 
 def deliberate(integral: ufl.classes.Integral) -> bool:

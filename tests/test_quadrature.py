@@ -211,3 +211,23 @@ def test_a_zero_the_protocol_sets_stays():
     assert zero_constants(sim.groups[0].system.residuals[0])  # the heater, still in the form
     q = sim.run().quantities
     assert q["stored_energy_J_per_m"][-1] == pytest.approx(1000.0 * 0.1 * 100.0, rel=1e-9)
+
+
+def test_a_zero_divisor_is_named():
+    """A parameter of 0 that the equations divide by is a case error at its path (UFL would
+    refuse the 1/0 left after the zero is folded in)."""
+    reaction = {"equation": "A <-> B", "rate_constant": 1.0, "equilibrium_constant": 0.0}
+    case = {
+        "mesh": {"type": "interval", "cells": [4]},
+        "physics": {
+            "chemistry": {
+                "type": "reaction_kinetics",
+                "species": {"A": {"initial": 1.0}, "B": {"initial": 0.0}},
+                "reactions": {"r": reaction},
+            }
+        },
+        "time": {"scheme": "bdf1", "end": 1.0, "dt": 0.5},
+    }
+    path = r"^physics\.chemistry\.reactions\.r\.equilibrium_constant: 0 here makes the equations"
+    with pytest.raises(CaseError, match=path):
+        Simulation.from_case(case).build()
