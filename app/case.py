@@ -96,6 +96,13 @@ class SolverSpec(Parameters):
     petsc: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Raw PETSc options, applied after the preset"
     )
+    quadrature_degree: int | None = Field(
+        None,
+        ge=0,
+        le=30,
+        description="Quadrature degree of every form (default: 2 x the highest field degree, "
+        "+ the curved geometry's, + 2 for nonlinear equations)",
+    )
 
 
 class OutputSpec(Parameters):

@@ -309,7 +309,8 @@ def _spec(spec: Any) -> str:
     flags = [f"{family} {degree}"] + ["derived"] * spec.derived + ["optional"] * spec.optional
     region = f" on region {spec.region}" if spec.region else ""
     return (
-        f"{spec.name} [{spec.rank}, {spec.units}, {', '.join(flags)}]{region}: {spec.description}"
+        f"{spec.name} [{' or '.join(spec.ranks)}, {spec.units}, {', '.join(flags)}]{region}: "
+        f"{spec.description}"
     )
 
 

@@ -159,8 +159,9 @@ def _check_specs(name: str, instance: str, plugin: Physics) -> None:
         for spec in specs:
             where = f"'{instance}' ({name}) {role} '{spec.name}'"
             require(spec.name.isidentifier(), f"{where}: field names must be identifiers")
+            ranks = spec.ranks if role == "requires" else (spec.rank,)
             require(
-                spec.rank in ("scalar", "vector", "tensor"), f"{where}: unknown rank {spec.rank!r}"
+                set(ranks) <= {"scalar", "vector", "tensor"}, f"{where}: unknown rank {spec.rank!r}"
             )
             guard(lambda spec=spec: parse_units(spec.units), f"{where}: units {spec.units!r}")
 

@@ -19,6 +19,7 @@ from petsc4py import PETSc
 from app.contracts import BadValue, Context, Formula, PerRegion, Value
 from app.errors import did_you_mean, listing
 from app.fields import FieldStore
+from app.forms import FormRules
 from app.meshing import MeshData
 from app.parameters import walk_values
 from app.timeint import TimeScheme
@@ -43,6 +44,7 @@ class FormContext(Context):
         tests: Test functions of the fields this instance solves for.
         readable: Fields the instance declared (provides, requires, expression references).
         static: Set collecting functions that never change (lets solvers reuse operators).
+        rules: What the simulation's forms share (records the constants of values fixed at 0).
         domain: The region the instance is placed on (None: the whole mesh); ``dx()`` is its
             measure then.
     """
@@ -56,6 +58,7 @@ class FormContext(Context):
         tests: Mapping[str, Any],
         readable: set[str],
         static: set[Any],
+        rules: FormRules,
         domain: str | None = None,
     ):
         self.instance = instance
@@ -66,6 +69,7 @@ class FormContext(Context):
         self.t = scheme.t
         self.n = ufl.FacetNormal(self.mesh)
         self._store, self._tests, self._readable, self._static = store, tests, readable, static
+        self._rules = rules
         self.domain = domain
         self._dx = ufl.Measure("dx", domain=self.mesh, subdomain_data=mesh_data.cell_tags)
         self._ds = ufl.Measure("ds", domain=self.mesh, subdomain_data=mesh_data.facet_tags)
@@ -201,10 +205,11 @@ class FormContext(Context):
 
     def _build(self, value: Any, names: Mapping[str, Any] | None = None) -> Any:
         match value:
-            case Value():
-                return fem.Constant(self.mesh, PETSc.ScalarType(value.value))
-            case int() | float():
-                return fem.Constant(self.mesh, PETSc.ScalarType(value))
+            case Value() | int() | float():
+                number = value.value if isinstance(value, Value) else value
+                constant = fem.Constant(self.mesh, PETSc.ScalarType(number))
+                self._rules.built(self.instance, value, constant)
+                return constant
             case Formula():
                 return self._formula(value, names)
             case PerRegion():

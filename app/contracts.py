@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from app.parameters import (
     FieldName,
+    FieldNames,
     Formula,
     Parameters,
     PerRegion,
@@ -55,6 +56,7 @@ __all__ = [
     "Context",
     "Dirichlet",
     "FieldName",
+    "FieldNames",
     "FieldSpec",
     "Formula",
     "Modes",
@@ -81,7 +83,9 @@ class FieldSpec:
 
     Attributes:
         name: Global field name, shared by provider and consumers ("temperature").
-        rank: "scalar", "vector" (gdim components) or "tensor" (gdim x gdim).
+        rank: "scalar", "vector" (gdim components) or "tensor" (gdim x gdim). A requirement
+            may accept several, e.g. ``("scalar", "tensor")`` for an eigenstrain that is
+            isotropic or not; the consumer tells them apart by ``ctx.field(name).ufl_shape``.
         units: pint unit string ("K", "W/m^3"); consumers must ask for a compatible unit.
         space: Finite element (family, degree) the provider solves or stores the field in.
         region: Named cell region the field lives on (None: the whole domain), or a named
@@ -93,13 +97,18 @@ class FieldSpec:
     """
 
     name: str
-    rank: Rank
+    rank: Rank | tuple[Rank, ...]
     units: str
     space: tuple[str, int] = ("Lagrange", 1)
     region: str | None = None
     derived: bool = False
     optional: bool = False
     description: str = ""
+
+    @property
+    def ranks(self) -> tuple[Rank, ...]:
+        """The ranks the spec accepts (a provided field has one)."""
+        return self.rank if isinstance(self.rank, tuple) else (self.rank,)
 
     def shape(self, gdim: int) -> tuple[int, ...]:
         """The value shape of the field on a mesh of geometric dimension ``gdim``."""
@@ -261,7 +270,12 @@ class Context(ABC):
 
     @abstractmethod
     def dx(self, region: str | None = None) -> Any:
-        """Cell measure over the domain or one named region."""
+        """Cell measure over the domain or one named region.
+
+        The framework integrates every form of a group (and the plug-ins' integral quantities)
+        at one quadrature degree; a measure that carries its own (``dx.reconstruct(metadata=
+        {"quadrature_rule": "vertex", "quadrature_degree": 1})`` to lump) keeps it.
+        """
 
     @abstractmethod
     def ds(self, boundary: str | None = None) -> Any:

@@ -34,6 +34,7 @@ from app.acceleration import accelerator
 from app.contracts import Parameters, Physics
 from app.errors import CaseError, did_you_mean, listing
 from app.fields import FieldStore, owned, owned_size
+from app.forms import FormRules
 from app.groups import Group
 from app.meshing import MeshData
 from app.registry import FieldGraph
@@ -204,6 +205,7 @@ def build_groups(
     make_scheme: Callable[[], TimeScheme],
     mesh_data: MeshData,
     static: set[Any],
+    rules: FormRules,
 ) -> list[Group]:
     """The groups of the case in solve order, each with its own time scheme.
 
@@ -211,7 +213,7 @@ def build_groups(
         CaseError: A group names an unknown instance, or an instance is in no or two groups.
     """
     if not spec.groups:
-        groups = [Group("main", physics, graph, store, make_scheme(), mesh_data, static)]
+        groups = [Group("main", physics, graph, store, make_scheme(), mesh_data, static, rules)]
     else:
         _check_membership(spec, physics)
         if spec.method == "strang" and make_scheme().order > 1:
@@ -230,6 +232,7 @@ def build_groups(
                 make_scheme(),
                 mesh_data,
                 static,
+                rules,
                 group.subcycles,
             )
             for group in spec.groups

@@ -23,6 +23,7 @@ from app.context import FormContext, unknown
 from app.contracts import BadValue, Dirichlet, Physics
 from app.domains import Domains, Evaluation
 from app.fields import Field, FieldStore, owned
+from app.forms import FormRules, adjustable, nonpolynomial, with_degree, without_zeros
 from app.meshing import MeshData
 from app.registry import FieldGraph
 from app.solvers import SolveReport, System, make_solver
@@ -75,6 +76,7 @@ class Group:
         scheme: The group's time scheme.
         mesh_data: The mesh with named regions and boundaries.
         static: Shared set of functions that never change during the run.
+        rules: What the simulation's forms share (quadrature override, zero constants).
         subcycles: Substeps the group takes per coupled step.
     """
 
@@ -87,9 +89,11 @@ class Group:
         scheme: TimeScheme,
         mesh_data: MeshData,
         static: set[Any],
+        rules: FormRules,
         subcycles: int = 1,
     ):
         self.name, self.physics, self.scheme, self.mesh_data = name, physics, scheme, mesh_data
+        self.rules = rules
         self.unknowns: list[Field] = [
             store[spec.name]
             for plugin in physics.values()
@@ -117,10 +121,12 @@ class Group:
                 {n: v for n, v in test_of.items() if n in own},
                 readable,
                 static,
+                rules,
                 plugin.domain,
             )
         self.derived: dict[str, Any] = {}  # derived fields of the group's plug-ins, in UFL
         self.derive()
+        self.quadrature_degree: int | None = None  # of every form of the group, once assembled
         self.system: System | None = None
         self.solver = None
         self.boundary_values: list[BoundaryValue] = []
@@ -137,30 +143,61 @@ class Group:
 
     def assemble(self) -> None:
         """Residual, Jacobian blocks and boundary conditions in UFL (after every consumer of a
-        derived field has been handed its expression)."""
+        derived field has been handed its expression), all at the group's quadrature degree."""
         physics, store, static = self.physics, self._store, self._static
         if not self.unknowns:  # a group of derived fields only: nothing to solve
+            self.quadrature_degree = self._degree(nonpolynomial(list(self.derived.values())))
             return
         modes = {}
         for instance, plugin in physics.items():
             with blame(instance):
                 modes.update(plugin.modes(self.contexts[instance]))
-        residual = self._residual(store)
-        blocks = ufl.extract_blocks(residual) if len(self._tests) > 1 else [residual]
+        residual = without_zeros(self._residual(store), self.rules.zeros)
+        blocks = [None] * len(self._tests)
+        if not residual.empty():
+            blocks = ufl.extract_blocks(residual) if len(self._tests) > 1 else [residual]
         for field, block in zip(self.unknowns, blocks, strict=True):
             if block is None or block.empty():
                 raise ValueError(f"no equation for '{field.spec.name}' in group '{self.name}'")
+        jacobian = self._jacobian(blocks)
+        degree = self.quadrature_degree = self._degree(self._nonlinear(residual, jacobian))
         bcs = [bc for instance in physics for bc in self._dirichlet(instance, store, static)]
         self.system = System(
             [field.function for field in self.unknowns],
-            blocks,
-            self._jacobian(blocks),
+            [with_degree(block, degree) for block in blocks],
+            [[None if J is None else with_degree(J, degree) for J in row] for row in jacobian],
             bcs,
             all(type(plugin).spd for plugin in physics.values()),
             static,
             modes.get(self.unknowns[0].spec.name) if len(self.unknowns) == 1 else None,
             store.domains.entity_maps,
         )
+
+    def _nonlinear(self, residual: ufl.Form, jacobian: list[list[ufl.Form | None]]) -> bool:
+        """Whether the integrals the group's degree applies to (not those a plug-in fixed)
+        are nonlinear in the unknowns or non-polynomial."""
+        unknowns = {field.function for field in self.unknowns}
+        derivatives = [J for row in jacobian for J in row if J is not None]
+        return nonpolynomial(adjustable(residual)) or any(
+            unknowns & set(ufl.algorithms.extract_coefficients(integrand))
+            for integrand in adjustable(*derivatives)
+        )
+
+    def _degree(self, nonlinear: bool) -> int:
+        """The group's quadrature degree: from the highest degree of its unknowns and of the
+        solved fields its plug-ins read, the geometry and the kind of its equations."""
+        read = {name for ctx in self.contexts.values() for name in ctx.readable}
+        fields = [*self.unknowns, *(self._store[n] for n in read if n in self._store)]
+        field_degree = max(
+            (f.space.ufl_element().embedded_superdegree for f in fields if not f.spec.derived),
+            default=1,
+        )
+        return self.rules.degree(self.mesh_data.mesh, field_degree, nonlinear)
+
+    def finish(self, form: ufl.Form) -> ufl.Form:
+        """A form of one of the group's plug-ins (an integral quantity) as the group's own:
+        without identically zero terms, at the group's quadrature degree."""
+        return self.rules.finish(form, self.quadrature_degree)
 
     def _residual(self, store: FieldStore) -> ufl.Form:
         residual = None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -96,6 +97,20 @@ def _field_name(name: str) -> str:
 
 FieldName = Annotated[str, AfterValidator(_field_name)]
 """The name of a field a plug-in reads or provides, as a case may rename it."""
+
+
+def _listed(names: Any) -> Any:
+    return [names] if isinstance(names, str) else names
+
+
+def _distinct(names: list[str]) -> list[str]:
+    if len(set(names)) < len(names):
+        raise ValueError(f"list distinct field names, got {names}")
+    return names
+
+
+FieldNames = Annotated[list[FieldName], BeforeValidator(_listed), AfterValidator(_distinct)]
+"""Fields a plug-in reads and adds up (sources), each named once; one name is a list of one."""
 
 
 def quantity(

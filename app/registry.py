@@ -148,11 +148,11 @@ def _check_requirement(
             "add a plug-in that provides it",
         )
     provider, given = graph.providers[spec.name]
-    if given.rank != spec.rank:
+    if given.rank not in spec.ranks:
         raise CaseError(
             where,
-            f"'{consumer}' ({kind}) requires '{spec.name}' as a {spec.rank} but '{provider}' "
-            f"({physics[provider].name}) provides a {given.rank}",
+            f"'{consumer}' ({kind}) requires '{spec.name}' as a {' or '.join(spec.ranks)} but "
+            f"'{provider}' ({physics[provider].name}) provides a {given.rank}",
         )
     if not compatible(given.units, spec.units):
         raise CaseError(

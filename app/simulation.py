@@ -40,6 +40,7 @@ from app.domains import Domains, Evaluation
 from app.errors import CaseError, did_you_mean, listing
 from app.events import Stage, event_trigger, protocol_stages
 from app.fields import FieldStore, assign
+from app.forms import FormRules
 from app.groups import Group, blame
 from app.meshing import MeshData, build_mesh
 from app.output import FieldOutput, FieldWriter, QuantityTable, RunDirectory, column
@@ -128,6 +129,7 @@ class Simulation:
                         raise error
                     self.store.add(spec, instance, 0 if spec.derived else depth)
         self._static: set[Any] = set()
+        rules = FormRules(self.case.solver.quadrature_degree, self._controlled())
         with self._located():
             self.groups = build_groups(
                 self.case.coupling,
@@ -137,15 +139,42 @@ class Simulation:
                 lambda: TimeScheme(self.mesh_data.mesh, time_spec.scheme, time_spec.start),
                 self.mesh_data,
                 self._static,
+                rules,
             )
             lagged = link(self.groups, self.graph, self.store)
             self.coupler = Coupler(self.groups, self.case.coupling, lagged, self.comm)
             self._initial = self._collect("initial")
-            self.quantities = self._columns(self._collect("quantities"))
+            self.quantities = self._columns(self._finished(self._collect("quantities")))
         self._output_fields = self._select_output_fields()
         self.probes = Probes(self.case.output.probes, self.store, self._output_fields)
         self._check_probe_columns()
         self._build_events()
+
+    def _controlled(self) -> frozenset[int]:
+        """Identities of the parameter values the protocol sets (they are not fixed, even when
+        they start at 0). A target that does not resolve is reported with the protocol."""
+        protocol, found = self.case.protocol, set()
+        for control in protocol.controls.values() if protocol else ():
+            parts = control.target.split(".")
+            if len(parts) >= 3 and parts[0] == "physics" and parts[1] in self.physics:
+                owner, name = parameter_owner(self.physics[parts[1]].params, ".".join(parts[2:]))
+                if owner is not None:
+                    found.add(id(getattr(owner, name)))
+        return frozenset(found)
+
+    def _finished(self, tables: dict[str, dict[str, Quantity]]) -> dict[str, dict[str, Quantity]]:
+        """Integral quantities as their instance's group integrates: at its quadrature degree,
+        without terms that are zero throughout the run (so balances close)."""
+        group_of = {instance: group for group in self.groups for instance in group.physics}
+        return {
+            instance: {
+                name: quantity
+                if quantity.form is None
+                else replace(quantity, form=group_of[instance].finish(quantity.form))
+                for name, quantity in table.items()
+            }
+            for instance, table in tables.items()
+        }
 
     def _check_domain(self, instance: str, plugin: Physics) -> None:
         dim = self.mesh_data.mesh.topology.dim
@@ -492,6 +521,7 @@ class Simulation:
             kind = "linear, operator reused across steps" if system.linear else "nonlinear, Newton"
             unknowns = ", ".join(f.spec.name for f in group.unknowns)
             lines.append(
-                f"group '{group.name}': {unknowns} ({system.size} dofs; {kind}; solver {preset})"
+                f"group '{group.name}': {unknowns} ({system.size} dofs; {kind}; solver {preset}; "
+                f"quadrature degree {group.quadrature_degree})"
             )
         return "\n".join(lines)

@@ -52,7 +52,9 @@ A case uses it as::
     boundaries.right = { type = "total_current", value = "-2 A" }
 
 Several instances (a battery's solid and electrolyte potentials) rename their fields:
-``fields = { potential = "phi_e", current_density = "i_e", current_source = "a_j" }``.
+``fields = { potential = "phi_e", current_density = "i_e", current_source = "a_j" }``. A list
+of sources adds them up, each integrated over the region it lives on (one electrode reaction
+per electrode): ``current_source = ["a_j_negative", "a_j_positive"]``.
 """
 
 from typing import Literal
@@ -65,6 +67,7 @@ from app.contracts import (
     Context,
     Dirichlet,
     FieldName,
+    FieldNames,
     FieldSpec,
     Parameters,
     Physics,
@@ -157,11 +160,11 @@ class FieldNames(Parameters):
     electric_field: FieldName = Field("electric_field", description="Derived E = -grad phi")
     current_density: FieldName = Field("current_density", description="Derived i (conduction)")
     heat_source: FieldName = Field("heat_source", description="Derived Joule heat i . E")
-    charge_density: FieldName = Field(
-        "charge_density", description="Charge density read, if provided"
+    charge_density: FieldNames = Field(
+        ["charge_density"], description="Charge densities read, if provided (they add up)"
     )
-    current_source: FieldName = Field(
-        "current_source", description="Current source read, if provided"
+    current_source: FieldNames = Field(
+        ["current_source"], description="Current sources read, if provided (they add up)"
     )
 
 
@@ -273,13 +276,14 @@ class Electrostatics(Physics):
 
     @property
     def requires(self) -> list[FieldSpec]:
-        names = self.params.fields
         if self.conduction:
-            source = (names.current_source, "A/m^3", "Volumetric current source s, e.g. a j")
+            units, description = "A/m^3", "Volumetric current source s, e.g. a j"
         else:
-            source = (names.charge_density, "C/m^3", "Charge density rho")
-        name, units, description = source
-        specs = [FieldSpec(name, "scalar", units, optional=True, description=description)]
+            units, description = "C/m^3", "Charge density rho"
+        specs = [
+            FieldSpec(name, "scalar", units, optional=True, description=description)
+            for name in self._provided_sources()
+        ]
         diffusion = self.params.diffusion_potential
         if diffusion is not None:
             specs.append(
@@ -316,18 +320,21 @@ class Electrostatics(Physics):
             gradient -= ctx.coefficient(diffusion.coefficient) * ufl.grad(ufl.ln(c))
         return self._material(ctx) * gradient
 
-    def _source(self, ctx: Context) -> ufl.core.expr.Expr:
-        """Volumetric source f: the case's value plus the provided field, if any."""
-        p, names = self.params, self.params.fields
-        value, provided = (
-            (p.current_source, names.current_source)
-            if self.conduction
-            else (p.charge_density, names.charge_density)
-        )
-        source = ctx.coefficient(value)
-        if ctx.has(provided):
-            source += ctx.field(provided)
-        return source
+    def _provided_sources(self) -> list[str]:
+        """Fields of the volumetric source other plug-ins may provide (they add up)."""
+        names = self.params.fields
+        return names.current_source if self.conduction else names.charge_density
+
+    def _source(self, ctx: Context, v: ufl.core.expr.Expr) -> ufl.Form:
+        """Volumetric source f against v: the case's value plus every provided field, each
+        over the region it lives on (a reaction in one electrode)."""
+        p = self.params
+        source = ctx.coefficient(p.current_source if self.conduction else p.charge_density)
+        form = source * v * ctx.dx()
+        for name in self._provided_sources():
+            if ctx.has(name):
+                form += ctx.field(name) * v * ctx.dx(ctx.region_of(name))
+        return form
 
     def _nitsche(self, ctx: Context, boundary: str) -> tuple[ufl.core.expr.Expr, ...]:
         """Mismatch phi - U, penalty gamma a/h and consistent inflow G . n - penalty (phi - U)
@@ -343,7 +350,7 @@ class Electrostatics(Physics):
         name = self.params.fields.potential
         v = ctx.test(name)
         flux = self._flux(ctx)
-        form = ufl.inner(flux, ufl.grad(v)) * ctx.dx() - self._source(ctx) * v * ctx.dx()
+        form = ufl.inner(flux, ufl.grad(v)) * ctx.dx() - self._source(ctx, v)
         for boundary, bc in self.params.boundaries.items():
             if isinstance(bc, CurrentBoundary | SurfaceChargeBoundary):
                 form -= ctx.coefficient(bc.value) * v * ctx.ds(boundary)

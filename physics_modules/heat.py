@@ -32,13 +32,13 @@ A case uses it as::
 from typing import Literal
 
 import ufl
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from app.contracts import (
     STEFAN_BOLTZMANN,
     Context,
     Dirichlet,
-    FieldName,
+    FieldNames,
     FieldSpec,
     Parameters,
     Physics,
@@ -100,7 +100,7 @@ class Heat(Physics):
         source: Property = quantity("W/m^3", 0.0, "Volumetric heat source q")
         initial: Property = quantity("K", 293.15, "Initial temperature")
         reference: float = quantity("K", 293.15, "Reference temperature of the stored energy")
-        heat_sources: list[FieldName] = Field(
+        heat_sources: FieldNames = Field(
             ["heat_source"],
             min_length=1,
             description="Heating fields (W/m^3) other plug-ins provide; each is optional",
@@ -109,13 +109,6 @@ class Heat(Physics):
             default_factory=dict,
             description="Condition per named boundary; boundaries not listed are insulated",
         )
-
-        @field_validator("heat_sources")
-        @classmethod
-        def _distinct_names(cls, names: list[str]) -> list[str]:
-            if len(set(names)) < len(names):
-                raise ValueError(f"list distinct field names, got {names}")
-            return names
 
     @property
     def provides(self) -> list[FieldSpec]:

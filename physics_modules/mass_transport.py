@@ -15,7 +15,9 @@ per unit total volume: the case's ``source`` (an expression that may use the spe
 field ``X_source`` that another plug-in provides (reaction kinetics), and for the salt of a
 binary electrolyte the share ``(1 - t+)/(n F)`` of an electrode reaction current ``s_I`` (A/m^3,
 the field named by ``current_source``: ``a j`` of a battery model), which gives the DFN
-electrolyte equation ``eps dc/dt = div(eps^b D grad c) + (1 - t+) a j/F``.
+electrolyte equation ``eps dc/dt = div(eps^b D grad c) + (1 - t+) a j/F``. Several providers
+add up (``sources = ["X_anode", "X_cathode"]``, ``current_source = ["a_j_n", "a_j_p"]``), each
+integrated over the region its field lives on (one electrode reaction per electrode).
 
 Boundaries (per species; those not listed have no flux, N . n = 0)::
 
@@ -84,6 +86,7 @@ from app.contracts import (
     BadValue,
     Context,
     Dirichlet,
+    FieldNames,
     FieldSpec,
     Parameters,
     Physics,
@@ -155,8 +158,11 @@ class Species(Parameters):
     electrons: float = Field(
         1.0, description="Electrons n per species produced by the electrode reaction"
     )
-    current_source: str | None = Field(
-        None, description="Field (A/m^3) of an electrode reaction current producing the species"
+    current_source: FieldNames = Field(
+        [], description="Fields (A/m^3) of electrode reaction currents producing the species"
+    )
+    sources: FieldNames | None = Field(
+        None, description="Source fields (mol/(m^3*s)) other plug-ins provide (default: X_source)"
     )
     boundaries: dict[str, Boundary] = Field(
         default_factory=dict,
@@ -169,6 +175,15 @@ class Species(Parameters):
         if electrons == 0:
             raise ValueError("electrons must not be zero")
         return electrons
+
+    @property
+    def share(self) -> float:
+        """Species produced per charge of a reaction current: (1 - t+)/(n F)."""
+        return (1 - self.transference) / (self.electrons * FARADAY)
+
+    def provided(self, name: str) -> list[str]:
+        """Fields of the sources other plug-ins provide for the species ``name``."""
+        return [f"{name}_source"] if self.sources is None else self.sources
 
 
 class MassTransport(Physics):
@@ -227,17 +242,17 @@ class MassTransport(Physics):
                         f"{', '.join(sorted(RESERVED))} (expressions use those names)"
                     )
             derived = {f"{name}_{suffix}": name for name in names for suffix in ("flux", "source")}
-            read = {"velocity": self.velocity, "potential": self.potential}
-            read |= {
-                f"species.{n}.current_source": s.current_source for n, s in self.species.items()
-            }
+            read = [("velocity", self.velocity), ("potential", self.potential)]
+            for n, s in self.species.items():
+                read += [(f"species.{n}.current_source", f) for f in s.current_source]
+                read += [(f"species.{n}.sources", f) for f in s.sources or []]
             for name in names:
                 if name in derived:
                     raise ValueError(
                         f"species '{name}' clashes with the field '{name}' of species "
                         f"'{derived[name]}'; rename it"
                     )
-                clash = [key for key, field in read.items() if field == name]
+                clash = [key for key, field in read if field == name]
                 if clash:
                     raise ValueError(f"species '{name}' is also the field {clash[0]} reads")
             charged = [name for name, s in self.species.items() if s.charge != 0]
@@ -270,27 +285,21 @@ class MassTransport(Physics):
     def provides(self) -> list[FieldSpec]:
         degree, specs = self.params.degree, []
         for name, species in self.params.species.items():
-            specs.append(
+            space, region = ("Lagrange", degree), species.region
+            specs += [
                 FieldSpec(
-                    name,
-                    "scalar",
-                    "mol/m^3",
-                    ("Lagrange", degree),
-                    region=species.region,
-                    description=f"Concentration of {name}",
-                )
-            )
-            specs.append(
+                    name, "scalar", "mol/m^3", space, region, description=f"Concentration of {name}"
+                ),
                 FieldSpec(
                     f"{name}_flux",
                     "vector",
                     "mol/(m^2*s)",
                     ("DG", degree - 1),
-                    region=species.region,
+                    region,
                     derived=True,
                     description=f"Molar flux N of {name}",
-                )
-            )
+                ),
+            ]
         return specs
 
     @property
@@ -298,19 +307,16 @@ class MassTransport(Physics):
         p = self.params
         specs = [
             FieldSpec(
-                f"{name}_source",
-                "scalar",
-                "mol/(m^3*s)",
-                optional=True,
-                description=f"Volumetric source of {name} (reactions)",
+                source, "scalar", "mol/(m^3*s)", optional=True, description=f"Source of {name}"
             )
-            for name in p.species
+            for name, species in p.species.items()
+            for source in species.provided(name)
         ]
         if p.velocity is not None:
             specs.append(FieldSpec(p.velocity, "vector", "m/s", description="Darcy velocity q"))
         if p.potential is not None:
             specs.append(FieldSpec(p.potential, "scalar", "V", description="Electric potential"))
-        currents = {s.current_source for s in p.species.values()} - {None}
+        currents = {current for s in p.species.values() for current in s.current_source}
         specs += [
             FieldSpec(name, "scalar", "A/m^3", description="Electrode reaction current a j")
             for name in sorted(currents)
@@ -396,21 +402,21 @@ class MassTransport(Physics):
         drift = self._drift(ctx, name)
         return flux if drift is None else flux + drift * c
 
-    def _source(self, ctx: Context, name: str) -> Any:
-        """Volumetric source S per total volume."""
+    def _sources(self, ctx: Context, name: str) -> list[tuple[Any, str | None]]:
+        """Volumetric sources S per total volume, each with the region it is integrated over:
+        the case's over the species' domain, a provided one where it lives (one electrode's
+        reaction, say)."""
         species = self.params.species[name]
-        source = ctx.coefficient(species.source)
-        if ctx.has(f"{name}_source"):
-            source += ctx.field(f"{name}_source")
-        if species.current_source is not None:
-            share = (1 - species.transference) / (species.electrons * FARADAY)
-            source += share * ctx.field(species.current_source)
-        return source
+        fields = [(s, 1.0) for s in species.provided(name) if ctx.has(s)]
+        fields += [(s, species.share) for s in species.current_source]
+        return [(ctx.coefficient(species.source), species.region)] + [
+            (scale * ctx.field(s), ctx.region_of(s) or species.region) for s, scale in fields
+        ]
 
-    def _source_measure(self, ctx: Context, name: str) -> Any:
+    def _source_measure(self, ctx: Context, region: str | None) -> Any:
         """Cell measure of the sources: nodal quadrature (lumping) for degree 1, except on a
         pseudo-2D mesh, where x has no diffusion to make lumping along x consistent."""
-        dx = ctx.dx(self.params.species[name].region)
+        dx = ctx.dx(region)
         lumped = self.params.degree == 1 and self.params.lumped_sources
         if lumped and not self._radial_only(ctx):
             # reconstruct keeps the region (calling the measure would reset it to everywhere)
@@ -429,8 +435,7 @@ class MassTransport(Physics):
                     k = ctx.coefficient(bc.coefficient)
                     outflows[boundary] = k * (c - ctx.coefficient(bc.ambient))
                 case CurrentBoundary():
-                    share = (1 - species.transference) / (species.electrons * FARADAY)
-                    outflows[boundary] = -share * ctx.coefficient(bc.value)
+                    outflows[boundary] = -species.share * ctx.coefficient(bc.value)
                 case OutflowBoundary():
                     velocity = self._along(ctx, ctx.field(self.params.velocity))
                     outflows[boundary] = ufl.dot(velocity, ctx.n) * c
@@ -445,11 +450,14 @@ class MassTransport(Physics):
         speed2 = ufl.dot(drift, drift)
         tau = 1 / ufl.sqrt(4 * speed2 / h**2 + 9 * (4 * D / h**2) ** 2 + 1e-300)
         # W * (1/W) div(W N) = W div N + grad W . N: regular on the axis
-        strong = W * (ufl.div(flux) - self._source(ctx, name))
+        strong = W * ufl.div(flux)
         if not isinstance(W, int):
             strong += ufl.dot(ufl.grad(W), flux)
-        dx = ctx.dx(self.params.species[name].region)
-        return tau * strong * ufl.dot(drift, ufl.grad(w)) * dx
+        streamline = tau * ufl.dot(drift, ufl.grad(w))
+        form = streamline * strong * ctx.dx(self.params.species[name].region)
+        for source, region in self._sources(ctx, name):
+            form -= streamline * W * source * ctx.dx(region)
+        return form
 
     # The plug-in interface ------------------------------------------------------------------
     def residual(self, ctx: Context) -> ufl.Form:
@@ -458,7 +466,8 @@ class MassTransport(Physics):
             w = ctx.test(name)
             dx = ctx.dx(species.region)
             term = -ufl.inner(self._flux(ctx, name), ufl.grad(w)) * W * dx
-            term -= self._source(ctx, name) * w * W * self._source_measure(ctx, name)
+            for source, region in self._sources(ctx, name):
+                term -= source * w * W * self._source_measure(ctx, region)
             for boundary, outflow in self._outflows(ctx, name).items():
                 term += outflow * w * W * ctx.ds(boundary)
             if self.params.stabilization == "supg":
@@ -520,7 +529,10 @@ class MassTransport(Physics):
                     outflow = outflows.get(boundary, 0 * c)
                     flow = Quantity.integral(outflow * W * ctx.ds(boundary), rate, description)
                 quantities[f"outflow_{name}_{boundary}"] = flow
-            generated = self._source(ctx, name) * W * self._source_measure(ctx, name)
+            generated = sum(
+                source * W * self._source_measure(ctx, where)
+                for source, where in self._sources(ctx, name)
+            )
             quantities[f"generated_{name}"] = Quantity.integral(
                 generated, rate, f"Volumetric sources of {name} integrated"
             )

@@ -10,10 +10,12 @@ Equilibrium without inertia; loads may depend on t, and each time step is a stea
 
 Boundaries the case does not list are traction free.
 
-**Small strain** (default). With an isotropic eigenstrain eps* (thermal expansion, swelling)::
+**Small strain** (default). With an eigenstrain eps*: thermal expansion, swelling and the
+dimensionless fields ``eigenstrains`` names (a moisture or cure plug-in's; a scalar field is
+isotropic, a tensor field its symmetric part, with none out of plane on a 2D mesh)::
 
-    eps = sym(grad u),   eps_el = eps - eps* I,   sigma = C : eps_el
-    eps* = alpha (T - T_ref) + Omega (c - c_ref) / 3
+    eps = sym(grad u),   eps_el = eps - eps*,   sigma = C : eps_el
+    eps* = [alpha (T - T_ref) + Omega (c - c_ref)/3 + scalar fields] I + tensor fields
     isotropic:    sigma = 2 mu eps_el + lambda tr(eps_el) I,
                   lambda = E nu / ((1 + nu)(1 - 2 nu)),  mu = E / (2 (1 + nu))
     orthotropic:  normal block C = S^-1,  S = [[1/E1, -nu12/E1, -nu13/E1],
@@ -22,10 +24,10 @@ Boundaries the case does not list are traction free.
                   shear sigma_ij = 2 G_ij eps_ij (material axes = global axes; per region)
 
 **Large deformation** (``large_deformation = true``): compressible Neo-Hookean in the reference
-configuration, the eigenstrain as a multiplicative stretch F = F_e F*, F* = s I, s = 1 + eps*::
+configuration, the eigenstrain as a multiplicative stretch F = F_e F*, F* = I + eps*::
 
     psi(F_e) = mu/2 (tr(F_e^T F_e) - 3) - mu ln J_e + lambda/2 (ln J_e)^2    (per unit volume)
-    P = s^2 [mu (F_e - F_e^-T) + lambda ln(J_e) F_e^-T]                      (first Piola)
+    P = det(F*) [mu (F_e - F_e^-T) + lambda ln(J_e) F_e^-T] F*^-T            (first Piola)
     int P : grad v dX = int f.v dX + int t.v dA                              (dead loads)
 
 tractions are nominal (per reference area); a pressure follows the surface, t = -p J F^-T N.
@@ -68,6 +70,7 @@ from app.contracts import (
     BadValue,
     Context,
     Dirichlet,
+    FieldNames,
     FieldSpec,
     Modes,
     Parameters,
@@ -174,6 +177,14 @@ class Swelling(Parameters):
     reference: Property = quantity("mol/m^3", 0.0, "Stress-free concentration c_ref")
 
 
+def _in_3d(tensor: Any, zz: Any = 0) -> Any:
+    """A tensor of the mesh's dimension as 3x3: a 2D one gets ``zz`` out of plane."""
+    if tensor.ufl_shape == (3, 3):
+        return tensor
+    t = tensor
+    return ufl.as_matrix([[t[0, 0], t[0, 1], 0], [t[1, 0], t[1, 1], 0], [0, 0, zz]])
+
+
 class Mechanics(Physics):
     """Quasi-static elasticity (isotropic or orthotropic) with eigenstrains, or Neo-Hookean.
 
@@ -210,6 +221,9 @@ class Mechanics(Physics):
         )
         reference_temperature: Property = quantity("K", 293.15, "Stress-free temperature")
         swelling: Swelling | None = Field(None, description="Swelling by a concentration")
+        eigenstrains: FieldNames = Field(
+            [], description="Eigenstrain fields (dimensionless) others provide: scalar or tensor"
+        )
         large_deformation: bool = Field(False, description="Neo-Hookean finite strain")
         boundaries: dict[str, Boundary] = Field(
             default_factory=dict,
@@ -256,7 +270,10 @@ class Mechanics(Physics):
             fields.append(
                 FieldSpec(p.swelling.field, "scalar", "mol/m^3", description="Swelling strain")
             )
-        return fields
+        return fields + [
+            FieldSpec(name, ("scalar", "tensor"), "dimensionless", description="Eigenstrain")
+            for name in p.eigenstrains
+        ]
 
     # Kinematics -----------------------------------------------------------------------------
     def _formulation(self, ctx: Context) -> str:
@@ -283,31 +300,31 @@ class Mechanics(Physics):
 
     def _gradient(self, ctx: Context, w: Any) -> Any:
         """The 3x3 gradient of a displacement-like field, hoop term included."""
-        g = ufl.grad(w)
-        formulation = self._formulation(ctx)
-        if formulation == "3d":
-            return g
-        hoop = 0
-        if formulation == "axisymmetric":
+        g, hoop = ufl.grad(w), 0
+        if self._formulation(ctx) == "axisymmetric":
             # On the axis (derived fields are evaluated at vertices) u_r = 0, and u_r/r tends
             # to du_r/dr.
             # FFCx cannot factor a conditional between two test-function terms: weight them.
             r, tiny = ctx.x[0], 1e-12 * math.sqrt(ctx.size())
             off_axis = ufl.conditional(ufl.gt(r, tiny), 1, 0)
             hoop = off_axis * w[0] / ufl.max_value(r, tiny) + (1 - off_axis) * g[0, 0]
-        return ufl.as_matrix([[g[0, 0], g[0, 1], 0], [g[1, 0], g[1, 1], 0], [0, 0, hoop]])
+        return _in_3d(g, hoop)
 
     def _eigenstrain(self, ctx: Context) -> Any:
-        """Isotropic eigenstrain per direction (thermal plus swelling), or 0."""
-        p, eigenstrain = self.params, 0
+        """The eigenstrain (3x3): thermal expansion, swelling and every provided eigenstrain
+        field added up; a scalar is isotropic, a tensor of a 2D mesh has no eps*_zz."""
+        p = self.params
+        parts = [ctx.field(name) for name in p.eigenstrains]
         if p.thermal_expansion is not None:
             dT = ctx.field("temperature") - ctx.coefficient(p.reference_temperature)
-            eigenstrain = ctx.coefficient(p.thermal_expansion) * dT
+            parts.append(ctx.coefficient(p.thermal_expansion) * dT)
         if p.swelling is not None:
-            s = p.swelling
-            dc = ctx.field(s.field) - ctx.coefficient(s.reference)
-            eigenstrain = eigenstrain + ctx.coefficient(s.partial_molar_volume) * dc / 3
-        return eigenstrain
+            dc = ctx.field(p.swelling.field) - ctx.coefficient(p.swelling.reference)
+            parts.append(ctx.coefficient(p.swelling.partial_molar_volume) * dc / 3)
+        isotropic = ufl.Identity(3)
+        return sum(
+            (_in_3d(ufl.sym(e)) if e.ufl_shape else e * isotropic for e in parts), ufl.zero(3, 3)
+        )
 
     # Constitutive laws ----------------------------------------------------------------------
     def _lame(self, ctx: Context) -> tuple[Any, Any]:
@@ -355,32 +372,25 @@ class Mechanics(Physics):
     def _small_strain_stress(self, ctx: Context, law: tuple[Any, Any], H: Any) -> tuple:
         """Stress and elastic strain (3x3) of the displacement gradient H for one law."""
         C, G = law
-        eigenstrain = self._eigenstrain(ctx)
-        e = ufl.sym(H) - eigenstrain * ufl.Identity(3)
+        e = ufl.sym(H) - self._eigenstrain(ctx)
         el = [[e[i, j] for j in range(3)] for i in range(3)]
         if self._formulation(ctx) == "plane_stress":  # sigma_zz = 0 fixes the elastic eps_zz
             el[2][2] = -(C[2][0] * el[0][0] + C[2][1] * el[1][1]) / C[2][2]
-        shear = {(0, 1): G[0], (0, 2): G[1], (1, 2): G[2]}
-        sigma = [
-            [
-                sum(C[i][k] * el[k][k] for k in range(3))
-                if i == j
-                else 2 * shear[min(i, j), max(i, j)] * el[i][j]
-                for j in range(3)
-            ]
-            for i in range(3)
-        ]
+        normal = [sum(C[i][k] * el[k][k] for k in range(3)) for i in range(3)]
+        sigma = [[normal[i] if i == j else 0 for j in range(3)] for i in range(3)]
+        for (i, j), modulus in {(0, 1): G[0], (0, 2): G[1], (1, 2): G[2]}.items():
+            sigma[i][j] = sigma[j][i] = 2 * modulus * el[i][j]  # shear
         return ufl.as_matrix(sigma), ufl.as_matrix(el)
 
     def _neo_hookean(self, ctx: Context, H: Any) -> tuple[Any, Any]:
-        """First Piola stress and stored energy per reference volume of F = I + H."""
+        """First Piola stress and stored energy per reference volume of F = I + H = F_e F*."""
         lam, mu = self._lame(ctx)
-        s = 1 + self._eigenstrain(ctx)
-        Fe = (ufl.Identity(3) + H) / s
-        Je, inv_t = ufl.det(Fe), ufl.inv(Fe).T
-        P = s**2 * (mu * (Fe - inv_t) + lam * ufl.ln(Je) * inv_t)
+        stretch = ufl.Identity(3) + self._eigenstrain(ctx)  # F*, J* = det F*
+        Fe = (ufl.Identity(3) + H) * ufl.inv(stretch)
+        Je, inv_t, volume = ufl.det(Fe), ufl.inv(Fe).T, ufl.det(stretch)
+        P = volume * (mu * (Fe - inv_t) + lam * ufl.ln(Je) * inv_t) * ufl.inv(stretch).T
         psi = mu / 2 * (ufl.tr(Fe.T * Fe) - 3) - mu * ufl.ln(Je) + lam / 2 * ufl.ln(Je) ** 2
-        return P, s**3 * psi
+        return P, volume * psi
 
     def _response(self, ctx: Context, law: tuple[Any, Any]) -> dict[str, Any]:
         """Stress measures, strain and energy density (3x3 tensors) of the current displacement:

@@ -9,6 +9,7 @@ constants with units, or tables by region, in the field's own units::
     type = "prescribed"
     fields.temperature = { units = "K", value = "300 + 50*(x**2 + y**2)" }
     fields.velocity = { units = "m/s", value = ["1e-3", "0"] }
+    fields.cure_strain = { value = [["-2e-3", "0"], ["0", "-1e-3"]] }   # a tensor, by rows
 """
 
 from typing import Any, Literal
@@ -42,20 +43,30 @@ class FieldValue(Parameters):
 
     @model_validator(mode="after")
     def _parse(self) -> "FieldValue":
-        raw = self.value
-        items = raw if isinstance(raw, list) else [raw]
-        parsed = [parse_property(item, self.units) for item in items]
-        object.__setattr__(self, "value", parsed if isinstance(raw, list) else parsed[0])
+        object.__setattr__(
+            self, "value", _nested(self.value, lambda v: parse_property(v, self.units))
+        )
+        if self.rank == "tensor" and any(len(row) != len(self.value) for row in self.value):
+            raise ValueError("a tensor value is a square list of rows, [[xx, xy], [yx, yy]]")
         return self
 
     @field_serializer("value")
     def _as_written(self, value: Any) -> Any:
         """Back to the form a case accepts (run folders store the case that way)."""
-        return [item.to_case() for item in value] if isinstance(value, list) else value.to_case()
+        return _nested(value, lambda item: item.to_case())
 
     @property
-    def rank(self) -> Literal["scalar", "vector"]:
-        return "vector" if isinstance(self.value, list) else "scalar"
+    def rank(self) -> Literal["scalar", "vector", "tensor"]:
+        if not isinstance(self.value, list):
+            return "scalar"
+        return "tensor" if all(isinstance(row, list) for row in self.value) else "vector"
+
+
+def _nested(value: Any, apply: Any) -> Any:
+    """``apply`` to a value, or to each item of a list (of lists)."""
+    if isinstance(value, list):
+        return [_nested(item, apply) for item in value]
+    return apply(value)
 
 
 class Prescribed(Physics):
@@ -86,14 +97,12 @@ class Prescribed(Physics):
     def derived(self, ctx: Context) -> dict[str, Any]:
         values = {}
         for name, field in self.params.fields.items():
-            if isinstance(field.value, list):
-                if len(field.value) != ctx.gdim:
-                    raise BadValue(
-                        f"a vector on a {ctx.gdim}D mesh needs {ctx.gdim} components, "
-                        f"got {len(field.value)}",
-                        token=name,
-                    )
-                values[name] = ufl.as_vector([ctx.coefficient(v) for v in field.value])
-            else:
-                values[name] = ctx.coefficient(field.value)
+            if isinstance(field.value, list) and len(field.value) != ctx.gdim:
+                raise BadValue(
+                    f"a {field.rank} on a {ctx.gdim}D mesh needs {ctx.gdim} "
+                    f"{'rows' if field.rank == 'tensor' else 'components'}, "
+                    f"got {len(field.value)}",
+                    token=name,
+                )
+            values[name] = ufl.as_tensor(_nested(field.value, ctx.coefficient))
         return values

@@ -81,7 +81,7 @@ def test_check_prints_the_plan():
         "temperature [scalar, K, solved] from heat",
         "heat_flux [vector, W/m^2, derived] from heat",
         "steady: one solve",
-        "linear, operator reused across steps",
+        "linear, operator reused across steps; solver direct; quadrature degree 2)",
         "heat_flow_left_W_per_m",
         "OK: the case is valid.",
     ):
