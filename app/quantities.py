@@ -1,10 +1,11 @@
 """Scalar outputs: integrals, field extremes and reactions, evaluated in parallel.
 
 A reaction is the residual of a field's equations summed over the degrees of freedom of a
-boundary: what a Dirichlet condition supplies to the domain (a support force, the heat entering
-through a fixed temperature). It is exact for the discrete solution, so balances close to
-round-off, which a flux integral of the gradient does not. The residual is evaluated with the
-step's time-discretisation coefficients, so reactions are read before the history shifts.
+boundary (or a point or edge set): what a Dirichlet condition supplies to the domain (a support
+force, the heat entering through a fixed temperature). It is exact for the discrete solution, so
+balances close to round-off, which a flux integral of the gradient does not. The residual is
+evaluated with the step's time-discretisation coefficients, so reactions are read before the
+history shifts.
 """
 
 from __future__ import annotations
@@ -97,11 +98,12 @@ class Quantities:
 def _boundary_dofs(
     space: fem.FunctionSpace, store: FieldStore, boundary: str, component: int | None
 ) -> np.ndarray:
-    """Owned degrees of freedom (indices into the unrolled array) of a boundary."""
-    topology = space.mesh.topology
-    facets = store.domains.facets(space.mesh, boundary)
+    """Owned degrees of freedom (indices into the unrolled array) of a boundary, point set or
+    edge set: each counted once, by the rank that owns it."""
+    dim, entities = store.domains.entities(space.mesh, boundary)
+    space.mesh.topology.create_connectivity(dim, space.mesh.topology.dim)
     target = space if component is None else space.sub(component)
-    dofs = fem.locate_dofs_topological(target, topology.dim - 1, facets)
+    dofs = fem.locate_dofs_topological(target, dim, entities)
     block = space.dofmap.index_map_bs
     if component is None and block > 1:
         dofs = (dofs[:, None] * block + np.arange(block)).ravel()
