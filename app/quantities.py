@@ -10,15 +10,18 @@ history shifts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+import ufl
 from dolfinx import fem, la
 from mpi4py import MPI
 
 from app.contracts import Quantity
-from app.fields import FieldStore, owned_size
+from app.domains import Evaluation
+from app.fields import FieldStore, owned, owned_size
+from app.magnitudes import magnitude, magnitude_form
 from app.meshing import MeshData
 
 
@@ -51,6 +54,8 @@ class Quantities:
         }
         reacting = {q.field for q in self.columns.values() if q.reduction == "reaction"}
         self._residuals = {name: fem.form(residuals[name], entity_maps=maps) for name in reacting}
+        self._residual_forms = {name: residuals[name] for name in reacting}
+        self._scales: dict[str, Callable[[], float]] | None = None
         # A degree of freedom on two boundaries (a corner) counts for the first one only, so the
         # reactions of a field add up to its total residual.
         self._dofs: dict[str, np.ndarray] = {}
@@ -93,6 +98,46 @@ class Quantities:
             else:
                 values[name] = self._store[quantity.field].global_extreme(quantity.reduction)
         return values
+
+    def scales(self) -> dict[str, float]:
+        """The magnitude of the terms each quantity is made of, at the current state: the scale
+        its round-off is relative to (:mod:`app.magnitudes`). A reaction's terms are those of
+        its residual tested with the indicator of its degrees of freedom; an extreme's, those of
+        its field (a derived field's expression). Compiles its forms on first use."""
+        if self._scales is None:
+            self._scales = {name: self._scale_of(name, q) for name, q in self.columns.items()}
+        return {name: scale() for name, scale in self._scales.items()}
+
+    def _scale_of(self, name: str, quantity: Quantity) -> Callable[[], float]:
+        maps = self._store.domains.entity_maps
+        if quantity.reduction in ("max", "min"):
+            field = self._store[quantity.field]
+            if field.evaluation is None:  # a solved field: its own values
+                return lambda: field_magnitude(field.function)
+            bound = fem.Function(field.space)
+            expression = magnitude(field.evaluation.expression)
+            evaluation = Evaluation(expression, bound, self._store.domains)
+            return lambda: (evaluation(), field_magnitude(bound))[1]
+        if quantity.reduction == "reaction":
+            residual = self._residual_forms[quantity.field]
+            indicator = fem.Function(self._store[quantity.field].space)
+            indicator.x.array[self._dofs[name]] = 1.0
+            indicator.x.scatter_forward()
+            form = ufl.replace(residual, {residual.arguments()[0]: indicator})
+        elif quantity.form.empty():
+            return lambda: 0.0
+        else:
+            form = quantity.form
+        compiled = fem.form(magnitude_form(form), entity_maps=maps)
+        return lambda: (
+            abs(quantity.scale) * self._comm.allreduce(fem.assemble_scalar(compiled), op=MPI.SUM)
+        )
+
+
+def field_magnitude(function: fem.Function) -> float:
+    """Largest absolute owned value over all ranks."""
+    comm = function.function_space.mesh.comm
+    return comm.allreduce(float(np.abs(owned(function)).max(initial=0.0)), op=MPI.MAX)
 
 
 def _boundary_dofs(

@@ -344,6 +344,11 @@ class Simulation:
         """Every quantity at the current state."""
         return self._evaluator.evaluate()
 
+    def quantity_scales(self) -> dict[str, float]:
+        """The magnitude of the terms each quantity is made of, at the current state: what a
+        quantity that is zero by cancellation is round-off of (see app.magnitudes)."""
+        return self._evaluator.scales()
+
     def run(
         self,
         output_dir: str | Path | None = None,
