@@ -19,7 +19,7 @@ from mpi4py import MPI
 from app.errors import CaseError
 from app.expressions import parse
 from app.simulation import Simulation
-from tests.conftest import mpi_python, scalebridge
+from tests.conftest import assert_same_quantities, mpi_python, runs_on_ranks, scalebridge
 from tests.test_mechanics import values_at
 
 E, NU, S = 2e5, 0.3, 10.0  # Pa, -, Pa: a soft solid and a small traction
@@ -243,6 +243,15 @@ def test_nafems_le10_mid_plane_line_constraint(cases):
     assert q["load_top_z_N"] == pytest.approx(-PRESSURE * AREA, rel=1e-5)  # curved cells
     assert q["reaction_outer_x_N"] == pytest.approx(-q["reaction_symmetry_x_x_N"], rel=1e-9)
     assert stress_yy_at(result, sim, "D") == pytest.approx(-5.38e6, rel=0.02)
+
+
+@pytest.mark.mpi
+def test_nafems_le10_on_two_ranks(tmp_path):
+    """The gmsh edge set reaches every rank that holds a piece of the line."""
+    serial, parallel = runs_on_ranks("cases/nafems_le10.toml", tmp_path, "--set", "mesh.size=0.3")
+    # The in-plane load components are round-off of a 5 MN load on either side.
+    assert_same_quantities(serial, parallel, floor=1e-9 * PRESSURE * AREA)
+    assert parallel["reaction_midline_z_N"][-1] == pytest.approx(PRESSURE * AREA, rel=1e-5)
 
 
 def test_gmsh_points_of_a_2d_mesh_and_of_a_1d_mesh(tmp_path):
