@@ -95,7 +95,8 @@ def instances_of(cls: type[Physics], spec: CaseData) -> list[str]:
 
 def dimensions(cls: type[Physics], spec: CaseData) -> tuple[list[int], str]:
     """The mesh dimensions every plug-in of the case has a formulation for (the class's own
-    ``dimensions`` for the checked instances), and which plug-ins ruled the others out."""
+    ``dimensions`` for the checked instances), and why the checked class's others are out
+    ("1D not supported by 'mechanics' (mechanics: 2D, 3D)"; empty when none is)."""
     wanted = set(cls.dimensions)
     limits = []
     found = registry.discover().classes
@@ -104,9 +105,10 @@ def dimensions(cls: type[Physics], spec: CaseData) -> tuple[list[int], str]:
         other = cls if kind == cls.name else found.get(kind)
         if other is None or set(other.dimensions) >= wanted:
             continue
-        limits.append(f"'{instance}' ({kind}) has {', '.join(f'{d}D' for d in other.dimensions)}")
+        limits.append(f"'{instance}' ({kind}: {', '.join(f'{d}D' for d in other.dimensions)})")
         wanted &= set(other.dimensions)
-    return sorted(wanted), "; ".join(limits)
+    ruled_out = ", ".join(f"{d}D" for d in sorted(set(cls.dimensions) - wanted))
+    return sorted(wanted), f"{ruled_out} not supported by {' and '.join(limits)}" if limits else ""
 
 
 def in_dimension(raw: dict[str, Any], dim: int) -> dict[str, Any]:

@@ -318,7 +318,7 @@ def test_a_plugin_coupled_with_a_free_expansion_conforms():
     report = check_plugin(SteadyTemperature, FREE_EXPANSION)
     compiles, parallel = report.checks["compiles"], report.checks["parallel"]
     assert compiles.startswith("compiles and assembles on no other mesh"), compiles
-    assert "ruled out by 'mechanics' (mechanics) has 2D, 3D" in compiles, compiles
+    assert "1D not supported by 'mechanics' (mechanics: 2D, 3D)" in compiles, compiles
     assert "3D left out: 'mechanics' cannot be set up there" in compiles, compiles
     assert "physics.mechanics.formulation" in compiles, compiles
     assert "1 and 2 ranks agree" in parallel, parallel
