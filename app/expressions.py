@@ -138,12 +138,8 @@ class Expression:
         taken, so ``1/x if x != 0 else 0`` is fine; any other division by zero, overflow or
         invalid value (``sqrt(-1)``) raises ExpressionError rather than giving inf or nan.
 
-        Args:
-            namespace: Value of each name.
-            tolerance: Absolute tolerance of ``==``, ``!=``, ``<=`` and ``>=`` (``a == b`` holds
-                when ``|a - b| <= tolerance``): mesh coordinates carry the round-off of the
-                mesh generator, so ``x == 0.3`` must meet a vertex at 0.30000000000000004.
-                ``<`` and ``>`` stay strict.
+        ``tolerance`` loosens ``==``, ``!=``, ``<=``, ``>=`` (``<``, ``>`` stay strict), so that
+        ``x == 0.3`` meets a mesh vertex at 0.30000000000000004.
         """
         self.check_names(namespace)
         try:
@@ -156,7 +152,7 @@ class Expression:
         env = {n: np.broadcast_to(v, shape).ravel() if v.ndim else v[()] for n, v in values.items()}
         try:
             with _strict_floats():
-                result = _evaluate(self._tree, env, tolerance)
+                result = _evaluate(_within(self._tree, tolerance) if tolerance else self._tree, env)
         except (ArithmeticError, ValueError) as exc:
             raise ExpressionError(f"cannot evaluate {self.source!r}: {exc}") from None
         if shapes:
@@ -409,24 +405,25 @@ def _substitute(tree: _Node, numbers: Mapping[str, float]) -> _Node:
     return _fold(replace(tree, args=tuple(_substitute(child, numbers) for child in tree.args)))
 
 
-# Comparisons within a tolerance, as functions of the difference a - b.
-_WITHIN = {
-    "==": lambda difference, tolerance: np.abs(difference) <= tolerance,
-    "!=": lambda difference, tolerance: np.abs(difference) > tolerance,
-    "<=": lambda difference, tolerance: difference <= tolerance,
-    ">=": lambda difference, tolerance: difference >= -tolerance,
-}
+def _within(tree: _Node, tol: float) -> _Node:
+    """``tree`` with ``a == b`` read as ``|a - b| <= tol``, ``a != b`` as ``|a - b| > tol``,
+    ``a <= b`` as ``a - b <= tol`` and ``a >= b`` as ``a - b >= -tol``."""
+    args = tuple(_within(arg, tol) for arg in tree.args)
+    if tree.kind != "compare":
+        return replace(tree, args=args)
+    pairs = []
+    for op, a, b in zip(tree.value, args, args[1:], strict=False):
+        gap = _Node("arith", (a, b), ("-",))
+        distance = _Node("call", (gap,), "abs")
+        loosened = {"==": (distance, "<=", tol), "!=": (distance, ">", tol)}
+        loosened |= {"<=": (gap, "<=", tol), ">=": (gap, ">=", -tol)}
+        left, op, bound = loosened.get(op, (a, op, None))
+        right = b if bound is None else _Node("num", value=bound)
+        pairs.append(_Node("compare", (left, right), (op,)))
+    return pairs[0] if len(pairs) == 1 else _Node("and", tuple(pairs))
 
 
-def _compare(op: str, a, b, tolerance: float):
-    if tolerance and op in _WITHIN:
-        return _WITHIN[op](a - b, tolerance)
-    return _OPERATORS[op](a, b)
-
-
-def _evaluate(
-    tree: _Node, env: Mapping[str, np.generic | np.ndarray], tolerance: float = 0.0
-) -> np.generic | np.ndarray:
+def _evaluate(tree: _Node, env: Mapping[str, np.generic | np.ndarray]) -> np.generic | np.ndarray:
     """The numpy value of ``tree``; arrays in ``env`` are 1-D and of one length."""
     args = tree.args
     match tree.kind:
@@ -435,46 +432,45 @@ def _evaluate(
         case "var":
             return env[tree.value]
         case "neg":
-            return -_evaluate(args[0], env, tolerance)
+            return -_evaluate(args[0], env)
         case "arith":
-            value = _evaluate(args[0], env, tolerance)
+            value = _evaluate(args[0], env)
             for op, arg in zip(tree.value, args[1:], strict=True):
-                value = _OPERATORS[op](value, _evaluate(arg, env, tolerance))
+                value = _OPERATORS[op](value, _evaluate(arg, env))
             return value
         case "compare":
-            values = [_evaluate(arg, env, tolerance) for arg in args]
+            values = [_evaluate(arg, env) for arg in args]
             pairs = zip(tree.value, values, values[1:], strict=False)
-            return reduce(np.logical_and, (_compare(op, a, b, tolerance) for op, a, b in pairs))
+            return reduce(np.logical_and, (_OPERATORS[op](a, b) for op, a, b in pairs))
         case "not":
-            return np.logical_not(_evaluate(args[0], env, tolerance))
+            return np.logical_not(_evaluate(args[0], env))
         case "and" | "or":
-            value = _evaluate(args[0], env, tolerance)
+            value = _evaluate(args[0], env)
             for arg in args[1:]:  # short-circuit: evaluate only where still undecided
                 undecided = value if tree.kind == "and" else np.logical_not(value)
-                value = _select(undecided, arg, value, env, bool, tolerance)
+                value = _select(undecided, arg, value, env, bool)
             return value
         case "if":
-            test = _evaluate(args[0], env, tolerance)
-            return _select(test, args[1], args[2], env, float, tolerance)
+            return _select(_evaluate(args[0], env), args[1], args[2], env, float)
         case "call":
             function = _NUMPY_FUNCTIONS[tree.value]
-            values = [_evaluate(arg, env, tolerance) for arg in args]
+            values = [_evaluate(arg, env) for arg in args]
             return function(values[0]) if len(values) == 1 else reduce(function, values)
     raise AssertionError(f"unknown node kind {tree.kind!r}")
 
 
-def _select(mask, chosen: _Node, otherwise, env: Mapping, dtype: type, tolerance: float):
+def _select(mask, chosen: _Node, otherwise, env: Mapping, dtype: type):
     """``chosen`` evaluated where ``mask`` holds, ``otherwise`` (a node or a value) elsewhere."""
     if np.ndim(mask) == 0:
         branch = chosen if mask else otherwise
-        return _evaluate(branch, env, tolerance) if isinstance(branch, _Node) else branch
+        return _evaluate(branch, env) if isinstance(branch, _Node) else branch
     result = np.empty(mask.shape, dtype=dtype)
     for branch, where in ((chosen, mask), (otherwise, np.logical_not(mask))):
         if not isinstance(branch, _Node):
             result[where] = branch[where] if np.ndim(branch) else branch
         elif where.any():  # a branch taken nowhere is not evaluated, so it cannot raise
             part = {name: v[where] if np.ndim(v) else v for name, v in env.items()}
-            result[where] = _evaluate(branch, part, tolerance)
+            result[where] = _evaluate(branch, part)
     return result
 
 
