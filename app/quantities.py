@@ -113,11 +113,16 @@ class Quantities:
         if quantity.reduction in ("max", "min"):
             field = self._store[quantity.field]
             if field.evaluation is None:  # a solved field: its own values
-                return lambda: field_magnitude(field.function)
+                return lambda: _largest(field.function)
             bound = fem.Function(field.space)
             expression = magnitude(field.evaluation.expression)
             evaluation = Evaluation(expression, bound, self._store.domains)
-            return lambda: (evaluation(), field_magnitude(bound))[1]
+
+            def derived_scale() -> float:
+                evaluation()
+                return _largest(bound)
+
+            return derived_scale
         if quantity.reduction == "reaction":
             residual = self._residual_forms[quantity.field]
             indicator = fem.Function(self._store[quantity.field].space)
@@ -134,7 +139,7 @@ class Quantities:
         )
 
 
-def field_magnitude(function: fem.Function) -> float:
+def _largest(function: fem.Function) -> float:
     """Largest absolute owned value over all ranks."""
     comm = function.function_space.mesh.comm
     return comm.allreduce(float(np.abs(owned(function)).max(initial=0.0)), op=MPI.MAX)
