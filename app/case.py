@@ -304,9 +304,7 @@ def _instantiate(instance: str, table: Mapping[str, Any]) -> Physics:
     if domain is not None and not isinstance(domain, str):
         raise CaseError(f"{where}.domain", f"expected a region name, got {domain!r}")
     params = {key: value for key, value in table.items() if key not in ("type", "domain")}
-    plugin = cls(validate(cls.Parameters, params, where), instance)
-    plugin.domain = domain
-    return plugin
+    return cls(validate(cls.Parameters, params, where), instance, domain)
 
 
 def validate[M: BaseModel](model: type[M], raw: Mapping[str, Any], prefix: str) -> M:

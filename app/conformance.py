@@ -1,26 +1,19 @@
 """The machinery behind :mod:`app.testing` (the conformance kit for plug-ins).
 
-Case handling, the shape checks wrapped around a plug-in's methods, the Jacobian against finite
-differences, and the MPI side of the parallel check: ``python -m app.conformance CASE OUTPUT``
-runs a case (under mpirun) and writes the quantities and field norms that
-:func:`app.testing.check_parallel` compares with a serial run.
+Case handling, the mesh dimensions a case can be checked in, the shape checks wrapped around a
+plug-in's methods, and the Jacobian against finite differences. One rank against several is
+:mod:`app.conformance_parallel`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import importlib
-import json
 import math
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +27,6 @@ CaseLike = Mapping[str, Any] | str | Path
 
 _BUILTIN = {1: "interval", 2: "rectangle", 3: "box"}
 _CELLS = {1: 8, 2: 4, 3: 2}
-_SOLVER_COLUMNS = {"newton_iterations", "linear_iterations", "coupling_iterations"}
 _HIDDEN_DEPENDENCE = (
     "the residual depends on an unknown through something ufl.derivative cannot see: a copy of "
     "a field in a separate Function, a value lagged by hand, an interpolation, or a "
@@ -101,8 +93,22 @@ def instances_of(cls: type[Physics], spec: CaseData) -> list[str]:
     return found
 
 
-def dimensions(cls: type[Physics], dims: Sequence[int] | None) -> list[int]:
-    return list(dims if dims is not None else cls.dimensions)
+def dimensions(cls: type[Physics], spec: CaseData) -> tuple[list[int], str]:
+    """The mesh dimensions every plug-in of the case has a formulation for (the class's own
+    ``dimensions`` for the checked instances), and why the checked class's others are out
+    ("1D not supported by 'mechanics' (mechanics: 2D, 3D)"; empty when none is)."""
+    wanted = set(cls.dimensions)
+    limits = []
+    found = registry.discover().classes
+    for instance, table in spec.raw.get("physics", {}).items():
+        kind = table.get("type", instance) if isinstance(table, Mapping) else instance
+        other = cls if kind == cls.name else found.get(kind)
+        if other is None or set(other.dimensions) >= wanted:
+            continue
+        limits.append(f"'{instance}' ({kind}: {', '.join(f'{d}D' for d in other.dimensions)})")
+        wanted &= set(other.dimensions)
+    ruled_out = ", ".join(f"{d}D" for d in sorted(set(cls.dimensions) - wanted))
+    return sorted(wanted), f"{ruled_out} not supported by {' and '.join(limits)}" if limits else ""
 
 
 def in_dimension(raw: dict[str, Any], dim: int) -> dict[str, Any]:
@@ -113,7 +119,7 @@ def in_dimension(raw: dict[str, Any], dim: int) -> dict[str, Any]:
         if isinstance(mesh.get(key), list) and mesh[key] and mesh.get("type") != "gmsh":
             values = list(mesh[key])
             new[key] = (values + [values[-1]] * 3)[:dim]
-    for key in ("regions", "boundaries"):
+    for key in ("regions", "boundaries", "points", "edges"):
         if mesh.get(key):
             new[key] = mesh[key]
     return raw | {"mesh": new}
@@ -194,8 +200,25 @@ def _shape_checked(plugin: Physics, instance: str, method: str) -> Any:
     return checked
 
 
-def run_checked(cls: type[Physics], spec: CaseData) -> tuple[Any, Any]:
-    """Build (with shape checks on derived and initial values) and run the case in memory."""
+@dataclass
+class CheckedRun:
+    """A case the kit ran in memory.
+
+    Attributes:
+        sim: The simulation (at its final state).
+        result: What its run returned.
+        scales: Per quantity column, the magnitude of its terms at every output (recorded
+            only when asked for: it compiles one more form per quantity).
+    """
+
+    sim: Any
+    result: Any
+    scales: dict[str, list[float]] = field(default_factory=dict)
+
+
+def run_checked(cls: type[Physics], spec: CaseData, scales: bool = False) -> CheckedRun:
+    """Build (with shape checks on derived and initial values) and run the case in memory;
+    with ``scales``, record the magnitude of every quantity's terms at every output."""
     from app.simulation import Simulation
 
     instances = instances_of(cls, spec)
@@ -217,6 +240,16 @@ def run_checked(cls: type[Physics], spec: CaseData) -> tuple[Any, Any]:
                 f"field '{field_spec.name}' is stored as {_rank_of(shape, gdim)} by "
                 f"'{stored.provider}', declared {field_spec.rank} by '{instance}'",
             )
+    recorded: dict[str, list[float]] = defaultdict(list)
+    if scales:
+        record = sim.record
+
+        def record_with_scales(*args: Any) -> None:
+            record(*args)
+            for name, value in sim.quantity_scales().items():
+                recorded[name].append(value)
+
+        sim.record = record_with_scales
     try:
         result = sim.run()
     except Exception as exc:
@@ -228,7 +261,7 @@ def run_checked(cls: type[Physics], spec: CaseData) -> tuple[Any, Any]:
         except Exception:  # the state left behind may not even assemble
             pass
         raise AssertionError(message) from exc
-    return sim, result
+    return CheckedRun(sim, result, dict(recorded))
 
 
 def fields_summary(sim: Any, instances: list[str]) -> str:
@@ -340,158 +373,14 @@ def assert_jacobian(cls: type[Physics], sim: Any, instances: list[str], rtol: fl
         if all(math.isfinite(row[4]) for row in nudged):
             rows, where = nudged, " at a state nudged off exact values"
     group, name, _, _, error = max(rows, key=lambda row: row[4])
+    owner = sim.store[name].provider
+    wrong = f"Jacobian of '{owner}' is wrong"
+    if owner not in instances:  # the checked plug-in may add terms to another's rows
+        wrong = f"Jacobian is wrong in the rows of '{owner}', coupled with '{cls.name}'"
     require(
         error <= rtol,
-        f"Jacobian of '{cls.name}' is wrong: in group '{group}', the rows of field '{name}' give "
-        f"|J d - FD| / max(|FD|, |J d|) = {error:.3g} (tolerance {rtol:g}) against central "
-        f"finite differences of the residual; {_HIDDEN_DEPENDENCE}",
+        f"{wrong}: in group '{group}', the rows of field '{name}' give |J d - FD| / max(|FD|, "
+        f"|J d|) = {error:.3g} (tolerance {rtol:g}) against central finite differences of the "
+        f"residual; {_HIDDEN_DEPENDENCE}",
     )
     return f"J d matches finite differences to {error:.1e}{where} over {len(rows)} field block(s)"
-
-
-# --------------------------------------------------------------------------------------------
-# One rank against several
-# --------------------------------------------------------------------------------------------
-def summary(sim: Any, result: Any, instances: list[str]) -> dict[str, list[float]]:
-    """Quantities at every output time (without solver statistics) and field L2 norms."""
-    import ufl
-    from dolfinx import fem
-    from mpi4py import MPI
-
-    values = {
-        name: [float(v) for v in np.atleast_1d(column)]
-        for name, column in result.quantities.items()
-        if name not in _SOLVER_COLUMNS
-    }
-    for instance in instances:
-        for spec in sim.physics[instance].provides:
-            u = sim.store[spec.name].function
-            dx = ufl.dx(domain=u.function_space.mesh)
-            local = fem.assemble_scalar(fem.form(ufl.inner(u, u) * dx))
-            total = u.function_space.mesh.comm.allreduce(local, op=MPI.SUM)
-            values[f"L2 norm of {spec.name}"] = [math.sqrt(total)]
-    return values
-
-
-def _mpirun() -> str:
-    local = Path(sys.executable).parent / "mpirun"
-    found = str(local) if local.exists() else shutil.which("mpirun")
-    require(found is not None, "mpirun not found; pass ranks=(1,) to skip the MPI check")
-    return found
-
-
-def run_ranks(cls: type[Physics], spec: CaseData, ranks: int) -> dict[str, list[float]]:
-    import tomli_w
-
-    env = dict(os.environ)
-    with tempfile.TemporaryDirectory() as folder:
-        case_file, output = Path(folder) / "case.toml", Path(folder) / "summary.json"
-        case_file.write_text(tomli_w.dumps(spec.raw))
-        command = [_mpirun(), "-n", str(ranks), sys.executable, "-m", "app.conformance"]
-        command += [str(case_file), str(output), "--instances", ",".join(instances_of(cls, spec))]
-        command += ["--base-dir", str(spec.base_dir or Path.cwd())]
-        if registry.discover().classes.get(cls.name) is not cls or cls.__module__ == "__main__":
-            command += ["--plugin", _import_path(cls)]
-            root = _import_root(cls)
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-        process = subprocess.run(
-            command, capture_output=True, text=True, env=env, cwd=folder, timeout=900
-        )
-        require(
-            process.returncode == 0 and output.exists(),
-            f"the case failed on {ranks} ranks (exit code {process.returncode}):\n"
-            + (process.stderr or process.stdout)[-3000:],
-        )
-        return json.loads(output.read_text())
-
-
-def _import_path(cls: type[Physics]) -> str:
-    require(
-        "<locals>" not in cls.__qualname__ and cls.__module__ != "__main__",
-        f"{cls.__qualname__} must be defined at module level of an importable module to run "
-        "under MPI (or be installed through an entry point)",
-    )
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-def _import_root(cls: type[Physics]) -> str:
-    """The sys.path entry the class's module is imported from."""
-    module = sys.modules[cls.__module__]
-    path = Path(module.__file__).resolve()
-    depth = cls.__module__.count(".") + (path.name == "__init__.py")
-    return str(path.parents[depth])
-
-
-def units_of(sim: Any) -> dict[str, str]:
-    """Units of the summary's columns (each field norm is a unit of its own)."""
-    return {"time_s": "s", "dt_s": "s"} | {n: q.units for n, q in sim.quantities.items()}
-
-
-def compare(
-    cls: type[Physics],
-    serial: dict[str, list[float]],
-    parallel: dict[str, list[float]],
-    ranks: int,
-    rtol: float,
-    units: dict[str, str] | None = None,
-) -> str:
-    """Require the summaries of 1 and ``ranks`` ranks to agree to ``rtol``, each value relative
-    to itself or, for values near zero, to 1e-12 times the largest value of the same units (a
-    minimum of 1e-49 mol/m^3 beside a maximum of 2 mol/m^3 is round-off on either side)."""
-    require(
-        serial.keys() == parallel.keys(),
-        f"'{cls.name}': outputs differ on {ranks} ranks: {sorted(serial.keys() ^ parallel.keys())}",
-    )
-    units = units or {}
-    largest: dict[str, float] = {}
-    for name, values in serial.items():
-        unit = units.get(name, name)
-        largest[unit] = max(largest.get(unit, 0.0), *map(abs, values))
-    worst = 0.0
-    for name, values in serial.items():
-        other = parallel[name]
-        require(len(values) == len(other), f"'{name}': {len(values)} vs {len(other)} outputs")
-        floor = 1e-12 * largest[units.get(name, name)]
-        for a, b in zip(values, other, strict=True):
-            difference = abs(a - b) / max(abs(a), abs(b), floor, 1e-300)
-            require(
-                difference <= rtol,
-                f"'{cls.name}': {name} is {a!r} on 1 rank and {b!r} on {ranks} ranks "
-                f"(relative difference {difference:.2g} > {rtol:g})",
-            )
-            worst = max(worst, difference)
-    return f"1 and {ranks} ranks agree to {worst:.1e} on {len(serial)} outputs"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run a case and write the summary :func:`check_parallel` compares (the MPI side)."""
-    import argparse
-
-    from mpi4py import MPI
-
-    from app.simulation import Simulation
-
-    parser = argparse.ArgumentParser(prog="python -m app.conformance")
-    parser.add_argument("case", type=Path)
-    parser.add_argument("output", type=Path)
-    parser.add_argument("--instances", required=True)
-    parser.add_argument("--base-dir", type=Path)
-    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE:CLASS")
-    args = parser.parse_args(argv)
-    classes = []
-    for path in args.plugin:
-        module, _, name = path.partition(":")
-        classes.append(getattr(importlib.import_module(module), name))
-    with contextlib.ExitStack() as stack:
-        for cls in classes:
-            stack.enter_context(registered(cls))
-        sim = Simulation.from_case(args.case, base_dir=args.base_dir)
-    result = sim.run()
-    values = summary(sim, result, args.instances.split(","))
-    if MPI.COMM_WORLD.rank == 0:
-        args.output.write_text(json.dumps(values))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -33,6 +33,31 @@ def unknown(kind: str, name: str, known: list[str]) -> BadValue:
     )
 
 
+def unknown_fixable(name: str, data: MeshData) -> BadValue:
+    """A name a value was to be fixed on that is no boundary, point set or edge set."""
+    known = [f"boundaries here: {listing(data.boundaries)}"]
+    known += [f"point sets: {listing(data.points)}"] if data.points else []
+    known += [f"edge sets: {listing(data.edges)}"] if data.edges else []
+    return BadValue(
+        f"unknown boundary '{name}'{did_you_mean(name, data.fixable)}; {'; '.join(known)}",
+        token=name,
+    )
+
+
+def not_integrable(name: str, data: MeshData) -> BadValue | None:
+    """The refusal to integrate over a point or edge set (None for any other name)."""
+    kind = "point set" if name in data.points else "edge set" if name in data.edges else None
+    if kind is None:
+        return None
+    return BadValue(
+        f"'{name}' is a {kind} (vertices or edges of the mesh): a value can be fixed there, "
+        "but it has no length or area to integrate a flux, load or any other term over",
+        token=name,
+        fix=f"fix a value on '{name}' (a Dirichlet condition), or apply the term on a "
+        f"boundary: {listing(data.boundaries)}",
+    )
+
+
 class FormContext(Context):
     """Context of one plug-in instance on the parent mesh.
 
@@ -74,7 +99,7 @@ class FormContext(Context):
         self._dx = ufl.Measure("dx", domain=self.mesh, subdomain_data=mesh_data.cell_tags)
         self._ds = ufl.Measure("ds", domain=self.mesh, subdomain_data=mesh_data.facet_tags)
         self._dS = ufl.Measure("dS", domain=self.mesh, subdomain_data=mesh_data.facet_tags)
-        self._coefficients: dict[int, tuple[Any, Any]] = {}
+        self._coefficients: dict[Any, tuple[Any, Any]] = {}  # see Context.coefficient
         self._inline: dict[str, Any] = {}
         self._sizes: dict[str | None, float] = {}
 
@@ -139,6 +164,9 @@ class FormContext(Context):
     def ds(self, boundary: str | None = None) -> Any:
         if boundary is None:
             return self._ds
+        refusal = not_integrable(boundary, self.mesh_data)
+        if refusal is not None:
+            raise refusal
         if boundary in self.mesh_data.interior_boundaries:
             raise BadValue(
                 f"'{boundary}' is an internal boundary (an interface between regions), but a "
@@ -150,6 +178,9 @@ class FormContext(Context):
         return self._ds(self.mesh_data.boundaries[boundary])
 
     def dS(self, boundary: str) -> Any:
+        refusal = not_integrable(boundary, self.mesh_data)
+        if refusal is not None:
+            raise refusal
         if boundary not in self.mesh_data.interior_boundaries:
             raise unknown("interface", boundary, self.interfaces)
         return self._dS(self.mesh_data.boundaries[boundary])
@@ -166,7 +197,8 @@ class FormContext(Context):
             elif name in data.boundaries:
                 measure = self.ds(name)
             else:
-                raise unknown("boundary or region", name, [*data.regions, *data.boundaries])
+                known = [*data.regions, *data.boundaries]
+                raise not_integrable(name, data) or unknown("boundary or region", name, known)
             one = fem.Constant(self.mesh, PETSc.ScalarType(1.0))
             local = fem.assemble_scalar(fem.form(one * measure))
             self._sizes[name] = self.mesh.comm.allreduce(local, op=MPI.SUM)
@@ -198,7 +230,7 @@ class FormContext(Context):
     def coefficient(self, value: Any, names: Mapping[str, Any] | None = None) -> Any:
         if names and _uses(value, names):  # built for this call: the names are the caller's
             return self._build(value, names)
-        key = id(value)
+        key = _cache_key(value)
         if key not in self._coefficients:
             self._coefficients[key] = (value, self._build(value))
         return self._coefficients[key][1]
@@ -261,6 +293,16 @@ class FormContext(Context):
             function.x.array[space.dofmap.list[cells, 0]] = number
         self._static.add(function)
         return function
+
+
+def _cache_key(value: Any) -> Any:
+    """Numbers and tables of constants by value (no protocol sets them, so equal ones may
+    share); parameter values by identity (a protocol sets one parameter's constant)."""
+    if isinstance(value, int | float):
+        return ("number", float(value))
+    if isinstance(value, PerRegion) and all(isinstance(v, Value) for v in value.values.values()):
+        return ("table", tuple(sorted((name, v.value) for name, v in value.values.items())))
+    return id(value)
 
 
 def _uses(value: Any, names: Mapping[str, Any]) -> bool:

@@ -120,11 +120,13 @@ class FieldSpec:
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Dirichlet:
-    """A prescribed value of a provided field on a named boundary.
+    """A prescribed value of a provided field on a named boundary, point set or edge set.
 
     Attributes:
         field: Name of the provided field.
-        boundary: Named boundary (from the mesh's physical names or built-in names).
+        boundary: Named boundary (from the mesh's physical names or built-in names), or a
+            named point set or (3D) edge set: a point support, a line constraint. The degrees
+            of freedom on those entities are fixed.
         value: UFL expression or number; may depend on x and t (re-evaluated every step).
         component: For vector fields, the component to fix (None: all components).
     """
@@ -279,20 +281,37 @@ class Context(ABC):
 
     @abstractmethod
     def ds(self, boundary: str | None = None) -> Any:
-        """Exterior facet measure over the whole boundary or one named boundary."""
+        """Exterior facet measure over the whole boundary or one named boundary. A point or
+        edge set has no measure: asking for one is refused (a case error naming the set)."""
 
     @abstractmethod
     def dS(self, boundary: str) -> Any:
         """Interior facet measure over a named internal boundary (an interface)."""
 
     @abstractmethod
-    def coefficient(self, value: Property, names: Mapping[str, Any] | None = None) -> Any:
-        """A parameter as UFL: constants become ``fem.Constant`` (changing a value never
-        recompiles a form), expressions are built from x, y, z, t and fields, tables by region
-        become piecewise functions.
+    def coefficient(self, value: Property | float, names: Mapping[str, Any] | None = None) -> Any:
+        """A parameter (or a number) as UFL.
+
+        What it becomes: a constant (``Value`` or a number) a ``fem.Constant``; an expression
+        (``Formula``) UFL of x, y, z, t and the fields it names; a table by region a cellwise
+        function (of constants, or of expressions weighted region by region).
+
+        The cache: per context, each parameter value object is built once and the same UFL is
+        handed out on every later call with that object (keyed by identity), so every form of
+        the instance shares one ``fem.Constant`` per parameter, and a protocol that sets the
+        constant reaches all of them. Plain numbers and tables of constants are keyed by value
+        instead (``ctx.coefficient(1.0)`` twice is one constant; equal tables one function): no
+        protocol can set them, so sharing is safe, and a plug-in needs no cache of its own.
+        Two parameters with equal values stay two constants (a protocol sets one of them).
+        A call with ``names`` that the value uses builds it anew (the names are the caller's).
+
+        What recompiles: nothing when a constant's value changes (a new dt, a protocol step,
+        ``Value`` parameters): constants and tables are arguments of the compiled kernels. The
+        numbers written inside an expression are part of the form, so a different expression
+        text compiles a new kernel (once; the JIT cache keeps it across runs).
 
         Args:
-            value: The parameter.
+            value: The parameter, or a number.
             names: Further names its expressions may use, as UFL: a quantity the plug-in
                 defines itself (``{"theta": c_s / c_max}``); they take precedence over fields.
         """
@@ -343,6 +362,11 @@ class Physics:
         instance: The instance name (the key under ``[physics]``).
         domain: The region the case placed the instance on (``domain = "matrix"``; None: the
             whole mesh). Its fields live there and ``ctx.dx()`` is the region's measure.
+
+    Args:
+        params: The validated parameters.
+        instance: The instance name (default: the type name).
+        domain: The region the case placed the instance on, if any.
     """
 
     name: ClassVar[str]

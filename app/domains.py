@@ -38,7 +38,8 @@ class Region:
         tag: The region's cell tag (or the boundary's facet tag) on the parent mesh.
         mesh: The submesh of the region's cells (or of the boundary's facets).
         cell_map: Submesh cells to parent cells (or facets).
-        facet_tags: The parent's named facets, transferred to a region's submesh.
+        tags: The parent's named facets, vertices and edges transferred to a region's submesh,
+            by the name of the parent's tags (empty for a boundary's submesh).
         parent_cells: Parent cell (or facet) of every local (owned and ghost) submesh cell.
         cells: Every local submesh cell, in order.
     """
@@ -47,14 +48,14 @@ class Region:
     tag: int
     mesh: mesh.Mesh
     cell_map: mesh.EntityMap
-    facet_tags: mesh.MeshTags | None
+    tags: dict[str, mesh.MeshTags]
     parent_cells: np.ndarray
     cells: np.ndarray
 
     @property
     def surface(self) -> bool:
         """A boundary's submesh (one dimension lower than the parent)."""
-        return self.facet_tags is None
+        return not self.tags
 
 
 class Domains:
@@ -82,16 +83,18 @@ class Domains:
                 tag, dim, tags = data.boundaries[name], tdim - 1, data.facet_tags
             submesh, cell_map, vertex_map, _ = mesh.create_submesh(self.parent, dim, tags.find(tag))
             submesh.name = name
-            facet_tags = None
+            transferred = {}
             if dim == tdim:
-                facet_tags = mesh.transfer_meshtags_to_submesh(
-                    data.facet_tags, submesh, vertex_map, cell_map
-                )
+                for parent_tags in (data.facet_tags, data.vertex_tags, data.edge_tags):
+                    if parent_tags is not None:
+                        transferred[parent_tags.name] = mesh.transfer_meshtags_to_submesh(
+                            parent_tags, submesh, vertex_map, cell_map
+                        )
             cell_index = submesh.topology.index_map(dim)
             local = np.arange(cell_index.size_local + cell_index.num_ghosts, dtype=np.int32)
             parent_cells = cell_map.sub_topology_to_topology(local, inverse=False)
             self._regions[name] = Region(
-                name, tag, submesh, cell_map, facet_tags, parent_cells, local
+                name, tag, submesh, cell_map, transferred, parent_cells, local
             )
         return self._regions[name]
 
@@ -104,19 +107,20 @@ class Domains:
         """The region a mesh is the submesh of (None for the parent)."""
         return next((r for r in self._regions.values() if r.mesh is target), None)
 
-    def facets(self, target: mesh.Mesh, boundary: str) -> np.ndarray:
-        """Local facets of a named boundary on the parent or on a region's submesh."""
-        tags = self.mesh_data.facet_tags
+    def entities(self, target: mesh.Mesh, name: str) -> tuple[int, np.ndarray]:
+        """Dimension and local entities (owned and ghost) of a named boundary, point set or
+        edge set, on the parent or on a region's submesh."""
+        tags, value = self.mesh_data.tags_of(name)
         region = self.of(target)
         if region is not None and region.surface:
             raise BadValue(
                 f"a field on the boundary '{region.name}' has no boundary of its own here, so "
-                f"it cannot be fixed on '{boundary}'",
-                token=boundary,
+                f"it cannot be fixed on '{name}'",
+                token=name,
             )
         if region is not None:
-            tags = region.facet_tags
-        return tags.find(self.mesh_data.boundaries[boundary])
+            tags = region.tags[tags.name]
+        return tags.dim, tags.find(value)
 
     def transfer(self, source: fem.Function, target: fem.Function) -> None:
         """Copy values between the parent and a region (same element): a restriction, or an

@@ -125,7 +125,9 @@ class Expression:
         except (ArithmeticError, ValueError, TypeError) as exc:
             raise ExpressionError(f"cannot build {self.source!r}: {exc}") from None
 
-    def evaluate(self, namespace: Mapping[str, float | np.ndarray]) -> float | bool | np.ndarray:
+    def evaluate(
+        self, namespace: Mapping[str, float | np.ndarray], tolerance: float = 0.0
+    ) -> float | bool | np.ndarray:
         """Evaluate with numpy on scalars or arrays (e.g. cell midpoints).
 
         Arrays in ``namespace`` (used or not) are broadcast against each other; with any array
@@ -135,6 +137,9 @@ class Expression:
         The branches of ``a if c else b``, ``and`` and ``or`` are evaluated only where they are
         taken, so ``1/x if x != 0 else 0`` is fine; any other division by zero, overflow or
         invalid value (``sqrt(-1)``) raises ExpressionError rather than giving inf or nan.
+
+        ``tolerance`` loosens ``==``, ``!=``, ``<=``, ``>=`` (``<``, ``>`` stay strict), so that
+        ``x == 0.3`` meets a mesh vertex at 0.30000000000000004.
         """
         self.check_names(namespace)
         try:
@@ -147,7 +152,7 @@ class Expression:
         env = {n: np.broadcast_to(v, shape).ravel() if v.ndim else v[()] for n, v in values.items()}
         try:
             with _strict_floats():
-                result = _evaluate(self._tree, env)
+                result = _evaluate(_within(self._tree, tolerance) if tolerance else self._tree, env)
         except (ArithmeticError, ValueError) as exc:
             raise ExpressionError(f"cannot evaluate {self.source!r}: {exc}") from None
         if shapes:
@@ -398,6 +403,24 @@ def _substitute(tree: _Node, numbers: Mapping[str, float]) -> _Node:
     if not numbers or not tree.args:
         return tree
     return _fold(replace(tree, args=tuple(_substitute(child, numbers) for child in tree.args)))
+
+
+def _within(tree: _Node, tol: float) -> _Node:
+    """``tree`` with ``a == b`` read as ``|a - b| <= tol``, ``a != b`` as ``|a - b| > tol``,
+    ``a <= b`` as ``a - b <= tol`` and ``a >= b`` as ``a - b >= -tol``."""
+    args = tuple(_within(arg, tol) for arg in tree.args)
+    if tree.kind != "compare":
+        return replace(tree, args=args)
+    pairs = []
+    for op, a, b in zip(tree.value, args, args[1:], strict=False):
+        gap = _Node("arith", (a, b), ("-",))
+        distance = _Node("call", (gap,), "abs")
+        loosened = {"==": (distance, "<=", tol), "!=": (distance, ">", tol)}
+        loosened |= {"<=": (gap, "<=", tol), ">=": (gap, ">=", -tol)}
+        left, op, bound = loosened.get(op, (a, op, None))
+        right = b if bound is None else _Node("num", value=bound)
+        pairs.append(_Node("compare", (left, right), (op,)))
+    return pairs[0] if len(pairs) == 1 else _Node("and", tuple(pairs))
 
 
 def _evaluate(tree: _Node, env: Mapping[str, np.generic | np.ndarray]) -> np.generic | np.ndarray:

@@ -19,7 +19,7 @@ import ufl
 from dolfinx import fem, mesh
 from ufl.algorithms.analysis import extract_constants
 
-from app.context import FormContext, unknown
+from app.context import FormContext, unknown_fixable
 from app.contracts import BadValue, Dirichlet, Physics
 from app.domains import Domains, Evaluation
 from app.fields import Field, FieldStore, owned
@@ -263,20 +263,21 @@ class Group:
 
     def _boundary_condition(self, bc: Dirichlet, field: Field, static: set) -> fem.DirichletBC:
         data, domains = self.mesh_data, self._store.domains
-        if bc.boundary not in data.boundaries:
-            raise unknown("boundary", bc.boundary, list(data.boundaries))
+        if bc.boundary not in data.fixable:
+            raise unknown_fixable(bc.boundary, data)
         where = field.space.mesh
         topology = where.topology
-        fdim = topology.dim - 1
-        topology.create_connectivity(fdim, topology.dim)
-        facets = domains.facets(where, bc.boundary)
+        # Dofs on a facet, edge or vertex: each rank finds those of its own entities, and
+        # DOLFINx adds the copies other ranks hold (remote), so a shared dof is fixed everywhere.
+        dim, entities = domains.entities(where, bc.boundary)
+        topology.create_connectivity(dim, topology.dim)
         if bc.component is None:
             space = target = field.space
-            dofs = fem.locate_dofs_topological(space, fdim, facets)
+            dofs = fem.locate_dofs_topological(space, dim, entities)
         else:
             space = field.space.sub(bc.component)
             target = space.collapse()[0]
-            dofs = fem.locate_dofs_topological((space, target), fdim, facets)
+            dofs = fem.locate_dofs_topological((space, target), dim, entities)
         value = bc.value
         if isinstance(value, int | float):
             value = fem.Constant(where, np.full(target.value_shape, float(value)))
@@ -287,7 +288,7 @@ class Group:
         evolving = self.scheme.t in extract_constants(value) or bool(
             set(ufl.algorithms.extract_coefficients(value)) - static
         )
-        cells = mesh.compute_incident_entities(topology, facets, fdim, topology.dim)
+        cells = mesh.compute_incident_entities(topology, entities, dim, topology.dim)
         self.boundary_values.append(BoundaryValue(function, value, cells, evolving))
         if bc.component is None:
             return fem.dirichletbc(function, dofs)

@@ -2,20 +2,25 @@
 
 Every mesh carries named *regions* (cell tags, integrate with ``dx(tag)``) and named
 *boundaries* (facet tags; ``ds(tag)`` when exterior, ``dS(tag)`` when interior, e.g. an
-interface between two materials). Names come from
+interface between two materials). It may also carry named *point sets* (vertices) and, in 3D,
+*edge sets* (mesh edges): places to fix a value on (a point support that removes rigid-body
+motion, a line constraint), which have no measure to integrate over. Names come from
 
 * built-in meshes: region ``domain``; boundaries ``left``/``right`` (x min/max),
   ``bottom``/``top`` (y), ``back``/``front`` (z);
-* gmsh meshes: the physical groups of the top dimension (regions) and of one dimension less
-  (boundaries), named by their physical names (unnamed ones ``region_<tag>``/``boundary_<tag>``);
-* ``regions`` / ``boundaries`` in the case file: conditions on x, y, z. A cell joins the first
-  region whose condition its midpoint satisfies; a facet joins the first boundary whose condition
-  all its vertices satisfy. They take their entities away from the names above.
+* gmsh meshes: the physical groups of the top dimension (regions), of one dimension less
+  (boundaries), of points and, in 3D, of curves (edge sets), named by their physical names
+  (unnamed ones ``region_<tag>``, ``boundary_<tag>``, ``point_<tag>``, ``edge_<tag>``);
+* ``regions`` / ``boundaries`` / ``points`` / ``edges`` in the case file: conditions on x, y, z
+  (:mod:`app.mesh_sets`). A cell joins the first region whose condition its midpoint satisfies;
+  a facet, vertex or edge joins the first set whose condition all its vertices satisfy. They
+  take their entities away from the names above.
 
-Name policy: a ``regions``/``boundaries`` entry must use a new name. It never redefines an
-existing name (which would leave some entities without any name); names that lose all their
-entities to such entries are dropped. Every cell thus belongs to exactly one region, and each
-boundary is entirely exterior or entirely interior (a mix is an error: no single measure fits).
+Name policy: a case's entry must use a new name. It never redefines an existing name (which
+would leave some entities without any name); names that lose all their entities to such entries
+are dropped. Every cell thus belongs to exactly one region, and each boundary is entirely
+exterior or entirely interior (a mix is an error: no single measure fits). Point and edge sets
+have names no region or boundary has, since a condition finds its place by name.
 
 Reading gmsh files (on rank 0, with errors raised on every rank) is :mod:`app.meshing_gmsh`.
 """
@@ -29,9 +34,10 @@ from dolfinx import mesh as dmesh
 from mpi4py import MPI
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.errors import CaseError, listing
-from app.expressions import Expression, ExpressionError, parse
-from app.meshing_gmsh import check_gmsh_spec, load_gmsh
+from app import mesh_sets
+from app.errors import CaseError
+from app.mesh_sets import BOUNDARIES, COORDS, EDGES, POINTS, REGIONS
+from app.meshing_gmsh import load_gmsh
 from app.units import to_si
 
 _DIM = {"interval": 1, "rectangle": 2, "box": 3}
@@ -49,8 +55,9 @@ _SIDES = (
     ("back", 2, 0),
     ("front", 2, 1),
 )
-_COORDS = ("x", "y", "z")
 _GMSH_ONLY = ("file", "size", "parameters")
+_BUILTIN_ONLY = ("length", "origin", "cells", "cell")
+_SUFFIXES = (".msh", ".geo", ".py")
 
 
 class MeshSpec(BaseModel):
@@ -93,19 +100,41 @@ class MeshSpec(BaseModel):
         default_factory=dict,
         description="Extra boundaries: name = condition on x, y, z met by all facet vertices.",
     )
+    points: dict[str, str] = Field(
+        default_factory=dict,
+        description="Point sets (values may be fixed there, nothing integrated): name = "
+        'condition on the vertex coordinates, e.g. "x == 0 and y == 0".',
+    )
+    edges: dict[str, str] = Field(
+        default_factory=dict,
+        description="3D: edge sets (values may be fixed there, nothing integrated): name = "
+        "condition met by both vertices of a mesh edge.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "MeshSpec":
         if self.type == "gmsh":
-            check_gmsh_spec(self)
-            coords = _COORDS
+            self._check_gmsh()
+            coords = COORDS
         else:
             self._check_builtin()
-            coords = _COORDS[: self.dim]
-        for kind in ("regions", "boundaries"):
-            for name, text in getattr(self, kind).items():
-                _condition(text, f"mesh.{kind}.{name}", coords)
+            coords = COORDS[: self.dim]
+            if self.edges and self.dim != 3:
+                self.refuse_edges(self.dim)
+        for kind in (REGIONS, BOUNDARIES, POINTS, EDGES):
+            for name, text in getattr(self, kind.key).items():
+                mesh_sets.condition(text, f"mesh.{kind.key}.{name}", coords)
         return self
+
+    def refuse_edges(self, dim: int) -> None:
+        """Edge sets exist in 3D only: a 2D mesh's edges are its facets (boundaries)."""
+        name = next(iter(self.edges))
+        what = "its facets: name them in mesh.boundaries" if dim == 2 else "its cells"
+        raise CaseError(
+            f"mesh.edges.{name}",
+            f"edge sets are for 3D meshes; the edges of a {dim}D mesh are {what}",
+            "name a line of a 2D mesh in mesh.boundaries, a vertex in mesh.points",
+        )
 
     def _check_builtin(self) -> None:
         for key in _GMSH_ONLY:
@@ -136,6 +165,46 @@ class MeshSpec(BaseModel):
         if any(v <= 0 for v in self.extent()[1]):
             raise CaseError("mesh.length", f"lengths must be positive, got {self.length}")
 
+    def _check_gmsh(self) -> None:
+        """Reject settings that do not fit a gmsh file of the given type."""
+        for key in _BUILTIN_ONLY:
+            if getattr(self, key) is not None:
+                raise CaseError(
+                    f"mesh.{key}",
+                    f"'{key}' is only read for built-in meshes (interval, rectangle, box)",
+                    "remove it: the gmsh file defines the geometry and cells",
+                )
+        if not self.file:
+            raise CaseError(
+                "mesh.file",
+                "a gmsh mesh needs a file",
+                'give file = "meshes/part.geo" (a .msh, .geo or .py file)',
+            )
+        suffix = pathlib.PurePath(self.file).suffix.lower()
+        if suffix not in _SUFFIXES:
+            raise CaseError(
+                "mesh.file",
+                f"unknown mesh file type '{suffix or self.file}'",
+                "give a gmsh .msh mesh, a .geo geometry or a .py script with build(model)",
+            )
+        if suffix == ".msh":
+            if self.size is not None:
+                raise CaseError("mesh.size", "a .msh file is already meshed", "remove 'size'")
+            if self.order != 1:
+                raise CaseError(
+                    "mesh.order",
+                    "a .msh file keeps the order it was written with",
+                    "remove 'order', or mesh the .geo/.py source instead",
+                )
+        if self.parameters and suffix != ".py":
+            raise CaseError(
+                "mesh.parameters", "'parameters' are only passed to a .py script's build()"
+            )
+        if self.order not in (1, 2):
+            raise CaseError("mesh.order", f"order must be 1 or 2, got {self.order}")
+        if self.size is not None and self.size_si() <= 0:
+            raise CaseError("mesh.size", f"size must be positive, got {self.size!r}")
+
     @property
     def dim(self) -> int:
         """Dimension of a built-in mesh."""
@@ -165,7 +234,7 @@ class MeshSpec(BaseModel):
 
 @dataclass(frozen=True)
 class MeshData:
-    """A mesh with named regions and boundaries.
+    """A mesh with named regions, boundaries, point sets and edge sets.
 
     Attributes:
         mesh: The DOLFINx mesh.
@@ -178,6 +247,12 @@ class MeshData:
         description: One line saying where the mesh came from.
         region_cells: Region name -> global number of cells.
         boundary_facets: Boundary name -> global number of facets.
+        vertex_tags: Point-set tag of the named vertices.
+        points: Point set name -> vertex tag value.
+        point_vertices: Point set name -> global number of vertices.
+        edge_tags: Edge-set tag of the named edges (None below 3D).
+        edges: Edge set name -> edge tag value.
+        edge_counts: Edge set name -> global number of edges.
     """
 
     mesh: dmesh.Mesh
@@ -189,6 +264,29 @@ class MeshData:
     description: str
     region_cells: dict[str, int]
     boundary_facets: dict[str, int]
+    vertex_tags: dmesh.MeshTags
+    points: dict[str, int]
+    point_vertices: dict[str, int]
+    edge_tags: dmesh.MeshTags | None
+    edges: dict[str, int]
+    edge_counts: dict[str, int]
+
+    @property
+    def fixable(self) -> list[str]:
+        """Names a value may be fixed on: boundaries, point sets and edge sets."""
+        return [*self.boundaries, *self.points, *self.edges]
+
+    def tags_of(self, name: str) -> tuple[dmesh.MeshTags, int] | None:
+        """The tags holding a boundary, point set or edge set, and its tag value (None for
+        any other name)."""
+        for names, tags in (
+            (self.boundaries, self.facet_tags),
+            (self.points, self.vertex_tags),
+            (self.edges, self.edge_tags),
+        ):
+            if name in names:
+                return tags, names[name]
+        return None
 
     def summary(self) -> str:
         """Multi-line description for ``scalebridge check``; the same text on every rank.
@@ -203,7 +301,7 @@ class MeshData:
             f"{topology.index_map(0).size_global} vertices, gdim {self.mesh.geometry.dim}",
             "  Regions (dx):",
         ]
-        width = max(map(len, [*self.regions, *self.boundaries]))
+        width = max(map(len, [*self.regions, *self.fixable]))
         lines += [
             f"    {name:<{width}}  tag {tag:<3}  {self.region_cells[name]} cells"
             for name, tag in self.regions.items()
@@ -214,11 +312,21 @@ class MeshData:
             lines.append(
                 f"    {name:<{width}}  tag {tag:<3}  {kind}  {self.boundary_facets[name]} facets"
             )
+        for title, names, counts, what in (
+            ("Point sets", self.points, self.point_vertices, "vertices"),
+            ("Edge sets", self.edges, self.edge_counts, "edges"),
+        ):
+            if names:
+                lines.append(f"  {title} (fixed values only, no integrals):")
+            lines += [
+                f"    {name:<{width}}  tag {tag:<3}  {counts[name]} {what}"
+                for name, tag in names.items()
+            ]
         return "\n".join(lines)
 
 
 def build_mesh(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshData:
-    """Build the mesh of a case, with named regions and boundaries.
+    """Build the mesh of a case, with named regions, boundaries, point and edge sets.
 
     Collective on ``comm``.
 
@@ -228,38 +336,58 @@ def build_mesh(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshDa
         base_dir: Folder of the case file; relative mesh files are looked up there first.
 
     Raises:
-        CaseError: On every rank, for a missing or bad mesh file and for region or boundary
-            conditions that select nothing.
+        CaseError: On every rank, for a missing or bad mesh file and for conditions that
+            select nothing.
     """
     if spec.type == "gmsh":
-        msh, cell_tags, facet_tags, regions, boundaries = load_gmsh(spec, comm, base_dir)
+        msh, tags, names = load_gmsh(spec, comm, base_dir)
         size = "" if spec.size is None else f", size {spec.size_si():g} m"
         description = f"gmsh {spec.file}{size}" + (
             f", order {spec.order}" if spec.order > 1 else ""
         )
     else:
         msh = _builtin_mesh(spec, comm)
-        cell_tags = facet_tags = None
-        regions = {"domain": 1}
-        boundaries = {name: i + 1 for i, (name, _, _) in enumerate(_SIDES[: 2 * spec.dim])}
+        tags = {}
+        names = {
+            msh.topology.dim: {"domain": 1},
+            msh.topology.dim - 1: {
+                name: i + 1 for i, (name, _, _) in enumerate(_SIDES[: 2 * spec.dim])
+            },
+        }
         counts = "x".join(map(str, spec.cell_counts()))
         cell = "" if spec.type == "interval" else f" {spec.cell_type()}"
         description = f"{spec.type} {counts}{cell}"
     tdim = msh.topology.dim
+    if spec.edges and tdim != 3:
+        spec.refuse_edges(tdim)
     msh.topology.create_connectivity(tdim - 1, tdim)
-    cells = _tag_values(msh, tdim, cell_tags)
-    facets = _tag_values(msh, tdim - 1, facet_tags)
+    if tdim == 3:
+        msh.topology.create_entities(1)
+    regions, boundaries = names[tdim], names[tdim - 1]
+    # In 1D a gmsh point group is a boundary; case point sets are vertex sets of their own.
+    points = names.get(0, {}) if tdim > 1 else {}
+    edges = names.get(1, {}) if tdim == 3 else {}
+    cells = mesh_sets.tag_values(msh, tdim, tags.get(tdim))
+    facets = mesh_sets.tag_values(msh, tdim - 1, tags.get(tdim - 1))
+    vertices = mesh_sets.tag_values(msh, 0, tags.get(0) if tdim > 1 else None)
+    lines = mesh_sets.tag_values(msh, 1, tags.get(1)) if tdim == 3 else None
     outside = dmesh.exterior_facet_indices(msh.topology)
     if spec.type != "gmsh":
         cells[:] = regions["domain"]
         _mark_sides(msh, spec, facets, outside)
-    _apply_conditions(msh, tdim, cells, regions, spec.regions, "regions")
-    _apply_conditions(msh, tdim - 1, facets, boundaries, spec.boundaries, "boundaries")
+    mesh_sets.apply_conditions(msh, tdim, cells, regions, spec.regions, REGIONS)
+    mesh_sets.apply_conditions(msh, tdim - 1, facets, boundaries, spec.boundaries, BOUNDARIES)
+    taken = dict.fromkeys(regions, "region") | dict.fromkeys(boundaries, "boundary")
+    taken |= dict.fromkeys(edges, "edge set")
+    mesh_sets.apply_conditions(msh, 0, vertices, points, spec.points, POINTS, taken)
+    if lines is not None:
+        taken |= dict.fromkeys(points, "point set")
+        mesh_sets.apply_conditions(msh, 1, lines, edges, spec.edges, EDGES, taken)
 
-    region_cells = _keep_used(msh, tdim, cells, regions)[0]
+    region_cells = mesh_sets.keep_used(msh, tdim, cells, regions)[0]
     exterior = np.zeros(len(facets), dtype=bool)
     exterior[outside] = True
-    outer, inner = _keep_used(msh, tdim - 1, facets, boundaries, exterior)
+    outer, inner = mesh_sets.keep_used(msh, tdim - 1, facets, boundaries, exterior)
     for name in boundaries:
         if outer[name] and inner[name]:
             where = f"mesh.boundaries.{name}" if name in spec.boundaries else "mesh.file"
@@ -270,14 +398,20 @@ def build_mesh(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshDa
             )
     return MeshData(
         mesh=msh,
-        cell_tags=_meshtags(msh, tdim, cells, "cell_tags"),
-        facet_tags=_meshtags(msh, tdim - 1, facets, "facet_tags"),
+        cell_tags=mesh_sets.meshtags(msh, tdim, cells, "cell_tags"),
+        facet_tags=mesh_sets.meshtags(msh, tdim - 1, facets, "facet_tags"),
         regions=regions,
         boundaries=boundaries,
         interior_boundaries=frozenset(name for name in boundaries if inner[name]),
         description=description,
         region_cells=region_cells,
         boundary_facets={name: outer[name] + inner[name] for name in boundaries},
+        vertex_tags=mesh_sets.meshtags(msh, 0, vertices, "point_tags"),
+        points=points,
+        point_vertices=mesh_sets.keep_used(msh, 0, vertices, points)[0],
+        edge_tags=None if lines is None else mesh_sets.meshtags(msh, 1, lines, "edge_tags"),
+        edges=edges,
+        edge_counts={} if lines is None else mesh_sets.keep_used(msh, 1, lines, edges)[0],
     )
 
 
@@ -301,148 +435,3 @@ def _mark_sides(msh: dmesh.Mesh, spec: MeshSpec, facets: np.ndarray, outside: np
     for tag, (_, axis, end) in enumerate(_SIDES[: 2 * spec.dim], start=1):
         plane = origin[axis] + end * lengths[axis]
         facets[outside[np.abs(midpoints[:, axis] - plane) <= tol]] = tag
-
-
-def _tag_values(msh: dmesh.Mesh, dim: int, tags: dmesh.MeshTags | None) -> np.ndarray:
-    """Tag value of every local entity (owned and ghost) of ``dim``; 0 means untagged."""
-    index_map = msh.topology.index_map(dim)
-    values = np.zeros(index_map.size_local + index_map.num_ghosts, dtype=np.int32)
-    if tags is not None:
-        values[tags.indices] = tags.values
-    return values
-
-
-def _condition(text: str, path: str, coords: tuple[str, ...]) -> Expression:
-    """Parse a region/boundary condition, allowing only the mesh's coordinates."""
-    try:
-        expr = parse(text)
-        expr.check_names(coords)
-    except ExpressionError as exc:
-        raise CaseError(
-            path, str(exc).rstrip("."), f"conditions may use the coordinates {', '.join(coords)}"
-        ) from None
-    if not expr.is_boolean:
-        raise CaseError(
-            path,
-            f"'{text}' is a value, not a condition",
-            "write a comparison such as 'x < 0.5', combined with and/or/not",
-        )
-    return expr
-
-
-def _bounding_box(msh: dmesh.Mesh) -> str:
-    gdim = msh.geometry.dim
-    x = msh.geometry.x[:, :gdim]
-    low, high = np.full(gdim, np.inf), np.full(gdim, -np.inf)
-    msh.comm.Allreduce(x.min(axis=0) if len(x) else low.copy(), low, op=MPI.MIN)
-    msh.comm.Allreduce(x.max(axis=0) if len(x) else high.copy(), high, op=MPI.MAX)
-    return ", ".join(
-        f"{c} in [{lo:.6g}, {hi:.6g}]" for c, lo, hi in zip(_COORDS, low, high, strict=False)
-    )
-
-
-def _apply_conditions(
-    msh: dmesh.Mesh,
-    dim: int,
-    values: np.ndarray,
-    names: dict[str, int],
-    conditions: dict[str, str],
-    kind: Literal["regions", "boundaries"],
-) -> None:
-    """Give each entity the tag of the first condition it meets; adds the new names."""
-    noun, what = ("region", "cells") if kind == "regions" else ("boundary", "facets")
-    owned = msh.topology.index_map(dim).size_local
-    coords = _COORDS[: msh.geometry.dim]
-    taken = np.zeros(len(values), dtype=bool)
-    tag = max(names.values(), default=0) + 1
-    existing = dict(names)
-    for name, text in conditions.items():
-        path = f"mesh.{kind}.{name}"
-        if name in existing:
-            raise CaseError(
-                path,
-                f"'{name}' is already a {noun} of this mesh ({listing(existing)})",
-                f"choose a new name; the {what} it selects are taken from '{name}' automatically",
-            )
-        expr = _condition(text, path, coords)
-        hit, problem = _select(msh, dim, len(values), expr)
-        # One rank's failure (sqrt of a negative coordinate) must stop all, not deadlock them.
-        problem = next((p for p in msh.comm.allgather(problem) if p), None)
-        if problem:
-            raise CaseError(path, problem)
-        mine = hit & ~taken
-        selected, kept = msh.comm.allreduce(
-            np.array([hit[:owned].sum(), mine[:owned].sum()]), op=MPI.SUM
-        )
-        if selected == 0:
-            rule = "; every vertex of a facet must meet it" if kind == "boundaries" else ""
-            extent = _bounding_box(msh)
-            raise CaseError(
-                path,
-                f"'{text}' selects no {what}",
-                f"check the coordinates against the domain extent ({extent}){rule}",
-            )
-        if kept == 0:
-            raise CaseError(
-                path,
-                f"'{text}' only selects {what} that earlier {kind} already took",
-                f"{kind} are applied in order, first match wins; move '{name}' up",
-            )
-        values[mine] = tag
-        taken |= mine
-        names[name] = tag
-        tag += 1
-
-
-def _select(
-    msh: dmesh.Mesh, dim: int, size: int, expr: Expression
-) -> tuple[np.ndarray, str | None]:
-    """Local entities meeting ``expr`` (cells: midpoint; facets: all vertices), or the error."""
-    hit = np.zeros(size, dtype=bool)
-    try:
-        if dim == msh.topology.dim:
-            x = dmesh.compute_midpoints(msh, dim, np.arange(size, dtype=np.int32)).T
-            hit[:] = expr.evaluate(dict(zip(_COORDS, x, strict=False)))
-        else:
-
-            def marker(x: np.ndarray) -> np.ndarray:
-                return expr.evaluate(dict(zip(_COORDS, x, strict=False)))
-
-            hit[dmesh.locate_entities(msh, dim, marker)] = True
-    except ExpressionError as exc:
-        return hit, str(exc).rstrip(".")
-    return hit, None
-
-
-def _keep_used(
-    msh: dmesh.Mesh,
-    dim: int,
-    values: np.ndarray,
-    names: dict[str, int],
-    split: np.ndarray | None = None,
-) -> tuple[dict[str, int], dict[str, int]]:
-    """Global owned-entity counts per name, dropping names left without entities.
-
-    Returns the counts of entities in and outside ``split`` (all count as "in" without it).
-    """
-    owned = values[: msh.topology.index_map(dim).size_local]
-    inside = np.ones(len(owned), dtype=bool) if split is None else split[: len(owned)]
-    size = max(names.values(), default=0) + 1
-    local = np.stack(
-        [np.bincount(owned[inside], minlength=size), np.bincount(owned[~inside], minlength=size)]
-    )
-    counts = msh.comm.allreduce(local[:, :size], op=MPI.SUM)
-    for name, tag in list(names.items()):
-        if counts[:, tag].sum() == 0:
-            del names[name]
-    return (
-        {name: int(counts[0, tag]) for name, tag in names.items()},
-        {name: int(counts[1, tag]) for name, tag in names.items()},
-    )
-
-
-def _meshtags(msh: dmesh.Mesh, dim: int, values: np.ndarray, name: str) -> dmesh.MeshTags:
-    entities = np.flatnonzero(values).astype(np.int32)
-    tags = dmesh.meshtags(msh, dim, entities, values[entities])
-    tags.name = name
-    return tags

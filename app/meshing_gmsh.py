@@ -10,7 +10,7 @@ import importlib.util
 import inspect
 import pathlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import gmsh
 from dolfinx import mesh as dmesh
@@ -19,61 +19,37 @@ from mpi4py import MPI
 
 from app.errors import CaseError, listing
 
-if TYPE_CHECKING:
-    from app.meshing import MeshSpec
-
 _WORDS = ("point", "curve", "surface", "volume")
-_SUFFIXES = (".msh", ".geo", ".py")
-_BUILTIN_ONLY = ("length", "origin", "cells", "cell")
 
 
-def check_gmsh_spec(spec: "MeshSpec") -> None:
-    """Reject [mesh] settings that do not fit a gmsh file of the given type."""
-    for key in _BUILTIN_ONLY:
-        if getattr(spec, key) is not None:
-            raise CaseError(
-                f"mesh.{key}",
-                f"'{key}' is only read for built-in meshes (interval, rectangle, box)",
-                "remove it: the gmsh file defines the geometry and cells",
-            )
-    if not spec.file:
-        raise CaseError(
-            "mesh.file",
-            "a gmsh mesh needs a file",
-            'give file = "meshes/part.geo" (a .msh, .geo or .py file)',
-        )
-    suffix = pathlib.PurePath(spec.file).suffix.lower()
-    if suffix not in _SUFFIXES:
-        raise CaseError(
-            "mesh.file",
-            f"unknown mesh file type '{suffix or spec.file}'",
-            "give a gmsh .msh mesh, a .geo geometry or a .py script with build(model)",
-        )
-    if suffix == ".msh":
-        if spec.size is not None:
-            raise CaseError("mesh.size", "a .msh file is already meshed", "remove 'size'")
-        if spec.order != 1:
-            raise CaseError(
-                "mesh.order",
-                "a .msh file keeps the order it was written with",
-                "remove 'order', or mesh the .geo/.py source instead",
-            )
-    if spec.parameters and suffix != ".py":
-        raise CaseError("mesh.parameters", "'parameters' are only passed to a .py script's build()")
-    if spec.order not in (1, 2):
-        raise CaseError("mesh.order", f"order must be 1 or 2, got {spec.order}")
-    if spec.size is not None and spec.size_si() <= 0:
-        raise CaseError("mesh.size", f"size must be positive, got {spec.size!r}")
+class GmshSource(Protocol):
+    """What a gmsh mesh is made from (the validated ``[mesh]`` section)."""
+
+    file: str
+    order: int
+    parameters: dict[str, float | int | str]
+
+    def size_si(self) -> float | None: ...
+
+
+def group_kind(dim: int, tdim: int) -> str:
+    """What the physical groups of dimension ``dim`` name in a mesh of dimension ``tdim``."""
+    if dim == tdim:
+        return "region"
+    if dim == tdim - 1:
+        return "boundary"
+    return "point" if dim == 0 else "edge"
 
 
 def load_gmsh(
-    spec: "MeshSpec", comm: MPI.Comm, base_dir: pathlib.Path
-) -> tuple[dmesh.Mesh, dmesh.MeshTags, dmesh.MeshTags | None, dict[str, int], dict[str, int]]:
+    spec: GmshSource, comm: MPI.Comm, base_dir: pathlib.Path
+) -> tuple[dmesh.Mesh, dict[int, dmesh.MeshTags | None], dict[int, dict[str, int]]]:
     """Read or generate the gmsh model of ``spec`` on rank 0 and distribute it over ``comm``.
 
     Returns:
-        The mesh, its cell and facet tags (None without boundary groups), and the physical
-        names of the cells (regions) and facets (boundaries) with their tag values.
+        The mesh; its tags by entity dimension (cells, facets, and on 2D and 3D meshes edges
+        and vertices; None where no physical group has that dimension); the physical names
+        of each dimension with their tag values (see :func:`group_kind`).
 
     Raises:
         CaseError: On every rank, for any problem with the file.
@@ -98,12 +74,13 @@ def load_gmsh(
     finally:
         if comm.rank == 0 and gmsh.isInitialized():
             gmsh.finalize()
-    regions = {name: tag for d, tag, name in groups if d == dim}
-    boundaries = {name: tag for d, tag, name in groups if d == dim - 1}
-    return data.mesh, data.cell_tags, data.facet_tags, regions, boundaries
+    by_codim = (data.cell_tags, data.facet_tags, data.ridge_tags, data.peak_tags)
+    tags = {dim - codim: by_codim[codim] for codim in range(dim + 1)}
+    names = {d: {name: tag for d_group, tag, name in groups if d_group == d} for d in tags}
+    return data.mesh, tags, names
 
 
-def _gmsh_model(spec: "MeshSpec", base_dir: pathlib.Path) -> tuple[int, list[tuple[int, int, str]]]:
+def _gmsh_model(spec: GmshSource, base_dir: pathlib.Path) -> tuple[int, list[tuple[int, int, str]]]:
     """Load the file into the gmsh model and mesh it (rank 0); returns its dimension and groups.
 
     ``.msh`` is merged here rather than through ``dolfinx.io.gmsh.read_from_msh``, which would
@@ -118,8 +95,9 @@ def _gmsh_model(spec: "MeshSpec", base_dir: pathlib.Path) -> tuple[int, list[tup
     if dim < 1:
         raise CaseError("mesh.file", f"'{spec.file}' defines no geometry")
     if path.suffix.lower() != ".msh":
-        if spec.size is not None:
-            gmsh.option.setNumber("Mesh.CharacteristicLengthMax", spec.size_si())
+        size = spec.size_si()
+        if size is not None:
+            gmsh.option.setNumber("Mesh.CharacteristicLengthMax", size)
         _gmsh_step(f"mesh '{spec.file}'", gmsh.model.mesh.generate, dim)
         if spec.order > 1:
             _gmsh_step(
@@ -186,22 +164,29 @@ def _run_script(path: pathlib.Path, parameters: dict[str, float | int | str]) ->
 
 
 def _physical_groups(file: str, dim: int) -> list[tuple[int, int, str]]:
-    """Named physical groups of the cells and facets, checked so model_to_mesh cannot fail."""
+    """Named physical groups of every dimension, checked so model_to_mesh cannot fail: cells
+    (regions), facets (boundaries), and points and edges to fix values on."""
     model = gmsh.model
     groups = []
     owner: dict[tuple[int, int], str] = {}  # (dimension, entity) -> group name
-    for d in (dim, dim - 1):
+    for d in range(dim, -1, -1):
+        kind = group_kind(d, dim)
         for _, tag in model.getPhysicalGroups(d):
-            name = model.getPhysicalName(d, tag) or f"{'region' if d == dim else 'boundary'}_{tag}"
-            if any(name == other for d_other, _, other in groups if d_other == d):
-                raise CaseError("mesh.file", f"two physical groups of '{file}' are named '{name}'")
+            name = model.getPhysicalName(d, tag) or f"{kind}_{tag}"
+            lower = d < dim - 1  # a point or edge set: its name must be unique in the mesh
+            if name in (other for d_other, _, other in groups if lower or d_other == d):
+                raise CaseError(
+                    "mesh.file",
+                    f"two physical groups of '{file}' are named '{name}'",
+                    "give every point and edge group a name no other group has" if lower else None,
+                )
             groups.append((d, tag, name))
             for entity in model.getEntitiesForPhysicalGroup(d, tag):
                 if (d, entity) in owner:
                     raise CaseError(
                         "mesh.file",
                         f"{_WORDS[d]} {entity} is in both '{owner[d, entity]}' and '{name}'",
-                        "put every cell and facet into at most one physical group",
+                        f"put every {_WORDS[d]} into at most one physical group",
                     )
                 owner[d, int(entity)] = name
     word = _WORDS[dim]

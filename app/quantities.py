@@ -1,23 +1,27 @@
 """Scalar outputs: integrals, field extremes and reactions, evaluated in parallel.
 
 A reaction is the residual of a field's equations summed over the degrees of freedom of a
-boundary: what a Dirichlet condition supplies to the domain (a support force, the heat entering
-through a fixed temperature). It is exact for the discrete solution, so balances close to
-round-off, which a flux integral of the gradient does not. The residual is evaluated with the
-step's time-discretisation coefficients, so reactions are read before the history shifts.
+boundary (or a point or edge set): what a Dirichlet condition supplies to the domain (a support
+force, the heat entering through a fixed temperature). It is exact for the discrete solution, so
+balances close to round-off, which a flux integral of the gradient does not. The residual is
+evaluated with the step's time-discretisation coefficients, so reactions are read before the
+history shifts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+import ufl
 from dolfinx import fem, la
 from mpi4py import MPI
 
 from app.contracts import Quantity
-from app.fields import FieldStore, owned_size
+from app.domains import Evaluation
+from app.fields import FieldStore, owned, owned_size
+from app.magnitudes import magnitude, magnitude_form
 from app.meshing import MeshData
 
 
@@ -50,6 +54,8 @@ class Quantities:
         }
         reacting = {q.field for q in self.columns.values() if q.reduction == "reaction"}
         self._residuals = {name: fem.form(residuals[name], entity_maps=maps) for name in reacting}
+        self._residual_forms = {name: residuals[name] for name in reacting}
+        self._scales: dict[str, Callable[[], float]] | None = None
         # A degree of freedom on two boundaries (a corner) counts for the first one only, so the
         # reactions of a field add up to its total residual.
         self._dofs: dict[str, np.ndarray] = {}
@@ -93,15 +99,61 @@ class Quantities:
                 values[name] = self._store[quantity.field].global_extreme(quantity.reduction)
         return values
 
+    def scales(self) -> dict[str, float]:
+        """The magnitude of the terms each quantity is made of, at the current state: the scale
+        its round-off is relative to (:mod:`app.magnitudes`). A reaction's terms are those of
+        its residual tested with the indicator of its degrees of freedom; an extreme's, those of
+        its field (a derived field's expression). Compiles its forms on first use."""
+        if self._scales is None:
+            self._scales = {name: self._scale_of(name, q) for name, q in self.columns.items()}
+        return {name: scale() for name, scale in self._scales.items()}
+
+    def _scale_of(self, name: str, quantity: Quantity) -> Callable[[], float]:
+        maps = self._store.domains.entity_maps
+        if quantity.reduction in ("max", "min"):
+            field = self._store[quantity.field]
+            if field.evaluation is None:  # a solved field: its own values
+                return lambda: _largest(field.function)
+            bound = fem.Function(field.space)
+            expression = magnitude(field.evaluation.expression)
+            evaluation = Evaluation(expression, bound, self._store.domains)
+
+            def derived_scale() -> float:
+                evaluation()
+                return _largest(bound)
+
+            return derived_scale
+        if quantity.reduction == "reaction":
+            residual = self._residual_forms[quantity.field]
+            indicator = fem.Function(self._store[quantity.field].space)
+            indicator.x.array[self._dofs[name]] = 1.0
+            indicator.x.scatter_forward()
+            form = ufl.replace(residual, {residual.arguments()[0]: indicator})
+        elif quantity.form.empty():
+            return lambda: 0.0
+        else:
+            form = quantity.form
+        compiled = fem.form(magnitude_form(form), entity_maps=maps)
+        return lambda: (
+            abs(quantity.scale) * self._comm.allreduce(fem.assemble_scalar(compiled), op=MPI.SUM)
+        )
+
+
+def _largest(function: fem.Function) -> float:
+    """Largest absolute owned value over all ranks."""
+    comm = function.function_space.mesh.comm
+    return comm.allreduce(float(np.abs(owned(function)).max(initial=0.0)), op=MPI.MAX)
+
 
 def _boundary_dofs(
     space: fem.FunctionSpace, store: FieldStore, boundary: str, component: int | None
 ) -> np.ndarray:
-    """Owned degrees of freedom (indices into the unrolled array) of a boundary."""
-    topology = space.mesh.topology
-    facets = store.domains.facets(space.mesh, boundary)
+    """Owned degrees of freedom (indices into the unrolled array) of a boundary, point set or
+    edge set: each counted once, by the rank that owns it."""
+    dim, entities = store.domains.entities(space.mesh, boundary)
+    space.mesh.topology.create_connectivity(dim, space.mesh.topology.dim)
     target = space if component is None else space.sub(component)
-    dofs = fem.locate_dofs_topological(target, topology.dim - 1, facets)
+    dofs = fem.locate_dofs_topological(target, dim, entities)
     block = space.dofmap.index_map_bs
     if component is None and block > 1:
         dofs = (dofs[:, None] * block + np.arange(block)).ravel()

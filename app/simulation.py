@@ -33,7 +33,7 @@ from dolfinx import fem
 from mpi4py import MPI
 
 from app.case import LoadedCase, load_case
-from app.context import FormContext, locate_value, parameter_owner, unknown
+from app.context import FormContext, locate_value, parameter_owner, unknown, unknown_fixable
 from app.contracts import BadValue, Physics, Quantity, Value
 from app.coupling import Coupler, build_groups, link
 from app.domains import Domains, Evaluation
@@ -144,7 +144,9 @@ class Simulation:
             lagged = link(self.groups, self.graph, self.store)
             self.coupler = Coupler(self.groups, self.case.coupling, lagged, self.comm)
             self._initial = self._collect("initial")
-            self.quantities = self._columns(self._finished(self._collect("quantities")))
+            self.quantities, self.quantity_owners = self._columns(
+                self._finished(self._collect("quantities"))
+            )
         self._output_fields = self._select_output_fields()
         self.probes = Probes(self.case.output.probes, self.store, self._output_fields)
         self._check_probe_columns()
@@ -252,17 +254,21 @@ class Simulation:
         """The context of an instance (for tests and post-processing through the API)."""
         return next(g.contexts[instance] for g in self.groups if instance in g.contexts)
 
-    def _columns(self, quantities: dict[str, dict[str, Quantity]]) -> dict[str, Quantity]:
-        """Quantities by CSV column; a second instance of a plug-in prefixes its instance name."""
+    def _columns(
+        self, quantities: dict[str, dict[str, Quantity]]
+    ) -> tuple[dict[str, Quantity], dict[str, str]]:
+        """Quantities by CSV column, and the instance each column belongs to; a second instance
+        of a plug-in prefixes its instance name."""
         columns: dict[str, Quantity] = {}
+        owners: dict[str, str] = {}
         for instance, table in quantities.items():
             prefix = "" if instance == self.physics[instance].name else f"{instance}_"
             for name, quantity in table.items():
                 if (
                     quantity.boundary is not None
-                    and quantity.boundary not in self.mesh_data.boundaries
+                    and quantity.boundary not in self.mesh_data.fixable
                 ):
-                    error = unknown("boundary", quantity.boundary, list(self.mesh_data.boundaries))
+                    error = unknown_fixable(quantity.boundary, self.mesh_data)
                     error.instance = instance
                     raise error
                 key = prefix + column(name, quantity.units)
@@ -273,7 +279,8 @@ class Simulation:
                         "rename an instance or a species so that the column names differ",
                     )
                 columns[key] = quantity
-        return columns
+                owners[key] = instance
+        return columns, owners
 
     def _select_output_fields(self) -> list[str]:
         wanted = self.case.output.fields
@@ -395,6 +402,11 @@ class Simulation:
     def evaluate_quantities(self) -> dict[str, float]:
         """Every quantity at the current state."""
         return self._evaluator.evaluate()
+
+    def quantity_scales(self) -> dict[str, float]:
+        """The magnitude of the terms each quantity is made of, at the current state: what a
+        quantity that is zero by cancellation is round-off of (see app.magnitudes)."""
+        return self._evaluator.scales()
 
     def run(
         self,

@@ -16,11 +16,15 @@ names the plug-in, the field or block and what is wrong:
 - :func:`check_provided_fields`: every provided field is produced with its declared rank (derived
   expressions and initial values have the declared shape), units parse, values stay finite;
 - :func:`check_compiles`: residual and Jacobian compile and assemble to finite values on small
-  built-in meshes of each dimension the plug-in supports (``dimensions`` on the class, default
-  1, 2 and 3);
+  built-in meshes of each dimension every plug-in of the case supports (``dimensions`` on each
+  class, default 1, 2 and 3); a dimension the case's other plug-ins (or its mesh conditions)
+  cannot be set up in is left out, with the reason in the report;
 - :func:`check_jacobian`: the assembled group Jacobian times a random direction matches a central
   finite difference of the assembled residual;
-- :func:`check_parallel`: the case gives the same quantities and field norms on 1 and 2 ranks.
+- :func:`check_parallel`: the case gives the same quantities and field norms on 1 and 2 ranks,
+  each value judged against the magnitude of the terms it is made of (a reaction that is zero
+  by cancellation is round-off of its terms on either side); a failure names the plug-in the
+  column belongs to, and ``exclude_columns`` leaves columns out.
 
 A class that no entry point registers is made visible to the case loader for the duration of a
 check (and to the MPI run by import path), so a test may check a plug-in it defines itself.
@@ -37,7 +41,6 @@ from app.conformance import (
     CaseLike,
     PluginLike,
     assert_jacobian,
-    compare,
     contract,
     dimensions,
     fields_summary,
@@ -50,10 +53,8 @@ from app.conformance import (
     registered,
     require,
     run_checked,
-    run_ranks,
-    summary,
-    units_of,
 )
+from app.conformance_parallel import compare, excluded, run_ranks, serial_side
 from app.contracts import Parameters
 
 #: The checks :func:`check_plugin` runs, in this order.
@@ -96,18 +97,22 @@ def check_plugin(
     jacobian_rtol: float = 1e-5,
     parallel_rtol: float = 1e-8,
     checks: Collection[str] = CHECKS,
+    exclude_columns: Collection[str] = (),
 ) -> Report:
     """Run every check on ``case`` (which must use the plug-in); see the module docstring.
 
     Args:
         plugin: The plug-in class, or its type name when it is installed.
         case: A small case using the plug-in: a dict or a TOML file.
-        dims: Mesh dimensions to compile on (default: the class's ``dimensions``, else 1, 2, 3).
+        dims: Mesh dimensions to compile on (default: those every plug-in of the case has a
+            formulation for, less those the case cannot be set up in).
         ranks: Rank counts whose results must agree with one rank (``(1,)``: no MPI run).
         jacobian_rtol: Largest relative error of J d against finite differences.
         parallel_rtol: Largest relative difference between 1 and N ranks.
         checks: The checks to run, a subset of :data:`CHECKS` (the case is run for any of
             fields, jacobian and parallel, and its provided fields are checked then).
+        exclude_columns: Columns the parallel check leaves out (``fnmatch`` patterns such as
+            ``"reaction_*"``); each must match a column.
 
     Returns:
         One line per check.
@@ -123,21 +128,20 @@ def check_plugin(
         report.checks["schema"] = check_schema_roundtrip(cls, case)
     own = None
     if {"fields", "jacobian", "parallel"} & set(checks):
-        sim, result = run_checked(cls, spec)
-        own = sim.mesh_data.mesh.geometry.dim
-        report.checks["fields"] = fields_summary(sim, instances)
+        run = run_checked(cls, spec, scales="parallel" in checks)
+        own = run.sim.mesh_data.mesh.geometry.dim
+        report.checks["fields"] = fields_summary(run.sim, instances)
     if "jacobian" in checks:
-        report.checks["jacobian"] = assert_jacobian(cls, sim, instances, jacobian_rtol)
+        report.checks["jacobian"] = assert_jacobian(cls, run.sim, instances, jacobian_rtol)
     if "compiles" in checks:
-        wanted = dimensions(cls, dims)
-        text = check_compiles(cls, case, [d for d in wanted if d != own])
-        report.checks["compiles"] = text + (
-            f" (and the case's {own}D mesh)" if own in wanted else ""
-        )
+        report.checks["compiles"] = check_compiles(cls, case, dims, skip=own)
     if "parallel" in checks:
-        serial = summary(sim, result, instances)
+        serial = serial_side(run, instances)
+        excluded(serial.values, exclude_columns)  # a pattern that matches nothing fails now
         parallel = [
-            compare(cls, serial, run_ranks(cls, spec, n), n, parallel_rtol, units_of(sim))
+            compare(
+                cls, serial, run_ranks(cls, spec, n), n, parallel_rtol, instances, exclude_columns
+            )
             for n in ranks
             if n > 1
         ]
@@ -213,26 +217,54 @@ def check_provided_fields(plugin: PluginLike, case: CaseLike) -> str:
     """Run the case; every provided field must exist with its declared rank, valid units and
     finite values (derived expressions and initial values are checked for their shape)."""
     cls, spec = plugin_class(plugin), read_case(case)
-    sim, _ = run_checked(cls, spec)
-    return fields_summary(sim, instances_of(cls, spec))
+    return fields_summary(run_checked(cls, spec).sim, instances_of(cls, spec))
 
 
-def check_compiles(plugin: PluginLike, case: CaseLike, dims: Sequence[int] | None = None) -> str:
+def check_compiles(
+    plugin: PluginLike,
+    case: CaseLike,
+    dims: Sequence[int] | None = None,
+    skip: int | None = None,
+) -> str:
     """Compile the case on a small built-in mesh of each dimension (the case's regions and
-    boundaries conditions are kept) and assemble residual and Jacobian once: all finite."""
+    boundaries conditions are kept) and assemble residual and Jacobian once: all finite.
+
+    Without ``dims``, the dimensions are those every plug-in of the case has a formulation for
+    (their classes' ``dimensions``), less those where setting up the case fails for a reason
+    that is not the checked plug-in's (another instance's parameters, such as mechanics'
+    plane strain on a 3D mesh, or the case's mesh conditions): those are reported, not failed.
+    Dimensions asked for explicitly must all work, and a failure names whose it is.
+    ``skip`` leaves out a dimension already run (the case's own mesh).
+    """
+    from app.errors import CaseError
     from app.simulation import Simulation
 
     cls, spec = plugin_class(plugin), read_case(case)
-    dims = dimensions(cls, dims)
     instances = instances_of(cls, spec)
-    for dim in dims:
-        with registered(cls):
-            sim = guard(
-                lambda dim=dim: Simulation.from_case(
-                    in_dimension(spec.raw, dim), base_dir=spec.base_dir
-                ),
-                f"the case on a {dim}D mesh",
+    explicit = dims is not None
+    wanted, limits = (list(dims), "") if explicit else dimensions(cls, spec)
+    done, notes = [], [limits] if limits else []
+    for dim in wanted:
+        if dim == skip:
+            notes.append(f"the case's own {dim}D mesh ran")
+            continue
+        try:
+            with registered(cls):
+                sim = Simulation.from_case(in_dimension(spec.raw, dim), base_dir=spec.base_dir)
+            sim.build()
+        except CaseError as exc:
+            owner = _owner(exc.path, instances)
+            require(
+                owner is not None and not explicit,
+                f"setting up the case on a {dim}D mesh failed at {exc}"
+                + (f" (a limit of {owner}, not of '{cls.name}')" if owner else ""),
             )
+            notes.append(f"{dim}D left out: {owner} cannot be set up there ({exc})")
+            continue
+        except Exception as exc:
+            raise AssertionError(
+                f"the case on a {dim}D mesh failed: {type(exc).__name__}: {exc}"
+            ) from exc
         hint = f"; if '{cls.name}' does not support {dim}D, set `dimensions` on the class"
         guard(sim.compile, f"compiling '{cls.name}' on a {dim}D mesh", hint)
         for group, name, residual, product, _ in jacobian_products(sim, instances):
@@ -240,21 +272,44 @@ def check_compiles(plugin: PluginLike, case: CaseLike, dims: Sequence[int] | Non
                 math.isfinite(residual) and math.isfinite(product),
                 f"{dim}D: the residual or Jacobian of '{name}' (group '{group}') is not finite",
             )
-    return "compiles and assembles on " + (", ".join(f"{d}D" for d in dims) or "no other mesh")
+        done.append(dim)
+    text = "compiles and assembles on " + (", ".join(f"{d}D" for d in done) or "no other mesh")
+    return text + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def _owner(path: str, checked: Collection[str]) -> str | None:
+    """Whose a case error in another dimension is: another instance ('physics.mechanics...'),
+    the case's mesh conditions, or (None) the checked plug-in's own."""
+    parts = path.split(".")
+    if parts[0] == "physics" and len(parts) > 1 and parts[1] not in checked:
+        return f"'{parts[1]}'"
+    if parts[0] == "mesh":
+        return "the case's [mesh] section"
+    return None
 
 
 def check_jacobian(plugin: PluginLike, case: CaseLike, rtol: float = 1e-5) -> str:
     """Run the case, then compare the group Jacobian J times a random direction d with the
     central difference (F(u + h d) - F(u - h d)) / 2h of the residual, row block by row block."""
     cls, spec = plugin_class(plugin), read_case(case)
-    sim, _ = run_checked(cls, spec)
-    return assert_jacobian(cls, sim, instances_of(cls, spec), rtol)
+    run = run_checked(cls, spec)
+    return assert_jacobian(cls, run.sim, instances_of(cls, spec), rtol)
 
 
-def check_parallel(plugin: PluginLike, case: CaseLike, ranks: int = 2, rtol: float = 1e-8) -> str:
+def check_parallel(
+    plugin: PluginLike,
+    case: CaseLike,
+    ranks: int = 2,
+    rtol: float = 1e-8,
+    exclude_columns: Collection[str] = (),
+) -> str:
     """Run the case on one rank (here) and on ``ranks`` ranks (under mpirun); quantities at every
-    output time and the L2 norms of the plug-in's fields must agree to ``rtol``."""
+    output time and the L2 norms of the plug-in's fields must agree to ``rtol``, relative to the
+    larger of the two values and the magnitude of the terms the value is made of. Columns that
+    match a pattern of ``exclude_columns`` (``"reaction_*"``) are left out."""
     cls, spec = plugin_class(plugin), read_case(case)
-    sim, result = run_checked(cls, spec)
-    serial = summary(sim, result, instances_of(cls, spec))
-    return compare(cls, serial, run_ranks(cls, spec, ranks), ranks, rtol, units_of(sim))
+    instances = instances_of(cls, spec)
+    serial = serial_side(run_checked(cls, spec, scales=True), instances)
+    excluded(serial.values, exclude_columns)  # a pattern that matches nothing fails now
+    parallel = run_ranks(cls, spec, ranks)
+    return compare(cls, serial, parallel, ranks, rtol, instances, exclude_columns)

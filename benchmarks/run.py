@@ -14,7 +14,7 @@ variant is first run once to warm the JIT cache (not timed), then the two altern
 the same final result number (heat: the maximum temperature; reaction front: the amount of B,
 and the same Newton iterations in every step, which ScaleBridge's warm-up run reports by writing
 its quantities after every step), prints a table (best and median time, the ratio ScaleBridge/plain)
-and writes benchmarks/out/<case>.json.
+and writes benchmarks/out/<case>.json (``--out`` picks another folder).
 
     make bench                                          # both cases, full size
     .venv/bin/python benchmarks/run.py --cells 20       # a quick check (9,261 dofs)
@@ -193,9 +193,9 @@ def summary(times: list[float]) -> dict[str, float]:
     return {"best_s": min(times), "median_s": statistics.median(times), "all_s": times}
 
 
-def run_phases(case: Case, work: Path, cells: int | None) -> dict[str, Any]:
+def run_phases(case: Case, work: Path, cells: int | None, out: Path) -> dict[str, Any]:
     """One run of ScaleBridge with timers around its main functions (phases_scalebridge.py)."""
-    path = OUT / f"{case.toml.stem}_scalebridge_phases.json"
+    path = out / f"{case.toml.stem}_scalebridge_phases.json"
     command = [sys.executable, str(HERE / "phases_scalebridge.py"), "--json", str(path)]
     command += ["run", str(case.toml), "-o", str(work / "phases"), "--overwrite", "-q"]
     if cells is not None:
@@ -204,11 +204,11 @@ def run_phases(case: Case, work: Path, cells: int | None) -> dict[str, Any]:
     return json.loads(path.read_text()) | {"process_wall_s": wall}
 
 
-def profile(case: Case, work: Path, cells: int | None) -> dict[str, str]:
-    """One cProfile'd run of each variant; the .prof files go to benchmarks/out/."""
+def profile(case: Case, work: Path, cells: int | None, out: Path) -> dict[str, str]:
+    """One cProfile'd run of each variant; the .prof files go to the output folder."""
     files = {}
     for name, runner in (("scalebridge", run_scalebridge), ("plain", run_plain)):
-        path = OUT / f"{case.toml.stem}_{name}.prof"
+        path = out / f"{case.toml.stem}_{name}.prof"
         runner(case, work / f"prof_{name}", cells, ["-m", "cProfile", "-o", str(path)])
         files[name] = str(path)
     return files
@@ -231,11 +231,12 @@ def main(argv: list[str] | None = None) -> int:
         "--phases", action="store_true", help="also one run of ScaleBridge with per-function timers"
     )
     parser.add_argument("--keep", action="store_true", help="keep the run folders (in /tmp)")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder of the JSON records")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     case = CASES[args.case]
-    OUT.mkdir(exist_ok=True)
+    args.out.mkdir(exist_ok=True, parents=True)
     work = Path(tempfile.mkdtemp(prefix="scalebridge_bench_"))
     runs: dict[str, list[dict[str, Any]]] = {"scalebridge": [], "plain": []}
     runners = {"scalebridge": run_scalebridge, "plain": run_plain}
@@ -252,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
                 result = runner(case, work / name, args.cells)
                 runs[name].append(result)
                 print(f"  round {round_}: {name:<12} {result['wall_s']:8.2f} s", flush=True)
-        profiles = profile(case, work, args.cells) if args.profile else {}
-        split = run_phases(case, work, args.cells) if args.phases else {}
+        profiles = profile(case, work, args.cells, args.out) if args.profile else {}
+        split = run_phases(case, work, args.cells, args.out) if args.phases else {}
     finally:
         if args.keep:
             print(f"run folders kept in {work}")
@@ -354,9 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     if case.every_step is not None:
         record[f"total_{kind}_iterations"] = iterations
-    path = OUT / f"{case.toml.stem}.json"
+    path = args.out / f"{case.toml.stem}.json"
     path.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"written: {path.relative_to(ROOT)}")
+    print(f"written: {path}")
     return 0 if agree else 1
 
 

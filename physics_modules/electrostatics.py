@@ -36,11 +36,13 @@ The bracket in F_U is the consistent normal flux, so its integral is exactly I f
 solution; the symmetric Nitsche terms keep the operator symmetric. Like any potential, phi needs
 a reference: a "potential" boundary, or a coupling that fixes its level (electrode kinetics).
 
-Quantities: per boundary the current entering the domain (conduction) or the charge on it
-(dielectric): the reaction on potential boundaries, the prescribed value on current/charge
-boundaries and the consistent flux on equipotential ones (exact for the discrete solution, so
-balances close to round-off); the potential of each equipotential boundary; the electrical power
-int i . E (conduction) or the stored energy 1/2 int D . E (dielectric).
+Quantities: per boundary the current leaving the domain through it (conduction; the sign
+convention of every boundary flow of the built-ins: what leaves is positive, while prescribed
+boundary currents are given as what enters) or the charge on it (dielectric): the reaction on
+potential boundaries (and point or edge sets held at a potential), the prescribed value on
+current/charge boundaries and the consistent flux on equipotential ones (exact for the discrete
+solution, so balances close to round-off); the potential of each equipotential boundary; the
+electrical power int i . E (conduction) or the stored energy 1/2 int D . E (dielectric).
 
 A case uses it as::
 
@@ -386,28 +388,31 @@ class Electrostatics(Physics):
 
     # Outputs --------------------------------------------------------------------------------
     def quantities(self, ctx: Context) -> dict[str, Quantity]:
-        """Current into (conduction) or charge on (dielectric) each boundary, potentials of the
-        equipotential boundaries, electrical power or stored energy, potential extremes."""
+        """Current leaving through (conduction) or charge on (dielectric) each boundary,
+        potentials of the equipotential boundaries, electrical power or stored energy,
+        potential extremes."""
         names = self.params.fields
         phi = ctx.field(names.potential)
         flow, units = ("current", "A") if self.conduction else ("charge", "C")
         per_depth = ctx.per_depth(units)
+        # What enters through a boundary is the reaction or the inflow G . n; a current leaves.
+        sign = -1.0 if self.conduction else 1.0
         boundaries = self.params.boundaries
+        fixed = [b for b, bc in boundaries.items() if isinstance(bc, PotentialBoundary)]
         quantities = {}
-        for name in ctx.boundaries:
+        for name in dict.fromkeys([*ctx.boundaries, *fixed]):  # fixed points and edges too
             bc = boundaries.get(name)
             description = (
-                f"Current entering through '{name}'" if self.conduction else f"Charge on '{name}'"
+                f"Current leaving through '{name}'" if self.conduction else f"Charge on '{name}'"
             )
-            if isinstance(bc, PotentialBoundary):
-                value = Quantity.reaction(names.potential, name, per_depth, description)
+            if name in fixed:
+                value = Quantity.reaction(names.potential, name, per_depth, description, scale=sign)
             elif isinstance(bc, Equipotential):
-                value = Quantity.integral(
-                    self._nitsche(ctx, name)[2] * ctx.ds(name), per_depth, description
-                )
+                inflow = self._nitsche(ctx, name)[2]
+                value = Quantity.integral(sign * inflow * ctx.ds(name), per_depth, description)
             else:  # zero on an insulated boundary: UFL drops the integral
                 given = 0 * phi if bc is None else ctx.coefficient(bc.value)
-                value = Quantity.integral(given * ctx.ds(name), per_depth, description)
+                value = Quantity.integral(sign * given * ctx.ds(name), per_depth, description)
             quantities[f"{flow}_{name}"] = value
         for name, unknown in self._equipotentials().items():
             quantities[unknown] = Quantity.maximum(unknown, "V", f"Potential of '{name}'")

@@ -186,15 +186,16 @@ class Heat(Physics):
         """Heat flow out through each boundary, heat generated, stored energy, extremes.
 
         Where the case prescribes a flux (flux, convection, radiation) the flow is that flux;
-        on temperature boundaries it is the reaction of the discrete equations; on insulated
-        boundaries it is zero. So the discrete energy balance closes to round-off.
+        on temperature boundaries (and point or edge sets held at a temperature) it is the
+        reaction of the discrete equations; on insulated boundaries it is zero. So the discrete
+        energy balance closes to round-off.
         """
         T = ctx.field("temperature")
         power, energy = ctx.per_depth("W"), ctx.per_depth("J")
         outflows = self._boundary_outflows(ctx)
         fixed = self._fixed()
         quantities = {}
-        for name in ctx.boundaries:
+        for name in dict.fromkeys([*ctx.boundaries, *fixed]):
             description = f"Heat leaving through '{name}'"
             if name in fixed:
                 flow = Quantity.reaction("temperature", name, power, description, scale=-1.0)

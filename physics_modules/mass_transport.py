@@ -520,10 +520,11 @@ class MassTransport(Physics):
                         stored * c * ctx.dx(part), amount, f"Amount of {name} in '{part}'"
                     )
             outflows = self._outflows(ctx, name)
-            for boundary in ctx.boundaries:
+            conditions = species.boundaries.items()
+            fixed = [b for b, bc in conditions if isinstance(bc, ConcentrationBoundary)]
+            for boundary in dict.fromkeys([*ctx.boundaries, *fixed]):  # points, edges too
                 description = f"{name} leaving through '{boundary}'"
-                bc = species.boundaries.get(boundary)
-                if isinstance(bc, ConcentrationBoundary):
+                if boundary in fixed:
                     flow = Quantity.reaction(name, boundary, rate, description, scale=-1.0)
                 else:  # zero on a boundary without flux: UFL drops the integral
                     outflow = outflows.get(boundary, 0 * c)

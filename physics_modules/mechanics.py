@@ -84,7 +84,6 @@ from app.contracts import (
 )
 
 AXES = "xyz"
-_ONE = Value(1.0)  # a constant with a mesh, for the rigid translations of the near-nullspace
 
 
 class DisplacementBoundary(Parameters):
@@ -198,10 +197,6 @@ class Mechanics(Physics):
     name = "mechanics"
     spd = True
     dimensions = (2, 3)  # plane strain/stress, axisymmetric, 3D: no 1D formulation
-
-    def __init__(self, params: Parameters, instance: str | None = None):
-        super().__init__(params, instance)
-        self._indicators: dict[str, PerRegion] = {}
 
     class Parameters(Parameters):
         formulation: Literal["auto", "3d", "plane_strain", "plane_stress", "axisymmetric"] = Field(
@@ -364,10 +359,7 @@ class Mechanics(Physics):
         """1 on a region and 0 elsewhere (cellwise), to assemble fields from per-region laws."""
         if region is None:
             return 1
-        if region not in self._indicators:  # the same value object: one function per region
-            values = {other: Value(float(other == region)) for other in ctx.regions}
-            self._indicators[region] = PerRegion(values)
-        return ctx.coefficient(self._indicators[region])
+        return ctx.coefficient(PerRegion({r: Value(float(r == region)) for r in ctx.regions}))
 
     def _small_strain_stress(self, ctx: Context, law: tuple[Any, Any], H: Any) -> tuple:
         """Stress and elastic strain (3x3) of the displacement gradient H for one law."""
@@ -537,7 +529,7 @@ class Mechanics(Physics):
     def modes(self, ctx: Context) -> dict[str, Modes]:
         """Rigid-body motions: the near-nullspace for multigrid, and the exact nullspace when no
         support or spring holds the body."""
-        x, one = ctx.x, ctx.coefficient(_ONE)
+        x, one = ctx.x, ctx.coefficient(1.0)  # a constant with a mesh: a vector of the space
         formulation = self._formulation(ctx)
         d = ctx.gdim
         translations = [one * ufl.unit_vector(i, d) for i in range(d)]

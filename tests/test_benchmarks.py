@@ -1,26 +1,92 @@
-"""The benchmarks stay runnable and keep measuring the same discrete problem as their plain
-DOLFINx references: at a tiny size, each pair agrees (every quantity, and the iteration counts
-step by step). Times are measured by `make bench`, never asserted here."""
+"""The benchmarks stay runnable and keep measuring what they say: every script in benchmarks/
+runs at a tiny size; each ScaleBridge case agrees with its plain DOLFINx reference (every
+quantity, and the iteration counts step by step); the phase timers find every function they
+time by its dotted name. Times are measured by `make bench`, never asserted here. Records go to
+a temporary folder, so a test never overwrites benchmarks/out/."""
 
+import importlib.util
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
 
+BENCHMARKS = ROOT / "benchmarks"
 
-@pytest.mark.parametrize("case", ["heat_3d", "reaction_front"])
-def test_benchmark_and_its_plain_reference_agree(case):
-    command = [sys.executable, "benchmarks/run.py", "--case", case, "--cells", "4"]
+
+def load(script: str):
+    """A benchmark script as a module (its main() is not run)."""
+    spec = importlib.util.spec_from_file_location(Path(script).stem, BENCHMARKS / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(*arguments: str, timeout: float = 600) -> subprocess.CompletedProcess:
     process = subprocess.run(
-        [*command, "--repeats", "1"], capture_output=True, text=True, cwd=ROOT, timeout=600
+        [sys.executable, *arguments], capture_output=True, text=True, cwd=ROOT, timeout=timeout
     )
     assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
-    record = json.loads((ROOT / "benchmarks" / "out" / f"{case}.json").read_text())
+    return process
+
+
+# Which test runs each script (the plain references and the timers run under the drivers).
+RUN_BY = {
+    "run.py": "test_benchmark_and_its_plain_reference_agree",
+    "plain_heat_3d.py": "test_benchmark_and_its_plain_reference_agree[heat_3d]",
+    "plain_reaction_front.py": "test_benchmark_and_its_plain_reference_agree[reaction_front]",
+    "phases_scalebridge.py": "test_benchmark_and_its_plain_reference_agree (--phases), "
+    "test_elasticity_benchmark_runs",
+    "elasticity_3d.py": "test_elasticity_benchmark_runs",
+    "quadrature.py": "test_quadrature_benchmark_runs",
+}
+
+
+def test_every_script_in_benchmarks_is_run_by_a_test():
+    scripts = {path.name for path in BENCHMARKS.glob("*.py")}
+    assert scripts == set(RUN_BY), f"not run by any test: {scripts - set(RUN_BY)}"
+
+
+@pytest.mark.parametrize("case", ["heat_3d", "reaction_front"])
+def test_benchmark_and_its_plain_reference_agree(case, tmp_path):
+    run(
+        "benchmarks/run.py",
+        *("--case", case, "--cells", "4", "--repeats", "1", "--phases", "--out", str(tmp_path)),
+    )
+    record = json.loads((tmp_path / f"{case}.json").read_text())
     assert record["agree"] and record["relative_difference"] < 1e-8, record
     assert record["cells"] == 4
+    timers = record["scalebridge_phases"]["functions"]
+    assert timers["app.simulation.Simulation.run"]["calls"] == 1
+    assert timers["app.simulation.Simulation.step"]["calls"] >= 1
+
+
+def test_elasticity_benchmark_runs(tmp_path):
+    """Two tiny refinements: CG + GAMG converges, the support carries the weight, and the
+    timers the script reports were recorded."""
+    run("benchmarks/elasticity_3d.py", "--sizes", "2", "3", "--out", str(tmp_path))
+    record = json.loads((tmp_path / "elasticity_3d.json").read_text())
+    assert record["weight_balanced"] and record["iterations_ok"], record
+    assert [row["cells"] for row in record["rows"]] == [[8, 2, 2], [12, 3, 3]]
+    for row in record["rows"]:
+        assert 0 < row["solve_s"] <= row["run_s"] < row["process_s"], row
+
+
+def test_phase_timers_find_every_function_by_name():
+    """One list of dotted names; a function that is renamed or moved fails here."""
+    phases = load("phases_scalebridge.py")
+    for name in phases.TIMED:
+        holder, attribute, function = phases.resolve(name)
+        assert callable(function) and attribute == name.rpartition(".")[2], name
+        assert callable(getattr(holder, attribute)), name
+    assert len(set(phases.TIMED)) == len(phases.TIMED)
+    read = load("elasticity_3d.py").TIMERS.values()
+    assert set(read) <= set(phases.TIMED), set(read) - set(phases.TIMED)
+    with pytest.raises(LookupError, match=r"app\.fields\.interpolate: interpolate does not exist"):
+        phases.resolve("app.fields.interpolate")  # the name that broke make bench
 
 
 def test_quadrature_benchmark_runs():

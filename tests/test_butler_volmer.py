@@ -209,8 +209,9 @@ def test_newman_tobias_reaction_distribution(cases):
         exact = AREA * I0 * F_RT * newman_tobias(x)
         errors.append(relative_l2(sim, "volumetric_current", exact))
         assert q["kinetics_total_current_A_per_m2"][-1] == pytest.approx(-CURRENT, rel=1e-12)
-        assert q["solid_current_right_A_per_m2"][-1] == pytest.approx(-CURRENT, rel=1e-12)
-        assert q["electrolyte_current_left_A_per_m2"][-1] == pytest.approx(CURRENT, rel=1e-12)
+        # Currents leaving: the current enters the electrolyte at x = 0 and leaves the solid.
+        assert q["solid_current_right_A_per_m2"][-1] == pytest.approx(CURRENT, rel=1e-12)
+        assert q["electrolyte_current_left_A_per_m2"][-1] == pytest.approx(-CURRENT, rel=1e-12)
     rate = math.log(errors[0] / errors[-1]) / math.log(4)
     assert abs(rate - 2) < 0.1, errors
     assert errors[1] < 2e-4, errors  # the case's 40 cells (measured 9.9e-5)
@@ -271,7 +272,7 @@ def test_porous_electrode_butler_volmer_first_integral(cases):
         assert ends["right"][0] == pytest.approx(eta_l, rel=2e-3)  # measured 5.6e-4
     assert eta_0 * F_RT / 2 < -3 and eta_0 < 15 * eta_l  # far from linear, and nonuniform
     assert q["kinetics_total_current_A_per_m2"][-1] == pytest.approx(-current, rel=1e-9)
-    assert q["solid_current_right_A_per_m2"][-1] == pytest.approx(-current, rel=1e-9)
+    assert q["solid_current_right_A_per_m2"][-1] == pytest.approx(current, rel=1e-9)
 
 
 @pytest.mark.mpi

@@ -16,6 +16,8 @@ import ufl
 from dolfinx import fem
 from mpi4py import MPI
 
+from app.conformance import read_case, run_checked
+from app.conformance_parallel import Serial, compare
 from app.contracts import Dirichlet, FieldSpec, Physics, Quantity
 from app.testing import (
     check_compiles,
@@ -260,3 +262,126 @@ def test_results_that_depend_on_the_rank_count_are_caught():
     with pytest.raises(AssertionError, match=r"on 1 rank and .* on 2 ranks") as info:
         check_parallel(RankDependent, case_of(RankDependent))
     assert "mean_u" in str(info.value) or "L2 norm of u" in str(info.value)
+
+
+# --------------------------------------------------------------------------------------------
+# Real cases: a plug-in coupled with others (zeros by cancellation, others' columns and modes)
+# --------------------------------------------------------------------------------------------
+class SteadyTemperature(Physics):
+    """-div grad T = 0 with T = 393.15 K on every side: a uniform temperature."""
+
+    name = "steady_temperature"
+
+    @property
+    def provides(self):
+        return [FieldSpec("temperature", "scalar", "K")]
+
+    def residual(self, ctx):
+        T, v = ctx.field("temperature"), ctx.test("temperature")
+        return ufl.inner(ufl.grad(T), ufl.grad(v)) * ctx.dx()
+
+    def dirichlet(self, ctx):
+        return [Dirichlet("temperature", side, 393.15) for side in ctx.boundaries]
+
+
+# A plate heated by 100 K, free to expand: pinned at one corner, held in y at the next. In plane
+# strain the supports carry nothing (their reactions are round-off of the thermal forces, ~1e8
+# N/m), while sigma_zz = -E alpha dT is not zero. Plane strain is a 2D-only mode of mechanics.
+FREE_EXPANSION = {
+    "mesh": {
+        "type": "rectangle",
+        "length": [2.0, 1.0],
+        "cells": [8, 4],
+        "points": {"pin": "x == 0 and y == 0", "slide": "x == 2 and y == 0"},
+    },
+    "physics": {
+        "steady_temperature": {},
+        "mechanics": {
+            "formulation": "plane_strain",
+            "youngs_modulus": 2e11,
+            "poisson_ratio": 0.3,
+            "thermal_expansion": 1e-5,
+            "boundaries": {
+                "pin": {"type": "fixed"},
+                "slide": {"type": "displacement", "y": 0},
+            },
+        },
+    },
+}
+
+
+@pytest.mark.mpi
+def test_a_plugin_coupled_with_a_free_expansion_conforms():
+    """The reactions are round-off on either side (1e-9 against terms of 1e8): judged against
+    those terms they agree; the 3D compile check is left out because plane strain has no 3D
+    form, and 1D because mechanics has none: neither is blamed on the checked plug-in."""
+    report = check_plugin(SteadyTemperature, FREE_EXPANSION)
+    compiles, parallel = report.checks["compiles"], report.checks["parallel"]
+    assert compiles.startswith("compiles and assembles on no other mesh"), compiles
+    assert "1D not supported by 'mechanics' (mechanics: 2D, 3D)" in compiles, compiles
+    assert "3D left out: 'mechanics' cannot be set up there" in compiles, compiles
+    assert "physics.mechanics.formulation" in compiles, compiles
+    assert "1 and 2 ranks agree" in parallel, parallel
+
+
+def test_explicit_dimensions_blame_the_plugin_that_cannot_run_there():
+    with pytest.raises(AssertionError) as info:
+        check_compiles(SteadyTemperature, FREE_EXPANSION, dims=[3])
+    message = str(info.value)
+    assert "setting up the case on a 3D mesh failed at physics.mechanics.formulation" in message
+    assert "(a limit of 'mechanics', not of 'steady_temperature')" in message
+
+
+def test_the_reactions_of_a_free_expansion_are_round_off_of_their_terms():
+    """What the parallel check judges zeros against: the scale of the terms, at every output."""
+    run = run_checked(SteadyTemperature, read_case(FREE_EXPANSION), scales=True)
+    thermal_force = 2e11 * 1e-5 * 100 * 0.125  # E alpha dT over one cell's side, N/m
+    for name in ("reaction_pin_x_N_per_m", "reaction_pin_y_N_per_m", "reaction_slide_y_N_per_m"):
+        value, scale = run.result.quantities[name][-1], run.scales[name][-1]
+        assert thermal_force / 10 < scale < thermal_force * 100, (name, scale)
+        assert abs(value) < 1e-12 * scale, (name, value, scale)
+
+
+def test_compare_judges_zeros_against_the_scale_of_their_terms():
+    values = {"reaction_pin_x_N": [0.0, 2.4e-9], "load_N": [1.0, 1.0]}
+    serial = Serial(values, {"reaction_pin_x_N": [0.0, 3e8]}, dict.fromkeys(values, "mechanics"))
+    noisy = {"reaction_pin_x_N": [0.0, -7.1e-10], "load_N": [1.0, 1.0]}
+    text = compare(RankDependent, serial, noisy, 2, 1e-8, ["mechanics"])
+    assert text.startswith("1 and 2 ranks agree to 1.0e-17 on 2 outputs"), text
+    unscaled = Serial(values, {}, serial.owners)  # judged against itself: a relative 1.3
+    with pytest.raises(AssertionError, match=r"relative difference 1\.3"):
+        compare(RankDependent, unscaled, noisy, 2, 1e-8, ["mechanics"])
+
+
+class RankDependentHeating(Physics):
+    """Heats by as many W/m^3 as there are ranks (a reduction done wrong): the heat plug-in's
+    columns differ first, then the plug-in's own field."""
+
+    name = "rank_dependent_heating"
+
+    @property
+    def provides(self):
+        return [FieldSpec("heat_source", "scalar", "W/m^3", derived=True)]
+
+    def derived(self, ctx):
+        return {"heat_source": ctx.coefficient(float(MPI.COMM_WORLD.size)) * (1 + 0 * ctx.x[0])}
+
+
+@pytest.mark.mpi
+def test_a_column_of_another_plugin_is_blamed_on_its_owner():
+    case = case_of(RankDependentHeating)
+    case["physics"]["heat"] = {"boundaries": {"left": {"type": "temperature", "value": 300}}}
+    with pytest.raises(AssertionError) as info:
+        check_parallel(RankDependentHeating, case)
+    message = str(info.value)
+    assert message.startswith("'heat': heat_flow_left_W_per_m is "), message
+    assert "not to the plug-in under test 'rank_dependent_heating'" in message, message
+    assert "exclude_columns=['heat_flow_left_W_per_m']" in message, message
+    heat_columns = ["heat_*", "stored_energy_*", "max_temperature_*", "min_temperature_*"]
+    with pytest.raises(AssertionError) as info:  # without heat's columns: its own field
+        check_parallel(RankDependentHeating, case, exclude_columns=heat_columns)
+    message = str(info.value)
+    assert message.startswith("'rank_dependent_heating': L2 norm of heat_source is "), message
+    assert "not to the plug-in under test" not in message, message
+    with pytest.raises(AssertionError, match=r"'heat_x\*' matches no column; columns: time_s"):
+        check_parallel(RankDependentHeating, case, exclude_columns=["heat_x*"])

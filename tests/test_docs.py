@@ -4,14 +4,16 @@ Commands are the lines starting with ``$ `` in the guide's ```console blocks; ou
 under a command must appear in what it prints (``...`` stands for lines left out). A ```toml
 block whose first line is ``# file: PATH`` is written to PATH when the walk reaches it.
 
-Tools are this venv's executables. ``pip install [-e] PATH`` installs with ``--target`` into a
-folder of the test's own that the later commands see through ``PYTHONPATH``, so the venv itself is
-never changed (an editable install would not be importable from such a folder; nothing is edited
-after installing, so the installed copy is the same code).
+Tools are this venv's executables. The guide installs its plug-in with ``pip install --target``
+into a folder of the walk's own, so the venv itself is never changed (the test refuses a ``pip
+install`` without ``--target``; it adds ``--no-build-isolation``, as there is no index to fetch
+build tools from). ``$ export NAME=value`` sets a variable for the later commands (``$PWD`` and
+other variables in the value are expanded).
 """
 
 import os
 import shlex
+import string
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -62,30 +64,40 @@ def steps(markdown: str) -> list[Step]:
     return found
 
 
-def executable(command: list[str], site: Path) -> list[str]:
+def executable(command: list[str]) -> list[str]:
     """The command with the guide's tools replaced by this venv's."""
     if command[0] == "pip":
         assert command[1] == "install", f"unsupported pip command in the guide: {command}"
-        paths = [word for word in command[2:] if word != "-e"]
-        assert not [p for p in paths if p.startswith("-")], f"unsupported pip options: {command}"
-        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
-        return [*pip, "--no-build-isolation", "--target", str(site), *paths]
+        assert "--target" in command, f"the guide installs into the environment: {command}"
+        return [sys.executable, "-m", "pip", *command[1:], "--quiet", "--no-build-isolation"]
     assert command[0] in TOOLS, f"the guide runs '{command[0]}': add it to test_docs.TOOLS"
     return [str(BIN / word) if word in TOOLS else word for word in command]
+
+
+def exported(command: list[str], env: dict[str, str]) -> tuple[str, str] | None:
+    """(name, value) of an ``export NAME=value`` line, its value expanded; None otherwise."""
+    if command[0] != "export":
+        return None
+    name, _, value = command[1].partition("=")
+    return name, string.Template(value).substitute(env)
 
 
 @pytest.fixture(scope="module")
 def walkthrough(tmp_path_factory) -> Path:
     """Run the whole guide in an empty folder; returns the folder."""
     work = tmp_path_factory.mktemp("guide")
-    site = work.parent / f"{work.name}_site"
-    env = os.environ | {"PYTHONPATH": str(site), "PYTHONUNBUFFERED": "1"}
+    env = os.environ | {"PWD": str(work), "PYTHONUNBUFFERED": "1"}
+    env.pop("PYTHONPATH", None)
     for step in steps(GUIDE.read_text()):
         if step.path is not None:
             (work / step.path).write_text(step.text + "\n")
             continue
+        variable = exported(step.command, env)
+        if variable is not None:
+            env[variable[0]] = variable[1]
+            continue
         process = subprocess.run(
-            executable(step.command, site),
+            executable(step.command),
             cwd=work,
             env=env,
             capture_output=True,
@@ -105,7 +117,8 @@ def test_guide_goes_from_scaffold_to_coupled_run():
     commands = [" ".join(step.command) for step in steps(GUIDE.read_text()) if step.command]
     for expected in (
         "scalebridge new-module my_reaction",
-        "pip install -e ./my_reaction",
+        "pip install --no-deps --target plugins ./my_reaction",
+        "export PYTHONPATH=$PWD/my_reaction:$PWD/plugins",
         "scalebridge modules my_reaction",
         "pytest my_reaction/tests",
         "scalebridge check my_reaction/cases/coupled.toml",
@@ -119,6 +132,8 @@ def test_guide_goes_from_scaffold_to_coupled_run():
 @pytest.mark.mpi
 def test_every_command_in_the_guide_runs(walkthrough):
     assert (walkthrough / "my_reaction" / "pyproject.toml").exists()
+    installed = {p.name.split("-")[0] for p in (walkthrough / "plugins").glob("*.dist-info")}
+    assert installed == {"my_reaction"}  # beside the project's venv, not in it
     assert (walkthrough / "results" / "demo" / "quantities.csv").exists()
 
 

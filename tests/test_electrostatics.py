@@ -135,8 +135,9 @@ def test_total_current_into_a_strip(degree: int):
     q = sim.run().quantities
     assert "potential_right" in sim.store
     assert q["potential_right_V"][-1] == pytest.approx(current * length / (sigma * width), rel=1e-8)
-    assert q["current_left_A_per_m"][-1] == pytest.approx(-current, rel=1e-10)
-    assert q["current_right_A_per_m"][-1] == pytest.approx(current, rel=1e-10)
+    # Currents leaving through each boundary: the total current enters on the right.
+    assert q["current_left_A_per_m"][-1] == pytest.approx(current, rel=1e-10)
+    assert q["current_right_A_per_m"][-1] == pytest.approx(-current, rel=1e-10)
     assert q["power_W_per_m"][-1] == pytest.approx(current**2 * length / (sigma * width), rel=1e-8)
 
 
@@ -175,7 +176,9 @@ def test_floating_plate_between_two_layers(mode: str):
     units = "A_per_m" if mode == "conduction" else "C_per_m"
     assert q["potential_plate_V"][-1] == pytest.approx(10.0 * g1 / (g1 + g2), rel=1e-10)
     left, right = q[f"{flow}_left_{units}"][-1], q[f"{flow}_right_{units}"][-1]
-    assert left == pytest.approx(10.0 * g1 * g2 / (g1 + g2) * 1e-3 * SCALE[mode], rel=1e-10)
+    sign = -1.0 if mode == "conduction" else 1.0  # a current leaving; the electrode's charge
+    expected = 10.0 * g1 * g2 / (g1 + g2) * 1e-3 * SCALE[mode]
+    assert left == pytest.approx(sign * expected, rel=1e-10)
     assert right == pytest.approx(-left, rel=1e-10)
     assert abs(q[f"{flow}_plate_{units}"][-1]) < 1e-12 * abs(left)
 
@@ -235,8 +238,8 @@ def test_diffusion_potential_closed_form(right: dict):
     assert abs(slope([1 / 8, 1 / 16, 1 / 32], errors) - 3) < 0.1, errors
     assert errors[-1] < 1e-6
     q = result.quantities
-    assert q["current_left_A_per_m2"][-1] == pytest.approx(-CURRENT, rel=1e-10)
-    assert q["current_right_A_per_m2"][-1] == pytest.approx(CURRENT, rel=1e-10)
+    assert q["current_left_A_per_m2"][-1] == pytest.approx(CURRENT, rel=1e-10)  # leaving
+    assert q["current_right_A_per_m2"][-1] == pytest.approx(-CURRENT, rel=1e-10)
     phi_end = (K + CURRENT / (S0 * A)) * math.log(1 + A)
     assert q["max_potential_V"][-1] == pytest.approx(phi_end, rel=1e-6)
     if right["type"] == "total_current":
@@ -259,7 +262,7 @@ def joule_balance(cases, overrides: dict) -> tuple[dict, np.ndarray]:
         sim.graph.describe()
     )
     assert "potential, temperature" in sim.describe_solvers()  # one monolithic Newton solve
-    supplied = q["current_left_A_per_m"][1:] * 0.05  # I V: the reaction current at 50 mV
+    supplied = -q["current_left_A_per_m"][1:] * 0.05  # I V: the current entering at 50 mV
     outflow = sum(q[f"heat_flow_{side}_W_per_m"] for side in ("left", "right", "bottom", "top"))
     rate = np.diff(q["stored_energy_J_per_m"]) / q["dt_s"][1:]
     return q, np.abs(rate + outflow[1:] - supplied) / supplied
@@ -268,7 +271,7 @@ def joule_balance(cases, overrides: dict) -> tuple[dict, np.ndarray]:
 def test_joule_heating_energy_balance(cases):
     """Electrical power in (I V and int i . E) = heat stored + heat conducted out, every step."""
     q, imbalance = joule_balance(cases, {})
-    supplied = q["current_left_A_per_m"] * 0.05
+    supplied = -q["current_left_A_per_m"] * 0.05  # what leaves through 'left' is -I
     assert np.allclose(supplied, q["power_W_per_m"], rtol=1e-10, atol=0)
     assert np.allclose(q["power_W_per_m"], q["heat_generated_W_per_m"], rtol=1e-12, atol=0)
     assert q["current_right_A_per_m"] == pytest.approx(-q["current_left_A_per_m"], rel=1e-10)
@@ -276,7 +279,7 @@ def test_joule_heating_energy_balance(cases):
     # heat with one more quadrature degree than int i . E, which leaves ~4e-6 (measured 3.7e-6).
     assert imbalance.max() < 1e-5, imbalance
     # Copper warms, its conductivity falls, so the current does: the two-way coupling acts.
-    assert q["current_left_A_per_m"][-1] < 0.97 * q["current_left_A_per_m"][1]
+    assert -q["current_left_A_per_m"][-1] < 0.97 * -q["current_left_A_per_m"][1]
     assert 325 < q["max_temperature_K"][-1] < 340
 
 
@@ -286,7 +289,7 @@ def test_joule_heating_balance_closes_to_round_off(cases):
     linear = {"physics.electrostatics.conductivity": "5.96e7*(1 - 0.00393*(temperature - 293.15))"}
     q, imbalance = joule_balance(cases, linear)
     assert imbalance.max() < 1e-10, imbalance
-    assert np.allclose(q["current_left_A_per_m"] * 0.05, q["power_W_per_m"], rtol=1e-12, atol=0)
+    assert np.allclose(-q["current_left_A_per_m"] * 0.05, q["power_W_per_m"], rtol=1e-12, atol=0)
 
 
 # --------------------------------------------------------------------------------------------

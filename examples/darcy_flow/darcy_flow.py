@@ -159,10 +159,10 @@ class DarcyFlow(Physics):
         flow = ctx.per_depth("m^3/s")
         inflows = self._inflows(ctx)
         quantities = {}
-        for boundary in ctx.boundaries:
+        fixed = [b for b, bc in self.params.boundaries.items() if isinstance(bc, PressureBoundary)]
+        for boundary in dict.fromkeys([*ctx.boundaries, *fixed]):  # fixed points and edges too
             description = f"Fluid volume leaving through '{boundary}' per second"
-            bc = self.params.boundaries.get(boundary)
-            if isinstance(bc, PressureBoundary):
+            if boundary in fixed:
                 quantities[f"outflow_{boundary}"] = Quantity.reaction(
                     name, boundary, flow, description, scale=-1.0
                 )
