@@ -19,7 +19,7 @@ import ufl
 from dolfinx import fem, mesh
 from ufl.algorithms.analysis import extract_constants
 
-from app.context import FormContext, unknown
+from app.context import FormContext, ParameterConstants, unknown
 from app.contracts import BadValue, Dirichlet, Physics
 from app.domains import Domains, Evaluation
 from app.fields import Field, FieldStore, owned
@@ -76,6 +76,7 @@ class Group:
         mesh_data: The mesh with named regions and boundaries.
         static: Shared set of functions that never change during the run.
         subcycles: Substeps the group takes per coupled step.
+        parameters: The case's parameter-set constants, for the contexts.
     """
 
     def __init__(
@@ -88,6 +89,7 @@ class Group:
         mesh_data: MeshData,
         static: set[Any],
         subcycles: int = 1,
+        parameters: ParameterConstants | None = None,
     ):
         self.name, self.physics, self.scheme, self.mesh_data = name, physics, scheme, mesh_data
         self.unknowns: list[Field] = [
@@ -118,6 +120,7 @@ class Group:
                 readable,
                 static,
                 plugin.domain,
+                parameters,
             )
         self.derived: dict[str, Any] = {}  # derived fields of the group's plug-ins, in UFL
         self.derive()
