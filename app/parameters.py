@@ -201,13 +201,14 @@ def _scalar_value(raw: Any, units: str, meta: Mapping[str, Any], where: str) -> 
     return Value(value)
 
 
-def _set_constant(expression: Expression) -> float | None:
-    """The value of an expression of the parameter set's constants only (else None)."""
+def _set_constant(expression: Expression, units: str) -> float | None:
+    """The value in ``units`` of an expression of the parameter set's constants only (else
+    None); the expression computes in SI ("Q_nom" is 18000 C, 5 in A*h)."""
     library = _LIBRARY.get()
     values = library.values() if library else {}
     if not expression.names <= values.keys():
         return None
-    return float(expression.evaluate(values))
+    return float(expression.evaluate(values)) / _units.si_factor(units)
 
 
 def _check_set_value(expression: Expression, units: str, meta: Mapping, where: str) -> None:
@@ -217,7 +218,7 @@ def _check_set_value(expression: Expression, units: str, meta: Mapping, where: s
     head = library.units_of(expression.head) if library and expression.head else None
     if head is not None and not _units.compatible(head, units):
         raise _fail(f"{where}'{expression.source}' is in {head} but {units} was expected")
-    value = _set_constant(expression)
+    value = _set_constant(expression, units)
     if value is not None:
         _check_bounds(value, units, meta, f"{where}'{expression.source}' = {value:g}: ")
 
@@ -227,7 +228,7 @@ def _parameter_value(annotation: Any, raw: Any, units: str, meta: Mapping, where
     if annotation in (float, float | None):
         value = _scalar_value(raw, units, meta, where)
         if isinstance(value, Formula):
-            number = _set_constant(value.expression)
+            number = _set_constant(value.expression, units)
             if number is None:
                 raise _fail(
                     f"{where}expected a number in {units}; expressions are not allowed here "

@@ -43,11 +43,15 @@ def compatible(units_a: str, units_b: str) -> bool:
     return parse_units(units_a).dimensionality == parse_units(units_b).dimensionality
 
 
+def si_factor(units: str) -> float:
+    """What one ``units`` is in SI base units (m, kg, s, A, K, mol): 3600 for "A*h"."""
+    return float(registry().Quantity(1.0, parse_units(units)).to_base_units().magnitude)
+
+
 def coherent(units: str) -> bool:
-    """Whether one ``units`` is one in SI base units (m, kg, s, A, K, mol), so that a value in
-    it is what SI expressions compute with ("J/(mol*K)" yes; "A*h", "degC", "%" no)."""
-    quantity = registry().Quantity(1.0, parse_units(units))
-    return math.isclose(quantity.to_base_units().magnitude, 1.0, rel_tol=1e-12)
+    """Whether one ``units`` is one in SI base units, so that a value in it is what SI
+    expressions compute with ("J/(mol*K)" yes; "A*h", "degC", "%" no)."""
+    return math.isclose(si_factor(units), 1.0, rel_tol=1e-12)
 
 
 def unit_suffix(units: str) -> str:

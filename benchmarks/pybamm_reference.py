@@ -8,9 +8,9 @@ for a protocol), about 200 rows, under a header saying how it was made. Current 
 discharge and the discharge capacity is the running integral of the current (PyBaMM's
 conventions).
 
-With ``--convergence`` each scenario also runs at N/4 and N/2 points (40 and 80); the header then records the
-voltage RMS between meshes and the Richardson estimate of the error of the written (finest) mesh,
-from the observed order p of the three meshes (BATTERY_MODEL.md section 8):
+With ``--convergence`` each scenario also runs at N/4 and N/2 points (40 and 80); the header
+then records the voltage RMS between meshes and the Richardson estimate of the error of the
+written (finest) mesh, from the observed order p of the three meshes (BATTERY_MODEL.md sec. 8):
 ``error(N) ~ RMS(V_N - V_N/2) / (2^p - 1)``.
 
     .venv/bin/python benchmarks/pybamm_reference.py --convergence     # all, as committed
@@ -146,7 +146,8 @@ def write(path: Path, name: str, scenario: Scenario, columns: dict, points: int,
     import pybamm
 
     header = [
-        f"PyBaMM {pybamm.__version__} reference '{name}', written by benchmarks/pybamm_reference.py",
+        f"PyBaMM {pybamm.__version__} reference '{name}', "
+        "written by benchmarks/pybamm_reference.py",
         f"model: lithium_ion.DFN(options={scenario.options or {}}) (default options otherwise)",
         f"parameter set: {scenario.parameter_set}; initial state: set_initial_state(1.0) "
         "(SOC 1, cyclable lithium kept); T_init = T_amb = 298.15 K",
@@ -178,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         meshes = [args.points // 4, args.points // 2, args.points]
         runs = {n: solve(scenario, n) for n in (meshes if args.convergence else meshes[-1:])}
         notes = convergence_lines(runs) if args.convergence else []
-        write(args.out / f"pybamm_{name}.csv", name, scenario, runs[args.points], args.points, notes)
+        path = args.out / f"pybamm_{name}.csv"
+        write(path, name, scenario, runs[args.points], args.points, notes)
         print(f"{name}: {time.perf_counter() - started:.1f} s", *notes, sep="\n  ", flush=True)
     return 0
 
