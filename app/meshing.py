@@ -6,6 +6,8 @@ interface between two materials). Names come from
 
 * built-in meshes: region ``domain``; boundaries ``left``/``right`` (x min/max),
   ``bottom``/``top`` (y), ``back``/``front`` (z);
+* the pseudo-2D (x, r) mesh of a layered cell (:mod:`app.meshing_pseudo2d`): one region per
+  layer, boundaries ``left``/``right``/``bottom``/``top``;
 * gmsh meshes: the physical groups of the top dimension (regions) and of one dimension less
   (boundaries), named by their physical names (unnamed ones ``region_<tag>``/``boundary_<tag>``);
 * ``regions`` / ``boundaries`` in the case file: conditions on x, y, z. A cell joins the first
@@ -32,10 +34,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from app.errors import CaseError, listing
 from app.expressions import Expression, ExpressionError, parse
 from app.meshing_gmsh import check_gmsh_spec, load_gmsh
+from app.meshing_pseudo2d import LayerSpec, build_pseudo2d, check_pseudo2d_spec, describe
 from app.units import to_si
 
-_DIM = {"interval": 1, "rectangle": 2, "box": 3}
-_CELLS = {
+_DIM = {"interval": 1, "rectangle": 2, "box": 3, "pseudo2d": 2}
+_CELLS = {  # the built-in boxes
     "interval": ("interval",),
     "rectangle": ("triangle", "quadrilateral"),
     "box": ("tetrahedron", "hexahedron"),
@@ -51,6 +54,8 @@ _SIDES = (
 )
 _COORDS = ("x", "y", "z")
 _GMSH_ONLY = ("file", "size", "parameters")
+_PSEUDO2D_ONLY = {"layers": None, "radial_cells": 10, "radial_grading": 1.0}
+_PSEUDO2D_ONLY["interface_grading"] = 1.0
 
 
 class MeshSpec(BaseModel):
@@ -58,8 +63,10 @@ class MeshSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["interval", "rectangle", "box", "gmsh"] = Field(
-        "rectangle", description="Built-in interval/rectangle/box, or a gmsh file."
+    type: Literal["interval", "rectangle", "box", "gmsh", "pseudo2d"] = Field(
+        "rectangle",
+        description="Built-in interval/rectangle/box, a gmsh file, or the (x, r) mesh of a "
+        "layered cell with a particle at every x (pseudo2d).",
     )
     length: list[float | str] | None = Field(
         None, description='Size per direction in m or with units ("2 cm"); default 1 each.'
@@ -93,12 +100,29 @@ class MeshSpec(BaseModel):
         default_factory=dict,
         description="Extra boundaries: name = condition on x, y, z met by all facet vertices.",
     )
+    layers: list[LayerSpec] | None = Field(
+        None, description="pseudo2d: the layers from x = 0 on (name, thickness, cells in x)."
+    )
+    radial_cells: int = Field(10, description="pseudo2d: cells along r (0 to 1).")
+    radial_grading: float = Field(
+        1.0, description="pseudo2d: r_i = 1 - (1 - i/N)^g, cells shrink toward r = 1 (1: none)."
+    )
+    interface_grading: float = Field(
+        1.0, description="pseudo2d: cells shrink toward the layer interfaces (1: uniform)."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "MeshSpec":
+        if self.type != "pseudo2d":
+            for key, default in _PSEUDO2D_ONLY.items():
+                if getattr(self, key) != default:
+                    raise CaseError(f"mesh.{key}", f"'{key}' is only read for type = \"pseudo2d\"")
         if self.type == "gmsh":
             check_gmsh_spec(self)
             coords = _COORDS
+        elif self.type == "pseudo2d":
+            check_pseudo2d_spec(self)
+            coords = _COORDS[:2]
         else:
             self._check_builtin()
             coords = _COORDS[: self.dim]
@@ -237,6 +261,9 @@ def build_mesh(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshDa
         description = f"gmsh {spec.file}{size}" + (
             f", order {spec.order}" if spec.order > 1 else ""
         )
+    elif spec.type == "pseudo2d":
+        msh, cell_tags, facet_tags, regions, boundaries = build_pseudo2d(spec, comm)
+        description = describe(spec)
     else:
         msh = _builtin_mesh(spec, comm)
         cell_tags = facet_tags = None
@@ -250,7 +277,7 @@ def build_mesh(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshDa
     cells = _tag_values(msh, tdim, cell_tags)
     facets = _tag_values(msh, tdim - 1, facet_tags)
     outside = dmesh.exterior_facet_indices(msh.topology)
-    if spec.type != "gmsh":
+    if spec.type in _CELLS:  # a built-in box: regions and sides are the whole of each
         cells[:] = regions["domain"]
         _mark_sides(msh, spec, facets, outside)
     _apply_conditions(msh, tdim, cells, regions, spec.regions, "regions")
@@ -446,3 +473,18 @@ def _meshtags(msh: dmesh.Mesh, dim: int, values: np.ndarray, name: str) -> dmesh
     tags = dmesh.meshtags(msh, dim, entities, values[entities])
     tags.name = name
     return tags
+
+
+def facet_regions(data: MeshData, boundary: str) -> tuple[np.ndarray, np.ndarray]:
+    """The local facets of an exterior boundary and the region tag of each one's cell.
+
+    What a field on the boundary inherits from the cells beside it: on a pseudo2d mesh, the layer
+    (negative electrode, separator, positive electrode) of each facet of ``top``, the r = 1 line
+    that is the cell's through-thickness domain.
+    """
+    msh, tdim = data.mesh, data.mesh.topology.dim
+    facets = data.facet_tags.find(data.boundaries[boundary])
+    msh.topology.create_connectivity(tdim - 1, tdim)
+    to_cells = msh.topology.connectivity(tdim - 1, tdim)
+    cells = np.array([to_cells.links(facet)[0] for facet in facets], dtype=np.int32)
+    return facets, _tag_values(msh, tdim, data.cell_tags)[cells]

@@ -248,6 +248,19 @@ def _parameter_value(annotation: Any, raw: Any, units: str, meta: Mapping, where
     return _scalar_value(raw, units, meta, where)
 
 
+def constant_value(raw: Any, units: str, path: str) -> float:
+    """A case value that must be one number: a number (in ``units``), a quantity string, or an
+    expression of the parameter set's constants ("L_n", "2*L_s").
+
+    Raises:
+        CaseError: At ``path``, for anything else.
+    """
+    try:
+        return _parameter_value(float, raw, units, {}, "")
+    except PydanticCustomError as exc:
+        raise CaseError(path, exc.message()) from None
+
+
 def parse_property(raw: Any, units: str) -> Property:
     """Parse a case value given in ``units`` (number, quantity, expression, table by region);
     for parameters whose unit is only known from other parameters.
