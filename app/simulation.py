@@ -34,7 +34,7 @@ from mpi4py import MPI
 
 from app.case import LoadedCase, load_case
 from app.context import FormContext, ParameterConstants, locate_value, parameter_owner, unknown
-from app.contracts import BadValue, Physics, Quantity, Value
+from app.contracts import BadValue, Formula, Physics, Quantity, Value
 from app.coupling import Coupler, build_groups, link
 from app.domains import Domains, Evaluation
 from app.errors import CaseError, did_you_mean, listing
@@ -199,10 +199,14 @@ class Simulation:
         value = getattr(owner, name, None) if owner is not None else None
         units = type(owner).units_of(name) if owner is not None else None
         if not isinstance(value, Value) or units is None:
+            head = value.expression.head if isinstance(value, Formula) else None
+            table = self.loaded.parameters
+            named = table is not None and head in table.constants
             raise CaseError(
                 where,
                 f"target {path!r} is not a constant parameter with units (an expression, a table "
                 "by region or a plain setting cannot be controlled)",
+                f"it is the set's constant {head}: target 'parameters.{head}'" if named else None,
             )
         constant = self.context(parts[1]).constant_of(value)
         if constant is None:

@@ -329,3 +329,22 @@ def test_the_command_line_reports_bad_parameters_without_a_traceback(folder):
         f"scalebridge: error: {folder / 'case.toml'}: parameters.beta: '1 m' has units of m but "
         "1/K was expected. Fix: give a value in 1/K or a compatible unit"
     ]
+
+
+def test_a_protocol_on_a_parameter_written_as_a_set_constant_points_to_the_set(folder):
+    case = CASE + """
+[time]
+scheme = "bdf1"
+dt = 1.0
+end = 2.0
+
+[protocol]
+steps = ["Heat at 2 kW/m^3 for 1 s"]
+controls.Heat = { target = "physics.heat.source" }
+"""
+    (folder / "case.toml").write_text(case)
+    with pytest.raises(CaseError) as caught:
+        Simulation.from_case(folder / "case.toml").build()
+    message = str(caught.value)
+    assert message.startswith("protocol.controls: target 'physics.heat.source' is not a constant")
+    assert message.endswith("Fix: it is the set's constant q: target 'parameters.q'")
