@@ -5,6 +5,7 @@ The physics is steady conduction in a slab with a heat source: with constant k t
 of P1 are exact (T_max - T_0 = q L^2/(8 k)), and with k(T) from a set function the solution must
 equal the same case written with the expression itself."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -332,7 +333,9 @@ def test_the_command_line_reports_bad_parameters_without_a_traceback(folder):
 
 
 def test_a_protocol_on_a_parameter_written_as_a_set_constant_points_to_the_set(folder):
-    case = CASE + """
+    case = (
+        CASE
+        + """
 [time]
 scheme = "bdf1"
 dt = 1.0
@@ -342,9 +345,26 @@ end = 2.0
 steps = ["Heat at 2 kW/m^3 for 1 s"]
 controls.Heat = { target = "physics.heat.source" }
 """
+    )
     (folder / "case.toml").write_text(case)
     with pytest.raises(CaseError) as caught:
         Simulation.from_case(folder / "case.toml").build()
     message = str(caught.value)
     assert message.startswith("protocol.controls: target 'physics.heat.source' is not a constant")
     assert message.endswith("Fix: it is the set's constant q: target 'parameters.q'")
+
+
+def test_the_documented_set_file_loads_and_evaluates(tmp_path):
+    from app.parameter_resolution import resolve
+    from tests.conftest import ROOT
+
+    text = (ROOT / "docs" / "parameter_sets.md").read_text()
+    block = text.split("```toml\n# my_cell.toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "my_cell.toml").write_text(block)
+    table = resolve({"set": "my_cell.toml"}, tmp_path)
+    assert (table.name, table.citation) == ("MyCell", "A. Author et al., J. Batteries 1 (2026) 1")
+    assert table.constants["a_n"].value == pytest.approx(3 * 0.6 / 5e-6, 1e-15)
+    assert table.evaluate("D_s_n", 0.5, 298.15) == pytest.approx(1e-14, 1e-15)
+    hot = 1e-14 * math.exp(30e3 / 8.31446261815324 * (1 / 298.15 - 1 / 330))
+    assert table.evaluate("D_s_n", 0.5, 330.0) == pytest.approx(hot, 1e-14)
+    assert table.evaluate("U_n", 0.5) == pytest.approx(0.1 + 0.8 * math.exp(-15), 1e-15)
