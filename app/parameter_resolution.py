@@ -9,6 +9,8 @@ a function that calls itself, directly or through others, is found and refused.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,6 +219,8 @@ class _Builder:
             value, definition = self._value(name, spec)
         finally:
             self._stack.pop()
+        if not math.isfinite(value):
+            raise self.fail("constants", name, f"must be a finite number, got {value}")
         self._resolved[name] = Constant(value, spec.units, spec.description, definition)
         return self._resolved[name]
 
@@ -227,7 +231,8 @@ class _Builder:
         try:
             expression = parse(raw, _Lookup(self))
         except ExpressionError as exc:
-            if not looks_like_quantity(raw):
+            numbers_only = not re.search(r"[^\W\d_eE]", raw)  # no unit word: "1e308*1e308"
+            if numbers_only or not looks_like_quantity(raw):
                 raise self.fail("constants", name, str(exc)) from None
             try:
                 return to_si(raw, spec.units, ""), None
