@@ -24,17 +24,18 @@ Reading gmsh files (on rank 0, with errors raised on every rank) is :mod:`app.me
 
 import pathlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from dolfinx import mesh as dmesh
 from mpi4py import MPI
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from app.errors import CaseError, listing
 from app.expressions import Expression, ExpressionError, parse
 from app.meshing_gmsh import check_gmsh_spec, load_gmsh
 from app.meshing_pseudo2d import LayerSpec, build_pseudo2d, check_pseudo2d_spec, describe
+from app.parameters import constant_value
 from app.units import to_si
 
 _DIM = {"interval": 1, "rectangle": 2, "box": 3, "pseudo2d": 2}
@@ -110,6 +111,17 @@ class MeshSpec(BaseModel):
     interface_grading: float = Field(
         1.0, description="pseudo2d: cells shrink toward the layer interfaces (1: uniform)."
     )
+
+    @field_validator("length", "origin", mode="before")
+    @classmethod
+    def _in_metres(cls, raw: Any, info: ValidationInfo) -> Any:
+        """Lengths read when the case loads, so they may be parameter-set constants ("L_n")."""
+        if not isinstance(raw, list):
+            return raw
+        return [
+            constant_value(value, "m", f"mesh.{info.field_name}.{index}")
+            for index, value in enumerate(raw)
+        ]
 
     @model_validator(mode="after")
     def _check(self) -> "MeshSpec":

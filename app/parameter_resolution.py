@@ -66,6 +66,7 @@ def resolve(section: Any, base_dir: Path) -> ParameterTable | None:
         builder.constants(),
         builder.functions(),
         overridden=builder.overridden,
+        doi=spec.doi,
     )
     state = builder.state_of_charge_section(table)
     if "initial_soc" in section or "initial_voltage" in section:

@@ -23,7 +23,7 @@ The file format (docs/parameter_sets.md has the full description)::
 
     [constants]
     L_n = { value = "85.2 um", units = "m", description = "Negative electrode thickness" }
-    a_n = { value = "3*eps_s_n/R_n", units = "1/m", description = "..." }  # of other constants
+    a_n = { value = "3*eps_act_n/R_n", units = "1/m", description = "..." }  # of constants
 
     [functions.U_n]
     arguments = { theta = "dimensionless" }       # name = units, in call order
@@ -38,6 +38,9 @@ Python); calls between functions are expanded, and a function that calls itself 
 or directly) is refused. Every set also knows the physical constants ``FARADAY`` and
 ``GAS_CONSTANT``. Anything wrong is one :class:`~app.errors.CaseError` at ``parameters.set`` (a
 problem of the file, with its place in the file) or ``parameters.<name>`` (an override).
+
+This module holds the file format and the resolved :class:`ParameterTable`;
+:mod:`app.parameter_resolution` reads a case's section into one.
 """
 
 from __future__ import annotations
@@ -140,7 +143,9 @@ def locate(given: str, base_dir: Path) -> Path:
         for candidate in (base_dir / given, Path(given)):
             if candidate.is_file():
                 return candidate.resolve()
-        raise CaseError("parameters.set", f"set file '{given}' not found", "check the path")
+        stem = Path(given).stem
+        fix = f'for the shipped set, write set = "{stem}"' if stem in sets else "check the path"
+        raise CaseError("parameters.set", f"set file '{given}' not found", fix)
     raise CaseError(
         "parameters.set",
         f"unknown parameter set '{given}'{did_you_mean(given, sets)}; shipped sets: "
@@ -204,7 +209,7 @@ class ParameterTable:
     """A parameter set as a case resolved it: overrides applied, constants evaluated.
 
     Attributes:
-        name, description, citation: From the set file.
+        name, description, citation, doi: From the set file.
         path: The set file.
         constants: By name, with SI values (physical constants included).
         functions: By name.
@@ -220,6 +225,7 @@ class ParameterTable:
     functions: dict[str, DefinedFunction]
     initial_state: InitialState | None = None
     overridden: list[str] = field(default_factory=list)
+    doi: str = ""
 
     @property
     def parsed_functions(self) -> dict[str, Function]:
@@ -263,7 +269,7 @@ class ParameterTable:
         lines = [
             f"Parameters: set {self.name} ({self.path})",
             f"  {self.description}" if self.description else "",
-            f"  citation: {self.citation}",
+            f"  citation: {self.citation}" + (f", doi:{self.doi}" if self.doi else ""),
             f"  {len(self.constants) - len(PHYSICAL)} constants, {len(self.functions)} "
             f"functions: {', '.join(signatures)}",
         ]

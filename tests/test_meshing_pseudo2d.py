@@ -191,3 +191,42 @@ def test_two_ranks_build_the_same_mesh_and_solution(tmp_path):
     (tmp_path / "particles.toml").write_text(PARTICLES)
     serial, parallel = runs_on_ranks(tmp_path / "particles.toml", tmp_path)
     assert_same_quantities(serial, parallel, floor=1e-10)
+
+
+LAYER_COUNTS = """\
+import json
+import sys
+sys.path.insert(0, {root!r})
+import app
+import numpy as np
+from mpi4py import MPI
+from tests.test_meshing_pseudo2d import mesh
+from app.meshing import facet_regions
+
+data = mesh(radial_cells=4, radial_grading=1.5, interface_grading=2.0)
+facets, tags = facet_regions(data, "top")
+owned = facets < data.mesh.topology.index_map(1).size_local
+counts = {{n: MPI.COMM_WORLD.allreduce(int(np.sum(owned & (tags == t))), op=MPI.SUM)
+          for n, t in data.regions.items()}}
+local = data.mesh.topology.index_map(2).size_local
+everywhere = MPI.COMM_WORLD.allgather(local)
+if MPI.COMM_WORLD.rank == 0:
+    print(json.dumps({{"counts": counts, "cells": everywhere, "summary": data.summary()}}))
+"""
+
+
+@pytest.mark.mpi
+def test_two_ranks_give_every_top_facet_its_layer(tmp_path):
+    import json
+
+    from tests.conftest import ROOT, mpi_python
+
+    script = tmp_path / "layers.py"
+    script.write_text(LAYER_COUNTS.format(root=str(ROOT)))
+    run = mpi_python(script, ranks=2, timeout=120)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert all(n > 0 for n in result["cells"])  # both ranks own part of the mesh
+    assert result["counts"] == {"negative": 6, "separator": 4, "positive": 5}
+    serial = mesh(comm=MPI.COMM_SELF, radial_cells=4, radial_grading=1.5, interface_grading=2.0)
+    assert result["summary"] == serial.summary()

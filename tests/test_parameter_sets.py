@@ -161,7 +161,7 @@ def test_two_ranks_give_the_same_answer(folder):
 def test_the_initial_soc_is_available_to_initial_values_by_name():
     case = {
         "parameters": {"set": "Chen2020", "initial_soc": 0.5},
-        "mesh": {"type": "interval", "cells": [4], "length": ["85.2 um"]},
+        "mesh": {"type": "interval", "cells": [4], "length": ["L_n"]},  # lengths may be too
         "physics": {
             "particle": {
                 "type": "mass_transport",
@@ -198,6 +198,11 @@ def problem(folder: Path, overrides: dict, set_text: str | None = None) -> str:
             "shipped sets: Chen2020, Marquis2019.",
         ),
         ({"parameters.set": "nowhere/my.toml"}, "parameters.set: set file 'nowhere/my.toml' not"),
+        (
+            {"parameters.set": "Chen2020.toml"},
+            "set file 'Chen2020.toml' not found. Fix: for the shipped set, write "
+            'set = "Chen2020"',
+        ),
         (
             {"parameters.kk0": 1},
             "parameters.kk0: unknown parameter 'kk0' of set Slab (did you mean 'k0'?)",
