@@ -375,3 +375,18 @@ def test_the_documented_set_file_loads_and_evaluates(tmp_path):
     hot = 1e-14 * math.exp(30e3 / 8.31446261815324 * (1 / 298.15 - 1 / 330))
     assert table.evaluate("D_s_n", 0.5, 330.0) == pytest.approx(hot, 1e-14)
     assert table.evaluate("U_n", 0.5) == pytest.approx(0.1 + 0.8 * math.exp(-15), 1e-15)
+
+
+def test_a_set_constant_in_si_fills_a_parameter_declared_in_other_units():
+    # Q_nom is 18000 C in the set (SI); the protocol's capacity is declared in A*h
+    case = {
+        "parameters": {"set": "Chen2020"},
+        "mesh": {"type": "interval", "length": ["L"]},
+        "physics": {"heat": {"source": 0.0}},
+        "protocol": {
+            "steps": ["Heat at 1 W/m^3 for 1 s"],
+            "controls": {"Heat": {"target": "physics.heat.source"}},
+            "capacity": "Q_nom",
+        },
+    }
+    assert load_case(case).case.protocol.capacity == pytest.approx(5.0, 1e-15)
