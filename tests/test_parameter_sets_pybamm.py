@@ -151,6 +151,7 @@ def test_every_constant_equals_pybamms(both):
     for ours, symbol in DERIVED.items():
         worst = max(worst, relative(table.constants[ours].value, values.evaluate(symbol(symbols))))
         checked.add(ours)
+    print(f"{table.name}: constants, largest relative difference to PyBaMM {worst:.1e}")
     assert worst <= 1e-12, worst
     # everything the set defines is checked, except what lives inside a PyBaMM function
     inside = {"E_r_n", "E_r_p", "m_n", "m_p", "E_D_s_n", "E_D_s_p", "E_D_e", "E_k_e"}
@@ -164,6 +165,7 @@ def test_every_constant_equals_pybamms(both):
 def test_every_function_equals_pybamms_at_sample_points(both):
     table, values = both
     assert set(table.functions) == set(FUNCTIONS)
+    worst = 0.0
     for ours, theirs in FUNCTIONS.items():
         arguments = table.functions[ours].function.arguments
         c_max = table.constants["c_max_p" if ours.endswith("_p") else "c_max_n"].value
@@ -172,7 +174,9 @@ def test_every_function_equals_pybamms_at_sample_points(both):
             pybamm.FunctionParameter(theirs, {n: pybamm.Vector(v) for n, v in points.items()})
         )
         got = table.evaluate(ours, *points.values())
+        worst = max(worst, relative(got, expected.ravel()))
         assert relative(got, expected.ravel()) <= 1e-12, (table.name, ours)
+    print(f"{table.name}: functions, largest relative difference to PyBaMM {worst:.1e}")
 
 
 def pybamm_stoichiometries(name: str, target) -> tuple[float, float]:
@@ -193,6 +197,7 @@ def test_initial_state_reproduces_pybamm(name, target):
     table = resolve(section, Path.cwd())
     x, y = pybamm_stoichiometries(name, target)
     c = table.constants
+    print(f"{name} {target}: x - x_PyBaMM = {c['c_n_init'].value / c['c_max_n'].value - x:.1e}")
     assert abs(c["c_n_init"].value / c["c_max_n"].value - x) <= 1e-10
     assert abs(c["c_p_init"].value / c["c_max_p"].value - y) <= 1e-10
     state = table.initial_state
