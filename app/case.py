@@ -28,6 +28,9 @@ from app.coupling import CouplingSpec
 from app.errors import CaseError, did_you_mean, listing
 from app.events import EventSpec, ProtocolSpec
 from app.meshing import MeshSpec
+from app.parameter_resolution import resolve
+from app.parameter_set import ParameterTable
+from app.parameters import parameter_scope
 from app.probes import Probe, check_probe_names, probe_table
 from app.units import to_si
 
@@ -141,6 +144,11 @@ class Case(Parameters):
 
     title: str = Field("", description="One-line title")
     description: str = Field("", description="What the case shows")
+    parameters: dict[str, Any] | None = Field(
+        None,
+        description="A parameter set (set = name or file), overrides of its values, and "
+        "initial_soc or initial_voltage (checked by app.parameter_resolution)",
+    )
     mesh: MeshSpec = Field(description="Mesh and named regions/boundaries")
     physics: dict[str, dict[str, Any]] = Field(description="Plug-in instances by name")
     time: TimeSpec = Field(default_factory=TimeSpec, description="Time discretisation")
@@ -163,6 +171,7 @@ class LoadedCase:
         raw: The case as written, with command-line overrides applied.
         path: The case file (None for a case given as a dict).
         base_dir: Where relative paths (mesh files) are resolved from.
+        parameters: The parameter set the case names, resolved (None without one).
     """
 
     case: Case
@@ -170,6 +179,7 @@ class LoadedCase:
     raw: dict[str, Any]
     path: Path | None
     base_dir: Path
+    parameters: ParameterTable | None = None
 
     def resolved(self) -> dict[str, Any]:
         """The complete case with defaults filled in and SI values, runnable as it is."""
@@ -178,6 +188,8 @@ class LoadedCase:
         )
         if self.case.mesh.file:
             data["mesh"]["file"] = str(self.mesh_file_hint())
+        if self.parameters is not None:  # a set given by path is found from any run folder
+            data["parameters"]["set"] = self.parameters_hint()
         data["physics"] = {
             name: {"type": plugin.name}
             | ({"domain": plugin.domain} if plugin.domain else {})
@@ -185,6 +197,11 @@ class LoadedCase:
             for name, plugin in self.physics.items()
         }
         return data
+
+    def parameters_hint(self) -> str:
+        """The set as written when it is a shipped name, else its file's absolute path."""
+        given = self.case.parameters["set"]
+        return given if self.parameters.path.stem == given else str(self.parameters.path)
 
     def mesh_file_hint(self) -> Path:
         """The mesh file as an absolute path when it exists relative to the case."""
@@ -285,11 +302,13 @@ def load_case(
         raw = read_toml(path)
     apply_overrides(raw, overrides or {})
     base = Path(base_dir) if base_dir else (path.parent if path else Path.cwd())
-    case = validate(Case, raw, "")
-    physics = {name: _instantiate(name, raw["physics"][name]) for name in case.physics}
+    parameters = resolve(raw.get("parameters"), base)
+    with parameter_scope(parameters):
+        case = validate(Case, raw, "")
+        physics = {name: _instantiate(name, raw["physics"][name]) for name in case.physics}
     if not physics:
         raise CaseError("physics", "no physics given", "add a [physics.<name>] table")
-    return LoadedCase(case, physics, raw, path, base)
+    return LoadedCase(case, physics, raw, path, base, parameters)
 
 
 def _instantiate(instance: str, table: Mapping[str, Any]) -> Physics:

@@ -114,6 +114,8 @@ def _check(args: argparse.Namespace, comm: Any) -> str:
     simulation.build()
     case = simulation.case
     lines = [f"Case: {case.title or args.case.stem} ({args.case})", ""]
+    if simulation.loaded.parameters is not None:
+        lines += [*simulation.loaded.parameters.describe(), ""]
     lines += simulation.mesh_data.summary().splitlines()
     lines += ["", "Plug-ins:"]
     for instance, plugin in simulation.physics.items():

@@ -21,6 +21,7 @@ from app.errors import did_you_mean, listing
 from app.fields import FieldStore
 from app.forms import FormRules
 from app.meshing import MeshData
+from app.parameter_set import ParameterTable
 from app.parameters import walk_values
 from app.timeint import TimeScheme
 
@@ -58,6 +59,54 @@ def not_integrable(name: str, data: MeshData) -> BadValue | None:
     )
 
 
+class ParameterConstants:
+    """The constants of a case's parameter set as ``fem.Constant`` objects: one per name and
+    mesh, shared by every form on that mesh. Setting a value (:meth:`set`, or a protocol
+    control's ``value``) updates them, and the constants defined from it, without recompiling.
+    """
+
+    def __init__(self, table: ParameterTable | None):
+        self.table = table
+        self._meshes: list[tuple[Any, dict[str, fem.Constant]]] = []
+
+    def on(self, mesh: Any) -> dict[str, fem.Constant]:
+        """Every constant by name, on ``mesh`` (none without a parameter set)."""
+        if self.table is None:
+            return {}
+        for known, constants in self._meshes:
+            if known is mesh:
+                return constants
+        values = self.table.values()
+        constants = {n: fem.Constant(mesh, PETSc.ScalarType(v)) for n, v in values.items()}
+        self._meshes.append((mesh, constants))
+        return constants
+
+    def set(self, name: str, value: float) -> None:
+        """Change a constant everywhere (and what is defined from it)."""
+        for changed in self.table.set_value(name, value):
+            for _, constants in self._meshes:
+                constants[changed].value = self.table.constants[changed].value
+
+    def control(self, name: str) -> ParameterControl:
+        """What a protocol step sets: an object whose ``value`` is this constant."""
+        return ParameterControl(self, name)
+
+
+class ParameterControl:
+    """A parameter-set constant as a protocol control target (``value = ...`` sets it)."""
+
+    def __init__(self, constants: ParameterConstants, name: str):
+        self._constants, self.name = constants, name
+
+    @property
+    def value(self) -> float:
+        return self._constants.table.constants[self.name].value
+
+    @value.setter
+    def value(self, value: float) -> None:
+        self._constants.set(self.name, value)
+
+
 class FormContext(Context):
     """Context of one plug-in instance on the parent mesh.
 
@@ -72,6 +121,7 @@ class FormContext(Context):
         rules: What the simulation's forms share (records the constants of values fixed at 0).
         domain: The region the instance is placed on (None: the whole mesh); ``dx()`` is its
             measure then.
+        parameters: The case's parameter-set constants (names expressions may use).
     """
 
     def __init__(
@@ -85,6 +135,7 @@ class FormContext(Context):
         static: set[Any],
         rules: FormRules,
         domain: str | None = None,
+        parameters: ParameterConstants | None = None,
     ):
         self.instance = instance
         self.mesh_data = mesh_data
@@ -96,6 +147,7 @@ class FormContext(Context):
         self._store, self._tests, self._readable, self._static = store, tests, readable, static
         self._rules = rules
         self.domain = domain
+        self._parameters = parameters or ParameterConstants(None)
         self._dx = ufl.Measure("dx", domain=self.mesh, subdomain_data=mesh_data.cell_tags)
         self._ds = ufl.Measure("ds", domain=self.mesh, subdomain_data=mesh_data.facet_tags)
         self._dS = ufl.Measure("dS", domain=self.mesh, subdomain_data=mesh_data.facet_tags)
@@ -249,8 +301,10 @@ class FormContext(Context):
         raise TypeError(f"cannot turn {value!r} into a coefficient")
 
     def namespace(self) -> dict[str, Any]:
-        """Names an expression may use here: coordinates, t and the readable scalar fields."""
-        names: dict[str, Any] = dict(zip(("x", "y", "z"), self.x, strict=False))
+        """Names an expression may use here: the parameter set's constants, coordinates, t and
+        the readable scalar fields."""
+        names: dict[str, Any] = dict(self._parameters.on(self.mesh))
+        names |= dict(zip(("x", "y", "z"), self.x, strict=False))
         names["t"] = self.t
         for name in sorted(self._readable):
             if name in self._store and self._store[name].spec.rank == "scalar":

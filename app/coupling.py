@@ -31,6 +31,7 @@ from mpi4py import MPI
 from pydantic import Field
 
 from app.acceleration import accelerator
+from app.context import ParameterConstants
 from app.contracts import Parameters, Physics
 from app.errors import CaseError, did_you_mean, listing
 from app.fields import FieldStore, owned, owned_size
@@ -206,14 +207,29 @@ def build_groups(
     mesh_data: MeshData,
     static: set[Any],
     rules: FormRules,
+    parameters: ParameterConstants | None = None,
 ) -> list[Group]:
-    """The groups of the case in solve order, each with its own time scheme.
+    """The groups of the case in solve order, each with its own time scheme (``parameters``:
+    the parameter-set constants every context shares).
 
     Raises:
         CaseError: A group names an unknown instance, or an instance is in no or two groups.
     """
     if not spec.groups:
-        groups = [Group("main", physics, graph, store, make_scheme(), mesh_data, static, rules)]
+        groups = [
+            Group(
+                "main",
+                physics,
+                graph,
+                store,
+                make_scheme(),
+                mesh_data,
+                static,
+                rules,
+                1,
+                parameters,
+            )
+        ]
     else:
         _check_membership(spec, physics)
         if spec.method == "strang" and make_scheme().order > 1:
@@ -234,6 +250,7 @@ def build_groups(
                 static,
                 rules,
                 group.subcycles,
+                parameters,
             )
             for group in spec.groups
         ]

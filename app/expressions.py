@@ -5,63 +5,50 @@ Case files give material properties and conditions as strings such as
 reads them with ``ast.parse`` (which executes nothing), accepts a small whitelist of constructs and
 turns them into an immutable tree that :meth:`Expression.to_ufl` and :meth:`Expression.evaluate`
 interpret. All checks happen in :func:`parse`, so mistakes surface when the case loads.
+
+Besides the built-in :data:`FUNCTIONS`, an expression may call functions defined by expressions
+of named arguments (a parameter set's ``U_n(theta)``, see :mod:`app.parameter_set`), handed to
+:func:`parse` as :class:`Function` objects: a call is checked (name, argument count) and replaced
+by the function's body with the arguments substituted, so the parsed tree holds only built-in
+operations and evaluates like any other.
 """
 
 import ast
 import math
-import operator
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from functools import reduce
+from dataclasses import dataclass, field
 from numbers import Real
-from types import MappingProxyType
 from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
 from app.errors import did_you_mean, listing
+from app.expression_tree import (
+    FUNCTIONS,
+    Node,
+    evaluate_tree,
+    fold,
+    size,
+    strict_floats,
+    substitute,
+    tree_to_ufl,
+    within,
+)
 
 if TYPE_CHECKING:
     import ufl.core.expr
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 60
+MAX_NODES = 20000  # after expanding calls of defined functions
 
-#: Callable functions and their (minimum, maximum) number of arguments; None: no maximum.
-FUNCTIONS: Mapping[str, tuple[int, int | None]] = MappingProxyType(
-    {
-        **dict.fromkeys(("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh"), (1, 1)),
-        **dict.fromkeys(("tanh", "exp", "log", "log10", "sqrt", "abs", "sign", "erf"), (1, 1)),
-        "atan2": (2, 2),
-        "min": (2, None),
-        "max": (2, None),
-    }
-)
+__all__ = ["FUNCTIONS", "Expression", "ExpressionError", "Function", "parse"]
 
 
 class ExpressionError(ValueError):
     """A malformed or unsafe expression; the message says what and where, without a case path
     (callers wrap it into app.errors.CaseError with the path)."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Node:
-    """A node of the parsed tree.
-
-    ``kind`` is one of num (``value`` the float), var (``value`` the name), neg, arith (a left
-    fold of ``args`` with the operators in ``value``, so a long flat sum is one node rather than
-    a deep chain), compare (``args`` compared pairwise by the operators in ``value``, all of
-    which must hold), and, or, not, if (test, body, orelse) and call (``value`` the function).
-    """
-
-    kind: str
-    args: tuple["_Node", ...] = ()
-    value: object = None
-
-    @property
-    def is_boolean(self) -> bool:
-        return self.kind in ("compare", "and", "or", "not")
 
 
 @dataclass(frozen=True)
@@ -72,13 +59,20 @@ class Expression:
         source: The text as written in the case file.
         names: Free variable names used (not function names, not ``pi``).
         is_boolean: Whether the value is a condition (comparison, and, or, not), not a number.
+        calls: Each call of a defined function, in reading order: its name and, per argument,
+            the name written there when the argument is a bare name (else None), so that
+            argument units can be checked against the fields they name.
+        head: The name the whole expression is, when it is a bare name (``"L_n"``) or one call
+            of a defined function (``"D_e(c_e, T)"``): its units are the expression's units.
     """
 
     source: str
     names: frozenset[str]
     is_boolean: bool
-    _tree: _Node = field(repr=False, compare=False)
+    _tree: Node = field(repr=False, compare=False)
     _order: tuple[str, ...] = field(repr=False, compare=False)  # names by first appearance
+    calls: tuple[tuple[str, tuple[str | None, ...]], ...] = ()
+    head: str | None = None
 
     def check_names(self, known: Iterable[str]) -> None:
         """Raise ExpressionError for the first name (in reading order) not in ``known``."""
@@ -119,9 +113,9 @@ class Expression:
                 problem = f"must be a scalar but has shape {exprs[name].ufl_shape}"
                 raise ExpressionError(f"'{name}' in {self.source!r} {problem}")
         try:
-            with _strict_floats():
-                tree = _substitute(self._tree, numbers)
-            return _to_ufl(tree, exprs)
+            with strict_floats():
+                tree = substitute(self._tree, {n: Node("num", value=v) for n, v in numbers.items()})
+            return tree_to_ufl(tree, exprs)
         except (ArithmeticError, ValueError, TypeError) as exc:
             raise ExpressionError(f"cannot build {self.source!r}: {exc}") from None
 
@@ -151,8 +145,9 @@ class Expression:
             raise ExpressionError(f"cannot evaluate {self.source!r}: {exc}") from None
         env = {n: np.broadcast_to(v, shape).ravel() if v.ndim else v[()] for n, v in values.items()}
         try:
-            with _strict_floats():
-                result = _evaluate(_within(self._tree, tolerance) if tolerance else self._tree, env)
+            with strict_floats():
+                tree = within(self._tree, tolerance) if tolerance else self._tree
+                result = evaluate_tree(tree, env)
         except (ArithmeticError, ValueError) as exc:
             raise ExpressionError(f"cannot evaluate {self.source!r}: {exc}") from None
         if shapes:
@@ -164,8 +159,34 @@ class Expression:
         return self.source
 
 
-def parse(source: str) -> Expression:
-    """Parse and validate a case-file expression; raises ExpressionError."""
+@dataclass(frozen=True)
+class Function:
+    """A function defined by an expression of named arguments, e.g. ``U_n(theta)``.
+
+    Attributes:
+        name: What expressions call it by.
+        arguments: The argument names its body uses, in call order.
+        body: The parsed body; its other names are constants the caller's namespace must hold.
+    """
+
+    name: str
+    arguments: tuple[str, ...]
+    body: Expression
+
+    @property
+    def constants(self) -> frozenset[str]:
+        """Names of the body that are not arguments."""
+        return self.body.names - set(self.arguments)
+
+
+def parse(source: str, functions: Mapping[str, Function] | None = None) -> Expression:
+    """Parse and validate a case-file expression; raises ExpressionError.
+
+    Args:
+        source: The text.
+        functions: Defined functions the expression may call besides the built-in ones (looked
+            up by name when called; a mapping may build them on demand).
+    """
     if not isinstance(source, str):
         raise ExpressionError(f"an expression must be a string, got {source!r}")
     if not source.strip():
@@ -183,7 +204,7 @@ def parse(source: str) -> Expression:
             f"brackets in {source[:30]!r}... are nested {deepest} levels deep; "
             f"at most {MAX_DEPTH} are allowed"
         )
-    reader = _Reader(source)
+    reader = _Reader(source, functions or {})
     try:
         body = ast.parse(reader.body, mode="eval").body
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
@@ -194,7 +215,11 @@ def parse(source: str) -> Expression:
         raise ExpressionError(f"{source!r} is not a valid expression: {message}{where}") from None
     tree = reader.read(body, 0)
     order = tuple(sorted(reader.names, key=reader.names.__getitem__))
-    return Expression(source, frozenset(order), tree.is_boolean, tree, order)
+    head = body.id if isinstance(body, ast.Name) and body.id in reader.names else None
+    if isinstance(body, ast.Call) and reader.calls and body.func.id == reader.calls[0][0]:
+        head = body.func.id  # the outermost call is read (and recorded) first
+    calls = tuple(reader.calls)
+    return Expression(source, frozenset(order), tree.is_boolean, tree, order, calls, head)
 
 
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
@@ -213,10 +238,11 @@ _OP_HINTS |= {"is": "use '=='", "is not": "use '!='"}
 
 
 class _Reader:
-    """Turns a Python AST into a tree of _Node, rejecting everything outside the grammar."""
+    """Turns a Python AST into a tree of Node, rejecting everything outside the grammar."""
 
-    def __init__(self, source: str):
-        self.source = source
+    def __init__(self, source: str, functions: Mapping[str, Function]):
+        self.source, self.functions = source, functions
+        self.calls: list[tuple[str, tuple[str | None, ...]]] = []
         self.body = source.lstrip()  # ast.parse rejects an indented first line
         skipped = source[: len(source) - len(self.body)]
         self.line_shift = skipped.count("\n")
@@ -243,7 +269,7 @@ class _Reader:
         shown = f" {shown!r}" if shown and shown != self.body.strip() else ""
         self.fail(node, f"{what}{shown} is not allowed", hint)
 
-    def operand(self, node: ast.expr, depth: int, role: str, boolean: bool = False) -> _Node:
+    def operand(self, node: ast.expr, depth: int, role: str, boolean: bool = False) -> Node:
         """Read ``node``, which must be a condition if ``boolean`` else a number."""
         tree = self.read(node, depth)
         if tree.is_boolean != boolean:
@@ -252,7 +278,7 @@ class _Reader:
             self.fail(node, f"{self.snippet(node)!r} is {kind} but {role} must be {expected}", hint)
         return tree
 
-    def read(self, node: ast.expr, depth: int) -> _Node:
+    def read(self, node: ast.expr, depth: int) -> Node:
         if depth >= MAX_DEPTH:
             self.fail(node, f"the expression is nested more than {MAX_DEPTH} levels deep")
         depth += 1
@@ -264,28 +290,28 @@ class _Reader:
                 number = float(value) if value <= sys.float_info.max else math.inf
                 if not math.isfinite(number):
                     self.fail(node, f"the number {self.snippet(node)!r} is too large")
-                return _Node("num", value=number)
+                return Node("num", value=number)
             case ast.Constant(value=str() | bytes()):
                 self.reject(node, "a string", "; expressions hold numbers, not text")
             case ast.Constant():
                 hint = "; only real numbers are allowed"
                 self.fail(node, f"the constant {node.value!r} is not allowed", hint)
             case ast.Name(id="pi"):
-                return _Node("num", value=math.pi)
+                return Node("num", value=math.pi)
             case ast.Name(id=name):  # never a keyword: the parser sees to that
                 if name.startswith("_"):
                     hint = ": names starting with '_' are not allowed"
                     self.fail(node, f"the name '{name}' is not allowed", hint)
-                if name in FUNCTIONS:
+                if name in FUNCTIONS or name in self.functions:
                     self.fail(node, f"'{name}' is a function", f"; call it as {name}(...)")
                 self.names.setdefault(name, (node.lineno, node.col_offset))
-                return _Node("var", value=name)
+                return Node("var", value=name)
             case ast.UnaryOp(op=ast.USub() | ast.UAdd() as op, operand=operand):
                 sign = "-" if isinstance(op, ast.USub) else "+"
                 tree = self.operand(operand, depth, f"the operand of unary '{sign}'")
-                return self.fold(node, _Node("neg", (tree,))) if sign == "-" else tree
+                return self.fold(node, Node("neg", (tree,))) if sign == "-" else tree
             case ast.UnaryOp(op=ast.Not(), operand=operand):
-                return _Node("not", (self.operand(operand, depth, "the operand of 'not'", True),))
+                return Node("not", (self.operand(operand, depth, "the operand of 'not'", True),))
             case ast.UnaryOp(op=op):
                 self.operator(node, op, {})
             case ast.BinOp():
@@ -298,11 +324,11 @@ class _Reader:
                     op = self.operator(step, step.op, _ARITH)
                     right = self.operand(step.right, depth, f"an operand of '{op}'")
                     if tree.kind == "num" and right.kind == "num":  # a constant so far
-                        tree = self.fold(step, _Node("arith", (tree, right), (op,)))
+                        tree = self.fold(step, Node("arith", (tree, right), (op,)))
                     elif tree.kind == "arith":
-                        tree = _Node("arith", (*tree.args, right), (*tree.value, op))
+                        tree = Node("arith", (*tree.args, right), (*tree.value, op))
                     else:
-                        tree = _Node("arith", (tree, right), (op,))
+                        tree = Node("arith", (tree, right), (op,))
                 return tree
             case ast.Compare(left=left, ops=ops, comparators=comparators):
                 # One node for 0 < x < 1: two nodes sharing x would make nested chains
@@ -311,17 +337,17 @@ class _Reader:
                 args = [self.operand(left, depth, f"an operand of '{symbols[0]}'")]
                 for symbol, right in zip(symbols, comparators, strict=True):
                     args.append(self.operand(right, depth, f"an operand of '{symbol}'"))
-                return _Node("compare", tuple(args), symbols)
+                return Node("compare", tuple(args), symbols)
             case ast.BoolOp(op=op, values=values):
                 word = "and" if isinstance(op, ast.And) else "or"
                 role = f"an operand of '{word}'"
-                return _Node(word, tuple(self.operand(v, depth, role, True) for v in values))
+                return Node(word, tuple(self.operand(v, depth, role, True) for v in values))
             case ast.IfExp(test=test, body=body, orelse=orelse):
                 role = "the condition of 'a if condition else b'"
                 cond = self.operand(test, depth, role, True)
                 role = "a branch of 'a if condition else b'"  # conditions combine with and/or
                 branches = (self.operand(body, depth, role), self.operand(orelse, depth, role))
-                return self.fold(node, _Node("if", (cond, *branches)))
+                return self.fold(node, Node("if", (cond, *branches)))
             case ast.Call():
                 return self.call(node, depth)
         for kind, what in _REJECTED.items():
@@ -336,14 +362,15 @@ class _Reader:
         hint = f"; {_OP_HINTS[symbol]}" if symbol in _OP_HINTS else ""
         self.fail(node, f"the operator '{symbol}' is not allowed", hint)
 
-    def call(self, node: ast.Call, depth: int) -> _Node:
-        allowed = f"; allowed functions: {listing(FUNCTIONS)}"
+    def call(self, node: ast.Call, depth: int) -> Node:
+        known = [*FUNCTIONS, *self.functions]
+        allowed = f"; allowed functions: {listing(known)}"
         if not isinstance(node.func, ast.Name):
             problem = f"calling {self.snippet(node.func)!r} is not allowed"
             self.fail(node, problem, f"; only functions can be called, by bare name{allowed}")
         name = node.func.id
-        if name not in FUNCTIONS:
-            hint = did_you_mean(name, FUNCTIONS) + allowed
+        if name not in known:
+            hint = did_you_mean(name, known) + allowed
             self.fail(node, f"the function '{name}' is not allowed", hint)
         if node.keywords:
             hint = f"; {name}() takes positional arguments only"
@@ -351,158 +378,38 @@ class _Reader:
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 self.reject(arg, "a starred argument")
+        if name not in FUNCTIONS:
+            return self.defined_call(node, self.functions[name], depth)
         least, most = FUNCTIONS[name]
         if not least <= len(node.args) <= (most or len(node.args)):
             wanted = f"{least}" if least == most else f"at least {least}"
             plural = "" if least == 1 else "s"
             self.fail(node, f"{name}() takes {wanted} argument{plural}, got {len(node.args)}")
         args = tuple(self.operand(arg, depth, f"the argument of {name}()") for arg in node.args)
-        return self.fold(node, _Node("call", args, name))
+        return self.fold(node, Node("call", args, name))
 
-    def fold(self, node: ast.AST, tree: _Node) -> _Node:
+    def defined_call(self, node: ast.Call, function: Function, depth: int) -> Node:
+        """A call of a defined function: its body with the arguments substituted."""
+        name, wanted = function.name, function.arguments
+        if len(node.args) != len(wanted):
+            self.fail(
+                node,
+                f"{name}() takes {len(wanted)} argument{'' if len(wanted) == 1 else 's'} "
+                f"({', '.join(wanted)}), got {len(node.args)}",
+            )
+        self.calls.append((name, tuple(getattr(arg, "id", None) for arg in node.args)))
+        args = [self.operand(arg, depth, f"an argument of {name}()") for arg in node.args]
+        for constant in sorted(function.constants):  # the body's names become the caller's
+            self.names.setdefault(constant, (node.lineno, node.col_offset))
+        tree = substitute(function.body._tree, dict(zip(wanted, args, strict=True)))
+        if size(tree, MAX_NODES) > MAX_NODES:
+            self.fail(node, f"calling {name}() expands to more than {MAX_NODES} operations")
+        return self.fold(node, tree)
+
+    def fold(self, node: ast.AST, tree: Node) -> Node:
         """Compute constant parts now, so that e.g. ``9**9**9**9`` fails when the case loads."""
         try:
-            with _strict_floats():
-                return _fold(tree)
+            with strict_floats():
+                return fold(tree)
         except (ArithmeticError, ValueError) as exc:
             self.fail(node, f"cannot compute {self.snippet(node)!r} ({exc})")
-
-
-# numpy raises (rather than warns) on division by zero, overflow and invalid values.
-def _strict_floats() -> np.errstate:
-    return np.errstate(divide="raise", over="raise", invalid="raise", under="ignore")
-
-
-# numpy scalars and arrays follow the operators and _strict_floats; UFL overloads all but ==, !=.
-_OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
-_OPERATORS |= {"**": operator.pow, "<": operator.lt, "<=": operator.le, ">": operator.gt}
-_OPERATORS |= {">=": operator.ge, "==": operator.eq, "!=": operator.ne}
-_NUMPY_FUNCTIONS = {name: getattr(np, name, None) for name in FUNCTIONS} | {
-    **{name: getattr(np, "arc" + name[1:]) for name in ("asin", "acos", "atan", "atan2")},
-    "erf": np.vectorize(math.erf, otypes=[float]),  # scipy is not a runtime dependency
-    "min": np.minimum,
-    "max": np.maximum,
-}
-
-
-def _has_vars(tree: _Node) -> bool:
-    return tree.kind == "var" or any(_has_vars(child) for child in tree.args)
-
-
-def _fold(tree: _Node) -> _Node:
-    """``tree`` with constant numeric parts replaced by their value (under _strict_floats)."""
-    if tree.kind in ("num", "var") or tree.is_boolean:
-        return tree
-    return tree if _has_vars(tree) else _Node("num", value=float(_evaluate(tree, {})))
-
-
-def _substitute(tree: _Node, numbers: Mapping[str, float]) -> _Node:
-    """``tree`` with the names in ``numbers`` replaced by their values, then folded."""
-    if tree.kind == "var":
-        return _Node("num", value=numbers[tree.value]) if tree.value in numbers else tree
-    if not numbers or not tree.args:
-        return tree
-    return _fold(replace(tree, args=tuple(_substitute(child, numbers) for child in tree.args)))
-
-
-def _within(tree: _Node, tol: float) -> _Node:
-    """``tree`` with ``a == b`` read as ``|a - b| <= tol``, ``a != b`` as ``|a - b| > tol``,
-    ``a <= b`` as ``a - b <= tol`` and ``a >= b`` as ``a - b >= -tol``."""
-    args = tuple(_within(arg, tol) for arg in tree.args)
-    if tree.kind != "compare":
-        return replace(tree, args=args)
-    pairs = []
-    for op, a, b in zip(tree.value, args, args[1:], strict=False):
-        gap = _Node("arith", (a, b), ("-",))
-        distance = _Node("call", (gap,), "abs")
-        loosened = {"==": (distance, "<=", tol), "!=": (distance, ">", tol)}
-        loosened |= {"<=": (gap, "<=", tol), ">=": (gap, ">=", -tol)}
-        left, op, bound = loosened.get(op, (a, op, None))
-        right = b if bound is None else _Node("num", value=bound)
-        pairs.append(_Node("compare", (left, right), (op,)))
-    return pairs[0] if len(pairs) == 1 else _Node("and", tuple(pairs))
-
-
-def _evaluate(tree: _Node, env: Mapping[str, np.generic | np.ndarray]) -> np.generic | np.ndarray:
-    """The numpy value of ``tree``; arrays in ``env`` are 1-D and of one length."""
-    args = tree.args
-    match tree.kind:
-        case "num":
-            return np.float64(tree.value)
-        case "var":
-            return env[tree.value]
-        case "neg":
-            return -_evaluate(args[0], env)
-        case "arith":
-            value = _evaluate(args[0], env)
-            for op, arg in zip(tree.value, args[1:], strict=True):
-                value = _OPERATORS[op](value, _evaluate(arg, env))
-            return value
-        case "compare":
-            values = [_evaluate(arg, env) for arg in args]
-            pairs = zip(tree.value, values, values[1:], strict=False)
-            return reduce(np.logical_and, (_OPERATORS[op](a, b) for op, a, b in pairs))
-        case "not":
-            return np.logical_not(_evaluate(args[0], env))
-        case "and" | "or":
-            value = _evaluate(args[0], env)
-            for arg in args[1:]:  # short-circuit: evaluate only where still undecided
-                undecided = value if tree.kind == "and" else np.logical_not(value)
-                value = _select(undecided, arg, value, env, bool)
-            return value
-        case "if":
-            return _select(_evaluate(args[0], env), args[1], args[2], env, float)
-        case "call":
-            function = _NUMPY_FUNCTIONS[tree.value]
-            values = [_evaluate(arg, env) for arg in args]
-            return function(values[0]) if len(values) == 1 else reduce(function, values)
-    raise AssertionError(f"unknown node kind {tree.kind!r}")
-
-
-def _select(mask, chosen: _Node, otherwise, env: Mapping, dtype: type):
-    """``chosen`` evaluated where ``mask`` holds, ``otherwise`` (a node or a value) elsewhere."""
-    if np.ndim(mask) == 0:
-        branch = chosen if mask else otherwise
-        return _evaluate(branch, env) if isinstance(branch, _Node) else branch
-    result = np.empty(mask.shape, dtype=dtype)
-    for branch, where in ((chosen, mask), (otherwise, np.logical_not(mask))):
-        if not isinstance(branch, _Node):
-            result[where] = branch[where] if np.ndim(branch) else branch
-        elif where.any():  # a branch taken nowhere is not evaluated, so it cannot raise
-            part = {name: v[where] if np.ndim(v) else v for name, v in env.items()}
-            result[where] = _evaluate(branch, part)
-    return result
-
-
-def _to_ufl(tree: _Node, exprs: Mapping[str, "ufl.core.expr.Expr"]) -> "ufl.core.expr.Expr":
-    import ufl
-
-    args = [_to_ufl(arg, exprs) for arg in tree.args]
-    match tree.kind:
-        case "num":
-            return ufl.as_ufl(tree.value)
-        case "var":
-            return exprs[tree.value]
-        case "neg":
-            return -args[0]
-        case "arith":
-            value = args[0]
-            for op, arg in zip(tree.value, args[1:], strict=True):
-                value = _OPERATORS[op](value, arg)
-            return value
-        case "compare":
-            operators = _OPERATORS | {"==": ufl.eq, "!=": ufl.ne}  # UFL's == compares forms
-            pairs = zip(tree.value, args, args[1:], strict=False)
-            return reduce(ufl.And, (operators[op](a, b) for op, a, b in pairs))
-        case "not":
-            return ufl.Not(args[0])
-        case "and" | "or":
-            return reduce(ufl.And if tree.kind == "and" else ufl.Or, args)
-        case "if":
-            return ufl.conditional(*args)
-        case "call":
-            special = {"log": ufl.ln, "abs": abs, "min": ufl.min_value, "max": ufl.max_value}
-            special["log10"] = lambda arg: ufl.ln(arg) / math.log(10)
-            function = special.get(tree.value) or getattr(ufl, tree.value)
-            return function(args[0]) if len(args) == 1 else reduce(function, args)
-    raise AssertionError(f"unknown node kind {tree.kind!r}")

@@ -19,7 +19,7 @@ import ufl
 from dolfinx import fem, mesh
 from ufl.algorithms.analysis import extract_constants
 
-from app.context import FormContext, unknown_fixable
+from app.context import FormContext, ParameterConstants, unknown_fixable
 from app.contracts import BadValue, Dirichlet, Physics
 from app.domains import Domains, Evaluation
 from app.fields import Field, FieldStore, owned
@@ -78,6 +78,7 @@ class Group:
         static: Shared set of functions that never change during the run.
         rules: What the simulation's forms share (quadrature override, zero constants).
         subcycles: Substeps the group takes per coupled step.
+        parameters: The case's parameter-set constants, for the contexts.
     """
 
     def __init__(
@@ -91,6 +92,7 @@ class Group:
         static: set[Any],
         rules: FormRules,
         subcycles: int = 1,
+        parameters: ParameterConstants | None = None,
     ):
         self.name, self.physics, self.scheme, self.mesh_data = name, physics, scheme, mesh_data
         self.rules = rules
@@ -123,6 +125,7 @@ class Group:
                 static,
                 rules,
                 plugin.domain,
+                parameters,
             )
         self.derived: dict[str, Any] = {}  # derived fields of the group's plug-ins, in UFL
         self.derive()

@@ -8,6 +8,8 @@ motion, a line constraint), which have no measure to integrate over. Names come 
 
 * built-in meshes: region ``domain``; boundaries ``left``/``right`` (x min/max),
   ``bottom``/``top`` (y), ``back``/``front`` (z);
+* the pseudo-2D (x, r) mesh of a layered cell (:mod:`app.meshing_pseudo2d`): one region per
+  layer, boundaries ``left``/``right``/``bottom``/``top``;
 * gmsh meshes: the physical groups of the top dimension (regions), of one dimension less
   (boundaries), of points and, in 3D, of curves (edge sets), named by their physical names
   (unnamed ones ``region_<tag>``, ``boundary_<tag>``, ``point_<tag>``, ``edge_<tag>``);
@@ -27,21 +29,23 @@ Reading gmsh files (on rank 0, with errors raised on every rank) is :mod:`app.me
 
 import pathlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from dolfinx import mesh as dmesh
 from mpi4py import MPI
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from app import mesh_sets
 from app.errors import CaseError
 from app.mesh_sets import BOUNDARIES, COORDS, EDGES, POINTS, REGIONS
 from app.meshing_gmsh import load_gmsh
+from app.meshing_pseudo2d import LayerSpec, build_pseudo2d, check_pseudo2d_spec, describe
+from app.parameters import constant_value
 from app.units import to_si
 
-_DIM = {"interval": 1, "rectangle": 2, "box": 3}
-_CELLS = {
+_DIM = {"interval": 1, "rectangle": 2, "box": 3, "pseudo2d": 2}
+_CELLS = {  # the built-in boxes
     "interval": ("interval",),
     "rectangle": ("triangle", "quadrilateral"),
     "box": ("tetrahedron", "hexahedron"),
@@ -58,6 +62,8 @@ _SIDES = (
 _GMSH_ONLY = ("file", "size", "parameters")
 _BUILTIN_ONLY = ("length", "origin", "cells", "cell")
 _SUFFIXES = (".msh", ".geo", ".py")
+_PSEUDO2D_ONLY = {"layers": None, "radial_cells": 10, "radial_grading": 1.0}
+_PSEUDO2D_ONLY["interface_grading"] = 1.0
 
 
 class MeshSpec(BaseModel):
@@ -65,8 +71,10 @@ class MeshSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["interval", "rectangle", "box", "gmsh"] = Field(
-        "rectangle", description="Built-in interval/rectangle/box, or a gmsh file."
+    type: Literal["interval", "rectangle", "box", "gmsh", "pseudo2d"] = Field(
+        "rectangle",
+        description="Built-in interval/rectangle/box, a gmsh file, or the (x, r) mesh of a "
+        "layered cell with a particle at every x (pseudo2d).",
     )
     length: list[float | str] | None = Field(
         None, description='Size per direction in m or with units ("2 cm"); default 1 each.'
@@ -110,12 +118,40 @@ class MeshSpec(BaseModel):
         description="3D: edge sets (values may be fixed there, nothing integrated): name = "
         "condition met by both vertices of a mesh edge.",
     )
+    layers: list[LayerSpec] | None = Field(
+        None, description="pseudo2d: the layers from x = 0 on (name, thickness, cells in x)."
+    )
+    radial_cells: int = Field(10, description="pseudo2d: cells along r (0 to 1).")
+    radial_grading: float = Field(
+        1.0, description="pseudo2d: r_i = 1 - (1 - i/N)^g, cells shrink toward r = 1 (1: none)."
+    )
+    interface_grading: float = Field(
+        1.0, description="pseudo2d: cells shrink toward the layer interfaces (1: uniform)."
+    )
+
+    @field_validator("length", "origin", mode="before")
+    @classmethod
+    def _in_metres(cls, raw: Any, info: ValidationInfo) -> Any:
+        """Lengths read when the case loads, so they may be parameter-set constants ("L_n")."""
+        if not isinstance(raw, list):
+            return raw
+        return [
+            constant_value(value, "m", f"mesh.{info.field_name}.{index}")
+            for index, value in enumerate(raw)
+        ]
 
     @model_validator(mode="after")
     def _check(self) -> "MeshSpec":
+        if self.type != "pseudo2d":
+            for key, default in _PSEUDO2D_ONLY.items():
+                if getattr(self, key) != default:
+                    raise CaseError(f"mesh.{key}", f"'{key}' is only read for type = \"pseudo2d\"")
         if self.type == "gmsh":
             self._check_gmsh()
             coords = COORDS
+        elif self.type == "pseudo2d":
+            check_pseudo2d_spec(self)
+            coords = COORDS[:2]
         else:
             self._check_builtin()
             coords = COORDS[: self.dim]
@@ -345,6 +381,12 @@ def build_mesh(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshDa
         description = f"gmsh {spec.file}{size}" + (
             f", order {spec.order}" if spec.order > 1 else ""
         )
+    elif spec.type == "pseudo2d":
+        msh, cell_tags, facet_tags, regions, boundaries = build_pseudo2d(spec, comm)
+        tdim = msh.topology.dim
+        tags = {tdim: cell_tags, tdim - 1: facet_tags}
+        names = {tdim: regions, tdim - 1: boundaries}
+        description = describe(spec)
     else:
         msh = _builtin_mesh(spec, comm)
         tags = {}
@@ -372,7 +414,7 @@ def build_mesh(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshDa
     vertices = mesh_sets.tag_values(msh, 0, tags.get(0) if tdim > 1 else None)
     lines = mesh_sets.tag_values(msh, 1, tags.get(1)) if tdim == 3 else None
     outside = dmesh.exterior_facet_indices(msh.topology)
-    if spec.type != "gmsh":
+    if spec.type in _CELLS:  # a built-in box: regions and sides are the whole of each
         cells[:] = regions["domain"]
         _mark_sides(msh, spec, facets, outside)
     mesh_sets.apply_conditions(msh, tdim, cells, regions, spec.regions, REGIONS)
@@ -435,3 +477,18 @@ def _mark_sides(msh: dmesh.Mesh, spec: MeshSpec, facets: np.ndarray, outside: np
     for tag, (_, axis, end) in enumerate(_SIDES[: 2 * spec.dim], start=1):
         plane = origin[axis] + end * lengths[axis]
         facets[outside[np.abs(midpoints[:, axis] - plane) <= tol]] = tag
+
+
+def facet_regions(data: MeshData, boundary: str) -> tuple[np.ndarray, np.ndarray]:
+    """The local facets of an exterior boundary and the region tag of each one's cell.
+
+    What a field on the boundary inherits from the cells beside it: on a pseudo2d mesh, the layer
+    (negative electrode, separator, positive electrode) of each facet of ``top``, the r = 1 line
+    that is the cell's through-thickness domain.
+    """
+    msh, tdim = data.mesh, data.mesh.topology.dim
+    facets = data.facet_tags.find(data.boundaries[boundary])
+    msh.topology.create_connectivity(tdim - 1, tdim)
+    to_cells = msh.topology.connectivity(tdim - 1, tdim)
+    cells = np.array([to_cells.links(facet)[0] for facet in facets], dtype=np.int32)
+    return facets, mesh_sets.tag_values(msh, tdim, data.cell_tags)[cells]

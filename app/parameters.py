@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -28,7 +30,38 @@ from app import units as _units
 from app.errors import CaseError
 
 if TYPE_CHECKING:
-    from app.expressions import Expression
+    from app.expressions import Expression, Function
+
+
+# --------------------------------------------------------------------------------------------
+# The parameter set a case's values are read with
+# --------------------------------------------------------------------------------------------
+class ParameterLibrary(Protocol):
+    """What case values see of a parameter set (:class:`app.parameter_set.ParameterTable`)."""
+
+    name: str
+
+    @property
+    def parsed_functions(self) -> Mapping[str, Function]: ...
+
+    def values(self) -> dict[str, float]: ...
+
+    def units_of(self, name: str) -> str | None: ...
+
+
+_LIBRARY: ContextVar[ParameterLibrary | None] = ContextVar("parameter_set", default=None)
+
+
+@contextmanager
+def parameter_scope(library: ParameterLibrary | None) -> Iterator[None]:
+    """Read case values with a parameter set: expressions may use its constants and call its
+    functions, and ``float`` parameters may name its constants. The case loader validates the
+    case inside this scope; plug-in validators calling :func:`parse_property` see it too."""
+    token = _LIBRARY.set(library)
+    try:
+        yield
+    finally:
+        _LIBRARY.reset(token)
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,14 +208,16 @@ def _scalar_value(raw: Any, units: str, meta: Mapping[str, Any], where: str) -> 
     if isinstance(raw, str):
         from app.expressions import ExpressionError, parse
 
+        library = _LIBRARY.get()
         try:
-            expression = parse(raw)
+            expression = parse(raw, library.parsed_functions if library else None)
         except ExpressionError as exc:
             if not _units.looks_like_quantity(raw):
                 raise _fail(f"{where}{exc}") from None
             hint = f"; expressions are written in SI ({units}) without unit names"
         else:
             if expression.names:
+                _check_set_value(expression, units, meta, where)
                 return Formula(expression)
             raw = float(expression.evaluate({}))
     try:
@@ -193,12 +228,40 @@ def _scalar_value(raw: Any, units: str, meta: Mapping[str, Any], where: str) -> 
     return Value(value)
 
 
+def _set_constant(expression: Expression, units: str) -> float | None:
+    """The value in ``units`` of an expression of the parameter set's constants only (else
+    None); the expression computes in SI ("Q_nom" is 18000 C, 5 in A*h)."""
+    library = _LIBRARY.get()
+    values = library.values() if library else {}
+    if not expression.names <= values.keys():
+        return None
+    return float(expression.evaluate(values)) / _units.si_factor(units)
+
+
+def _check_set_value(expression: Expression, units: str, meta: Mapping, where: str) -> None:
+    """An expression that is a constant or a function of the parameter set has its units; one
+    of constants only must meet the parameter's bounds."""
+    library = _LIBRARY.get()
+    head = library.units_of(expression.head) if library and expression.head else None
+    if head is not None and not _units.compatible(head, units):
+        raise _fail(f"{where}'{expression.source}' is in {head} but {units} was expected")
+    value = _set_constant(expression, units)
+    if value is not None:
+        _check_bounds(value, units, meta, f"{where}'{expression.source}' = {value:g}: ")
+
+
 def _parameter_value(annotation: Any, raw: Any, units: str, meta: Mapping, where: str) -> Any:
     """A float for float parameters; a Value, Formula or PerRegion for Property parameters."""
     if annotation in (float, float | None):
         value = _scalar_value(raw, units, meta, where)
         if isinstance(value, Formula):
-            raise _fail(f"{where}expected a number in {units}; expressions are not allowed here")
+            number = _set_constant(value.expression, units)
+            if number is None:
+                raise _fail(
+                    f"{where}expected a number in {units}; expressions are not allowed here "
+                    "(except of a parameter set's constants)"
+                )
+            return number
         return value.value
     if isinstance(raw, Mapping):
         if not raw:
@@ -210,6 +273,19 @@ def _parameter_value(annotation: Any, raw: Any, units: str, meta: Mapping, where
             }
         )
     return _scalar_value(raw, units, meta, where)
+
+
+def constant_value(raw: Any, units: str, path: str) -> float:
+    """A case value that must be one number: a number (in ``units``), a quantity string, or an
+    expression of the parameter set's constants ("L_n", "2*L_s").
+
+    Raises:
+        CaseError: At ``path``, for anything else.
+    """
+    try:
+        return _parameter_value(float, raw, units, {}, "")
+    except PydanticCustomError as exc:
+        raise CaseError(path, exc.message()) from None
 
 
 def parse_property(raw: Any, units: str) -> Property:

@@ -4,7 +4,8 @@ Plug-ins are found only through the ``scalebridge.physics`` entry-point group; t
 register there exactly like a third-party package does. Before anything is solved,
 :func:`check_contracts` verifies the field graph: every required field has exactly one provider,
 ranks agree and units are dimensionally compatible. Expressions in a case that name a field make
-their plug-in a consumer of that field too.
+their plug-in a consumer of that field too; names of the case's parameter set are not fields,
+and a field may not take one of them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from importlib.metadata import entry_points
 
 from app.contracts import FieldSpec, Formula, Physics
 from app.errors import CaseError, did_you_mean, listing
+from app.parameter_set import ParameterTable
 from app.parameters import walk_values
 from app.units import compatible, parse_units
 
@@ -95,25 +97,36 @@ class FieldGraph:
         return lines
 
 
-def expression_references(plugin: Physics) -> dict[str, str]:
-    """Field names the instance's expressions use, each with the parameter path using it."""
+def expression_references(plugin: Physics, parameters: set[str] = frozenset()) -> dict[str, str]:
+    """Field names the instance's expressions use, each with the parameter path using it
+    (names of the parameter set, ``parameters``, are not fields)."""
     references: dict[str, str] = {}
     for path, value in walk_values(plugin.params):
         if isinstance(value, Formula):
-            for name in sorted(value.names - {*COORDINATES, TIME}):
+            for name in sorted(value.names - {*COORDINATES, TIME, *parameters}):
                 references.setdefault(name, path)
     return references
 
 
-def check_contracts(physics: Mapping[str, Physics]) -> FieldGraph:
+def check_contracts(
+    physics: Mapping[str, Physics], parameters: ParameterTable | None = None
+) -> FieldGraph:
     """Build the field graph and verify it.
 
     Raises:
         CaseError: Naming the plug-ins involved and the field, located at the consumer.
     """
     graph = FieldGraph()
+    names = parameters.names() if parameters else set()
     for instance, plugin in physics.items():
         for spec in plugin.provides:
+            if spec.name in names:
+                raise CaseError(
+                    f"physics.{instance}",
+                    f"field '{spec.name}' of '{instance}' has the name of a value of the "
+                    f"parameter set {parameters.name}, so expressions could not tell them apart",
+                    "rename the field (the plug-in's field names are settings of the case)",
+                )
             if spec.name in graph.providers:
                 other = graph.providers[spec.name][0]
                 raise CaseError(
@@ -127,9 +140,35 @@ def check_contracts(physics: Mapping[str, Physics]) -> FieldGraph:
         for spec in plugin.requires:
             _check_requirement(graph, physics, instance, spec)
         own = {spec.name for spec in plugin.provides}
-        for name, path in expression_references(plugin).items():
-            _check_reference(graph, instance, name, path, own)
+        for name, path in expression_references(plugin, names).items():
+            _check_reference(graph, instance, name, path, own, names)
+        if parameters is not None:
+            _check_arguments(graph, instance, plugin, parameters)
     return graph
+
+
+def _check_arguments(
+    graph: FieldGraph, instance: str, plugin: Physics, parameters: ParameterTable
+) -> None:
+    """A field or constant passed by name to a function of the parameter set has the units
+    the function declares for that argument (``U_p(c_e)`` is refused: theta is unitless)."""
+    for path, value in walk_values(plugin.params):
+        if not isinstance(value, Formula):
+            continue
+        for function, given in value.expression.calls:
+            wanted = parameters.functions[function].arguments
+            for position, (argument, units) in enumerate(wanted.items()):
+                name = given[position]
+                have = parameters.units_of(name) if name else None
+                if name in graph.providers:
+                    have = graph.providers[name][1].units
+                if have is not None and not compatible(have, units):
+                    raise CaseError(
+                        f"physics.{instance}.{path}",
+                        f"argument {position + 1} of {function}() is {argument} in {units}, but "
+                        f"'{name}' is in {have}",
+                        f"pass a value in {units}",
+                    )
 
 
 def _check_requirement(
@@ -166,9 +205,11 @@ def _check_requirement(
     graph.consumers.setdefault(spec.name, []).append((consumer, spec))
 
 
-def _check_reference(graph: FieldGraph, consumer: str, name: str, path: str, own: set) -> None:
+def _check_reference(
+    graph: FieldGraph, consumer: str, name: str, path: str, own: set, parameters: set[str]
+) -> None:
     where = f"physics.{consumer}.{path}"
-    known = sorted({*graph.providers, *COORDINATES, TIME})
+    known = sorted({*graph.providers, *COORDINATES, TIME, *parameters})
     if name not in graph.providers:
         raise CaseError(
             where,

@@ -33,8 +33,15 @@ from dolfinx import fem
 from mpi4py import MPI
 
 from app.case import LoadedCase, load_case
-from app.context import FormContext, locate_value, parameter_owner, unknown, unknown_fixable
-from app.contracts import BadValue, Physics, Quantity, Value
+from app.context import (
+    FormContext,
+    ParameterConstants,
+    locate_value,
+    parameter_owner,
+    unknown,
+    unknown_fixable,
+)
+from app.contracts import BadValue, Formula, Physics, Quantity, Value
 from app.coupling import Coupler, build_groups, link
 from app.domains import Domains, Evaluation
 from app.errors import CaseError, did_you_mean, listing
@@ -87,7 +94,8 @@ class Simulation:
     def __init__(self, loaded: LoadedCase, comm: MPI.Comm = MPI.COMM_WORLD):
         self.loaded, self.comm = loaded, comm
         self.case, self.physics = loaded.case, loaded.physics
-        self.graph = check_contracts(self.physics)
+        self.graph = check_contracts(self.physics, loaded.parameters)
+        self.parameter_constants = ParameterConstants(loaded.parameters)
         self.mesh_data: MeshData | None = None
         self.groups: list[Group] = []
         self._compiled = False
@@ -140,6 +148,7 @@ class Simulation:
                 self.mesh_data,
                 self._static,
                 rules,
+                self.parameter_constants,
             )
             lagged = link(self.groups, self.graph, self.store)
             self.coupler = Coupler(self.groups, self.case.coupling, lagged, self.comm)
@@ -223,6 +232,8 @@ class Simulation:
         """The fem.Constant behind the constant parameter at a case path, and its unit."""
         where = "protocol.controls"
         parts = path.split(".")
+        if parts[0] == "parameters":
+            return self._parameter_at(path, where)
         if len(parts) < 3 or parts[0] != "physics" or parts[1] not in self.physics:
             raise CaseError(
                 where, f"target {path!r} is not a parameter path 'physics.<instance>.<name>'"
@@ -232,15 +243,33 @@ class Simulation:
         value = getattr(owner, name, None) if owner is not None else None
         units = type(owner).units_of(name) if owner is not None else None
         if not isinstance(value, Value) or units is None:
+            head = value.expression.head if isinstance(value, Formula) else None
+            table = self.loaded.parameters
+            named = table is not None and head in table.constants
             raise CaseError(
                 where,
                 f"target {path!r} is not a constant parameter with units (an expression, a table "
                 "by region or a plain setting cannot be controlled)",
+                f"it is the set's constant {head}: target 'parameters.{head}'" if named else None,
             )
         constant = self.context(parts[1]).constant_of(value)
         if constant is None:
             raise CaseError(where, f"target {path!r} is not used by '{parts[1]}'")
         return constant, units
+
+    def _parameter_at(self, path: str, where: str) -> tuple[Any, str]:
+        """A constant of the parameter set as a control target (``parameters.T_amb``)."""
+        table, name = self.loaded.parameters, path.partition(".")[2]
+        constants = table.constants if table else {}
+        if name not in constants:
+            known = list(constants)
+            raise CaseError(
+                where,
+                f"target {path!r} is not a constant of the parameter set"
+                + (f"{did_you_mean(name, known)}" if table else " (the case names no set)"),
+                "give parameters.<name> of one of the set's constants",
+            )
+        return self.parameter_constants.control(name), constants[name].units
 
     def _collect(self, method: str) -> dict[str, dict[str, Any]]:
         """Call a plug-in method on every instance, inside its context."""

@@ -56,6 +56,8 @@ from app.conformance import (
 )
 from app.conformance_parallel import compare, excluded, run_ranks, serial_side
 from app.contracts import Parameters
+from app.parameter_resolution import resolve
+from app.parameters import parameter_scope
 
 #: The checks :func:`check_plugin` runs, in this order.
 CHECKS = ("schema", "fields", "jacobian", "compiles", "parallel")
@@ -174,28 +176,33 @@ def check_schema_roundtrip(plugin: PluginLike, case: CaseLike) -> str:
     missing = [key for key in model.model_fields if f"\n{key} " not in f"\n{listed}"]
     require(not missing, f"`scalebridge modules` does not list {missing} of '{name}'")
     instances = instances_of(cls, spec)
-    for instance in instances:
-        where = f"physics.{instance}"
-        table = {
-            k: v for k, v in spec.raw["physics"][instance].items() if k not in ("type", "domain")
-        }
-        first = guard(lambda table=table, where=where: validate(model, table, where), where)
-        dumped = first.model_dump(mode="json", exclude_none=True)
-        text = guard(lambda dumped=dumped: tomli_w.dumps(dumped), f"TOML dump of {where}")
-        again = guard(lambda text=text: model.model_validate(tomllib.loads(text)), where)
-        redumped = again.model_dump(mode="json", exclude_none=True)
-        changed = sorted(
-            k for k in dumped.keys() | redumped.keys() if dumped.get(k) != redumped.get(k)
-        )
-        require(not changed, f"{where}: parameters {changed} change in a TOML round trip")
-        specs = [contract(cls(p)) for p in (first, again)]
-        require(specs[0] == specs[1], f"{where}: provides/requires change in a round trip")
-        try:
-            model.model_validate(table | {"not_a_parameter_of_this_plugin": 1})
-        except ValidationError:
-            pass
-        else:
-            raise AssertionError(f"{where}: an unknown key was accepted")
+    # the case's parameter set: expressions may use its names, as when the case loads
+    library = resolve(spec.raw.get("parameters"), spec.base_dir)
+    with parameter_scope(library):
+        for instance in instances:
+            where = f"physics.{instance}"
+            table = {
+                k: v
+                for k, v in spec.raw["physics"][instance].items()
+                if k not in ("type", "domain")
+            }
+            first = guard(lambda table=table, where=where: validate(model, table, where), where)
+            dumped = first.model_dump(mode="json", exclude_none=True)
+            text = guard(lambda dumped=dumped: tomli_w.dumps(dumped), f"TOML dump of {where}")
+            again = guard(lambda text=text: model.model_validate(tomllib.loads(text)), where)
+            redumped = again.model_dump(mode="json", exclude_none=True)
+            changed = sorted(
+                k for k in dumped.keys() | redumped.keys() if dumped.get(k) != redumped.get(k)
+            )
+            require(not changed, f"{where}: parameters {changed} change in a TOML round trip")
+            specs = [contract(cls(p)) for p in (first, again)]
+            require(specs[0] == specs[1], f"{where}: provides/requires change in a round trip")
+            try:
+                model.model_validate(table | {"not_a_parameter_of_this_plugin": 1})
+            except ValidationError:
+                pass
+            else:
+                raise AssertionError(f"{where}: an unknown key was accepted")
     with registered(cls):
         try:
             loaded = load_case(spec.raw, base_dir=spec.base_dir)

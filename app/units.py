@@ -5,6 +5,7 @@ Case files accept a plain number (taken as SI) or a string such as ``"45 W/(m*K)
 unit and rejects values of the wrong dimension.
 """
 
+import math
 import re
 from functools import cache
 
@@ -40,6 +41,17 @@ def parse_units(units: str) -> pint.Unit:
 def compatible(units_a: str, units_b: str) -> bool:
     """Whether two unit strings have the same physical dimension."""
     return parse_units(units_a).dimensionality == parse_units(units_b).dimensionality
+
+
+def si_factor(units: str) -> float:
+    """What one ``units`` is in SI base units (m, kg, s, A, K, mol): 3600 for "A*h"."""
+    return float(registry().Quantity(1.0, parse_units(units)).to_base_units().magnitude)
+
+
+def coherent(units: str) -> bool:
+    """Whether one ``units`` is one in SI base units, so that a value in it is what SI
+    expressions compute with ("J/(mol*K)" yes; "A*h", "degC", "%" no)."""
+    return math.isclose(si_factor(units), 1.0, rel_tol=1e-12)
 
 
 def unit_suffix(units: str) -> str:
