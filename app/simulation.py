@@ -184,25 +184,29 @@ class Simulation:
 
     def _constant_at(self, path: str) -> tuple[Any, str]:
         """The fem.Constant behind the constant parameter at a case path, and its unit."""
-        where = "protocol.controls"
+        found = self._find_constant(path)
+        if isinstance(found, str):
+            raise CaseError("protocol.controls", found)
+        return found
+
+    def _find_constant(self, path: str) -> tuple[Any, str] | str:
+        """The fem.Constant behind the constant parameter at a case path and its unit, or why
+        there is none."""
         parts = path.split(".")
         if len(parts) < 3 or parts[0] != "physics" or parts[1] not in self.physics:
-            raise CaseError(
-                where, f"target {path!r} is not a parameter path 'physics.<instance>.<name>'"
-            )
+            return f"target {path!r} is not a parameter path 'physics.<instance>.<name>'"
         plugin, dotted = self.physics[parts[1]], ".".join(parts[2:])
         owner, name = parameter_owner(plugin.params, dotted)
         value = getattr(owner, name, None) if owner is not None else None
         units = type(owner).units_of(name) if owner is not None else None
         if not isinstance(value, Value) or units is None:
-            raise CaseError(
-                where,
-                f"target {path!r} is not a constant parameter with units (an expression, a table "
-                "by region or a plain setting cannot be controlled)",
+            return (
+                f"target {path!r} is not a constant parameter with units (an expression, a "
+                "table by region or a plain setting cannot be controlled)"
             )
         constant = self.context(parts[1]).constant_of(value)
         if constant is None:
-            raise CaseError(where, f"target {path!r} is not used by '{parts[1]}'")
+            return f"target {path!r} is not used by '{parts[1]}'"
         return constant, units
 
     def _collect(self, method: str) -> dict[str, dict[str, Any]]:
@@ -278,12 +282,7 @@ class Simulation:
             return
         for group in self.groups:
             group.compile(self.case.solver)
-        for values in self._initial.values():
-            for name, value in values.items():
-                target = self.store[name]
-                assign(target.function, value, self.domains)
-                for past in target.history:
-                    past.x.array[:] = target.function.x.array
+        self._set_initial_values()
         derived = {name: value for group in self.groups for name, value in group.derived.items()}
         for name, value in derived.items():
             target = self.store[name]
@@ -306,6 +305,52 @@ class Simulation:
             or target.function in read
         ]
         self._compiled = True
+
+    def _set_initial_values(self) -> None:
+        for values in self._initial.values():
+            for name, value in values.items():
+                target = self.store[name]
+                assign(target.function, value, self.domains)
+                for past in target.history:
+                    past.x.array[:] = target.function.x.array
+
+    # Another run of the compiled simulation ----------------------------------------------
+    def reuse(self, loaded: LoadedCase) -> bool:
+        """Take over the case ``loaded`` without building anything again, if it differs from
+        this simulation's case only in constant parameters (their fem.Constant values change,
+        so no form recompiles), and go back to the initial state. Returns False, changing
+        nothing, for any other difference (build a new Simulation for that case then).
+
+        Studies run members that differ only in such constants this way.
+        """
+        settings = []
+        for path, value in self.loaded.differences(loaded).items():
+            found = self._find_constant(path)
+            if isinstance(found, str):
+                return False
+            settings.append((found[0], value))
+        for constant, value in settings:
+            constant.value = value
+        self.loaded = loaded  # what the run folder records (case.toml)
+        self.reset()
+        return True
+
+    def reset(self) -> None:
+        """Back to the state a fresh build starts from: start time, no step history, every
+        field zero and then its initial value, boundary values re-evaluated."""
+        self.compile()
+        for target in self.store:
+            for function in (target.function, *target.history):
+                function.x.array[:] = 0.0
+        for group in self.groups:
+            group.reset()
+        self._set_initial_values()
+
+    @property
+    def columns(self) -> list[str]:
+        """The quantities.csv columns a run writes, in order (after :meth:`build`)."""
+        self.build()
+        return [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities]
 
     # 7: run (the time loop's stepper interface) -------------------------------------------
     def step(self, start: float, dt: float) -> SolveReport:
@@ -385,7 +430,7 @@ class Simulation:
             self._writer = FieldWriter(folder.path, self.mesh_data, functions, settings)
         self._table = QuantityTable(
             folder.path / "quantities.csv" if folder else None,
-            [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities],
+            self.columns,
             self.comm,
         )
         self._stage = None
