@@ -185,29 +185,30 @@ class Simulation:
     def _constant_at(self, path: str) -> tuple[Any, str]:
         """The fem.Constant behind the constant parameter at a case path, and its unit."""
         found = self._find_constant(path)
+        if isinstance(found, tuple) and found[1] is None:
+            found = f"target {path!r} is a constant without declared units"
         if isinstance(found, str):
             raise CaseError("protocol.controls", found)
         return found
 
-    def _find_constant(self, path: str) -> tuple[Any, str] | str:
-        """The fem.Constant behind the constant parameter at a case path and its unit, or why
-        there is none."""
+    def _find_constant(self, path: str) -> tuple[Any, str | None] | str:
+        """The fem.Constant behind the constant parameter at a case path and its unit (None
+        if the parameter declares none), or why there is none."""
         parts = path.split(".")
         if len(parts) < 3 or parts[0] != "physics" or parts[1] not in self.physics:
             return f"target {path!r} is not a parameter path 'physics.<instance>.<name>'"
         plugin, dotted = self.physics[parts[1]], ".".join(parts[2:])
         owner, name = parameter_owner(plugin.params, dotted)
         value = getattr(owner, name, None) if owner is not None else None
-        units = type(owner).units_of(name) if owner is not None else None
-        if not isinstance(value, Value) or units is None:
+        if not isinstance(value, Value):
             return (
-                f"target {path!r} is not a constant parameter with units (an expression, a "
-                "table by region or a plain setting cannot be controlled)"
+                f"target {path!r} is not a constant parameter (an expression, a table by region "
+                "or a plain setting cannot be controlled)"
             )
         constant = self.context(parts[1]).constant_of(value)
         if constant is None:
             return f"target {path!r} is not used by '{parts[1]}'"
-        return constant, units
+        return constant, type(owner).units_of(name)
 
     def _collect(self, method: str) -> dict[str, dict[str, Any]]:
         """Call a plug-in method on every instance, inside its context."""

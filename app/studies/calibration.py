@@ -25,6 +25,7 @@ import csv
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,18 +233,22 @@ class Surrogate:
     probability coordinates (so every input lies in [0, 1])."""
 
     def __init__(self, priors: Priors, points: np.ndarray, outputs: np.ndarray, seed: int):
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
         dimension = points.shape[1]
-        kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
-            [0.3] * dimension, (1e-2, 1e2), nu=2.5
+        kernel = ConstantKernel(1.0, (1e-3, 1e6)) * Matern(
+            [0.3] * dimension, (1e-2, 1e3), nu=2.5
         ) + WhiteKernel(1e-6, (1e-12, 1e-1))
         self.priors = priors
         self.model = GaussianProcessRegressor(
             kernel, normalize_y=True, n_restarts_optimizer=4, random_state=seed
         )
-        self.model.fit(priors.probabilities(points), outputs)
+        with warnings.catch_warnings():
+            # Restarts from random hyperparameters may stop early; the best fit is kept.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.model.fit(priors.probabilities(points), outputs)
 
     def predict(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance of the column at the measured times, one row per point."""
@@ -271,13 +276,18 @@ def calibrate_on_surrogate(
         return result, models
 
     chain = sample_posterior(log_probability, priors, method, spec.seed)
+    _, variance = surrogate.predict(chain["samples"].mean(axis=0, keepdims=True))
     return Posterior(
         priors.names,
         **chain,
         runs=len(points),
         wall_time=run_time + time.perf_counter() - started,
         sampler="surrogate",
-        extra={"kernel": str(surrogate.model.kernel_)},
+        extra={
+            "kernel": str(surrogate.model.kernel_),
+            # Above about 0.3 the surrogate, not the data, limits the posterior: more design.
+            "surrogate_sd_over_noise": float(np.max(np.sqrt(variance) / data.noise)),
+        },
     )
 
 

@@ -2,8 +2,8 @@
 
 - the case loads with the study's overrides;
 - every parameter path is a value of the case (setting it changes that value and adds nothing
-  else), and the case accepts the smallest and the largest value the design takes (or, without
-  a design, the 1e-6 and 1 - 1e-6 quantiles of the distribution);
+  else), and the case accepts every value of a list, the bounds of a bounded distribution and
+  the 1e-6 and 1 - 1e-6 quantiles of an unbounded one;
 - every quantity reads a column that a run of the case writes: the simulation is built on this
   rank alone, without compiling or solving, and asked for its columns;
 - what the method needs (distributions for polynomial chaos and calibration priors, a transient
@@ -21,15 +21,16 @@ import numpy as np
 
 from app.case import LoadedCase, load_case
 from app.errors import CaseError, did_you_mean, listing
-from app.studies.design import Design, from_unit, member_overrides
+from app.studies.design import from_unit, member_overrides
 from app.studies.spec import ParameterSpec, QuantitySpec, StudySpec
 
-# Where a distribution without a design is checked: as far out as any sampler goes in practice.
+# Where an unbounded distribution is checked.
 EXTREME = 1e-6
 OVER_TIME = {
-    "integral": "a time integral",
-    "crossing": "a crossing time",
-    "at": "a value at a time",
+    "integral": "time integral",
+    "crossing": "crossing time",
+    "at": "value at a time",
+    "end_time": "end time",
 }
 
 
@@ -54,7 +55,7 @@ def case_path(spec: StudySpec, study_dir: Path) -> Path:
     return path
 
 
-def check_study(spec: StudySpec, study_dir: Path, design: Design | None) -> CaseFacts:
+def check_study(spec: StudySpec, study_dir: Path) -> CaseFacts:
     """Check the study against its case (see the module docstring); raise CaseError."""
     from mpi4py import MPI
 
@@ -65,7 +66,7 @@ def check_study(spec: StudySpec, study_dir: Path, design: Design | None) -> Case
     typical = {name: _typical(parameter) for name, parameter in spec.parameters.items()}
     for name, parameter in spec.parameters.items():
         _check_path(spec, name, path, base, typical)
-        for label, value in _extremes(name, parameter, design):
+        for label, value in _extremes(parameter):
             _check_value(spec, name, path, typical | {name: value}, label)
     _check_method(spec)
     simulation = Simulation(load_case(path, member_overrides(spec, typical)), MPI.COMM_SELF)
@@ -106,7 +107,10 @@ def _check_path(
 ) -> None:
     """Setting the path must change that value of the case and nothing else."""
     where, target = f"parameters.{name}", spec.path_of(name)
-    loaded = _load(path, member_overrides(spec, typical), where, "")
+    try:
+        loaded = load_case(path, member_overrides(spec, typical))
+    except CaseError as exc:
+        raise CaseError(where, f"'{target}' cannot be set: {_inner(exc)}", exc.fix) from None
     changed = [key for key in base.differences(loaded) if key != target]
     other_paths = {spec.path_of(other) for other in spec.parameters}
     outside = [
@@ -118,7 +122,8 @@ def _check_path(
             where,
             f"'{target}' is not a value of the case: setting it adds '{added}'"
             f"{_nearest(base.resolved(), target)}",
-            "give the dotted path of an existing value (scalebridge check and modules list them)",
+            "give the dotted path of a value the case has (scalebridge check and modules list "
+            "them), or create it first in [overrides]",
         )
 
 
@@ -146,12 +151,19 @@ def _nearest(data: Mapping[str, Any], path: str) -> str:
     return ""
 
 
-def _extremes(name: str, parameter: ParameterSpec, design: Design | None) -> list[tuple[str, Any]]:
+def _inner(exc: CaseError) -> str:
+    """A case error without its fix, to quote inside a study error."""
+    return f"{exc.path}: {exc.problem}" if exc.path else exc.problem
+
+
+def _extremes(parameter: ParameterSpec) -> list[tuple[str, Any]]:
+    """Every value of a list; the ends of a bounded distribution; the 1e-6 and 1 - 1e-6
+    quantiles of an unbounded one (as far out as any sampler goes in practice)."""
     if parameter.values is not None:
         return [(f"value {index}", value) for index, value in enumerate(parameter.values)]
-    if design is not None:
-        column = design.column(name)
-        return [("the lowest value of the design", column.min()), ("the highest", column.max())]
+    if parameter.bounded:
+        low, high = from_unit(parameter, np.array([0.0, 1.0]))
+        return [("the lower bound", low), ("the upper bound", high)]
     low, high = from_unit(parameter, np.array([EXTREME, 1 - EXTREME]))
     return [(f"the {EXTREME:g} quantile", low), (f"the 1 - {EXTREME:g} quantile", high)]
 
@@ -159,18 +171,14 @@ def _extremes(name: str, parameter: ParameterSpec, design: Design | None) -> lis
 def _check_value(
     spec: StudySpec, name: str, path: Path, values: dict[str, Any], label: str
 ) -> None:
-    where = f"parameters.{name}"
-    _load(path, member_overrides(spec, values), where, f"{label}, {values[name]!r}, ")
-
-
-def _load(path: Path, overrides: dict[str, Any], where: str, label: str) -> LoadedCase:
     try:
-        return load_case(path, overrides)
+        load_case(path, member_overrides(spec, values))
     except CaseError as exc:
         raise CaseError(
-            where,
-            f"{label}is not accepted by the case: {exc}".rstrip("."),
-            "keep the distribution (or the values) inside the parameter's valid range",
+            f"parameters.{name}",
+            f"{label}, {values[name]!r}, is not accepted by the case: {_inner(exc)}",
+            "keep the distribution (or the values) inside the parameter's valid range; "
+            "truncated_normal or lognormal keep a positive value positive",
         ) from None
 
 
@@ -206,11 +214,10 @@ def check_quantity(quantity: QuantitySpec, facts: CaseFacts, where: str) -> None
             f"no run of the case writes a column '{quantity.column}'"
             f"{did_you_mean(quantity.column, facts.columns)}; columns: {listing(facts.columns)}",
         )
-    over_time = {**OVER_TIME, "end_time": "the end time"}
-    if quantity.reduce in over_time and not facts.transient:
+    if quantity.reduce in OVER_TIME and not facts.transient:
         raise CaseError(
             f"{where}.reduce",
-            f"the case is steady (one row per run), so it has no {over_time[quantity.reduce]}",
+            f"the case is steady (one row per run), so it has no {OVER_TIME[quantity.reduce]}",
             "use reduce = 'final'",
         )
     if (

@@ -95,12 +95,12 @@ class ParameterSpec(Parameters):
         given = [name for name in _ARGUMENTS if getattr(self, name) is not None]
         missing = [name for name in wanted if name not in given]
         extra = [name for name in given if name not in wanted]
-        kind = self.distribution or "a list of values"
-        if missing:
-            raise ValueError(f"{kind} needs {', '.join(missing)} (it takes {', '.join(wanted)})")
-        if extra:
+        if missing or extra:
+            kind = self.distribution or "a list of values"
             takes = f"takes {', '.join(wanted)}" if wanted else "takes no distribution arguments"
-            raise ValueError(f"{kind} {takes}; remove {', '.join(extra)}")
+            problems = [f"{', '.join(missing)} missing"] * bool(missing)
+            problems += [f"remove {', '.join(extra)}"] * bool(extra)
+            raise ValueError(f"{kind} {takes}: {'; '.join(problems)}")
         return self
 
     @model_validator(mode="after")
@@ -163,11 +163,25 @@ class GridMethod(Parameters):
     )
 
 
-class SamplingMethod(Parameters):
-    """Uncertainty propagation: samples of the joint distribution, statistics of each quantity."""
+class MonteCarloMethod(Parameters):
+    """Uncertainty propagation: random samples of the joint distribution, statistics of each
+    quantity."""
 
-    type: Literal["monte_carlo", "latin_hypercube", "sobol_sequence"]
+    type: Literal["monte_carlo"]
     samples: int = Field(ge=2, description="Number of members")
+
+
+class LatinHypercubeMethod(MonteCarloMethod):
+    """Uncertainty propagation with a latin hypercube: each parameter's range in equal-
+    probability strata, one sample per stratum."""
+
+    type: Literal["latin_hypercube"]
+
+
+class SobolSequenceMethod(MonteCarloMethod):
+    """Uncertainty propagation with a Sobol' low-discrepancy sequence (quasi-Monte Carlo)."""
+
+    type: Literal["sobol_sequence"]
 
 
 class SaltelliMethod(Parameters):
@@ -252,7 +266,14 @@ class CalibrationMethod(Parameters):
 
 
 Method = one_of(
-    GridMethod, SamplingMethod, SaltelliMethod, MorrisMethod, ChaosMethod, CalibrationMethod
+    GridMethod,
+    MonteCarloMethod,
+    LatinHypercubeMethod,
+    SobolSequenceMethod,
+    SaltelliMethod,
+    MorrisMethod,
+    ChaosMethod,
+    CalibrationMethod,
 )
 
 
