@@ -315,15 +315,11 @@ class Simulation:
                 for past in target.history:
                     past.x.array[:] = target.function.x.array
 
-    # Another run of the compiled simulation ----------------------------------------------
+    # Another run of the compiled simulation ------------------------------------------------
     def reuse(self, loaded: LoadedCase) -> bool:
-        """Take over the case ``loaded`` without building anything again, if it differs from
-        this simulation's case only in constant parameters (their fem.Constant values change,
-        so no form recompiles), and go back to the initial state. Returns False, changing
-        nothing, for any other difference (build a new Simulation for that case then).
-
-        Studies run members that differ only in such constants this way.
-        """
+        """Take over ``loaded`` if it differs from this case only in constant parameters (new
+        fem.Constant values, nothing rebuilt) and go back to the initial state; False, changing
+        nothing, for any other difference. Studies run such members this way."""
         settings = []
         for path, value in self.loaded.differences(loaded).items():
             found = self._find_constant(path)

@@ -13,6 +13,7 @@ SolverError) becomes a row with its error, and the study goes on.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 import traceback
@@ -104,6 +105,7 @@ class MemberRunner:
         self._template: Simulation | None = None
         self._reusable: bool | None = None if reuse else False  # None: not checked yet
         self._reported = False
+        self._built = False  # a member built a new simulation (old ones became garbage)
 
     def run(self, member: int, values: Mapping[str, Any], overrides: Mapping[str, Any]) -> Row:
         """Run one member; its row records success or the error."""
@@ -121,7 +123,19 @@ class MemberRunner:
                 log.warning("member %d: unexpected error\n%s", member, traceback.format_exc())
                 self._reported = True
             return self._failed(member, values, started, f"{type(exc).__name__}: {exc}")
+        finally:
+            self._collect_garbage()
         return Row(member, "completed", time.perf_counter() - started, dict(values), quantities)
+
+    def _collect_garbage(self) -> None:
+        """PETSc objects of a group of several ranks are destroyed collectively: those of the
+        simulations a group dropped are freed here, by all its ranks at once."""
+        if self._built and self.comm.size > 1:
+            from petsc4py import PETSc
+
+            gc.collect()
+            PETSc.garbage_cleanup(self.comm)
+        self._built = False
 
     @staticmethod
     def _failed(member: int, values: Mapping[str, Any], started: float, error: str) -> Row:
@@ -137,10 +151,12 @@ class MemberRunner:
         if template is not None and self._reusable is not False and template.reuse(loaded):
             reused = template.run(folder, overwrite=True)
             if self._reusable is None:
+                self._built = True
                 fresh = Simulation(loaded, self.comm).run(folder, overwrite=True)
                 self._reusable = _same(reused, fresh, self.comm)
                 return fresh
             return reused
+        self._built = True
         simulation = Simulation(loaded, self.comm)
         result = simulation.run(folder, overwrite=True)
         self._template = simulation  # the latest build: the next member may differ from it least

@@ -162,7 +162,7 @@ class Study:
         plot_folder.mkdir(exist_ok=True)
         plots.scatter(table, plot_folder)
         if self.spec.method.type == "calibration":
-            analysis, posterior = self._posterior(table, folder.path, plot_folder, elapsed)
+            analysis, posterior = self._posterior(table, folder.path, plot_folder)
         else:
             analysis, posterior = analyse(self.spec, self.design, table, folder.path), None
             for kind, draw in (
@@ -174,7 +174,7 @@ class Study:
                     draw(self.names, analysis[kind], plot_folder)
         failed = int((~table.completed).sum())
         log.info(
-            "study finished: %d members (%d failed) in %.1f s; results in %s",
+            "study finished: %d members (%d failed) in %.2f s; results in %s",
             len(table),
             failed,
             elapsed,
@@ -183,7 +183,7 @@ class Study:
         return table, analysis, posterior
 
     def _posterior(
-        self, table: StudyTable, folder: Path, plot_folder: Path, elapsed: float
+        self, table: StudyTable, folder: Path, plot_folder: Path
     ) -> tuple[dict[str, Any], calibration.Posterior]:
         posterior = self.posterior
         if posterior is None:  # the surrogate, trained on the completed design runs

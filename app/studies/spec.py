@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from app.case import read_toml, validate
 from app.errors import CaseError
@@ -61,6 +61,8 @@ PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 class ParameterSpec(Parameters):
     """A varied value of the case: a distribution or a list of values."""
+
+    model_config = Parameters.model_config | ConfigDict(allow_inf_nan=False)
 
     path: str | None = Field(None, description="Dotted case path (default: the table's key)")
     expression: str | None = Field(
@@ -119,6 +121,8 @@ class ParameterSpec(Parameters):
 
 class QuantitySpec(Parameters):
     """A quantities.csv column reduced to one number per member."""
+
+    model_config = Parameters.model_config | ConfigDict(allow_inf_nan=False)
 
     column: str | None = Field(None, description="quantities.csv column (not for end_time)")
     reduce: Literal["final", "max", "min", "mean", "integral", "at", "crossing", "end_time"] = (
@@ -234,6 +238,8 @@ class ChaosMethod(Parameters):
 class CalibrationMethod(Parameters):
     """Bayesian calibration (emcee): the parameters' distributions are the priors; the case's
     column is compared with measured data at the measured times, with Gaussian noise."""
+
+    model_config = Parameters.model_config | ConfigDict(allow_inf_nan=False)
 
     type: Literal["calibration"]
     data: str = Field(description="CSV file of measurements (relative to the study file)")
