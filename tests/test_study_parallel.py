@@ -101,6 +101,7 @@ def part_rows(folder: Path) -> list[list[str]]:
 
 
 @pytest.mark.mpi
+@pytest.mark.slow
 def test_killed_study_resumes_with_only_the_missing_members(tmp_path):
     path = slow_study(tmp_path)
     uninterrupted = scalebridge("study", path, "-o", tmp_path / "whole", "-q")
