@@ -67,6 +67,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/run.py --case reaction_front
 	$(BIN)/python benchmarks/elasticity_3d.py
+	$(BIN)/python benchmarks/study_speedup.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
