@@ -68,6 +68,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --case reaction_front
 	$(BIN)/python benchmarks/elasticity_3d.py
 	$(BIN)/python benchmarks/quadrature.py --chen2020 --2d
+	$(BIN)/python benchmarks/study_speedup.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -203,6 +203,13 @@ class LoadedCase:
         given = self.case.parameters["set"]
         return given if self.parameters.path.stem == given else str(self.parameters.path)
 
+    def differences(self, other: LoadedCase) -> dict[str, Any]:
+        """Dotted paths where ``other``'s resolved case differs from this one, with
+        ``other``'s values (a path present in only one of them counts too)."""
+        found: dict[str, Any] = {}
+        _compare(self.resolved(), other.resolved(), "", found)
+        return found
+
     def mesh_file_hint(self) -> Path:
         """The mesh file as an absolute path when it exists relative to the case."""
         candidate = (self.base_dir / self.case.mesh.file).resolve()
@@ -216,6 +223,15 @@ class LoadedCase:
             node = node.get(part, {}) if isinstance(node, Mapping) else {}
         found = _find(node, token)
         return f"{within}.{found}" if found else within
+
+
+def _compare(mine: Any, theirs: Any, prefix: str, found: dict[str, Any]) -> None:
+    if isinstance(mine, Mapping) and isinstance(theirs, Mapping):
+        for key in mine.keys() | theirs.keys():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            _compare(mine.get(key), theirs.get(key), path, found)
+    elif mine != theirs:
+        found[prefix] = theirs
 
 
 def _find(node: Any, token: str) -> str | None:

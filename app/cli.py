@@ -1,4 +1,4 @@
-"""Command line: ``scalebridge run | check | modules | plot | new-module``.
+"""Command line: ``scalebridge run | check | modules | plot | new-module | study``.
 
 Every command behaves the same under ``mpirun -n N``: all ranks do the work, rank 0 prints.
 Bad input prints one message naming the case-file path and exits with code 2; a solve that
@@ -16,6 +16,8 @@ from typing import Any
 
 from app import __version__
 from app.errors import ScaleBridgeError
+from app.parallel import on_rank_zero
+from app.studies import cli as studies_cli
 
 log = logging.getLogger("scalebridge")
 
@@ -50,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     modules.add_argument("name", nargs="?", help="show one plug-in only")
     _plot_parser(commands)
     _new_module_parser(commands)
+    studies_cli.add_parser(commands)
     return parser
 
 
@@ -69,11 +72,14 @@ def main(argv: list[str] | None = None) -> int:
             _say(comm, _plot(args, comm))
         elif args.command == "new-module":
             _say(comm, _new_module(args, comm))
+        elif args.command == "study":
+            _say(comm, studies_cli.command(args, comm))
         else:
             _say(comm, _modules(args.name))
     except ScaleBridgeError as exc:
         if comm.rank == 0:
-            where = f"{args.case}: " if getattr(args, "case", None) else ""
+            given = getattr(args, "case", None) or getattr(args, "study", None)
+            where = f"{given}: " if given else ""
             print(f"scalebridge: error: {where}{exc}", file=sys.stderr, flush=True)
         return exc.exit_code
     finally:
@@ -217,38 +223,9 @@ def _names(text: str | None) -> list[str] | None:
     return [] if names == ["none"] else names
 
 
-def _on_rank_zero(comm: Any, work: Any, where: str) -> Any:
-    """Run ``work()`` on rank 0 only; every rank returns its result or fails with it.
-
-    A folder that cannot be written (OSError) becomes a case error at ``where``; the other ranks
-    never wait for a rank 0 that has given up.
-    """
-    from app.errors import CaseError
-
-    outcome: Any = None
-    failure: BaseException | None = None
-    if comm.rank == 0:
-        try:
-            outcome = work()
-        except ScaleBridgeError as exc:
-            failure = exc
-        except OSError as exc:
-            failure = CaseError(where, f"cannot write '{exc.filename}': {exc.strerror}")
-        except Exception as exc:  # a bug: rank 0 shows its traceback, the others stop too
-            failure = exc
-    code = comm.bcast(None if failure is None else getattr(failure, "exit_code", 1), root=0)
-    if failure is not None:
-        raise failure
-    if code is not None:
-        stopped = ScaleBridgeError("failed on rank 0 (see its message)")
-        stopped.exit_code = code
-        raise stopped
-    return comm.bcast(outcome, root=0)
-
-
 def _plot(args: argparse.Namespace, comm: Any) -> str:
     """Rank 0 plots (and prints); the other ranks wait and share its exit code."""
-    return _on_rank_zero(comm, lambda: _plot_files(args), "--out")
+    return on_rank_zero(comm, lambda: _plot_files(args), "--out")
 
 
 def _plot_files(args: argparse.Namespace) -> str:
@@ -383,7 +360,7 @@ def _new_module_parser(commands: Any) -> None:
 def _new_module(args: argparse.Namespace, comm: Any) -> str:
     from app import scaffold
 
-    target = _on_rank_zero(comm, lambda: scaffold.create(args.name, args.dir), "--dir")
+    target = on_rank_zero(comm, lambda: scaffold.create(args.name, args.dir), "--dir")
     return scaffold.summary(target, args.name)
 
 

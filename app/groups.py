@@ -311,6 +311,14 @@ class Group:
                 value.update()
         return self.solver.solve()
 
+    def reset(self) -> None:
+        """Back to the start time for another run: no history; boundary values evaluated
+        again (a constant they read may have a new value)."""
+        self.scheme.reset()
+        self._pending = None
+        for value in self.boundary_values:
+            value.update()
+
     # Stepping ---------------------------------------------------------------------------------
     def advance(self, start: float, step: float) -> SolveReport:
         """Solve from ``start`` over ``step`` in the group's substeps. The history shift of the

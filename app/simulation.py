@@ -230,44 +230,52 @@ class Simulation:
 
     def _constant_at(self, path: str) -> tuple[Any, str]:
         """The fem.Constant behind the constant parameter at a case path, and its unit."""
-        where = "protocol.controls"
+        found = self._find_constant(path)
+        if isinstance(found, tuple) and found[1] is None:
+            found = f"target {path!r} is a constant without declared units"
+        if isinstance(found, str):
+            raise CaseError("protocol.controls", found)
+        return found
+
+    def _find_constant(self, path: str) -> tuple[Any, str | None] | str:
+        """The fem.Constant behind the constant parameter at a case path and its unit (None
+        if the parameter declares none), or why there is none."""
         parts = path.split(".")
         if parts[0] == "parameters":
-            return self._parameter_at(path, where)
+            return self._parameter_at(path)
         if len(parts) < 3 or parts[0] != "physics" or parts[1] not in self.physics:
-            raise CaseError(
-                where, f"target {path!r} is not a parameter path 'physics.<instance>.<name>'"
-            )
+            return f"target {path!r} is not a parameter path 'physics.<instance>.<name>'"
         plugin, dotted = self.physics[parts[1]], ".".join(parts[2:])
         owner, name = parameter_owner(plugin.params, dotted)
         value = getattr(owner, name, None) if owner is not None else None
-        units = type(owner).units_of(name) if owner is not None else None
-        if not isinstance(value, Value) or units is None:
+        if not isinstance(value, Value):
             head = value.expression.head if isinstance(value, Formula) else None
             table = self.loaded.parameters
             named = table is not None and head in table.constants
-            raise CaseError(
-                where,
-                f"target {path!r} is not a constant parameter with units (an expression, a table "
-                "by region or a plain setting cannot be controlled)",
-                f"it is the set's constant {head}: target 'parameters.{head}'" if named else None,
+            return (
+                f"target {path!r} is not a constant parameter (an expression, a table by region "
+                "or a plain setting cannot be controlled)"
+                + (
+                    f". Fix: it is the set's constant {head}: target 'parameters.{head}'"
+                    if named
+                    else ""
+                )
             )
         constant = self.context(parts[1]).constant_of(value)
         if constant is None:
-            raise CaseError(where, f"target {path!r} is not used by '{parts[1]}'")
-        return constant, units
+            return f"target {path!r} is not used by '{parts[1]}'"
+        return constant, type(owner).units_of(name)
 
-    def _parameter_at(self, path: str, where: str) -> tuple[Any, str]:
-        """A constant of the parameter set as a control target (``parameters.T_amb``)."""
+    def _parameter_at(self, path: str) -> tuple[Any, str] | str:
+        """A constant of the parameter set as a control target (``parameters.T_amb``), or why
+        there is none."""
         table, name = self.loaded.parameters, path.partition(".")[2]
         constants = table.constants if table else {}
         if name not in constants:
-            known = list(constants)
-            raise CaseError(
-                where,
+            return (
                 f"target {path!r} is not a constant of the parameter set"
-                + (f"{did_you_mean(name, known)}" if table else " (the case names no set)"),
-                "give parameters.<name> of one of the set's constants",
+                + (did_you_mean(name, list(constants)) if table else " (the case names no set)")
+                + ". Fix: give parameters.<name> of one of the set's constants"
             )
         return self.parameter_constants.control(name), constants[name].units
 
@@ -362,12 +370,7 @@ class Simulation:
             return
         for group in self.groups:
             group.compile(self.case.solver)
-        for values in self._initial.values():
-            for name, value in values.items():
-                target = self.store[name]
-                assign(target.function, value, self.domains)
-                for past in target.history:
-                    past.x.array[:] = target.function.x.array
+        self._set_initial_values()
         derived = {name: value for group in self.groups for name, value in group.derived.items()}
         for name, value in derived.items():
             target = self.store[name]
@@ -392,6 +395,48 @@ class Simulation:
             or target.spec.name in probed
         ]
         self._compiled = True
+
+    def _set_initial_values(self) -> None:
+        for values in self._initial.values():
+            for name, value in values.items():
+                target = self.store[name]
+                assign(target.function, value, self.domains)
+                for past in target.history:
+                    past.x.array[:] = target.function.x.array
+
+    # Another run of the compiled simulation ------------------------------------------------
+    def reuse(self, loaded: LoadedCase) -> bool:
+        """Take over ``loaded`` if it differs from this case only in constant parameters (new
+        fem.Constant values, nothing rebuilt) and go back to the initial state; False, changing
+        nothing, for any other difference. Studies run such members this way."""
+        settings = []
+        for path, value in self.loaded.differences(loaded).items():
+            found = self._find_constant(path)
+            if isinstance(found, str):
+                return False
+            settings.append((found[0], value))
+        for constant, value in settings:
+            constant.value = value
+        self.loaded = loaded  # what the run folder records (case.toml)
+        self.reset()
+        return True
+
+    def reset(self) -> None:
+        """Back to the state a fresh build starts from: start time, no step history, every
+        field zero and then its initial value, boundary values re-evaluated."""
+        self.compile()
+        for target in self.store:
+            for function in (target.function, *target.history):
+                function.x.array[:] = 0.0
+        for group in self.groups:
+            group.reset()
+        self._set_initial_values()
+
+    @property
+    def columns(self) -> list[str]:
+        """The quantities.csv columns a run writes, in order (after :meth:`build`)."""
+        self.build()
+        return [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities, *self.probes.columns]
 
     # 7: run (the time loop's stepper interface) -------------------------------------------
     def step(self, start: float, dt: float) -> SolveReport:
@@ -490,7 +535,7 @@ class Simulation:
             self._writer = FieldWriter(folder.path, self.mesh_data, functions, settings)
         self._table = QuantityTable(
             folder.path / "quantities.csv" if folder else None,
-            [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities, *self.probes.columns],
+            self.columns,
             self.comm,
         )
         self.probes.open(folder.path if folder else None)

@@ -53,6 +53,7 @@ class TimeScheme:
 
     def __init__(self, mesh: Any, scheme: str, start: float = 0.0):
         self.scheme = scheme
+        self.start = start
         self.order = ORDERS[scheme]
         self.accuracy = ACCURACY[scheme]
         self.theta = 0.5 if scheme == "cn" else 1.0  # weight of the new time level in F
@@ -61,9 +62,19 @@ class TimeScheme:
         self.t_older = fem.Constant(mesh, np.float64(start))  # time of u_{n-1}
         self.dt = fem.Constant(mesh, np.float64(1.0))
         self._coefficients = [fem.Constant(mesh, np.float64(0.0)) for _ in range(3)]
+        self.reset()
+
+    def reset(self) -> None:
+        """The state at the start time: no history, the constants as first created (another
+        run from the initial state computes exactly what a new scheme would)."""
+        for constant in (self.t, self.t_old, self.t_older):
+            constant.value = self.start
+        self.dt.value = 1.0
+        for constant in self._coefficients:
+            constant.value = 0.0
         self.accepted_steps = 0
         self.last_dt: float | None = None
-        self.times: tuple[float, ...] = (start,)  # times of u_n, u_{n-1}, ... (newest first)
+        self.times: tuple[float, ...] = (self.start,)  # times of u_n, u_{n-1}, ... newest first
 
     @property
     def transient(self) -> bool:
