@@ -234,7 +234,8 @@ class Simulation:
         if isinstance(found, tuple) and found[1] is None:
             found = f"target {path!r} is a constant without declared units"
         if isinstance(found, str):
-            raise CaseError("protocol.controls", found)
+            problem, _, fix = found.partition(". Fix: ")
+            raise CaseError("protocol.controls", problem, fix or None)
         return found
 
     def _find_constant(self, path: str) -> tuple[Any, str | None] | str:
