@@ -11,6 +11,7 @@ expected and, where it helps, the closest valid spelling.
 from __future__ import annotations
 
 import copy
+import math
 import re
 import tomllib
 import types
@@ -20,14 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from app import registry
 from app.contracts import Parameters, Physics, quantity
 from app.coupling import CouplingSpec
-from app.errors import CaseError, did_you_mean, listing
+from app.errors import CaseError, did_you_mean, listing, shown
 from app.events import EventSpec, ProtocolSpec
 from app.meshing import MeshSpec
+from app.petsc_options import check_petsc_options
 from app.units import to_si
 
 
@@ -66,7 +68,18 @@ class TimeSpec(Parameters):
     @field_validator("breakpoints", mode="before")
     @classmethod
     def _breakpoints_with_units(cls, raw: Any) -> Any:
-        return [to_si(item, "s", "") for item in raw] if isinstance(raw, list) else raw
+        return _times(raw, "time.breakpoints")
+
+    @model_validator(mode="after")
+    def _needs_a_step(self) -> TimeSpec:
+        if self.dt is None and (self.transient or self.end is not None):
+            stepping = f"the {self.scheme} scheme" if self.transient else "a steady run with 'end'"
+            raise CaseError(
+                "time.dt",
+                f"{stepping} needs a time step, and none is given",
+                'give dt = "1 min" (the first step when [time.adaptive] is set)',
+            )
+        return self
 
     @property
     def transient(self) -> bool:
@@ -93,8 +106,15 @@ class SolverSpec(Parameters):
     rtol: float = Field(1e-10, gt=0, description="Relative tolerance of iterative solvers")
     newton: NewtonSpec = Field(default_factory=NewtonSpec, description="Newton settings")
     petsc: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="Raw PETSc options, applied after the preset"
+        default_factory=dict,
+        description="PETSc solver options, applied after the preset (an allow-list: no viewers, "
+        "monitors or files)",
     )
+
+    @field_validator("petsc")
+    @classmethod
+    def _solver_settings_only(cls, options: dict[str, Any]) -> dict[str, Any]:
+        return check_petsc_options(options, "solver.petsc")
 
 
 class OutputSpec(Parameters):
@@ -117,7 +137,14 @@ class OutputSpec(Parameters):
     @field_validator("times", mode="before")
     @classmethod
     def _times_with_units(cls, raw: Any) -> Any:
-        return [to_si(item, "s", "") for item in raw] if isinstance(raw, list) else raw
+        return _times(raw, "output.times")
+
+
+def _times(raw: Any, path: str) -> Any:
+    """A list of times in seconds, each a number or a string with units."""
+    if not isinstance(raw, list):
+        return raw  # pydantic says what is wrong with it
+    return [to_si(item, "s", f"{path}[{index}]") for index, item in enumerate(raw)]
 
 
 class Case(Parameters):
@@ -213,6 +240,51 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(stream)
     except tomllib.TOMLDecodeError as exc:
         raise CaseError("", f"not valid TOML: {exc}", "fix the syntax there") from None
+    except RecursionError:
+        raise CaseError(
+            "", f"arrays or tables are nested too deeply (at most {MAX_NESTING} levels)"
+        ) from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise CaseError(
+            "",
+            f"not UTF-8 text: byte {exc.object[exc.start]:#04x} on line {line} is not valid UTF-8",
+            "save the case file as UTF-8 (TOML files are UTF-8)",
+        ) from None
+
+
+MAX_NESTING = 32
+_INT64 = 2**63
+
+
+def check_values(raw: Any) -> None:
+    """Refuse, anywhere in the case as read, what no model below may meet: numbers that are not
+    finite (TOML's ``nan`` and ``inf``, ``1e999``), integers beyond 64 bits (TOML's limit) and
+    nesting deeper than :data:`MAX_NESTING`.
+
+    Raises:
+        CaseError: At the dotted path of the first such value.
+    """
+    pending: list[tuple[Any, str, int]] = [(raw, "", 0)]
+    while pending:  # a loop, not recursion: the nesting is what is being checked
+        node, path, depth = pending.pop()
+        if isinstance(node, bool):
+            continue
+        if isinstance(node, float) and not math.isfinite(node):
+            raise CaseError(path, f"{node} is not a finite number", "give a finite value")
+        if isinstance(node, int) and not -_INT64 <= node < _INT64:
+            raise CaseError(
+                path, f"the integer {shown(node)} does not fit in 64 bits", "give a smaller value"
+            )
+        if isinstance(node, Mapping | list | tuple) and depth >= MAX_NESTING:
+            raise CaseError(path, f"values are nested more than {MAX_NESTING} levels deep")
+        if isinstance(node, Mapping):
+            children = [(v, f"{path}.{k}" if path else str(k)) for k, v in node.items()]
+        elif isinstance(node, list | tuple):
+            children = [(v, f"{path}[{index}]") for index, v in enumerate(node)]
+        else:
+            continue
+        pending += [(value, where, depth + 1) for value, where in reversed(children)]
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | Sequence[str]) -> None:
@@ -240,7 +312,7 @@ def _split(assignment: str) -> tuple[str, Any]:
         )
     try:
         value = tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         value = text
     return key.strip(), value
 
@@ -261,11 +333,13 @@ def load_case(
         CaseError: Anything invalid, located by its dotted path.
     """
     if isinstance(source, Mapping):
+        check_values(source)  # before deepcopy, which recurses
         path, raw = None, copy.deepcopy(dict(source))
     else:
         path = Path(source)
         raw = read_toml(path)
     apply_overrides(raw, overrides or {})
+    check_values(raw)
     base = Path(base_dir) if base_dir else (path.parent if path else Path.cwd())
     case = validate(Case, raw, "")
     physics = {name: _instantiate(name, raw["physics"][name]) for name in case.physics}
@@ -277,14 +351,20 @@ def load_case(
 def _instantiate(instance: str, table: Mapping[str, Any]) -> Physics:
     where = f"physics.{instance}"
     if not isinstance(table, Mapping):
-        raise CaseError(where, f"expected a table, got {table!r}")
+        raise CaseError(where, f"expected a table, got {shown(table)}")
     if not instance.isidentifier():
         raise CaseError(where, "instance names are letters, digits and underscores")
     type_name = table.get("type", instance)
+    if not isinstance(type_name, str):
+        raise CaseError(
+            f"{where}.type",
+            f"expected the name of a plug-in, got {shown(type_name)}",
+            'write type = "heat" (see `scalebridge modules`)',
+        )
     cls = registry.plugin(type_name, f"{where}.type" if "type" in table else where)
     domain = table.get("domain")
     if domain is not None and not isinstance(domain, str):
-        raise CaseError(f"{where}.domain", f"expected a region name, got {domain!r}")
+        raise CaseError(f"{where}.domain", f"expected a region name, got {shown(domain)}")
     params = {key: value for key, value in table.items() if key not in ("type", "domain")}
     plugin = cls(validate(cls.Parameters, params, where), instance)
     plugin.domain = domain
@@ -312,17 +392,17 @@ def _case_error(exc: ValidationError, model: type[BaseModel], raw: Any, prefix: 
         hint = did_you_mean(key, allowed)
         return CaseError(
             path,
-            f"unknown key '{key}'{hint}; allowed keys here: {listing(allowed)}{suffix}",
+            f"unknown key {shown(key)}{hint}; allowed keys here: {listing(allowed)}{suffix}",
             "correct the spelling or remove the key",
         )
     if kind == "missing":
-        return CaseError(path, f"missing required key '{key}'{suffix}")
+        return CaseError(path, f"missing required key {shown(key)}{suffix}")
     if kind == "union_tag_invalid":
         tag = str(ctx.get("tag"))
         expected = ctx.get("expected_tags", "")
         return CaseError(
             path,
-            f"unknown type {tag!r}"
+            f"unknown type {shown(tag)}"
             f"{did_you_mean(tag, expected.replace(chr(39), '').split(', '))}; "
             f"expected one of {expected}{suffix}",
         )
@@ -330,7 +410,7 @@ def _case_error(exc: ValidationError, model: type[BaseModel], raw: Any, prefix: 
         expected = ctx.get("expected", "")
         options = [part.strip(" '") for part in expected.replace(" or ", ", ").split(",")]
         return CaseError(
-            path, f"got {given!r}{did_you_mean(given, options)}; expected {expected}{suffix}"
+            path, f"got {shown(given)}{did_you_mean(given, options)}; expected {expected}{suffix}"
         )
     if kind == "value_error":  # a plug-in's validator: its message, as written
         return CaseError(path, str(ctx["error"]) + suffix)
@@ -338,7 +418,7 @@ def _case_error(exc: ValidationError, model: type[BaseModel], raw: Any, prefix: 
     if kind != "scalebridge":
         message = message.replace("Input should be", "expected", 1)
         if not isinstance(given, Mapping | list):
-            message += f", got {given!r}"
+            message += f", got {shown(given)}"
     return CaseError(path, message + suffix)
 
 

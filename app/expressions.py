@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, NoReturn
 import numpy as np
 
 from app.errors import did_you_mean, listing
+from app.units import LARGEST
 
 if TYPE_CHECKING:
     import ufl.core.expr
@@ -360,7 +361,8 @@ class _Reader:
             with _strict_floats():
                 return _fold(tree)
         except (ArithmeticError, ValueError) as exc:
-            self.fail(node, f"cannot compute {self.snippet(node)!r} ({exc})")
+            reason = f"overflow: beyond ±{LARGEST}" if "overflow" in str(exc) else str(exc)
+            self.fail(node, f"cannot compute {self.snippet(node)!r} ({reason})")
 
 
 # numpy raises (rather than warns) on division by zero, overflow and invalid values.

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.errors import CaseError, listing
 from app.expressions import Expression, ExpressionError, parse
+from app.mesh_memory import BYTES_PER_CELL, memory_budget, simplex_cells
 from app.meshing_gmsh import check_gmsh_spec, load_gmsh
 from app.units import to_si
 
@@ -56,7 +57,7 @@ _GMSH_ONLY = ("file", "size", "parameters")
 class MeshSpec(BaseModel):
     """The ``[mesh]`` section of a case file."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     type: Literal["interval", "rectangle", "box", "gmsh"] = Field(
         "rectangle", description="Built-in interval/rectangle/box, or a gmsh file."
@@ -285,10 +286,14 @@ def _builtin_mesh(spec: MeshSpec, comm: MPI.Comm) -> dmesh.Mesh:
     origin, lengths = spec.extent()
     corners = [origin, origin + lengths]
     counts = spec.cell_counts()
+    cell = spec.cell_type()
+    cells = simplex_cells(counts, cell)
+    what = f"cells = {counts} makes {cells:.3g} {cell} cells"
+    memory_budget(comm).check(cells, BYTES_PER_CELL[cell], "mesh.cells", what)
     ghosts = dmesh.GhostMode.shared_facet
     if spec.type == "interval":
         return dmesh.create_interval(comm, counts[0], [origin[0], corners[1][0]], ghost_mode=ghosts)
-    cell_type = dmesh.CellType[spec.cell_type()]
+    cell_type = dmesh.CellType[cell]
     create = dmesh.create_rectangle if spec.type == "rectangle" else dmesh.create_box
     return create(comm, corners, counts, cell_type=cell_type, ghost_mode=ghosts)
 

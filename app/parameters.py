@@ -207,7 +207,9 @@ class Parameters(BaseModel):
     a typo fails when the case is loaded, not halfway through a run.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     @field_validator("*", mode="before")
     @classmethod
