@@ -406,6 +406,13 @@ def _case_error(exc: ValidationError, model: type[BaseModel], raw: Any, prefix: 
             f"{did_you_mean(tag, expected.replace(chr(39), '').split(', '))}; "
             f"expected one of {expected}{suffix}",
         )
+    if kind == "union_tag_not_found":
+        tags = _type_tags(model, keys, raw)
+        return CaseError(
+            path,
+            f"the table needs a 'type' saying which kind it is, one of {listing(tags)}{suffix}",
+            f'add type = "{tags[0]}" (or another kind)' if tags else None,
+        )
     if kind == "literal_error" and isinstance(given, str):
         expected = ctx.get("expected", "")
         options = [part.strip(" '") for part in expected.replace(" or ", ", ").split(",")]
@@ -443,6 +450,31 @@ def _allowed_keys(model: type[BaseModel], keys: list[str], raw: Any) -> list[str
         if current is None:
             return []
     return list(current.model_fields) if _is_model(current) else []
+
+
+def _type_tags(model: type[BaseModel], keys: list[str], raw: Any) -> list[str]:
+    """The values of ``type`` that the choice of models at ``keys`` accepts."""
+    current: Any = model
+    for key in keys[:-1]:
+        raw = raw.get(key) if isinstance(raw, Mapping) else None
+        current = _step(current, key, raw)
+    if _is_model(current) and keys and keys[-1] in current.model_fields:
+        annotation = current.model_fields[keys[-1]].annotation
+    elif typing.get_origin(current) in (dict, Mapping):
+        annotation = typing.get_args(current)[1]
+    else:
+        return []
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    members = [
+        typing.get_args(m)[0] if typing.get_args(m) else m for m in typing.get_args(annotation)
+    ]
+    tags = [
+        m.model_fields["type"].annotation
+        for m in members
+        if _is_model(m) and "type" in m.model_fields
+    ]
+    return [str(tag) for literal in tags for tag in typing.get_args(literal)]
 
 
 def _step(current: Any, key: str, raw: Any) -> Any:

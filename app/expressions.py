@@ -274,6 +274,8 @@ class _Reader:
                     self.fail(node, f"the name '{name}' is not allowed", hint)
                 if name in FUNCTIONS:
                     self.fail(node, f"'{name}' is a function", f"; call it as {name}(...)")
+                if name.lower() in ("inf", "infinity", "nan"):
+                    self.fail(node, f"'{name}' is not allowed", ": numbers must be finite")
                 self.names.setdefault(name, (node.lineno, node.col_offset))
                 return _Node("var", value=name)
             case ast.UnaryOp(op=ast.USub() | ast.UAdd() as op, operand=operand):

@@ -151,9 +151,13 @@ def _scalar_value(raw: Any, units: str, meta: Mapping[str, Any], where: str) -> 
         try:
             expression = parse(raw)
         except ExpressionError as exc:
-            if not _units.looks_like_quantity(raw):
+            parts = _units.split_quantity(raw)
+            if parts is None:
                 raise _fail(f"{where}{exc}") from None
-            hint = f"; expressions are written in SI ({units}) without unit names"
+            try:
+                _units.parse_units(parts[1])
+            except ValueError:  # perhaps an expression with unit names ("2 W/(m*K) * x")
+                hint = f"; expressions are written in SI ({units}) without unit names"
         else:
             if expression.names:
                 return Formula(expression)

@@ -313,7 +313,7 @@ def _try_amount(text: str) -> Amount | None:
 def _finite(number: str, text: str) -> float:
     value = float(number)
     if not math.isfinite(value):
-        raise ProtocolError(f"the number in {text!r} is too large")
+        raise ProtocolError(f"the number in {text!r} is too large", "give a finite number")
     return value
 
 
