@@ -134,8 +134,31 @@ class MeshSpec(BaseModel):
                 )
         if any(n < 1 for n in self.cell_counts()):
             raise CaseError("mesh.cells", f"cell counts must be at least 1, got {self.cells}")
-        if any(v <= 0 for v in self.extent()[1]):
+        origin, lengths = self.extent()
+        if any(v <= 0 for v in lengths):
             raise CaseError("mesh.length", f"lengths must be positive, got {self.length}")
+        self._check_resolvable(origin, lengths)
+
+    def _check_resolvable(self, origin: np.ndarray, lengths: np.ndarray) -> None:
+        """Refuse boxes whose corners or cells double precision cannot tell apart (DOLFINx
+        refuses spans below machine epsilon; cells a few ulps wide would be degenerate)."""
+        with np.errstate(over="ignore"):  # checked just below
+            ends = origin + lengths
+        if not np.isfinite(ends).all():
+            raise CaseError("mesh.length", "origin + length overflows double precision")
+        spans = ends - origin
+        widths = spans / np.array(self.cell_counts(), dtype=float)
+        scale = np.maximum(np.abs(origin), np.abs(ends))
+        eps = np.finfo(float).eps
+        unresolved = np.flatnonzero((spans < eps) | (widths <= 8 * eps * scale))
+        if unresolved.size:
+            axis = unresolved[0]
+            raise CaseError(
+                "mesh.length",
+                f"cells {widths[axis]:.3g} m wide along {_COORDS[axis]}, at coordinates up to "
+                f"{scale[axis]:.3g} m, are below what double precision resolves",
+                "give a longer length, fewer cells, or an origin nearer to 0",
+            )
 
     @property
     def dim(self) -> int:

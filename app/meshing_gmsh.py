@@ -62,10 +62,20 @@ def check_gmsh_spec(spec: "MeshSpec") -> None:
             )
     if spec.parameters and suffix != ".py":
         raise CaseError("mesh.parameters", "'parameters' are only passed to a .py script's build()")
+    for name, value in spec.parameters.items():
+        if isinstance(value, str) and _non_finite(value):  # a script may well call float() on it
+            raise CaseError(f"mesh.parameters.{name}", f"{value!r} is not a finite number")
     if spec.order not in (1, 2):
         raise CaseError("mesh.order", f"order must be 1 or 2, got {spec.order}")
     if spec.size is not None and spec.size_si() <= 0:
         raise CaseError("mesh.size", f"size must be positive, got {spec.size!r}")
+
+
+def _non_finite(text: str) -> bool:
+    try:
+        return not math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def load_gmsh(

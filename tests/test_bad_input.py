@@ -303,3 +303,17 @@ def test_huge_value_is_echoed_cut_to_one_line(tmp_path, capsys):
     message = error_of(capsys)
     assert "case.toml: mesh.type: got 'xxxxx" in message
     assert "(100002 chars)" in message and len(message.partition("case.toml: ")[2]) < 200
+
+
+@pytest.mark.parametrize(
+    ("mesh", "fragment"),
+    [  # found by the fuzz test: DOLFINx raised "Length of interval is zero"
+        ("length = [1e-30, 1]", "cells 2.5e-31 m wide along x, at coordinates up to 1e-30 m"),
+        ("origin = [1e300, 0]", "cells 0 m wide along x, at coordinates up to 1e+300 m"),
+        ('origin = ["1.7e308 m", 0]\nlength = [1e308, 1]', "origin + length overflows"),
+    ],
+)
+def test_mesh_extent_double_precision_cannot_resolve(tmp_path, capsys, mesh, fragment):
+    check(tmp_path, VALID.replace("cells = [4, 4]", f"cells = [4, 4]\n{mesh}"))
+    message = error_of(capsys)
+    assert "case.toml: mesh.length: " in message and fragment in message

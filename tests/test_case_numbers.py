@@ -179,3 +179,9 @@ def test_group_name_that_would_break_the_petsc_prefix(tmp_path, capsys):
     check(tmp_path, VALID + groups)
     message = error_of(capsys)
     assert "coupling.groups.0.name: group names are letters, digits and underscores" in message
+
+
+def test_non_finite_gmsh_script_parameter(capsys):
+    case = str(CASES / "coaxial_capacitor.toml")
+    assert main(["check", case, "--set", 'mesh.parameters.inner_radius="-inf"']) == 2
+    assert "mesh.parameters.inner_radius: '-inf' is not a finite number" in error_of(capsys)

@@ -152,7 +152,7 @@ def mutated(draw, case):
             if boundaries:
                 table = _parent(case, (*draw(st.sampled_from(boundaries)), None))
                 names = ["left", "right", "top", "bottom", "front", "inner", "nowhere"]
-                if table:
+                if isinstance(table, dict) and table:
                     old = draw(st.sampled_from(sorted(table)))
                     table[draw(st.sampled_from(names))] = table.pop(old)
     if draw(st.booleans()):
