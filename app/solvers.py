@@ -401,9 +401,7 @@ def make_solver(system: System, spec: SolverSpec, name: str) -> LinearSolver | N
     try:
         return (LinearSolver if system.linear else NewtonSolver)(system, options, prefix)
     except PETSc.Error as exc:
-        database = PETSc.Options()
-        for key in options:  # left behind by the failed set-up; PETSc would list them at exit
-            database.delValue(f"-{prefix}{key}")
+        _undo_failed_setup(prefix, options)
         if not spec.petsc:
             raise
         raise CaseError(
@@ -412,6 +410,21 @@ def make_solver(system: System, spec: SolverSpec, name: str) -> LinearSolver | N
             f"{_petsc_reason(exc)}",
             "check the option names and values against the PETSc manual pages",
         ) from None
+
+
+def _undo_failed_setup(prefix: str, options: dict[str, Any]) -> None:
+    """Restore PETSc's global options after DOLFINx's set-up raised: it pushes the solver's
+    prefix, sets the options and calls setFromOptions, and only if that returns deletes them
+    and pops the prefix. Left pushed, the prefix would be prepended to every later solver's
+    options in this process."""
+    database = PETSc.Options()
+    database.setValue("sb_probe", "")  # stored under whatever prefix is pushed
+    probe = next(name for name in database.getAll() if name.endswith("sb_probe"))
+    database.delValue(probe)  # deleting takes the full name; only setting adds the prefix
+    if probe == f"{prefix}sb_probe":
+        database.prefixPop()
+    for key in options:
+        database.delValue(f"{prefix}{key}")
 
 
 def _petsc_reason(error: PETSc.Error) -> str:

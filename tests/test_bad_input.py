@@ -317,3 +317,17 @@ def test_mesh_extent_double_precision_cannot_resolve(tmp_path, capsys, mesh, fra
     check(tmp_path, VALID.replace("cells = [4, 4]", f"cells = [4, 4]\n{mesh}"))
     message = error_of(capsys)
     assert "case.toml: mesh.length: " in message and fragment in message
+
+
+def test_run_that_ends_before_it_starts(tmp_path, capsys):
+    check(tmp_path, VALID + '\n[time]\nscheme = "bdf1"\nstart = 5\nend = "-1 s"\ndt = 1\n')
+    assert "time.end: the run ends at -1 s, not after its start at 5 s" in error_of(capsys)
+
+
+def test_output_interval_that_would_list_endless_times(tmp_path, capsys):
+    time_section = '\n[time]\nscheme = "bdf1"\nend = 10\ndt = 1\n[output]\ninterval = 1e-300\n'
+    started = time.perf_counter()
+    check(tmp_path, VALID + time_section)
+    assert time.perf_counter() - started < 10
+    message = error_of(capsys)
+    assert "output.interval: an output every 1e-300 s from 0 s to 10 s makes 1e+301" in message

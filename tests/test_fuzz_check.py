@@ -20,6 +20,7 @@ import math
 import os
 import tomllib
 import traceback
+import warnings
 from datetime import date, datetime
 from pathlib import Path
 
@@ -174,14 +175,28 @@ def _check(case_file: Path, overrides: list[str], workdir: Path) -> tuple[int, s
     here = Path.cwd()
     os.chdir(workdir)
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with (
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+            warnings.catch_warnings(record=True) as caught,
+        ):
+            # What the console script would print: every warning but the ones Python hides.
+            warnings.simplefilter("always")
+            for hidden in (
+                DeprecationWarning,
+                PendingDeprecationWarning,
+                ImportWarning,
+                ResourceWarning,
+            ):
+                warnings.simplefilter("ignore", hidden)
             code = main(["check", str(case_file), *overrides])
     except BaseException as exc:  # what a user would see as a traceback
         trace = "".join(traceback.format_exception(exc))
         pytest.fail(f"check of {case_file.name} {overrides} raised:\n{trace}")
     finally:
         os.chdir(here)
-    return code, out.getvalue(), err.getvalue()
+    printed = [warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in caught]
+    return code, out.getvalue(), "".join(printed) + err.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +233,8 @@ def test_check_of_a_mutated_case_is_ok_or_one_message(case_file, sandbox):
         code, _, stderr = _check(target, overrides, sandbox / "work")
         assert "Traceback" not in stderr, stderr
         assert code in (0, 2), (code, stderr)
+        if code == 0:
+            assert stderr == "", stderr
         if code == 2:
             assert stderr.startswith("scalebridge: error: "), stderr
             assert stderr.count("scalebridge: error:") == 1, stderr

@@ -9,6 +9,7 @@ import pytest
 from app.cli import main
 from app.errors import CaseError
 from app.petsc_options import check_petsc_options
+from app.simulation import Simulation
 from app.solvers import PRESETS
 from tests.conftest import read_quantities, scalebridge
 from tests.test_bad_input import VALID, error_of, write
@@ -119,6 +120,13 @@ def test_petsc_refusing_an_allowed_option_is_a_case_error(tmp_path, capsys):
     message = error_of(capsys)
     assert "solver.petsc: PETSc could not set up the solver of group 'main'" in message
     assert "Unable to find requested KSP type nonexistent" in message
+    # PETSc's global options are as before (DOLFINx had pushed the solver's prefix when PETSc
+    # raised): the next solver of this process gets its own options.
+    options = '\n[solver.petsc]\nksp_type = "cg"\npc_type = "jacobi"\n'
+    simulation = Simulation.from_case(write(tmp_path, VALID + options))
+    simulation.compile()
+    ksp = simulation.groups[0].solver.problem.solver
+    assert (ksp.getType(), ksp.getPC().getType()) == ("cg", "jacobi")
 
 
 def test_region_names_cannot_place_field_files_outside_the_run(tmp_path):
