@@ -94,7 +94,9 @@ class NewtonSpec(Parameters):
 
     rtol: float = Field(1e-9, gt=0, description="Relative residual tolerance")
     atol: float = Field(1e-10, ge=0, description="Absolute residual tolerance")
-    max_iterations: int = Field(25, ge=1, description="Iterations before a step counts as failed")
+    max_iterations: int = Field(
+        25, ge=1, lt=2**31, description="Iterations before a step counts as failed (a PETSc int)"
+    )
     line_search: Literal["basic", "bt"] = Field("basic", description="SNES line search")
 
 
