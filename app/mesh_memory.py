@@ -124,12 +124,12 @@ class MemoryBudget:
             if node.available is None or need <= node.available:
                 continue
             ranks = "1 rank" if node.ranks == 1 else f"{node.ranks} ranks"
-            place = "of rank 0" if node.root else "of another node"
+            place = "the node of rank 0" if node.root else "another node"
             raise CaseError(
                 where,
-                f"{what}, which need about {_size(need)} of "
-                f"memory on the node {place} ({ranks}, {bytes_per_cell} bytes per cell "
-                f"measured); it has {_size(node.available)} available",
+                f"{what}, which need about {_size(need)} of memory on {place} ({ranks}, "
+                f"{bytes_per_cell} bytes per cell measured); it has {_size(node.available)} "
+                "available",
                 "use fewer or larger cells",
             )
 

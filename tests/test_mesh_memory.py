@@ -12,6 +12,7 @@ import gmsh
 import pytest
 
 from app.cli import main
+from app.errors import CaseError
 from app.mesh_memory import (
     BYTES_PER_CELL,
     GMSH_CELLS_PER_SIZE,
@@ -32,7 +33,7 @@ def test_cell_counts_of_builtin_meshes():
 def test_one_rank_needs_the_whole_mesh():
     budget = MemoryBudget((Node(available=230_000, ranks=1, root=True),), size=1)
     budget.check(1000, 230, "mesh.cells", "what")  # exactly fits
-    with pytest.raises(Exception, match=r"need about 230 kB .* it has 230 kB available") as info:
+    with pytest.raises(CaseError, match=r"need about 230 kB .* it has 230 kB available") as info:
         budget.check(1001, 230, "mesh.cells", "what")
     assert info.value.path == "mesh.cells"
 
@@ -42,10 +43,10 @@ def test_rank_zero_holds_the_whole_mesh_and_its_node_the_other_shares():
     # share of its second rank (1 + 1/4); the other node holds two shares (2/4).
     nodes = (Node(1250, 2, root=True), Node(499, 2, root=False))
     budget = MemoryBudget(nodes, size=4)
-    with pytest.raises(Exception, match="node of another node"):
+    with pytest.raises(CaseError, match=r"memory on another node \(2 ranks"):
         budget.check(1000, 1, "mesh.cells", "what")  # root: 1250 fits, other: 500 > 499
     roomy = MemoryBudget((Node(1249, 2, root=True), Node(10**6, 2, root=False)), size=4)
-    with pytest.raises(Exception, match=r"node of rank 0 \(2 ranks"):
+    with pytest.raises(CaseError, match=r"node of rank 0 \(2 ranks"):
         roomy.check(1000, 1, "mesh.cells", "what")
     MemoryBudget((Node(None, 2, root=True),), size=2).check(10**30, 1, "mesh.cells", "what")
 
