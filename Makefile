@@ -2,6 +2,7 @@
 #
 #   make run             set up on first use, then run the headline case
 #   make test            set up, then the whole test suite (serial and 2-rank MPI tests)
+#   make fuzz            many mutated cases through `check` (make test runs a few, fixed seed)
 #   make bench           speed benchmarks (ratios against plain DOLFINx scripts)
 #   make lint            ruff
 #
@@ -35,7 +36,7 @@ endif
 STAMP := $(VENV)/.scalebridge-installed
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-serial bench lint clean
+.PHONY: install run test test-serial fuzz bench lint clean
 
 install: $(STAMP)
 
@@ -62,6 +63,13 @@ test: $(STAMP)
 
 test-serial: $(STAMP)
 	$(BIN)/python -m pytest tests
+
+# FUZZ_EXAMPLES mutations of every case in cases/, from a new seed unless FUZZ_SEED is given.
+FUZZ_EXAMPLES ?= 300
+fuzz: $(STAMP)
+	@seed=$${FUZZ_SEED:-$$RANDOM}; echo "fuzz seed $$seed (repeat with: make fuzz FUZZ_SEED=$$seed)"; \
+	SCALEBRIDGE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) SCALEBRIDGE_FUZZ_SEED=$$seed \
+	  $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests/test_fuzz_check.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

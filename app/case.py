@@ -13,26 +13,26 @@ from __future__ import annotations
 import copy
 import re
 import tomllib
-import types
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from app import registry
 from app.contracts import Parameters, Physics, quantity
 from app.coupling import CouplingSpec
-from app.errors import CaseError, did_you_mean, listing
+from app.errors import CaseError, shown
 from app.events import EventSpec, ProtocolSpec
 from app.meshing import MeshSpec
 from app.parameter_resolution import resolve
 from app.parameter_set import ParameterTable
 from app.parameters import parameter_scope
+from app.petsc_options import check_petsc_options
 from app.probes import Probe, check_probe_names, probe_table
 from app.units import to_si
+from app.validation import MAX_NESTING, check_values, validate
 
 
 class AdaptiveSpec(Parameters):
@@ -70,7 +70,23 @@ class TimeSpec(Parameters):
     @field_validator("breakpoints", mode="before")
     @classmethod
     def _breakpoints_with_units(cls, raw: Any) -> Any:
-        return [to_si(item, "s", "") for item in raw] if isinstance(raw, list) else raw
+        return _times(raw, "time.breakpoints")
+
+    @model_validator(mode="after")
+    def _needs_a_step(self) -> TimeSpec:
+        if self.end is not None and not self.end > self.start:
+            raise CaseError(
+                "time.end",
+                f"the run ends at {self.end:g} s, not after its start at {self.start:g} s",
+            )
+        if self.dt is None and (self.transient or self.end is not None):
+            stepping = f"the {self.scheme} scheme" if self.transient else "a steady run with 'end'"
+            raise CaseError(
+                "time.dt",
+                f"{stepping} needs a time step, and none is given",
+                'give dt = "1 min" (the first step when [time.adaptive] is set)',
+            )
+        return self
 
     @property
     def transient(self) -> bool:
@@ -82,7 +98,9 @@ class NewtonSpec(Parameters):
 
     rtol: float = Field(1e-9, gt=0, description="Relative residual tolerance")
     atol: float = Field(1e-10, ge=0, description="Absolute residual tolerance")
-    max_iterations: int = Field(25, ge=1, description="Iterations before a step counts as failed")
+    max_iterations: int = Field(
+        25, ge=1, lt=2**31, description="Iterations before a step counts as failed (a PETSc int)"
+    )
     line_search: Literal["basic", "bt"] = Field("basic", description="SNES line search")
 
 
@@ -97,7 +115,9 @@ class SolverSpec(Parameters):
     rtol: float = Field(1e-10, gt=0, description="Relative tolerance of iterative solvers")
     newton: NewtonSpec = Field(default_factory=NewtonSpec, description="Newton settings")
     petsc: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="Raw PETSc options, applied after the preset"
+        default_factory=dict,
+        description="PETSc solver options, applied after the preset (an allow-list: no viewers, "
+        "monitors or files)",
     )
     quadrature_degree: int | None = Field(
         None,
@@ -106,6 +126,11 @@ class SolverSpec(Parameters):
         description="Quadrature degree of every form (default: 2 x the highest field degree, "
         "+ the curved geometry's, + 2 for nonlinear equations)",
     )
+
+    @field_validator("petsc")
+    @classmethod
+    def _solver_settings_only(cls, options: dict[str, Any]) -> dict[str, Any]:
+        return check_petsc_options(options, "solver.petsc")
 
 
 class OutputSpec(Parameters):
@@ -133,10 +158,20 @@ class OutputSpec(Parameters):
     @field_validator("times", mode="before")
     @classmethod
     def _times_with_units(cls, raw: Any) -> Any:
-        return [to_si(item, "s", "") for item in raw] if isinstance(raw, list) else raw
+        return _times(raw, "output.times")
 
     _probe_table = field_validator("probes", mode="before")(probe_table)
     _probe_names = field_validator("probes")(check_probe_names)
+
+
+def _times(raw: Any, path: str) -> Any:
+    """A list of times in seconds, each a number or a string with units."""
+    if not isinstance(raw, list):
+        return raw  # pydantic says what is wrong with it
+    return [to_si(item, "s", f"{path}[{index}]") for index, item in enumerate(raw)]
+
+
+MAX_OUTPUTS = 10**6  # output times are listed before the run
 
 
 class Case(Parameters):
@@ -159,6 +194,20 @@ class Case(Parameters):
         default_factory=list, description="Conditions that stop the run"
     )
     protocol: ProtocolSpec | None = Field(None, description="Controlled steps with conditions")
+
+    @model_validator(mode="after")
+    def _outputs_fit(self) -> Case:
+        time, interval = self.time, self.output.interval
+        if interval is not None and time.end is not None:
+            count = (time.end - time.start) / interval
+            if count > MAX_OUTPUTS:
+                raise CaseError(
+                    "output.interval",
+                    f"an output every {interval:g} s from {time.start:g} s to {time.end:g} s "
+                    f"makes {count:.3g} outputs; at most {MAX_OUTPUTS:,} are allowed",
+                    "give a longer interval",
+                )
+        return self
 
 
 @dataclass
@@ -264,6 +313,17 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(stream)
     except tomllib.TOMLDecodeError as exc:
         raise CaseError("", f"not valid TOML: {exc}", "fix the syntax there") from None
+    except RecursionError:
+        raise CaseError(
+            "", f"arrays or tables are nested too deeply (at most {MAX_NESTING} levels)"
+        ) from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise CaseError(
+            "",
+            f"not UTF-8 text: byte {exc.object[exc.start]:#04x} on line {line} is not valid UTF-8",
+            "save the case file as UTF-8 (TOML files are UTF-8)",
+        ) from None
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | Sequence[str]) -> None:
@@ -291,7 +351,7 @@ def _split(assignment: str) -> tuple[str, Any]:
         )
     try:
         value = tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         value = text
     return key.strip(), value
 
@@ -312,11 +372,13 @@ def load_case(
         CaseError: Anything invalid, located by its dotted path.
     """
     if isinstance(source, Mapping):
+        check_values(source)  # before deepcopy, which recurses
         path, raw = None, copy.deepcopy(dict(source))
     else:
         path = Path(source)
         raw = read_toml(path)
     apply_overrides(raw, overrides or {})
+    check_values(raw)
     base = Path(base_dir) if base_dir else (path.parent if path else Path.cwd())
     parameters = resolve(raw.get("parameters"), base)
     with parameter_scope(parameters):
@@ -330,119 +392,19 @@ def load_case(
 def _instantiate(instance: str, table: Mapping[str, Any]) -> Physics:
     where = f"physics.{instance}"
     if not isinstance(table, Mapping):
-        raise CaseError(where, f"expected a table, got {table!r}")
+        raise CaseError(where, f"expected a table, got {shown(table)}")
     if not instance.isidentifier():
         raise CaseError(where, "instance names are letters, digits and underscores")
     type_name = table.get("type", instance)
+    if not isinstance(type_name, str):
+        raise CaseError(
+            f"{where}.type",
+            f"expected the name of a plug-in, got {shown(type_name)}",
+            'write type = "heat" (see `scalebridge modules`)',
+        )
     cls = registry.plugin(type_name, f"{where}.type" if "type" in table else where)
     domain = table.get("domain")
     if domain is not None and not isinstance(domain, str):
-        raise CaseError(f"{where}.domain", f"expected a region name, got {domain!r}")
+        raise CaseError(f"{where}.domain", f"expected a region name, got {shown(domain)}")
     params = {key: value for key, value in table.items() if key not in ("type", "domain")}
     return cls(validate(cls.Parameters, params, where), instance, domain)
-
-
-def validate[M: BaseModel](model: type[M], raw: Mapping[str, Any], prefix: str) -> M:
-    """Validate ``raw`` with ``model``; the first problem becomes a CaseError under ``prefix``."""
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise _case_error(exc, model, raw, prefix) from None
-
-
-def _case_error(exc: ValidationError, model: type[BaseModel], raw: Any, prefix: str) -> CaseError:
-    error = exc.errors()[0]
-    keys = _data_path(error["loc"], raw)
-    path = ".".join([prefix, *keys] if prefix else keys)
-    kind, ctx, given = error["type"], error.get("ctx", {}), error.get("input")
-    key = keys[-1] if keys else ""
-    more = exc.error_count() - 1
-    suffix = f" ({more} more problem{'s' if more > 1 else ''} after this one)" if more else ""
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(model, keys[:-1], raw)
-        hint = did_you_mean(key, allowed)
-        return CaseError(
-            path,
-            f"unknown key '{key}'{hint}; allowed keys here: {listing(allowed)}{suffix}",
-            "correct the spelling or remove the key",
-        )
-    if kind == "missing":
-        return CaseError(path, f"missing required key '{key}'{suffix}")
-    if kind == "union_tag_invalid":
-        tag = str(ctx.get("tag"))
-        expected = ctx.get("expected_tags", "")
-        return CaseError(
-            path,
-            f"unknown type {tag!r}"
-            f"{did_you_mean(tag, expected.replace(chr(39), '').split(', '))}; "
-            f"expected one of {expected}{suffix}",
-        )
-    if kind == "literal_error" and isinstance(given, str):
-        expected = ctx.get("expected", "")
-        options = [part.strip(" '") for part in expected.replace(" or ", ", ").split(",")]
-        return CaseError(
-            path, f"got {given!r}{did_you_mean(given, options)}; expected {expected}{suffix}"
-        )
-    if kind == "value_error":  # a plug-in's validator: its message, as written
-        return CaseError(path, str(ctx["error"]) + suffix)
-    message = error["msg"]
-    if kind != "scalebridge":
-        message = message.replace("Input should be", "expected", 1)
-        if not isinstance(given, Mapping | list):
-            message += f", got {given!r}"
-    return CaseError(path, message + suffix)
-
-
-def _data_path(loc: tuple[Any, ...], raw: Any) -> list[str]:
-    """The error location as keys of the case data: pydantic puts the tag of a discriminated
-    union into ``loc`` ("boundaries.left.flux.value"), which the user never wrote."""
-    keys, node = [], raw
-    for part in loc:
-        if isinstance(node, Mapping) and part not in node and node.get("type") == part:
-            continue
-        keys.append(str(part))
-        node = node.get(part) if isinstance(node, Mapping) else None
-    return keys
-
-
-def _allowed_keys(model: type[BaseModel], keys: list[str], raw: Any) -> list[str]:
-    """Field names of the model that sits at ``keys`` inside ``model``."""
-    current: Any = model
-    for key in keys:
-        raw = raw.get(key) if isinstance(raw, Mapping) else None
-        current = _step(current, key, raw)
-        if current is None:
-            return []
-    if not _is_model(current):
-        return []
-    return [info.alias or name for name, info in current.model_fields.items()]
-
-
-def _step(current: Any, key: str, raw: Any) -> Any:
-    if _is_model(current):
-        field = current.model_fields.get(key)
-        return _select(field.annotation, raw) if field else None
-    origin = typing.get_origin(current)
-    if origin in (dict, Mapping):
-        return _select(typing.get_args(current)[1], raw)
-    return None
-
-
-def _select(annotation: Any, raw: Any) -> Any:
-    """Resolve Annotated/Optional/discriminated unions to the model the data belongs to."""
-    if typing.get_origin(annotation) is typing.Annotated:
-        annotation = typing.get_args(annotation)[0]
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        options = [_select(arg, raw) for arg in typing.get_args(annotation)]
-        models = [option for option in options if _is_model(option)]
-        tag = raw.get("type") if isinstance(raw, Mapping) else None
-        for option in models:
-            literal = option.model_fields.get("type")
-            if literal and tag in typing.get_args(literal.annotation):
-                return option
-        return models[0] if len(models) == 1 else None
-    return annotation
-
-
-def _is_model(value: Any) -> bool:
-    return isinstance(value, type) and issubclass(value, BaseModel)

@@ -235,7 +235,7 @@ def _plot_files(args: argparse.Namespace) -> str:
     times = None
     if args.times is not None:
         times = [
-            float(item) if _is_number(item) else to_si(item, "s", "--times")
+            to_si(float(item) if _is_number(item) else item, "s", "--times")
             for item in _names(args.times) or []
         ]
     written = plot(args.runs, _names(args.columns), _names(args.fields), times, args.out)

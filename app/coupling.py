@@ -28,12 +28,12 @@ from typing import Any, Literal
 import numpy as np
 import ufl
 from mpi4py import MPI
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from app.acceleration import accelerator
 from app.context import ParameterConstants
 from app.contracts import Parameters, Physics
-from app.errors import CaseError, did_you_mean, listing
+from app.errors import CaseError, did_you_mean, listing, shown
 from app.fields import FieldStore, owned, owned_size
 from app.forms import FormRules
 from app.groups import Group
@@ -49,6 +49,16 @@ class GroupSpec(Parameters):
     name: str = Field(description="Group name (messages, solver options prefix)")
     physics: list[str] = Field(description="Instance names under [physics]")
     subcycles: int = Field(1, ge=1, description="Substeps the group takes per time step")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if not (name.isidentifier() and name.isascii()):
+            raise ValueError(
+                "group names are letters, digits and underscores (they prefix the group's "
+                f"PETSc options), got {shown(name)}"
+            )
+        return name
 
 
 class IterationSpec(Parameters):

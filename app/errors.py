@@ -27,7 +27,7 @@ class CaseError(ScaleBridgeError):
     exit_code = 2
 
     def __init__(self, path: str, problem: str, fix: str | None = None):
-        self.path = path
+        self.path = path if path.isprintable() and len(path) <= 200 else shown(path, 200)
         self.problem = problem
         self.fix = fix
         super().__init__(str(self))
@@ -57,3 +57,12 @@ def listing(choices: Iterable[str]) -> str:
     """Sorted, comma-separated names, or "none" for an empty collection."""
     names = sorted(choices)
     return ", ".join(names) if names else "none"
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, so a message echoing a huge input
+    stays one readable line."""
+    text = repr(value)
+    return (
+        text if len(text) <= limit else f"{text[: limit - 15]}...{text[-12:]} ({len(text)} chars)"
+    )

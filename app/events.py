@@ -27,7 +27,17 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from app.contracts import Parameters, quantity
 from app.errors import CaseError, did_you_mean, listing
-from app.protocols import Condition, ProtocolError, ProtocolStep, expand, parse_protocol, parse_step
+from app.protocols import (
+    Condition,
+    ProtocolError,
+    ProtocolStep,
+    count_steps,
+    expand,
+    parse_protocol,
+    parse_step,
+)
+
+MAX_STEPS = 100_000
 
 
 class EventSpec(Parameters):
@@ -67,6 +77,14 @@ class ProtocolSpec(Parameters):
     @model_validator(mode="after")
     def _parse(self) -> ProtocolSpec:
         self._parsed = parse_protocol(self.steps, "protocol.steps", verbs=self.controls)
+        total = count_steps(self._parsed, self.repeat)
+        if total > MAX_STEPS:
+            raise CaseError(
+                "protocol",
+                f"the protocol runs {total:.3g} steps with its repeats; at most {MAX_STEPS:,} "
+                "are allowed (each is set up before the run)",
+                "repeat fewer times, or split the study into several runs",
+            )
         return self
 
     def stages(self) -> list[tuple[int, int, ProtocolStep]]:

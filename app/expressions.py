@@ -35,6 +35,7 @@ from app.expression_tree import (
     tree_to_ufl,
     within,
 )
+from app.units import LARGEST
 
 if TYPE_CHECKING:
     import ufl.core.expr
@@ -304,6 +305,8 @@ class _Reader:
                     self.fail(node, f"the name '{name}' is not allowed", hint)
                 if name in FUNCTIONS or name in self.functions:
                     self.fail(node, f"'{name}' is a function", f"; call it as {name}(...)")
+                if name.lower() in ("inf", "infinity", "nan"):
+                    self.fail(node, f"'{name}' is not allowed", ": numbers must be finite")
                 self.names.setdefault(name, (node.lineno, node.col_offset))
                 return Node("var", value=name)
             case ast.UnaryOp(op=ast.USub() | ast.UAdd() as op, operand=operand):
@@ -412,4 +415,5 @@ class _Reader:
             with strict_floats():
                 return fold(tree)
         except (ArithmeticError, ValueError) as exc:
-            self.fail(node, f"cannot compute {self.snippet(node)!r} ({exc})")
+            reason = f"overflow: beyond ±{LARGEST}" if "overflow" in str(exc) else str(exc)
+            self.fail(node, f"cannot compute {self.snippet(node)!r} ({reason})")

@@ -27,6 +27,7 @@ have names no region or boundary has, since a condition finds its place by name.
 Reading gmsh files (on rank 0, with errors raised on every rank) is :mod:`app.meshing_gmsh`.
 """
 
+import math
 import pathlib
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -38,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from app import mesh_sets
 from app.errors import CaseError
+from app.mesh_memory import BYTES_PER_CELL, memory_budget, simplex_cells
 from app.mesh_sets import BOUNDARIES, COORDS, EDGES, POINTS, REGIONS
 from app.meshing_gmsh import load_gmsh
 from app.meshing_pseudo2d import LayerSpec, build_pseudo2d, check_pseudo2d_spec, describe
@@ -69,7 +71,7 @@ _PSEUDO2D_ONLY["interface_grading"] = 1.0
 class MeshSpec(BaseModel):
     """The ``[mesh]`` section of a case file."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     type: Literal["interval", "rectangle", "box", "gmsh", "pseudo2d"] = Field(
         "rectangle",
@@ -198,8 +200,31 @@ class MeshSpec(BaseModel):
                 )
         if any(n < 1 for n in self.cell_counts()):
             raise CaseError("mesh.cells", f"cell counts must be at least 1, got {self.cells}")
-        if any(v <= 0 for v in self.extent()[1]):
+        origin, lengths = self.extent()
+        if any(v <= 0 for v in lengths):
             raise CaseError("mesh.length", f"lengths must be positive, got {self.length}")
+        self._check_resolvable(origin, lengths)
+
+    def _check_resolvable(self, origin: np.ndarray, lengths: np.ndarray) -> None:
+        """Refuse boxes whose corners or cells double precision cannot tell apart (DOLFINx
+        refuses spans below machine epsilon; cells a few ulps wide would be degenerate)."""
+        with np.errstate(over="ignore"):  # checked just below
+            ends = origin + lengths
+        if not np.isfinite(ends).all():
+            raise CaseError("mesh.length", "origin + length overflows double precision")
+        spans = ends - origin
+        widths = spans / np.array(self.cell_counts(), dtype=float)
+        scale = np.maximum(np.abs(origin), np.abs(ends))
+        eps = np.finfo(float).eps
+        unresolved = np.flatnonzero((spans < eps) | (widths <= 8 * eps * scale))
+        if unresolved.size:
+            axis = unresolved[0]
+            raise CaseError(
+                "mesh.length",
+                f"cells {widths[axis]:.3g} m wide along {COORDS[axis]}, at coordinates up to "
+                f"{scale[axis]:.3g} m, are below what double precision resolves",
+                "give a longer length, fewer cells, or an origin nearer to 0",
+            )
 
     def _check_gmsh(self) -> None:
         """Reject settings that do not fit a gmsh file of the given type."""
@@ -236,6 +261,9 @@ class MeshSpec(BaseModel):
             raise CaseError(
                 "mesh.parameters", "'parameters' are only passed to a .py script's build()"
             )
+        for name, value in self.parameters.items():
+            if isinstance(value, str) and _non_finite(value):  # a script may call float() on it
+                raise CaseError(f"mesh.parameters.{name}", f"{value!r} is not a finite number")
         if self.order not in (1, 2):
             raise CaseError("mesh.order", f"order must be 1 or 2, got {self.order}")
         if self.size is not None and self.size_si() <= 0:
@@ -361,6 +389,13 @@ class MeshData:
         return "\n".join(lines)
 
 
+def _non_finite(text: str) -> bool:
+    try:
+        return not math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
 def build_mesh(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshData:
     """Build the mesh of a case, with named regions, boundaries, point and edge sets.
 
@@ -461,10 +496,14 @@ def _builtin_mesh(spec: MeshSpec, comm: MPI.Comm) -> dmesh.Mesh:
     origin, lengths = spec.extent()
     corners = [origin, origin + lengths]
     counts = spec.cell_counts()
+    cell = spec.cell_type()
+    cells = simplex_cells(counts, cell)
+    what = f"cells = {counts} makes {cells:.3g} {cell} cells"
+    memory_budget(comm).check(cells, BYTES_PER_CELL[cell], "mesh.cells", what)
     ghosts = dmesh.GhostMode.shared_facet
     if spec.type == "interval":
         return dmesh.create_interval(comm, counts[0], [origin[0], corners[1][0]], ghost_mode=ghosts)
-    cell_type = dmesh.CellType[spec.cell_type()]
+    cell_type = dmesh.CellType[cell]
     create = dmesh.create_rectangle if spec.type == "rectangle" else dmesh.create_box
     return create(comm, corners, counts, cell_type=cell_type, ghost_mode=ghosts)
 

@@ -8,6 +8,7 @@ other ranks waiting forever.
 
 import importlib.util
 import inspect
+import math
 import pathlib
 from collections.abc import Callable
 from typing import Protocol
@@ -18,6 +19,7 @@ from dolfinx.io import gmsh as dgmsh
 from mpi4py import MPI
 
 from app.errors import CaseError, listing
+from app.mesh_memory import GMSH_BYTES_PER_CELL, GMSH_CELLS_PER_SIZE, MemoryBudget, memory_budget
 
 _WORDS = ("point", "curve", "surface", "volume")
 
@@ -55,12 +57,13 @@ def load_gmsh(
         CaseError: On every rank, for any problem with the file.
     """
     outcome: tuple = ()
+    budget = memory_budget(comm)
     try:
         if comm.rank == 0:
             gmsh.initialize(readConfigFiles=False, interruptible=False)
             gmsh.option.setNumber("General.Terminal", 0)
             try:
-                outcome = ("ok", _gmsh_model(spec, base_dir))
+                outcome = ("ok", _gmsh_model(spec, base_dir, budget))
             except CaseError as exc:
                 outcome = ("error", (exc.path, exc.problem, exc.fix))
             except Exception as exc:  # any failure must reach the other ranks
@@ -80,8 +83,13 @@ def load_gmsh(
     return data.mesh, tags, names
 
 
-def _gmsh_model(spec: GmshSource, base_dir: pathlib.Path) -> tuple[int, list[tuple[int, int, str]]]:
+def _gmsh_model(
+    spec: GmshSource, base_dir: pathlib.Path, budget: MemoryBudget
+) -> tuple[int, list[tuple[int, int, str]]]:
     """Load the file into the gmsh model and mesh it (rank 0); returns its dimension and groups.
+
+    A mesh the memory cannot hold is refused before generation when the largest cell size
+    is known (from the geometry's measure), and in any case before DOLFINx receives it.
 
     ``.msh`` is merged here rather than through ``dolfinx.io.gmsh.read_from_msh``, which would
     leave the other ranks waiting forever if gmsh failed to read the file.
@@ -94,16 +102,47 @@ def _gmsh_model(spec: GmshSource, base_dir: pathlib.Path) -> tuple[int, list[tup
     dim = gmsh.model.getDimension()
     if dim < 1:
         raise CaseError("mesh.file", f"'{spec.file}' defines no geometry")
+    where = "mesh.size" if spec.size is not None else "mesh.file"
     if path.suffix.lower() != ".msh":
-        size = spec.size_si()
-        if size is not None:
-            gmsh.option.setNumber("Mesh.CharacteristicLengthMax", size)
+        if spec.size is not None:
+            gmsh.option.setNumber("Mesh.CharacteristicLengthMax", spec.size_si())
+        largest = gmsh.option.getNumber("Mesh.CharacteristicLengthMax")
+        if largest < _UNSET_SIZE:
+            measure = _measure(dim)
+            cells = GMSH_CELLS_PER_SIZE[dim] * measure / largest**dim
+            what = (
+                f"cell size {largest:g} m on a geometry of about {measure:.3g} m^{dim} makes "
+                f"at least about {cells:.3g} cells"
+            )
+            budget.check(cells, GMSH_BYTES_PER_CELL[dim, spec.order], where, what)
         _gmsh_step(f"mesh '{spec.file}'", gmsh.model.mesh.generate, dim)
         if spec.order > 1:
             _gmsh_step(
                 f"make '{spec.file}' order {spec.order}", gmsh.model.mesh.setOrder, spec.order
             )
-    return dim, _physical_groups(spec.file, dim)
+    groups = _physical_groups(spec.file, dim)
+    cell_type = gmsh.model.mesh.getElementTypes(dim)[0]  # one type: _physical_groups checked
+    name, _, order, *_ = gmsh.model.mesh.getElementProperties(cell_type)
+    cells = sum(len(tags) for tags in gmsh.model.mesh.getElements(dim)[1])
+    what = f"'{spec.file}' is meshed into {cells} {name} cells"
+    budget.check(cells, GMSH_BYTES_PER_CELL[dim, min(order, 2)], where, what)
+    return dim, groups
+
+
+# gmsh's default Mesh.CharacteristicLengthMax (1e22): no largest cell size was set.
+_UNSET_SIZE = 1e21
+
+
+def _measure(dim: int) -> float:
+    """Length, area or volume of the geometry: exact for OpenCASCADE entities, else the
+    bounding box's (an upper bound)."""
+    entities = gmsh.model.getEntities(dim)
+    try:
+        return sum(gmsh.model.occ.getMass(dim, tag) for _, tag in entities)
+    except Exception:  # not OpenCASCADE entities (the gmsh API raises plain Exception)
+        box = gmsh.model.getBoundingBox(-1, -1)
+        extents = sorted((box[axis + 3] - box[axis] for axis in range(3)), reverse=True)
+        return math.prod(extents[:dim])
 
 
 def _gmsh_step(what: str, step: Callable[..., None], *args: object) -> None:

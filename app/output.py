@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -247,9 +248,11 @@ class FieldWriter:
             by_mesh.setdefault(function.function_space.mesh, []).append(function)
         self._files: list[tuple[Any, list[_OutputCopy]]] = []
         self._vtx: list[tuple[Any, list[_OutputCopy]]] = []
+        stems: set[str] = set()
         try:
             for mesh, members in by_mesh.items():
-                stem = "fields" if mesh is parent else f"fields_{mesh.name}"
+                stem = "fields" if mesh is parent else _stem(f"fields_{mesh.name}", stems)
+                stems.add(stem)
                 if self.settings.xdmf:
                     xdmf = folder / f"{stem}.xdmf"
                     self._files.append(self._xdmf(xdmf, mesh, members, mesh_data))
@@ -433,6 +436,17 @@ class _NodalAverage:
         size = len(target.x.array)
         target.x.array[:] = np.bincount(self._dofs.ravel(), cellwise.ravel(), minlength=size)
         target.x.scatter_reverse(la.InsertMode.add)
+
+
+def _stem(name: str, taken: set[str]) -> str:
+    """A file name in the run folder for a region's or boundary's name, which may come from a
+    case or a mesh file: path separators and other unusual characters become '_'."""
+    stem = re.sub(r"[^\w.-]", "_", name)
+    unique, suffix = stem, 1
+    while unique in taken:
+        suffix += 1
+        unique = f"{stem}_{suffix}"
+    return unique
 
 
 def _vtx_writers(folder: Path, stem: str, mesh: Any, members: list[fem.Function]) -> list:

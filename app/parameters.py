@@ -212,9 +212,13 @@ def _scalar_value(raw: Any, units: str, meta: Mapping[str, Any], where: str) -> 
         try:
             expression = parse(raw, library.parsed_functions if library else None)
         except ExpressionError as exc:
-            if not _units.looks_like_quantity(raw):
+            parts = _units.split_quantity(raw)
+            if parts is None:
                 raise _fail(f"{where}{exc}") from None
-            hint = f"; expressions are written in SI ({units}) without unit names"
+            try:
+                _units.parse_units(parts[1])
+            except ValueError:  # perhaps an expression with unit names ("2 W/(m*K) * x")
+                hint = f"; expressions are written in SI ({units}) without unit names"
         else:
             if expression.names:
                 _check_set_value(expression, units, meta, where)
@@ -310,7 +314,9 @@ class Parameters(BaseModel):
     a typo fails when the case is loaded, not halfway through a run.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     @field_validator("*", mode="before")
     @classmethod

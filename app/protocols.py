@@ -24,7 +24,18 @@ import pint
 
 from app.errors import CaseError, did_you_mean, listing
 from app.expressions import Expression, ExpressionError, parse
-from app.units import compatible, looks_like_quantity, parse_units, registry, unit_suffix
+from app.units import (
+    LARGEST,
+    NUMBER,
+    UNSIGNED,
+    check_unit_text,
+    compatible,
+    looks_like_quantity,
+    parse_units,
+    registry,
+    split_quantity,
+    unit_suffix,
+)
 
 ACCEPTED_FORMS = """\
   VERB [at AMOUNT] [for DURATION] [[or] until CONDITION], with 'for', 'until' or both:
@@ -39,16 +50,9 @@ ACCEPTED_FORMS = """\
 MAX_LENGTH = 500  # a step is one line; this also bounds the work of the diagnostics below
 
 _FORMS_FIX = f"write the step in one of the accepted forms:\n{ACCEPTED_FORMS}"
-_UNSIGNED = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_NUMBER = rf"[-+]?{_UNSIGNED}"
 # pint reads a lone "C" as coulomb, so C-rates are recognised before units are.
-_C_RATE = re.compile(rf"(?P<number>{_NUMBER})?\s*C(?:\s*/\s*(?P<divisor>{_UNSIGNED}))?")
-_QUANTITY = re.compile(rf"(?P<number>{_NUMBER})\s*(?P<units>.*)", re.DOTALL)
-# pint evaluates powers in unit strings exactly, so "m**9**9**9" would never finish parsing.
-_POWER_SIGN = re.compile(r"\*\*|\^")
-_SMALL_POWER = re.compile(
-    r"(?:\*\*|\^)\s*\(?\s*[-+]?\d{1,2}(?:\.\d+)?(?![\d.]|\s*\)?\s*(?:\*\*|\^))"
-)
+_C_RATE = re.compile(rf"(?P<number>{NUMBER})?\s*C(?:\s*/\s*(?P<divisor>{UNSIGNED}))?")
+_QUANTITY = re.compile(rf"(?P<number>{NUMBER})\s*(?P<units>.*)", re.DOTALL)  # for diagnostics
 _VERB = re.compile(r"\s*(?P<verb>[A-Za-z][A-Za-z0-9_]*)(?![A-Za-z0-9_])")
 _UNTIL = re.compile(r"\b(?:or\s+)?until\b", re.IGNORECASE)
 _AT_FOR = re.compile(r"\b(at|for)\b", re.IGNORECASE)
@@ -102,13 +106,16 @@ class Amount:
         else:
             quantity = registry().Quantity(self.magnitude, self.units)
         try:
-            return float(quantity.to(units).magnitude)
+            value = float(quantity.to(units).magnitude)
         except pint.errors.DimensionalityError:
             what = f"the C-rate {self} gives a current, which" if self.c_rate else str(self)
             problem = f"{what} cannot be converted to {units}"
             raise ProtocolError(problem, f"give a value in {units} or a compatible unit") from None
         except (pint.errors.PintError, AttributeError, TypeError, ValueError) as exc:
             raise ProtocolError(f"cannot convert {self} to {units!r} ({exc})") from None
+        if not math.isfinite(value):
+            raise ProtocolError(f"{self} is not a finite number in {units} (beyond ±{LARGEST})")
+        return value
 
     def __str__(self) -> str:
         return f"{self.magnitude:g}C" if self.c_rate else f"{self.magnitude:g} {self.units}"
@@ -289,23 +296,24 @@ def _try_amount(text: str) -> Amount | None:
                 raise ProtocolError(f"the C-rate {text!r} divides by zero")
             magnitude /= float(divisor)
         return Amount(magnitude, "C", c_rate=True)
-    match = _QUANTITY.fullmatch(text)
-    if not match or not looks_like_quantity(text):
+    if (parts := split_quantity(text)) is None:
         return None
-    units = match["units"].strip()
-    if len(_SMALL_POWER.findall(units)) != len(_POWER_SIGN.findall(units)):
-        raise ProtocolError(f"the powers in the units {units!r} must be small whole numbers")
+    number, units = parts
+    try:
+        check_unit_text(units)
+    except ValueError as exc:
+        raise ProtocolError(str(exc)) from None
     try:
         parse_units(units)
     except ValueError:
         return None
-    return Amount(_finite(match["number"], text), units)
+    return Amount(_finite(number, text), units)
 
 
 def _finite(number: str, text: str) -> float:
     value = float(number)
     if not math.isfinite(value):
-        raise ProtocolError(f"the number in {text!r} is too large")
+        raise ProtocolError(f"the number in {text!r} is too large", "give a finite number")
     return value
 
 
@@ -352,7 +360,7 @@ def _condition(text: str) -> Condition:
         if not _WORDS.fullmatch(left):
             raise ProtocolError(f"{left!r} in {text!r} is not the name of a quantity")
         return Condition(text, left, operator, _amount(right, "the threshold"), None)
-    if _WORDS.fullmatch(left) and not left.isidentifier() and re.fullmatch(_NUMBER, right):
+    if _WORDS.fullmatch(left) and not left.isidentifier() and re.fullmatch(NUMBER, right):
         problem = f"the threshold {right!r} in {text!r} has no units"
         raise ProtocolError(f"{problem}; only a column name may be compared with a bare number")
     try:
@@ -419,6 +427,13 @@ def _item(item: object, path: str, verbs: Collection[str] | None) -> Item:
         problem = f"the repeat count must be a whole number of at least 1, got {times!r}"
         raise CaseError(f"{path}.repeat", problem)
     return Repeat(times, parse_protocol(item["steps"], f"{path}.steps", verbs))
+
+
+def count_steps(steps: Iterable[Item], repeat: int = 1) -> int:
+    """How many steps :func:`expand` yields, without yielding them."""
+    return repeat * sum(
+        item.count * count_steps(item.steps) if isinstance(item, Repeat) else 1 for item in steps
+    )
 
 
 def expand(steps: Iterable[Item], repeat: int = 1) -> Iterator[tuple[int, int, ProtocolStep]]:

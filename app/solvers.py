@@ -233,7 +233,7 @@ class LinearSolver:
     The bilinear form is the Jacobian; the right-hand side is -F evaluated at u = 0.
     """
 
-    def __init__(self, system: System, options: dict[str, Any], name: str):
+    def __init__(self, system: System, options: dict[str, Any], prefix: str):
         self.system = system
         multi = len(system.unknowns) > 1
         a = system.jacobian if multi else system.jacobian[0][0]
@@ -246,7 +246,7 @@ class LinearSolver:
             P=a if self.nest else None,
             bcs=system.bcs,
             kind=_kind(multi, self.nest),
-            petsc_options_prefix=f"sb{next(_prefixes)}_{name}_",
+            petsc_options_prefix=prefix,
             petsc_options=options,
             entity_maps=system.entity_maps or None,
         )
@@ -328,7 +328,7 @@ class LinearSolver:
 class NewtonSolver:
     """Newton's method (PETSc SNES with line search) on the group's block residual."""
 
-    def __init__(self, system: System, options: dict[str, Any], name: str):
+    def __init__(self, system: System, options: dict[str, Any], prefix: str):
         self.system = system
         multi = len(system.unknowns) > 1
         nest = _is_fieldsplit(options)
@@ -339,7 +339,7 @@ class NewtonSolver:
             P=system.jacobian if nest else None,
             bcs=system.bcs,
             kind=_kind(multi, nest),
-            petsc_options_prefix=f"sb{next(_prefixes)}_{name}_",
+            petsc_options_prefix=prefix,
             petsc_options=options,
             entity_maps=system.entity_maps or None,
         )
@@ -383,12 +383,9 @@ def make_solver(system: System, spec: SolverSpec, name: str) -> LinearSolver | N
         # threshold: iteration counts then stay flat under refinement.
         options["pc_gamg_threshold"] = 0.01
     options |= spec.petsc
-    if system.linear:
-        return LinearSolver(system, options, name)
-    newton = spec.newton
-    return NewtonSolver(
-        system,
-        {
+    if not system.linear:
+        newton = spec.newton
+        options = {
             "snes_type": "newtonls",
             "snes_linesearch_type": newton.line_search,
             "snes_rtol": newton.rtol,
@@ -399,7 +396,39 @@ def make_solver(system: System, spec: SolverSpec, name: str) -> LinearSolver | N
             # test (1e4 x the first residual) would stop good solves. Failures are caught by
             # the iteration limit and the finiteness check instead.
             "snes_divergence_tolerance": 1e12,
-        }
-        | options,
-        name,
-    )
+        } | options
+    prefix = f"sb{next(_prefixes)}_{name}_"
+    try:
+        return (LinearSolver if system.linear else NewtonSolver)(system, options, prefix)
+    except PETSc.Error as exc:
+        _undo_failed_setup(prefix, options)
+        if not spec.petsc:
+            raise
+        raise CaseError(
+            "solver.petsc",
+            f"PETSc could not set up the solver of group '{name}' with these options: "
+            f"{_petsc_reason(exc)}",
+            "check the option names and values against the PETSc manual pages",
+        ) from None
+
+
+def _undo_failed_setup(prefix: str, options: dict[str, Any]) -> None:
+    """Restore PETSc's global options after DOLFINx's set-up raised: it pushes the solver's
+    prefix, sets the options and calls setFromOptions, and only if that returns deletes them
+    and pops the prefix. Left pushed, the prefix would be prepended to every later solver's
+    options in this process."""
+    database = PETSc.Options()
+    database.setValue("sb_probe", "")  # stored under whatever prefix is pushed
+    probe = next(name for name in database.getAll() if name.endswith("sb_probe"))
+    database.delValue(probe)  # deleting takes the full name; only setting adds the prefix
+    if probe == f"{prefix}sb_probe":
+        database.prefixPop()
+    for key in options:
+        database.delValue(f"{prefix}{key}")
+
+
+def _petsc_reason(error: PETSc.Error) -> str:
+    """PETSc's own words for an error: the last line of its message that is not a location."""
+    lines = [line.removeprefix("[0]").strip() for line in str(error).splitlines()]
+    words = [line for line in lines if line and " at " not in line and "error code" not in line]
+    return words[-1] if words else f"error code {error.ierr}"

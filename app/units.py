@@ -2,19 +2,39 @@
 
 Case files accept a plain number (taken as SI) or a string such as ``"45 W/(m*K)"`` or
 ``"20 degC"``. Every parameter declares its unit; :func:`to_si` converts the given value to that
-unit and rejects values of the wrong dimension.
+unit and rejects values of the wrong dimension, and values that are not finite.
+
+The number of a quantity is read as Python's ``float`` reads a literal (``0.0437``, ``.5``,
+``5.``, ``1e5``, ``100_000``; not ``inf`` or ``nan``); everything after it is the unit, which
+pint reads as a unit only (no arithmetic, no scaling factor): ``"0.0437 1/s"``, ``"5 degC/s"``
+(a rate: 5 K/s).
 """
 
 import math
 import re
+import sys
 from functools import cache
 
 import pint
 
-from app.errors import CaseError
+from app.errors import CaseError, shown
 
-# A number followed by a unit, e.g. "45 W/(m*K)", "1.5e-3 m", "20 degC", "10 minutes".
-_QUANTITY = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*[A-Za-zµΩ°%(]")
+_DIGITS = r"\d(?:_?\d)*"
+#: An unsigned number in the notation of Python float literals.
+UNSIGNED = rf"(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][-+]?{_DIGITS})?"
+#: A number in the notation of Python float literals, with an optional sign.
+NUMBER = rf"[-+]?{UNSIGNED}"
+# A unit starts with a letter, a symbol pint knows (µ, Ω, °, %), a bracket or "1/" (1/s).
+_QUANTITY = re.compile(
+    rf"\s*(?P<number>(?>{NUMBER}))\s*(?P<units>(?:[^\W\d_]|[µΩ°%(]|1\s*/).*?)\s*", re.DOTALL
+)
+MAX_UNIT_LENGTH = 100
+# pint evaluates powers in unit strings exactly, so "m**9**9**9" would never finish parsing.
+_POWER_SIGN = re.compile(r"\*\*|\^")
+_SMALL_POWER = re.compile(
+    r"(?:\*\*|\^)\s*\(?\s*[-+]?\d{1,2}(?:\.\d+)?(?![\d.]|\s*\)?\s*(?:\*\*|\^))"
+)
+LARGEST = f"{sys.float_info.max:.2g}"  # for messages about overflow
 
 
 @cache
@@ -25,17 +45,43 @@ def registry() -> pint.UnitRegistry:
     return ureg
 
 
+def split_quantity(text: str) -> tuple[str, str] | None:
+    """The number and the unit of a quantity string ("0.0437 1/s" -> ("0.0437", "1/s")), or
+    None when ``text`` is not a number followed by a unit."""
+    match = _QUANTITY.fullmatch(text)
+    return (match["number"], match["units"]) if match else None
+
+
 def looks_like_quantity(text: str) -> bool:
     """Whether ``text`` reads as a number followed by a unit (rather than an expression)."""
-    return bool(_QUANTITY.match(text))
+    return split_quantity(text) is not None
+
+
+def check_unit_text(units: str) -> None:
+    """Refuse unit strings pint cannot parse in bounded time and depth.
+
+    Raises:
+        ValueError: Too long (pint's parser recurses once per factor), or a power that is not
+            a small whole number.
+    """
+    if len(units) > MAX_UNIT_LENGTH:
+        raise ValueError(
+            f"the unit {shown(units)} is {len(units)} characters long; at most "
+            f"{MAX_UNIT_LENGTH} are allowed"
+        )
+    if len(_SMALL_POWER.findall(units)) != len(_POWER_SIGN.findall(units)):
+        raise ValueError(f"the powers in the units {units!r} must be small whole numbers")
 
 
 def parse_units(units: str) -> pint.Unit:
     """The pint unit for a unit string; raises ValueError if pint does not know it."""
+    if not isinstance(units, str):
+        raise ValueError(f"a unit must be a string, got {shown(units)}")
+    check_unit_text(units)
     try:
         return registry().Unit(units)
-    except (pint.errors.UndefinedUnitError, AttributeError, TypeError, ValueError) as exc:
-        raise ValueError(f"unknown unit '{units}'") from exc
+    except (pint.errors.PintError, AttributeError, TypeError, ValueError) as exc:
+        raise ValueError(f"unknown unit {units!r}") from exc
 
 
 def compatible(units_a: str, units_b: str) -> bool:
@@ -64,7 +110,7 @@ def unit_suffix(units: str) -> str:
 
 
 def to_si(value: float | int | str, units: str, path: str) -> float:
-    """Convert a case value to a float in ``units``.
+    """Convert a case value to a finite float in ``units``.
 
     Args:
         value: A number (already in ``units``) or a string "<number> <unit>".
@@ -72,27 +118,46 @@ def to_si(value: float | int | str, units: str, path: str) -> float:
         path: Case-file path of the value, for error messages.
 
     Raises:
-        CaseError: The value is not a number or has the wrong dimension.
+        CaseError: The value is not a number, is not finite (also after conversion), or has
+            the wrong dimension.
     """
     if isinstance(value, bool):
         raise CaseError(path, f"expected a number in {units}, got {value!r}")
     if isinstance(value, int | float):
-        return float(value)
-    if not isinstance(value, str) or not looks_like_quantity(value):
+        return _finite(value, value, units, path)
+    parts = split_quantity(value) if isinstance(value, str) else None
+    if parts is None:
         raise CaseError(
             path,
-            f'expected a number or a string with units such as "1 {units}", got {value!r}',
+            f'expected a number or a string with units such as "1 {units}", got {shown(value)}',
         )
-    ureg = registry()
+    number, unit_text = parts
     try:
-        quantity = ureg.Quantity(value)
-    except (pint.errors.PintError, ValueError, TypeError, AttributeError) as exc:
-        raise CaseError(path, f"cannot read {value!r} as a quantity ({exc})") from exc
+        unit = parse_units(unit_text)
+    except ValueError as exc:
+        raise CaseError(path, f"cannot read {shown(value)} as a quantity: {exc}") from None
+    magnitude = _finite(float(number), value, units, path)
+    quantity = registry().Quantity(magnitude, unit)
     try:
-        return float(quantity.to(units).magnitude)
+        converted = quantity.to(units).magnitude
     except pint.errors.DimensionalityError:
         raise CaseError(
             path,
-            f"{value!r} has units of {quantity.units:~} but {units} was expected",
+            f"{shown(value)} has units of {quantity.units:~} but {units} was expected",
             f"give a value in {units} or a compatible unit",
         ) from None
+    return _finite(converted, value, units, path)
+
+
+def _finite(number: float | int, given: object, units: str, path: str) -> float:
+    """``number`` as a float; a CaseError when it is not finite (nan, inf, overflow)."""
+    try:
+        result = float(number)
+    except OverflowError:
+        result = math.inf
+    if math.isnan(result):
+        raise CaseError(path, f"expected a finite number in {units}, got {shown(given)}")
+    if math.isinf(result):
+        problem = f"{shown(given)} is not a finite number in {units} (beyond ±{LARGEST})"
+        raise CaseError(path, problem, "give a finite number")
+    return result

@@ -4,6 +4,7 @@ Most cases call the CLI's ``main`` in-process (the same code the console script 
 through the installed console script to prove the real process exit code and a clean stderr.
 """
 
+import time
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,96 @@ poisson_ratio = 0.3
     message = error_of(capsys)
     assert "mesh: plug-in 'mechanics' (physics.mechanics) has no 1D formulation" in message
     assert "supports 2D, 3D meshes" in message
+
+
+# --- issue 11, item 9: inputs that used to end in a traceback --------------------------------
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_transient_time_without_dt(tmp_path, capsys, command):
+    case = write(tmp_path, VALID + '\n[time]\nscheme = "bdf1"\nend = 10\n')
+    output = ["-o", str(tmp_path / "out")] if command == "run" else []
+    assert main([command, str(case), *output]) == 2
+    message = error_of(capsys)
+    assert "time.dt: the bdf1 scheme needs a time step, and none is given" in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_steady_sequence_without_dt(tmp_path, capsys):
+    check(tmp_path, VALID + "\n[time]\nend = 10\n")
+    assert "time.dt: a steady run with 'end' needs a time step" in error_of(capsys)
+
+
+@pytest.mark.parametrize("value", ['["heat"]', "3", "{ name = 'heat' }", "true"])
+def test_physics_type_that_is_not_a_name(tmp_path, capsys, value):
+    check(tmp_path, VALID.replace("[physics.heat]", f"[physics.heat]\ntype = {value}"))
+    message = error_of(capsys)
+    assert "physics.heat.type: expected the name of a plug-in, got " in message
+    assert 'write type = "heat"' in message
+
+
+def test_case_file_that_is_not_utf8(tmp_path, capsys):
+    case = tmp_path / "case.toml"
+    case.write_bytes(VALID.encode().replace(b"A small", b"A \xe9 small"))  # Latin-1 e-acute
+    assert main(["check", str(case)]) == 2
+    message = error_of(capsys)
+    assert "case.toml: not UTF-8 text: byte 0xe9 on line 2 is not valid UTF-8" in message
+
+
+def test_unit_with_thousands_of_factors(tmp_path, capsys):
+    units = "*".join(["m/m"] * 3000) + "*W/(m*K)"
+    started = time.perf_counter()
+    check(tmp_path, VALID.replace("conductivity = 2.0", f'conductivity = "2 {units}"'))
+    assert time.perf_counter() - started < 10
+    message = error_of(capsys)
+    assert "physics.heat.conductivity: cannot read" in message
+    assert "characters long; at most 100 are allowed" in message
+    assert len(message.partition("case.toml: ")[2]) < 400  # the echoed value is cut
+
+
+def test_cells_that_cannot_fit_in_memory(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("app.mesh_memory.available_memory", lambda: 64 * 10**9)
+    check(tmp_path, VALID.replace("cells = [4, 4]", "cells = [30000, 30000]"))
+    message = error_of(capsys)
+    # 2 x 30000^2 triangles x 230 bytes = 414 GB on the node of the only rank.
+    assert "mesh.cells: cells = [30000, 30000] makes 1.8e+09 triangle cells" in message
+    assert "need about 414 GB of memory on the node of rank 0 (1 rank" in message
+    assert "it has 64 GB available" in message
+
+
+def test_cell_counts_beyond_any_integer_dolfinx_takes(tmp_path, capsys):
+    check(tmp_path, VALID.replace("cells = [4, 4]", "cells = [4000000000000, 4000000000000]"))
+    assert "mesh.cells: cells = [4000000000000, 4000000000000] makes 3.2e+25" in error_of(capsys)
+
+
+def test_huge_value_is_echoed_cut_to_one_line(tmp_path, capsys):
+    check(tmp_path, VALID.replace('type = "rectangle"', f'type = "{"x" * 100_000}"'))
+    message = error_of(capsys)
+    assert "case.toml: mesh.type: got 'xxxxx" in message
+    assert "(100002 chars)" in message and len(message.partition("case.toml: ")[2]) < 200
+
+
+@pytest.mark.parametrize(
+    ("mesh", "fragment"),
+    [  # found by the fuzz test: DOLFINx raised "Length of interval is zero"
+        ("length = [1e-30, 1]", "cells 2.5e-31 m wide along x, at coordinates up to 1e-30 m"),
+        ("origin = [1e300, 0]", "cells 0 m wide along x, at coordinates up to 1e+300 m"),
+        ('origin = ["1.7e308 m", 0]\nlength = [1e308, 1]', "origin + length overflows"),
+    ],
+)
+def test_mesh_extent_double_precision_cannot_resolve(tmp_path, capsys, mesh, fragment):
+    check(tmp_path, VALID.replace("cells = [4, 4]", f"cells = [4, 4]\n{mesh}"))
+    message = error_of(capsys)
+    assert "case.toml: mesh.length: " in message and fragment in message
+
+
+def test_run_that_ends_before_it_starts(tmp_path, capsys):
+    check(tmp_path, VALID + '\n[time]\nscheme = "bdf1"\nstart = 5\nend = "-1 s"\ndt = 1\n')
+    assert "time.end: the run ends at -1 s, not after its start at 5 s" in error_of(capsys)
+
+
+def test_output_interval_that_would_list_endless_times(tmp_path, capsys):
+    time_section = '\n[time]\nscheme = "bdf1"\nend = 10\ndt = 1\n[output]\ninterval = 1e-300\n'
+    started = time.perf_counter()
+    check(tmp_path, VALID + time_section)
+    assert time.perf_counter() - started < 10
+    message = error_of(capsys)
+    assert "output.interval: an output every 1e-300 s from 0 s to 10 s makes 1e+301" in message

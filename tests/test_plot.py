@@ -179,6 +179,7 @@ def test_two_runs_overlaid(plate_np2, plate_weak_p2, tmp_path):
         (["--times", "3 h"], "--times: t = 10800 s is outside the times 'temperature' was "
                              "written at (0 to 120 s)"),
         (["--times", "2 kg"], "--times: '2 kg' has units of kg but s was expected"),
+        (["--times", "nan"], "--times: expected a finite number in s, got nan"),
     ],
 )  # fmt: skip
 def test_plot_bad_input(plate_np2, tmp_path, capsys, arguments, message):
