@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=256, help="members")
     parser.add_argument("--repeats", type=int, default=3, help="paired rounds")
     parser.add_argument("--no-reuse", action="store_true", help="build every member afresh")
+    parser.add_argument("--out", type=Path, default=HERE / "out", help="folder of the record")
     args = parser.parse_args()
     raw = tomllib.loads((HERE / "study_speedup.toml").read_text())
     raw["case"] = str((HERE / raw["case"]).resolve())
@@ -92,9 +93,8 @@ def main() -> None:
         "same_table": same,
     }
     print(json.dumps(record, indent=2))
-    out = HERE / "out"
-    out.mkdir(exist_ok=True)
-    (out / "study_speedup.json").write_text(json.dumps(record, indent=2) + "\n")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "study_speedup.json").write_text(json.dumps(record, indent=2) + "\n")
     if not same:
         sys.exit("the tables of one and two ranks differ")
 

@@ -42,6 +42,8 @@ RUN_BY = {
     "test_elasticity_benchmark_runs",
     "elasticity_3d.py": "test_elasticity_benchmark_runs",
     "quadrature.py": "test_quadrature_benchmark_runs",
+    "pybamm_reference.py": "tests/test_pybamm_reference.py (needs pybamm; slow)",
+    "study_speedup.py": "test_study_speedup_benchmark_runs",
 }
 
 
@@ -97,3 +99,11 @@ def test_quadrature_benchmark_runs():
     assert "degree 4; UFL's estimates up to 12" in process.stdout, process.stdout
     difference = float(process.stdout.split("differ by ")[1].split()[0])
     assert difference < 1e-8, process.stdout
+
+
+@pytest.mark.mpi
+def test_study_speedup_benchmark_runs(tmp_path):
+    """A few members on one rank and on two groups: the same table (no timing asserted)."""
+    run("benchmarks/study_speedup.py", "--samples", "4", "--repeats", "1", "--out", str(tmp_path))
+    record = json.loads((tmp_path / "study_speedup.json").read_text())
+    assert record["same_table"] and record["members"] == 4, record
