@@ -236,7 +236,8 @@ def fields_summary(sim: Any, instances: list[str]) -> str:
 
     count = 0
     for instance in instances:
-        for spec in sim.physics[instance].provides:
+        plugin = sim.physics[instance]
+        for spec in [*plugin.provides, *(v.spec for v in plugin.internal_variables)]:
             function = sim.store[spec.name].function
             comm = function.function_space.mesh.comm
             finite = comm.allreduce(bool(np.isfinite(function.x.array).all()), op=MPI.LAND)
@@ -364,9 +365,13 @@ def summary(sim: Any, result: Any, instances: list[str]) -> dict[str, list[float
         if name not in _SOLVER_COLUMNS
     }
     for instance in instances:
-        for spec in sim.physics[instance].provides:
-            u = sim.store[spec.name].function
-            dx = ufl.dx(domain=u.function_space.mesh)
+        plugin = sim.physics[instance]
+        for spec in [*plugin.provides, *(v.spec for v in plugin.internal_variables)]:
+            stored = sim.store[spec.name]
+            u = stored.function
+            # Values at quadrature points are integrated at their own points.
+            metadata = {"quadrature_degree": stored.spec.space[1]} if stored.pointwise else {}
+            dx = ufl.dx(domain=u.function_space.mesh, metadata=metadata)
             local = fem.assemble_scalar(fem.form(ufl.inner(u, u) * dx))
             total = u.function_space.mesh.comm.allreduce(local, op=MPI.SUM)
             values[f"L2 norm of {spec.name}"] = [math.sqrt(total)]

@@ -83,6 +83,7 @@ class FieldGraph:
 
     providers: dict[str, tuple[str, FieldSpec]] = field(default_factory=dict)
     consumers: dict[str, list[tuple[str, FieldSpec]]] = field(default_factory=dict)
+    internal: set[str] = field(default_factory=set)
 
     def describe(self) -> list[str]:
         """One line per field: name, rank, units, provider and consumers."""
@@ -90,6 +91,7 @@ class FieldGraph:
         for name, (provider, spec) in self.providers.items():
             users = sorted({instance for instance, _ in self.consumers.get(name, [])})
             kind = "derived" if spec.derived else "solved"
+            kind = "internal" if name in self.internal else kind
             used = f" -> {', '.join(users)}" if users else ""
             lines.append(f"{name} [{spec.rank}, {spec.units}, {kind}] from {provider}{used}")
         return lines
@@ -106,14 +108,17 @@ def expression_references(plugin: Physics) -> dict[str, str]:
 
 
 def check_contracts(physics: Mapping[str, Physics]) -> FieldGraph:
-    """Build the field graph and verify it.
+    """Build the field graph and verify it (internal variables are fields their plug-in
+    provides).
 
     Raises:
         CaseError: Naming the plug-ins involved and the field, located at the consumer.
     """
     graph = FieldGraph()
     for instance, plugin in physics.items():
-        for spec in plugin.provides:
+        internal = [variable.spec for variable in plugin.internal_variables]
+        graph.internal.update(spec.name for spec in internal)
+        for spec in [*plugin.provides, *internal]:
             if spec.name in graph.providers:
                 other = graph.providers[spec.name][0]
                 raise CaseError(
@@ -127,6 +132,7 @@ def check_contracts(physics: Mapping[str, Physics]) -> FieldGraph:
         for spec in plugin.requires:
             _check_requirement(graph, physics, instance, spec)
         own = {spec.name for spec in plugin.provides}
+        own |= {variable.name for variable in plugin.internal_variables}
         for name, path in expression_references(plugin).items():
             _check_reference(graph, instance, name, path, own)
     return graph

@@ -127,7 +127,8 @@ class Simulation:
                         error = unknown("region or boundary", spec.region, places)
                         error.instance = instance
                         raise error
-                    self.store.add(spec, instance, 0 if spec.derived else depth)
+                    if spec.space[0] != "Quadrature":  # its group creates it, at its degree
+                        self.store.add(spec, instance, 0 if spec.derived else depth)
         self._static: set[Any] = set()
         rules = FormRules(self.case.solver.quadrature_degree, self._controlled())
         with self._located():
