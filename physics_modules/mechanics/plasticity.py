@@ -7,7 +7,7 @@ back stress beta_n::
     trial stress     sigma* = C : (eps - eps_p,n),    xi* = dev(sigma*) - beta_n
     trial yield      f* = q* - sigma_y - R(p_n),      q* = sqrt(3/2 xi*:xi*)
     flow direction   N = 3/2 xi*/q*
-    increment        dp = 0 where f* <= 0, else the root of
+    increment        dp = 0 where f* <= 0 (to 1e-10 sigma_y), else the root of
                      g(dp) = q* - (3 mu + H_kin) dp - sigma_y - R(p_n + dp) = 0
     new state        sigma = sigma* - 2 mu dp N,  eps_p = eps_p,n + dp N,  p = p_n + dp,
                      beta = beta_n + 2/3 H_kin dp N
@@ -35,6 +35,10 @@ from .parameters import Plasticity
 # The equivalent stress is sqrt(3/2 xi:xi + (TINY sigma_y)^2): finite flow direction and
 # derivative at a stress-free point (where dp = 0 anyway), unchanged to round-off elsewhere.
 TINY = 1e-10
+# A trial state less than this fraction of sigma_y outside the yield surface is elastic: the
+# converged state a step starts from lies on the surface only up to round-off, and round-off
+# (which differs between partitions) must not choose the tangent of Newton's first iteration.
+YIELD_TOLERANCE = 1e-10
 
 
 def _given(value: Any) -> bool:
@@ -103,7 +107,8 @@ class J2Plasticity:
         xi = deviatoric(trial) - back_n
         q = ufl.sqrt(1.5 * ufl.inner(xi, xi) + (TINY * sigma_y) ** 2)
         f = q - sigma_y - self._hardening(ctx, p_n)[0]
-        dp = ufl.conditional(ufl.gt(f, 0), self._increment(ctx, q, p_n, f, mu, H_kin), 0)
+        plastic = ufl.gt(f, YIELD_TOLERANCE * sigma_y)
+        dp = ufl.conditional(plastic, self._increment(ctx, q, p_n, f, mu, H_kin), 0)
         N = 1.5 * xi / q
         stress = trial - 2 * mu * dp * N
         state = {
