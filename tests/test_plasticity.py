@@ -23,7 +23,7 @@ from scipy.optimize import brentq
 
 from app.simulation import Simulation
 from app.testing import check_plugin
-from tests.conftest import CASES, runs_on_ranks
+from tests.conftest import CASES, assert_same_by_units, runs_on_ranks
 
 COMM = MPI.COMM_WORLD
 E, SIGMA_Y, H_KIN = 200e9, 200e6, 20e9
@@ -275,21 +275,6 @@ def test_newton_is_quadratic_in_the_plastic_regime(cylinder):
 
 
 # Parallel ---------------------------------------------------------------------------------------
-def assert_same_by_units(serial: dict, parallel: dict, rtol: float) -> None:
-    """Every column equal to ``rtol``, up to round-off: 1e-12 of the largest value of the same
-    units (the columns' unit suffix), which a value that is zero by symmetry (a reaction across
-    a sliding plane) carries."""
-    assert serial.keys() == parallel.keys()
-    largest: dict[str, float] = {}
-    for column, values in serial.items():
-        unit = column.rsplit("_", 1)[-1]
-        largest[unit] = max(largest.get(unit, 0.0), *map(abs, values))
-    for column, values in serial.items():
-        noise = 1e-12 * largest[column.rsplit("_", 1)[-1]]
-        for a, b in zip(values, parallel[column], strict=True):
-            assert abs(a - b) <= rtol * max(abs(a), abs(b)) + noise, (column, a, b)
-
-
 @pytest.mark.mpi
 def test_plastic_cases_on_one_and_two_ranks(tmp_path):
     """Same loop, same plastic zone, same Newton iterations on 1 and 2 ranks."""
