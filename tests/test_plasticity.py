@@ -54,11 +54,11 @@ def uniaxial(strains, E, sigma_y, H_kin=0.0, hardening=None):
     return np.array(stresses)
 
 
-def march(sim, end, dt):
-    """Step a simulation to ``end`` by hand, committing each step: the solve reports and the
-    quantities after each step."""
+def march(sim, end, dt, start=0.0):
+    """Step a simulation from ``start`` to ``end`` by hand, committing each step: the solve
+    reports and the quantities after each step."""
     sim.compile()
-    t, reports, rows = 0.0, [], []
+    t, reports, rows = start, [], []
     while t < end - 1e-9:
         report = sim.step(t, dt)
         assert report.converged, report.reason
