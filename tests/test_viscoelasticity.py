@@ -189,3 +189,34 @@ def test_viscoelastic_and_incremental_cases_on_one_and_two_ranks(tmp_path):
     for case in ("viscoelastic_relaxation", "cure_locked_stress"):
         serial, parallel = runs_on_ranks(f"cases/{case}.toml", tmp_path / case)
         assert_same_by_units(serial, parallel, rtol=1e-9)
+
+
+def test_temperature_from_heat_shifts_the_relaxation():
+    """Heat warms the bar at 0.1 K/s from the reference temperature (solved in the same Newton
+    system): the branch relaxes on the reduced time xi(t) = int dt/a_T(T(t)). The update takes
+    a_T at the end of each step, so the error is first order in dt: halving dt halves it."""
+    from scipy.integrate import quad
+
+    def errors(dt_max: float) -> float:
+        case = shifted_case(ARRHENIUS, "373")
+        del case["physics"]["oven"]
+        case["time"] |= {"end": 10.0, "adaptive": {"growth": 1.2, "dt_max": dt_max}}
+        case["physics"]["heat"] = {
+            "density": 1000.0,
+            "specific_heat": 1000.0,
+            "source": 1e5,
+            "initial": 373.0,
+        }
+        case["time"]["scheme"] = "bdf1"  # T is linear in t: exact
+        q = run(case)
+
+        def clock(times):
+            rate = lambda s: 1 / arrhenius(373.0 + 0.1 * s)  # noqa: E731
+            return np.array([quad(rate, 0, t, epsabs=0, epsrel=1e-13)[0] for t in times])
+
+        assert q["max_temperature_K"][-1] == pytest.approx(374.0, rel=1e-12)
+        return stress_error(q, lambda t: relaxed(t, clock))
+
+    coarse, fine = errors(0.5), errors(0.25)  # 9.1e-4 and 4.9e-4
+    assert fine < 1e-3
+    assert 1.6 < coarse / fine < 2.4
