@@ -171,13 +171,18 @@ def _shape_checked(plugin: Physics, instance: str, method: str) -> Any:
     the declared fields the moment the framework calls it."""
     original = getattr(plugin, method)
     specs = {spec.name: spec for spec in plugin.provides if spec.derived == (method == "derived")}
+    shapes = {name: lambda gdim, spec=spec: spec.shape(gdim) for name, spec in specs.items()}
+    if method == "initial":  # internal variables may start from the initial fields
+        for variable in plugin.internal_variables:
+            specs[variable.name] = variable.spec
+            shapes[variable.name] = lambda gdim, shape=variable.shape: shape
 
     def checked(ctx: Any) -> Any:
         values = original(ctx)
         where = f"'{instance}' ({plugin.name}).{method}()"
         for key, value in values.items():
             require(key in specs, f"{where} returns '{key}', not one of its fields {list(specs)}")
-            expected, shape = specs[key].shape(ctx.gdim), getattr(value, "ufl_shape", ())
+            expected, shape = shapes[key](ctx.gdim), getattr(value, "ufl_shape", ())
             if isinstance(value, int | float) and method == "initial":
                 continue  # a number fills every component
             require(

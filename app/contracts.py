@@ -463,7 +463,9 @@ class Physics:
         return []
 
     def initial(self, ctx: Context) -> dict[str, Any]:
-        """Initial value of each solved field (UFL expression or number; default 0)."""
+        """Initial value of each solved field (UFL expression or number; default 0), and of any
+        internal variable that does not start at its declared constant (UFL of the solved
+        fields' initial values, which are set first)."""
         return {}
 
     def derived(self, ctx: Context) -> dict[str, ufl.core.expr.Expr]:

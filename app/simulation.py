@@ -327,12 +327,18 @@ class Simulation:
             return
         for group in self.groups:
             group.compile(self.case.solver)
-        for values in self._initial.values():
-            for name, value in values.items():
-                target = self.store[name]
-                assign(target.function, value, self.domains)
-                for past in target.history:
-                    past.x.array[:] = target.function.x.array
+        # Solved fields first: an internal variable may start from them (a peak from the
+        # initial temperature).
+        initial = [
+            (name, value) for values in self._initial.values() for name, value in values.items()
+        ]
+        for name, value in sorted(
+            initial, key=lambda item: self.store[item[0]].internal is not None
+        ):
+            target = self.store[name]
+            assign(target.function, value, self.domains)
+            for past in target.history:
+                past.x.array[:] = target.function.x.array
         derived = {name: value for group in self.groups for name, value in group.derived.items()}
         for name, value in derived.items():
             target = self.store[name]

@@ -28,6 +28,9 @@ class PeakTemperature(Physics):
     def internal_variables(self) -> list[InternalVariable]:
         return [InternalVariable("peak_temperature", "K", at=self.params.at)]
 
+    def initial(self, ctx: Context) -> dict[str, ufl.core.expr.Expr]:
+        return {"peak_temperature": ctx.field("temperature")}  # the initial temperature
+
     def update(self, ctx: Context) -> dict[str, ufl.core.expr.Expr]:
         peak = ctx.previous("peak_temperature")
         return {"peak_temperature": ufl.max_value(peak, ctx.field("temperature"))}
