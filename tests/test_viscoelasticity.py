@@ -18,6 +18,7 @@ import pytest
 
 from app.contracts import GAS_CONSTANT
 from app.simulation import Simulation
+from app.testing import check_plugin
 from tests.conftest import CASES, assert_same_by_units, runs_on_ranks
 
 E_INF, E_1, TAU, STRAIN = 1e9, 2e9, 10.0, 1e-3
@@ -75,6 +76,15 @@ def test_relaxation_dissipates_the_branch_energy(relaxation):
     assert dissipated == pytest.approx(energy * (1 - np.exp(-2 * t / TAU)), rel=5e-3)
 
 
+def test_viscoelastic_parameters_and_jacobian_in_the_conformance_kit():
+    """Prony terms and a shift round-trip through a stored case; J d matches finite
+    differences inside a relaxing step (BDF2 on the branches)."""
+    case = shifted_case(ARRHENIUS, "375", scheme="bdf2", end=0.5)
+    case["physics"]["mechanics"]["viscoelasticity"]["integrator"] = "scheme"
+    report = check_plugin("mechanics", case, checks=("schema", "fields", "jacobian"))
+    assert "inside one more step" in report.checks["jacobian"]
+
+
 def test_relaxation_with_bdf2_on_the_branches():
     case = relaxation_case(scheme="bdf2", end=20.0, adaptive={"growth": 1.2, "dt_max": 0.03})
     case["physics"]["mechanics"]["viscoelasticity"]["integrator"] = "scheme"
@@ -114,7 +124,7 @@ def arrhenius(T: float) -> float:
 
 
 def shifted_case(shift: dict, temperature: str, **time) -> dict:
-    case = relaxation_case(end=15.0, **time)
+    case = relaxation_case(**({"end": 15.0} | time))
     case["physics"]["mechanics"]["viscoelasticity"]["shift"] = shift
     case["physics"]["oven"] = {
         "type": "prescribed",
@@ -186,8 +196,11 @@ def test_incremental_form_without_stiffening_is_the_total_form():
 # Parallel ---------------------------------------------------------------------------------------
 @pytest.mark.mpi
 def test_viscoelastic_and_incremental_cases_on_one_and_two_ranks(tmp_path):
-    for case in ("viscoelastic_relaxation", "cure_locked_stress"):
-        serial, parallel = runs_on_ranks(f"cases/{case}.toml", tmp_path / case)
+    for case, shorter in (("viscoelastic_relaxation", "5 s"), ("cure_locked_stress", "3 min")):
+        folder = tmp_path / case
+        serial, parallel = runs_on_ranks(
+            f"cases/{case}.toml", folder, "--set", f"time.end={shorter}"
+        )
         assert_same_by_units(serial, parallel, rtol=1e-9)
 
 
