@@ -239,3 +239,29 @@ def test_a_shift_needs_a_temperature():
     }
     with pytest.raises(CaseError, match="requires field 'temperature'"):
         Simulation.from_case(case)
+
+
+def test_failed_newton_attempts_are_retried_from_the_accepted_state():
+    """Voce hardening with Newton allowed 3 iterations (to 1e-12): the first plastic steps of
+    0.25 s need 4, fail and are retried with smaller ones ([time.adaptive]); the accepted path
+    still lies on the closed-form curve, so no failed attempt left its plastic strain behind."""
+    H, Q, b = 2e9, 150e6, 300.0
+    case = bar(end=1.0, dt=0.25, adaptive={"dt_max": 0.25, "easy_iterations": 2})
+    mechanics = case["physics"]["mechanics"]
+    mechanics["plasticity"] = {
+        "yield_stress": SIGMA_Y,
+        "isotropic_modulus": H,
+        "saturation_stress": Q,
+        "saturation_rate": b,
+    }
+    mechanics["boundaries"]["top"]["y"] = "2e-3*t"
+    case["solver"]["newton"] = {"rtol": 1e-12, "atol": 1e-10, "max_iterations": 3}
+    result = Simulation.from_case(case).run()
+    assert result.rejected > 0
+    q = result.quantities
+    strain = q["displacement_top_y_m"] / LENGTH
+    stress = q["reaction_top_y_N"] / AREA
+    hardening = lambda p: H * p + Q * (1 - math.exp(-b * p))  # noqa: E731
+    exact = uniaxial(strain, E, SIGMA_Y, hardening=hardening)
+    assert np.abs(stress - exact).max() < 1e-8 * SIGMA_Y
+    assert strain[-1] == pytest.approx(0.02)
