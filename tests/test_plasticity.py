@@ -11,6 +11,7 @@
   matches finite differences in the conformance kit; 1 and 2 ranks agree.
 """
 
+import itertools
 import math
 import tomllib
 
@@ -69,7 +70,7 @@ def march(sim, end, dt, start=0.0):
     return reports, {name: np.array([row[name] for row in rows]) for name in rows[0]}
 
 
-def convergence_orders(norms, floor=1e-9):
+def convergence_orders(norms, floor=1e-13):
     """Orders log(r_k+1/r_k)/log(r_k/r_k-1) of a Newton solve, from the norms above round-off
     (``floor`` times the first)."""
     norms = [r for r in norms if r > floor * norms[0]]
@@ -77,6 +78,16 @@ def convergence_orders(norms, floor=1e-9):
         math.log(c / b) / math.log(b / a)
         for a, b, c in zip(norms, norms[1:], norms[2:], strict=False)
     ]
+
+
+def quadratic_constants(norms, floor=1e-10):
+    """r_k+1 / r_k^2 after the first (elastic predictor) iteration, from the norms above
+    round-off, and the factor the residual fell by over them. Newton's quadratic convergence
+    keeps these constants within a narrow band while the residual falls by orders of magnitude
+    (linear convergence would spread them by as much as it falls)."""
+    norms = [r for r in norms[1:] if r > floor * norms[0]]
+    constants = [b / a**2 for a, b in itertools.pairwise(norms)]
+    return constants, norms[0] / norms[-1]
 
 
 # Cyclic loading, kinematic hardening ----------------------------------------------------------
@@ -165,6 +176,7 @@ def test_voce_hardening_in_tension_converges_quadratically():
         "saturation_rate": b,
     }
     case["physics"]["mechanics"]["boundaries"]["top"]["y"] = "2e-3*t"  # strain 2 % at t = 1
+    case["solver"]["newton"] = {"rtol": 1e-14, "atol": 1e-12}  # to see the asymptotic rate
     sim = Simulation.from_case(case, base_dir=CASES)
     reports, q = march(sim, 1.0, 0.1)
     strain = q["displacement_top_y_m"] / LENGTH
@@ -172,11 +184,12 @@ def test_voce_hardening_in_tension_converges_quadratically():
     exact = uniaxial(strain, E, SIGMA_Y, hardening=lambda p: H * p + Q * (1 - math.exp(-b * p)))
     assert np.abs(stress - exact).max() < 1e-8 * SIGMA_Y
     assert stress[-1] > SIGMA_Y + 0.9 * Q  # well into the saturation
-    plastic = [r for r in reports if r.iterations > 2]
-    assert len(plastic) >= 8
-    for report in plastic:
-        assert report.iterations <= 6
-        assert max(convergence_orders(report.residual_norms)) > 1.8, report.residual_norms
+    assert all(report.iterations <= 4 for report in reports)
+    # After the elastic predictor: orders of 2.00 (e.g. 3e4 -> 7.4 -> 4.4e-7 N).
+    asymptotic = [convergence_orders(r.residual_norms)[1:] for r in reports]
+    asymptotic = [orders[-1] for orders in asymptotic if orders]
+    assert len(asymptotic) >= 4
+    assert all(1.9 < order < 2.2 for order in asymptotic), asymptotic
 
 
 def test_jacobian_of_the_return_mapping_in_the_conformance_kit():
@@ -263,15 +276,18 @@ def test_residual_stresses_after_unloading(cylinder):
 
 
 def test_newton_is_quadratic_in_the_plastic_regime(cylinder):
-    """Iterations per step stay few while the plastic zone spreads, and the residual norms fall
-    at order 2 (consistent tangent)."""
+    """Iterations per step stay few while the plastic zone spreads, and r_k+1/r_k^2 stays in a
+    narrow band while the residual falls by orders of magnitude (consistent tangent; the first
+    iterations also settle which points yield): within about 50x here, over falls of 1e5-1e9."""
     _, reports, _ = cylinder
     iterations = [report.iterations for report in reports]
-    assert max(iterations) <= 8
+    assert max(iterations) <= 6  # 4 to 6 while loading, 1 (elastic) while unloading
     plastic = [report for report in reports[:10] if report.iterations >= 4]
-    assert len(plastic) >= 3
+    assert len(plastic) >= 4
     for report in plastic:
-        assert max(convergence_orders(report.residual_norms)) > 1.8, report.residual_norms
+        constants, fall = quadratic_constants(report.residual_norms)
+        assert fall > 1e4, report.residual_norms  # linear convergence: a spread of 1e4 too
+        assert max(constants) / min(constants) < 1e2, report.residual_norms
 
 
 # Parallel ---------------------------------------------------------------------------------------
