@@ -149,7 +149,7 @@ class Group:
 
     def _add_pointwise(self) -> list[Field]:
         """Create the group's internal variables and its derived fields at quadrature points;
-        returns the internal variables.
+        returns the internal variables. Refuses internal variables under Crank-Nicolson.
 
         Values at quadrature points must sit at the points of the rule the forms are integrated
         with, so the group's degree is fixed before any form exists: the rule's degree with the

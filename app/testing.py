@@ -37,7 +37,6 @@ from app.conformance import (
     CaseLike,
     PluginLike,
     assert_jacobian,
-    compare,
     contract,
     dimensions,
     fields_summary,
@@ -50,10 +49,8 @@ from app.conformance import (
     registered,
     require,
     run_checked,
-    run_ranks,
-    summary,
-    units_of,
 )
+from app.conformance_parallel import compare, run_ranks, summary, units_of
 from app.contracts import Parameters
 
 #: The checks :func:`check_plugin` runs, in this order.
