@@ -274,6 +274,9 @@ def _modules(name: str | None) -> str:
             instance = cls(cls.Parameters())
             lines += ["  provides:"] + [f"    {_spec(s)}" for s in instance.provides]
             lines += ["  requires:"] + [f"    {_spec(s)}" for s in instance.requires or []]
+            internal = [variable.spec for variable in instance.internal_variables]
+            lines += ["  internal variables:"] * bool(internal)
+            lines += [f"    {_spec(spec)}" for spec in internal]
         except (CaseError, ValueError):
             lines += ["  fields: depend on parameters without defaults"]
         lines += ["  parameters:", *_parameters(cls.Parameters, "    ")]
@@ -285,7 +288,8 @@ def _modules(name: str | None) -> str:
 
 def _spec(spec: Any) -> str:
     family, degree = spec.space
-    flags = [f"{family} {degree}"] + ["derived"] * spec.derived + ["optional"] * spec.optional
+    space = "quadrature points" if family == "Quadrature" else f"{family} {degree}"
+    flags = [space] + ["derived"] * spec.derived + ["optional"] * spec.optional
     region = f" on region {spec.region}" if spec.region else ""
     return (
         f"{spec.name} [{' or '.join(spec.ranks)}, {spec.units}, {', '.join(flags)}]{region}: "
@@ -321,7 +325,8 @@ def _parameters(model: Any, indent: str) -> list[str]:
         for nested in _nested_models(info.annotation):
             tag = nested.model_fields.get("type")
             label = f"type = {typing.get_args(tag.annotation)[0]!r}" if tag else nested.__name__
-            lines.append(f"{indent}  {label}: {(nested.__doc__ or '').strip()}")
+            summary = (nested.__doc__ or "").strip().split("\n\n")[0]  # the first paragraph
+            lines.append(f"{indent}  {label}: {' '.join(summary.split())}")
             lines += _parameters(nested, indent + "    ")
     return lines
 

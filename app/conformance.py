@@ -177,13 +177,18 @@ def _shape_checked(plugin: Physics, instance: str, method: str) -> Any:
     the declared fields the moment the framework calls it."""
     original = getattr(plugin, method)
     specs = {spec.name: spec for spec in plugin.provides if spec.derived == (method == "derived")}
+    shapes = {name: lambda gdim, spec=spec: spec.shape(gdim) for name, spec in specs.items()}
+    if method == "initial":  # internal variables may start from the initial fields
+        for variable in plugin.internal_variables:
+            specs[variable.name] = variable.spec
+            shapes[variable.name] = lambda gdim, shape=variable.shape: shape
 
     def checked(ctx: Any) -> Any:
         values = original(ctx)
         where = f"'{instance}' ({plugin.name}).{method}()"
         for key, value in values.items():
             require(key in specs, f"{where} returns '{key}', not one of its fields {list(specs)}")
-            expected, shape = specs[key].shape(ctx.gdim), getattr(value, "ufl_shape", ())
+            expected, shape = shapes[key](ctx.gdim), getattr(value, "ufl_shape", ())
             if isinstance(value, int | float) and method == "initial":
                 continue  # a number fills every component
             require(
@@ -269,7 +274,8 @@ def fields_summary(sim: Any, instances: list[str]) -> str:
 
     count = 0
     for instance in instances:
-        for spec in sim.physics[instance].provides:
+        plugin = sim.physics[instance]
+        for spec in [*plugin.provides, *(v.spec for v in plugin.internal_variables)]:
             function = sim.store[spec.name].function
             comm = function.function_space.mesh.comm
             finite = comm.allreduce(bool(np.isfinite(function.x.array).all()), op=MPI.LAND)
@@ -360,10 +366,35 @@ def jacobian_products(
             yield group.name, field_.spec.name, base[i].norm(), products[i].norm(), error
 
 
+@contextlib.contextmanager
+def inside_a_step(sim: Any) -> Iterator[str]:
+    """With internal variables, one more step solved and not committed for the duration (then
+    rolled back): the state a Newton solve of a step sees, with its return mapping active.
+    After a committed step a plastic material sits exactly on its yield surface, where the
+    stress has a kink and finite differences straddle it. Yields where the check runs."""
+    if not sim.store.internals():
+        yield ""
+        return
+    scheme = sim.groups[0].scheme
+    dt = scheme.last_dt or sim.case.time.dt or 1.0
+    report = sim.step(scheme.time, dt)
+    try:
+        yield f" inside one more step (t = {scheme.time:g} s)" if report.converged else ""
+    finally:
+        if report.converged:
+            sim.rollback()
+
+
 def assert_jacobian(cls: type[Physics], sim: Any, instances: list[str], rtol: float) -> str:
-    """Check J d against finite differences at the current state; where that fails, again at a
-    state nudged off exact values (a kink such as max(c, 0) at c = 0 exactly has no derivative
-    there, and UFL picks one side); a missing term fails both."""
+    """Check J d against finite differences at the current state (with internal variables:
+    inside one more step, see :func:`inside_a_step`); where that fails, again at a state nudged
+    off exact values (a kink such as max(c, 0) at c = 0 exactly has no derivative there, and
+    UFL picks one side); a missing term fails both."""
+    with inside_a_step(sim) as inside:
+        return _assert_jacobian(cls, sim, instances, rtol) + inside
+
+
+def _assert_jacobian(cls: type[Physics], sim: Any, instances: list[str], rtol: float) -> str:
     rows = list(jacobian_products(sim, instances))
     if not rows:
         return "nothing solved (derived fields only)"

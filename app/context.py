@@ -122,6 +122,7 @@ class FormContext(Context):
         domain: The region the instance is placed on (None: the whole mesh); ``dx()`` is its
             measure then.
         parameters: The case's parameter-set constants (names expressions may use).
+        internal: Names of the instance's internal variables.
     """
 
     def __init__(
@@ -136,6 +137,7 @@ class FormContext(Context):
         rules: FormRules,
         domain: str | None = None,
         parameters: ParameterConstants | None = None,
+        internal: frozenset[str] = frozenset(),
     ):
         self.instance = instance
         self.mesh_data = mesh_data
@@ -143,6 +145,9 @@ class FormContext(Context):
         self.gdim = self.mesh.geometry.dim
         self.x = ufl.SpatialCoordinate(self.mesh)
         self.t = scheme.t
+        self.dt = scheme.dt
+        self._scheme = scheme
+        self._internal = internal
         self.n = ufl.FacetNormal(self.mesh)
         self._store, self._tests, self._readable, self._static = store, tests, readable, static
         self._rules = rules
@@ -191,6 +196,20 @@ class FormContext(Context):
                 f"which it does not solve for (it solves for {listing(self._tests)})"
             )
         return self._tests[name]
+
+    def previous(self, name: str) -> Any:
+        return self._internal_variable(name).history[0]
+
+    def relaxation(self, name: str, target: Any, time: Any) -> Any:
+        return self._scheme.relax(target, self._internal_variable(name).history, time)
+
+    def _internal_variable(self, name: str) -> Any:
+        if name not in self._internal:
+            raise KeyError(
+                f"plug-in instance '{self.instance}' asked for the history of '{name}', which is "
+                f"not one of its internal variables ({listing(self._internal)})"
+            )
+        return self._store[name]
 
     def has(self, name: str) -> bool:
         return name in self._store

@@ -10,6 +10,10 @@ coefficient of the time derivative in :meth:`Physics.capacity` and the steady op
     sum_f  capacity_f * d(u_f)/dt * v_f * dx  +  residual  =  0
 
 with the time scheme the case asks for. See ``physics_modules/heat.py`` for a complete plug-in.
+
+A material with memory (plasticity, viscoelasticity) declares :class:`InternalVariable` s and
+their :meth:`Physics.update`; the framework stores them and advances them only on accepted steps
+(``physics_modules/mechanics`` is the example).
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ if TYPE_CHECKING:
 
 Rank = Literal["scalar", "vector", "tensor"]
 
+#: The space of a field stored at the quadrature points of its group's forms (``FieldSpec(space=
+#: QUADRATURE)``): a derived field that reads internal variables. The degree is the group's.
+QUADRATURE = ("Quadrature", 0)
+
 # Physical constants (CODATA 2018, SI), shared so that coupled plug-ins use the same numbers.
 FARADAY = 96485.33212331001  # C/mol
 GAS_CONSTANT = 8.31446261815324  # J/(mol K)
@@ -49,6 +57,7 @@ STANDARD_TEMPERATURE = 298.15  # K, where rate constants and potentials are usua
 __all__ = [
     "FARADAY",
     "GAS_CONSTANT",
+    "QUADRATURE",
     "STANDARD_TEMPERATURE",
     "STEFAN_BOLTZMANN",
     "VACUUM_PERMITTIVITY",
@@ -59,6 +68,7 @@ __all__ = [
     "FieldNames",
     "FieldSpec",
     "Formula",
+    "InternalVariable",
     "Modes",
     "Parameters",
     "PerRegion",
@@ -87,7 +97,8 @@ class FieldSpec:
             may accept several, e.g. ``("scalar", "tensor")`` for an eigenstrain that is
             isotropic or not; the consumer tells them apart by ``ctx.field(name).ufl_shape``.
         units: pint unit string ("K", "W/m^3"); consumers must ask for a compatible unit.
-        space: Finite element (family, degree) the provider solves or stores the field in.
+        space: Finite element (family, degree) the provider solves or stores the field in;
+            :data:`QUADRATURE` for values at the quadrature points of the provider's group.
         region: Named cell region the field lives on (None: the whole domain), or a named
             exterior boundary for a surface field (integrate it with ``ctx.ds(region)``).
         derived: Computed from other fields by :meth:`Physics.derived` rather than solved for.
@@ -113,6 +124,49 @@ class FieldSpec:
     def shape(self, gdim: int) -> tuple[int, ...]:
         """The value shape of the field on a mesh of geometric dimension ``gdim``."""
         return {"scalar": (), "vector": (gdim,), "tensor": (gdim, gdim)}[self.rank]
+
+
+@dataclass(frozen=True)
+class InternalVariable:
+    """State a material remembers from one time step to the next: a plastic strain, the strain of
+    a Maxwell branch, a stress built up at an earlier stiffness.
+
+    A plug-in declares it in :attr:`Physics.internal_variables` and gives its new value in
+    :meth:`Physics.update`, as UFL of the current unknowns and of the values at the end of the
+    last accepted step (``ctx.previous(name)``), which its residual reads too. The framework
+    stores it, at each quadrature point of the group's forms (``at="quadrature"``) or once per
+    cell (``at="cell"``), evaluates the update after every solve and makes it the previous value
+    only when the step is accepted: a rejected or retried step leaves it untouched. It is a
+    field of the case (``ctx.field(name)`` is the latest value, for derived fields and
+    quantities; other plug-ins may require it), written to the field files as cell means.
+
+    Attributes:
+        name: Field name, unique among the case's fields.
+        units: pint unit string.
+        shape: Value shape: ``()`` a scalar, ``(3, 3)`` a tensor with the out-of-plane
+            components a 2D formulation needs, ``(n,)`` n values.
+        at: "quadrature" (at the quadrature points of the group's forms) or "cell" (one value
+            per cell, at its midpoint).
+        initial: Value of every component before the first step.
+        description: One line for ``scalebridge modules`` and ``check``.
+    """
+
+    name: str
+    units: str
+    shape: tuple[int, ...] = ()
+    at: Literal["quadrature", "cell"] = "quadrature"
+    initial: float = 0.0
+    description: str = ""
+
+    @property
+    def rank(self) -> Rank:
+        return ("scalar", "vector", "tensor")[len(self.shape)]
+
+    @property
+    def spec(self) -> FieldSpec:
+        """The variable as a field others may require."""
+        space = QUADRATURE if self.at == "quadrature" else ("DG", 0)
+        return FieldSpec(self.name, self.rank, self.units, space, description=self.description)
 
 
 # --------------------------------------------------------------------------------------------
@@ -245,6 +299,9 @@ class Context(ABC):
     x: Any
     #: Current time [s] as a ``fem.Constant`` (the time the current step solves for).
     t: Any
+    #: Size [s] of the step being solved, as a ``fem.Constant`` (for updates of internal
+    #: variables that integrate in time exactly, e.g. an exponential relaxation).
+    dt: Any
     #: Outward unit facet normal.
     n: Any
 
@@ -260,6 +317,23 @@ class Context(ABC):
     @abstractmethod
     def test(self, name: str) -> Any:
         """The test function belonging to a field this instance solves for."""
+
+    @abstractmethod
+    def previous(self, name: str) -> Any:
+        """The value of one of the instance's internal variables at the end of the last
+        accepted step (its initial value before the first). Residuals and updates read the
+        history through it; ``ctx.field(name)`` is the value after the latest solve."""
+
+    @abstractmethod
+    def relaxation(self, name: str, target: Any, time: Any) -> Any:
+        """The new value y of an internal variable that relaxes towards ``target`` (UFL of the
+        current state) with the time constant ``time``:
+
+            dy/dt = (target - y) / time,
+
+        discretised by the case's time scheme from the variable's previous values (backward
+        Euler, or variable-step BDF2 with ``scheme = "bdf2"``); the strain of a Maxwell branch.
+        """
 
     @abstractmethod
     def has(self, name: str) -> bool:
@@ -413,7 +487,9 @@ class Physics:
         return []
 
     def initial(self, ctx: Context) -> dict[str, Any]:
-        """Initial value of each solved field (UFL expression or number; default 0)."""
+        """Initial value of each solved field (UFL expression or number; default 0), and of any
+        internal variable that does not start at its declared constant (UFL of the solved
+        fields' initial values, which are set first)."""
         return {}
 
     def derived(self, ctx: Context) -> dict[str, ufl.core.expr.Expr]:
@@ -426,6 +502,17 @@ class Physics:
 
     def modes(self, ctx: Context) -> dict[str, Modes]:
         """Near-nullspace (or nullspace) of solved fields, for the linear solvers."""
+        return {}
+
+    @property
+    def internal_variables(self) -> list[InternalVariable]:
+        """State the instance remembers between steps (see :class:`InternalVariable`)."""
+        return []
+
+    def update(self, ctx: Context) -> dict[str, ufl.core.expr.Expr]:
+        """The new value of every internal variable, as UFL of the current unknowns (and fields)
+        and of the previous values (``ctx.previous``): what the residual assumed, e.g. the
+        plastic strain of the return mapping that gave its stress."""
         return {}
 
     @classmethod

@@ -27,6 +27,7 @@ from ufl.corealg.traversal import traverse_unique_terminals
 
 from app.contracts import BadValue
 from app.meshing import MeshData
+from app.pointwise import CellMean, cell_mean_space, is_pointwise, quadrature_degree
 
 
 @dataclass(eq=False)
@@ -237,7 +238,9 @@ class Evaluation:
 
     The expression may mix terminals of the parent and of one region; it is evaluated on the
     region then (parent functions restricted to it, parent constants mirrored), and the result
-    is handed to the target: restricted to a region or extended by zero to the parent.
+    is handed to the target: restricted to a region or extended by zero to the parent. Values
+    at quadrature points (internal variables) are read as their cell means, unless the target
+    holds values at the same points.
 
     Args:
         expression: The UFL expression.
@@ -250,11 +253,12 @@ class Evaluation:
     domains: Domains
     _compiled: fem.Expression | None = None
     _mirrors: list[tuple[Any, Any]] = field(default_factory=list)
+    _means: list[CellMean] = field(default_factory=list)
     _result: fem.Function | None = None
 
     def __post_init__(self) -> None:
-        expression = ufl.as_ufl(self.expression)
         target_space = self.target.function_space
+        expression = self._cell_means(ufl.as_ufl(self.expression), target_space)
         meshes = {self._mesh_of(t) for t in _terminals(expression)} - {None}
         regions = {self.domains.of(m) for m in meshes} - {None}
         if len(regions) > 1:
@@ -271,6 +275,25 @@ class Evaluation:
         )
         points = self._result.function_space.element.interpolation_points
         self._compiled = fem.Expression(expression, points)
+
+    def _cell_means(self, expression: Any, target_space: Any) -> Any:
+        """Replace values at quadrature points by their cell means (refreshed on every
+        evaluation), where the target's points are not theirs."""
+        replacements: dict[Any, Any] = {}
+        for terminal in _terminals(expression):
+            if not isinstance(terminal, fem.Function) or not is_pointwise(terminal.function_space):
+                continue
+            space = terminal.function_space
+            if (
+                is_pointwise(target_space)
+                and target_space.mesh is space.mesh
+                and quadrature_degree(target_space) == quadrature_degree(space)
+            ):
+                continue
+            mean = fem.Function(cell_mean_space(space))
+            self._means.append(CellMean(terminal, mean, quadrature_degree(space)))
+            replacements[terminal] = mean
+        return ufl.replace(expression, replacements) if replacements else expression
 
     @staticmethod
     def _mesh_of(terminal: Any) -> Any:
@@ -297,6 +320,8 @@ class Evaluation:
 
     def __call__(self) -> None:
         """Evaluate with the current values and store the result in the target."""
+        for mean in self._means:
+            mean()
         for original, copy in self._mirrors:
             if isinstance(copy, fem.Constant):
                 copy.value = original.value

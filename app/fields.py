@@ -5,12 +5,19 @@ condition on one leak into another's block). Solved fields keep the history the 
 needs; derived fields are refreshed from their plug-in's UFL expression when someone reads them.
 Consumers only ever see the store's functions, so a plug-in never knows who provides a field.
 A field restricted to a region lives on the region's submesh (see :mod:`app.domains`).
+
+The store is also the one registry of internal variables (:class:`~app.contracts.
+InternalVariable`): each is a field whose function is the value after the latest solve and whose
+history holds the values at the ends of the last accepted steps (newest first). Its group
+evaluates the update after each solve (:meth:`Field.advance`), shifts the history when a step is
+accepted and restores both when a step is rejected; :meth:`FieldStore.internal_state` is what a
+checkpoint saves of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import basix.ufl
@@ -18,8 +25,9 @@ import numpy as np
 from dolfinx import fem
 from mpi4py import MPI
 
-from app.contracts import FieldSpec
+from app.contracts import FieldSpec, InternalVariable
 from app.domains import Domains, Evaluation
+from app.pointwise import cell_state, is_pointwise, quadrature_space, restore_cell_state
 
 
 @dataclass(eq=False)  # a field is an identity: compared and hashed as the object it is
@@ -30,8 +38,11 @@ class Field:
         spec: The provider's contract for the field.
         provider: Instance name of the plug-in that provides it.
         function: Current value (for a solved field: the unknown of its group).
-        history: Values at previous time levels, newest first (solved transient fields).
+        history: Values at previous time levels, newest first (solved transient fields; the
+            accepted values of an internal variable).
         evaluation: How a derived field is computed from the current state.
+        internal: The declaration of an internal variable (None for other fields).
+        update: How an internal variable's new value is computed (set when compiled).
     """
 
     spec: FieldSpec
@@ -39,6 +50,8 @@ class Field:
     function: fem.Function
     history: list[fem.Function] = field(default_factory=list)
     evaluation: Evaluation | None = None
+    internal: InternalVariable | None = None
+    update: Evaluation | None = None
 
     @property
     def space(self) -> fem.FunctionSpace:
@@ -49,10 +62,20 @@ class Field:
         """A single value for the whole domain (a real element), not a spatial field."""
         return self.spec.space[0] == "Real"
 
+    @property
+    def pointwise(self) -> bool:
+        """Values at quadrature points (no shape functions: shown as cell means)."""
+        return is_pointwise(self.space)
+
     def refresh(self) -> None:
         """Re-evaluate a derived field from the current state."""
         if self.evaluation is not None:
             self.evaluation()
+
+    def advance(self) -> None:
+        """Evaluate an internal variable's update from the state just solved for."""
+        if self.update is not None:
+            self.update()
 
     def push_history(self) -> None:
         """Shift time levels after an accepted step: u_{n-1} <- u_n <- u."""
@@ -80,20 +103,83 @@ class FieldStore:
         self.mesh = domains.parent
         self._fields: dict[str, Field] = {}
 
-    def add(self, spec: FieldSpec, provider: str, history: int = 0) -> Field:
-        """Create the field's space and function (and ``history`` previous time levels)."""
+    def add(
+        self,
+        spec: FieldSpec,
+        provider: str,
+        history: int = 0,
+        quadrature_degree: int | None = None,
+        shape: tuple[int, ...] | None = None,
+    ) -> Field:
+        """Create the field's space and function (and ``history`` previous time levels).
+
+        Args:
+            spec: The provider's contract.
+            provider: The providing instance.
+            history: Previous time levels to keep.
+            quadrature_degree: The degree of a field at quadrature points (its group's).
+            shape: The value shape, if not the one of the rank on this mesh.
+        """
         family, degree = spec.space
-        shape = spec.shape(self.mesh.geometry.dim)
+        shape = spec.shape(self.mesh.geometry.dim) if shape is None else shape
         where = self.mesh if spec.region is None else self.domains.region(spec.region).mesh
         if family == "Real":  # one global value (or vector of values) for the whole domain
             element = basix.ufl.real_element(where.basix_cell(), shape)
             space = fem.functionspace(where, element)
+        elif family == "Quadrature":
+            space = quadrature_space(where, shape, quadrature_degree)
+            spec = replace(spec, space=(family, quadrature_degree))
         else:
             space = fem.functionspace(where, (family, degree, shape))
         function = fem.Function(space, name=spec.name)
         past = [fem.Function(space, name=f"{spec.name}_n{i + 1}") for i in range(history)]
         self._fields[spec.name] = Field(spec, provider, function, past)
         return self._fields[spec.name]
+
+    def add_internal(
+        self,
+        variable: InternalVariable,
+        provider: str,
+        levels: int,
+        quadrature_degree: int | None,
+        region: str | None = None,
+    ) -> Field:
+        """Create an internal variable: its latest value and ``levels`` accepted values, all at
+        its initial value."""
+        spec = replace(variable.spec, region=region)
+        internal = self.add(spec, provider, levels, quadrature_degree, variable.shape)
+        internal.internal = variable
+        for function in (internal.function, *internal.history):
+            function.x.array[:] = variable.initial
+        return internal
+
+    def internals(self) -> list[Field]:
+        """The internal variables of the run."""
+        return [field for field in self._fields.values() if field.internal is not None]
+
+    def internal_state(self) -> dict[str, dict[str, np.ndarray]]:
+        """What a checkpoint saves of the internal variables, per rank: for each, the original
+        numbers of the rank's owned cells (``cells``) and per level (``latest``, ``accepted_1``,
+        ...) one row of values per cell. :meth:`restore_internal_state` reads the rows of all
+        ranks of any partition back."""
+        state = {}
+        for internal in self.internals():
+            cells, latest = cell_state(internal.function)
+            levels = {"latest": latest}
+            for index, past in enumerate(internal.history, start=1):
+                levels[f"accepted_{index}"] = cell_state(past)[1]
+            state[internal.spec.name] = {"cells": cells, **levels}
+        return state
+
+    def restore_internal_state(self, state: dict[str, dict[str, np.ndarray]]) -> None:
+        """Set the internal variables from :meth:`internal_state` (the rows of every rank,
+        concatenated, or at least those of this rank's cells)."""
+        for internal in self.internals():
+            saved = state[internal.spec.name]
+            functions = [internal.function, *internal.history]
+            names = ["latest", *(f"accepted_{i}" for i in range(1, len(functions)))]
+            for function, name in zip(functions, names, strict=True):
+                restore_cell_state(function, saved["cells"], saved[name])
 
     def __getitem__(self, name: str) -> Field:
         return self._fields[name]

@@ -5,13 +5,18 @@ terms discretised by the time scheme, splits the sum by test function into block
 Jacobian blocks with ``ufl.derivative`` and turns the plug-ins' Dirichlet conditions into DOLFINx
 boundary conditions. Compilation (JIT) and solver creation wait for :meth:`Group.compile`, so
 ``scalebridge check`` can build and inspect everything without compiling.
+
+The group also owns its plug-ins' internal variables (:class:`~app.contracts.InternalVariable`):
+it creates them at its quadrature points, evaluates their updates after each successful solve,
+makes them the accepted values in :meth:`Group.commit` (and between substeps) and restores them
+in :meth:`Group.rewind`, so a rejected or retried step leaves them as they were.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,9 +27,11 @@ from ufl.algorithms.analysis import extract_constants
 from app.context import FormContext, ParameterConstants, unknown_fixable
 from app.contracts import BadValue, Dirichlet, Physics
 from app.domains import Domains, Evaluation
+from app.errors import CaseError
 from app.fields import Field, FieldStore, owned
 from app.forms import FormRules, adjustable, nonpolynomial, with_degree, without_zeros
 from app.meshing import MeshData
+from app.pointwise import pointwise_degrees
 from app.registry import FieldGraph
 from app.solvers import SolveReport, System, make_solver
 from app.timeint import TimeScheme
@@ -96,6 +103,7 @@ class Group:
     ):
         self.name, self.physics, self.scheme, self.mesh_data = name, physics, scheme, mesh_data
         self.rules = rules
+        self._store, self._static = store, static
         self.unknowns: list[Field] = [
             store[spec.name]
             for plugin in physics.values()
@@ -113,7 +121,9 @@ class Group:
         self.contexts: dict[str, FormContext] = {}
         for instance, plugin in physics.items():
             own = {spec.name for spec in plugin.provides}
-            readable = own | {spec.name for spec in plugin.requires if spec.name in store}
+            internal = frozenset(variable.name for variable in plugin.internal_variables)
+            readable = own | internal
+            readable |= {spec.name for spec in plugin.requires if spec.name in graph.providers}
             readable |= {n for n, users in graph.consumers.items() if instance in dict(users)}
             self.contexts[instance] = FormContext(
                 instance,
@@ -126,17 +136,55 @@ class Group:
                 rules,
                 plugin.domain,
                 parameters,
+                internal,
             )
+        self.quadrature_degree: int | None = None  # of every form of the group, once assembled
+        self.internal: list[Field] = self._add_pointwise()
         self.derived: dict[str, Any] = {}  # derived fields of the group's plug-ins, in UFL
         self.derive()
-        self.quadrature_degree: int | None = None  # of every form of the group, once assembled
         self.system: System | None = None
         self.solver = None
         self.boundary_values: list[BoundaryValue] = []
+        self._updates: dict[str, Any] = {}  # new values of the internal variables, in UFL
         self._pending: float | None = None  # dt of a solve whose history shift is still due
         self._saved: tuple | None = None
         self._tests = tests
-        self._store, self._static = store, static
+
+    def _add_pointwise(self) -> list[Field]:
+        """Create the group's internal variables and its derived fields at quadrature points;
+        returns the internal variables. Refuses internal variables under Crank-Nicolson.
+
+        Values at quadrature points must sit at the points of the rule the forms are integrated
+        with, so the group's degree is fixed before any form exists: the rule's degree with the
+        equations counted as nonlinear (pointwise values of a history are not polynomials).
+        """
+        plugins = self.physics.items()
+        at_points = any(v.at == "quadrature" for _, p in plugins for v in p.internal_variables)
+        at_points |= any(s.space[0] == "Quadrature" for _, p in plugins for s in p.provides)
+        if at_points:
+            self.quadrature_degree = self._degree(nonlinear=True)
+        declared = [(i, p) for i, p in plugins if p.internal_variables]
+        if declared and self.scheme.theta < 1:
+            raise CaseError(
+                "time.scheme",
+                f"'{declared[0][0]}' has internal variables, which Crank-Nicolson cannot weigh "
+                "between time levels (the residual at the old level needs the history before it)",
+                'use scheme = "bdf1" or "bdf2" (or "steady" for quasi-static loading)',
+            )
+        internal = []
+        levels = max(1, self.scheme.order)  # BDF2 relaxations need two accepted values
+        for instance, plugin in plugins:
+            for variable in plugin.internal_variables:
+                internal.append(
+                    self._store.add_internal(
+                        variable, instance, levels, self.quadrature_degree, plugin.domain
+                    )
+                )
+            for spec in plugin.provides:
+                if spec.space[0] == "Quadrature":
+                    spec = replace(spec, region=spec.region or plugin.domain)
+                    self._store.add(spec, instance, 0, self.quadrature_degree)
+        return internal
 
     def derive(self) -> None:
         """(Re)build the derived fields' expressions from the fields the contexts hand out."""
@@ -148,8 +196,10 @@ class Group:
         """Residual, Jacobian blocks and boundary conditions in UFL (after every consumer of a
         derived field has been handed its expression), all at the group's quadrature degree."""
         physics, store, static = self.physics, self._store, self._static
+        self._updates = self._collect_updates()
         if not self.unknowns:  # a group of derived fields only: nothing to solve
             self.quadrature_degree = self._degree(nonpolynomial(list(self.derived.values())))
+            self.check_points(list(self._updates.values()), "its internal variables' updates")
             return
         modes = {}
         for instance, plugin in physics.items():
@@ -164,6 +214,7 @@ class Group:
                 raise ValueError(f"no equation for '{field.spec.name}' in group '{self.name}'")
         jacobian = self._jacobian(blocks)
         degree = self.quadrature_degree = self._degree(self._nonlinear(residual, jacobian))
+        self.check_points([residual, *self._updates.values()], "its equations")
         bcs = [bc for instance in physics for bc in self._dirichlet(instance, store, static)]
         self.system = System(
             [field.function for field in self.unknowns],
@@ -188,19 +239,65 @@ class Group:
 
     def _degree(self, nonlinear: bool) -> int:
         """The group's quadrature degree: from the highest degree of its unknowns and of the
-        solved fields its plug-ins read, the geometry and the kind of its equations."""
+        solved fields its plug-ins read, the geometry and the kind of its equations (values at
+        quadrature points make it nonlinear, and it stays what it was when they were made)."""
         read = {name for ctx in self.contexts.values() for name in ctx.readable}
         fields = [*self.unknowns, *(self._store[n] for n in read if n in self._store)]
         field_degree = max(
-            (f.space.ufl_element().embedded_superdegree for f in fields if not f.spec.derived),
+            (
+                f.space.ufl_element().embedded_superdegree
+                for f in fields
+                if not f.spec.derived and not f.pointwise
+            ),
             default=1,
         )
-        return self.rules.degree(self.mesh_data.mesh, field_degree, nonlinear)
+        pointwise = self.quadrature_degree is not None
+        return self.rules.degree(self.mesh_data.mesh, field_degree, nonlinear or pointwise)
+
+    def check_points(self, expressions: list[Any], what: str) -> None:
+        """Refuse values at quadrature points of another rule than the group's: the forms would
+        read them at the wrong points (a field of a group integrated at another degree).
+
+        Raises:
+            CaseError: Naming the degrees and the fix.
+        """
+        others = pointwise_degrees(expressions) - {self.quadrature_degree}
+        if others:
+            raise CaseError(
+                "solver.quadrature_degree",
+                f"group '{self.name}' integrates {what} at quadrature degree "
+                f"{self.quadrature_degree} but reads values stored at the quadrature points of "
+                f"degree {min(others)} (a field another group keeps at its quadrature points)",
+                "solve the plug-ins in one group, or set [solver] quadrature_degree for all",
+            )
 
     def finish(self, form: ufl.Form) -> ufl.Form:
         """A form of one of the group's plug-ins (an integral quantity) as the group's own:
         without identically zero terms, at the group's quadrature degree."""
+        self.check_points([form], "a quantity")
         return self.rules.finish(form, self.quadrature_degree)
+
+    def _collect_updates(self) -> dict[str, Any]:
+        """The new value of each internal variable, checked against its declaration."""
+        updates: dict[str, Any] = {}
+        for instance, plugin in self.physics.items():
+            with blame(instance):
+                given = plugin.update(self.contexts[instance]) if plugin.internal_variables else {}
+            declared = {variable.name: variable for variable in plugin.internal_variables}
+            if set(given) != set(declared):
+                raise ValueError(
+                    f"plug-in '{instance}' declares the internal variables {sorted(declared)} but "
+                    f"update() gives {sorted(given)}"
+                )
+            for name, value in given.items():
+                shape = ufl.as_ufl(value).ufl_shape
+                if shape != declared[name].shape:
+                    raise ValueError(
+                        f"plug-in '{instance}': update() gives '{name}' the shape {shape}, but it "
+                        f"is declared with shape {declared[name].shape}"
+                    )
+                updates[name] = value
+        return updates
 
     def _residual(self, store: FieldStore) -> ufl.Form:
         residual = None
@@ -298,9 +395,12 @@ class Group:
         return fem.dirichletbc(function, dofs, space)
 
     def compile(self, solver_spec: Any) -> None:
-        """JIT-compile the forms and create the solver."""
+        """JIT-compile the forms, the updates of the internal variables and create the solver."""
         for value in self.boundary_values:
             value.compile(self._store.domains)
+        for internal in self.internal:
+            expression = self._updates[internal.spec.name]
+            internal.update = Evaluation(expression, internal.function, self._store.domains)
         if self.system is not None:
             self.solver = make_solver(self.system, solver_spec, self.name)
 
@@ -333,18 +433,21 @@ class Group:
                 total = total.then(report)
                 if not report.converged:
                     return total
+            for internal in self.internal:  # what the residual assumed, for output and readers
+                internal.advance()
             self._pending = dt
         return total
 
     def _shift(self) -> None:
         if self._pending is not None:
-            for field in self.unknowns:
+            for field in [*self.unknowns, *self.internal]:
                 field.push_history()
             self.scheme.accept(self._pending)
             self._pending = None
 
     def commit(self) -> None:
-        """Make the step final: shift the time history."""
+        """Make the step final: shift the time history (the internal variables' new values
+        become the accepted ones)."""
         self._shift()
 
     def begin(self) -> None:
@@ -352,20 +455,27 @@ class Group:
         self._saved = (
             [field.function.x.array.copy() for field in self.unknowns],
             [[past.x.array.copy() for past in field.history] for field in self.unknowns],
+            [
+                [level.x.array.copy() for level in (field.function, *field.history)]
+                for field in self.internal
+            ],
             self.scheme.state(),
         )
         self._pending = None
 
     def rewind(self, keep_iterate: bool = False) -> None:
-        """Back to the start of the step; ``keep_iterate`` keeps the current values of the
-        unknowns as the next initial guess (fixed-point sweeps)."""
-        values, histories, state = self._saved
+        """Back to the start of the step, internal variables included; ``keep_iterate`` keeps
+        the current values of the unknowns as the next initial guess (fixed-point sweeps)."""
+        values, histories, internal, state = self._saved
         if not keep_iterate:
             for field, saved in zip(self.unknowns, values, strict=True):
                 field.function.x.array[:] = saved
         for field, saved in zip(self.unknowns, histories, strict=True):
             for past, array in zip(field.history, saved, strict=True):
                 past.x.array[:] = array
+        for field, saved in zip(self.internal, internal, strict=True):
+            for level, array in zip((field.function, *field.history), saved, strict=True):
+                level.x.array[:] = array
         self.scheme.restore(state)
         self._pending = None
 

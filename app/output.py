@@ -39,6 +39,7 @@ from dolfinx import fem, io, la
 from app import __version__
 from app.errors import CaseError
 from app.fields import owned_size
+from app.pointwise import CellMean, cell_mean_space, is_pointwise, quadrature_degree
 from app.units import unit_suffix
 
 log = logging.getLogger("scalebridge")
@@ -218,7 +219,9 @@ class FieldWriter:
       holds Lagrange fields of the mesh's degree and cellwise constants; anything else is
       written at the mesh's degree (the solution keeps its own degree): continuous fields
       interpolated, discontinuous ones (a P2 temperature's heat flux) averaged over the cells
-      at each node, the same on any partition (see :class:`_OutputCopy`).
+      at each node, the same on any partition (see :class:`_OutputCopy`). Values at quadrature
+      points (internal variables, the stress of a plastic material) are written as their mean
+      over each cell.
       ``view.py`` beside them opens them all in ParaView.
     * Tensors of 2D meshes are written as 3x3 tensors (zeros out of the plane), the layout
       ParaView names XX, XY, XZ, YX, YY, ...; vectors with three components (z = 0).
@@ -318,11 +321,14 @@ def _xdmf_space(function: fem.Function, mesh: Any) -> Any:
     """The space XDMF can hold ``function`` in (None: its own).
 
     XDMF holds cellwise constants and Lagrange fields of the mesh's degree; anything else is
-    written as a Lagrange field of the mesh's degree. 2D tensors are embedded in 3x3.
+    written as a Lagrange field of the mesh's degree, and values at quadrature points as cell
+    means. 2D tensors are embedded in 3x3.
     """
     space = function.function_space
     element = space.ufl_element()
     shape = written_shape(space.value_shape)
+    if is_pointwise(space):
+        return cell_mean_space(space, shape)
     if element.embedded_superdegree == 0 and element.discontinuous:
         family, degree = "Discontinuous Lagrange", 0
     else:
@@ -337,10 +343,12 @@ def _xdmf_space(function: fem.Function, mesh: Any) -> Any:
 def _vtx_space(function: fem.Function, mesh: Any) -> Any:
     """The space VTX holds ``function`` in (None: its own): Lagrange fields, continuous or not,
     at their degree; other families as discontinuous Lagrange of their degree (VTX holds
-    Lagrange only); 2D tensors embedded in 3x3."""
+    Lagrange only); values at quadrature points as cell means; 2D tensors embedded in 3x3."""
     space = function.function_space
     element = space.ufl_element()
     shape = written_shape(space.value_shape)
+    if is_pointwise(space):
+        return cell_mean_space(space, shape)
     lagrange = element.basix_element.family == basix.ElementFamily.P
     if lagrange and shape == space.value_shape:
         return None
@@ -377,13 +385,19 @@ class _OutputCopy:
     The copy takes the field's values at its nodes. Where a discontinuous field meets a
     continuous copy, a node shared by several cells gets the mean of the cells' values there,
     weighted by the cells' volumes (:class:`_NodalAverage`); interpolation would give it the value
-    of whichever cell came last, which depends on the partition.
+    of whichever cell came last, which depends on the partition. Values at quadrature points
+    have no nodes: the copy holds their mean over each cell (:class:`~app.pointwise.CellMean`).
     """
 
     def __init__(self, source: fem.Function, space: Any = None):
         self.source = source
         self.function = source if space is None else fem.Function(space, name=source.name)
+        self._mean = None
         if space is None:
+            return
+        if is_pointwise(source.function_space):
+            degree = quadrature_degree(source.function_space)
+            self._mean = CellMean(_embedded(source), self.function, degree)
             return
         self._values = fem.Expression(_embedded(source), space.element.interpolation_points)
         shared = (
@@ -395,7 +409,9 @@ class _OutputCopy:
     def update(self) -> None:
         if self.function is self.source:
             return
-        if self._average is None:
+        if self._mean is not None:
+            self._mean()
+        elif self._average is None:
             self.function.interpolate(self._values)
         else:
             self._average(self._values, self.function)

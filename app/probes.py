@@ -19,6 +19,9 @@ its columns out (``scalebridge check`` lists what each probe reads and what it l
 line gets NaN at its points outside. Both ends of a line, and every point, must
 lie in the mesh; points between the ends may fall in a hole (NaN there too).
 
+Values at quadrature points (internal variables) are read as the mean over the cell holding the
+point, as the field files show them.
+
 Exactly one rank evaluates each point, in one cell: among all cells that contain it, on any
 rank, the one whose midpoint comes first (by x, then y, then z). A point on a facet between
 cells thus reads a discontinuous field from the same cell on any partition, and the values
@@ -43,6 +46,7 @@ from pydantic import Field, model_validator
 from app.errors import CaseError, did_you_mean, listing
 from app.output import column
 from app.parameters import Parameters, quantity
+from app.pointwise import CellMean, cell_mean_space, quadrature_degree
 
 AXES = "xyz"
 # A point within this fraction of the mesh's size of a cell lies in it (round-off of
@@ -212,6 +216,7 @@ class Reading:
     located: Located
     names: list[str]  # column names, one per component
     units: str
+    mean: CellMean | None = None  # values at quadrature points are read as their cell's mean
 
     @property
     def size(self) -> int:
@@ -221,6 +226,8 @@ class Reading:
         """This rank's contribution: values at the points it evaluates, zeros elsewhere."""
         values = np.zeros((len(self.points), self.size))
         mine = self.located.mine
+        if self.mean is not None:
+            self.mean()
         if mine.any():
             evaluated = self.function.eval(self.points[mine], self.located.cells[mine])
             values[mine] = np.reshape(evaluated, (int(mine.sum()), self.size))
@@ -326,8 +333,12 @@ class Probes:
                 column(prefix + suffix, target.spec.units)
                 for suffix in component_suffixes(target.function.ufl_shape)
             ]
+            function, mean = target.function, None
+            if target.pointwise:  # no shape functions: the mean of the cell holding the point
+                function = fem.Function(cell_mean_space(target.space), name=field)
+                mean = CellMean(target.function, function, quadrature_degree(target.space))
             readings.append(
-                Reading(field, target.function, points, located, names, target.spec.units)
+                Reading(field, function, points, located, names, target.spec.units, mean)
             )
         return readings, skipped
 

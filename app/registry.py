@@ -85,6 +85,7 @@ class FieldGraph:
 
     providers: dict[str, tuple[str, FieldSpec]] = field(default_factory=dict)
     consumers: dict[str, list[tuple[str, FieldSpec]]] = field(default_factory=dict)
+    internal: set[str] = field(default_factory=set)
 
     def describe(self) -> list[str]:
         """One line per field: name, rank, units, provider and consumers."""
@@ -92,6 +93,7 @@ class FieldGraph:
         for name, (provider, spec) in self.providers.items():
             users = sorted({instance for instance, _ in self.consumers.get(name, [])})
             kind = "derived" if spec.derived else "solved"
+            kind = "internal" if name in self.internal else kind
             used = f" -> {', '.join(users)}" if users else ""
             lines.append(f"{name} [{spec.rank}, {spec.units}, {kind}] from {provider}{used}")
         return lines
@@ -111,7 +113,8 @@ def expression_references(plugin: Physics, parameters: set[str] = frozenset()) -
 def check_contracts(
     physics: Mapping[str, Physics], parameters: ParameterTable | None = None
 ) -> FieldGraph:
-    """Build the field graph and verify it.
+    """Build the field graph and verify it (internal variables are fields their plug-in
+    provides).
 
     Raises:
         CaseError: Naming the plug-ins involved and the field, located at the consumer.
@@ -119,7 +122,9 @@ def check_contracts(
     graph = FieldGraph()
     names = parameters.names() if parameters else set()
     for instance, plugin in physics.items():
-        for spec in plugin.provides:
+        internal = [variable.spec for variable in plugin.internal_variables]
+        graph.internal.update(spec.name for spec in internal)
+        for spec in [*plugin.provides, *internal]:
             if spec.name in names:
                 raise CaseError(
                     f"physics.{instance}",
@@ -140,6 +145,7 @@ def check_contracts(
         for spec in plugin.requires:
             _check_requirement(graph, physics, instance, spec)
         own = {spec.name for spec in plugin.provides}
+        own |= {variable.name for variable in plugin.internal_variables}
         for name, path in expression_references(plugin, names).items():
             _check_reference(graph, instance, name, path, own, names)
         if parameters is not None:

@@ -135,7 +135,8 @@ class Simulation:
                         error = unknown("region or boundary", spec.region, places)
                         error.instance = instance
                         raise error
-                    self.store.add(spec, instance, 0 if spec.derived else depth)
+                    if spec.space[0] != "Quadrature":  # its group creates it, at its degree
+                        self.store.add(spec, instance, 0 if spec.derived else depth)
         self._static: set[Any] = set()
         rules = FormRules(self.case.solver.quadrature_degree, self._controlled())
         with self._located():
@@ -398,12 +399,18 @@ class Simulation:
         self._compiled = True
 
     def _set_initial_values(self) -> None:
-        for values in self._initial.values():
-            for name, value in values.items():
-                target = self.store[name]
-                assign(target.function, value, self.domains)
-                for past in target.history:
-                    past.x.array[:] = target.function.x.array
+        # Solved fields first: an internal variable may start from them (a peak from the
+        # initial temperature).
+        initial = [
+            (name, value) for values in self._initial.values() for name, value in values.items()
+        ]
+        for name, value in sorted(
+            initial, key=lambda item: self.store[item[0]].internal is not None
+        ):
+            target = self.store[name]
+            assign(target.function, value, self.domains)
+            for past in target.history:
+                past.x.array[:] = target.function.x.array
 
     # Another run of the compiled simulation ------------------------------------------------
     def reuse(self, loaded: LoadedCase) -> bool:

@@ -53,12 +53,22 @@ _prefixes = itertools.count()
 
 @dataclass(frozen=True)
 class SolveReport:
-    """Outcome of one solve of a group."""
+    """Outcome of one solve of a group.
+
+    Attributes:
+        converged: The solve reached its tolerance with finite values.
+        iterations: Newton iterations (1 for a linear solve).
+        linear_iterations: Krylov iterations, summed.
+        reason: PETSc's reason, and what else went wrong.
+        residual_norms: The residual norm before each Newton iteration and after the last (of
+            the last Newton solve): their ratios show the order of convergence.
+    """
 
     converged: bool
     iterations: int
     linear_iterations: int
     reason: str
+    residual_norms: tuple[float, ...] = ()
 
     def then(self, later: SolveReport) -> SolveReport:
         """This solve followed by ``later``: the counts add up, the later outcome decides."""
@@ -67,6 +77,7 @@ class SolveReport:
             self.iterations + later.iterations,
             self.linear_iterations + later.linear_iterations,
             later.reason,
+            later.residual_norms or self.residual_norms,
         )
 
 
@@ -344,11 +355,13 @@ class NewtonSolver:
             entity_maps=system.entity_maps or None,
         )
         self._nullspace = attach_modes(self.problem.A, system)
+        self.problem.solver.setConvergenceHistory(reset=True)
 
     def solve(self) -> SolveReport:
         snes = self.problem.solver
         saved = [u.x.array.copy() for u in self.system.unknowns]
         self.problem.solve()
+        norms = tuple(float(norm) for norm in snes.getConvergenceHistory()[0])
         reason = snes.getConvergedReason()
         finite = all(
             u.function_space.mesh.comm.allreduce(np.isfinite(u.x.array).all(), op=MPI.LAND)
@@ -367,6 +380,7 @@ class NewtonSolver:
             f"Newton {_reason(PETSc.SNES.ConvergedReason, reason)}"
             + ("" if finite else ", non-finite solution")
             + singular,
+            norms,
         )
 
 

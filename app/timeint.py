@@ -14,6 +14,9 @@ The coefficients and dt are ``fem.Constant`` objects, so changing the step never
 form, and an operator that depends on them is re-assembled only when their values change. BDF2
 takes a BDF1 first step (no u_{n-1} yet); the global error stays second order.
 
+Internal variables that relax (dy/dt = (target - y)/tau, a Maxwell branch) use the same rate,
+solved for the new value (:meth:`TimeScheme.relax`).
+
 Each group of the coupling has its own scheme (its own time level, step and history), which is
 what operator splitting and sub-cycling need. The local truncation error of a step is estimated
 by Milne's device: the difference between the solution and the polynomial extrapolation of the
@@ -92,6 +95,16 @@ class TimeScheme:
         if self.order == 2:
             rate += a2 * history[1]
         return rate / self.dt
+
+    def relax(self, target: Any, history: list[Any], time: Any) -> Any:
+        """UFL of the new value y of ``dy/dt = (target - y)/time`` with the scheme's rate:
+        (a0 y + a1 y_n + a2 y_{n-1})/dt = (target - y)/time, solved for y (BDF1 in a steady
+        or one-step scheme, whose rate is (y - y_n)/dt)."""
+        a0, a1, a2 = self._coefficients
+        earlier = a1 * history[0]
+        if self.order == 2:
+            earlier += a2 * history[1]
+        return (self.dt * target - time * earlier) / (a0 * time + self.dt)
 
     def prepare(self, time: float, dt: float) -> None:
         """Set t and dt for a step that ends at ``time``, and the BDF coefficients."""

@@ -1,8 +1,8 @@
 """docs/plugin_guide.md works as written: its commands run, in order, in an empty folder.
 
 Commands are the lines starting with ``$ `` in the guide's ```console blocks; output lines shown
-under a command must appear in what it prints (``...`` stands for lines left out). A ```toml
-block whose first line is ``# file: PATH`` is written to PATH when the walk reaches it.
+under a command must appear in what it prints (``...`` stands for lines left out). A ```toml or
+```python block whose first line is ``# file: PATH`` is written to PATH when the walk reaches it.
 
 Tools are this venv's executables. The guide installs its plug-in with ``pip install --target``
 into a folder of the walk's own, so the venv itself is never changed (the test refuses a ``pip
@@ -45,13 +45,13 @@ def steps(markdown: str) -> list[Step]:
     while index < len(lines):
         fence = lines[index].strip()
         index += 1
-        if fence not in ("```console", "```toml"):
+        if fence not in ("```console", "```toml", "```python"):
             continue
         block = []
         while lines[index].strip() != "```":
             block.append(lines[index])
             index += 1
-        if fence == "```toml" and block and block[0].startswith("# file: "):
+        if fence != "```console" and block and block[0].startswith("# file: "):
             found.append(
                 Step(path=block[0].removeprefix("# file: ").strip(), text="\n".join(block))
             )
@@ -90,6 +90,7 @@ def walkthrough(tmp_path_factory) -> Path:
     env.pop("PYTHONPATH", None)
     for step in steps(GUIDE.read_text()):
         if step.path is not None:
+            (work / step.path).parent.mkdir(parents=True, exist_ok=True)
             (work / step.path).write_text(step.text + "\n")
             continue
         variable = exported(step.command, env)
@@ -123,10 +124,17 @@ def test_guide_goes_from_scaffold_to_coupled_run():
         "pytest my_reaction/tests",
         "scalebridge check my_reaction/cases/coupled.toml",
         "mpirun -n 2 scalebridge run my_reaction/cases/coupled.toml -o results/coupled_np2",
+        "pip install ./peak_temperature",
+        "scalebridge run peak_temperature/hot_spot.toml -o results/peak",
     ):
         assert expected in commands, expected
     files = [step.path for step in steps(GUIDE.read_text()) if step.path]
-    assert files == ["my_reaction/cases/coupled.toml"]
+    assert files == [
+        "my_reaction/cases/coupled.toml",
+        "peak_temperature/peak_temperature.py",
+        "peak_temperature/pyproject.toml",
+        "peak_temperature/hot_spot.toml",
+    ]
 
 
 @pytest.mark.mpi
@@ -151,3 +159,20 @@ def test_coupled_run_as_the_guide_says(walkthrough):
     assert 330 < temperature[-1] < 360  # "about 344 K"
     rises = [b - a for a, b in pairwise(temperature[1:])]  # per output interval, after t = 0
     assert all(later > earlier for earlier, later in pairwise(rises))  # it accelerates
+
+
+@pytest.mark.mpi
+def test_internal_variable_example_remembers_as_the_guide_says(walkthrough):
+    """The plate cools after the heater is switched off; the remembered peak stays where the
+    temperature peaked, and is written as cell data."""
+    run = walkthrough / "results" / "peak"
+    q = read_quantities(run)
+    current, peak = q["max_temperature_K"], q["hottest_ever_K"]
+    top = max(range(len(current)), key=current.__getitem__)
+    assert 25.0 <= q["time_s"][top] <= 30.0  # the heater is off from t = 30 s
+    assert current[-1] < current[top] - 5  # it cooled
+    assert peak[-1] == pytest.approx(peak[top], rel=1e-12)  # and remembers
+    assert peak[0] == pytest.approx(293.15)  # from the initial temperature
+    assert current[top] - 10 < peak[top] <= current[top]  # at quadrature points, not nodes
+    assert all(later >= earlier for earlier, later in pairwise(peak))
+    assert 'Name="peak_temperature"' in (run / "fields.xdmf").read_text()
