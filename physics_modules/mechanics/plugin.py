@@ -55,7 +55,9 @@ class Mechanics(Physics):
     dimensions = (2, 3)  # plane strain/stress, axisymmetric, 3D: no 1D formulation
     Parameters = MechanicsParameters
 
-    def __init__(self, params: MechanicsParameters, instance: str, domain: str | None = None):
+    def __init__(
+        self, params: MechanicsParameters, instance: str | None = None, domain: str | None = None
+    ):
         super().__init__(params, instance, domain)
         self.memory = self._memory_law()
 
@@ -379,7 +381,8 @@ class Mechanics(Physics):
                     traction[i] * w * ctx.ds(name), force, f"Load applied on '{name}'"
                 )
         u = ctx.field("displacement")
-        for name in self.params.boundaries:
+        # A point or edge set has no area to average over (a probe reads the displacement there).
+        for name in (name for name in self.params.boundaries if name in ctx.boundaries):
             for i in range(ctx.gdim):
                 quantities[f"displacement_{name}_{AXES[i]}"] = Quantity.integral(
                     u[i] / ctx.size(name) * ctx.ds(name), "m", f"Mean displacement of '{name}'"
