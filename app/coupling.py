@@ -34,7 +34,7 @@ from app.acceleration import accelerator
 from app.contracts import Parameters, Physics
 from app.errors import CaseError, did_you_mean, listing
 from app.fields import FieldStore, owned, owned_size
-from app.groups import Group
+from app.groups import Group, blame
 from app.meshing import MeshData
 from app.registry import FieldGraph
 from app.solvers import SolveReport
@@ -234,23 +234,81 @@ def build_groups(
             )
             for group in spec.groups
         ]
-    # Every consumer of a derived field gets the provider's expression itself: inside a group
-    # the coupling enters the Newton system, across groups it reads the provider's latest
-    # unknowns; nothing is interpolated, so splitting only changes when values are read.
-    # Twice: the second pass rebuilds derived fields that read other derived fields.
-    for rebuild in (False, True):
-        if rebuild:
-            for group in groups:
-                group.derive()
-        derived = {name: expr for group in groups for name, expr in group.derived.items()}
-        for group in groups:
-            for instance, ctx in group.contexts.items():
-                for name, expression in derived.items():
-                    if name in ctx.readable and store[name].provider != instance:
-                        ctx.inline(name, expression)
+    _inline_derived_fields(groups, store)
     for group in groups:
         group.assemble()
     return groups
+
+
+def _inline_derived_fields(groups: list[Group], store: FieldStore) -> None:
+    """Hand every consumer of a derived field the provider's expression itself.
+
+    Inside a group the coupling then enters the Newton system; across groups it reads the
+    provider's latest unknowns; nothing is interpolated, so splitting only changes when values
+    are read. A derived field that reads derived fields of other instances (a chain of any
+    depth) is rebuilt after them, from their final expressions, so no expression reads a stored
+    value that is refreshed only at output times. Derived fields that read each other are
+    refused.
+    """
+    contexts = {instance: ctx for group in groups for instance, ctx in group.contexts.items()}
+    plugins = {instance: group.physics[instance] for group in groups for instance in group.physics}
+    first = {name: expression for group in groups for name, expression in group.derived.items()}
+    stored = {store[name].function: name for name in first}
+    reads = {
+        name: {
+            stored[function]
+            for function in ufl.algorithms.extract_coefficients(expression)
+            if function in stored and store[stored[function]].provider != store[name].provider
+        }
+        for name, expression in first.items()
+    }
+    final: dict[str, Any] = {}
+    for name in _dependency_order(reads, store):
+        provider = store[name].provider
+        if not reads[name]:
+            final[name] = first[name]
+            continue
+        for dependency in reads[name]:
+            contexts[provider].inline(dependency, final[dependency])
+        with blame(provider):
+            final[name] = plugins[provider].derived(contexts[provider])[name]
+    for group in groups:
+        group.derived.update({name: final[name] for name in group.derived})
+    for instance, ctx in contexts.items():
+        for name, expression in final.items():
+            if name in ctx.readable and store[name].provider != instance:
+                ctx.inline(name, expression)
+
+
+def _dependency_order(reads: Mapping[str, set[str]], store: FieldStore) -> list[str]:
+    """Derived fields ordered so that each comes after the derived fields it reads.
+
+    Raises:
+        CaseError: Derived fields read each other in a cycle (named with their providers).
+    """
+    order: list[str] = []
+    path: list[str] = []  # the chain being followed, to name a cycle
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        if name in path:
+            cycle = [*path[path.index(name) :], name]
+            chain = " -> ".join(f"'{n}' (physics.{store[n].provider})" for n in cycle)
+            raise CaseError(
+                f"physics.{store[name].provider}",
+                f"derived fields read each other in a cycle: {chain}",
+                "compute one of them from solved fields (or make it a solved field)",
+            )
+        path.append(name)
+        for dependency in sorted(reads[name]):
+            visit(dependency)
+        path.pop()
+        order.append(name)
+
+    for name in reads:
+        visit(name)
+    return order
 
 
 def _check_membership(spec: CouplingSpec, physics: Mapping[str, Physics]) -> None:
