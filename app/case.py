@@ -28,6 +28,7 @@ from app.coupling import CouplingSpec
 from app.errors import CaseError, did_you_mean, listing
 from app.events import EventSpec, ProtocolSpec
 from app.meshing import MeshSpec
+from app.solvers import SolverSpec
 from app.units import to_si
 
 
@@ -71,30 +72,6 @@ class TimeSpec(Parameters):
     @property
     def transient(self) -> bool:
         return self.scheme != "steady"
-
-
-class NewtonSpec(Parameters):
-    """Newton (PETSc SNES) settings for nonlinear problems."""
-
-    rtol: float = Field(1e-9, gt=0, description="Relative residual tolerance")
-    atol: float = Field(1e-10, ge=0, description="Absolute residual tolerance")
-    max_iterations: int = Field(25, ge=1, description="Iterations before a step counts as failed")
-    line_search: Literal["basic", "bt"] = Field("basic", description="SNES line search")
-
-
-class SolverSpec(Parameters):
-    """Linear solver choice. ``auto`` takes MUMPS (direct) below 100k unknowns; above, CG + GAMG
-    for symmetric positive definite problems, GMRES + GAMG for other single fields and
-    ``fieldsplit`` (block preconditioning, one AMG per field) for groups of several fields."""
-
-    preset: Literal["auto", "direct", "cg_gamg", "gmres_gamg", "gmres_ilu", "fieldsplit"] = Field(
-        "auto", description="Linear solver preset"
-    )
-    rtol: float = Field(1e-10, gt=0, description="Relative tolerance of iterative solvers")
-    newton: NewtonSpec = Field(default_factory=NewtonSpec, description="Newton settings")
-    petsc: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="Raw PETSc options, applied after the preset"
-    )
 
 
 class OutputSpec(Parameters):

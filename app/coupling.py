@@ -32,7 +32,7 @@ from pydantic import Field
 
 from app.acceleration import accelerator
 from app.contracts import Parameters, Physics
-from app.errors import CaseError, did_you_mean, listing
+from app.errors import CaseError, SolverError, did_you_mean, listing
 from app.fields import FieldStore, owned, owned_size
 from app.groups import Group, blame
 from app.meshing import MeshData
@@ -119,6 +119,32 @@ class Coupler:
         """After a jump in the forcing: multistep schemes start again with BDF1."""
         for group in self.groups:
             group.scheme.restart()
+
+    def initialise(self) -> None:
+        """Each group in solve order solves its fields without a time derivative, the others
+        held at their initial values.
+
+        Raises:
+            SolverError: A group's solve failed.
+        """
+        for group in self.groups:
+            report = group.initialise()
+            if not report.converged:
+                fields = [f.spec.name for f in group.unknowns if f.spec.name not in group.transient]
+                raise SolverError(
+                    f"the fields without a time derivative ({', '.join(fields)}) could not be "
+                    f"solved at t = {group.scheme.time:.6g} s consistently with the initial "
+                    f"values of the others ({report.reason})"
+                )
+
+    def change(self) -> float:
+        """The largest change of a solved field over the step, relative to its largest value."""
+        local = np.array([c for group in self.groups for c in group.change()], dtype=float)
+        changes = np.zeros_like(local)
+        self.comm.Allreduce(local, changes, op=MPI.MAX)  # per field: over every rank's dofs
+        delta, scale = changes.reshape(-1, 2).T
+        relative = np.divide(delta, scale, out=delta.copy(), where=scale > 0)
+        return float(relative.max(initial=0.0))
 
     def error(self, rtol: float, atol: float) -> float | None:
         """RMS of the scaled local truncation error of the step; None without an estimate."""
@@ -268,7 +294,7 @@ def _inline_derived_fields(groups: list[Group], store: FieldStore) -> None:
         if not reads[name]:
             final[name] = first[name]
             continue
-        for dependency in reads[name]:
+        for dependency in sorted(reads[name]):
             contexts[provider].inline(dependency, final[dependency])
         with blame(provider):
             final[name] = plugins[provider].derived(contexts[provider])[name]

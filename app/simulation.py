@@ -288,13 +288,9 @@ class Simulation:
         for name, value in derived.items():
             target = self.store[name]
             target.evaluation = Evaluation(value, target.function, self.domains)
-        residuals = {
-            field.spec.name: block
-            for group in self.groups
-            if group.system is not None
-            for field, block in zip(group.unknowns, group.system.residuals, strict=True)
-        }
-        self._evaluator = Quantities(self.quantities, self.store, residuals, self.mesh_data)
+        self._evaluator = Quantities(
+            self.quantities, self.store, self._residuals_now, self.mesh_data
+        )
         # Consumers read derived fields as expressions; the stored values are evaluated only
         # at output times, when they are written or enter a quantity.
         derived_fields = [self.store[name] for name in derived]
@@ -307,7 +303,21 @@ class Simulation:
         ]
         self._compiled = True
 
+    def _residuals_now(self, names: set[str]) -> dict[str, Any]:
+        """The residual vectors of the named solved fields' rows at the current state."""
+        vectors = {}
+        for group in self.groups:
+            mine = names & {field.spec.name for field in group.unknowns}
+            if mine:
+                vectors |= group.residuals_now(mine)
+        return vectors
+
     # 7: run (the time loop's stepper interface) -------------------------------------------
+    def initialise(self) -> None:
+        """Solve the fields without a time derivative consistently with the initial state of
+        the others (before the first output row and the first event check)."""
+        self.coupler.initialise()
+
     def step(self, start: float, dt: float) -> SolveReport:
         """Solve the step from ``start``; on failure the state is back at ``start``."""
         return self.coupler.step(start, dt)
@@ -324,6 +334,9 @@ class Simulation:
     def error(self) -> float | None:
         adaptive = self.case.time.adaptive
         return self.coupler.error(adaptive.rtol, adaptive.atol)
+
+    def change(self) -> float:
+        return self.coupler.change()
 
     def values(self, columns: list[str]) -> dict[str, float]:
         return self._evaluator.evaluate(columns)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 import numpy as np
 import ufl
@@ -25,13 +25,11 @@ from dolfinx import fem, la
 from dolfinx.fem import petsc as fem_petsc
 from mpi4py import MPI
 from petsc4py import PETSc
+from pydantic import Field
 from ufl.algorithms.analysis import extract_constants
 
-from app.contracts import Modes
+from app.contracts import Modes, Parameters
 from app.errors import CaseError
-
-if TYPE_CHECKING:
-    from app.case import SolverSpec
 
 AUTO_DIRECT_LIMIT = 100_000
 
@@ -61,6 +59,30 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 _prefixes = itertools.count()
+
+
+class NewtonSpec(Parameters):
+    """Newton (PETSc SNES) settings for nonlinear problems."""
+
+    rtol: float = Field(1e-9, gt=0, description="Relative residual tolerance")
+    atol: float = Field(1e-10, ge=0, description="Absolute residual tolerance")
+    max_iterations: int = Field(25, ge=1, description="Iterations before a step counts as failed")
+    line_search: Literal["basic", "bt"] = Field("basic", description="SNES line search")
+
+
+class SolverSpec(Parameters):
+    """Linear solver choice. ``auto`` takes MUMPS (direct) below 100k unknowns; above, CG + GAMG
+    for symmetric positive definite problems, GMRES + GAMG for other single fields and
+    ``fieldsplit`` (block preconditioning, one AMG per field) for groups of several fields."""
+
+    preset: Literal["auto", "direct", "cg_gamg", "gmres_gamg", "gmres_ilu", "fieldsplit"] = Field(
+        "auto", description="Linear solver preset"
+    )
+    rtol: float = Field(1e-10, gt=0, description="Relative tolerance of iterative solvers")
+    newton: NewtonSpec = Field(default_factory=NewtonSpec, description="Newton settings")
+    petsc: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Raw PETSc options, applied after the preset"
+    )
 
 
 @dataclass(frozen=True)
@@ -124,6 +146,22 @@ class System:
             u.function_space.dofmap.index_map.size_global * u.function_space.dofmap.index_map_bs
             for u in self.unknowns
         )
+
+
+def jacobian_blocks(
+    blocks: list[ufl.Form], unknowns: list[fem.Function]
+) -> list[list[ufl.Form | None]]:
+    """dF_i/du_j by ``ufl.derivative``; None where a block is structurally zero (assembling it
+    across meshes without an entity map would fail)."""
+    rows = []
+    for block in blocks:
+        row = []
+        for u in unknowns:
+            du = ufl.TrialFunction(u.function_space)
+            J = ufl.algorithms.expand_derivatives(ufl.derivative(block, u, du))
+            row.append(None if J.empty() else J)
+        rows.append(row)
+    return rows
 
 
 def choose_preset(requested: str, system: System) -> str:
