@@ -11,9 +11,10 @@ Step control, in order of precedence:
 
 A protocol of ``until`` steps needs no ``time.end``: each step ends when its condition holds.
 A condition that is never met ends the run with a :class:`SolverError` saying so, once the
-solution stops changing (a steady state: nothing will change any more) or when a failing solve
-would need a step below ``time.adaptive.dt_min``. ``time.end`` bounds a run whose state keeps
-changing without ever meeting the condition.
+solution stops changing (a steady state: nothing will change any more), once the watched
+quantity has run a thousand times its starting scale away from the threshold, or when a failing
+solve would need a step below ``time.adaptive.dt_min``. ``time.end`` bounds anything else (a
+quantity that oscillates forever without reaching the threshold).
 """
 
 from __future__ import annotations
@@ -50,6 +51,18 @@ class Stepper(Protocol):
 # A step that changes no solved field by more than this (relative to the field's largest value)
 # has reached a steady state: a condition not met then will never be.
 STEADY_CHANGE = 1e-9
+# A watched quantity that has moved away from its threshold by this many times its own scale
+# at the start of the step (|value| + |distance to the threshold|) is running away from it.
+RUNAWAY = 1e3
+
+
+@dataclass
+class Unbounded:
+    """A protocol stage that only its condition can end (no duration, no time.end)."""
+
+    stage: Any
+    until: Trigger
+    scale: float | None = None  # |value| + |distance| of the watched quantity at its start
 
 
 @dataclass
@@ -117,7 +130,7 @@ class TimeLoop:
         self._progress = progress and comm.rank == 0
         self.steps = 0
         self.rejected = 0
-        self._unbounded: tuple[Any, Trigger | None] | None = None  # a stage only until ends
+        self._unbounded: Unbounded | None = None
         self.fired: str | None = None  # the event that stopped the run
 
     def run(self) -> None:
@@ -148,7 +161,7 @@ class TimeLoop:
                         self.stepper.restart()  # the forcing jumps at a stage change
                 stage_end = min(t + duration, end) if duration is not None else end
                 triggers = [*([until] if until else []), *self.events]
-                self._unbounded = None if math.isfinite(stage_end) else (stage, until)
+                self._unbounded = None if math.isfinite(stage_end) else Unbounded(stage, until)
                 t, dt, fired = self._march(t, dt, stage_end, triggers)
                 if fired in self.events or t >= end - self._tolerance(end):
                     self.fired = fired.text if fired in self.events else None
@@ -177,6 +190,11 @@ class TimeLoop:
             step = self._step_size(t, dt, target, tolerance)
             if bracket is not None:
                 step = self._trial(t, before, bracket)
+            if not math.isfinite(t + step):  # dt grew without bound, and nothing ended the run
+                raise SolverError(
+                    f"the time step grew without bound at t = {t:.6g} s and nothing ended the "
+                    "run; set time.end or time.adaptive.dt_max"
+                )
             report = self._solve(t, step, retry=adaptive is not None)
             if not report.converged:
                 dt = self._cut(t, step, report.reason)
@@ -224,17 +242,26 @@ class TimeLoop:
         return t, dt, None
 
     def _check_progress(self, t: float, values: dict) -> None:
-        """End a step that only its condition can end once the solution stopped changing."""
-        if self.stepper.change() > STEADY_CHANGE:
+        """End a stage that only its condition can end once the condition can no longer be
+        met: the solution stopped changing (a steady state), or the watched quantity ran away
+        from the threshold (RUNAWAY times its scale at the stage's start)."""
+        unbounded = self._unbounded
+        distance = unbounded.until.distance(values)
+        if unbounded.scale is None:
+            value = values[unbounded.until.columns[0]]
+            unbounded.scale = abs(value) + abs(distance)
+        if self.stepper.change() <= STEADY_CHANGE:
+            reason = f"the solution stopped changing at t = {t:.6g} s"
+        elif unbounded.scale > 0 and -distance > RUNAWAY * unbounded.scale:
+            reason = f"by t = {t:.6g} s the quantity had run away from its threshold"
+        else:
             return
-        stage, until = self._unbounded
         watched = ", ".join(f"{name} = {value:.6g}" for name, value in values.items())
-        condition = f"its condition {until.text!r} was never met: " if until else ""
         raise SolverError(
-            f"protocol step {stage!s} has no duration and the case no time.end; {condition}"
-            f"the solution stopped changing at t = {t:.6g} s ({watched}), so it never will. "
-            "Fix: give the step 'for DURATION' (\"... for 2 hours or until ...\"), set time.end, "
-            "or change the condition"
+            f"protocol step {unbounded.stage!s} has no duration and the case no time.end; its "
+            f"condition {unbounded.until.text!r} was never met: {reason} ({watched}), so it "
+            "never will. Fix: give the step 'for DURATION' (\"... for 2 hours or until ...\"), "
+            "set time.end, or change the condition"
         )
 
     @staticmethod

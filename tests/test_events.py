@@ -241,3 +241,13 @@ def test_until_only_protocol_on_two_ranks(tmp_path):
     serial, parallel = runs_on_ranks(case, tmp_path, "--set", "output.interval=300")
     assert_same_quantities(serial, parallel)
     assert 339.99 < serial["max_temperature_K"][-1] <= 340
+
+
+def test_a_condition_moving_away_ends_the_run():
+    """'Heat until below 250 K' on an insulated plate heated from below: the temperature only
+    rises, forever, and no steady state comes. The run stops once it is a thousand times its
+    starting scale (300 K + 50 K to the threshold) away, instead of marching on without end."""
+    case = until_only(["Heat at 5e4 W/m^2 until max temperature < 250 K"], adaptive={})
+    del case["physics"]["heat"]["boundaries"]["top"]
+    with pytest.raises(SolverError, match=r"'max temperature < 250 K' was never met: by t = "):
+        Simulation.from_case(case).run()
