@@ -92,6 +92,14 @@ def test_expression_condition():
     assert until.expression.evaluate({"max_temperature_K": 399.0}) is False
 
 
+@pytest.mark.parametrize("number", ["1e-4", "2.5E3", ".5e-2"])
+def test_a_column_compared_with_a_number_in_exponent_notation(number: str):
+    """'1e-4' is a number, not 1 of a unit named 'e-4' (which could never convert to A)."""
+    until = parse_step(f"Wait until current_A < {number}").until
+    assert until.resolve({"current_A": "A"}) == ("current_A", "<", pytest.approx(float(number)))
+    assert until.expression.evaluate({"current_A": 0.0}) is True
+
+
 def test_keywords_are_case_insensitive_and_whitespace_is_free():
     step = parse_step("  Discharge   At 0.5C  FOR 1   hour\tOr   Until  2.5   V ")
     assert (step.verb, amount(step), step.duration) == ("Discharge", (0.5, "C", True), 3600.0)
