@@ -52,7 +52,7 @@ class Stepper(Protocol):
 # has reached a steady state: a condition not met then will never be.
 STEADY_CHANGE = 1e-9
 # A watched quantity that has moved away from its threshold by this many times its own scale
-# at the start of the step (|value| + |distance to the threshold|) is running away from it.
+# at the stage's first step (|value| + |distance to the threshold|) is running away from it.
 RUNAWAY = 1e3
 
 

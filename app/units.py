@@ -12,9 +12,9 @@ import pint
 
 from app.errors import CaseError
 
-# A number followed by a unit, e.g. "45 W/(m*K)", "1.5e-3 m", "20 degC", "10 minutes". The
+# A number followed by a unit, e.g. "45 W/(m*K)", "1.5e-3 m", "20 degC", "1e5 1/m". The
 # exponent is atomic: "1e-4" is a number, not 1 of a unit "e-4" (an event "x_A > 1e-4").
-_QUANTITY = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)(?>([eE][-+]?\d+)?)\s*[A-Za-zµΩ°%(]")
+_QUANTITY = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)(?>([eE][-+]?\d+)?)(\s*[A-Za-zµΩ°%(]|\s+1\s*/)")
 
 
 @cache
