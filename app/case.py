@@ -29,8 +29,8 @@ from app.meshing import MeshSpec
 from app.parameter_resolution import resolve
 from app.parameter_set import ParameterTable
 from app.parameters import parameter_scope
-from app.petsc_options import check_petsc_options
 from app.probes import Probe, check_probe_names, probe_table
+from app.solvers import SolverSpec
 from app.units import to_si
 from app.validation import MAX_NESTING, check_values, validate
 
@@ -91,46 +91,6 @@ class TimeSpec(Parameters):
     @property
     def transient(self) -> bool:
         return self.scheme != "steady"
-
-
-class NewtonSpec(Parameters):
-    """Newton (PETSc SNES) settings for nonlinear problems."""
-
-    rtol: float = Field(1e-9, gt=0, description="Relative residual tolerance")
-    atol: float = Field(1e-10, ge=0, description="Absolute residual tolerance")
-    max_iterations: int = Field(
-        25, ge=1, lt=2**31, description="Iterations before a step counts as failed (a PETSc int)"
-    )
-    line_search: Literal["basic", "bt"] = Field("basic", description="SNES line search")
-
-
-class SolverSpec(Parameters):
-    """Linear solver choice. ``auto`` takes MUMPS (direct) below 100k unknowns; above, CG + GAMG
-    for symmetric positive definite problems, GMRES + GAMG for other single fields and
-    ``fieldsplit`` (block preconditioning, one AMG per field) for groups of several fields."""
-
-    preset: Literal["auto", "direct", "cg_gamg", "gmres_gamg", "gmres_ilu", "fieldsplit"] = Field(
-        "auto", description="Linear solver preset"
-    )
-    rtol: float = Field(1e-10, gt=0, description="Relative tolerance of iterative solvers")
-    newton: NewtonSpec = Field(default_factory=NewtonSpec, description="Newton settings")
-    petsc: dict[str, str | int | float | bool] = Field(
-        default_factory=dict,
-        description="PETSc solver options, applied after the preset (an allow-list: no viewers, "
-        "monitors or files)",
-    )
-    quadrature_degree: int | None = Field(
-        None,
-        ge=0,
-        le=30,
-        description="Quadrature degree of every form (default: 2 x the highest field degree, "
-        "+ the curved geometry's, + 2 for nonlinear equations)",
-    )
-
-    @field_validator("petsc")
-    @classmethod
-    def _solver_settings_only(cls, options: dict[str, Any]) -> dict[str, Any]:
-        return check_petsc_options(options, "solver.petsc")
 
 
 class OutputSpec(Parameters):

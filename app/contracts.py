@@ -238,7 +238,11 @@ class Quantity:
         boundary's degrees of freedom: the support force on a solid, the heat or current
         entering through a fixed-temperature or fixed-potential boundary. Unlike a flux
         integral of the gradient it is exact for the discrete solution, so balances close.
-        ``scale=-1`` reports what leaves instead.
+        Like every quantity it is the value at the row's time: after a BDF step the step's
+        residual (the balance then closes with the BDF rate of the stored amount); under
+        Crank-Nicolson and at the start, the residual with the rates at that instant (the
+        balance closes by the trapezoidal rule, to O(dt^2)). ``scale=-1`` reports what leaves
+        instead.
         """
         return cls(
             units=units,

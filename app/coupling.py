@@ -33,10 +33,10 @@ from pydantic import Field, field_validator
 from app.acceleration import accelerator
 from app.context import ParameterConstants
 from app.contracts import Parameters, Physics
-from app.errors import CaseError, did_you_mean, listing, shown
+from app.errors import CaseError, SolverError, did_you_mean, listing, shown
 from app.fields import FieldStore, owned, owned_size
 from app.forms import FormRules
-from app.groups import Group
+from app.groups import Group, blame
 from app.meshing import MeshData
 from app.registry import FieldGraph
 from app.solvers import SolveReport
@@ -131,6 +131,32 @@ class Coupler:
         """After a jump in the forcing: multistep schemes start again with BDF1."""
         for group in self.groups:
             group.scheme.restart()
+
+    def initialise(self) -> None:
+        """Each group in solve order solves its fields without a time derivative, the others
+        held at their initial values.
+
+        Raises:
+            SolverError: A group's solve failed.
+        """
+        for group in self.groups:
+            report = group.initialise()
+            if not report.converged:
+                fields = [f.spec.name for f in group.unknowns if f.spec.name not in group.transient]
+                raise SolverError(
+                    f"the fields without a time derivative ({', '.join(fields)}) could not be "
+                    f"solved at t = {group.scheme.time:.6g} s consistently with the initial "
+                    f"values of the others ({report.reason})"
+                )
+
+    def change(self) -> float:
+        """The largest change of a solved field over the step, relative to its largest value."""
+        local = np.array([c for group in self.groups for c in group.change()], dtype=float)
+        changes = np.zeros_like(local)
+        self.comm.Allreduce(local, changes, op=MPI.MAX)  # per field: over every rank's dofs
+        delta, scale = changes.reshape(-1, 2).T
+        relative = np.divide(delta, scale, out=delta.copy(), where=scale > 0)
+        return float(relative.max(initial=0.0))
 
     def error(self, rtol: float, atol: float) -> float | None:
         """RMS of the scaled local truncation error of the step; None without an estimate."""
@@ -264,23 +290,81 @@ def build_groups(
             )
             for group in spec.groups
         ]
-    # Every consumer of a derived field gets the provider's expression itself: inside a group
-    # the coupling enters the Newton system, across groups it reads the provider's latest
-    # unknowns; nothing is interpolated, so splitting only changes when values are read.
-    # Twice: the second pass rebuilds derived fields that read other derived fields.
-    for rebuild in (False, True):
-        if rebuild:
-            for group in groups:
-                group.derive()
-        derived = {name: expr for group in groups for name, expr in group.derived.items()}
-        for group in groups:
-            for instance, ctx in group.contexts.items():
-                for name, expression in derived.items():
-                    if name in ctx.readable and store[name].provider != instance:
-                        ctx.inline(name, expression)
+    _inline_derived_fields(groups, store)
     for group in groups:
         group.assemble()
     return groups
+
+
+def _inline_derived_fields(groups: list[Group], store: FieldStore) -> None:
+    """Hand every consumer of a derived field the provider's expression itself.
+
+    Inside a group the coupling then enters the Newton system; across groups it reads the
+    provider's latest unknowns; nothing is interpolated, so splitting only changes when values
+    are read. A derived field that reads derived fields of other instances (a chain of any
+    depth) is rebuilt after them, from their final expressions, so no expression reads a stored
+    value that is refreshed only at output times. Derived fields that read each other are
+    refused.
+    """
+    contexts = {instance: ctx for group in groups for instance, ctx in group.contexts.items()}
+    plugins = {instance: group.physics[instance] for group in groups for instance in group.physics}
+    first = {name: expression for group in groups for name, expression in group.derived.items()}
+    stored = {store[name].function: name for name in first}
+    reads = {
+        name: {
+            stored[function]
+            for function in ufl.algorithms.extract_coefficients(expression)
+            if function in stored and store[stored[function]].provider != store[name].provider
+        }
+        for name, expression in first.items()
+    }
+    final: dict[str, Any] = {}
+    for name in _dependency_order(reads, store):
+        provider = store[name].provider
+        if not reads[name]:
+            final[name] = first[name]
+            continue
+        for dependency in sorted(reads[name]):
+            contexts[provider].inline(dependency, final[dependency])
+        with blame(provider):
+            final[name] = plugins[provider].derived(contexts[provider])[name]
+    for group in groups:
+        group.derived.update({name: final[name] for name in group.derived})
+    for instance, ctx in contexts.items():
+        for name, expression in final.items():
+            if name in ctx.readable and store[name].provider != instance:
+                ctx.inline(name, expression)
+
+
+def _dependency_order(reads: Mapping[str, set[str]], store: FieldStore) -> list[str]:
+    """Derived fields ordered so that each comes after the derived fields it reads.
+
+    Raises:
+        CaseError: Derived fields read each other in a cycle (named with their providers).
+    """
+    order: list[str] = []
+    path: list[str] = []  # the chain being followed, to name a cycle
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        if name in path:
+            cycle = [*path[path.index(name) :], name]
+            chain = " -> ".join(f"'{n}' (physics.{store[n].provider})" for n in cycle)
+            raise CaseError(
+                f"physics.{store[name].provider}",
+                f"derived fields read each other in a cycle: {chain}",
+                "compute one of them from solved fields (or make it a solved field)",
+            )
+        path.append(name)
+        for dependency in sorted(reads[name]):
+            visit(dependency)
+        path.pop()
+        order.append(name)
+
+    for name in reads:
+        visit(name)
+    return order
 
 
 def _check_membership(spec: CouplingSpec, physics: Mapping[str, Physics]) -> None:

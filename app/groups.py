@@ -1,10 +1,17 @@
 """A group: plug-in instances whose unknowns are solved together in one (Newton or linear) solve.
 
-The group gives each of its instances a context, collects their residuals, adds the capacity
-terms discretised by the time scheme, splits the sum by test function into blocks, derives the
-Jacobian blocks with ``ufl.derivative`` and turns the plug-ins' Dirichlet conditions into DOLFINx
-boundary conditions. Compilation (JIT) and solver creation wait for :meth:`Group.compile`, so
-``scalebridge check`` can build and inspect everything without compiling.
+The group gives each of its instances a context and collects, per field it solves, the steady
+operator of its equations and the terms under the time derivative (a :class:`~app.timeint.Row`);
+the time scheme (app/timeint.py) turns each row into the step's residual. The group derives the
+Jacobian blocks with ``ufl.derivative``, integrates every form at one quadrature degree
+(app/forms.py), turns the plug-ins' Dirichlet conditions into DOLFINx conditions
+(app/conditions.py) and hands the system to app/solvers.py. Compilation (JIT) and solver
+creation wait for :meth:`Group.compile`, so ``scalebridge check`` can build and inspect
+everything without compiling.
+
+Two more solves use the same rows: the rates at an instant that the reported flows need
+(app/rates.py), and the consistent initial values of the fields without a time derivative
+(:meth:`Group.initialise`).
 
 The group also owns its plug-ins' internal variables (:class:`~app.contracts.InternalVariable`):
 it creates them at its quadrature points, evaluates their updates after each successful solve,
@@ -16,25 +23,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import ufl
-from dolfinx import fem, mesh
-from ufl.algorithms.analysis import extract_constants
+from dolfinx import fem, la
 
-from app.context import FormContext, ParameterConstants, unknown_fixable
-from app.contracts import BadValue, Dirichlet, Physics
-from app.domains import Domains, Evaluation
+from app.conditions import BoundaryValue, FixedValue, fixed_value
+from app.context import FormContext, ParameterConstants
+from app.contracts import BadValue, Physics
+from app.domains import Evaluation
 from app.errors import CaseError
 from app.fields import Field, FieldStore, owned
 from app.forms import FormRules, adjustable, nonpolynomial, with_degree, without_zeros
 from app.meshing import MeshData
 from app.pointwise import pointwise_degrees
+from app.rates import Rates
 from app.registry import FieldGraph
-from app.solvers import SolveReport, System, make_solver
-from app.timeint import TimeScheme
+from app.solvers import SolveReport, System, jacobian_blocks, make_solver
+from app.timeint import Row, TimeScheme, TimeTerm
 
 
 @contextmanager
@@ -45,31 +53,6 @@ def blame(instance: str) -> Iterator[None]:
     except BadValue as exc:
         exc.instance = exc.instance or instance
         raise
-
-
-@dataclass
-class BoundaryValue:
-    """A Dirichlet value given as an expression, evaluated where the condition needs it."""
-
-    function: fem.Function
-    expression: Any
-    cells: np.ndarray
-    evolving: bool
-    update: Any = None
-
-    def compile(self, domains: Domains) -> None:
-        on_parent = all(
-            t.function_space.mesh is domains.parent
-            for t in ufl.algorithms.extract_coefficients(self.expression)
-        )
-        if on_parent and self.function.function_space.mesh is domains.parent:
-            # Only the cells at the boundary: cheap enough to redo every step.
-            points = self.function.function_space.element.interpolation_points
-            compiled = fem.Expression(self.expression, points)
-            self.update = lambda: self.function.interpolate(compiled, cells0=self.cells)
-        else:  # a field on a region, or a value reading one
-            self.update = Evaluation(self.expression, self.function, domains)
-        self.update()
 
 
 class Group:
@@ -144,7 +127,13 @@ class Group:
         self.derive()
         self.system: System | None = None
         self.solver = None
-        self.boundary_values: list[BoundaryValue] = []
+        self.rows: list[Row] = []
+        self.fixed: list[FixedValue] = []  # the Dirichlet conditions
+        self.rates: Rates | None = None  # the rates of the transient fields at an instant
+        self._solver_spec: Any = None
+        self._modes: dict[str, Any] = {}
+        self._initial_solver = None  # the fields without a time derivative, the others fixed
+        self._forms: dict[tuple[str, str], fem.Form] = {}  # compiled residuals for reactions
         self._updates: dict[str, Any] = {}  # new values of the internal variables, in UFL
         self._pending: float | None = None  # dt of a solve whose history shift is still due
         self._saved: tuple | None = None
@@ -195,44 +184,55 @@ class Group:
     def assemble(self) -> None:
         """Residual, Jacobian blocks and boundary conditions in UFL (after every consumer of a
         derived field has been handed its expression), all at the group's quadrature degree."""
-        physics, store, static = self.physics, self._store, self._static
         self._updates = self._collect_updates()
         if not self.unknowns:  # a group of derived fields only: nothing to solve
             self.quadrature_degree = self._degree(nonpolynomial(list(self.derived.values())))
             self.check_points(list(self._updates.values()), "its internal variables' updates")
             return
-        modes = {}
-        for instance, plugin in physics.items():
+        for instance, plugin in self.physics.items():
             with blame(instance):
-                modes.update(plugin.modes(self.contexts[instance]))
-        residual = without_zeros(self._residual(store), self.rules.zeros)
-        blocks = [None] * len(self._tests)
-        if not residual.empty():
-            blocks = ufl.extract_blocks(residual) if len(self._tests) > 1 else [residual]
+                self._modes.update(plugin.modes(self.contexts[instance]))
+        self.rows = self._rows()
+        self.transient = {row.field.spec.name for row in self.rows if row.transient}
+        zeros = self.rules.zeros
+        blocks = [self.scheme.discretise(row, self.unknowns, self._store) for row in self.rows]
+        blocks = [None if block is None else without_zeros(block, zeros) for block in blocks]
         for field, block in zip(self.unknowns, blocks, strict=True):
             if block is None or block.empty():
                 raise ValueError(f"no equation for '{field.spec.name}' in group '{self.name}'")
-        jacobian = self._jacobian(blocks)
-        degree = self.quadrature_degree = self._degree(self._nonlinear(residual, jacobian))
-        self.check_points([residual, *self._updates.values()], "its equations")
-        bcs = [bc for instance in physics for bc in self._dirichlet(instance, store, static)]
+        functions = [field.function for field in self.unknowns]
+        jacobian = jacobian_blocks(blocks, functions)
+        degree = self.quadrature_degree = self._degree(self._nonlinear(blocks, jacobian))
+        self.check_points([*blocks, *self._updates.values()], "its equations")
+        self.fixed = [fixed for instance in self.physics for fixed in self._dirichlet(instance)]
+        single = self.unknowns[0].spec.name if len(self.unknowns) == 1 else None
         self.system = System(
-            [field.function for field in self.unknowns],
+            functions,
             [with_degree(block, degree) for block in blocks],
             [[None if J is None else with_degree(J, degree) for J in row] for row in jacobian],
-            bcs,
-            all(type(plugin).spd for plugin in physics.values()),
-            static,
-            modes.get(self.unknowns[0].spec.name) if len(self.unknowns) == 1 else None,
-            store.domains.entity_maps,
+            [fixed.condition for fixed in self.fixed],
+            all(type(plugin).spd for plugin in self.physics.values()),
+            self._static,
+            self._modes.get(single),
+            self._store.domains.entity_maps,
         )
+        if self.transient:
+            self.rates = Rates(
+                self.name,
+                self.rows,
+                self.scheme,
+                self.fixed,
+                self._static,
+                self._store.domains.entity_maps,
+                lambda form: self.rules.finish(form, degree),
+            )
 
-    def _nonlinear(self, residual: ufl.Form, jacobian: list[list[ufl.Form | None]]) -> bool:
+    def _nonlinear(self, blocks: list[ufl.Form], jacobian: list[list[ufl.Form | None]]) -> bool:
         """Whether the integrals the group's degree applies to (not those a plug-in fixed)
         are nonlinear in the unknowns or non-polynomial."""
         unknowns = {field.function for field in self.unknowns}
         derivatives = [J for row in jacobian for J in row if J is not None]
-        return nonpolynomial(adjustable(residual)) or any(
+        return nonpolynomial(adjustable(*blocks)) or any(
             unknowns & set(ufl.algorithms.extract_coefficients(integrand))
             for integrand in adjustable(*derivatives)
         )
@@ -299,103 +299,58 @@ class Group:
                 updates[name] = value
         return updates
 
-    def _residual(self, store: FieldStore) -> ufl.Form:
-        residual = None
+    def _rows(self) -> list[Row]:
+        """Each solved field's steady operator (the sum of the plug-ins' residuals, split by
+        test function) and its terms under the time derivative."""
+        store, transient = self._store, self.scheme.transient
+        operator = None
+        terms: dict[str, list[TimeTerm]] = {field.spec.name: [] for field in self.unknowns}
         for instance, plugin in self.physics.items():
             ctx = self.contexts[instance]
             with blame(instance):
                 form = plugin.residual(ctx)
-                capacities = plugin.capacity(ctx) if self.scheme.transient else {}
-                storages = plugin.storage(ctx) if self.scheme.transient else {}
+                capacities = plugin.capacity(ctx) if transient else {}
+                storages = plugin.storage(ctx) if transient else {}
                 if form is not None:
-                    self._store.domains.check_integrals(form, f"plug-in '{instance}'")
+                    store.domains.check_integrals(form, f"plug-in '{instance}'")
             solved = [spec.name for spec in plugin.provides if not spec.derived]
             if form is None:
                 if solved:
                     raise ValueError(f"plug-in '{instance}' solves {solved} but has no residual")
                 continue
-            self.transient.update(capacities)
-            if self.scheme.theta < 1:  # the old time level's share of F (u_n and t_n)
-                old = {field.function: field.history[0] for field in self.unknowns}
-                old[self.scheme.t] = self.scheme.t_old
-                theta = self.scheme.theta
-                form = theta * form + (1 - theta) * ufl.replace(form, old)
             both = sorted(set(capacities) & set(storages))
             if both:
                 raise ValueError(f"plug-in '{instance}' gives {both} a capacity and a storage")
-            self.transient.update(storages)
-            for name, coefficient in capacities.items():
-                field = store[name]
-                rate = self.scheme.rate(field.function, field.history)
-                form += ufl.inner(coefficient * rate, ctx.test(name)) * ctx.over(field.spec.region)
-            for name, amount in storages.items():
-                levels = [self._earlier(amount, level) for level in (1, 2)]
-                rate = self.scheme.rate(amount, levels)
-                form += ufl.inner(rate, ctx.test(name)) * ctx.over(store[name].spec.region)
-            residual = form if residual is None else residual + form
-        return residual
+            for kind, declared in (("capacity", capacities), ("storage", storages)):
+                for name, expression in declared.items():
+                    where = ctx.over(store[name].spec.region)
+                    term = TimeTerm(store[name], kind, expression, ctx.test(name), where)
+                    terms[name].append(term)
+            operator = form if operator is None else operator + form
+        blocks = ufl.extract_blocks(operator) if len(self._tests) > 1 else [operator]
+        return [
+            Row(field, block, terms[field.spec.name])
+            for field, block in zip(self.unknowns, blocks, strict=True)
+        ]
 
-    def _earlier(self, expression: Any, level: int) -> Any:
-        """An expression at an earlier time level: every solved field's value and t then."""
-        times = {1: self.scheme.t_old, 2: self.scheme.t_older}
-        earlier = {self.scheme.t: times[level]}
-        for field in self._store:
-            if len(field.history) >= level:
-                earlier[field.function] = field.history[level - 1]
-        return ufl.replace(expression, earlier)
-
-    def _jacobian(self, blocks: list[ufl.Form]) -> list[list[ufl.Form | None]]:
-        rows = []
-        for block in blocks:
-            row = []
-            for field in self.unknowns:
-                du = ufl.TrialFunction(field.space)
-                J = ufl.algorithms.expand_derivatives(ufl.derivative(block, field.function, du))
-                row.append(None if J.empty() else J)
-            rows.append(row)
-        return rows
-
-    def _dirichlet(self, instance: str, store: FieldStore, static: set) -> list[fem.DirichletBC]:
-        plugin, ctx = self.physics[instance], self.contexts[instance]
+    def _dirichlet(self, instance: str) -> list[FixedValue]:
+        plugin, ctx, store = self.physics[instance], self.contexts[instance], self._store
         with blame(instance):
-            conditions = plugin.dirichlet(ctx)
-            return [self._boundary_condition(bc, store[bc.field], static) for bc in conditions]
+            return [
+                fixed_value(
+                    bc, store[bc.field], self.mesh_data, store.domains, self.scheme.t, self._static
+                )
+                for bc in plugin.dirichlet(ctx)
+            ]
 
-    def _boundary_condition(self, bc: Dirichlet, field: Field, static: set) -> fem.DirichletBC:
-        data, domains = self.mesh_data, self._store.domains
-        if bc.boundary not in data.fixable:
-            raise unknown_fixable(bc.boundary, data)
-        where = field.space.mesh
-        topology = where.topology
-        # Dofs on a facet, edge or vertex: each rank finds those of its own entities, and
-        # DOLFINx adds the copies other ranks hold (remote), so a shared dof is fixed everywhere.
-        dim, entities = domains.entities(where, bc.boundary)
-        topology.create_connectivity(dim, topology.dim)
-        if bc.component is None:
-            space = target = field.space
-            dofs = fem.locate_dofs_topological(space, dim, entities)
-        else:
-            space = field.space.sub(bc.component)
-            target = space.collapse()[0]
-            dofs = fem.locate_dofs_topological((space, target), dim, entities)
-        value = bc.value
-        if isinstance(value, int | float):
-            value = fem.Constant(where, np.full(target.value_shape, float(value)))
-        if isinstance(value, fem.Constant):
-            parent_dofs = dofs if bc.component is None else dofs[0]
-            return fem.dirichletbc(value, parent_dofs, space)
-        function = fem.Function(target)
-        evolving = self.scheme.t in extract_constants(value) or bool(
-            set(ufl.algorithms.extract_coefficients(value)) - static
-        )
-        cells = mesh.compute_incident_entities(topology, entities, dim, topology.dim)
-        self.boundary_values.append(BoundaryValue(function, value, cells, evolving))
-        if bc.component is None:
-            return fem.dirichletbc(function, dofs)
-        return fem.dirichletbc(function, dofs, space)
+    @property
+    def boundary_values(self) -> list[BoundaryValue]:
+        """The Dirichlet values given as expressions."""
+        return [fixed.expression for fixed in self.fixed if fixed.expression is not None]
 
     def compile(self, solver_spec: Any) -> None:
         """JIT-compile the forms, the updates of the internal variables and create the solver."""
+        self._solver_spec = solver_spec
         for value in self.boundary_values:
             value.compile(self._store.domains)
         for internal in self.internal:
@@ -406,10 +361,90 @@ class Group:
 
     def solve(self) -> SolveReport:
         """Solve for the group's unknowns at the time the scheme is prepared for."""
+        self._update_boundary_values()
+        return self.solver.solve()
+
+    def _update_boundary_values(self) -> None:
         for value in self.boundary_values:
             if value.evolving:
                 value.update()
-        return self.solver.solve()
+
+    def initialise(self) -> SolveReport:
+        """Solve the fields without a time derivative at the current (start) time, the others
+        held at their values, and make that their history too.
+
+        A potential's initial value is only a guess; read before any step (the first output
+        row, an event checked at the start) it would describe no state of the system, and a
+        Crank-Nicolson step would average it into its first step.
+        """
+        algebraic = [field for field in self.unknowns if field.spec.name not in self.transient]
+        if self.system is None or not algebraic:
+            return SolveReport(True, 0, 0, "")
+        if len(algebraic) == len(self.unknowns):
+            report = self.solve()
+        else:
+            if self._initial_solver is None:
+                self._initial_solver = self._algebraic_solver(algebraic)
+            self._update_boundary_values()
+            report = self._initial_solver.solve()
+        if report.converged:
+            for field in algebraic:
+                for past in field.history:
+                    past.x.array[:] = field.function.x.array
+        return report
+
+    def _algebraic_solver(self, algebraic: list[Field]) -> Any:
+        """A solver of the rows of ``algebraic`` for those fields alone."""
+        names = {field.spec.name for field in algebraic}
+        blocks = [
+            block
+            for field, block in zip(self.unknowns, self.system.residuals, strict=True)
+            if field.spec.name in names
+        ]
+        functions = [field.function for field in algebraic]
+        single = algebraic[0].spec.name if len(algebraic) == 1 else None
+        system = System(
+            functions,
+            blocks,
+            jacobian_blocks(blocks, functions),
+            [fixed.condition for fixed in self.fixed if fixed.field in names],
+            self.system.spd,
+            self._static,
+            self._modes.get(single),
+            self.system.entity_maps,
+        )
+        spec = self._solver_spec
+        if spec.preset == "fieldsplit" and single is not None:
+            spec = spec.model_copy(update={"preset": "auto"})
+        return make_solver(system, spec, f"{self.name}_initial")
+
+    def residuals_now(self, names: set[str]) -> dict[str, la.Vector]:
+        """The residual vector of each named field's row at the current state and time (the
+        reactions of app/quantities.py sum it over a boundary's dofs).
+
+        After a step of a scheme that evaluates its rows at the new level (BDF, steady) that is
+        the step's residual, so the discrete balances close. Otherwise (a Crank-Nicolson step,
+        whose residual is the average over the step, or no step yet) a transient field's row
+        is the semi-discrete one, with the rates at this instant (app/rates.py).
+        """
+        instant = self.rates is not None and not (
+            self._pending is not None and self.scheme.theta == 1
+        )
+        if instant and names & set(self.rates.residuals):
+            self.rates.solve(self._solver_spec, self._store.domains)
+        residuals = zip(self.unknowns, self.system.residuals, strict=True)
+        step = {field.spec.name: block for field, block in residuals}
+        vectors = {}
+        for name in sorted(names):  # the same order on every rank: assembly is collective
+            kind = "rate" if instant and name in self.rates.residuals else "step"
+            if (kind, name) not in self._forms:
+                form = self.rates.residuals[name] if kind == "rate" else step[name]
+                maps = self._store.domains.entity_maps
+                self._forms[kind, name] = fem.form(form, entity_maps=maps)
+            vector = fem.assemble_vector(self._forms[kind, name])
+            vector.scatter_reverse(la.InsertMode.add)
+            vectors[name] = vector
+        return vectors
 
     def reset(self) -> None:
         """Back to the start time for another run: no history; boundary values evaluated
@@ -478,6 +513,16 @@ class Group:
                 level.x.array[:] = array
         self.scheme.restore(state)
         self._pending = None
+
+    def change(self) -> list[tuple[float, float]]:
+        """For each unknown, the largest change over the step being taken and its largest
+        value (owned dofs of this rank)."""
+        changes = []
+        for field, before in zip(self.unknowns, self._saved[0], strict=True):
+            now = owned(field.function)
+            delta = np.abs(now - before[: now.size]).max(initial=0.0)
+            changes.append((float(delta), float(np.abs(now).max(initial=0.0))))
+        return changes
 
     def error(self, rtol: float, atol: float) -> tuple[float, int]:
         """Sum of squared scaled local errors of the group's transient fields (owned dofs)

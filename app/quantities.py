@@ -3,9 +3,10 @@
 A reaction is the residual of a field's equations summed over the degrees of freedom of a
 boundary (or a point or edge set): what a Dirichlet condition supplies to the domain (a support
 force, the heat entering through a fixed temperature). It is exact for the discrete solution, so
-balances close to round-off, which a flux integral of the gradient does not. The residual is
-evaluated with the step's time-discretisation coefficients, so reactions are read before the
-history shifts.
+balances close to round-off, which a flux integral of the gradient does not. Like every quantity
+of a row it is the value at the row's time: the group gives the residual of its rows at the
+current state (:meth:`app.groups.Group.residuals_now`: a BDF step's residual, read before the
+history shifts, or the semi-discrete rows with the rates at this instant).
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ class Quantities:
     Args:
         columns: Quantity per column.
         store: All fields.
-        residuals: The residual form (UFL) of each solved field, by field name.
+        residuals_now: The residual vectors of the named solved fields' rows at the current
+            state and time.
+        residual_forms: The step residual (UFL) of each solved field: the terms whose size
+            a reaction's round-off is judged against (:meth:`scales`).
         mesh_data: The mesh with its named boundaries.
     """
 
@@ -39,11 +43,13 @@ class Quantities:
         self,
         columns: Mapping[str, Quantity],
         store: FieldStore,
-        residuals: Mapping[str, Any],
+        residuals_now: Callable[[set[str]], Mapping[str, la.Vector]],
+        residual_forms: Mapping[str, Any],
         mesh_data: MeshData,
     ):
         self.columns = dict(columns)
         self._store = store
+        self._residuals_now = residuals_now
         self._comm = mesh_data.mesh.comm
         # An integrand that is zero by construction (UFL drops it) has no form: its value is 0.
         maps = store.domains.entity_maps
@@ -52,9 +58,7 @@ class Quantities:
             for name, q in self.columns.items()
             if q.reduction == "integral" and not q.form.empty()
         }
-        reacting = {q.field for q in self.columns.values() if q.reduction == "reaction"}
-        self._residuals = {name: fem.form(residuals[name], entity_maps=maps) for name in reacting}
-        self._residual_forms = {name: residuals[name] for name in reacting}
+        self._residual_forms = dict(residual_forms)
         self._scales: dict[str, Callable[[], float]] | None = None
         # A degree of freedom on two boundaries (a corner) counts for the first one only, so the
         # reactions of a field add up to its total residual.
@@ -79,19 +83,17 @@ class Quantities:
 
     def evaluate(self, names: list[str] | None = None) -> dict[str, float]:
         """The quantities (all, or the named ones) at the current state."""
-        residuals: dict[str, la.Vector] = {}
+        names = list(self.columns if names is None else names)
+        reacting = {self.columns[n].field for n in names if self.columns[n].reduction == "reaction"}
+        residuals = self._residuals_now(reacting) if reacting else {}
         values = {}
-        for name in self.columns if names is None else names:
+        for name in names:
             quantity = self.columns[name]
             if quantity.reduction == "integral":
                 form = self._integrals.get(name)
                 local = fem.assemble_scalar(form) if form is not None else 0.0
                 values[name] = float(self._comm.allreduce(local, op=MPI.SUM))
             elif quantity.reduction == "reaction":
-                if quantity.field not in residuals:
-                    vector = fem.assemble_vector(self._residuals[quantity.field])
-                    vector.scatter_reverse(la.InsertMode.add)
-                    residuals[quantity.field] = vector
                 local = residuals[quantity.field].array[self._dofs[name]].sum()
                 total = self._comm.allreduce(local, op=MPI.SUM)
                 values[name] = quantity.scale * float(total)

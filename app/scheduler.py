@@ -8,12 +8,20 @@ Step control, in order of precedence:
 - output times, breakpoints and protocol stage ends are landed on exactly;
 - an event (a condition on quantities) is located by rejecting the step that crossed it and
   interpolating, until the triggering step ends within the tolerance after the crossing.
+
+A protocol of ``until`` steps needs no ``time.end``: each step ends when its condition holds.
+A condition that is never met ends the run with a :class:`SolverError` saying so, once the
+solution stops changing (a steady state: nothing will change any more), once the watched
+quantity has run a thousand times its starting scale away from the threshold, or when a failing
+solve would need a step below ``time.adaptive.dt_min``. ``time.end`` bounds anything else (a
+quantity that oscillates forever without reaching the threshold).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tqdm import tqdm
@@ -28,25 +36,69 @@ log = logging.getLogger("scalebridge")
 class Stepper(Protocol):
     """What the time loop drives (the simulation)."""
 
+    def initialise(self) -> None: ...
     def step(self, start: float, dt: float) -> SolveReport: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
     def restart(self) -> None: ...
     def error(self) -> float | None: ...
+    def change(self) -> float: ...
     def values(self, columns: list[str]) -> dict[str, float]: ...
     def record(self, t: float, dt: float, report: SolveReport | None) -> None: ...
     def apply(self, stage: Any) -> None: ...
 
 
-def output_times(start: float, end: float, interval: float | None, extra: list[float]) -> list:
-    """Sorted output times in (start, end]; empty means "after every step"."""
-    times = {t for t in extra if start < t <= end}
-    if interval and math.isfinite(end):
-        count = int((end - start) / interval + 1e-9)
-        times.update(start + k * interval for k in range(1, count + 1))
-    if (times or interval) and math.isfinite(end):
-        times.add(end)
-    return sorted(times)
+# A step that changes no solved field by more than this (relative to the field's largest value)
+# has reached a steady state: a condition not met then will never be.
+STEADY_CHANGE = 1e-9
+# A watched quantity that has moved away from its threshold by this many times its own scale
+# at the stage's first step (|value| + |distance to the threshold|) is running away from it.
+RUNAWAY = 1e3
+
+
+@dataclass
+class Unbounded:
+    """A protocol stage that only its condition can end (no duration, no time.end)."""
+
+    stage: Any
+    until: Trigger
+    scale: float | None = None  # |value| + |distance| of the watched quantity at its start
+
+
+@dataclass
+class OutputTimes:
+    """When rows are written: every ``interval`` from the start (also in a run without an end),
+    at the ``extra`` times and at the end; after every step when neither is given."""
+
+    start: float
+    end: float
+    interval: float | None
+    extra: list[float]
+
+    def __post_init__(self) -> None:
+        self.extra = sorted(t for t in self.extra if self.start < t <= self.end)
+
+    @property
+    def every_step(self) -> bool:
+        return not self.interval and not self.extra
+
+    def after(self, t: float, tolerance: float) -> float:
+        """The first output time after ``t`` (infinite when there is none)."""
+        times = [s for s in self.extra if s > t + tolerance]
+        if self.interval:
+            count = math.floor((t + tolerance - self.start) / self.interval) + 1
+            times.append(self.start + count * self.interval)
+        if not self.every_step and math.isfinite(self.end):
+            times.append(self.end)
+        return min((s for s in times if s <= self.end), default=math.inf)
+
+    def hits(self, t: float, tolerance: float) -> bool:
+        """Whether ``t`` is an output time."""
+        if self.interval:
+            count = round((t - self.start) / self.interval)
+            if count >= 1 and abs(self.start + count * self.interval - t) <= tolerance:
+                return True
+        return any(abs(t - s) <= tolerance for s in (*self.extra, self.end))
 
 
 class TimeLoop:
@@ -78,6 +130,7 @@ class TimeLoop:
         self._progress = progress and comm.rank == 0
         self.steps = 0
         self.rejected = 0
+        self._unbounded: Unbounded | None = None
         self.fired: str | None = None  # the event that stopped the run
 
     def run(self) -> None:
@@ -88,9 +141,10 @@ class TimeLoop:
             self.stepper.commit()
             return
         end = time.end if time.end is not None else math.inf
+        self.stepper.initialise()  # before anything reads the state at the start
         if time.transient:
             self.stepper.record(time.start, 0.0, None)
-        self._outputs = output_times(time.start, end, self.output.interval, self.output.times)
+        self._outputs = OutputTimes(time.start, end, self.output.interval, self.output.times)
         self._breaks = [b for b in time.breakpoints if time.start < b < end]
         t, dt = time.start, time.dt
         with tqdm(
@@ -106,12 +160,8 @@ class TimeLoop:
                     if index > 0:
                         self.stepper.restart()  # the forcing jumps at a stage change
                 stage_end = min(t + duration, end) if duration is not None else end
-                if not math.isfinite(stage_end):
-                    raise SolverError(
-                        f"protocol step {stage!s} has no duration and the case no time.end; "
-                        "its condition was never met"
-                    )
                 triggers = [*([until] if until else []), *self.events]
+                self._unbounded = None if math.isfinite(stage_end) else Unbounded(stage, until)
                 t, dt, fired = self._march(t, dt, stage_end, triggers)
                 if fired in self.events or t >= end - self._tolerance(end):
                     self.fired = fired.text if fired in self.events else None
@@ -124,7 +174,7 @@ class TimeLoop:
         time, adaptive = self.time, self.time.adaptive
         dt_max = adaptive.dt_max if adaptive and adaptive.dt_max else end - time.start
         tolerance = self._tolerance(end)
-        stops = sorted({*(s for s in (*self._outputs, *self._breaks) if t < s < end), end})
+        stops = sorted({*(s for s in self._breaks if t < s < end), end})
         columns = sorted({c for trigger in triggers for c in trigger.columns})
         before = self.stepper.values(columns) if triggers else {}
         for trigger in triggers:
@@ -134,11 +184,17 @@ class TimeLoop:
         bracket: tuple[float, dict, Trigger] | None = None  # (time, values) where a trigger held
         while t < end - tolerance:
             target = next((s for s in stops if s > t + tolerance), end)
+            target = min(target, self._outputs.after(t, tolerance))
             if bracket is not None:
                 target = min(target, bracket[0])
             step = self._step_size(t, dt, target, tolerance)
             if bracket is not None:
                 step = self._trial(t, before, bracket)
+            if not math.isfinite(t + step):  # dt grew without bound, and nothing ended the run
+                raise SolverError(
+                    f"the time step grew without bound at t = {t:.6g} s and nothing ended the "
+                    "run; set time.end or time.adaptive.dt_max"
+                )
             report = self._solve(t, step, retry=adaptive is not None)
             if not report.converged:
                 dt = self._cut(t, step, report.reason)
@@ -162,11 +218,14 @@ class TimeLoop:
             self.steps += 1
             # Outputs first: reactions need the step's residual, before the history shifts.
             if (
-                not self._outputs
+                self._outputs.every_step
                 or fired is not None
+                or self._outputs.hits(t, tolerance)
                 or any(abs(t - s) <= tolerance for s in stops)
             ):
                 self.stepper.record(t, step, report)
+            if fired is None and self._unbounded is not None:
+                self._check_progress(t, after)
             self.stepper.commit()
             if any(abs(t - b) <= tolerance for b in self._breaks):
                 self.stepper.restart()
@@ -181,6 +240,29 @@ class TimeLoop:
                 log.info("'%s' at t = %.9g s", fired.text, t)
                 return t, dt, fired
         return t, dt, None
+
+    def _check_progress(self, t: float, values: dict) -> None:
+        """End a stage that only its condition can end once the condition can no longer be
+        met: the solution stopped changing (a steady state), or the watched quantity ran away
+        from the threshold (RUNAWAY times its scale at the stage's start)."""
+        unbounded = self._unbounded
+        distance = unbounded.until.distance(values)
+        if unbounded.scale is None:
+            value = values[unbounded.until.columns[0]]
+            unbounded.scale = abs(value) + abs(distance)
+        if self.stepper.change() <= STEADY_CHANGE:
+            reason = f"the solution stopped changing at t = {t:.6g} s"
+        elif unbounded.scale > 0 and -distance > RUNAWAY * unbounded.scale:
+            reason = f"by t = {t:.6g} s the quantity had run away from its threshold"
+        else:
+            return
+        watched = ", ".join(f"{name} = {value:.6g}" for name, value in values.items())
+        raise SolverError(
+            f"protocol step {unbounded.stage!s} has no duration and the case no time.end; its "
+            f"condition {unbounded.until.text!r} was never met: {reason} ({watched}), so it "
+            "never will. Fix: give the step 'for DURATION' (\"... for 2 hours or until ...\"), "
+            "set time.end, or change the condition"
+        )
 
     @staticmethod
     def _step_size(t: float, dt: float, target: float, tolerance: float) -> float:

@@ -377,13 +377,15 @@ class Simulation:
         for name, value in derived.items():
             target = self.store[name]
             target.evaluation = Evaluation(value, target.function, self.domains)
-        residuals = {
+        residual_forms = {
             field.spec.name: block
             for group in self.groups
             if group.system is not None
             for field, block in zip(group.unknowns, group.system.residuals, strict=True)
         }
-        self._evaluator = Quantities(self.quantities, self.store, residuals, self.mesh_data)
+        self._evaluator = Quantities(
+            self.quantities, self.store, self._residuals_now, residual_forms, self.mesh_data
+        )
         # Consumers read derived fields as expressions; the stored values are evaluated only
         # at output times, when they are written or enter a quantity.
         derived_fields = [self.store[name] for name in derived]
@@ -446,7 +448,21 @@ class Simulation:
         self.build()
         return [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities, *self.probes.columns]
 
+    def _residuals_now(self, names: set[str]) -> dict[str, Any]:
+        """The residual vectors of the named solved fields' rows at the current state."""
+        vectors = {}
+        for group in self.groups:
+            mine = names & {field.spec.name for field in group.unknowns}
+            if mine:
+                vectors |= group.residuals_now(mine)
+        return vectors
+
     # 7: run (the time loop's stepper interface) -------------------------------------------
+    def initialise(self) -> None:
+        """Solve the fields without a time derivative consistently with the initial state of
+        the others (before the first output row and the first event check)."""
+        self.coupler.initialise()
+
     def step(self, start: float, dt: float) -> SolveReport:
         """Solve the step from ``start``; on failure the state is back at ``start``."""
         return self.coupler.step(start, dt)
@@ -463,6 +479,9 @@ class Simulation:
     def error(self) -> float | None:
         adaptive = self.case.time.adaptive
         return self.coupler.error(adaptive.rtol, adaptive.atol)
+
+    def change(self) -> float:
+        return self.coupler.change()
 
     def values(self, columns: list[str]) -> dict[str, float]:
         """The named quantities.csv columns now (quantities and point probes), for events."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 import numpy as np
 import ufl
@@ -25,21 +25,32 @@ from dolfinx import fem, la
 from dolfinx.fem import petsc as fem_petsc
 from mpi4py import MPI
 from petsc4py import PETSc
+from pydantic import Field, field_validator
 from ufl.algorithms.analysis import extract_constants
 
-from app.contracts import Modes
+from app.contracts import Modes, Parameters
 from app.errors import CaseError
-
-if TYPE_CHECKING:
-    from app.case import SolverSpec
+from app.petsc_options import check_petsc_options
 
 AUTO_DIRECT_LIMIT = 100_000
+
+# A direct (MUMPS) factorisation equilibrates the rows and columns of the operator (ICNTL(8) = 7,
+# iterative row and column scaling) and detects null pivots (ICNTL(24)): a pivot whose remaining
+# row is below NULL_PIVOT_TOLERANCE of the equilibrated matrix's norm (CNTL(3)). Relative to each
+# row's own scale, a regular system whose fields differ by many orders of magnitude (SI units) has
+# no such pivot, while a singular one shows its round-off pivot. MUMPS's default threshold, 1e-5
+# machine epsilons, let singular operators on quadrilaterals or boxes through (their round-off
+# pivot is larger); 1e-10 finds them up to the sizes a direct solve is chosen for, and still lets
+# a field through that is held only by a Robin coefficient 1e-9 of its conductance.
+NULL_PIVOT_TOLERANCE = 1e-10
 
 PRESETS: dict[str, dict[str, Any]] = {
     "direct": {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"},
     "cg_gamg": {"ksp_type": "cg", "pc_type": "gamg"},
     "gmres_gamg": {"ksp_type": "gmres", "pc_type": "gamg"},
-    "gmres_ilu": {"ksp_type": "gmres", "pc_type": "bjacobi", "sub_pc_type": "ilu"},
+    # Block Jacobi's blocks default to ILU(0); a sub_pc_type option would only be read when the
+    # blocks are set up, and stay unused in a run without a linear solve.
+    "gmres_ilu": {"ksp_type": "gmres", "pc_type": "bjacobi"},
     "fieldsplit": {
         "ksp_type": "gmres",
         "ksp_gmres_restart": 100,
@@ -49,6 +60,46 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 _prefixes = itertools.count()
+
+
+class NewtonSpec(Parameters):
+    """Newton (PETSc SNES) settings for nonlinear problems."""
+
+    rtol: float = Field(1e-9, gt=0, description="Relative residual tolerance")
+    atol: float = Field(1e-10, ge=0, description="Absolute residual tolerance")
+    max_iterations: int = Field(
+        25, ge=1, lt=2**31, description="Iterations before a step counts as failed (a PETSc int)"
+    )
+    line_search: Literal["basic", "bt"] = Field("basic", description="SNES line search")
+
+
+class SolverSpec(Parameters):
+    """Linear solver choice. ``auto`` takes MUMPS (direct) below 100k unknowns; above, CG + GAMG
+    for symmetric positive definite problems, GMRES + GAMG for other single fields and
+    ``fieldsplit`` (block preconditioning, one AMG per field) for groups of several fields."""
+
+    preset: Literal["auto", "direct", "cg_gamg", "gmres_gamg", "gmres_ilu", "fieldsplit"] = Field(
+        "auto", description="Linear solver preset"
+    )
+    rtol: float = Field(1e-10, gt=0, description="Relative tolerance of iterative solvers")
+    newton: NewtonSpec = Field(default_factory=NewtonSpec, description="Newton settings")
+    petsc: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="PETSc solver options, applied after the preset (an allow-list: no viewers, "
+        "monitors or files)",
+    )
+    quadrature_degree: int | None = Field(
+        None,
+        ge=0,
+        le=30,
+        description="Quadrature degree of every form (default: 2 x the highest field degree, "
+        "+ the curved geometry's, + 2 for nonlinear equations)",
+    )
+
+    @field_validator("petsc")
+    @classmethod
+    def _solver_settings_only(cls, options: dict[str, Any]) -> dict[str, Any]:
+        return check_petsc_options(options, "solver.petsc")
 
 
 @dataclass(frozen=True)
@@ -125,6 +176,22 @@ class System:
         )
 
 
+def jacobian_blocks(
+    blocks: list[ufl.Form], unknowns: list[fem.Function]
+) -> list[list[ufl.Form | None]]:
+    """dF_i/du_j by ``ufl.derivative``; None where a block is structurally zero (assembling it
+    across meshes without an entity map would fail)."""
+    rows = []
+    for block in blocks:
+        row = []
+        for u in unknowns:
+            du = ufl.TrialFunction(u.function_space)
+            J = ufl.algorithms.expand_derivatives(ufl.derivative(block, u, du))
+            row.append(None if J.empty() else J)
+        rows.append(row)
+    return rows
+
+
 def choose_preset(requested: str, system: System) -> str:
     """The preset to use: the requested one, or for ``auto`` the best fit for the system."""
     if requested != "auto":
@@ -141,20 +208,30 @@ def petsc_options(preset: str, rtol: float, system: System) -> dict[str, Any]:
     options = dict(PRESETS[preset])
     if preset != "direct":
         options["ksp_rtol"] = rtol
-    if preset == "fieldsplit":
-        if len(system.unknowns) < 2:
-            raise CaseError(
-                "solver.preset",
-                "'fieldsplit' preconditions a group of several fields field by field, but a "
-                f"group here solves one field ('{system.unknowns[0].name}')",
-                "use 'auto', or a single-field preset such as 'cg_gamg' or 'gmres_gamg'",
-            )
-        for index, unknown in enumerate(system.unknowns):
-            # DOLFINx names the splits of a nest matrix <function name>_<block index>.
-            split = f"fieldsplit_{unknown.name}_{index}_"
-            options[f"{split}ksp_type"] = "preonly"
-            options[f"{split}pc_type"] = "gamg"
+    if preset == "fieldsplit" and len(system.unknowns) < 2:
+        raise CaseError(
+            "solver.preset",
+            "'fieldsplit' preconditions a group of several fields field by field, but a "
+            f"group here solves one field ('{system.unknowns[0].name}')",
+            "use 'auto', or a single-field preset such as 'cg_gamg' or 'gmres_gamg'",
+        )
     return options
+
+
+def configure_splits(ksp: PETSc.KSP) -> None:
+    """One AMG V-cycle per field in a fieldsplit preconditioner.
+
+    Set on the split solvers themselves (they exist once DOLFINx has given the PC the nest's
+    index sets), not as ``fieldsplit_<name>_<index>_`` options, which a run without a linear
+    solve would leave unused in the database. The case's ``solver.petsc`` options for a split
+    are read when the preconditioner is set up and win.
+    """
+    pc = ksp.getPC()
+    if pc.getType() != "fieldsplit":
+        return
+    for split in pc.getFieldSplitSubKSP():
+        split.setType("preonly")
+        split.getPC().setType("gamg")
 
 
 def attach_modes(matrix: PETSc.Mat, system: System) -> PETSc.NullSpace | None:
@@ -214,10 +291,30 @@ def _ghost_update(vector: PETSc.Vec, mode: Any, scatter: Any) -> None:
         block.ghostUpdate(mode, scatter)
 
 
+def configure_direct_solve(ksp: PETSc.KSP, A: PETSc.Mat, P: PETSc.Mat | None) -> None:
+    """Set the MUMPS controls (see NULL_PIVOT_TOLERANCE) on the factor matrix of a direct solve.
+
+    The factor is created here, so the controls are set on the object that uses them rather than
+    left in PETSc's options database, where a run that never factorises (a Newton solve that
+    converges at its first residual) would leave them unused. Options the case gives in
+    ``solver.petsc`` (``mat_mumps_...``) are read when the factorisation starts and win.
+    """
+    pc = ksp.getPC()
+    if pc.getType() != "lu" or pc.getFactorSolverType() != "mumps":
+        return
+    ksp.setOperators(A, P if P is not None else A)  # SNES would set them at its first solve
+    pc.setFactorSetUpSolverType()
+    factor = pc.getFactorMatrix()
+    factor.setMumpsIcntl(8, 7)
+    factor.setMumpsIcntl(24, 1)
+    factor.setMumpsCntl(3, NULL_PIVOT_TOLERANCE)
+
+
 def _singular(ksp: PETSc.KSP, system: System) -> str:
-    """Why a direct solve's answer means nothing, or "": MUMPS met null pivots (it runs with
-    null-pivot detection) in an operator that declares no exact null space. A steady field that
-    no boundary condition fixes (heat with insulated sides only) is the usual cause."""
+    """Why a direct solve's answer means nothing, or "": MUMPS met null pivots (relative to the
+    scale of their rows, see NULL_PIVOT_TOLERANCE) in an operator that declares no exact null
+    space. A steady field that no boundary condition fixes (heat with insulated sides only) is
+    the usual cause."""
     pc = ksp.getPC()
     if pc.getType() != "lu" or pc.getFactorSolverType() != "mumps":
         return ""
@@ -269,6 +366,8 @@ class LinearSolver:
         self._assembled_with: list[np.ndarray] | None = None
         self.matrix_assemblies = 0
         self._nullspace = attach_modes(self.problem.A, system)
+        configure_direct_solve(self.problem.solver, self.problem.A, self.problem.P_mat)
+        configure_splits(self.problem.solver)
         if options.get("ksp_type") != "preonly":
             self.problem.solver.setInitialGuessNonzero(True)
 
@@ -356,6 +455,8 @@ class NewtonSolver:
         )
         self._nullspace = attach_modes(self.problem.A, system)
         self.problem.solver.setConvergenceHistory(reset=True)
+        configure_direct_solve(self.problem.solver.getKSP(), self.problem.A, self.problem.P_mat)
+        configure_splits(self.problem.solver.getKSP())
 
     def solve(self) -> SolveReport:
         snes = self.problem.solver
@@ -388,10 +489,6 @@ def make_solver(system: System, spec: SolverSpec, name: str) -> LinearSolver | N
     """The solver for a group: assemble-once reuse when the system is affine, else Newton."""
     preset = choose_preset(spec.preset, system)
     options = petsc_options(preset, spec.rtol, system)
-    if preset == "direct":
-        # Null-pivot detection: singular operators declaring an exact null space are solved,
-        # others are refused (see _singular) rather than returning an arbitrary answer.
-        options["mat_mumps_icntl_24"] = 1
     if system.modes is not None and options.get("pc_type") == "gamg":
         # Vector operators with rigid-body modes (elasticity) coarsen better with a small drop
         # threshold: iteration counts then stay flat under refinement.

@@ -1,14 +1,25 @@
-"""Time discretisation of the capacity terms plug-ins declare.
+"""Time discretisation: how each scheme turns the plug-ins' equations into a step's residual.
 
-Variable-step BDF: with omega = dt_n / dt_{n-1},
+A group (app/groups.py) collects, for each field it solves, one :class:`Row`: the steady operator
+F(u, t; v) of that field's equations and the terms under the time derivative the plug-ins declare
+(a capacity C du/dt, or a storage d(amount)/dt). This module says how a scheme combines them; the
+group splits the result into blocks and app/solvers.py solves it.
 
-    BDF1:  du/dt ~ (u - u_n) / dt
-    BDF2:  du/dt ~ [ (1+2w)/(1+w) u - (1+w) u_n + w^2/(1+w) u_{n-1} ] / dt
+Variable-step BDF, with omega = dt_n / dt_{n-1}::
+
+    BDF1:  C (u - u_n)/dt + F(u, t) = 0
+    BDF2:  C [ (1+2w)/(1+w) u - (1+w) u_n + w^2/(1+w) u_{n-1} ]/dt + F(u, t) = 0
 
 and Crank-Nicolson, the one-step second-order scheme operator splitting needs (a multistep
-history would span split steps whose frozen partner fields differ):
+history would span split steps whose frozen partner fields differ)::
 
-    CN:    C (u - u_n)/dt + [F(u, t) + F(u_n, t_n)] / 2 = 0
+    CN:    C (u - u_n)/dt + [F(u, t) + F(u_n, t_n)]/2 = 0
+
+A storage discretises d(amount)/dt the same way, with the amount at earlier levels built from
+the earlier values of every solved field and of t. The rows of fields without a time derivative
+(potentials, constraints) are F(u, t) = 0 at the new level under every scheme: averaging them
+over the step, as CN does with the others, would satisfy them only on average and let such a
+field oscillate from one step to the next.
 
 The coefficients and dt are ``fem.Constant`` objects, so changing the step never recompiles a
 form, and an operator that depends on them is re-assembled only when their values change. BDF2
@@ -16,6 +27,10 @@ takes a BDF1 first step (no u_{n-1} yet); the global error stays second order.
 
 Internal variables that relax (dy/dt = (target - y)/tau, a Maxwell branch) use the same rate,
 solved for the new value (:meth:`TimeScheme.relax`).
+
+:meth:`TimeScheme.semi_discrete` gives the same rows at an instant, C w + F(u, t), with w = du/dt
+an unknown of its own: app/rates.py solves it for the flows a row reports at its time (CN's step
+residual is the average over the step, and the first row has no step).
 
 Each group of the coupling has its own scheme (its own time level, step and history), which is
 what operator splitting and sub-cycling need. The local truncation error of a step is estimated
@@ -25,14 +40,62 @@ history through the new time, scaled by the ratio of the two methods' error cons
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import ufl
 from dolfinx import fem
+
+from app.fields import Field
 
 ORDERS = {"steady": 0, "bdf1": 1, "bdf2": 2, "cn": 1}  # history levels the rate uses
 ACCURACY = {"steady": 0, "bdf1": 1, "bdf2": 2, "cn": 2}  # order of accuracy in time
+
+
+@dataclass
+class TimeTerm:
+    """A term under the time derivative in one field's row.
+
+    Attributes:
+        field: The field whose rate it is.
+        kind: "capacity": ``expression * du/dt``; "storage": ``d(expression)/dt``.
+        expression: The coefficient, or the amount stored.
+        test: The field's test function.
+        measure: Where the field lives (cells, a region or a boundary).
+    """
+
+    field: Field
+    kind: Literal["capacity", "storage"]
+    expression: Any
+    test: Any
+    measure: Any
+
+    def weak(self, rate: Any) -> ufl.Form:
+        """The term in the row, given the rate (of the field, or of the amount stored)."""
+        value = self.expression * rate if self.kind == "capacity" else rate
+        return ufl.inner(value, self.test) * self.measure
+
+
+@dataclass
+class Row:
+    """The equations of one solved field before time discretisation.
+
+    Attributes:
+        field: The field (its test function picks the row).
+        operator: The steady operator F(u, t; v) in this row (None if only time terms).
+        terms: Terms under the time derivative; none for a field without one.
+    """
+
+    field: Field
+    operator: ufl.Form | None
+    terms: list[TimeTerm] = dataclasses.field(default_factory=list)
+
+    @property
+    def transient(self) -> bool:
+        return bool(self.terms)
 
 
 @dataclass(frozen=True)
@@ -50,7 +113,7 @@ class TimeScheme:
 
     Args:
         mesh: Mesh the constants live on (the integration domain of the forms).
-        scheme: "steady", "bdf1" or "bdf2".
+        scheme: "steady", "bdf1", "bdf2" or "cn".
         start: Initial time [s].
     """
 
@@ -105,6 +168,58 @@ class TimeScheme:
         if self.order == 2:
             earlier += a2 * history[1]
         return (self.dt * target - time * earlier) / (a0 * time + self.dt)
+
+    def discretise(self, row: Row, unknowns: list[Field], fields: Iterable[Field]) -> ufl.Form:
+        """The row's residual over the step the scheme is prepared for.
+
+        Args:
+            row: The field's equations.
+            unknowns: The group's solved fields (their old level enters CN's average).
+            fields: Every field (a storage at an earlier level reads all solved fields then).
+        """
+        form = row.operator
+        if form is not None and row.transient and self.theta < 1:
+            old: dict[Any, Any] = {field.function: field.history[0] for field in unknowns}
+            old[self.t] = self.t_old
+            form = self.theta * form + (1 - self.theta) * ufl.replace(form, old)
+        fields = list(fields)
+        for term in row.terms:
+            if term.kind == "capacity":
+                rate = self.rate(term.field.function, term.field.history)
+            else:
+                levels = [self.earlier(term.expression, fields, level) for level in (1, 2)]
+                rate = self.rate(term.expression, levels)
+            form = term.weak(rate) if form is None else form + term.weak(rate)
+        return form
+
+    def semi_discrete(self, row: Row, rates: Mapping[Field, Any]) -> ufl.Form | None:
+        """The row at an instant: F(u, t) plus its time terms with du/dt = ``rates[field]``.
+
+        A storage's rate is its derivative along the given rates plus its explicit change in t;
+        whatever else it reads (fields of other groups, fields without a rate) is held fixed,
+        as it is within a split step.
+        """
+        form = row.operator
+        moving = ufl.variable(self.t)
+        for term in row.terms:
+            if term.kind == "capacity":
+                rate = rates[term.field]
+            else:
+                amount = term.expression
+                rate = ufl.diff(ufl.replace(amount, {self.t: moving}), moving)
+                for field, w in rates.items():
+                    rate = rate + ufl.derivative(amount, field.function, w)
+            form = term.weak(rate) if form is None else form + term.weak(rate)
+        return form
+
+    def earlier(self, expression: Any, fields: Iterable[Field], level: int) -> Any:
+        """An expression at an earlier time level: every solved field's value and t then."""
+        times = {1: self.t_old, 2: self.t_older}
+        earlier = {self.t: times[level]}
+        for field in fields:
+            if len(field.history) >= level:
+                earlier[field.function] = field.history[level - 1]
+        return ufl.replace(expression, earlier)
 
     def prepare(self, time: float, dt: float) -> None:
         """Set t and dt for a step that ends at ``time``, and the BDF coefficients."""

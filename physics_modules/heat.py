@@ -188,7 +188,8 @@ class Heat(Physics):
         Where the case prescribes a flux (flux, convection, radiation) the flow is that flux;
         on temperature boundaries (and point or edge sets held at a temperature) it is the
         reaction of the discrete equations; on insulated boundaries it is zero. So the discrete
-        energy balance closes to round-off.
+        energy balance closes to round-off (BDF; under Crank-Nicolson by the trapezoidal rule,
+        every flow being the flow at the row's time).
         """
         T = ctx.field("temperature")
         power, energy = ctx.per_depth("W"), ctx.per_depth("J")

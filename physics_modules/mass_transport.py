@@ -501,7 +501,8 @@ class MassTransport(Physics):
 
         Flows are the prescribed fluxes on natural boundaries and the reactions of the discrete
         equations on fixed-concentration boundaries, so that d(amount)/dt equals
-        generated - sum of outflows to round-off. Amounts and flows carry the coordinate
+        generated - sum of outflows to round-off (BDF; under Crank-Nicolson by the trapezoidal
+        rule, every flow being the flow at the row's time). Amounts and flows carry the coordinate
         system's measure: per unit depth (2D) or area (1D) in cartesian coordinates, the full
         revolution (axisymmetric), the full sphere (spherical; integrated over x on a pseudo-2D
         mesh).

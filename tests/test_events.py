@@ -2,6 +2,7 @@
 protocols executed."""
 
 import math
+import tomllib
 
 import numpy as np
 import pytest
@@ -9,10 +10,10 @@ import ufl
 from dolfinx import fem
 from mpi4py import MPI
 
-from app.errors import CaseError
+from app.errors import CaseError, SolverError
 from app.expressions import parse
 from app.simulation import Simulation
-from tests.conftest import ROOT
+from tests.conftest import ROOT, assert_same_quantities, runs_on_ranks
 
 
 def ramp_case(**time) -> dict:
@@ -178,3 +179,75 @@ def test_protocol_targets_are_checked():
     typo = {"protocol.controls.Heat.target": "physics.heat.boundaries.bottom.valu"}
     with pytest.raises(CaseError, match="is not a constant parameter"):
         Simulation.from_case(HEATER, typo).build()
+
+
+def until_only(steps: list[str], **time) -> dict:
+    """cases/heat_cycling.toml with the given steps and no time.end: the protocol bounds it."""
+    case = tomllib.loads(HEATER.read_text())
+    del case["time"]["end"]
+    case["time"] |= time
+    case["protocol"] |= {"steps": steps, "repeat": 2}
+    case["output"] = {"interval": 600.0}
+    return case
+
+
+def test_protocol_of_until_steps_needs_no_end():
+    """'Heat until 350 K', 'Cool until 330 K', twice, and no time.end: the run ends with the
+    last condition, every 10 minutes and every stage end written."""
+    steps = [
+        "Heat at 5e4 W/m^2 until max temperature > 350 K",
+        "Cool until max temperature < 330 K",
+    ]
+    result = Simulation.from_case(until_only(steps)).run()
+    q = result.quantities
+    assert result.event is None
+    stages = q["protocol_step"].astype(int)
+    ends = [i for i in range(len(stages)) if i + 1 == len(stages) or stages[i + 1] != stages[i]]
+    assert list(stages[ends]) == [-1, 0, 1, 2, 3]
+    for i in ends[1::2]:
+        assert 350 <= q["max_temperature_K"][i] < 350.01
+    for i in ends[2::2]:
+        assert 329.99 < q["max_temperature_K"][i] <= 330
+    assert ends[-1] == len(stages) - 1  # the last condition ended the run
+    times = q["time_s"]
+    intervals = [t for t in times if t > 0 and math.isclose(t / 600, round(t / 600))]
+    assert len(intervals) == int(times[-1] // 600)  # every 10 minutes up to the end
+
+
+@pytest.mark.parametrize(
+    "time", [{"adaptive": {}}, {"scheme": "bdf1", "dt": 3600.0}], ids=["adaptive", "fixed_dt"]
+)
+def test_a_condition_never_met_ends_the_run_with_the_reason(time: dict):
+    """1 kW/m^2 against convection (h = 20 W/(m^2 K)) through 2 cm of steel (k = 50 W/(m K))
+    settles at 300 + 50 + 0.4 K on the heated side: 'until 1000 K' is never met. Without
+    time.end nothing else ends the step: the run stops once the solution stops changing,
+    naming the step and its condition."""
+    steps = ["Heat at 1e3 W/m^2 until max temperature > 1000 K", "Cool for 10 minutes"]
+    sim = Simulation.from_case(until_only(steps, **time))
+    with pytest.raises(SolverError, match=r"'max temperature > 1000 K' was never met: the sol"):
+        sim.run()
+    assert sim.evaluate_quantities()["max_temperature_K"] == pytest.approx(350.4, rel=1e-8)
+
+
+@pytest.mark.mpi
+def test_until_only_protocol_on_two_ranks(tmp_path):
+    """The steady-state check and the lazily placed output times agree across ranks."""
+    text = HEATER.read_text().replace('end = "10 h"', "")
+    text = text.replace("repeat = 3", "repeat = 1")
+    text = text.replace('"Cool for 10 minutes"', '"Cool until max temperature < 340 K"')
+    assert "end =" not in text and "until max temperature < 340 K" in text
+    case = tmp_path / "until.toml"
+    case.write_text(text)
+    serial, parallel = runs_on_ranks(case, tmp_path, "--set", "output.interval=300")
+    assert_same_quantities(serial, parallel)
+    assert 339.99 < serial["max_temperature_K"][-1] <= 340
+
+
+def test_a_condition_moving_away_ends_the_run():
+    """'Heat until below 250 K' on an insulated plate heated from below: the temperature only
+    rises, forever, and no steady state comes. The run stops once it is a thousand times its
+    starting scale (300 K + 50 K to the threshold) away, instead of marching on without end."""
+    case = until_only(["Heat at 5e4 W/m^2 until max temperature < 250 K"], adaptive={})
+    del case["physics"]["heat"]["boundaries"]["top"]
+    with pytest.raises(SolverError, match=r"'max temperature < 250 K' was never met: by t = "):
+        Simulation.from_case(case).run()

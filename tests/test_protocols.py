@@ -16,6 +16,7 @@ from app.protocols import (
     parse_protocol,
     parse_step,
 )
+from app.units import looks_like_quantity, to_si
 
 COLUMNS = {"max_temperature_K": "K", "voltage_V": "V", "heat_flow_left_W_per_m": "W/m"}
 
@@ -90,6 +91,24 @@ def test_expression_condition():
     assert until.expression.names == {"max_temperature_K"}
     assert until.expression.evaluate({"max_temperature_K": 401.0}) is True
     assert until.expression.evaluate({"max_temperature_K": 399.0}) is False
+
+
+@pytest.mark.parametrize("number", ["1e-4", "2.5E3", ".5e-2"])
+def test_a_column_compared_with_a_number_in_exponent_notation(number: str):
+    """'1e-4' is a number, not 1 of a unit named 'e-4' (which could never convert to A)."""
+    until = parse_step(f"Wait until current_A < {number}").until
+    assert until.resolve({"current_A": "A"}) == ("current_A", "<", pytest.approx(float(number)))
+    assert until.expression.evaluate({"current_A": 0.0}) is True
+
+
+@pytest.mark.parametrize(
+    ("text", "si"), [("1e5 1/m", 1e5), ("2 1/s", 2.0), ("1.5e-3 m", 1.5e-3), ("1e3 mm", 1.0)]
+)
+def test_quantities_with_exponents_and_reciprocal_units(text: str, si: float):
+    """An exponent belongs to the number; a unit may start with '1/'."""
+    units = "1/m" if "1/m" in text else "1/s" if "1/s" in text else "m"
+    assert looks_like_quantity(text)
+    assert to_si(text, units, "x") == pytest.approx(si)
 
 
 def test_keywords_are_case_insensitive_and_whitespace_is_free():

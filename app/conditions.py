@@ -1,0 +1,138 @@
+"""Dirichlet conditions: the values plug-ins prescribe on boundaries, as DOLFINx conditions.
+
+A value is a number, a constant (a protocol may set it) or an expression of x, t and fields,
+evaluated at the boundary's nodes whenever it can change. Each condition also has a time
+derivative, which the rates at an instant (app/rates.py) prescribe on the same dofs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import ufl
+from dolfinx import fem, mesh
+from ufl.algorithms.analysis import extract_constants
+
+from app.context import unknown_fixable
+from app.contracts import Dirichlet
+from app.domains import Domains, Evaluation
+from app.fields import Field
+from app.meshing import MeshData
+
+
+@dataclass
+class BoundaryValue:
+    """A Dirichlet value given as an expression, evaluated where the condition needs it."""
+
+    function: fem.Function
+    expression: Any
+    cells: np.ndarray
+    evolving: bool
+    update: Any = None
+
+    def compile(self, domains: Domains) -> None:
+        on_parent = all(
+            t.function_space.mesh is domains.parent
+            for t in ufl.algorithms.extract_coefficients(self.expression)
+        )
+        if on_parent and self.function.function_space.mesh is domains.parent:
+            # Only the cells at the boundary: cheap enough to redo every step.
+            points = self.function.function_space.element.interpolation_points
+            compiled = fem.Expression(self.expression, points)
+            self.update = lambda: self.function.interpolate(compiled, cells0=self.cells)
+        else:  # a field on a region, or a value reading one
+            self.update = Evaluation(self.expression, self.function, domains)
+        self.update()
+
+
+@dataclass
+class FixedValue:
+    """A plug-in's Dirichlet condition as built, with what it was built from.
+
+    Attributes:
+        field: Name of the field it fixes.
+        condition: The DOLFINx condition.
+        value: The value: a ``fem.Constant`` or a UFL expression.
+        dofs: The located dofs (pairs of (sub)space and collapsed dofs for a component).
+        space: The space (or subspace of a component) it acts on.
+        target: The space of its value.
+        component: The component it fixes, or None for the whole field.
+        cells: Cells touching the boundary (where an expression is evaluated).
+        expression: How an expression value is evaluated (None for a constant).
+    """
+
+    field: str
+    condition: fem.DirichletBC
+    value: Any
+    dofs: Any
+    space: fem.FunctionSpace
+    target: fem.FunctionSpace
+    component: int | None
+    cells: np.ndarray
+    expression: BoundaryValue | None
+
+    def rate(self, t: fem.Constant) -> tuple[fem.DirichletBC, BoundaryValue | None]:
+        """The condition du/dt = dg/dt on the same dofs, and how its value is evaluated."""
+        rate = 0.0
+        if not isinstance(self.value, fem.Constant):  # a constant changes only between stages
+            moving = ufl.variable(t)
+            derivative = ufl.diff(ufl.replace(self.value, {t: moving}), moving)
+            rate = ufl.algorithms.expand_derivatives(derivative)
+        if isinstance(rate, float | ufl.constantvalue.Zero):
+            where = self.target.mesh
+            zero = fem.Constant(where, np.zeros(self.target.value_shape))
+            dofs = self.dofs if self.component is None else self.dofs[0]
+            return fem.dirichletbc(zero, dofs, self.space), None
+        if not ufl.domain.extract_domains(rate):  # a number (of t alone): give it its mesh
+            rate = rate * fem.Constant(self.target.mesh, 1.0)
+        function = fem.Function(self.target)
+        value = BoundaryValue(function, rate, self.cells, evolving=True)
+        if self.component is None:
+            return fem.dirichletbc(function, self.dofs), value
+        return fem.dirichletbc(function, self.dofs, self.space), value
+
+
+def fixed_value(
+    bc: Dirichlet, field: Field, mesh_data: MeshData, domains: Domains, t: Any, static: set
+) -> FixedValue:
+    """Build a plug-in's Dirichlet condition on the space of ``field``.
+
+    Raises:
+        BadValue: The boundary (or point or edge set) is unknown.
+    """
+    if bc.boundary not in mesh_data.fixable:
+        raise unknown_fixable(bc.boundary, mesh_data)
+    where = field.space.mesh
+    topology = where.topology
+    # Dofs on a facet, edge or vertex: each rank finds those of its own entities, and DOLFINx
+    # adds the copies other ranks hold (remote), so a shared dof is fixed everywhere.
+    dim, entities = domains.entities(where, bc.boundary)
+    topology.create_connectivity(dim, topology.dim)
+    cells = mesh.compute_incident_entities(topology, entities, dim, topology.dim)
+    if bc.component is None:
+        space = target = field.space
+        dofs = fem.locate_dofs_topological(space, dim, entities)
+    else:
+        space = field.space.sub(bc.component)
+        target = space.collapse()[0]
+        dofs = fem.locate_dofs_topological((space, target), dim, entities)
+    value, expression = bc.value, None
+    if isinstance(value, int | float):
+        value = fem.Constant(where, np.full(target.value_shape, float(value)))
+    if isinstance(value, fem.Constant):
+        condition = fem.dirichletbc(value, dofs if bc.component is None else dofs[0], space)
+    else:
+        function = fem.Function(target)
+        evolving = t in extract_constants(value) or bool(
+            set(ufl.algorithms.extract_coefficients(value)) - static
+        )
+        expression = BoundaryValue(function, value, cells, evolving)
+        if bc.component is None:
+            condition = fem.dirichletbc(function, dofs)
+        else:
+            condition = fem.dirichletbc(function, dofs, space)
+    return FixedValue(
+        bc.field, condition, value, dofs, space, target, bc.component, cells, expression
+    )
