@@ -46,7 +46,8 @@ def test_potential_is_consistent_before_the_first_row_and_event(overrides: dict,
     assert q["max_potential_V"].min() == pytest.approx(0.05, rel=1e-12)
     if overrides.get("time.scheme") != "steady":  # a steady sequence has no t = 0 row
         assert q["time_s"][0] == 0.0
-        assert q["current_left_A_per_m"][0] == pytest.approx(CURRENT, rel=1e-9)
+        # what leaves through the left side: the current enters there
+        assert q["current_left_A_per_m"][0] == pytest.approx(-CURRENT, rel=1e-9)
         assert q["max_temperature_K"][0] == 293.15  # held at its initial value
         assert q["power_W_per_m"][0] == pytest.approx(CURRENT * 0.05, rel=1e-9)
 
