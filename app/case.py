@@ -30,7 +30,7 @@ from app.parameter_resolution import resolve
 from app.parameter_set import ParameterTable
 from app.parameters import parameter_scope
 from app.probes import Probe, check_probe_names, probe_table
-from app.solvers import SolverSpec
+from app.solver_options import SolverSpec
 from app.units import to_si
 from app.validation import MAX_NESTING, check_values, validate
 

@@ -384,7 +384,13 @@ class Simulation:
             for field, block in zip(group.unknowns, group.system.residuals, strict=True)
         }
         self._evaluator = Quantities(
-            self.quantities, self.store, self._residuals_now, residual_forms, self.mesh_data
+            self.quantities,
+            self.store,
+            self._residuals_now,
+            residual_forms,
+            self.mesh_data,
+            self._static,
+            self.case.solver.stored_products,
         )
         # Consumers read derived fields as expressions; the stored values are evaluated only
         # at output times, when they are written or enter a quantity.
@@ -448,14 +454,15 @@ class Simulation:
         self.build()
         return [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities, *self.probes.columns]
 
-    def _residuals_now(self, names: set[str]) -> dict[str, Any]:
-        """The residual vectors of the named solved fields' rows at the current state."""
-        vectors = {}
+    def _residuals_now(self, names: set[str]) -> dict[str, tuple[str, Any]]:
+        """The residual forms of the named solved fields' rows at the current state (see
+        :meth:`app.groups.Group.residuals_now`)."""
+        forms = {}
         for group in self.groups:
             mine = names & {field.spec.name for field in group.unknowns}
             if mine:
-                vectors |= group.residuals_now(mine)
-        return vectors
+                forms |= group.residuals_now(mine)
+        return forms
 
     # 7: run (the time loop's stepper interface) -------------------------------------------
     def initialise(self) -> None:

@@ -50,7 +50,6 @@ TIMED = [
     "app.groups.Group.__init__",
     "app.groups.Group.assemble",
     "app.groups.Group.compile",
-    "app.groups.Group._boundary_condition",
     "app.fields.FieldStore.add",
     "app.fields.Field.refresh",
     "app.fields.Field.push_history",
