@@ -20,7 +20,7 @@ from app.contracts import BadValue, Context, Formula, PerRegion, Value
 from app.errors import did_you_mean, listing
 from app.fields import FieldStore
 from app.meshing import MeshData
-from app.parameters import walk_values
+from app.parameters import Surrogate, walk_values
 from app.timeint import TimeScheme
 
 
@@ -209,7 +209,20 @@ class FormContext(Context):
                 return self._formula(value, names)
             case PerRegion():
                 return self._per_region(value, names)
+            case Surrogate():
+                return self._served(value)
         raise TypeError(f"cannot turn {value!r} into a coefficient")
+
+    def _served(self, value: Surrogate) -> Any:
+        """The cellwise property a surrogate serves (a field the multiscale layer updates)."""
+        name = self._store.served.get(value)
+        if name is None:
+            raise BadValue(
+                f"surrogate '{value.name}' is not defined",
+                value=value,
+                fix=f"add a [surrogates.{value.name}] section",
+            )
+        return self._store[name].function
 
     def namespace(self) -> dict[str, Any]:
         """Names an expression may use here: coordinates, t and the readable scalar fields."""

@@ -9,6 +9,7 @@ other ranks waiting forever.
 import importlib.util
 import inspect
 import pathlib
+import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -109,7 +110,7 @@ def _gmsh_model(spec: "MeshSpec", base_dir: pathlib.Path) -> tuple[int, list[tup
     ``.msh`` is merged here rather than through ``dolfinx.io.gmsh.read_from_msh``, which would
     leave the other ranks waiting forever if gmsh failed to read the file.
     """
-    path = _find(spec.file, base_dir)
+    path = find_file(spec.file, base_dir)
     if path.suffix.lower() == ".py":
         _run_script(path, spec.parameters)
     else:
@@ -125,7 +126,7 @@ def _gmsh_model(spec: "MeshSpec", base_dir: pathlib.Path) -> tuple[int, list[tup
             _gmsh_step(
                 f"make '{spec.file}' order {spec.order}", gmsh.model.mesh.setOrder, spec.order
             )
-    return dim, _physical_groups(spec.file, dim)
+    return dim, physical_groups(spec.file, dim)
 
 
 def _gmsh_step(what: str, step: Callable[..., None], *args: object) -> None:
@@ -135,7 +136,8 @@ def _gmsh_step(what: str, step: Callable[..., None], *args: object) -> None:
         raise CaseError("mesh.file", f"gmsh could not {what}: {exc}") from None
 
 
-def _find(file: str, base_dir: pathlib.Path) -> pathlib.Path:
+def find_file(file: str, base_dir: pathlib.Path, where: str = "mesh.file") -> pathlib.Path:
+    """The file a case names: absolute, or relative to the case's folder, then the cwd."""
     given = pathlib.Path(file).expanduser()
     candidates = [given] if given.is_absolute() else [base_dir / given, pathlib.Path.cwd() / given]
     for candidate in candidates:
@@ -143,40 +145,52 @@ def _find(file: str, base_dir: pathlib.Path) -> pathlib.Path:
             return candidate.resolve()
     folders = ", ".join(dict.fromkeys(str(c.parent.resolve()) for c in candidates))
     raise CaseError(
-        "mesh.file",
+        where,
         f"file '{file}' not found (looked in: {folders})",
         "check the name; a relative path is read from the case file's folder, "
         "then from the current directory",
     )
 
 
-def _run_script(path: pathlib.Path, parameters: dict[str, float | int | str]) -> None:
-    """Run a .py geometry script's ``build(model, **parameters)``."""
+def load_script(path: pathlib.Path, where: str = "mesh.file") -> types.ModuleType:
+    """Import a .py geometry script by its path; it must define ``build(model, ...)``."""
     loader_spec = importlib.util.spec_from_file_location(f"scalebridge_mesh_{path.stem}", path)
     module = importlib.util.module_from_spec(loader_spec)
     try:
         loader_spec.loader.exec_module(module)
     except Exception as exc:  # user code may raise anything
-        problem = f"{path.name} failed to load: {type(exc).__name__}: {exc}"
-        raise CaseError("mesh.file", problem) from None
-    build = getattr(module, "build", None)
-    if not callable(build):
+        raise CaseError(where, f"{path.name} failed to load: {type(exc).__name__}: {exc}") from None
+    if not callable(getattr(module, "build", None)):
         raise CaseError(
-            "mesh.file",
+            where,
             f"{path.name} has no build() function",
             "define build(model, **parameters) that adds the geometry and physical groups "
             "(see meshes/two_layer.py)",
         )
-    signature = inspect.signature(build)
+    return module
+
+
+def check_arguments(
+    function: Callable, parameters: dict, where: str = "mesh.parameters", skip: int = 1
+) -> None:
+    """Refuse ``parameters`` that a script's function does not take (after ``skip`` positional
+    arguments, the gmsh model for build())."""
+    signature = inspect.signature(function)
     try:
-        signature.bind(gmsh.model, **parameters)
+        signature.bind(*([None] * skip), **parameters)
     except TypeError as exc:
-        accepted = list(signature.parameters)[1:]
+        accepted = list(signature.parameters)[skip:]
         raise CaseError(
-            "mesh.parameters",
-            f"build() in {path.name} does not take these parameters ({exc})",
+            where,
+            f"{function.__name__}() of the script does not take these parameters ({exc})",
             f"its parameters are: {listing(accepted)}",
         ) from None
+
+
+def _run_script(path: pathlib.Path, parameters: dict[str, float | int | str]) -> None:
+    """Run a .py geometry script's ``build(model, **parameters)``."""
+    build = load_script(path).build
+    check_arguments(build, parameters)
     try:
         build(gmsh.model, **parameters)
     except Exception as exc:  # user code may raise anything
@@ -185,7 +199,7 @@ def _run_script(path: pathlib.Path, parameters: dict[str, float | int | str]) ->
         ) from None
 
 
-def _physical_groups(file: str, dim: int) -> list[tuple[int, int, str]]:
+def physical_groups(file: str, dim: int, where: str = "mesh.file") -> list[tuple[int, int, str]]:
     """Named physical groups of the cells and facets, checked so model_to_mesh cannot fail."""
     model = gmsh.model
     groups = []
@@ -194,12 +208,12 @@ def _physical_groups(file: str, dim: int) -> list[tuple[int, int, str]]:
         for _, tag in model.getPhysicalGroups(d):
             name = model.getPhysicalName(d, tag) or f"{'region' if d == dim else 'boundary'}_{tag}"
             if any(name == other for d_other, _, other in groups if d_other == d):
-                raise CaseError("mesh.file", f"two physical groups of '{file}' are named '{name}'")
+                raise CaseError(where, f"two physical groups of '{file}' are named '{name}'")
             groups.append((d, tag, name))
             for entity in model.getEntitiesForPhysicalGroup(d, tag):
                 if (d, entity) in owner:
                     raise CaseError(
-                        "mesh.file",
+                        where,
                         f"{_WORDS[d]} {entity} is in both '{owner[d, entity]}' and '{name}'",
                         "put every cell and facet into at most one physical group",
                     )
@@ -210,15 +224,15 @@ def _physical_groups(file: str, dim: int) -> list[tuple[int, int, str]]:
         f'model.addPhysicalGroup({dim}, tags, name="solid") to a .py script'
     )
     if not any(d == dim for d, _, _ in groups):
-        raise CaseError("mesh.file", f"'{file}' has no physical {word} groups, so no cells", fix)
+        raise CaseError(where, f"'{file}' has no physical {word} groups, so no cells", fix)
     loose = [tag for _, tag in model.getEntities(dim) if (dim, tag) not in owner]
     if loose:
-        raise CaseError("mesh.file", f"{word}(s) {loose} of '{file}' are in no physical group", fix)
-    types = model.mesh.getElementTypes(dim)
-    if len(types) != 1:
-        names = [model.mesh.getElementProperties(t)[0] for t in types]
+        raise CaseError(where, f"{word}(s) {loose} of '{file}' are in no physical group", fix)
+    cell_types = model.mesh.getElementTypes(dim)
+    if len(cell_types) != 1:
+        names = [model.mesh.getElementProperties(t)[0] for t in cell_types]
         raise CaseError(
-            "mesh.file",
+            where,
             f"'{file}' mixes cell types {names}; DOLFINx meshes have one",
             "mesh with one cell type (all triangles, or all quadrilaterals, ...)",
         )
