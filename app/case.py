@@ -28,6 +28,7 @@ from app.coupling import CouplingSpec
 from app.errors import CaseError, did_you_mean, listing
 from app.events import EventSpec, ProtocolSpec
 from app.meshing import MeshSpec
+from app.multiscale.spec import SurrogateSpec
 from app.probes import Probe, check_probe_names, probe_table
 from app.units import to_si
 
@@ -144,6 +145,22 @@ class Case(Parameters):
         default_factory=list, description="Conditions that stop the run"
     )
     protocol: ProtocolSpec | None = Field(None, description="Controlled steps with conditions")
+    surrogates: dict[str, SurrogateSpec] = Field(
+        default_factory=dict,
+        description="Microstructures whose effective properties a surrogate serves to "
+        'properties written { surrogate = "<name>" }',
+    )
+
+    @field_validator("surrogates", mode="before")
+    @classmethod
+    def _surrogate_names(cls, raw: Any) -> Any:
+        if isinstance(raw, Mapping):
+            for name in raw:
+                if not str(name).isidentifier():
+                    raise ValueError(
+                        f"surrogate names are letters, digits and underscores: {name!r}"
+                    )
+        return raw
 
 
 @dataclass
@@ -171,6 +188,10 @@ class LoadedCase:
         )
         if self.case.mesh.file:
             data["mesh"]["file"] = str(self.mesh_file_hint())
+        for section in data.get("surrogates", {}).values():  # runnable from the run folder
+            for key in ("microstructure", "database"):
+                if key in section:
+                    section[key] = str(self.file_hint(section[key]))
         data["physics"] = {
             name: {"type": plugin.name}
             | ({"domain": plugin.domain} if plugin.domain else {})
@@ -181,8 +202,12 @@ class LoadedCase:
 
     def mesh_file_hint(self) -> Path:
         """The mesh file as an absolute path when it exists relative to the case."""
-        candidate = (self.base_dir / self.case.mesh.file).resolve()
-        return candidate if candidate.exists() else Path(self.case.mesh.file)
+        return self.file_hint(self.case.mesh.file)
+
+    def file_hint(self, file: str) -> Path:
+        """A file the case names, as an absolute path when it exists relative to the case."""
+        candidate = (self.base_dir / file).resolve()
+        return candidate if candidate.exists() else Path(file)
 
     def locate(self, token: str, within: str) -> str:
         """Dotted path of the first key or string value equal to (or containing) ``token``

@@ -21,10 +21,12 @@ cell's box, and averages of gradients are taken on its faces.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import ufl
+from basix.ufl import element
 from dolfinx import fem, mesh
 from dolfinx.fem import petsc as fem_petsc
 from mpi4py import MPI
@@ -35,6 +37,57 @@ from app.multiscale.periodic import cell_box, pinned_nodes, prolongation, reduce
 _prefixes = itertools.count()
 CONDITIONS = ("minimal", "periodic", "kinematic")
 FACES = 1  # facet tag of the cell's faces
+
+
+@dataclass
+class _Forms:
+    """The cell problem's forms, compiled once per process for a kind of cell and material:
+    JIT look-ups cost more than a small cell's whole solve (each scans the form cache)."""
+
+    symbols: dict[str, Any]
+    compiled: dict[str, Any]
+
+
+_COMPILED: dict[tuple, _Forms] = {}
+
+
+def _forms(domain: mesh.Mesh, material: Any, degree: int) -> _Forms:
+    coordinates = domain.ufl_domain().ufl_coordinate_element()
+    dim = domain.geometry.dim
+    key = (material.kind, tuple(material.moduli("matrix")), dim, degree, repr(coordinates))
+    if key not in _COMPILED:
+        template = ufl.Mesh(coordinates)
+        cell = template.ufl_cell().cellname
+        space = ufl.FunctionSpace(
+            template, element("Lagrange", cell, degree, shape=material.shape(dim))
+        )
+        piecewise = ufl.FunctionSpace(template, element("DG", cell, 0))
+        moduli = {name: ufl.Coefficient(piecewise) for name in material.moduli("matrix")}
+        load = ufl.Constant(
+            template, shape=(dim,) if material.kind == "conductivity" else (dim, dim)
+        )
+        fluctuation = ufl.Coefficient(space)
+        u, v = ufl.TrialFunction(space), ufl.TestFunction(space)
+        grad, flux = material.gradient, material.flux
+        dx, ds = ufl.Measure("dx", template), ufl.Measure("ds", template)(FACES)
+        n = ufl.FacetNormal(template)
+        traction = load * n if material.kind == "elasticity" else ufl.dot(load, n)
+        total = flux(load + grad(fluctuation), moduli)
+        average = material.boundary_average(fluctuation, n)
+        basis = material.load_cases(dim)
+        forms = {
+            "operator": ufl.inner(flux(grad(u), moduli), grad(v)) * dx,
+            "rhs": -ufl.inner(flux(load, moduli), grad(v)) * dx,
+            "traction": ufl.inner(traction, v) * ds,
+        }
+        forms |= {f"flux{i}": ufl.inner(total, _constant(b)) * dx for i, b in enumerate(basis)}
+        forms |= {
+            f"gradient{i}": ufl.inner(average, _constant(b)) * ds for i, b in enumerate(basis)
+        }
+        compiled = {name: fem.compile_form(domain.comm, form) for name, form in forms.items()}
+        symbols = {"moduli": moduli, "load": load, "fluctuation": fluctuation}
+        _COMPILED[key] = _Forms(symbols, compiled)
+    return _COMPILED[key]
 
 
 class CellProblem:
@@ -54,33 +107,41 @@ class CellProblem:
         self.low, self.high = cell_box(domain)
         self.volume = float(np.prod(self.high - self.low))
         self.space = fem.functionspace(domain, ("Lagrange", degree, material.shape(dim)))
-        moduli = self._moduli(cell_tags, regions)
-        u, v = ufl.TrialFunction(self.space), ufl.TestFunction(self.space)
-        grad = material.gradient
-        dx = ufl.dx(domain=domain)
-        self.load = fem.Constant(
-            domain, np.zeros((dim,) if material.kind == "conductivity" else (dim, dim))
-        )
+        forms = _forms(domain, material, degree)
+        symbols = forms.symbols
+        self.load = fem.Constant(domain, np.zeros(symbols["load"].ufl_shape))
         self.fluctuation = fem.Function(self.space)
-        self._operator = fem.form(ufl.inner(material.flux(grad(u), moduli), grad(v)) * dx)
-        self._rhs = fem.form(-ufl.inner(material.flux(self.load, moduli), grad(v)) * dx)
-        total = self.load + grad(self.fluctuation)
-        flux = material.flux(total, moduli)
-        self._flux = [fem.form(ufl.inner(flux, _constant(b)) * dx) for b in self._basis()]
+        coefficients = {symbols["fluctuation"]: self.fluctuation}
+        coefficients |= {
+            symbols["moduli"][name]: function
+            for name, function in self._moduli(cell_tags, regions).items()
+        }
+        constants = {symbols["load"]: self.load}
         faces = mesh.locate_entities_boundary(domain, dim - 1, self._on_faces)
-        tags = mesh.meshtags(domain, dim - 1, np.sort(faces), np.full(len(faces), FACES, np.int32))
-        ds = ufl.Measure("ds", domain=domain, subdomain_data=tags)(FACES)
-        n = ufl.FacetNormal(domain)
-        self._traction = fem.form(ufl.inner(self._flux_of_load(n), v) * ds)
-        average = material.boundary_average(self.fluctuation, n)
-        self._gradient = [fem.form(ufl.inner(average, _constant(b)) * ds) for b in self._basis()]
-        self._faces = faces
+        domain.topology.create_connectivity(dim - 1, dim)
+        domain.topology.create_connectivity(dim, dim - 1)
+        exterior = fem.IntegralType.exterior_facet
+        on_faces = {
+            exterior: [(FACES, fem.compute_integration_domains(exterior, domain.topology, faces))]
+        }
+
+        def create(name: str) -> fem.Form:
+            compiled = forms.compiled[name]
+            spaces = [self.space] * len(compiled.ufl_form.arguments())
+            subdomains = on_faces if compiled.ufl_form.integrals_by_type("exterior_facet") else {}
+            return fem.create_form(compiled, spaces, domain, subdomains, coefficients, constants)
+
+        self._create, self._faces = create, faces
+        self._operator, self._rhs = create("operator"), create("rhs")
+        count = len(material.load_cases(dim))
+        self._flux = [create(f"flux{i}") for i in range(count)]
+        self._gradient_names = [f"gradient{i}" for i in range(count)]
 
     # Set-up ---------------------------------------------------------------------------------
     def _moduli(self, cell_tags: Any, regions: dict) -> dict[str, fem.Function]:
         """Cellwise-constant phase properties."""
         space = fem.functionspace(self.mesh, ("DG", 0))
-        names = self.material.moduli(next(iter(regions)))
+        names = self.material.moduli("matrix")
         moduli = {name: fem.Function(space) for name in names}
         for region, tag in regions.items():
             cells = cell_tags.find(tag)
@@ -92,10 +153,6 @@ class CellProblem:
 
     def _basis(self) -> list[np.ndarray]:
         return self.material.load_cases(self.dim)
-
-    def _flux_of_load(self, n: Any) -> Any:
-        """Sigma n for the load constant taken as a stress (minimal conditions)."""
-        return self.load * n if self.material.kind == "elasticity" else ufl.dot(self.load, n)
 
     def _on_faces(self, x: np.ndarray) -> np.ndarray:
         tolerance = 1e-8 * float(np.max(self.high - self.low))
@@ -152,6 +209,8 @@ class CellProblem:
 
     def _minimal(self) -> np.ndarray:
         """Uniform flux (traction) on the faces; the unknown is the whole field u."""
+        traction = self._create("traction")
+        gradient = [self._create(name) for name in self._gradient_names]
         A = fem_petsc.assemble_matrix(self._operator)
         A.assemble()
         rows = self._gauge_rows()
@@ -161,12 +220,12 @@ class CellProblem:
         columns = []
         for load in self._basis():
             self.load.value = load
-            self._assemble(b, self._traction)
+            self._assemble(b, traction)
             b.setValues(rows, np.zeros(len(rows)))
             b.assemble()
             solver.solve(b, self.fluctuation.x.petsc_vec)
             self.fluctuation.x.scatter_forward()
-            columns.append(self._average(self._gradient))
+            columns.append(self._average(gradient))
         compliance = np.array(columns).T
         return np.linalg.inv(compliance)
 

@@ -170,9 +170,10 @@ class ServedSurrogate:
         return self.round(clipped)
 
     def round(self, states: np.ndarray) -> np.ndarray:
+        """To a power of ten near 1e-9 of each range (so 0.02 stays 0.02)."""
         width = self.ranges[:, 1] - self.ranges[:, 0]
-        step = np.where(width > 0, width, 1.0) * RESOLUTION
-        return np.round((states - self.ranges[:, 0]) / step) * step + self.ranges[:, 0]
+        step = 10.0 ** np.floor(np.log10(np.where(width > 0, width, 1.0) * RESOLUTION))
+        return np.round(states / step) * step
 
     def _warn_clamped(self, states: np.ndarray, clipped: np.ndarray) -> None:
         outside = np.abs(states - clipped).max(axis=0) if len(states) else np.zeros(len(self.names))
