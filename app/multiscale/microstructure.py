@@ -23,7 +23,7 @@ from mpi4py import MPI
 
 from app.errors import CaseError
 from app.meshing_gmsh import check_arguments, find_file, load_script, physical_groups
-from app.multiscale.spec import FRACTION, SurrogateSpec
+from app.multiscale.spec import FRACTION
 
 REGIONS = ("matrix", "inclusion")
 
@@ -32,8 +32,8 @@ class Microstructure:
     """The cell script of ``[surrogates.<name>]``.
 
     Args:
-        spec: The section.
-        where: Its case path (``surrogates.<name>``).
+        script: The script's path as the case gives it.
+        where: The section's case path (``surrogates.<name>``).
         base_dir: The case's folder (relative script paths).
         fixed: The fixed arguments of build().
         descriptors: The arguments of build() that make a state, in order.
@@ -41,18 +41,18 @@ class Microstructure:
 
     def __init__(
         self,
-        spec: SurrogateSpec,
+        script: str,
         where: str,
         base_dir: pathlib.Path,
         fixed: dict[str, Any],
         descriptors: list[str],
     ):
         self.where = where
-        self.path = find_file(spec.microstructure, base_dir, f"{where}.microstructure")
+        self.path = find_file(script, base_dir, f"{where}.microstructure")
         if self.path.suffix.lower() != ".py":
             raise CaseError(
                 f"{where}.microstructure",
-                f"'{spec.microstructure}' is not a .py script",
+                f"'{script}' is not a .py script",
                 "give a gmsh Python script with build(model, volume_fraction, ...)",
             )
         self.module = load_script(self.path, f"{where}.microstructure")

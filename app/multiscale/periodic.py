@@ -25,9 +25,10 @@ def cell_box(mesh) -> tuple[np.ndarray, np.ndarray]:
     """Lowest and highest corner of the unit cell (the mesh's bounding box), on every rank."""
     gdim = mesh.geometry.dim
     x = mesh.geometry.x[:, :gdim]
-    low = mesh.comm.allreduce(x.min(axis=0) if len(x) else np.full(gdim, np.inf), op=MPI.MIN)
-    high = mesh.comm.allreduce(x.max(axis=0) if len(x) else np.full(gdim, -np.inf), op=MPI.MAX)
-    return np.asarray(low), np.asarray(high)
+    low, high = np.full(gdim, np.inf), np.full(gdim, -np.inf)
+    mesh.comm.Allreduce(x.min(axis=0, initial=np.inf), low, op=MPI.MIN)
+    mesh.comm.Allreduce(x.max(axis=0, initial=-np.inf), high, op=MPI.MAX)
+    return low, high
 
 
 def node_coordinates(space: fem.FunctionSpace) -> np.ndarray:
@@ -68,17 +69,20 @@ def prolongation(space: fem.FunctionSpace) -> PETSc.Mat:
     points = np.concatenate([p for p, _ in gathered]) if gathered else np.zeros((0, x.shape[1]))
     numbers = np.concatenate([n for _, n in gathered]).astype(np.int64)
     partner = np.empty(len(slaves), dtype=np.int64)
-    if len(slaves):
-        if not len(points):
-            raise ValueError("the cell's mesh is not periodic: no nodes on its low faces")
+    unmatched = None
+    if len(slaves) and not len(points):
+        unmatched = x[slaves[0]]
+    elif len(slaves):
         distance, nearest = cKDTree(points).query(image[slaves])
-        if distance.max() > tolerance:
-            worst = slaves[int(np.argmax(distance))]
-            raise ValueError(
-                f"the cell's mesh is not periodic: the node at {x[worst]} has no partner on "
-                "the opposite face (mesh it with gmsh.model.mesh.setPeriodic)"
-            )
         partner = numbers[nearest]
+        if distance.max() > tolerance:
+            unmatched = x[slaves[int(np.argmax(distance))]]
+    unmatched = next((p for p in comm.allgather(unmatched) if p is not None), None)
+    if unmatched is not None:  # raised on every rank, so none waits in a collective call
+        raise ValueError(
+            f"the cell's mesh is not periodic: the node at {unmatched} has no partner on the "
+            "opposite face (mesh it with gmsh.model.mesh.setPeriodic)"
+        )
 
     columns = global_nodes.copy()
     columns[slaves] = partner

@@ -66,7 +66,7 @@ class ServedSurrogate:
         if FRACTION in fixed:  # a fixed fraction is a constant descriptor of the backbone
             self.expressions[FRACTION] = parse(repr(float(fixed.pop(FRACTION))))
         self.names = list(self.expressions)
-        self.micro = Microstructure(spec, self.where, base_dir, fixed, self.names)
+        self.micro = Microstructure(spec.microstructure, self.where, base_dir, fixed, self.names)
         self.ranges = self.micro.limits(spec.limits)
         self.fraction = self.names.index(FRACTION)
         self.dim = self.comm.bcast(
@@ -176,8 +176,9 @@ class ServedSurrogate:
         return np.round(states / step) * step
 
     def _warn_clamped(self, states: np.ndarray, clipped: np.ndarray) -> None:
-        outside = np.abs(states - clipped).max(axis=0) if len(states) else np.zeros(len(self.names))
-        outside = self.comm.allreduce(outside, op=MPI.MAX)
+        local = np.abs(states - clipped).max(axis=0, initial=0.0)
+        outside = np.zeros(len(self.names))
+        self.comm.Allreduce(local, outside, op=MPI.MAX)
         tolerance = 1e-6 * (self.ranges[:, 1] - self.ranges[:, 0] + 1e-300)
         if self._clamped or not (outside > tolerance).any():
             return
