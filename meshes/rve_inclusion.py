@@ -25,7 +25,11 @@ boundary groups (the solver finds the cell's faces by their coordinates). Used b
 
 import math
 
+import gmsh
+
 from app.multiscale.cells import make_periodic
+
+CURVATURE = 24  # cells per full turn of a curved surface: small inclusions stay resolved
 
 SHAPES = {"circle": 2, "ellipse": 2, "sphere": 3, "spheroid": 3, "fibre": 3}
 MARGIN = 0.03  # least matrix between an inclusion and the cell's faces (of the cell size)
@@ -99,6 +103,7 @@ def build(model, volume_fraction, shape="circle", aspect_ratio=1.0, angle=0.0, p
     if inclusion:
         model.addPhysicalGroup(dim, [tag for _, tag in inclusion], name="inclusion")
     make_periodic(model, dim)
+    gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", CURVATURE)
 
 
 def _inclusion(occ, fraction, shape, aspect_ratio, angle):

@@ -32,6 +32,7 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
 FRACTION = "volume_fraction"
+RVE_PRECISION = 1e-5  # relative precision of an RVE's property (discretisation, remeshing)
 
 
 @dataclass
@@ -93,18 +94,44 @@ class Surrogate:
         scaled = self.scale(self.inputs[informative])
         learned = self.backbone.encode(fraction[informative], self.properties[informative])
         scale = np.max(np.abs(learned)) if learned.size else 0.0
-        self._outputs = [self._fit_output(scaled, column, scale) for column in learned.T]
+        noise = self._noise(fraction[informative], learned)
+        self._outputs = [
+            self._fit_output(scaled, column, spread, scale)
+            for column, spread in zip(learned.T, noise.T, strict=True)
+        ]
         self._hull = self._make_hull(scaled)
         self.warnings = self._monotonicity()
 
-    def _fit_output(self, scaled: np.ndarray, values: np.ndarray, scale: float) -> _Output:
+    def _noise(self, fraction: np.ndarray, learned: np.ndarray) -> np.ndarray:
+        """How precisely each state pins each learned output down: an RVE's relative
+        precision over the property's relative sensitivity to the output. At small volume
+        fractions the property hardly depends on the shape parameter, so those states say
+        little about it (and would otherwise be read as noise-free)."""
+        noise = np.empty_like(learned)
+        base = self.backbone.decode(fraction, learned)
+        for column in range(learned.shape[1]):
+            shifted = learned.copy()
+            shifted[:, column] += 1e-4
+            moved = self.backbone.decode(fraction, shifted)
+            sensitivity = self.backbone.relative_error(moved, base) / 1e-4
+            noise[:, column] = RVE_PRECISION / np.maximum(sensitivity, 1e-300)
+        return noise
+
+    def _fit_output(
+        self, scaled: np.ndarray, values: np.ndarray, noise: np.ndarray, scale: float
+    ) -> _Output:
         if np.ptp(values) <= 1e-9 * max(scale, 1e-300) or len(values) < 2:
             return _Output(constant=float(np.mean(values)) if len(values) else 0.0)
         kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
             np.full(scaled.shape[1], 0.3), (1e-2, 1e2), nu=2.5
         ) + WhiteKernel(1e-6, (1e-12, 1e-2))
+        spread = np.std(values) or 1.0  # normalize_y divides the targets by it
         process = GaussianProcessRegressor(
-            kernel, normalize_y=True, n_restarts_optimizer=3, random_state=0
+            kernel,
+            alpha=np.minimum(noise / spread, 1e3) ** 2,
+            normalize_y=True,
+            n_restarts_optimizer=3,
+            random_state=0,
         )
         with python_warnings.catch_warnings():
             python_warnings.simplefilter("ignore", ConvergenceWarning)
