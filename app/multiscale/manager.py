@@ -117,15 +117,14 @@ class Multiscale:
         """Compile the descriptors. They may read x, y, z, t and the scalar fields of the whole
         mesh: the stored function, or a derived field's expression (whose stored value is
         refreshed at output times only)."""
-        served = set(store.served.values())
+        ours = {surrogate.where for surrogate in self.served.values()}
         fields = {
             field.spec.name: derived.get(field.spec.name, field.function)
             for field in store
             if field.spec.rank == "scalar"
             and field.spec.region is None
             and not field.is_global
-            and field.spec.name not in served
-            and field.provider not in {s.where for s in self.served.values()}
+            and field.provider not in ours
         }
         self._t = fem.Constant(store.mesh, PETSc.ScalarType(0.0))
         x = ufl.SpatialCoordinate(store.mesh)

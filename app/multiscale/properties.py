@@ -2,6 +2,9 @@
 
 ``{ surrogate = "name", component = "..." }`` in a case; the component defaults by kind:
 
+Each component is a cellwise field named ``<surrogate>_<component>`` (``mineral_tensor``), written
+with the other fields.
+
 * conductivity: ``tensor`` for a parameter that accepts one (heat's conductivity, mass
   transport's diffusivity: the full d x d tensor; a scalar on a 1D mesh), else ``isotropic``
   (the mean of the cell tensor's principal values, trace/d). Also ``xx``, ``yy``, ``zz``,
@@ -70,8 +73,7 @@ def resolve(value: Surrogate, kind: str, units: str | None, gdim: int, where: st
         if component not in ("tensor", "isotropic") and max(map(AXES.index, component)) >= 3:
             raise CaseError(where, f"no component {component}")
         shape = (gdim, gdim) if component == "tensor" and gdim > 1 else ()
-        name = value.name if component == "tensor" else f"{value.name}_{component}"
-        return Output(name, component, shape, value.units or (units or ""))
+        return Output(f"{value.name}_{component}", component, shape, value.units or units or "")
     default = value.parameter if value.parameter in ELASTICITY else None
     component = value.component or default
     if component is None:

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import ufl
 from dolfinx import fem
 from mpi4py import MPI
 from scipy.stats import qmc
@@ -68,6 +67,9 @@ class ServedSurrogate:
         self.names = list(self.expressions)
         self.micro = Microstructure(spec.microstructure, self.where, base_dir, fixed, self.names)
         self.ranges = self.micro.limits(spec.limits)
+        for i, expression in enumerate(self.expressions.values()):
+            if not expression.names:  # a constant: that value is the whole range
+                self.ranges[i] = expression.evaluate({})
         self.fraction = self.names.index(FRACTION)
         self.dim = self.comm.bcast(
             self.micro.dimension(self.ranges[:, 0]) if self.comm.rank == 0 else None, root=0
@@ -119,7 +121,9 @@ class ServedSurrogate:
     def _field(self, name: str, units: str, shape: tuple[int, ...] = ()) -> fem.Function:
         if name in self.store:
             raise CaseError(
-                self.where, f"the surrogate's field '{name}' clashes with a field of the case"
+                self.where,
+                f"the surrogate's field '{name}' has the name of a field of the case",
+                "rename the surrogate",
             )
         spec = FieldSpec(name, {0: "scalar", 2: "tensor"}[len(shape)], units, ("DG", 0))
         return self.store.add(spec, self.where).function
@@ -133,7 +137,7 @@ class ServedSurrogate:
                 f"{self.store.mesh.geometry.dim}D",
                 "use a 3D microstructure for a 3D mechanics run",
             )
-        if output.field not in self.store:
+        if all(output.field != served.field for served, _ in self.outputs):
             self.outputs.append((output, self._field(output.field, output.units, output.shape)))
 
     def compile(self, namespace: dict[str, Any], t: fem.Constant) -> None:
@@ -141,6 +145,11 @@ class ServedSurrogate:
         points = self._cells.element.interpolation_points
         self._evaluate = {}
         for name, expression in self.expressions.items():
+            target = self.descriptors[name]
+            if not expression.names:  # a constant (a fixed volume fraction): no mesh to tabulate
+                target.x.array[:] = expression.evaluate({})
+                self._evaluate[name] = lambda: None
+                continue
             try:
                 value = expression.to_ufl(namespace)
             except ValueError as exc:
@@ -150,10 +159,8 @@ class ServedSurrogate:
                     f"use scalar fields of the whole mesh, x, y, z and t: "
                     f"{listing(n for n in namespace if n not in ('x', 'y', 'z'))}",
                 ) from None
-            compiled = fem.Expression(ufl.as_ufl(value), points)
-            self._evaluate[name] = lambda target=self.descriptors[name], c=compiled: (
-                target.interpolate(c)
-            )
+            compiled = fem.Expression(value, points)
+            self._evaluate[name] = lambda target=target, c=compiled: target.interpolate(c)
         self._t = t
 
     # States -------------------------------------------------------------------------------------

@@ -61,7 +61,8 @@ class SurrogateSpec(Parameters):
         default_factory=dict, description="Fixed arguments of the script's build()"
     )
     descriptors: dict[str, str] = Field(
-        description="Arguments of build() computed per cell: expressions of fields, x, y, z, t"
+        default_factory=dict,
+        description="Arguments of build() computed per cell: expressions of fields, x, y, z, t",
     )
     property: Literal["conductivity", "elasticity"] = Field(
         description="conductivity: any transport tensor (heat, diffusion, electric); "
@@ -117,8 +118,6 @@ class SurrogateSpec(Parameters):
     @field_validator("descriptors")
     @classmethod
     def _expressions(cls, descriptors: dict[str, str]) -> dict[str, str]:
-        if not descriptors:
-            raise ValueError(f'map at least one argument of build(), e.g. {FRACTION} = "phi"')
         for name, source in descriptors.items():
             if not name.isidentifier():
                 raise ValueError(f"{name!r} is not an argument name of build()")

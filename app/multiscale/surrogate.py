@@ -193,22 +193,26 @@ class Surrogate:
 
     # Checks ---------------------------------------------------------------------------------
     def _monotonicity(self) -> list[str]:
-        """Where a directional property is not monotone in the volume fraction."""
-        fraction_index = self._fraction
-        informative = self.inputs[self.inputs[:, fraction_index] > 0]
+        """Where a directional property is not monotone in the volume fraction, swept from 0 to
+        the largest trained fraction at each trained combination of the other descriptors."""
+        column = self._fraction
+        informative = self.inputs[self.inputs[:, column] > 0]
         if not len(informative):
             return []
-        top = informative[:, fraction_index].max()
-        grid = np.linspace(0.0, top, 81)
+        grid = np.linspace(0.0, informative[:, column].max(), 81)
+        others = [i for i in range(len(self.names)) if i != column]
         problems = []
-        for state in np.unique(informative, axis=0)[:20]:
-            inputs = np.repeat(state[None, :], len(grid), axis=0)
-            inputs[:, fraction_index] = grid
+        for state in np.unique(informative[:, others], axis=0)[:20]:
+            inputs = np.empty((len(grid), len(self.names)))
+            inputs[:, others], inputs[:, column] = state, grid
             properties = self.predict(inputs).properties
             trends = self.backbone.trends()
+            where = ", ".join(
+                f"{self.names[i]} = {v:.4g}" for i, v in zip(others, state, strict=True)
+            )
             for name, values in self.backbone.components(properties).items():
-                problem = _trend_problem(name, grid, values, trends[name], state)
-                if problem and problem not in problems:
+                problem = _trend_problem(name, grid, values, trends[name], where)
+                if problem:
                     problems.append(problem)
         return problems
 
@@ -216,7 +220,7 @@ class Surrogate:
         return self.backbone.relative_error(predicted, reference)
 
 
-def _trend_problem(name, grid, values, trend, state) -> str | None:
+def _trend_problem(name, grid, values, trend, where) -> str | None:
     steps = np.diff(values) * trend
     slack = 1e-9 * np.max(np.abs(values))
     wrong = np.flatnonzero(steps < -slack)
@@ -226,8 +230,8 @@ def _trend_problem(name, grid, values, trend, state) -> str | None:
     direction = "increase" if trend > 0 else "decrease"
     return (
         f"{name} is not monotone in the volume fraction: {values[i]:.6g} at {grid[i]:.4g}, "
-        f"{values[i + 1]:.6g} at {grid[i + 1]:.4g} (expected to {direction}; state "
-        f"{np.array2string(state, precision=4)})"
+        f"{values[i + 1]:.6g} at {grid[i + 1]:.4g} (expected to {direction}"
+        f"{'; at ' + where if where else ''})"
     )
 
 
