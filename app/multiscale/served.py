@@ -65,6 +65,7 @@ class ServedSurrogate:
         if FRACTION in fixed:  # a fixed fraction is a constant descriptor of the backbone
             self.expressions[FRACTION] = parse(repr(float(fixed.pop(FRACTION))))
         self.names = list(self.expressions)
+        self._check_names(store)
         self.micro = Microstructure(spec.microstructure, self.where, base_dir, fixed, self.names)
         self.ranges = self.micro.limits(spec.limits)
         for i, expression in enumerate(self.expressions.values()):
@@ -92,6 +93,23 @@ class ServedSurrogate:
         self.uncertainty = self._field(f"{name}_uncertainty", "dimensionless")
 
     # Set-up -------------------------------------------------------------------------------------
+    def _check_names(self, store: FieldStore) -> None:
+        """Descriptors read x, y, z, t and the scalar fields of the whole mesh."""
+        known = {"x", "y", "z", "t"} | {
+            field.spec.name
+            for field in store
+            if field.spec.rank == "scalar" and field.spec.region is None and not field.is_global
+        }
+        for name, expression in self.expressions.items():
+            try:
+                expression.check_names(known)
+            except ValueError as exc:
+                raise CaseError(
+                    f"{self.where}.descriptors.{name}",
+                    str(exc),
+                    "use scalar fields of the whole mesh, x, y, z and t",
+                ) from None
+
     def _backbone(self) -> TensorBackbone | ModuliBackbone:
         shape = self.micro.depolarisation(self.dim)
         if self.spec.property == "conductivity":

@@ -192,7 +192,7 @@ def conductivity_phase(raw: Any) -> tuple[float, str | None]:
         raise ValueError(f'expected a value with units such as "1e-9 m^2/s", got {raw!r}')
     if isinstance(raw, str):
         quantity = _quantity(raw)
-        value, unit = float(quantity.to_base_units().magnitude), str(quantity.units)
+        value, unit = float(quantity.to_base_units().magnitude), f"{quantity.units:~}"
     else:
         value, unit = float(raw), None
     if not math.isfinite(value) or value < 0:
