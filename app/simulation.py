@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -129,12 +130,7 @@ class Simulation:
                         raise error
                     self.store.add(spec, instance, 0 if spec.derived else depth)
         self.multiscale = Multiscale.create(
-            self.case.surrogates,
-            self.physics,
-            self.store,
-            self.loaded.base_dir,
-            not time_spec.transient,
-            self.comm,
+            self.case, self.physics, self.store, self.loaded.base_dir, self.comm
         )
         self._static: set[Any] = set()
         with self._located():
@@ -316,9 +312,8 @@ class Simulation:
         for name, value in derived.items():
             target = self.store[name]
             target.evaluation = Evaluation(value, target.function, self.domains)
-        if self.multiscale is not None:
-            self.multiscale.compile(self.store, derived)
-            self.multiscale.start(self.case.time.start)
+        self.multiscale.compile(self.store, derived)
+        self.multiscale.start(self.case.time.start)
         residuals = {
             field.spec.name: block
             for group in self.groups
@@ -344,21 +339,16 @@ class Simulation:
     def step(self, start: float, dt: float) -> SolveReport:
         """Solve the step from ``start``; on failure the state is back at ``start``. With
         surrogates, the step may be solved again with refreshed properties."""
-        if self.multiscale is None:
-            return self.coupler.step(start, dt)
-        return self.multiscale.advance(
-            lambda: self.coupler.step(start, dt), self.coupler.rollback, start + dt
-        )
+        solve = functools.partial(self.coupler.step, start, dt)
+        return self.multiscale.advance(solve, self.coupler.rollback, start + dt)
 
     def commit(self) -> None:
         self.coupler.commit()
-        if self.multiscale is not None:
-            self.multiscale.commit()
+        self.multiscale.commit()
 
     def rollback(self) -> None:
         self.coupler.rollback()
-        if self.multiscale is not None:
-            self.multiscale.rollback()
+        self.multiscale.rollback()
 
     def restart(self) -> None:
         self.coupler.restart()
@@ -432,8 +422,7 @@ class Simulation:
         return result
 
     def _run(self, folder: RunDirectory | None, started: float, progress: bool) -> Result:
-        if self.multiscale is not None:
-            self.multiscale.open(folder.path if folder else None)
+        self.multiscale.open(folder.path if folder else None)
         self.compile()
         log.info("%s", self.describe_solvers())
         functions = [self.store[name].function for name in self._output_fields]
@@ -464,8 +453,7 @@ class Simulation:
             self.probes.close()
             if self._writer is not None:
                 self._writer.close()
-            if self.multiscale is not None:
-                self.multiscale.close(folder.path if folder else None)
+            self.multiscale.close(folder.path if folder else None)
         current = set(self._refresh_at_output)  # refreshed at the last output
         for target in self.store:
             if target not in current:
@@ -489,9 +477,7 @@ class Simulation:
             extra.append("coupling_iterations")
         if self.case.protocol is not None:
             extra += ["protocol_step", "cycle"]
-        if self.multiscale is not None:
-            extra += self.multiscale.columns()
-        return extra
+        return extra + self.multiscale.columns()
 
     def record(self, t: float, dt: float, report: SolveReport | None) -> None:
         """Write an output row (and the fields) for the current state."""
@@ -502,8 +488,7 @@ class Simulation:
             row.append(self.coupler.iterations if report else 0)
         if self.stages is not None:
             row += [self._stage.index, self._stage.cycle] if self._stage else [-1, -1]
-        if self.multiscale is not None:
-            row += self.multiscale.row()
+        row += self.multiscale.row()
         quantities = self._evaluator.evaluate().values()
         self._table.append([*row, *quantities, *self.probes.read(t)])
         if self._writer is not None:

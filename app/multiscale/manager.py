@@ -47,9 +47,9 @@ State = tuple[np.ndarray, np.ndarray, np.ndarray]  # (states, properties, uncert
 
 
 class Multiscale:
-    """The surrogates of a run.
+    """The surrogates of a run (none for most cases: then every hook passes through).
 
-    Build it with :meth:`create` (None when the case has no surrogates).
+    Build it with :meth:`create`.
     """
 
     def __init__(self, served: dict[str, ServedSurrogate], steady: bool, comm: MPI.Comm):
@@ -58,7 +58,7 @@ class Multiscale:
             name: s.spec.coupling == "implicit" or (s.spec.coupling == "auto" and steady)
             for name, s in served.items()
         }
-        self.retries = max(s.spec.iterations for s in served.values())
+        self.retries = max((s.spec.iterations for s in served.values()), default=0)
         self._start: dict[str, State] = {}
         self._used: dict[str, State] = {}
         self._end: dict[str, State] = {}
@@ -67,14 +67,14 @@ class Multiscale:
     @classmethod
     def create(
         cls,
-        surrogates: Mapping[str, SurrogateSpec],
+        case: Any,
         physics: Mapping[str, Physics],
         store: FieldStore,
         base_dir: Path,
-        steady: bool,
         comm: MPI.Comm,
-    ) -> Multiscale | None:
-        """Check every ``{ surrogate = ... }`` of the plug-ins and make the fields they read.
+    ) -> Multiscale:
+        """Check every ``{ surrogate = ... }`` of the plug-ins against the case's
+        ``[surrogates]`` and make the fields they read.
 
         Raises:
             CaseError: An unknown surrogate, a component that does not fit its parameter, or a
@@ -86,8 +86,8 @@ class Multiscale:
             for path, value in walk_values(plugin.params)
             if isinstance(value, Surrogate)
         ]
-        if not surrogates and not uses:
-            return None
+        surrogates: Mapping[str, SurrogateSpec] = case.surrogates
+        steady = not case.time.transient
         for where, value in uses:
             if value.name not in surrogates:
                 raise CaseError(
@@ -117,6 +117,8 @@ class Multiscale:
         """Compile the descriptors. They may read x, y, z, t and the scalar fields of the whole
         mesh: the stored function, or a derived field's expression (whose stored value is
         refreshed at output times only)."""
+        if not self.served:
+            return
         ours = {surrogate.where for surrogate in self.served.values()}
         fields = {
             field.spec.name: derived.get(field.spec.name, field.function)

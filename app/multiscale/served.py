@@ -190,9 +190,21 @@ class ServedSurrogate:
             self._evaluate[name]()
             columns.append(self.descriptors[name].x.array[: owned_size(self._cells)])
         states = np.column_stack(columns)
+        self._check_finite(states, t)
         clipped = np.clip(states, self.ranges[:, 0], self.ranges[:, 1])
         self._warn_clamped(states, clipped)
         return self.round(clipped)
+
+    def _check_finite(self, states: np.ndarray, t: float) -> None:
+        bad = self.comm.allreduce((~np.isfinite(states)).sum(axis=0), op=MPI.SUM)
+        if bad.any():
+            name = self.names[int(np.argmax(bad))]
+            raise CaseError(
+                f"{self.where}.descriptors.{name}",
+                f"'{self.expressions[name].source}' is not a finite number in {bad.max()} "
+                f"cells at t = {t:.6g} s",
+                "write an expression that stays finite (guard divisions and logarithms)",
+            )
 
     def round(self, states: np.ndarray) -> np.ndarray:
         """To a power of ten near 1e-9 of each range (so 0.02 stays 0.02)."""
