@@ -165,6 +165,11 @@ def test_phases_in_a_unit_the_parameter_cannot_take(tmp_path, capsys):
             "give [low, high] with low <= high",
         ),
         (
+            {SHAPE: f"{SHAPE}\ndesign = {{ range = {{ volume_fraction = [0.1, 0.9] }} }}"},
+            "surrogates.mineral.design.range.volume_fraction",
+            "[0.1, 0.9] goes beyond the admissible range [0, 0.694] of volume_fraction",
+        ),
+        (
             {"[surrogates.mineral]": '[surrogates."min eral"]'},
             "surrogates",
             "surrogate names are letters, digits and underscores",

@@ -71,6 +71,15 @@ class ServedSurrogate:
         for i, expression in enumerate(self.expressions.values()):
             if not expression.names:  # a constant: that value is the whole range
                 self.ranges[i] = expression.evaluate({})
+        for name, (low, high) in spec.design.range.items():
+            i = self.names.index(name)
+            if low < self.ranges[i, 0] or high > self.ranges[i, 1]:
+                raise CaseError(
+                    f"{self.where}.design.range.{name}",
+                    f"[{low:g}, {high:g}] goes beyond the admissible range "
+                    f"[{self.ranges[i, 0]:g}, {self.ranges[i, 1]:.4g}] of {name}",
+                    "sample inside the limits (the microstructure cannot be meshed beyond them)",
+                )
         self.fraction = self.names.index(FRACTION)
         self.dim = self.comm.bcast(
             self.micro.dimension(self.ranges[:, 0]) if self.comm.rank == 0 else None, root=0
@@ -245,7 +254,7 @@ class ServedSurrogate:
         if len(varying) == 1:
             unit[:, 0] = np.linspace(0, 1, points)
         elif varying:
-            unit = qmc.Sobol(len(varying), scramble=True, seed=0).random(points)
+            unit = qmc.LatinHypercube(len(varying), seed=0).random(points)
         states = np.repeat(ranges[:, :1].T, points, axis=0)
         states[:, varying] = ranges[varying, 0] + unit * (ranges[varying, 1] - ranges[varying, 0])
         self._solve(self.round(states))
