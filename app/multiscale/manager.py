@@ -237,6 +237,21 @@ class Multiscale:
             for value in (s.rve_solves, s.calls, s.max_uncertainty)
         ]
 
+    def describe(self) -> list[str]:
+        """One line per surrogate and per property it serves (``scalebridge check``)."""
+        lines = []
+        for name, s in self.served.items():
+            states = ", ".join(f"{n} = {e.source}" for n, e in s.expressions.items())
+            scheme = "implicit" if self.implicit[name] else "explicit"
+            lines.append(
+                f"{name}: {s.spec.property} of {s.micro.path.name} ({s.dim}D, {s.spec.boundary}, "
+                f"P{s.spec.degree}, h {s.spec.mesh_size:g}) at {states}; {s.spec.mode}, "
+                f"tolerance {s.spec.tolerance:g}, {scheme}, "
+                f"{len(s.database.records)} RVEs from the database"
+            )
+            lines += [f"  -> {output.field} ({output.component})" for output, _ in s.outputs]
+        return lines
+
     def close(self, folder: Path | None) -> None:
         """Close the databases; plot each surrogate against its training points (rank 0)."""
         for name, surrogate in self.served.items():
