@@ -67,6 +67,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/run.py --case reaction_front
 	$(BIN)/python benchmarks/elasticity_3d.py
+	$(BIN)/python benchmarks/multiscale.py --case convergence
+	$(BIN)/python benchmarks/multiscale.py --case batch --count 32 --size 0.02
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -142,21 +142,32 @@ class Microstructure:
                 gmsh.finalize()
         return data.mesh, data.cell_tags, regions
 
-    def dimension(self, state: np.ndarray) -> int:
-        """The cell's dimension, from running build() once (rank-local, no meshing)."""
-        gmsh.initialize(readConfigFiles=False, interruptible=False)
-        gmsh.option.setNumber("General.Terminal", 0)
-        try:
-            self.module.build(gmsh.model, **self.arguments(state))
-            return gmsh.model.getDimension()
-        except Exception as exc:  # user code may raise anything
+    def dimension(self, state: np.ndarray, comm: MPI.Comm) -> int:
+        """The cell's dimension, from running build() once on the first rank (no meshing)."""
+        outcome: tuple = ()
+        if comm.rank == 0:
+            gmsh.initialize(readConfigFiles=False, interruptible=False)
+            gmsh.option.setNumber("General.Terminal", 0)
+            try:
+                self.module.build(gmsh.model, **self.arguments(state))
+                outcome = ("ok", gmsh.model.getDimension())
+            except Exception as exc:  # user code may raise anything
+                problem = (
+                    f"build() of {self.path.name} raised {type(exc).__name__}: {exc} at "
+                    f"{self.arguments(state)}"
+                )
+                outcome = ("error", problem)
+            finally:
+                gmsh.finalize()
+        status, payload = comm.bcast(outcome, root=0)
+        if status == "error":
+            raise CaseError(f"{self.where}.microstructure", payload)
+        if payload not in (2, 3):
             raise CaseError(
                 f"{self.where}.microstructure",
-                f"build() of {self.path.name} raised {type(exc).__name__}: {exc} at "
-                f"{self.arguments(state)}",
-            ) from None
-        finally:
-            gmsh.finalize()
+                f"{self.path.name} builds a {payload}D cell; a unit cell is 2D or 3D",
+            )
+        return payload
 
     def _generate(self, arguments: dict[str, Any], size: float, order: int) -> tuple:
         self.module.build(gmsh.model, **arguments)

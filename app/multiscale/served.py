@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from dolfinx import fem
 from mpi4py import MPI
+from scipy.spatial import cKDTree
 from scipy.stats import qmc
 
 from app.contracts import FieldSpec
@@ -81,9 +82,7 @@ class ServedSurrogate:
                     "sample inside the limits (the microstructure cannot be meshed beyond them)",
                 )
         self.fraction = self.names.index(FRACTION)
-        self.dim = self.comm.bcast(
-            self.micro.dimension(self.ranges[:, 0]) if self.comm.rank == 0 else None, root=0
-        )
+        self.dim = self.micro.dimension(self.ranges[:, 0], self.comm)
         self.matrix, self.inclusion = spec.phases()
         self.material = material_of(spec.property, self.matrix, self.inclusion)
         self.backbone = self._backbone()
@@ -289,7 +288,8 @@ class ServedSurrogate:
             self.surrogate = self.comm.bcast(fitted, root=0)
             for problem in self.surrogate.warnings:
                 log.warning("%s: %s", self.where, problem)
-        self._known = self.surrogate.scale(self.training()[0])
+        known = self.surrogate.scale(self.training()[0])
+        self._known = cKDTree(known) if len(known) else None
 
     def training(self) -> tuple[np.ndarray, np.ndarray]:
         """States and properties (in the backbone's form) of every record."""
@@ -343,11 +343,9 @@ class ServedSurrogate:
         return uncertain | far
 
     def _distance_to_data(self, states: np.ndarray) -> np.ndarray:
-        known, scaled = self._known, self.surrogate.scale(states)
-        if not len(known):
+        if self._known is None:
             return np.full(len(states), np.inf)
-        gaps = np.linalg.norm(scaled[:, None, :] - known[None, :, :], axis=2)
-        return gaps.min(axis=1)
+        return self._known.query(self.surrogate.scale(states))[0]
 
     def _gather(self, states: np.ndarray, uncertainty: np.ndarray) -> tuple:
         """Unsure states of every rank, unique and in one order on any partition."""
