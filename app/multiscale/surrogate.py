@@ -30,8 +30,10 @@ from scipy.spatial import Delaunay, QhullError
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+from threadpoolctl import threadpool_limits
 
 FRACTION = "volume_fraction"
+MAX_POINTS = 150  # training states a GP learns from (farthest-point subset beyond)
 RVE_PRECISION = 1e-5  # relative precision of an RVE's property (discretisation, remeshing)
 
 
@@ -88,9 +90,16 @@ class Surrogate:
     def fit(self, inputs: np.ndarray, properties: np.ndarray) -> None:
         """Learn from computed properties at ``inputs`` (states at volume fraction 0 carry no
         information: the backbone is exact there)."""
+        with threadpool_limits(1):  # beside MPI ranks, BLAS threads only oversubscribe
+            self._fit(inputs, properties)
+
+    def _fit(self, inputs: np.ndarray, properties: np.ndarray) -> None:
         self.inputs, self.properties = np.asarray(inputs, float), np.asarray(properties, float)
         fraction = self.inputs[:, self._fraction]
-        informative = fraction > 0
+        informative = np.flatnonzero(fraction > 0)
+        if len(informative) > MAX_POINTS:  # a GP costs n^3: a spread-out subset (the hull: all)
+            self._hull = self._make_hull(self.scale(self.inputs[informative]))
+            informative = informative[_spread(self.scale(self.inputs[informative]), MAX_POINTS)]
         scaled = self.scale(self.inputs[informative])
         learned = self.backbone.encode(fraction[informative], self.properties[informative])
         scale = np.max(np.abs(learned)) if learned.size else 0.0
@@ -99,7 +108,8 @@ class Surrogate:
             self._fit_output(scaled, column, spread, scale)
             for column, spread in zip(learned.T, noise.T, strict=True)
         ]
-        self._hull = self._make_hull(scaled)
+        if len(np.flatnonzero(fraction > 0)) <= MAX_POINTS:
+            self._hull = self._make_hull(scaled)
         self.warnings = self._monotonicity()
 
     def _noise(self, fraction: np.ndarray, learned: np.ndarray) -> np.ndarray:
@@ -144,7 +154,12 @@ class Surrogate:
         return (np.asarray(inputs, float) - low) / np.where(high > low, high - low, 1.0)
 
     def predict(self, inputs: np.ndarray) -> Prediction:
-        """Properties, relative uncertainty and hull membership of states (n, descriptors)."""
+        """Properties, relative uncertainty and hull membership of states (n, descriptors);
+        one BLAS thread, so a state gets the same bits on any number of ranks."""
+        with threadpool_limits(1):
+            return self._predict(inputs)
+
+    def _predict(self, inputs: np.ndarray) -> Prediction:
         inputs = np.atleast_2d(np.asarray(inputs, float))
         fraction = inputs[:, self._fraction]
         scaled = self.scale(inputs)
@@ -233,6 +248,17 @@ def _trend_problem(name, grid, values, trend, where) -> str | None:
         f"{values[i + 1]:.6g} at {grid[i + 1]:.4g} (expected to {direction}"
         f"{'; at ' + where if where else ''})"
     )
+
+
+def _spread(points: np.ndarray, count: int) -> np.ndarray:
+    """Indices of ``count`` points that cover ``points`` (greedy farthest-point sampling from
+    the first, deterministic)."""
+    chosen = [0]
+    distance = np.linalg.norm(points - points[0], axis=1)
+    for _ in range(count - 1):
+        chosen.append(int(np.argmax(distance)))
+        distance = np.minimum(distance, np.linalg.norm(points - points[chosen[-1]], axis=1))
+    return np.array(sorted(chosen))
 
 
 def _loo_calibration(process: GaussianProcessRegressor) -> float:
