@@ -49,7 +49,7 @@ from app.probes import Probes
 from app.quantities import Quantities
 from app.registry import check_contracts
 from app.scheduler import TimeLoop
-from app.solvers import SolveReport, choose_preset
+from app.solvers import SolveReport, describe_groups
 from app.timeint import ACCURACY, ORDERS, TimeScheme
 
 log = logging.getLogger("scalebridge")
@@ -496,16 +496,4 @@ class Simulation:
 
     # Reports -------------------------------------------------------------------------------
     def describe_solvers(self) -> str:
-        lines = []
-        for group in self.groups:
-            system = group.system
-            if system is None:
-                lines.append(f"group '{group.name}': derived fields only, nothing to solve")
-                continue
-            preset = choose_preset(self.case.solver.preset, system)
-            kind = "linear, operator reused across steps" if system.linear else "nonlinear, Newton"
-            unknowns = ", ".join(f.spec.name for f in group.unknowns)
-            lines.append(
-                f"group '{group.name}': {unknowns} ({system.size} dofs; {kind}; solver {preset})"
-            )
-        return "\n".join(lines)
+        return describe_groups(self.groups, self.case.solver.preset)
