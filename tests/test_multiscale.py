@@ -171,3 +171,43 @@ def test_graded_plate_stiffness_matches_fe2_and_the_fibre_bounds(tmp_path):
 
     force = -adaptive["reaction_left_x_N_per_m"][-1]
     assert bar(laws.reuss) < force < bar(laws.voigt)
+
+
+KIRCHHOFF = """
+title = "Steady conduction whose layered conductivity depends on the temperature"
+
+[mesh]
+type = "interval"
+cells = [100]
+
+[physics.heat]
+conductivity = {{ surrogate = "layers" }}
+boundaries.left = {{ type = "temperature", value = 400 }}
+boundaries.right = {{ type = "temperature", value = 300 }}
+
+[surrogates.layers]
+microstructure = "{root}/meshes/rve_laminate.py"
+descriptors = {{ volume_fraction = "0.1 + 0.004*(temperature - 300)" }}
+property = "conductivity"
+matrix = 1.0
+inclusion = 10.0
+degree = 1
+mesh_size = 0.25
+tolerance = 1e-6
+iterations = 40
+design = {{ points = 3, range = {{ volume_fraction = [0.1, 0.5] }} }}
+"""
+
+
+def test_a_steady_state_dependent_property_is_iterated_to_kirchhoffs_solution(tmp_path):
+    """Steady runs take a step's properties from its end state, solving again until they
+    settle. Layers across the flow conduct as Reuss(f), f = 0.1 + 0.004 (T - 300): the heat
+    flux is the Kirchhoff integral (1/L) int_300^400 k(T) dT = (2500/9) ln(9.1/5.5)."""
+    case = tmp_path / "kirchhoff.toml"
+    case.write_text(KIRCHHOFF.format(root=CASES.parent))
+    quantities = Simulation.from_case(case).run().quantities
+    assert quantities["heat_flow_right_W_per_m2"][-1] == pytest.approx(
+        2500 / 9 * np.log(9.1 / 5.5), rel=1e-5
+    )
+    assert quantities["newton_iterations"][-1] > 2  # solved again as the properties moved
+    assert quantities["surrogate_layers_rve_solves"][-1] == 3  # the design: layers are exact
