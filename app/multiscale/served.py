@@ -95,7 +95,7 @@ class ServedSurrogate:
         self.rve_solves = 0
         self.calls = 0
         self.max_uncertainty = 0.0
-        self._clamped = False
+        self._clamped = self._stalled = False  # each warned about once
         self._cells = fem.functionspace(store.mesh, ("DG", 0))
         self.descriptors = {n: self._field(f"{name}_{n}", "dimensionless") for n in self.names}
         self.uncertainty = self._field(f"{name}_uncertainty", "dimensionless")
@@ -259,12 +259,13 @@ class ServedSurrogate:
         self._solve(self.round(states))
         self._fit()
 
-    def _solve(self, states: np.ndarray) -> None:
-        """RVEs of the states not in the database yet, on the pool; results join the database."""
+    def _solve(self, states: np.ndarray) -> int:
+        """RVEs of the states not in the database yet, on the pool; results join the database.
+        Returns how many were solved."""
         new = [state for state in map(tuple, states) if self.database.get(state) is None]
         new = list(dict.fromkeys(new))
         if not new:
-            return
+            return 0
         results = self.pool.map(
             lambda state, comm: homogenise(
                 self.micro, self.material, np.array(state), self.spec, comm
@@ -275,6 +276,7 @@ class ServedSurrogate:
             inputs = self.micro.arguments(np.array(state))
             self.database.add(state, result.tensor, inputs, result.seconds, code_version())
         self.rve_solves += len(new)
+        return len(new)
 
     def _fit(self) -> None:
         """Refit on every record (rank 0) and share the fitted surrogate."""
@@ -321,21 +323,32 @@ class ServedSurrogate:
             candidates, uncertainty = self._gather(unique[unsure], prediction.uncertainty[unsure])
             if not len(candidates) or not self.spec.refresh:
                 break
-            self._solve(self._clusters(candidates, uncertainty))
+            if not self._solve(self._clusters(candidates, uncertainty)):
+                # the unsure states have their RVEs already: the tolerance is below what the
+                # RVEs resolve (their precision, the noise the GP learned)
+                self._warn_unsure(candidates, uncertainty, "at the RVEs' own precision")
+                break
             self._fit()
         else:
-            log.warning(
-                "%s: %d states still unsure after %d refresh rounds (largest uncertainty %.3g)",
-                self.where,
-                len(candidates),
-                MAX_ROUNDS,
-                float(np.max(uncertainty)),
-            )
+            self._warn_unsure(candidates, uncertainty, f"after {MAX_ROUNDS} refresh rounds")
         self.calls += self.comm.allreduce(len(states), op=MPI.SUM)
         uncertainty = prediction.uncertainty[inverse]
         local = float(np.max(uncertainty, initial=0.0))
         self.max_uncertainty = self.comm.allreduce(local, op=MPI.MAX)
         return prediction.properties[inverse], uncertainty
+
+    def _warn_unsure(self, states: np.ndarray, uncertainty: np.ndarray, why: str) -> None:
+        if not self._stalled:
+            self._stalled = True
+            log.warning(
+                "%s: %d states still unsure %s (largest uncertainty %.3g, tolerance %g); the "
+                "run goes on with the surrogate as it is",
+                self.where,
+                len(states),
+                why,
+                float(np.max(uncertainty)),
+                self.spec.tolerance,
+            )
 
     def _unsure(self, states: np.ndarray, prediction: Any) -> np.ndarray:
         uncertain = prediction.uncertainty > self.spec.tolerance
