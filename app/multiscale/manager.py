@@ -108,7 +108,7 @@ class Multiscale:
             )
             surrogate.serve(output)
             store.served[value] = output.field
-        for name in set(surrogates) - {value.name for _, value in uses}:
+        for name in sorted(set(surrogates) - {value.name for _, value in uses}):
             log.warning("surrogates.%s: no property of the case reads it", name)
         return cls(served, steady, comm)
 
@@ -256,5 +256,6 @@ class Multiscale:
         """Close the databases; plot each surrogate against its training points (rank 0)."""
         for name, surrogate in self.served.items():
             surrogate.close()
+            surrogate.pool.free()
             if folder is not None and self.comm.rank == 0:
                 plot_surrogate(surrogate, folder / f"surrogate_{name}.png")
