@@ -24,6 +24,7 @@ def plot_surrogate(served: ServedSurrogate, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     backbone, fraction = served.backbone, served.fraction
+    units = "Pa" if served.spec.property == "elasticity" else served.spec.units() or "SI"
     states, values = served.training()
     middle = np.median(states, axis=0) if len(states) else served.ranges.mean(axis=1)
     top = max(served.ranges[fraction, 1], states[:, fraction].max() if len(states) else 0)
@@ -55,7 +56,7 @@ def plot_surrogate(served: ServedSurrogate, path: Path) -> None:
                 label=f"RVE solves ({len(states)})",
             )
         axis.set_xlabel("volume fraction")
-        axis.set_title(name)
+        axis.set_title(f"{name} ({units})")
         axis.legend(fontsize=8)
     figure.suptitle(f"{served.where} ({served.spec.property}); dashed: Voigt and Reuss bounds")
     figure.tight_layout()

@@ -256,7 +256,8 @@ class ServedSurrogate:
             unit = qmc.LatinHypercube(len(varying), seed=0).random(points)
         states = np.repeat(ranges[:, :1].T, points, axis=0)
         states[:, varying] = ranges[varying, 0] + unit * (ranges[varying, 1] - ranges[varying, 0])
-        self._solve(self.round(states))
+        states = self.round(states)
+        self._solve(states[states[:, self.fraction] > 0])  # the backbone is exact at 0
         self._fit()
 
     def _solve(self, states: np.ndarray) -> int:
