@@ -153,9 +153,3 @@ def isotropic_stiffness(bulk: float, shear: float, dim: int) -> np.ndarray:
     lame = bulk - 2 * shear / 3
     return lame * np.outer(ones, ones) + 2 * shear * np.eye(size)
 
-
-def youngs_poisson(bulk: float | np.ndarray, shear: float | np.ndarray) -> tuple:
-    """Young's modulus and Poisson's ratio of bulk and shear moduli."""
-    youngs = 9 * bulk * shear / (3 * bulk + shear)
-    poisson = (3 * bulk - 2 * shear) / (2 * (3 * bulk + shear))
-    return youngs, poisson
