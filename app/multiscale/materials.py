@@ -152,4 +152,3 @@ def isotropic_stiffness(bulk: float, shear: float, dim: int) -> np.ndarray:
     ones = np.array([1.0] * dim + [0.0] * (size - dim))
     lame = bulk - 2 * shear / 3
     return lame * np.outer(ones, ones) + 2 * shear * np.eye(size)
-
