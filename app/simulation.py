@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,12 +50,13 @@ from app.fields import FieldStore, assign
 from app.forms import FormRules
 from app.groups import Group, blame
 from app.meshing import MeshData, build_mesh
+from app.multiscale.manager import Multiscale
 from app.output import FieldOutput, FieldWriter, QuantityTable, RunDirectory
 from app.probes import Probes
 from app.quantities import Quantities, quantity_columns
 from app.registry import check_contracts
 from app.scheduler import TimeLoop
-from app.solvers import SolveReport, choose_preset
+from app.solvers import SolveReport, describe_groups
 from app.timeint import ACCURACY, ORDERS, TimeScheme
 
 log = logging.getLogger("scalebridge")
@@ -137,6 +139,9 @@ class Simulation:
                         raise error
                     if spec.space[0] != "Quadrature":  # its group creates it, at its degree
                         self.store.add(spec, instance, 0 if spec.derived else depth)
+        self.multiscale = Multiscale.create(
+            self.case, self.physics, self.store, self.loaded.base_dir, self.comm
+        )
         self._static: set[Any] = set()
         rules = FormRules(self.case.solver.quadrature_degree, self.targets.controlled())
         with self._located():
@@ -246,6 +251,8 @@ class Simulation:
         for name, value in derived.items():
             target = self.store[name]
             target.evaluation = Evaluation(value, target.function, self.domains)
+        self.multiscale.compile(self.store, derived)
+        self.multiscale.start(self.case.time.start)
         residual_forms = {
             field.spec.name: block
             for group in self.groups
@@ -333,14 +340,18 @@ class Simulation:
         self.coupler.initialise()
 
     def step(self, start: float, dt: float) -> SolveReport:
-        """Solve the step from ``start``; on failure the state is back at ``start``."""
-        return self.coupler.step(start, dt)
+        """Solve the step from ``start``; on failure the state is back at ``start``. With
+        surrogates, the step may be solved again with refreshed properties."""
+        solve = functools.partial(self.coupler.step, start, dt)
+        return self.multiscale.advance(solve, self.coupler.rollback, start + dt)
 
     def commit(self) -> None:
         self.coupler.commit()
+        self.multiscale.commit()
 
     def rollback(self) -> None:
         self.coupler.rollback()
+        self.multiscale.rollback()
 
     def restart(self) -> None:
         self.coupler.restart()
@@ -422,6 +433,7 @@ class Simulation:
         return result
 
     def _run(self, folder: RunDirectory | None, started: float, progress: bool) -> Result:
+        self.multiscale.open(folder.path if folder else None)
         self.compile()
         log.info("%s", self.describe_solvers())
         functions = [self.store[name].function for name in self._output_fields]
@@ -452,6 +464,7 @@ class Simulation:
             self.probes.close()
             if self._writer is not None:
                 self._writer.close()
+            self.multiscale.close(folder.path if folder else None)
         current = set(self._refresh_at_output)  # refreshed at the last output
         for target in self.store:
             if target not in current:
@@ -475,7 +488,7 @@ class Simulation:
             extra.append("coupling_iterations")
         if self.case.protocol is not None:
             extra += ["protocol_step", "cycle"]
-        return extra
+        return extra + self.multiscale.columns()
 
     def record(self, t: float, dt: float, report: SolveReport | None) -> None:
         """Write an output row (and the fields) for the current state."""
@@ -486,6 +499,7 @@ class Simulation:
             row.append(self.coupler.iterations if report else 0)
         if self.stages is not None:
             row += [self._stage.index, self._stage.cycle] if self._stage else [-1, -1]
+        row += self.multiscale.row()
         quantities = self._evaluator.evaluate().values()
         self._table.append([*row, *quantities, *self.probes.read(t)])
         if self._writer is not None:
@@ -493,17 +507,4 @@ class Simulation:
 
     # Reports -------------------------------------------------------------------------------
     def describe_solvers(self) -> str:
-        lines = []
-        for group in self.groups:
-            system = group.system
-            if system is None:
-                lines.append(f"group '{group.name}': derived fields only, nothing to solve")
-                continue
-            preset = choose_preset(self.case.solver.preset, system)
-            kind = "linear, operator reused across steps" if system.linear else "nonlinear, Newton"
-            unknowns = ", ".join(f.spec.name for f in group.unknowns)
-            lines.append(
-                f"group '{group.name}': {unknowns} ({system.size} dofs; {kind}; solver {preset}; "
-                f"quadrature degree {group.quadrature_degree})"
-            )
-        return "\n".join(lines)
+        return describe_groups(self.groups, self.case.solver.preset)
