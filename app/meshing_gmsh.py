@@ -21,6 +21,7 @@ from mpi4py import MPI
 
 from app.errors import CaseError, listing
 from app.mesh_memory import GMSH_BYTES_PER_CELL, GMSH_CELLS_PER_SIZE, MemoryBudget, memory_budget
+from app.trust import check_geo, check_script
 
 _WORDS = ("point", "curve", "surface", "volume")
 
@@ -99,6 +100,8 @@ def _gmsh_model(
     if path.suffix.lower() == ".py":
         _run_script(path, spec.parameters)
     else:
+        if path.suffix.lower() == ".geo":
+            check_geo(path, "mesh.file")
         _gmsh_step(f"read '{spec.file}'", gmsh.open, str(path))
     dim = gmsh.model.getDimension()
     if dim < 1:
@@ -170,7 +173,9 @@ def find_file(file: str, base_dir: pathlib.Path, where: str = "mesh.file") -> pa
 
 
 def load_script(path: pathlib.Path, where: str = "mesh.file") -> types.ModuleType:
-    """Import a .py geometry script by its path; it must define ``build(model, ...)``."""
+    """Import a .py geometry script by its path (a trusted one, see :mod:`app.trust`); it must
+    define ``build(model, ...)``."""
+    check_script(path, where)
     loader_spec = importlib.util.spec_from_file_location(f"scalebridge_mesh_{path.stem}", path)
     module = importlib.util.module_from_spec(loader_spec)
     try:
