@@ -18,9 +18,9 @@ a mass matrix has a condition number bounded under refinement (at most d + 2 for
 d dimensions), so Jacobi-preconditioned CG reaches round-off in a few tens of iterations at any
 size, each a matrix-vector product, with no factorisation to set up (ILU(0) and GMRES's
 orthogonalisation cost more than the whole CG solve; a direct factorisation of a 3D mass matrix
-costs more than a run's steps). CG needs a symmetric operator: every time term a scalar capacity (C du/dt);
-a storage of an amount that reads several fields couples their rates unsymmetrically, and takes
-GMRES with the same preconditioner.
+costs more than a run's steps). CG needs a symmetric operator: every time term a scalar
+capacity (C du/dt); a storage of an amount that reads several fields couples their rates
+unsymmetrically, and takes GMRES with the same preconditioner.
 
 The solver is set up on first use, so runs that report no reaction never build it. Under BDF the
 rates serve only rows that follow no step (the first, or an event checked at a stage's start),
