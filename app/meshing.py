@@ -42,6 +42,7 @@ from app.errors import CaseError
 from app.mesh_cache import MeshCache, cache_folder, cache_key
 from app.mesh_data import MeshData
 from app.mesh_memory import BYTES_PER_CELL, memory_budget, simplex_cells
+from app.mesh_partition import grid_partitioner
 from app.mesh_refine import refine, refined_cells
 from app.mesh_sets import BOUNDARIES, COORDS, EDGES, POINTS, REGIONS
 from app.meshing_gmsh import find_file, load_gmsh
@@ -462,11 +463,16 @@ def _builtin_mesh(spec: MeshSpec, comm: MPI.Comm) -> dmesh.Mesh:
     what = f"cells = {counts}{refined} makes {cells:.3g} {cell} cells"
     memory_budget(comm).check(cells, BYTES_PER_CELL[cell], "mesh.cells", what)
     ghosts = dmesh.GhostMode.shared_facet
-    if spec.type == "interval":
-        return dmesh.create_interval(comm, counts[0], [origin[0], corners[1][0]], ghost_mode=ghosts)
     cell_type = dmesh.CellType[cell]
+    # Blocks of the grid instead of a graph partitioner, whose cost does not shrink with ranks.
+    axis_order = (1, 0) if cell == "quadrilateral" else tuple(range(spec.dim))
+    blocks = grid_partitioner(counts, cell_type, axis_order)
+    if spec.type == "interval":
+        return dmesh.create_interval(
+            comm, counts[0], [origin[0], corners[1][0]], ghost_mode=ghosts, partitioner=blocks
+        )
     create = dmesh.create_rectangle if spec.type == "rectangle" else dmesh.create_box
-    return create(comm, corners, counts, cell_type=cell_type, ghost_mode=ghosts)
+    return create(comm, corners, counts, cell_type=cell_type, ghost_mode=ghosts, partitioner=blocks)
 
 
 def _mark_sides(msh: dmesh.Mesh, spec: MeshSpec, facets: np.ndarray, outside: np.ndarray) -> None:

@@ -16,6 +16,7 @@ from tests.conftest import (
     CASES,
     ROOT,
     assert_same_quantities,
+    mpi_python,
     read_quantities,
     runs_on_ranks,
     scalebridge,
@@ -124,3 +125,27 @@ def test_unwritable_cache_costs_only_the_cache(tmp_path):
     assert "mesh cache not written" in log
     (flow,) = [values for name, values in quantities.items() if name.startswith("heat_flow_left")]
     assert flow[-1] == pytest.approx(WALL_FLOW, rel=1e-8)
+
+
+BLOCKS_SCRIPT = """
+import app
+from pathlib import Path
+from mpi4py import MPI
+from app.meshing import MeshSpec, build_mesh
+
+for cell, cells in (("tetrahedron", [4, 6, 4]), ("hexahedron", [4, 6, 4])):
+    data = build_mesh(MeshSpec(type="box", cell=cell, cells=cells), MPI.COMM_WORLD, Path("."))
+    index_map = data.mesh.topology.index_map(3)
+    print(cell, index_map.size_local, index_map.num_ghosts, flush=True)
+"""
+
+
+def test_builtin_box_is_split_into_slabs_across_its_longest_axis(tmp_path):
+    """On 2 ranks a 4 x 6 x 4 box is cut across y (the fewest facets cut): each rank owns half
+    the cells and ghosts only the layer across the cut (4 x 4 squares, 2 triangles each)."""
+    script = tmp_path / "blocks.py"
+    script.write_text(BLOCKS_SCRIPT)
+    process = mpi_python(script, ranks=2)
+    assert process.returncode == 0, process.stderr
+    lines = sorted(process.stdout.split("\n"))[1:]
+    assert lines == ["hexahedron 48 16"] * 2 + ["tetrahedron 288 32"] * 2
