@@ -38,6 +38,8 @@ from ufl.algorithms.analysis import extract_coefficients, extract_constants
 
 from app.fields import owned_size
 
+WHOLE_EVALUATIONS = 2  # evaluations of a scalar form assembled whole before it is split
+
 
 class DataOf:
     """The data a stored piece was assembled with, to tell when it must be assembled again.
@@ -124,8 +126,9 @@ def split(form: ufl.Form, static: set[Any], direction: Any) -> tuple[list, ufl.F
 class AffineScalar:
     """A scalar form evaluated as ``sum_k g_k . f_k + Q(0)`` (see the module docstring).
 
-    The pieces are assembled at the second evaluation: a form evaluated once (a quantity of a
-    steady run) costs one assembly, as before, and no compilation of pieces.
+    The pieces are compiled and assembled at the third evaluation: a form evaluated once or
+    twice (a steady run, a run that writes its quantities at the start and the end) costs one
+    assembly per evaluation and no compilation, which would cost more than it saves.
 
     Args:
         form: The scalar form.
@@ -149,7 +152,7 @@ class AffineScalar:
     def local(self) -> float:
         """This rank's part of the value (sum over ranks: the value)."""
         self._evaluations += 1
-        if not self._stored or self._evaluations < 2:
+        if not self._stored or self._evaluations <= WHOLE_EVALUATIONS:
             if self._whole is None:
                 self._whole = fem.form(self._form, entity_maps=self._maps or None)
             return fem.assemble_scalar(self._whole)

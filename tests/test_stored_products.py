@@ -14,7 +14,7 @@ from dolfinx.fem import petsc as fem_petsc
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from app.affine import AffineVector
+from app.affine import WHOLE_EVALUATIONS, AffineScalar, AffineVector
 from tests.conftest import assert_same_quantities, read_quantities, scalebridge
 
 # Time-dependent data in every place a stored piece can read it: a source and a boundary
@@ -123,3 +123,21 @@ def test_pieces_assembled_again_only_when_their_data_change():
     assert not data.changed()
     k.value = 1.0
     assert data.changed()
+
+
+def test_scalar_pieces_only_for_forms_evaluated_often():
+    """A quantity evaluated at most twice is assembled whole (nothing split or compiled); from
+    the third evaluation on it is the dot products, equal to the whole assembly."""
+    domain = mesh.create_unit_square(MPI.COMM_WORLD, 5, 5)
+    space = fem.functionspace(domain, ("Lagrange", 1))
+    field, other = fem.Function(space), fem.Function(space)
+    k = fem.Constant(domain, default_scalar_type(3.0))
+    form = k * field * ufl.dx + other**2 * ufl.ds
+    quantity = AffineScalar(form, set(), [], domain.comm)
+    for evaluation in range(1, WHOLE_EVALUATIONS + 3):
+        field.interpolate(lambda x, e=evaluation: e + x[0] * x[1])
+        other.interpolate(lambda x, e=evaluation: e - x[0])
+        exact = domain.comm.allreduce(fem.assemble_scalar(fem.form(form)), op=MPI.SUM)
+        assert quantity.value() == pytest.approx(exact, rel=1e-13)
+        assert (quantity._pieces is None) == (evaluation <= WHOLE_EVALUATIONS)
+    assert len(quantity._pieces) == 1  # k * field * dx; other**2 stays in the rest
