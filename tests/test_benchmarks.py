@@ -41,6 +41,7 @@ RUN_BY = {
     "phases_scalebridge.py": "test_benchmark_and_its_plain_reference_agree (--phases), "
     "test_elasticity_benchmark_runs",
     "elasticity_3d.py": "test_elasticity_benchmark_runs",
+    "plain_elasticity_3d.py": "test_elasticity_benchmark_runs (--plain)",
     "quadrature.py": "test_quadrature_benchmark_runs",
     "pybamm_reference.py": "tests/test_pybamm_reference.py (needs pybamm; slow)",
     "study_speedup.py": "test_study_speedup_benchmark_runs",
@@ -71,9 +72,10 @@ def test_benchmark_and_its_plain_reference_agree(case, tmp_path):
 def test_elasticity_benchmark_runs(tmp_path):
     """Two tiny refinements: CG + GAMG converges, the support carries the weight, and the
     timers the script reports were recorded."""
-    run("benchmarks/elasticity_3d.py", "--sizes", "2", "3", "--out", str(tmp_path))
+    run("benchmarks/elasticity_3d.py", "--sizes", "2", "3", "--plain", "--out", str(tmp_path))
     record = json.loads((tmp_path / "elasticity_3d.json").read_text())
     assert record["weight_balanced"] and record["iterations_ok"], record
+    assert all(row["plain_cg_iterations"] > 0 for row in record["rows"]), record
     assert [row["cells"] for row in record["rows"]] == [[8, 2, 2], [12, 3, 3]]
     for row in record["rows"]:
         assert 0 < row["solve_s"] <= row["run_s"] < row["process_s"], row
