@@ -11,8 +11,8 @@ quantities.csv), the time of the linear solve (``LinearSolver.solve``: matrix as
 and CG), of the matrix assembly alone, of the whole run and of the process. It checks that the
 iteration counts stay within 30 % of each other (multigrid with the rigid-body near-nullspace is
 nearly mesh independent) and that the support carries the weight, and writes
-benchmarks/out/elasticity_3d.json (``_np<ranks>`` marks runs on several ranks; ``--out`` picks
-another folder). The timers it reads are named in ``TIMERS``. With ``--plain`` it also runs
+benchmarks/out/elasticity_3d.json (``_plain_preset`` and ``_np<ranks>`` mark the variants;
+``--out`` picks another folder). The timers it reads are named in ``TIMERS``. With ``--plain`` it also runs
 benchmarks/plain_elasticity_3d.py (the same problem by hand, PETSc's default GAMG) at each size,
 right after ScaleBridge, and reports the ratio of the whole-process times and both iteration
 counts.
@@ -20,6 +20,7 @@ counts.
     .venv/bin/python benchmarks/elasticity_3d.py
     .venv/bin/python benchmarks/elasticity_3d.py --sizes 8 12 16        # a quick check
     .venv/bin/python benchmarks/elasticity_3d.py --ranks 2
+    .venv/bin/python benchmarks/elasticity_3d.py --plain-preset   # GAMG's default threshold
     .venv/bin/python benchmarks/elasticity_3d.py --plain          # against the plain script
 """
 
@@ -117,12 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[22, 32, 44], help="n values")
     parser.add_argument("--ranks", type=int, default=1, help="MPI ranks (default 1)")
     parser.add_argument(
+        "--plain-preset",
+        action="store_true",
+        help="GAMG's own drop threshold (0) instead of the preset's 0.01 for elasticity",
+    )
+    parser.add_argument(
         "--plain", action="store_true", help="also time benchmarks/plain_elasticity_3d.py"
     )
     parser.add_argument("--out", type=Path, default=OUT, help="folder of the JSON record")
     args = parser.parse_args(argv)
-    extra: list[str] = []
-    name = "elasticity_3d" + (f"_np{args.ranks}" if args.ranks > 1 else "")
+    extra = ["--set", "solver.petsc={pc_gamg_threshold = 0.0}"] if args.plain_preset else []
+    name = "elasticity_3d" + ("_plain_preset" if args.plain_preset else "")
+    name += f"_np{args.ranks}" if args.ranks > 1 else ""
     args.out.mkdir(exist_ok=True, parents=True)
     work = Path(tempfile.mkdtemp(prefix="scalebridge_elasticity_"))
     try:
@@ -168,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         "case": str(CASE.relative_to(ROOT)),
         "ranks": args.ranks,
         "solver": "cg_gamg (rtol 1e-8), near-nullspace: 6 rigid-body modes",
+        "gamg_threshold": 0 if args.plain_preset else 0.01,
         "rows": rows,
         "iteration_spread": spread,
         "goal_spread": SPREAD,
