@@ -12,10 +12,10 @@ and CG), of the matrix assembly alone, of the whole run and of the process. It c
 iteration counts stay within 30 % of each other (multigrid with the rigid-body near-nullspace is
 nearly mesh independent) and that the support carries the weight, and writes
 benchmarks/out/elasticity_3d.json (``_plain_preset`` and ``_np<ranks>`` mark the variants;
-``--out`` picks another folder). The timers it reads are named in ``TIMERS``. With ``--plain`` it also runs
-benchmarks/plain_elasticity_3d.py (the same problem by hand, PETSc's default GAMG) at each size,
-right after ScaleBridge, and reports the ratio of the whole-process times and both iteration
-counts.
+``--out`` picks another folder). The timers it reads are named in ``TIMERS``. With ``--plain``
+it also runs benchmarks/plain_elasticity_3d.py (the same problem by hand, PETSc's default GAMG)
+at each size, right after ScaleBridge, and reports the ratio of the whole-process times and both
+iteration counts.
 
     .venv/bin/python benchmarks/elasticity_3d.py
     .venv/bin/python benchmarks/elasticity_3d.py --sizes 8 12 16        # a quick check
