@@ -64,9 +64,11 @@ def refine(msh: dmesh.Mesh, tags: Tags, levels: int) -> tuple[dmesh.Mesh, Tags]:
         if tdim > 1:
             msh.topology.create_entities(1)
         msh.topology.create_connectivity(tdim, tdim - 1)
-        fine, parent_cell, parent_facet = dmesh.refine(
-            msh, None, partitioner, dmesh.RefinementOption.parent_cell_and_facet
-        )
+        # DOLFINx has no parent facets of intervals: a 1D facet is a vertex, carried as one.
+        option = dmesh.RefinementOption.parent_cell
+        if tdim > 1:
+            option = dmesh.RefinementOption.parent_cell_and_facet
+        fine, parent_cell, parent_facet = dmesh.refine(msh, None, partitioner, option)
         tags = _carry(msh, fine, tags, parent_cell, parent_facet)
         msh = fine
     return msh, tags
@@ -94,7 +96,7 @@ def _carry(
         if dim == tdim:
             fine_values = values[parents]
             fine_entities = np.arange(cells.size_local, dtype=np.int32)
-        elif dim == tdim - 1:
+        elif dim == tdim - 1 and tdim > 1:
             fine_entities, fine_values = _facets(coarse, fine, values, parents, order, parent_facet)
         else:
             fine_entities, fine_values = _vertices(coarse, fine, values)

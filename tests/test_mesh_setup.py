@@ -149,3 +149,13 @@ def test_builtin_box_is_split_into_slabs_across_its_longest_axis(tmp_path):
     assert process.returncode == 0, process.stderr
     lines = sorted(process.stdout.split("\n"))[1:]
     assert lines == ["hexahedron 48 16"] * 2 + ["tetrahedron 288 32"] * 2
+
+
+def test_refined_interval_is_the_finer_interval(tmp_path):
+    """Halving an interval's cells twice gives the mesh of four times the cells: the same
+    results to round-off, on 1 and on 2 ranks (its end points keep their names)."""
+    rod = CASES / "heated_rod.toml"
+    fine, _ = _run(rod, tmp_path / "fine", 1, "--set", "mesh.cells=[32]")
+    for ranks in (1, 2):
+        refined, _ = _run(rod, tmp_path / f"refined{ranks}", ranks, "--set", "mesh.refine=2")
+        assert_same_quantities(fine, refined, rtol=1e-12)
