@@ -55,6 +55,11 @@ class NewtonSpec(Parameters):
         25, ge=1, lt=2**31, description="Iterations before a step counts as failed (a PETSc int)"
     )
     line_search: Literal["basic", "bt"] = Field("basic", description="SNES line search")
+    reuse_preconditioner: bool = Field(
+        True,
+        description="Keep an AMG preconditioner across Newton iterations and steps, set up "
+        "again when the Krylov iterations grow by half (or a solve fails)",
+    )
 
 
 class SolverSpec(Parameters):

@@ -424,10 +424,64 @@ class _StoredRightHandSide:
         self._constant.destroy()
 
 
+class PreconditionerReuse:
+    """An AMG hierarchy kept across Newton iterations (and steps) while it still works.
+
+    Setting up AMG (aggregation, coarse operators, smoother estimates) costs several Krylov
+    solves, and a Newton Jacobian changes little between iterations. Before each Newton
+    iteration this looks at the last linear solve: after a fresh set-up its iteration count is
+    the reference; a reused preconditioner stays while a solve takes at most ``GROWTH`` times
+    the reference (+1), else (or after a failed solve) the next solve sets it up again.
+    """
+
+    GROWTH = 1.5
+
+    def __init__(self, snes: PETSc.SNES):
+        self.ksp = snes.getKSP()
+        self.reference: int | None = None
+        self.reusing = False
+        self.setups = 0
+        snes.setUpdate(self._before_iteration)
+        # SNES sets the KSP's reuse flag from its own lag when it computes the Jacobian, after
+        # the update hook: the verdict is applied again just before the linear solve.
+        self.ksp.setPreSolve(lambda ksp, b, x: ksp.getPC().setReusePreconditioner(self.reusing))
+
+    def _before_iteration(self, snes: PETSc.SNES, iteration: int) -> None:
+        if iteration == 0:  # the last solve of the previous Newton solve was judged after it
+            if self.reference is None:
+                self._fresh()
+            return
+        self._judge_last_solve()
+
+    def after_solve(self, converged: bool) -> None:
+        """Judge the Newton solve's last linear solve; a failed Newton solve (its step is
+        retried) makes the next one start with a fresh set-up."""
+        if converged:
+            self._judge_last_solve()
+        else:
+            self.reference = None
+
+    def _judge_last_solve(self) -> None:
+        used = self.ksp.getIterationNumber()
+        if not self.reusing:
+            self.reference = used
+            self._reuse(True)
+        elif self.ksp.getConvergedReason() < 0 or used > self.GROWTH * self.reference + 1:
+            self._fresh()
+
+    def _fresh(self) -> None:
+        self._reuse(False)
+        self.setups += 1
+
+    def _reuse(self, reuse: bool) -> None:
+        self.reusing = reuse
+        self.ksp.getPC().setReusePreconditioner(reuse)
+
+
 class NewtonSolver:
     """Newton's method (PETSc SNES with line search) on the group's block residual."""
 
-    def __init__(self, system: System, options: dict[str, Any], prefix: str):
+    def __init__(self, system: System, options: dict[str, Any], prefix: str, reuse: bool = False):
         self.system = system
         multi = len(system.unknowns) > 1
         nest = _is_fieldsplit(options)
@@ -446,6 +500,9 @@ class NewtonSolver:
         self.problem.solver.setConvergenceHistory(reset=True)
         configure_direct_solve(self.problem.solver.getKSP(), self.problem.A, self.problem.P_mat)
         configure_splits(self.problem.solver.getKSP())
+        ksp = self.problem.solver.getKSP()
+        amg = ksp.getType() != "preonly" and ksp.getPC().getType() in ("gamg", "hypre")
+        self.reuse = PreconditionerReuse(self.problem.solver) if reuse and amg else None
 
     def solve(self) -> SolveReport:
         snes = self.problem.solver
@@ -460,6 +517,8 @@ class NewtonSolver:
         factored = reason > 0 and snes.getIterationNumber() > 0  # else no linear solve ran
         singular = _singular(snes.getKSP(), self.system) if factored else ""
         converged = reason > 0 and finite and not singular
+        if self.reuse is not None:
+            self.reuse.after_solve(converged)
         if not converged:
             for u, values in zip(self.system.unknowns, saved, strict=True):
                 u.x.array[:] = values
@@ -506,7 +565,7 @@ def make_solver(
     try:
         if system.linear:
             return LinearSolver(system, options, prefix, spec.stored_products, repeated)
-        return NewtonSolver(system, options, prefix)
+        return NewtonSolver(system, options, prefix, spec.newton.reuse_preconditioner)
     except PETSc.Error as exc:
         undo_failed_setup(prefix, options)
         if not spec.petsc:
