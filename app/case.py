@@ -28,6 +28,7 @@ from app.coupling import CouplingSpec
 from app.errors import CaseError, did_you_mean, listing
 from app.events import EventSpec, ProtocolSpec
 from app.meshing import MeshSpec
+from app.output_quantities import OutputQuantity, check_names
 from app.probes import Probe, check_probe_names, probe_table
 from app.units import to_si
 
@@ -132,7 +133,14 @@ class OutputSpec(Parameters):
     def _times_with_units(cls, raw: Any) -> Any:
         return [to_si(item, "s", "") for item in raw] if isinstance(raw, list) else raw
 
+    quantities: dict[str, OutputQuantity] = Field(
+        default_factory=dict,
+        description="Quantities of the case: means, ratios and integrals of expressions of "
+        'fields ({ value = "HA", over = "packets" }; see app/output_quantities.py)',
+    )
+
     _probe_table = field_validator("probes", mode="before")(probe_table)
+    _quantity_names = field_validator("quantities")(check_names)
     _probe_names = field_validator("probes")(check_probe_names)
 
 

@@ -237,23 +237,52 @@ def build_groups(
             )
             for group in spec.groups
         ]
-    # Every consumer of a derived field gets the provider's expression itself: inside a group
-    # the coupling enters the Newton system, across groups it reads the provider's latest
-    # unknowns; nothing is interpolated, so splitting only changes when values are read.
-    # Twice: the second pass rebuilds derived fields that read other derived fields.
-    for rebuild in (False, True):
-        if rebuild:
-            for group in groups:
-                group.derive()
-        derived = {name: expr for group in groups for name, expr in group.derived.items()}
-        for group in groups:
-            for instance, ctx in group.contexts.items():
-                for name, expression in derived.items():
-                    if name in ctx.readable and store[name].provider != instance:
-                        ctx.inline(name, expression)
+    _inline_derived(groups, store)
     for group in groups:
         group.assemble()
     return groups
+
+
+def _inline_derived(groups: list[Group], store: FieldStore) -> None:
+    """Hand every consumer of a derived field the provider's expression itself.
+
+    Inside a group the coupling enters the Newton system, across groups it reads the provider's
+    latest unknowns; nothing is interpolated, so splitting only changes when values are read.
+    A derived field may read derived fields (a stiffness of a mineral fraction that another
+    plug-in prescribes, a stress of that stiffness): each pass rebuilds the expressions with
+    those of the previous one, until none reads a stored derived value (evaluated only at
+    output times); a chain of n derived fields takes n passes.
+
+    Raises:
+        CaseError: Derived fields that read each other in a cycle.
+    """
+    stored = {store[name].function: name for group in groups for name in group.derived}
+    for _ in range(len(stored) + 1):
+        derived = {name: expr for group in groups for name, expr in group.derived.items()}
+        for group in groups:
+            for ctx in group.contexts.values():
+                for name, expression in derived.items():
+                    if name in ctx.readable:
+                        ctx.inline(name, expression)
+        stale = _stale_reads(derived, stored)
+        if not stale:
+            return
+        for group in groups:
+            group.derive()
+    raise CaseError(
+        "physics",
+        f"derived fields read each other in a cycle: {listing(sorted(stale))}",
+        "a derived field cannot depend on itself; solve for one of them instead",
+    )
+
+
+def _stale_reads(derived: Mapping[str, Any], stored: Mapping[Any, str]) -> set[str]:
+    """Derived fields whose expression reads a stored derived value."""
+    return {
+        name
+        for name, expression in derived.items()
+        if any(f in stored for f in ufl.algorithms.extract_coefficients(expression))
+    }
 
 
 def _check_membership(spec: CouplingSpec, physics: Mapping[str, Physics]) -> None:

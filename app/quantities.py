@@ -10,6 +10,7 @@ history shifts.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -52,6 +53,12 @@ class Quantities:
             for name, q in self.columns.items()
             if q.reduction == "integral" and not q.form.empty()
         }
+        # The denominators of ratios (a region's measure for a mean): never empty.
+        self._denominators = {
+            name: fem.form(q.per, entity_maps=maps)
+            for name, q in self.columns.items()
+            if q.per is not None
+        }
         reacting = {q.field for q in self.columns.values() if q.reduction == "reaction"}
         self._residuals = {name: fem.form(residuals[name], entity_maps=maps) for name in reacting}
         self._residual_forms = {name: residuals[name] for name in reacting}
@@ -71,8 +78,9 @@ class Quantities:
         """Functions the quantities read (so derived fields among them are kept current)."""
         found = set()
         for quantity in self.columns.values():
-            if quantity.form is not None:
-                found.update(quantity.form.coefficients())
+            for form in (quantity.form, quantity.per):
+                if form is not None:
+                    found.update(form.coefficients())
             if quantity.field is not None:
                 found.add(self._store[quantity.field].function)
         return found
@@ -84,9 +92,11 @@ class Quantities:
         for name in self.columns if names is None else names:
             quantity = self.columns[name]
             if quantity.reduction == "integral":
-                form = self._integrals.get(name)
-                local = fem.assemble_scalar(form) if form is not None else 0.0
-                values[name] = float(self._comm.allreduce(local, op=MPI.SUM))
+                values[name] = self._integral(self._integrals.get(name))
+                if name in self._denominators:
+                    denominator = self._integral(self._denominators[name])
+                    # 0/0 before a field is solved for (a mean strain at t = 0): undefined
+                    values[name] = values[name] / denominator if denominator else math.nan
             elif quantity.reduction == "reaction":
                 if quantity.field not in residuals:
                     vector = fem.assemble_vector(self._residuals[quantity.field])
@@ -98,6 +108,10 @@ class Quantities:
             else:
                 values[name] = self._store[quantity.field].global_extreme(quantity.reduction)
         return values
+
+    def _integral(self, form: fem.Form | None) -> float:
+        local = fem.assemble_scalar(form) if form is not None else 0.0
+        return float(self._comm.allreduce(local, op=MPI.SUM))
 
     def scales(self) -> dict[str, float]:
         """The magnitude of the terms each quantity is made of, at the current state: the scale
@@ -134,8 +148,11 @@ class Quantities:
         else:
             form = quantity.form
         compiled = fem.form(magnitude_form(form), entity_maps=maps)
+        denominator = self._denominators.get(name)
         return lambda: (
-            abs(quantity.scale) * self._comm.allreduce(fem.assemble_scalar(compiled), op=MPI.SUM)
+            abs(quantity.scale)
+            * self._integral(compiled)
+            / (abs(self._integral(denominator)) if denominator is not None else 1.0)
         )
 
 

@@ -32,6 +32,7 @@ import numpy as np
 from dolfinx import fem
 from mpi4py import MPI
 
+from app import output_quantities
 from app.case import LoadedCase, load_case
 from app.context import FormContext, locate_value, parameter_owner, unknown, unknown_fixable
 from app.contracts import BadValue, Physics, Quantity, Value
@@ -144,13 +145,32 @@ class Simulation:
             lagged = link(self.groups, self.graph, self.store)
             self.coupler = Coupler(self.groups, self.case.coupling, lagged, self.comm)
             self._initial = self._collect("initial")
-            self.quantities, self.quantity_owners = self._columns(
-                self._finished(self._collect("quantities"))
-            )
+            tables = self._finished(self._collect("quantities"))
+            self.quantities, self.quantity_owners = self._columns(tables)
+        self._add_case_quantities()
         self._output_fields = self._select_output_fields()
         self.probes = Probes(self.case.output.probes, self.store, self._output_fields)
         self._check_probe_columns()
         self._build_events()
+
+    def _add_case_quantities(self) -> None:
+        """The case's own quantities (``[output.quantities]``), after the plug-ins' columns."""
+        degree = max((group.quadrature_degree or 0 for group in self.groups), default=2)
+        specs = self.case.output.quantities
+        built = output_quantities.build(
+            specs, self.store, self.mesh_data, self.groups[0].scheme.t, degree
+        )
+        for name, quantity in built.items():
+            key = column(name, quantity.units)
+            if key in self.quantities:
+                owner = self.quantity_owners[key]
+                raise CaseError(
+                    f"output.quantities.{name}",
+                    f"the column '{key}' is already a quantity of '{owner}'",
+                    "rename the quantity",
+                )
+            self.quantities[key] = quantity
+            self.quantity_owners[key] = "output"
 
     def _controlled(self) -> frozenset[int]:
         """Identities of the parameter values the protocol sets (they are not fixed, even when
@@ -168,13 +188,15 @@ class Simulation:
         """Integral quantities as their instance's group integrates: at its quadrature degree,
         without terms that are zero throughout the run (so balances close)."""
         group_of = {instance: group for group in self.groups for instance in group.physics}
+
+        def finished(quantity: Quantity, group: Group) -> Quantity:
+            if quantity.form is None:
+                return quantity
+            per = None if quantity.per is None else group.finish(quantity.per)
+            return replace(quantity, form=group.finish(quantity.form), per=per)
+
         return {
-            instance: {
-                name: quantity
-                if quantity.form is None
-                else replace(quantity, form=group_of[instance].finish(quantity.form))
-                for name, quantity in table.items()
-            }
+            instance: {name: finished(q, group_of[instance]) for name, q in table.items()}
             for instance, table in tables.items()
         }
 

@@ -37,6 +37,12 @@ local ODE, and a one-cell mesh is a batch reactor. Derived fields: ``X_source`` 
 species, ``<reaction>_rate`` per reaction, the porosity (name in ``fields``, when there are
 minerals). Expressions may name species, other fields and this instance's porosity.
 
+Clocks are cellwise times (seconds, DG0) with their own rate, d(theta)/dt = rate: a tissue
+age (rate 1, initial age by region), an induction clock that runs only while a solution is
+supersaturated (``rate = "1 if sigma > 1 else 0"``). Rate expressions read them by name, so a
+law may switch on after a lag (``"... if theta > 12*86400 else 0"``). Unlike an immobile
+species a clock is not an amount: it is not stored in the pore space.
+
 A case uses it as::
 
     [physics.chemistry]
@@ -49,6 +55,9 @@ A case uses it as::
     initial = 0.05
     molar_volume = "36.9 cm^3/mol"
     composition = { Ca = 1, C = 1, O = 3 }
+
+    [physics.chemistry.clocks.age]
+    initial = { core = "5 year", osteoid = 0 }      # rate = 1: runs with time
 
     [physics.chemistry.reactions.growth]
     equation = "calcite <-> Ca + CO3"
@@ -245,6 +254,15 @@ class Reaction(Parameters):
         return self
 
 
+class Clock(Parameters):
+    """A cellwise clock theta (s): d(theta)/dt = rate."""
+
+    rate: Property = quantity(
+        "dimensionless", 1.0, "d(theta)/dt: 1 runs with time, 0 stops it (may use fields)"
+    )
+    initial: Property = quantity("s", 0.0, "theta at the start (an age; a table by region)")
+
+
 class FieldNames(Parameters):
     """Global names of the fields this instance derives or reads."""
 
@@ -265,6 +283,9 @@ class ReactionKinetics(Physics):
     class Parameters(Parameters):
         species: dict[str, Species] = Field(description="Species by name (= field name)")
         reactions: dict[str, Reaction] = Field(description="Reactions by name")
+        clocks: dict[str, Clock] = Field(
+            default_factory=dict, description="Cellwise clocks (s) by name: d(theta)/dt = rate"
+        )
         porosity: Property = quantity(
             "dimensionless", 1.0, "eps_0: pore space without this instance's minerals", gt=0
         )
@@ -308,6 +329,18 @@ class ReactionKinetics(Physics):
             unused = sorted(set(species) - used)
             if unused:
                 raise ValueError(f"species {', '.join(unused)} take part in no reaction")
+            return self
+
+        @model_validator(mode="after")
+        def _clock_names(self) -> "ReactionKinetics.Parameters":
+            taken = {*self.species, self.fields.porosity, *RESERVED}
+            taken |= {f"{name}_rate" for name in self.reactions}
+            taken |= {f"{name}_source" for name in self.species}
+            for name in self.clocks:
+                if not name.isidentifier() or name in taken:
+                    raise ValueError(
+                        f"clocks.{name}: use a name that is no species, field, x, y, z, t or pi"
+                    )
             return self
 
         def _balanced(self, where: str, eq: Equation) -> None:
@@ -370,6 +403,10 @@ class ReactionKinetics(Physics):
         if self._minerals():
             what = "eps_0 - mineral volume fractions"
             specs.append(_derived(p.fields.porosity, what, "dimensionless", ("DG", 0)))
+        specs += [
+            FieldSpec(name, "scalar", "s", ("DG", 0), description=f"Clock {name}")
+            for name in p.clocks
+        ]
         return specs
 
     @property
@@ -511,25 +548,30 @@ class ReactionKinetics(Physics):
 
     # The plug-in interface ------------------------------------------------------------------
     def residual(self, ctx: Context) -> ufl.Form | None:
-        solved = self._solved()
-        if not solved:
+        solved, clocks = self._solved(), self.params.clocks
+        if not solved and not clocks:
             return None
         rates, dx, form = self._rates(ctx), self._measure(ctx), None
         for name in solved:
             term = -self._production(rates, name) * ctx.test(name) * dx
             form = term if form is None else form + term
+        for name, clock in clocks.items():
+            term = -self._value(ctx, clock.rate) * ctx.test(name) * dx
+            form = term if form is None else form + term
         return form
 
     def capacity(self, ctx: Context) -> dict[str, Any]:
-        return {name: 1.0 / volume for name, volume in self._minerals().items()}
+        minerals = {name: 1.0 / volume for name, volume in self._minerals().items()}
+        return minerals | dict.fromkeys(self.params.clocks, 1.0)
 
     def storage(self, ctx: Context) -> dict[str, Any]:
         minerals, eps = self._minerals(), self._porosity(ctx)
         return {name: eps * ctx.field(name) for name in self._solved() if name not in minerals}
 
     def initial(self, ctx: Context) -> dict[str, Any]:
-        species = self.params.species
-        return {name: ctx.coefficient(species[name].initial) for name in self._solved()}
+        species, clocks = self.params.species, self.params.clocks
+        initial = {name: ctx.coefficient(species[name].initial) for name in self._solved()}
+        return initial | {name: ctx.coefficient(clock.initial) for name, clock in clocks.items()}
 
     def derived(self, ctx: Context) -> dict[str, Any]:
         rates = self._rates(ctx)
@@ -550,7 +592,7 @@ class ReactionKinetics(Physics):
     def quantities(self, ctx: Context) -> dict[str, Quantity]:
         """Per solved species its amount and extremes; per reaction its integrated rate; the
         total of each element named in compositions (transported species counted with this
-        instance's porosity); the smallest porosity."""
+        instance's porosity); the smallest porosity; the extremes of each clock."""
         p, dx = self.params, ctx.dx()
         amount, rate = ctx.per_depth("mol"), ctx.per_depth("mol/s")
         quantities, rates = {}, self._rates(ctx)
@@ -579,4 +621,7 @@ class ReactionKinetics(Physics):
             quantities["min_porosity"] = Quantity.minimum(
                 p.fields.porosity, "dimensionless", "Lowest porosity"
             )
+        for name in p.clocks:
+            quantities[f"min_{name}"] = Quantity.minimum(name, "s", f"Lowest {name}")
+            quantities[f"max_{name}"] = Quantity.maximum(name, "s", f"Highest {name}")
         return quantities
