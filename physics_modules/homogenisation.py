@@ -287,7 +287,7 @@ class Homogenisation(Physics):
 
     class Parameters(Parameters):
         fraction: FieldName = Field(description="Volume fraction field of the inclusions")
-        scheme: Literal[SCHEMES] = Field("mori_tanaka", description="Homogenisation scheme")
+        scheme: Literal[SCHEMES] = Field("mori_tanaka", description=" | ".join(SCHEMES))
         aspect_ratio: float = Field(
             1.0, gt=0, description="Inclusion spheroid c/a: 1 spheres, >1 needles, <1 platelets"
         )

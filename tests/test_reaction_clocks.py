@@ -40,7 +40,8 @@ def test_a_clock_counts_the_time_its_condition_holds():
 
 def test_an_age_by_region_and_a_reaction_after_a_lag():
     """Cells of 'old' start 100 s old; a first-order reaction (k = 0.1/s) runs once the age
-    exceeds 3 s: young cells react for 7 s, old ones for all 10 (implicit Euler, dt = 0.5)."""
+    exceeds 3.25 s (between two steps): young cells react for 14 steps, old ones for all 20
+    (implicit Euler, dt = 0.5)."""
     reactions = {
         "r": {"equation": "A -> B", "law": "expression", "rate": "0.1*A if age > 3.25 else 0"}
     }
