@@ -117,7 +117,8 @@ class Quantities:
         """The magnitude of the terms each quantity is made of, at the current state: the scale
         its round-off is relative to (:mod:`app.magnitudes`). A reaction's terms are those of
         its residual tested with the indicator of its degrees of freedom; an extreme's, those of
-        its field (a derived field's expression). Compiles its forms on first use."""
+        its field (a derived field's expression); a ratio's, its numerator's over its
+        denominator. Compiles its forms on first use."""
         if self._scales is None:
             self._scales = {name: self._scale_of(name, q) for name, q in self.columns.items()}
         return {name: scale() for name, scale in self._scales.items()}

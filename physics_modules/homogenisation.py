@@ -152,10 +152,12 @@ def concentration(aspect: float, medium: tuple, phase: tuple) -> tuple[float, fl
 # Schemes: rational functions of f work on numbers, arrays and UFL alike
 # --------------------------------------------------------------------------------------------
 def voigt(f: Any, matrix: tuple, inclusions: tuple) -> tuple[Any, Any]:
+    """Uniform strain: the volume average of the moduli (an upper bound)."""
     return tuple((1 - f) * m + f * i for m, i in zip(matrix, inclusions, strict=True))
 
 
 def reuss(f: Any, matrix: tuple, inclusions: tuple) -> tuple[Any, Any]:
+    """Uniform stress: the volume average of the compliances (a lower bound)."""
     return tuple(1 / ((1 - f) / m + f / i) for m, i in zip(matrix, inclusions, strict=True))
 
 
@@ -172,6 +174,7 @@ def hashin_shtrikman(f: Any, matrix: tuple, inclusions: tuple, upper: bool) -> t
 
 
 def mori_tanaka(f: Any, matrix: tuple, inclusions: tuple, aspect: float) -> tuple[Any, Any]:
+    """Randomly oriented spheroids in the matrix, each strained as if alone in it."""
     a, b = concentration(aspect, matrix, inclusions)
     (Km, Gm), (Ki, Gi) = matrix, inclusions
     K = ((1 - f) * Km + f * Ki * a) / ((1 - f) + f * a)

@@ -363,3 +363,50 @@ def test_one_and_two_ranks_agree(tmp_path, name):
         if np.nanmax(np.abs(serial[column]), initial=0.0) <= noise:
             del serial[column], parallel[column]
     assert_same_quantities(serial, parallel, rtol=1e-6, floor=1e-20)
+
+
+# --------------------------------------------------------------------------------------------
+# The meshes
+# --------------------------------------------------------------------------------------------
+def measures(mesh: dict, places: list[str]) -> dict:
+    spec = {
+        "mesh": {"type": "gmsh"} | mesh,
+        "physics": {"given": {"type": "prescribed", "fields": {"one": {"value": 1.0}}}},
+        "output": {
+            "xdmf": False,
+            "quantities": {p: {"value": "one", "over": p, "integral": True} for p in places},
+        },
+    }
+    q = run(spec).quantities
+    return {p: q[p][-1] for p in places}
+
+
+@pytest.mark.parametrize("dimension", [2, 3])
+def test_strut_mesh(dimension):
+    """Core and packets, the marrow faces, the ends and the cement line, in 2D exactly; in 3D
+    (a cylinder, 25 um cells) to the polygonal approximation of the circles."""
+    places = ["core", "packets", "marrow", "left", "right", "cement_line"]
+    mesh = {"file": "../meshes/trabecular_strut.py", "parameters": {"dimension": dimension}}
+    found = measures(mesh | {"size": "25 um"}, places)
+    if dimension == 2:
+        expected = dict(zip(places, [1e-7, 1e-7, 2e-3, 2e-4, 2e-4, 2e-3], strict=True))
+        assert found == pytest.approx(expected, rel=1e-12)
+        return
+    R, r, L = 1e-4, 5e-5, 1e-3
+    expected = [math.pi * r * r * L, math.pi * (R * R - r * r) * L, 2 * math.pi * R * L]
+    expected += [math.pi * R * R] * 2 + [2 * math.pi * r * L]
+    assert found == pytest.approx(dict(zip(places, expected, strict=True)), rel=0.03)
+
+
+@pytest.mark.parametrize("dimension", [2, 3])
+def test_block_mesh(dimension):
+    places = ["matrix", "top", "bottom", "mark", "sides"]
+    mesh = {
+        "file": "../meshes/collagen_block.py",
+        "parameters": {"dimension": dimension} | SMALL_BLOCK,
+    }
+    found = measures(mesh, places)
+    side = 2e-3
+    face = side ** (dimension - 1)
+    expected = [side**dimension, face, face, face, (2 if dimension == 2 else 4) * face]
+    assert found == pytest.approx(dict(zip(places, expected, strict=True)), rel=1e-12)
