@@ -8,7 +8,7 @@
   fraction of the table, within 1 %.
 - Through the framework: a mineral fraction field gives mechanics the tabulated moduli (the
   apparent modulus of a uniform plate in plane stress is E itself), and bad input is one
-  case error at its path.
+  case error at its path. (The conformance kit checks the plug-in in tests/test_conformance.py.)
 """
 
 import numpy as np
@@ -16,7 +16,6 @@ import pytest
 
 from app.errors import CaseError
 from app.simulation import Simulation
-from app.testing import check_plugin
 from physics_modules import homogenisation as h
 
 COLLAGEN = (1.5e9 / (3 * (1 - 2 * 0.28)), 1.5e9 / (2 * 1.28))  # E = 1.5 GPa, nu = 0.28
@@ -193,11 +192,3 @@ def test_bad_input_is_one_case_error_at_its_path(change, path, message):
         Simulation.from_case(plate("mori_tanaka", "0.3", change)).build()
     assert error.value.path.startswith(path), error.value.path
     assert message in str(error.value)
-
-
-@pytest.mark.mpi
-def test_conformance_kit():
-    """Schema round trip, fields of the declared rank and units, compiles in 1D/2D/3D (with
-    mechanics: 2D/3D), Jacobian against finite differences, 1 and 2 ranks agree."""
-    report = check_plugin("homogenisation", plate("self_consistent", "0.1 + 0.5*x/1e-3"))
-    assert set(report.checks) == {"schema", "fields", "jacobian", "compiles", "parallel"}
