@@ -16,6 +16,7 @@ stored energy, a linear problem's reaction) becomes dot products with vectors as
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -71,6 +72,10 @@ class Quantities:
             for name, q in self.columns.items()
             if q.reduction == "integral" and not q.form.empty()
         }
+        # The denominators of ratios (a region's measure for a mean): never empty.
+        self._denominators = {
+            name: self._affine(q.per) for name, q in self.columns.items() if q.per is not None
+        }
         self._residual_forms = dict(residual_forms)
         self._scales: dict[str, Callable[[], float]] | None = None
         # A degree of freedom on two boundaries (a corner) counts for the first one only, so the
@@ -94,8 +99,9 @@ class Quantities:
         """Functions the quantities read (so derived fields among them are kept current)."""
         found = set()
         for quantity in self.columns.values():
-            if quantity.form is not None:
-                found.update(quantity.form.coefficients())
+            for form in (quantity.form, quantity.per):
+                if form is not None:
+                    found.update(form.coefficients())
             if quantity.field is not None:
                 found.add(self._store[quantity.field].function)
         return found
@@ -111,6 +117,10 @@ class Quantities:
             if quantity.reduction == "integral":
                 form = self._integrals.get(name)
                 values[name] = form.value() if form is not None else 0.0
+                if name in self._denominators:
+                    denominator = self._denominators[name].value()
+                    # 0/0 before a field is solved for (a mean strain at t = 0): undefined
+                    values[name] = values[name] / denominator if denominator else math.nan
             elif quantity.reduction == "reaction":
                 values[name] = quantity.scale * self._reaction(name, *residuals[quantity.field])
             else:
@@ -124,11 +134,15 @@ class Quantities:
             self._reactions[name, kind] = self._affine(tested)
         return self._reactions[name, kind].value()
 
+    def _integral(self, form: fem.Form) -> float:
+        return float(self._comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM))
+
     def scales(self) -> dict[str, float]:
         """The magnitude of the terms each quantity is made of, at the current state: the scale
         its round-off is relative to (:mod:`app.magnitudes`). A reaction's terms are those of
         its residual tested with the indicator of its degrees of freedom; an extreme's, those of
-        its field (a derived field's expression). Compiles its forms on first use."""
+        its field (a derived field's expression); a ratio's, its numerator's over its
+        denominator. Compiles its forms on first use."""
         if self._scales is None:
             self._scales = {name: self._scale_of(name, q) for name, q in self.columns.items()}
         return {name: scale() for name, scale in self._scales.items()}
@@ -156,8 +170,11 @@ class Quantities:
         else:
             form = quantity.form
         compiled = fem.form(magnitude_form(form), entity_maps=maps)
+        denominator = self._denominators.get(name)
         return lambda: (
-            abs(quantity.scale) * self._comm.allreduce(fem.assemble_scalar(compiled), op=MPI.SUM)
+            abs(quantity.scale)
+            * self._integral(compiled)
+            / (abs(denominator.value()) if denominator is not None else 1.0)
         )
 
 
@@ -200,6 +217,26 @@ def quantity_columns(
             columns[key] = quantity
             owners[key] = instance
     return columns, owners
+
+
+def add_case_columns(
+    columns: dict[str, Quantity], owners: dict[str, str], case_quantities: Mapping[str, Quantity]
+) -> None:
+    """Add the case's own quantities (``[output.quantities]``) after the plug-ins' columns.
+
+    Raises:
+        CaseError: A quantity would write a plug-in's column.
+    """
+    for name, quantity in case_quantities.items():
+        key = column(name, quantity.units)
+        if key in columns:
+            raise CaseError(
+                f"output.quantities.{name}",
+                f"the column '{key}' is already a quantity of '{owners[key]}'",
+                "rename the quantity",
+            )
+        columns[key] = quantity
+        owners[key] = "output"
 
 
 def _largest(function: fem.Function) -> float:

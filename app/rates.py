@@ -117,6 +117,9 @@ class Rates:
                 value.compile(domains)
             self._compiled = True
         if self._solver is None:
+            # A field with no capacity somewhere (species in pores that have closed) leaves zero
+            # rows of the capacity matrix; Jacobi takes 1 for a zero diagonal there, where the
+            # rate is undefined and reads into no flow.
             update = {"preset": self._preset, "rtol": RATE_RTOL, "petsc": {}}
             spec = solver_spec.model_copy(update=update)
             self._solver = make_solver(self.system, spec, f"{self.name}_rates")
