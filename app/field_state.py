@@ -71,8 +71,9 @@ def node_keys(space: fem.FunctionSpace) -> NodeKeys:
 def mesh_size(msh: Any) -> float:
     """The diagonal of the mesh's bounding box (all ranks)."""
     x = msh.geometry.x[:, : msh.geometry.dim]
-    low = msh.comm.allreduce(x.min(axis=0, initial=np.inf), op=MPI.MIN)
-    high = msh.comm.allreduce(x.max(axis=0, initial=-np.inf), op=MPI.MAX)
+    low, high = np.empty(x.shape[1]), np.empty(x.shape[1])
+    msh.comm.Allreduce(x.min(axis=0, initial=np.inf), low, op=MPI.MIN)
+    msh.comm.Allreduce(x.max(axis=0, initial=-np.inf), high, op=MPI.MAX)
     return float(np.linalg.norm(high - low)) or 1.0
 
 
