@@ -12,6 +12,7 @@ The field files and quantities.csv are app/output.py's.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -203,6 +204,13 @@ def replace_text(path: Path, text: str) -> None:
     except OSError:
         partial.unlink(missing_ok=True)
         raise
+
+
+@functools.cache
+def code_version() -> str:
+    """The version of the code that runs: the package version and its git commit."""
+    commit = _git_commit()
+    return f"{__version__}+{commit}" if commit else __version__
 
 
 def _git_commit() -> str | None:

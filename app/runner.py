@@ -247,9 +247,10 @@ class Session:
 
     def execute(self, started: float) -> Result:
         sim = self.sim
+        folder = self.folder.path if self.folder else None
+        sim.multiscale.open(folder)
         sim.compile()
         log.info("%s", sim.describe_solvers())
-        folder = self.folder.path if self.folder else None
         settings = FieldOutput.of(sim.case.output)
         resuming = self.resume is not None
         if folder is not None and (settings.xdmf or settings.vtx):
@@ -284,6 +285,7 @@ class Session:
             sim.probes.close()
             if self.writer is not None:
                 self.writer.close()
+            sim.multiscale.close(folder)
         return self._result(folder, time.perf_counter() - started)
 
     def _result(self, folder: Path | None, wall_time: float) -> Result:
