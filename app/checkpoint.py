@@ -33,7 +33,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -105,11 +105,13 @@ class Registry:
 @dataclass
 class Checkpoint:
     """A checkpoint read back: every part's state (arrays of all ranks concatenated) and the
-    manifest (what it was written by and of)."""
+    manifest (what it was written by and of); ``changes`` lists how the case continuing it
+    differs from the checkpoint's (compatible changes, app/restart.py)."""
 
     path: Path
     parts: dict[str, dict[str, Any]]
     manifest: dict[str, Any]
+    changes: list[str] = field(default_factory=list)
 
     @property
     def time(self) -> float:

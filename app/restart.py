@@ -65,9 +65,9 @@ def restart(
     source = checkpoint.case if case is None else case
     simulation = Simulation(load_case(source, overrides, None if case else run_dir), comm)
     simulation.build()
-    differences = check(checkpoint, simulation)
-    if differences:
-        log.info("the case differs from the checkpoint's: %s", "; ".join(differences))
+    checkpoint.changes = check(checkpoint, simulation)
+    if checkpoint.changes:
+        log.info("the case differs from the checkpoint's: %s", "; ".join(checkpoint.changes))
     log.info(
         "restarting from %s at t = %.6g s (step %d, written on %d rank(s))",
         checkpoint.path.name,

@@ -101,6 +101,8 @@ def run(
     restart = None
     if resume is not None:
         restart = {"checkpoint": str(resume.path), "time_s": resume.time}
+        if resume.changes:
+            restart["case_changes"] = resume.changes
     session = Session(simulation, folder, progress, stops, resume, estimate)
     if stops is not None:
         stops.abort = folder.stopped_at_once
