@@ -358,6 +358,8 @@ class Session:
             collective(
                 self.comm, lambda: self.writer.write(t, cycle), where, (OSError, RuntimeError)
             )
+        for observer in sim.output_observers:
+            observer(t)
 
     def boundary(self) -> None:
         """Before each step: a checkpoint when one is due, and a stop when a rank was asked

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -75,6 +75,8 @@ class Simulation:
         self.mesh_data: MeshData | None = None
         self.groups: list[Group] = []
         self._compiled = False
+        # called with t after each output row is written (the conformance kit, tests)
+        self.output_observers: list[Callable[[float], None]] = []
 
     @classmethod
     def from_case(

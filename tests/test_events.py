@@ -3,7 +3,6 @@ protocols executed."""
 
 import math
 import tomllib
-from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ from mpi4py import MPI
 
 from app.errors import CaseError, SolverError
 from app.expressions import parse
-from app.runner import Session
 from app.simulation import Simulation
 from tests.conftest import ROOT, assert_same_quantities, runs_on_ranks
 
@@ -114,18 +112,16 @@ def transient_run(**time) -> tuple[int, float]:
     }
     sim = Simulation.from_case(case)
     errors = []
-    record = Session.record
 
-    def record_with_error(session, t, dt, report):
-        record(session, t, dt, report)
+    def record_error(t):
         u = sim.store["temperature"].function
         exact = parse(EXACT).to_ufl(sim.context("heat").namespace())
         dx = ufl.dx(domain=u.function_space.mesh, metadata={"quadrature_degree": 8})
         local = fem.assemble_scalar(fem.form((u - exact) ** 2 * dx))
         errors.append(math.sqrt(MPI.COMM_WORLD.allreduce(local, op=MPI.SUM)))
 
-    with patch.object(Session, "record", record_with_error):
-        result = sim.run()
+    sim.output_observers.append(record_error)
+    result = sim.run()
     return result.steps, max(errors)
 
 
