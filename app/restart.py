@@ -8,7 +8,8 @@ is computed the case is checked against the checkpoint:
   spaces, shapes, regions, time levels), other quantities.csv columns, or another time scheme,
   start, coupling, protocol or events (the saved position in them would mean something else);
   an end time before the checkpoint's time; a run that had stopped at its event or finished
-  its protocol (nothing is left to continue);
+  its protocol (nothing is left to continue); a case with surrogates (their training states
+  are not in a checkpoint);
 * accepted, with the differences listed in the log and in provenance.json: anything else (end
   time, output interval or fields, checkpoint settings, solver settings, parameter values).
 
@@ -108,6 +109,13 @@ def check(checkpoint: Checkpoint, simulation: Simulation) -> list[str]:
             f"the checkpoint '{checkpoint.path}' cannot continue this case: " + "; ".join(reasons),
             "restart with the case the checkpoint holds (scalebridge restart RUN_DIR, with "
             "--set for compatible changes such as time.end), or start a new run",
+        )
+    if simulation.case.surrogates:
+        raise CaseError(
+            "surrogates",
+            "a restart cannot continue a run with surrogates: their training states and the "
+            "properties in use are not part of a checkpoint",
+            "run the case again from its start",
         )
     _check_position(checkpoint, simulation)
     return [

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -366,12 +367,12 @@ class Session:
         for one (all ranks decide together)."""
         position = self.loop.position
         steps, t, wall = self._since
-        stop, wall_due = agreed(
+        received, wall_due = agreed(
             self.comm,
-            self.stops is not None and self.stops.received is not None,
+            (self.stops.received or 0) if self.stops is not None else 0,
             bool(self.spec.wall_interval) and time.monotonic() - wall >= self.spec.wall_interval,
         )
-        due = stop or wall_due
+        due = bool(received or wall_due)
         if self.spec.steps and position.steps - steps >= self.spec.steps:
             due = True
         interval, start = self.spec.interval, self.sim.case.time.start
@@ -382,9 +383,10 @@ class Session:
         fresh = position.steps > steps or self.files is None or self.files.latest is None
         if due and fresh and self.files is not None:
             self.checkpoint()
-        if stop:
-            name = self.stops.name if self.stops and self.stops.received else "a signal"
-            raise Interrupted(self._stopped(f"stopped by {name}"))
+        if received:
+            name = signal.Signals(received).name
+            seen = "" if self.stops.received else " (received by another rank)"
+            raise Interrupted(self._stopped(f"stopped by {name}{seen}"))
 
     def _stopped(self, why: str) -> str:
         position = self.loop.position

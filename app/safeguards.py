@@ -82,17 +82,14 @@ class StopRequests:
                 self.abort(name)
         os._exit(128 + number)
 
-    @property
-    def name(self) -> str:
-        return signal.Signals(self.received).name if self.received else ""
 
-
-def agreed(comm: Any, *notes: bool) -> list[bool]:
-    """Each note true on any rank, on every rank (one reduction)."""
-    local = np.array([int(note) for note in notes], dtype=np.int32)
+def agreed(comm: Any, *notes: int) -> list[int]:
+    """The largest of each note over the ranks, on every rank (one reduction): a flag set on
+    any rank, or the signal any rank received."""
+    local = np.array([int(note) for note in notes], dtype=np.int64)
     total = np.zeros_like(local)
     comm.Allreduce(local, total, op=MPI.MAX)
-    return [bool(value) for value in total]
+    return [int(value) for value in total]
 
 
 def free_bytes(folder: Path) -> int:

@@ -35,8 +35,10 @@ def unbroken(tmp_path_factory) -> dict[str, list[float]]:
     return read_quantities(folder)
 
 
-def start(folder: Path, *args: str) -> subprocess.Popen:
+def start(folder: Path, *args: str, ranks: int = 1) -> subprocess.Popen:
     command = [str(BIN / "scalebridge"), "run", str(CASE), "-o", str(folder), "-q", *args]
+    if ranks > 1:
+        command = [str(BIN / "mpirun"), "-n", str(ranks), *command]
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
 
@@ -132,6 +134,37 @@ def test_sigterm_checkpoints_and_exits_with_the_documented_code(tmp_path, unbrok
     again = scalebridge("restart", folder, "-q")
     assert again.returncode == 0, again.stderr
     assert_continues_unbroken(folder, unbroken)
+
+
+def rank_processes(pid: int) -> list[int]:
+    """The scalebridge processes mpirun (``pid``) started, found through /proc."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in map(int, (task / "children").read_text().split()):
+            command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            if any(part.endswith(b"scalebridge") for part in command[:2]):
+                found.append(child)
+            found += rank_processes(child)
+    return found
+
+
+def test_sigterm_to_one_rank_stops_every_rank_with_a_checkpoint(tmp_path, unbroken):
+    folder = tmp_path / "run"
+    process = start(folder, ranks=2)
+    wait_for(folder / "checkpoints" / "checkpoint-000001", process)
+    ranks = rank_processes(process.pid)
+    assert len(ranks) == 2
+    os.kill(max(ranks), signal.SIGTERM)  # one rank only, as a scheduler signalling one node
+    _, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == EXIT_SIGNAL, stderr
+    assert "stopped by SIGTERM" in stderr
+    assert provenance(folder)["status"] == "interrupted"
+    again = scalebridge("restart", folder, "-q", ranks=2)
+    assert again.returncode == 0, again.stderr
+    continued = read_quantities(folder)
+    assert continued["time_s"] == pytest.approx(unbroken["time_s"], rel=1e-12)
+    assert_same_quantities(unbroken, continued, rtol=1e-8)  # 2 ranks against 1
 
 
 def test_second_sigterm_exits_at_once(tmp_path):
