@@ -281,7 +281,8 @@ class Session:
                 self.registry.restore(self.resume.parts)
             self._since = (self.loop.position.steps, self.loop.position.t, time.monotonic())
             self.loop.run()
-            if self.files is not None and self.spec.at_end and sim.case.time.transient:
+            stepped = sim.case.time.end is not None or sim.stages is not None  # a time loop
+            if self.files is not None and self.spec.at_end and stepped:
                 self.checkpoint()
         finally:
             self.table.close()

@@ -18,7 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, CASES, ROOT, assert_same_quantities, read_quantities, scalebridge
+from tests.conftest import (
+    BIN,
+    CASES,
+    ROOT,
+    assert_same_by_units,
+    assert_same_quantities,
+    read_quantities,
+    scalebridge,
+)
 
 CASE = CASES / "heated_uptake.toml"
 EVENT_THRESHOLD = 2.7e-4  # the case's event: amount_c_mol_per_m > 2.7e-4
@@ -188,6 +196,23 @@ def test_second_sigterm_exits_at_once(tmp_path):
     record = provenance(folder)
     assert record["status"] == "interrupted"
     assert record["error"] == "stopped at once by a second SIGTERM"
+
+
+def test_plastic_state_at_quadrature_points_restarts_on_two_ranks(tmp_path):
+    """cases/cyclic_bar.toml: quasi-static steps whose plastic strain and back stress live at
+    quadrature points; the checkpoint at the end of a half-way run (one rank) continues on two
+    ranks through the reversals to the unbroken hysteresis loop."""
+    case = CASES / "cyclic_bar.toml"
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    assert scalebridge("run", case, "-o", whole, "-q").returncode == 0
+    first = scalebridge("run", case, "-o", part, "-q", "--set", "time.end=0.5")
+    assert first.returncode == 0, first.stderr
+    again = scalebridge("restart", part, "-q", "--set", "time.end=1.25", ranks=2)
+    assert again.returncode == 0, again.stderr
+    unbroken, continued = read_quantities(whole), read_quantities(part)
+    assert continued["time_s"] == pytest.approx(unbroken["time_s"], rel=1e-12)
+    assert_same_by_units(unbroken, continued, rtol=1e-10)
+    assert max(continued["max_equivalent_plastic_strain"]) > 0  # it did yield
 
 
 def test_refuses_a_checkpoint_of_another_mesh(tmp_path):
