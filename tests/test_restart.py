@@ -35,12 +35,17 @@ EXIT_OUTPUT = 4  # output failed mid-run, the last checkpoint intact
 
 
 @pytest.fixture(scope="module")
-def unbroken(tmp_path_factory) -> dict[str, list[float]]:
-    """Quantities of the case run from start to end on one rank."""
+def unbroken_run(tmp_path_factory) -> Path:
+    """The folder of the case run from start to end on one rank."""
     folder = tmp_path_factory.mktemp("unbroken") / "run"
     process = scalebridge("run", CASE, "-o", folder, "-q")
     assert process.returncode == 0, process.stderr
-    return read_quantities(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def unbroken(unbroken_run) -> dict[str, list[float]]:
+    return read_quantities(unbroken_run)
 
 
 def start(folder: Path, *args: str, ranks: int = 1) -> subprocess.Popen:
@@ -75,18 +80,22 @@ def xdmf_times(folder: Path) -> list[float]:
     return [float(value) for value in re.findall(r'<Time Value="([^"]+)"', series)]
 
 
-def assert_continues_unbroken(folder: Path, unbroken: dict, rtol: float = 1e-10) -> None:
-    """Every row of the continued run equals the unbroken run's to ``rtol``; no row is missing
-    or repeated, and the field files hold each output time once."""
-    continued = read_quantities(folder)
+def assert_continues_unbroken(folder: Path, unbroken_run: Path, rtol: float = 1e-10) -> None:
+    """Every row of the continued run (quantities, line profiles) equals the unbroken run's to
+    ``rtol``; no row is missing or repeated, and the field files hold each output time once."""
+    unbroken, continued = read_quantities(unbroken_run), read_quantities(folder)
     assert continued["time_s"] == pytest.approx(unbroken["time_s"], rel=1e-12)
     assert_same_quantities(unbroken, continued, rtol=rtol)
     assert xdmf_times(folder) == pytest.approx(unbroken["time_s"], rel=1e-10)  # CSV: 12 digits
     assert continued["amount_c_mol_per_m"][-1] > EVENT_THRESHOLD  # the event ended both runs
     assert continued["cycle"][-1] == 2  # in the last cycle of the protocol
+    profile = read_quantities(folder, "profiles/depth.csv")
+    expected = read_quantities(unbroken_run, "profiles/depth.csv")
+    assert profile["time_s"] == expected["time_s"]  # 5 points per output time, none repeated
+    assert_same_quantities(expected, profile, rtol=rtol)
 
 
-def test_sigkill_mid_run_then_restart_equals_the_unbroken_run(tmp_path, unbroken):
+def test_sigkill_mid_run_then_restart_equals_the_unbroken_run(tmp_path, unbroken, unbroken_run):
     folder = tmp_path / "run"
     process = start(folder)
     wait_for(folder / "checkpoints" / "checkpoint-000002", process)
@@ -99,7 +108,7 @@ def test_sigkill_mid_run_then_restart_equals_the_unbroken_run(tmp_path, unbroken
     again = scalebridge("restart", folder, "-q")
 
     assert again.returncode == 0, again.stderr
-    assert_continues_unbroken(folder, unbroken)
+    assert_continues_unbroken(folder, unbroken_run)
     record = provenance(folder)
     assert record["status"] == "completed"
     assert record["restarts"][0]["checkpoint"].endswith("checkpoint-000002")
@@ -123,7 +132,7 @@ def test_restart_on_another_number_of_ranks(tmp_path, unbroken, ranks):
     assert restart["case_changes"] == ["time.end: 900.0 -> 36000.0"]
 
 
-def test_sigterm_checkpoints_and_exits_with_the_documented_code(tmp_path, unbroken):
+def test_sigterm_checkpoints_and_exits_with_the_documented_code(tmp_path, unbroken, unbroken_run):
     folder = tmp_path / "run"
     process = start(folder)
     wait_for(folder / "checkpoints" / "checkpoint-000001", process)
@@ -141,7 +150,7 @@ def test_sigterm_checkpoints_and_exits_with_the_documented_code(tmp_path, unbrok
     assert record["checkpoint"]["time_s"] >= read_quantities(folder)["time_s"][-1]
     again = scalebridge("restart", folder, "-q")
     assert again.returncode == 0, again.stderr
-    assert_continues_unbroken(folder, unbroken)
+    assert_continues_unbroken(folder, unbroken_run)
 
 
 def rank_processes(pid: int) -> list[int]:
@@ -213,6 +222,22 @@ def test_plastic_state_at_quadrature_points_restarts_on_two_ranks(tmp_path):
     assert continued["time_s"] == pytest.approx(unbroken["time_s"], rel=1e-12)
     assert_same_by_units(unbroken, continued, rtol=1e-10)
     assert max(continued["max_equivalent_plastic_strain"]) > 0  # it did yield
+
+
+def test_cellwise_species_restart_from_two_ranks_on_one(tmp_path):
+    """cases/precipitation_front.toml: a transported species reacting with an immobile one (a
+    cellwise DG0 field); a half-way checkpoint of two ranks continues on one."""
+    case = CASES / "precipitation_front.toml"
+    common = ("-q", "--set", "output.interval=0.05")
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    assert scalebridge("run", case, "-o", whole, *common, "--set", "time.end=0.2").returncode == 0
+    first = scalebridge("run", case, "-o", part, *common, "--set", "time.end=0.1", ranks=2)
+    assert first.returncode == 0, first.stderr
+    again = scalebridge("restart", part, *common, "--set", "time.end=0.2")
+    assert again.returncode == 0, again.stderr
+    unbroken, continued = read_quantities(whole), read_quantities(part)
+    assert continued["time_s"] == pytest.approx([0, 0.05, 0.1, 0.15, 0.2])
+    assert_same_by_units(unbroken, continued, rtol=1e-10)
 
 
 def test_refuses_a_checkpoint_of_another_mesh(tmp_path):
@@ -287,7 +312,7 @@ def test_full_disk_is_refused_before_compute(small_disk):
     assert not (folder / "quantities.csv").exists()  # nothing computed
 
 
-def test_disk_filling_mid_run_stops_cleanly_and_restarts(small_disk, unbroken):
+def test_disk_filling_mid_run_stops_cleanly_and_restarts(small_disk, unbroken, unbroken_run):
     folder = small_disk / "run"
     process = start(folder)
     wait_for(folder / "checkpoints" / "checkpoint-000001", process)
@@ -302,7 +327,7 @@ def test_disk_filling_mid_run_stops_cleanly_and_restarts(small_disk, unbroken):
     filler.unlink()
     again = scalebridge("restart", folder, "-q")
     assert again.returncode == 0, again.stderr
-    assert_continues_unbroken(folder, unbroken)
+    assert_continues_unbroken(folder, unbroken_run)
 
 
 def test_read_only_output_folder(tmp_path):
