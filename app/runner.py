@@ -339,14 +339,7 @@ class Session:
         row = sim.row_start(t, dt, report)
         quantities = sim.evaluate_quantities()
         points, lines = sim.probes.read()
-        problem = next(
-            (f"quantity '{name}' is {value}" for name, value in quantities.items()
-             if not math.isfinite(value)),
-            "",
-        ) or sim.probes.not_finite(points, lines)  # fmt: skip
-        if not problem and self.writer is not None:
-            written = [sim.store[name] for name in sim._output_fields]
-            problem = non_finite([f.function for f in written], [f.spec.name for f in written])
+        problem = self._not_finite(quantities, points, lines)
         if problem:
             raise Diverged(f"the solution is no longer finite at t = {t:.6g} s: {problem}")
         where = f"the output at t = {t:g} s"
@@ -362,6 +355,28 @@ class Session:
             )
         for observer in sim.output_observers:
             observer(t)
+
+    def _not_finite(self, quantities: dict, points: list[float], lines: list) -> str:
+        """The first value of an output that is not finite, or "" (collective): the solved
+        fields first (the cause, located), then the written fields, the quantities and the
+        probes. A ratio of zeros (a mean over an empty set) is undefined by design, not a
+        divergence: it is written as nan."""
+        sim = self.sim
+        fields = {id(f): f for f in sim.store.solved()}
+        if self.writer is not None:
+            fields |= {id(f): f for f in (sim.store[name] for name in sim._output_fields)}
+        checked = list(fields.values())
+        problem = non_finite([f.function for f in checked], [f.spec.name for f in checked])
+        ratios = {name for name, quantity in sim.quantities.items() if quantity.per is not None}
+        return (
+            problem
+            or next(
+                (f"quantity '{name}' is {value}" for name, value in quantities.items()
+                 if name not in ratios and not math.isfinite(value)),
+                "",
+            )
+            or sim.probes.not_finite(points, lines)
+        )  # fmt: skip
 
     def boundary(self) -> None:
         """Before each step: a checkpoint when one is due, and a stop when a rank was asked
