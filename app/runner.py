@@ -149,7 +149,8 @@ class OutputEstimate:
         msh = simulation.mesh_data.mesh
         cells = msh.topology.index_map(msh.topology.dim).size_global
         nodes = msh.geometry.index_map().size_global
-        per_segment = (nodes * 3 + cells * msh.geometry.dofmap.shape[1]) * BYTES if written else 0
+        nodes_per_cell = msh.geometry.dofmaps[0].shape[1]
+        per_segment = (nodes * 3 + cells * nodes_per_cell) * BYTES if written else 0
         levels = sum(
             (1 + len(f.history)) * _values(f.space) + _keys(f) for f in store.solved()
         ) + sum((1 + len(f.history)) * _values(f.space) for f in store.internals())
