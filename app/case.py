@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from app import registry
+from app.checkpoint import CheckpointSpec
 from app.contracts import Parameters, Physics, quantity
 from app.coupling import CouplingSpec
 from app.errors import CaseError, shown
@@ -163,6 +164,9 @@ class Case(Parameters):
         default_factory=list, description="Conditions that stop the run"
     )
     protocol: ProtocolSpec | None = Field(None, description="Controlled steps with conditions")
+    checkpoint: CheckpointSpec = Field(
+        default_factory=CheckpointSpec, description="When the whole state is saved for restarts"
+    )
     surrogates: dict[str, SurrogateSpec] = Field(
         default_factory=dict,
         description="Microstructures whose effective properties a surrogate serves to "

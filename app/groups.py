@@ -493,7 +493,7 @@ class Group:
                 [level.x.array.copy() for level in (field.function, *field.history)]
                 for field in self.internal
             ],
-            self.scheme.state(),
+            self.scheme.snapshot(),
         )
         self._pending = None
 
@@ -510,7 +510,7 @@ class Group:
         for field, saved in zip(self.internal, internal, strict=True):
             for level, array in zip((field.function, *field.history), saved, strict=True):
                 level.x.array[:] = array
-        self.scheme.restore(state)
+        self.scheme.rewind_to(state)
         self._pending = None
 
     def change(self) -> list[tuple[float, float]]:

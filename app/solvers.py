@@ -33,6 +33,7 @@ from ufl.algorithms.analysis import extract_constants
 from app.affine import AffineVector, DataOf
 from app.contracts import Modes
 from app.errors import CaseError
+from app.non_finite import non_finite
 from app.preconditioner_reuse import PreconditionerReuse
 from app.solver_options import (
     AUTO_DIRECT_LIMIT,
@@ -59,6 +60,7 @@ class SolveReport:
         reason: PETSc's reason, and what else went wrong.
         residual_norms: The residual norm before each Newton iteration and after the last (of
             the last Newton solve): their ratios show the order of convergence.
+        non_finite: Where a failed solve met a non-finite value (app/non_finite.py), or "".
     """
 
     converged: bool
@@ -66,6 +68,7 @@ class SolveReport:
     linear_iterations: int
     reason: str
     residual_norms: tuple[float, ...] = ()
+    non_finite: str = ""
 
     def then(self, later: SolveReport) -> SolveReport:
         """This solve followed by ``later``: the counts add up, the later outcome decides."""
@@ -75,6 +78,7 @@ class SolveReport:
             self.linear_iterations + later.linear_iterations,
             later.reason,
             later.residual_norms or self.residual_norms,
+            later.non_finite,
         )
 
 
@@ -258,6 +262,22 @@ def _finite(vector: PETSc.Vec, comm: MPI.Comm) -> bool:
     return bool(comm.allreduce(local, op=MPI.LAND))
 
 
+def _where_not_finite(system: System, residual: PETSc.Vec, solution: PETSc.Vec | None) -> str:
+    """Where the residual (the equations' source of a non-finite value), else the solution,
+    of a failed solve is not finite; "" if both are finite (collective)."""
+    names = [u.name for u in system.unknowns]
+    for vector, what in ((residual, "the residual of "), (solution, "")):
+        if vector is None:
+            found = non_finite(system.unknowns, names)
+        else:
+            copies = [fem.Function(u.function_space) for u in system.unknowns]
+            fem_petsc.assign(vector, copies if len(copies) > 1 else copies[0])
+            found = non_finite(copies, names, what)
+        if found:
+            return found
+    return ""
+
+
 class LinearSolver:
     """Assemble-once linear solve of an affine system F(u) = A u - b.
 
@@ -363,6 +383,7 @@ class LinearSolver:
             f"linear solver {reason_name(PETSc.KSP.ConvergedReason, reason)}"
             + ("" if finite else ", non-finite solution")
             + singular,
+            non_finite="" if finite else _where_not_finite(self.system, problem.b, problem.x),
         )
 
     def _assemble_rhs(self) -> None:
@@ -466,7 +487,9 @@ class NewtonSolver:
         converged = reason > 0 and finite and not singular
         if self.reuse is not None:
             self.reuse.after_solve(converged)
+        where = ""
         if not converged:
+            where = _where_not_finite(self.system, snes.getFunction()[0], None)
             for u, values in zip(self.system.unknowns, saved, strict=True):
                 u.x.array[:] = values
         return SolveReport(
@@ -477,6 +500,7 @@ class NewtonSolver:
             + ("" if finite else ", non-finite solution")
             + singular,
             norms,
+            where,
         )
 
 

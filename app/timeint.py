@@ -272,16 +272,36 @@ class TimeScheme:
         self.last_dt = dt
         self.times = (self.time, *self.times)[: self.accuracy + 2]
 
-    def state(self) -> SchemeState:
+    def snapshot(self) -> SchemeState:
+        """What a rejected step goes back to (see :meth:`rewind_to`)."""
         return SchemeState(self.time, self.accepted_steps, self.last_dt, self.times)
 
-    def restore(self, state: SchemeState) -> None:
+    def rewind_to(self, state: SchemeState) -> None:
         self.t.value = state.time
         self.accepted_steps, self.last_dt, self.times = (
             state.accepted_steps,
             state.last_dt,
             state.times,
         )
+
+    def state(self) -> dict[str, Any]:
+        """The scheme in a checkpoint (app/checkpoint.py): its step history and every constant
+        the forms read, so that quantities read before the next step match an unbroken run."""
+        constants = (self.t, self.t_old, self.t_older, self.dt, *self._coefficients)
+        return {
+            "accepted_steps": self.accepted_steps,
+            "last_dt": self.last_dt,
+            "times": list(self.times),
+            "constants": [float(constant.value) for constant in constants],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        constants = (self.t, self.t_old, self.t_older, self.dt, *self._coefficients)
+        for constant, value in zip(constants, state["constants"], strict=True):
+            constant.value = value
+        self.accepted_steps = int(state["accepted_steps"])
+        self.last_dt = state["last_dt"]
+        self.times = tuple(state["times"])
 
     def predictor_weights(self) -> np.ndarray | None:
         """Weights of u_n, u_{n-1}, ... whose sum extrapolates the history to the current time
