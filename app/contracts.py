@@ -438,13 +438,19 @@ class Physics:
             is refused before anything is built.
         params: The validated parameters of this instance.
         instance: The instance name (the key under ``[physics]``).
-        domain: The region the case placed the instance on (``domain = "matrix"``; None: the
-            whole mesh). Its fields live there and ``ctx.dx()`` is the region's measure.
+        domain: The region or boundary the case placed the instance on (``domain =
+            "matrix"``, ``domain = "top"``; None: the whole mesh). Its fields live there and
+            ``ctx.dx()`` is the region's measure, or the boundary's own mesh's (see
+            :class:`Context`).
+        regions: On a boundary, the regions of its mesh the instance acts on (``regions =
+            ["negative", "positive"]``; None: all of it): ``ctx.dx()`` covers them and its
+            solved fields are zero elsewhere.
 
     Args:
         params: The validated parameters.
         instance: The instance name (default: the type name).
-        domain: The region the case placed the instance on, if any.
+        domain: The region or boundary the case placed the instance on, if any.
+        regions: The regions of a boundary's mesh it acts on, if not all.
     """
 
     name: ClassVar[str]
@@ -452,10 +458,17 @@ class Physics:
     spd: ClassVar[bool] = False
     dimensions: ClassVar[tuple[int, ...]] = (1, 2, 3)
 
-    def __init__(self, params: Parameters, instance: str | None = None, domain: str | None = None):
+    def __init__(
+        self,
+        params: Parameters,
+        instance: str | None = None,
+        domain: str | None = None,
+        regions: tuple[str, ...] | None = None,
+    ):
         self.params = params
         self.instance = instance or self.name
         self.domain = domain
+        self.regions = regions
 
     @property
     def provides(self) -> list[FieldSpec]:

@@ -38,10 +38,9 @@ from app.context import (
     ParameterConstants,
     locate_value,
     parameter_owner,
-    unknown,
     unknown_fixable,
 )
-from app.contracts import BadValue, Formula, Physics, Quantity, Value
+from app.contracts import BadValue, Formula, Quantity, Value
 from app.coupling import Coupler, build_groups, link
 from app.domains import Domains, Evaluation
 from app.errors import CaseError, did_you_mean, listing
@@ -51,12 +50,14 @@ from app.forms import FormRules
 from app.groups import Group, blame
 from app.meshing import MeshData, build_mesh
 from app.output import FieldOutput, FieldWriter, QuantityTable, RunDirectory, column
+from app.placement import check_placement, create_fields, create_traces
 from app.probes import Probes
 from app.quantities import Quantities
 from app.registry import check_contracts
 from app.scheduler import TimeLoop
 from app.solvers import SolveReport, choose_preset
 from app.timeint import ACCURACY, ORDERS, TimeScheme
+from app.traces import initial_guess
 
 log = logging.getLogger("scalebridge")
 
@@ -126,17 +127,9 @@ class Simulation:
         self.store = FieldStore(self.domains)
         with self._located():
             for instance, plugin in self.physics.items():
-                self._check_domain(instance, plugin)
-                for spec in plugin.provides:
-                    if spec.region is None and plugin.domain is not None:
-                        spec = replace(spec, region=plugin.domain)
-                    places = [*self.mesh_data.regions, *self.mesh_data.boundaries]
-                    if spec.region is not None and spec.region not in places:
-                        error = unknown("region or boundary", spec.region, places)
-                        error.instance = instance
-                        raise error
-                    if spec.space[0] != "Quadrature":  # its group creates it, at its degree
-                        self.store.add(spec, instance, 0 if spec.derived else depth)
+                check_placement(instance, plugin, self.domains)
+            create_fields(self.physics, self.store, depth)
+            create_traces(self.physics, self.graph, self.store, depth)
         self._static: set[Any] = set()
         rules = FormRules(self.case.solver.quadrature_degree, self._controlled())
         with self._located():
@@ -187,32 +180,6 @@ class Simulation:
             }
             for instance, table in tables.items()
         }
-
-    def _check_domain(self, instance: str, plugin: Physics) -> None:
-        dim = self.mesh_data.mesh.topology.dim
-        if dim not in plugin.dimensions:
-            raise CaseError(
-                "mesh",
-                f"plug-in '{plugin.name}' (physics.{instance}) has no {dim}D formulation; it "
-                f"supports {listing(f'{d}D' for d in plugin.dimensions)} meshes",
-                "use a mesh of a supported dimension",
-            )
-        domain, regions = plugin.domain, list(self.mesh_data.regions)
-        if domain is None or domain in regions:
-            return
-        where = f"physics.{instance}.domain"
-        if domain in self.mesh_data.boundaries:
-            raise CaseError(
-                where,
-                f"'{domain}' is a boundary; an instance is placed on a region (fields on a "
-                "boundary are declared by the plug-in: FieldSpec(region=boundary))",
-                f"use a region: {listing(regions)}",
-            )
-        raise CaseError(
-            where,
-            f"unknown region '{domain}'{did_you_mean(domain, regions)}",
-            f"use one of the mesh's regions: {listing(regions)}",
-        )
 
     def _build_events(self) -> None:
         """Triggers of the case's events and the resolved protocol stages."""
@@ -303,11 +270,9 @@ class Simulation:
         for instance, table in quantities.items():
             prefix = "" if instance == self.physics[instance].name else f"{instance}_"
             for name, quantity in table.items():
-                if (
-                    quantity.boundary is not None
-                    and quantity.boundary not in self.mesh_data.fixable
-                ):
-                    error = unknown_fixable(quantity.boundary, self.mesh_data)
+                named = self.context(instance).mesh_data
+                if quantity.boundary is not None and quantity.boundary not in named.fixable:
+                    error = unknown_fixable(quantity.boundary, named)
                     error.instance = instance
                     raise error
                 key = prefix + column(name, quantity.units)
@@ -413,6 +378,8 @@ class Simulation:
             assign(target.function, value, self.domains)
             for past in target.history:
                 past.x.array[:] = target.function.x.array
+        for name, _, trace in self.store.traces():
+            initial_guess(trace, self.store[name], self.domains)
 
     # Another run of the compiled simulation ------------------------------------------------
     def reuse(self, loaded: LoadedCase) -> bool:
