@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from app import registry
+from app.case_quantities import QuantitySpec
 from app.contracts import Parameters, Physics, quantity
 from app.coupling import CouplingSpec
 from app.errors import CaseError, shown
@@ -113,6 +114,11 @@ class OutputSpec(Parameters):
         default_factory=dict,
         description="Named points (D = [x, y]: quantities.csv columns) and lines "
         "({ from = [...], to = [...], points = 100 }: profiles/<name>.csv) where fields are read",
+    )
+    quantities: dict[str, QuantitySpec] = Field(
+        default_factory=dict,
+        description="Columns computed from other columns and set constants (value = "
+        "expression) or their running time integral (integral = column), with units",
     )
 
     @field_validator("times", mode="before")

@@ -147,12 +147,15 @@ class TimeLoop:
         self._outputs = OutputTimes(time.start, end, self.output.interval, self.output.times)
         self._breaks = [b for b in time.breakpoints if time.start < b < end]
         t, dt = time.start, time.dt
+        bounded = math.isfinite(end)  # else the protocol's conditions end it: no total to show
         with tqdm(
-            total=end - time.start if math.isfinite(end) else None,
+            total=end - time.start if bounded else None,
             unit="s",
             delay=3,
             disable=not self._progress,
-            bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} s [{elapsed}<{remaining}{postfix}]",
+            bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} s [{elapsed}<{remaining}{postfix}]"
+            if bounded
+            else "t={n:.4g} s [{elapsed}{postfix}]",
         ) as self._bar:
             for index, (stage, duration, until) in enumerate(self.stages or [(None, None, None)]):
                 if stage is not None:

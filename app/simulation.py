@@ -33,6 +33,7 @@ from dolfinx import fem
 from mpi4py import MPI
 
 from app.case import LoadedCase, load_case
+from app.case_quantities import CaseQuantities
 from app.context import (
     FormContext,
     ParameterConstants,
@@ -153,6 +154,13 @@ class Simulation:
         self._output_fields = self._select_output_fields()
         self.probes = Probes(self.case.output.probes, self.store, self._output_fields)
         self._check_probe_columns()
+        units = {name: quantity.units for name, quantity in self.quantities.items()}
+        self.case_quantities = CaseQuantities(
+            self.case.output.quantities,
+            units | self.probes.units(),
+            self.loaded.parameters,
+            column,
+        )
         self._build_events()
 
     def _controlled(self) -> frozenset[int]:
@@ -184,7 +192,7 @@ class Simulation:
     def _build_events(self) -> None:
         """Triggers of the case's events and the resolved protocol stages."""
         units = {name: quantity.units for name, quantity in self.quantities.items()}
-        units |= self.probes.units()
+        units |= self.probes.units() | self.case_quantities.units
         span = (self.case.time.end or 0.0) - self.case.time.start
         tolerance = 1e-6 * span if span > 0 else 1e-6
         self.events = [
@@ -407,13 +415,20 @@ class Simulation:
                 function.x.array[:] = 0.0
         for group in self.groups:
             group.reset()
+        self.case_quantities.reset()
         self._set_initial_values()
 
     @property
     def columns(self) -> list[str]:
         """The quantities.csv columns a run writes, in order (after :meth:`build`)."""
         self.build()
-        return [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities, *self.probes.columns]
+        return [
+            *FIXED_COLUMNS,
+            *self._extra_columns(),
+            *self.quantities,
+            *self.probes.columns,
+            *self.case_quantities.columns,
+        ]
 
     def _residuals_now(self, names: set[str]) -> dict[str, Any]:
         """The residual vectors of the named solved fields' rows at the current state."""
@@ -429,6 +444,8 @@ class Simulation:
         """Solve the fields without a time derivative consistently with the initial state of
         the others (before the first output row and the first event check)."""
         self.coupler.initialise()
+        self.case_quantities.reset()
+        self._commit_case_quantities()
 
     def step(self, start: float, dt: float) -> SolveReport:
         """Solve the step from ``start``; on failure the state is back at ``start``."""
@@ -436,6 +453,13 @@ class Simulation:
 
     def commit(self) -> None:
         self.coupler.commit()
+        self._commit_case_quantities()
+
+    def _commit_case_quantities(self) -> None:
+        """The case's running integrals take the state just accepted."""
+        needed = sorted(self.case_quantities.needs())
+        if needed:
+            self.case_quantities.commit(self._read(needed), self.groups[0].scheme.time)
 
     def rollback(self) -> None:
         self.coupler.rollback()
@@ -451,7 +475,17 @@ class Simulation:
         return self.coupler.change()
 
     def values(self, columns: list[str]) -> dict[str, float]:
-        """The named quantities.csv columns now (quantities and point probes), for events."""
+        """The named quantities.csv columns now, for events."""
+        defined = [name for name in columns if name in self.case_quantities.units]
+        values = self._read([name for name in columns if name not in defined])
+        if defined:
+            needed = self._read(sorted(self.case_quantities.needs()))
+            time = self.groups[0].scheme.time
+            values |= self.case_quantities.evaluate(needed, time)
+        return values
+
+    def _read(self, columns: list[str]) -> dict[str, float]:
+        """Plug-in quantities and point probes now."""
         probed = [name for name in columns if name in self.probes.units()]
         if probed:  # derived fields are otherwise refreshed at output times only
             for target in self._refresh_at_output:
@@ -584,8 +618,11 @@ class Simulation:
             row.append(self.coupler.iterations if report else 0)
         if self.stages is not None:
             row += [self._stage.index, self._stage.cycle] if self._stage else [-1, -1]
-        quantities = self._evaluator.evaluate().values()
-        self._table.append([*row, *quantities, *self.probes.read(t)])
+        quantities = self._evaluator.evaluate()
+        probed = self.probes.read(t)
+        known = quantities | dict(zip(self.probes.columns, probed, strict=True))
+        defined = self.case_quantities.evaluate(known, t).values()
+        self._table.append([*row, *quantities.values(), *probed, *defined])
         if self._writer is not None:
             self._writer.write(t, self._stage.cycle if self._stage else None)
 

@@ -62,8 +62,8 @@ class Species(Parameters):
     )
     initial: Property = quantity("mol/m^3", 0.0, "Initial concentration")
     region: str | None = Field(None, description="Cell region the species lives on (None: all)")
-    transference: float = Field(
-        0.0, ge=0, lt=1, description="Transference number t+: reaction currents count (1 - t+)"
+    transference: float = quantity(
+        "dimensionless", 0.0, "Transference number t+ < 1: reaction currents count (1 - t+)", ge=0
     )
     electrons: float = Field(
         1.0, description="Electrons n per species produced by the electrode reaction"
@@ -78,6 +78,13 @@ class Species(Parameters):
         default_factory=dict,
         description="Condition per named boundary; boundaries not listed have no flux",
     )
+
+    @field_validator("transference")
+    @classmethod
+    def _below_one(cls, transference: float) -> float:
+        if not transference < 1:
+            raise ValueError(f"a transference number is below 1, got {transference:g}")
+        return transference
 
     @field_validator("electrons")
     @classmethod
