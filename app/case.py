@@ -50,6 +50,11 @@ class AdaptiveSpec(Parameters):
         None, gt=0, description="Relative local-error tolerance; set it for error-based control"
     )
     atol: float = Field(1e-8, gt=0, description="Absolute local-error tolerance (field units)")
+    limits: dict[str, float | str] = Field(
+        default_factory=dict,
+        description='Largest change of a quantity over one step, by column ("voltage_V = '
+        '"10 mV""; a number is in the column\'s units)',
+    )
 
 
 class TimeSpec(Parameters):

@@ -273,10 +273,11 @@ class FormContext(Context):
                 f"condition needs an exterior one: {listing(self.boundaries)}",
                 token=boundary,
             )
-        if region is None:
+        if region is None:  # an instance on a region or part acts on the boundary's part there
             if boundary not in self.boundaries:
                 raise unknown("boundary", boundary, self.boundaries)
-            return self._measures.ds(boundary, self.parts)
+            acting = None if self.domain is None and self.parts is None else self.regions
+            return self._measures.ds(boundary, acting)
         if region not in self.mesh_data.regions:
             raise unknown("region", region, self.regions)
         if boundary not in self.mesh_data.boundaries:
@@ -314,10 +315,8 @@ class FormContext(Context):
     def boundaries(self) -> list[str]:
         interior = self.mesh_data.interior_boundaries
         names = [name for name in self.mesh_data.boundaries if name not in interior]
-        if self.domain is not None:  # the sides of the region the instance is placed on
-            names = [name for name in names if self._store.domains.borders(self.domain, name)]
-        if self.parts is not None:  # the ends of the part of a boundary's mesh it acts on
-            names = [name for name in names if self._measures.borders(name, self.parts)]
+        if self.domain is not None or self.parts is not None:  # those of where it acts
+            names = [name for name in names if self._measures.touches(name, self.regions)]
         return names
 
     @property

@@ -344,13 +344,18 @@ class Context(ABC):
         """Whether a field is available (an optional requirement may have no provider)."""
 
     @abstractmethod
-    def region_of(self, name: str) -> str | None:
+    def region_of(self, name: str) -> str | tuple[str, ...] | None:
         """The region a field lives on (None: everywhere). Integrals that read a field of a
-        region must be taken over it: ``source * v * ctx.dx(ctx.region_of("heat_source"))``."""
+        region must be taken over it: ``source * v * ctx.dx(ctx.region_of("heat_source"))``.
+        On a boundary's mesh: the regions of that mesh it lives on (a name, or several)."""
 
     @abstractmethod
-    def dx(self, region: str | None = None) -> Any:
-        """Cell measure over the domain or one named region.
+    def dx(self, region: str | tuple[str, ...] | None = None) -> Any:
+        """Cell measure over the domain, one named region or several.
+
+        An instance placed on a boundary (``domain = "top"``) integrates over that boundary's
+        own mesh: its facets are the cells, with the regions of the parent cells beside them;
+        ``ctx.x`` is its coordinate and the constants it builds are on it.
 
         The framework integrates every form of a group (and the plug-ins' integral quantities)
         at one quadrature degree; a measure that carries its own (``dx.reconstruct(metadata=
@@ -358,9 +363,13 @@ class Context(ABC):
         """
 
     @abstractmethod
-    def ds(self, boundary: str | None = None) -> Any:
-        """Exterior facet measure over the whole boundary or one named boundary. A point or
-        edge set has no measure: asking for one is refused (a case error naming the set)."""
+    def ds(self, boundary: str | None = None, region: str | None = None) -> Any:
+        """Exterior facet measure over the whole boundary or one named boundary; with
+        ``region``, the boundary's part on that region's cells (where a species that lives on
+        the region meets it). An instance placed on a region integrates the part on its region.
+        On a boundary's own mesh the boundaries are its ends (or edges), named after the
+        parent's boundaries they lie on. A point or edge set has no measure: asking for one is
+        refused (a case error naming the set)."""
 
     @abstractmethod
     def dS(self, boundary: str) -> Any:

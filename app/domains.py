@@ -191,10 +191,6 @@ class Domains:
         cells, data = self._interpolation[key]
         target.interpolate_nonmatching(source, cells, interpolation_data=data)
 
-    def borders(self, region: str, boundary: str) -> bool:
-        """Whether every facet of a named boundary lies on a cell of a named region."""
-        return self.measures(self.mesh_data).borders(boundary, [region])
-
     def global_cells(self) -> int:
         """Number of cells of the parent mesh."""
         index = self.parent.topology.index_map(self.parent.topology.dim)

@@ -226,6 +226,7 @@ class Group:
             self._static,
             self._modes.get(single),
             self._store.domains.entity_maps,
+            [field.spec.units for field in self.unknowns],
         )
         if self.transient:
             self.rates = Rates(
@@ -458,6 +459,7 @@ class Group:
             self._static,
             self._modes.get(single),
             self.system.entity_maps,
+            [field.spec.units for field in algebraic],
         )
         spec = self._solver_spec
         if spec.preset == "fieldsplit" and single is not None:
@@ -509,6 +511,7 @@ class Group:
         for substep in range(1, self.subcycles + 1):
             self._shift()
             self.scheme.prepare(start + substep * dt, dt)
+            self._predict(dt)
             if self.solver is not None:
                 report = self.solve()
                 total = total.then(report)
@@ -518,6 +521,19 @@ class Group:
                 internal.advance()
             self._pending = dt
         return total
+
+    def _predict(self, dt: float) -> None:
+        """Newton's initial guess: with ``predictor = "linear"``, the unknowns extrapolated
+        from the last two accepted levels, u_n + w (u_n - u_{n-1}), w = dt/dt_{n-1} (none
+        after a restart: the forcing jumped)."""
+        spec = self._solver_spec
+        if spec is None or spec.newton.predictor != "linear" or self.scheme.accepted_steps < 1:
+            return
+        omega = dt / self.scheme.last_dt
+        for field in self.unknowns:
+            if len(field.history) >= 2:
+                latest, earlier = field.history[0].x.array, field.history[1].x.array
+                field.function.x.array[:] = latest + omega * (latest - earlier)
 
     def _shift(self) -> None:
         if self._pending is not None:

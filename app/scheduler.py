@@ -5,6 +5,9 @@ Step control, in order of precedence:
   is rejected and retried with a smaller step (adaptive cases) or ends the run;
 - with ``[time.adaptive] rtol/atol`` the local truncation error of each step (Milne's device)
   decides acceptance and the next step size; otherwise the step grows after easy Newton solves;
+- ``[time.adaptive] limits`` bound the change of quantities over one step (``voltage_V =
+  "10 mV"``): a step that changes one by more is retried shorter, and the next step is sized
+  for the limit at the last step's rate (it refines a battery's first seconds and its knee);
 - output times, breakpoints and protocol stage ends are landed on exactly;
 - an event (a condition on quantities) is located by rejecting the step that crossed it and
   interpolating, until the triggering step ends within the tolerance after the crossing.
@@ -54,6 +57,8 @@ STEADY_CHANGE = 1e-9
 # A watched quantity that has moved away from its threshold by this many times its own scale
 # at the stage's first step (|value| + |distance to the threshold|) is running away from it.
 RUNAWAY = 1e3
+# Steps sized from a limit aim at this fraction of it (the rate changes within a step).
+LIMIT_SAFETY = 0.9
 
 
 @dataclass
@@ -113,6 +118,7 @@ class TimeLoop:
             trigger or None); None without a protocol.
         progress: Show a progress bar (rank 0, runs longer than a few seconds).
         comm: The communicator.
+        limits: Largest change of a quantity column over one step, by column (its units).
     """
 
     def __init__(
@@ -124,8 +130,10 @@ class TimeLoop:
         stages: list[tuple[Any, float | None, Trigger | None]] | None,
         progress: bool,
         comm: Any,
+        limits: dict[str, float] | None = None,
     ):
         self.time, self.output, self.stepper = time, output, stepper
+        self.limits = limits or {}
         self.events, self.stages = events, stages
         self._progress = progress and comm.rank == 0
         self.steps = 0
@@ -178,8 +186,8 @@ class TimeLoop:
         dt_max = adaptive.dt_max if adaptive and adaptive.dt_max else end - time.start
         tolerance = self._tolerance(end)
         stops = sorted({*(s for s in self._breaks if t < s < end), end})
-        columns = sorted({c for trigger in triggers for c in trigger.columns})
-        before = self.stepper.values(columns) if triggers else {}
+        columns = sorted({*(c for trigger in triggers for c in trigger.columns), *self.limits})
+        before = self.stepper.values(columns) if columns else {}
         for trigger in triggers:
             if trigger.holds(before):
                 log.info("'%s' holds at t = %.6g s", trigger.text, t)
@@ -211,7 +219,14 @@ class TimeLoop:
                     "step to t = %.6g s rejected: error %.2f; dt -> %.3g s", t + step, error, dt
                 )
                 continue
-            after = self.stepper.values(columns) if triggers else {}
+            after = self.stepper.values(columns) if columns else {}
+            excess = self._excess(before, after)
+            if excess > 1 and bracket is None:
+                self.stepper.rollback()
+                self.rejected += 1
+                dt = self._limited(t, step, excess)
+                log.info("step to t = %.6g s changed a limited quantity too much", t + step)
+                continue
             fired = next((trig for trig in triggers if trig.holds(after)), None)
             if fired is not None and step > fired.tolerance:
                 self.stepper.rollback()  # locate the crossing before taking the step
@@ -234,6 +249,8 @@ class TimeLoop:
                 self.stepper.restart()
             if bracket is None:
                 dt = self._next_dt(step, dt, report, error, dt_max)
+                if excess > 0:  # the next step at the last one's rate stays within the limits
+                    dt = min(dt, LIMIT_SAFETY * step / excess)
             elif fired is None and t >= bracket[0] - tolerance:
                 bracket = None
             before = after
@@ -266,6 +283,22 @@ class TimeLoop:
             "never will. Fix: give the step 'for DURATION' (\"... for 2 hours or until ...\"), "
             "set time.end, or change the condition"
         )
+
+    def _excess(self, before: dict, after: dict) -> float:
+        """The largest change of a limited quantity over the step, relative to its limit."""
+        return max(
+            (abs(after[c] - before[c]) / limit for c, limit in self.limits.items()), default=0.0
+        )
+
+    def _limited(self, t: float, step: float, excess: float) -> float:
+        """A shorter step for a change ``excess`` times its limit."""
+        dt = step * max(LIMIT_SAFETY / excess, 0.1)
+        if dt < self.time.adaptive.dt_min:
+            raise SolverError(
+                f"at t = {t:.6g} s a quantity changes faster than time.adaptive.limits allow "
+                f"down to dt_min = {self.time.adaptive.dt_min:g} s"
+            )
+        return dt
 
     @staticmethod
     def _step_size(t: float, dt: float, target: float, tolerance: float) -> float:

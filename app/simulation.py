@@ -59,6 +59,7 @@ from app.scheduler import TimeLoop
 from app.solvers import SolveReport, choose_preset
 from app.timeint import ACCURACY, ORDERS, TimeScheme
 from app.traces import initial_guess
+from app.units import to_si
 
 log = logging.getLogger("scalebridge")
 
@@ -124,6 +125,8 @@ class Simulation:
         depth = ORDERS[time_spec.scheme]
         if time_spec.adaptive and time_spec.adaptive.rtol:
             depth = max(depth, ACCURACY[time_spec.scheme] + 1)
+        if self.case.solver.newton.predictor == "linear" and depth > 0:
+            depth = max(depth, 2)  # extrapolation reads two accepted levels
         self.domains = Domains(self.mesh_data)
         self.store = FieldStore(self.domains)
         with self._located():
@@ -199,6 +202,19 @@ class Simulation:
             event_trigger(spec, units, tolerance, f"events[{index}]")
             for index, spec in enumerate(self.case.events)
         ]
+        adaptive = self.case.time.adaptive
+        self.limits = {}
+        for name, limit in (adaptive.limits if adaptive else {}).items():
+            where = f"time.adaptive.limits.{name}"
+            if name not in units:
+                raise CaseError(
+                    where,
+                    f"unknown column '{name}'{did_you_mean(name, units)}; columns: "
+                    f"{listing(units)}",
+                )
+            self.limits[name] = to_si(limit, units[name], where)
+            if not self.limits[name] > 0:
+                raise CaseError(where, f"a limit is positive, got {limit!r}")
         protocol = self.case.protocol
         self.stages = None
         if protocol is not None:
@@ -576,6 +592,7 @@ class Simulation:
             self.stages,
             progress,
             self.comm,
+            self.limits,
         )
         try:
             loop.run()

@@ -30,6 +30,7 @@ from ufl.algorithms.analysis import extract_constants
 
 from app.contracts import Modes, Parameters
 from app.errors import CaseError
+from app.newton import install_field_convergence
 from app.petsc_options import check_petsc_options
 
 AUTO_DIRECT_LIMIT = 100_000
@@ -71,6 +72,18 @@ class NewtonSpec(Parameters):
         25, ge=1, lt=2**31, description="Iterations before a step counts as failed (a PETSc int)"
     )
     line_search: Literal["basic", "bt"] = Field("basic", description="SNES line search")
+    field_rtol: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Also converged when every field's residual, scaled to its units by the "
+        "Jacobian's diagonal, is below this fraction of the field's scale (app/newton.py)",
+    )
+    predictor: Literal["none", "linear"] = Field(
+        "none",
+        description="Initial guess of a step: the last values, or their linear "
+        "extrapolation from the two before",
+    )
 
 
 class SolverSpec(Parameters):
@@ -145,6 +158,7 @@ class System:
         static: Functions that never change during a run (piecewise properties).
         modes: (Near-)nullspace of a single-field system, for multigrid and singular operators.
         entity_maps: Maps between the meshes of fields on regions (empty: one mesh).
+        units: The units of each unknown (fields in the same units share a scale).
     """
 
     unknowns: list[fem.Function]
@@ -155,6 +169,7 @@ class System:
     static: set[Any]
     modes: Modes | None = None
     entity_maps: list[Any] = field(default_factory=list)
+    units: list[str] = field(default_factory=list)
 
     @property
     def linear(self) -> bool:
@@ -438,7 +453,9 @@ class LinearSolver:
 class NewtonSolver:
     """Newton's method (PETSc SNES with line search) on the group's block residual."""
 
-    def __init__(self, system: System, options: dict[str, Any], prefix: str):
+    def __init__(
+        self, system: System, options: dict[str, Any], prefix: str, field_rtol: float | None
+    ):
         self.system = system
         multi = len(system.unknowns) > 1
         nest = _is_fieldsplit(options)
@@ -457,6 +474,8 @@ class NewtonSolver:
         self.problem.solver.setConvergenceHistory(reset=True)
         configure_direct_solve(self.problem.solver.getKSP(), self.problem.A, self.problem.P_mat)
         configure_splits(self.problem.solver.getKSP())
+        if field_rtol is not None and not nest:
+            install_field_convergence(self.problem, system.unknowns, system.units, field_rtol)
 
     def solve(self) -> SolveReport:
         snes = self.problem.solver
@@ -510,7 +529,9 @@ def make_solver(system: System, spec: SolverSpec, name: str) -> LinearSolver | N
         } | options
     prefix = f"sb{next(_prefixes)}_{name}_"
     try:
-        return (LinearSolver if system.linear else NewtonSolver)(system, options, prefix)
+        if system.linear:
+            return LinearSolver(system, options, prefix)
+        return NewtonSolver(system, options, prefix, spec.newton.field_rtol)
     except PETSc.Error as exc:
         _undo_failed_setup(prefix, options)
         if not spec.petsc:
