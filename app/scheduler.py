@@ -39,7 +39,7 @@ log = logging.getLogger("scalebridge")
 class Stepper(Protocol):
     """What the time loop drives (the simulation)."""
 
-    def initialise(self) -> None: ...
+    def initialise(self, start: bool = True) -> None: ...
     def step(self, start: float, dt: float) -> SolveReport: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
@@ -149,6 +149,8 @@ class TimeLoop:
             self.stepper.commit()
             return
         end = time.end if time.end is not None else math.inf
+        if self.stages:  # the first row shows the state at the first step's settings
+            self.stepper.apply(self.stages[0][0])
         self.stepper.initialise()  # before anything reads the state at the start
         if time.transient:
             self.stepper.record(time.start, 0.0, None)
@@ -166,10 +168,11 @@ class TimeLoop:
             else "t={n:.4g} s [{elapsed}{postfix}]",
         ) as self._bar:
             for index, (stage, duration, until) in enumerate(self.stages or [(None, None, None)]):
-                if stage is not None:
+                if stage is not None and index > 0:
                     self.stepper.apply(stage)
-                    if index > 0:
-                        self.stepper.restart()  # the forcing jumps at a stage change
+                    self.stepper.restart()  # the forcing jumps at a stage change
+                    # ... and with it the fields without a time derivative (potentials)
+                    self.stepper.initialise(start=False)
                 stage_end = min(t + duration, end) if duration is not None else end
                 triggers = [*([until] if until else []), *self.events]
                 self._unbounded = None if math.isfinite(stage_end) else Unbounded(stage, until)

@@ -456,12 +456,14 @@ class Simulation:
         return vectors
 
     # 7: run (the time loop's stepper interface) -------------------------------------------
-    def initialise(self) -> None:
-        """Solve the fields without a time derivative consistently with the initial state of
-        the others (before the first output row and the first event check)."""
+    def initialise(self, start: bool = True) -> None:
+        """Solve the fields without a time derivative consistently with the state of the others:
+        at the start (before the first output row and the first event check), and where the
+        settings jump (``start=False``: a new protocol step)."""
         self.coupler.initialise()
-        self.case_quantities.reset()
-        self._commit_case_quantities()
+        if start:
+            self.case_quantities.reset()
+            self._commit_case_quantities()
 
     def step(self, start: float, dt: float) -> SolveReport:
         """Solve the step from ``start``; on failure the state is back at ``start``."""
