@@ -19,11 +19,14 @@ import ufl
 from dolfinx import fem, la
 from mpi4py import MPI
 
-from app.contracts import Quantity
+from app.context import unknown_fixable
+from app.contracts import Physics, Quantity
 from app.domains import Evaluation
+from app.errors import CaseError
 from app.fields import FieldStore, owned, owned_size
 from app.magnitudes import magnitude, magnitude_form
 from app.meshing import MeshData
+from app.output import column
 
 
 class Quantities:
@@ -139,6 +142,41 @@ class Quantities:
         return lambda: (
             abs(quantity.scale) * self._comm.allreduce(fem.assemble_scalar(compiled), op=MPI.SUM)
         )
+
+
+def quantity_columns(
+    tables: Mapping[str, Mapping[str, Quantity]],
+    physics: Mapping[str, Physics],
+    meshes: Mapping[str, MeshData],
+) -> tuple[dict[str, Quantity], dict[str, str]]:
+    """The plug-ins' quantities by CSV column (``<name>_<unit suffix>``), and the instance each
+    column belongs to; a second instance of a plug-in prefixes its instance name. ``meshes``
+    is the mesh each instance lives on (a boundary's own mesh names its end points).
+
+    Raises:
+        BadValue: A reaction on a name that is no boundary, point or edge set.
+        CaseError: Two quantities would write one column.
+    """
+    columns: dict[str, Quantity] = {}
+    owners: dict[str, str] = {}
+    for instance, table in tables.items():
+        prefix = "" if instance == physics[instance].name else f"{instance}_"
+        for name, quantity in table.items():
+            mesh_data = meshes[instance]
+            if quantity.boundary is not None and quantity.boundary not in mesh_data.fixable:
+                error = unknown_fixable(quantity.boundary, mesh_data)
+                error.instance = instance
+                raise error
+            key = prefix + column(name, quantity.units)
+            if key in columns:
+                raise CaseError(
+                    f"physics.{instance}",
+                    f"two quantities write the CSV column '{key}'",
+                    "rename an instance or a species so that the column names differ",
+                )
+            columns[key] = quantity
+            owners[key] = instance
+    return columns, owners
 
 
 def _largest(function: fem.Function) -> float:

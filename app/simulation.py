@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -38,10 +39,9 @@ from app.context import (
     FormContext,
     ParameterConstants,
     locate_value,
-    parameter_owner,
-    unknown_fixable,
 )
-from app.contracts import BadValue, Formula, Quantity, Value
+from app.contracts import BadValue, Quantity
+from app.control_targets import ControlTargets
 from app.coupling import Coupler, build_groups, link
 from app.domains import Domains, Evaluation
 from app.errors import CaseError, did_you_mean, listing
@@ -50,13 +50,14 @@ from app.fields import FieldStore, assign
 from app.forms import FormRules
 from app.groups import Group, blame
 from app.meshing import MeshData, build_mesh
+from app.multiscale.manager import Multiscale
 from app.output import FieldOutput, FieldWriter, QuantityTable, RunDirectory, column
 from app.placement import check_placement, create_fields, create_traces
 from app.probes import Probes
-from app.quantities import Quantities
+from app.quantities import Quantities, quantity_columns
 from app.registry import check_contracts
 from app.scheduler import TimeLoop
-from app.solvers import SolveReport, choose_preset
+from app.solvers import SolveReport, describe_groups
 from app.timeint import ACCURACY, ORDERS, TimeScheme
 from app.traces import initial_guess
 from app.units import to_si
@@ -99,6 +100,7 @@ class Simulation:
         self.case, self.physics = loaded.case, loaded.physics
         self.graph = check_contracts(self.physics, loaded.parameters)
         self.parameter_constants = ParameterConstants(loaded.parameters)
+        self.targets = ControlTargets(loaded, self.context, self.parameter_constants)
         self.mesh_data: MeshData | None = None
         self.groups: list[Group] = []
         self._compiled = False
@@ -134,8 +136,11 @@ class Simulation:
                 check_placement(instance, plugin, self.domains)
             create_fields(self.physics, self.store, depth)
             create_traces(self.physics, self.graph, self.store, depth)
+        self.multiscale = Multiscale.create(
+            self.case, self.physics, self.store, self.loaded.base_dir, self.comm
+        )
         self._static: set[Any] = set()
-        rules = FormRules(self.case.solver.quadrature_degree, self._controlled())
+        rules = FormRules(self.case.solver.quadrature_degree, self.targets.controlled())
         with self._located():
             self.groups = build_groups(
                 self.case.coupling,
@@ -151,12 +156,14 @@ class Simulation:
             lagged = link(self.groups, self.graph, self.store)
             self.coupler = Coupler(self.groups, self.case.coupling, lagged, self.comm)
             self._initial = self._collect("initial")
-            self.quantities, self.quantity_owners = self._columns(
-                self._finished(self._collect("quantities"))
+            self.quantities, self.quantity_owners = quantity_columns(
+                self._finished(self._collect("quantities")),
+                self.physics,
+                {instance: self.context(instance).mesh_data for instance in self.physics},
             )
         self._output_fields = self._select_output_fields()
         self.probes = Probes(self.case.output.probes, self.store, self._output_fields)
-        self._check_probe_columns()
+        self.probes.check_columns([*FIXED_COLUMNS, *self._extra_columns(), *self.quantities])
         units = {name: quantity.units for name, quantity in self.quantities.items()}
         self.case_quantities = CaseQuantities(
             self.case.output.quantities,
@@ -165,18 +172,6 @@ class Simulation:
             column,
         )
         self._build_events()
-
-    def _controlled(self) -> frozenset[int]:
-        """Identities of the parameter values the protocol sets (they are not fixed, even when
-        they start at 0). A target that does not resolve is reported with the protocol."""
-        protocol, found = self.case.protocol, set()
-        for control in protocol.controls.values() if protocol else ():
-            parts = control.target.split(".")
-            if len(parts) >= 3 and parts[0] == "physics" and parts[1] in self.physics:
-                owner, name = parameter_owner(self.physics[parts[1]].params, ".".join(parts[2:]))
-                if owner is not None:
-                    found.add(id(getattr(owner, name)))
-        return frozenset(found)
 
     def _finished(self, tables: dict[str, dict[str, Quantity]]) -> dict[str, dict[str, Quantity]]:
         """Integral quantities as their instance's group integrates: at its quadrature degree,
@@ -218,59 +213,7 @@ class Simulation:
         protocol = self.case.protocol
         self.stages = None
         if protocol is not None:
-            self.stages = protocol_stages(protocol, self._constant_at, units, tolerance)
-
-    def _constant_at(self, path: str) -> tuple[Any, str]:
-        """The fem.Constant behind the constant parameter at a case path, and its unit."""
-        found = self._find_constant(path)
-        if isinstance(found, tuple) and found[1] is None:
-            found = f"target {path!r} is a constant without declared units"
-        if isinstance(found, str):
-            problem, _, fix = found.partition(". Fix: ")
-            raise CaseError("protocol.controls", problem, fix or None)
-        return found
-
-    def _find_constant(self, path: str) -> tuple[Any, str | None] | str:
-        """The fem.Constant behind the constant parameter at a case path and its unit (None
-        if the parameter declares none), or why there is none."""
-        parts = path.split(".")
-        if parts[0] == "parameters":
-            return self._parameter_at(path)
-        if len(parts) < 3 or parts[0] != "physics" or parts[1] not in self.physics:
-            return f"target {path!r} is not a parameter path 'physics.<instance>.<name>'"
-        plugin, dotted = self.physics[parts[1]], ".".join(parts[2:])
-        owner, name = parameter_owner(plugin.params, dotted)
-        value = getattr(owner, name, None) if owner is not None else None
-        if not isinstance(value, Value):
-            head = value.expression.head if isinstance(value, Formula) else None
-            table = self.loaded.parameters
-            named = table is not None and head in table.constants
-            return (
-                f"target {path!r} is not a constant parameter (an expression, a table by region "
-                "or a plain setting cannot be controlled)"
-                + (
-                    f". Fix: it is the set's constant {head}: target 'parameters.{head}'"
-                    if named
-                    else ""
-                )
-            )
-        constant = self.context(parts[1]).constant_of(value)
-        if constant is None:
-            return f"target {path!r} is not used by '{parts[1]}'"
-        return constant, type(owner).units_of(name)
-
-    def _parameter_at(self, path: str) -> tuple[Any, str] | str:
-        """A constant of the parameter set as a control target (``parameters.T_amb``), or why
-        there is none."""
-        table, name = self.loaded.parameters, path.partition(".")[2]
-        constants = table.constants if table else {}
-        if name not in constants:
-            return (
-                f"target {path!r} is not a constant of the parameter set"
-                + (did_you_mean(name, list(constants)) if table else " (the case names no set)")
-                + ". Fix: give parameters.<name> of one of the set's constants"
-            )
-        return self.parameter_constants.control(name), constants[name].units
+            self.stages = protocol_stages(protocol, self.targets.constant_at, units, tolerance)
 
     def _collect(self, method: str) -> dict[str, dict[str, Any]]:
         """Call a plug-in method on every instance, inside its context."""
@@ -284,32 +227,6 @@ class Simulation:
         """The context of an instance (for tests and post-processing through the API)."""
         return next(g.contexts[instance] for g in self.groups if instance in g.contexts)
 
-    def _columns(
-        self, quantities: dict[str, dict[str, Quantity]]
-    ) -> tuple[dict[str, Quantity], dict[str, str]]:
-        """Quantities by CSV column, and the instance each column belongs to; a second instance
-        of a plug-in prefixes its instance name."""
-        columns: dict[str, Quantity] = {}
-        owners: dict[str, str] = {}
-        for instance, table in quantities.items():
-            prefix = "" if instance == self.physics[instance].name else f"{instance}_"
-            for name, quantity in table.items():
-                named = self.context(instance).mesh_data
-                if quantity.boundary is not None and quantity.boundary not in named.fixable:
-                    error = unknown_fixable(quantity.boundary, named)
-                    error.instance = instance
-                    raise error
-                key = prefix + column(name, quantity.units)
-                if key in columns:
-                    raise CaseError(
-                        f"physics.{instance}",
-                        f"two quantities write the CSV column '{key}'",
-                        "rename an instance or a species so that the column names differ",
-                    )
-                columns[key] = quantity
-                owners[key] = instance
-        return columns, owners
-
     def _select_output_fields(self) -> list[str]:
         wanted = self.case.output.fields
         if wanted is None:  # global values (real elements) are quantities, not field output
@@ -322,19 +239,6 @@ class Simulation:
                     f"fields: {listing(self.store.names())}",
                 )
         return list(wanted)
-
-    def _check_probe_columns(self) -> None:
-        taken = [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities]
-        for name, readings in self.probes.points.items():
-            for reading in readings:
-                clash = next((c for c in reading.names if c in taken), None)
-                if clash is not None:
-                    raise CaseError(
-                        f"output.probes.{name}",
-                        f"the probe's column '{clash}' is already a quantities.csv column",
-                        "rename the probe",
-                    )
-                taken += reading.names
 
     @contextmanager
     def _located(self) -> Iterator[None]:
@@ -366,6 +270,8 @@ class Simulation:
         for name, value in derived.items():
             target = self.store[name]
             target.evaluation = Evaluation(value, target.function, self.domains)
+        self.multiscale.compile(self.store, derived)
+        self.multiscale.start(self.case.time.start)
         residual_forms = {
             field.spec.name: block
             for group in self.groups
@@ -412,7 +318,7 @@ class Simulation:
         nothing, for any other difference. Studies run such members this way."""
         settings = []
         for path, value in self.loaded.differences(loaded).items():
-            found = self._find_constant(path)
+            found = self.targets.find(path)
             if isinstance(found, str):
                 return False
             settings.append((found[0], value))
@@ -466,11 +372,14 @@ class Simulation:
             self._commit_case_quantities()
 
     def step(self, start: float, dt: float) -> SolveReport:
-        """Solve the step from ``start``; on failure the state is back at ``start``."""
-        return self.coupler.step(start, dt)
+        """Solve the step from ``start``; on failure the state is back at ``start``. With
+        surrogates, the step may be solved again with refreshed properties."""
+        solve = functools.partial(self.coupler.step, start, dt)
+        return self.multiscale.advance(solve, self.coupler.rollback, start + dt)
 
     def commit(self) -> None:
         self.coupler.commit()
+        self.multiscale.commit()
         self._commit_case_quantities()
 
     def _commit_case_quantities(self) -> None:
@@ -481,6 +390,7 @@ class Simulation:
 
     def rollback(self) -> None:
         self.coupler.rollback()
+        self.multiscale.rollback()
 
     def restart(self) -> None:
         self.coupler.restart()
@@ -572,6 +482,7 @@ class Simulation:
         return result
 
     def _run(self, folder: RunDirectory | None, started: float, progress: bool) -> Result:
+        self.multiscale.open(folder.path if folder else None)
         self.compile()
         log.info("%s", self.describe_solvers())
         functions = [self.store[name].function for name in self._output_fields]
@@ -603,6 +514,7 @@ class Simulation:
             self.probes.close()
             if self._writer is not None:
                 self._writer.close()
+            self.multiscale.close(folder.path if folder else None)
         current = set(self._refresh_at_output)  # refreshed at the last output
         for target in self.store:
             if target not in current:
@@ -626,7 +538,7 @@ class Simulation:
             extra.append("coupling_iterations")
         if self.case.protocol is not None:
             extra += ["protocol_step", "cycle"]
-        return extra
+        return extra + self.multiscale.columns()
 
     def record(self, t: float, dt: float, report: SolveReport | None) -> None:
         """Write an output row (and the fields) for the current state."""
@@ -637,6 +549,7 @@ class Simulation:
             row.append(self.coupler.iterations if report else 0)
         if self.stages is not None:
             row += [self._stage.index, self._stage.cycle] if self._stage else [-1, -1]
+        row += self.multiscale.row()
         quantities = self._evaluator.evaluate()
         probed = self.probes.read(t)
         known = quantities | dict(zip(self.probes.columns, probed, strict=True))
@@ -647,17 +560,4 @@ class Simulation:
 
     # Reports -------------------------------------------------------------------------------
     def describe_solvers(self) -> str:
-        lines = []
-        for group in self.groups:
-            system = group.system
-            if system is None:
-                lines.append(f"group '{group.name}': derived fields only, nothing to solve")
-                continue
-            preset = choose_preset(self.case.solver.preset, system)
-            kind = "linear, operator reused across steps" if system.linear else "nonlinear, Newton"
-            unknowns = ", ".join(f.spec.name for f in group.unknowns)
-            lines.append(
-                f"group '{group.name}': {unknowns} ({system.size} dofs; {kind}; solver {preset}; "
-                f"quadrature degree {group.quadrature_degree})"
-            )
-        return "\n".join(lines)
+        return describe_groups(self.groups, self.case.solver.preset)

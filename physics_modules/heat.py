@@ -94,7 +94,13 @@ class Heat(Physics):
 
     class Parameters(Parameters):
         degree: int = Field(1, ge=1, le=3, description="Lagrange degree of the temperature")
-        conductivity: Property = quantity("W/(m*K)", 1.0, "Thermal conductivity k", gt=0)
+        conductivity: Property = quantity(
+            "W/(m*K)",
+            1.0,
+            "Thermal conductivity k (a surrogate may give a tensor)",
+            gt=0,
+            tensor=True,
+        )
         density: Property = quantity("kg/m^3", 1.0, "Density rho", gt=0)
         specific_heat: Property = quantity("J/(kg*K)", 1.0, "Specific heat capacity c_p", gt=0)
         source: Property = quantity("W/m^3", 0.0, "Volumetric heat source q")
@@ -135,7 +141,8 @@ class Heat(Physics):
     def residual(self, ctx: Context) -> ufl.Form:
         T, v = ctx.field("temperature"), ctx.test("temperature")
         k = ctx.coefficient(self.params.conductivity)
-        form = k * ufl.inner(ufl.grad(T), ufl.grad(v)) * ctx.dx() - self._source(ctx, v)
+        # k grad T: a scalar k scales, a tensor k (anisotropic) multiplies the gradient
+        form = ufl.inner(k * ufl.grad(T), ufl.grad(v)) * ctx.dx() - self._source(ctx, v)
         for name, outflow in self._boundary_outflows(ctx).items():
             form += outflow * v * ctx.ds(name)
         return form

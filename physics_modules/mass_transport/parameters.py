@@ -54,7 +54,12 @@ class Species(Parameters):
     """One transported species; its name is the name of its concentration field."""
 
     diffusivity: Property = quantity(
-        "m^2/s", ..., "Free diffusivity D (may use fields, the species itself included)", ge=0
+        "m^2/s",
+        ...,
+        "Free diffusivity D (may use fields, the species itself included; a surrogate may give "
+        "a tensor)",
+        ge=0,
+        tensor=True,
     )
     charge: int = Field(0, description="Charge number z (migration needs `potential`)")
     source: Property = quantity(

@@ -167,6 +167,8 @@ class MassTransport(Physics):
         drift = self._drift(ctx, name)
         w, W = ctx.test(name), self._coordinates(ctx).weight()
         flux, D = self._flux(ctx, name), self._diffusivity(ctx, name)
+        if ufl.shape(D):  # an anisotropic diffusivity: its mean principal value sets tau
+            D = ufl.tr(D) / ctx.gdim
         h = ufl.CellDiameter(ctx.mesh) / self.params.degree
         speed2 = ufl.dot(drift, drift)
         tau = 1 / ufl.sqrt(4 * speed2 / h**2 + 9 * (4 * D / h**2) ** 2 + 1e-300)
