@@ -12,9 +12,10 @@ integral in time. A case names them, with their units::
 ``value`` is an expression of quantities.csv columns (plug-in quantities, point probes and
 earlier entries of this table) and of the parameter set's constants, in SI; ``integral`` is the
 running integral in time of one column from the start of the run (the trapezoidal rule over the
-accepted steps). Each becomes a column ``<name>_<units>`` (``voltage_V``, ``discharge_capacity_
-Ah``) that events, protocols (``until 2.5 V`` with ``monitor = "voltage_V"``) and studies read
-like any other. The units are checked: the expression's units (from its columns' and
+accepted steps). Columns enter an expression in SI (``discharge_capacity_Ah`` as coulombs), so
+they combine with the set's constants whatever units each was written in. Each becomes a column
+``<name>_<units>`` (``voltage_V``, ``discharge_capacity_Ah``) that events, protocols (``until
+2.5 V`` with ``monitor = "voltage_V"``) and studies read like any other. The units are checked: the expression's units (from its columns' and
 constants' units) must convert to the declared ones, and the value is written in them.
 """
 
@@ -94,7 +95,7 @@ class CaseQuantities:
                 raise CaseError(where, f"the column '{key}' is already written", "rename it")
             if spec.integral is not None:
                 given = _column_units(spec.integral, known, where)
-                result = registry().Quantity(1.0, parse_units(given)) * registry().second
+                result = _si_unit(given) * registry().second
                 expression = None
             else:
                 expression = _parsed(spec.value, where)
@@ -103,6 +104,7 @@ class CaseQuantities:
             self.defined.append(_Defined(key, spec, expression, factor))
             known[key] = spec.units
         self.units = {d.column: d.spec.units for d in self.defined}
+        self._to_si = {name: _si_factor(units) for name, units in known.items()}
 
     @property
     def columns(self) -> list[str]:
@@ -118,7 +120,7 @@ class CaseQuantities:
 
     def evaluate(self, values: Mapping[str, float], time: float) -> dict[str, float]:
         """Every defined column at ``time``, from the values of the columns they read."""
-        known = dict(values)
+        known = {name: value * self._to_si[name] for name, value in values.items()}
         results = {}
         for d in self.defined:
             if d.expression is None:
@@ -126,7 +128,8 @@ class CaseQuantities:
             else:
                 env = {**(self._table.values() if self._table else {}), **known}
                 value = d.factor * float(d.expression.evaluate(env))
-            known[d.column] = results[d.column] = value
+            results[d.column] = value
+            known[d.column] = value * self._to_si[d.column]
         return results
 
     def _running(self, d: _Defined, integrand: float, time: float) -> float:
@@ -141,7 +144,7 @@ class CaseQuantities:
         known = dict(values) | self.evaluate(values, time)
         for d in self.defined:
             if d.expression is None:
-                integrand = known[d.spec.integral]
+                integrand = known[d.spec.integral] * self._to_si[d.spec.integral]
                 if d.before is not None:
                     start, earlier = d.before
                     d.integral += 0.5 * (earlier + integrand) * (time - start)
@@ -175,14 +178,14 @@ def _units_of(
     constants: Mapping[str, Any],
     where: str,
 ) -> pint.Quantity:
-    """The units of an expression: evaluated on quantities of magnitude 1 in each name's
-    units (only the units of the result are kept)."""
+    """The SI units of an expression: evaluated on quantities of magnitude 1 in the SI units
+    of each name (only the units of the result are kept)."""
     env: dict[str, Any] = {}
     for name in expression.names:
         if name in known:
-            env[name] = registry().Quantity(1.0, parse_units(known[name]))
+            env[name] = _si_unit(known[name])
         elif name in constants:
-            env[name] = registry().Quantity(1.0, parse_units(constants[name].units))
+            env[name] = _si_unit(constants[name].units)
         else:
             names = [*known, *constants]
             raise CaseError(
@@ -195,6 +198,17 @@ def _units_of(
     except (pint.DimensionalityError, ValueError, TypeError) as exc:
         raise CaseError(f"{where}.value", f"inconsistent units: {exc}") from None
     return result if isinstance(result, pint.Quantity) else registry().Quantity(result)
+
+
+def _si_unit(units: str) -> pint.Quantity:
+    """1 in the SI base units of ``units``."""
+    base = registry().Quantity(1.0, parse_units(units)).to_base_units()
+    return registry().Quantity(1.0, base.units)
+
+
+def _si_factor(units: str) -> float:
+    """A value in ``units`` -> its SI value."""
+    return float(registry().Quantity(1.0, parse_units(units)).to_base_units().m)
 
 
 def _conversion(result: Any, declared: str, where: str) -> float:

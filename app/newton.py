@@ -7,18 +7,20 @@ mixes quantities that differ by many orders of magnitude and an absolute toleran
 nothing for most of them (BATTERY_MODEL.md section 7.2 scaled the rows by hand: dt for the
 concentrations, L^2 and L^2/sigma for the potentials).
 
-With ``[solver.newton] field_rtol`` the solve is also converged when, for every field i, each
-of its rows divided by the row's Jacobian diagonal -- the correction Newton would make to that
-dof, in the field's own units -- is below ``field_rtol`` times the field's scale:
+With ``[solver.newton] field_rtol`` the solve is converged when, for every field i, each of its
+rows divided by the row's Jacobian diagonal -- the correction Newton would make to that dof, in
+the field's own units -- is below ``field_rtol`` times the field's scale:
 
     max_dofs |F_i / diag(J_ii)|  <=  field_rtol * S_i,
 
 S_i the largest absolute value among the group's fields of the same units (the potentials
 share one scale in volts, so a field near 0 V is not judged against itself). The diagonal is
 that of the last Jacobian assembled, so a step that starts close enough to the solution (a
-good predictor) converges without a linear solve. PETSc's own tests (``atol``, ``rtol`` on the
-residual norm, the step tolerance) still apply, as do the iteration limit and the check for
-non-finite residuals.
+good predictor) converges without a linear solve. This test replaces PETSc's relative tests
+(``rtol`` on the norm of the whole residual, and the step tolerance against the norm of the
+whole solution), which a field of small rows or small values would pass unconverged beside a
+large one; ``atol`` (a residual that is zero to round-off), the iteration limit and the check
+for non-finite residuals still apply.
 """
 
 from __future__ import annotations
@@ -50,7 +52,6 @@ class FieldConvergence:
         self._group = np.array([groups[unit] for unit in units], dtype=int)
         self._comm = snes.comm.tompi4py()
         self._diagonal: np.ndarray | None = None
-        self._first = 0.0
         matrix, preconditioner, (compute, args, kargs) = snes.getJacobian()
 
         def jacobian(solver: PETSc.SNES, x: PETSc.Vec, J: PETSc.Mat, P: PETSc.Mat) -> None:
@@ -60,18 +61,12 @@ class FieldConvergence:
         snes.setJacobian(jacobian, matrix, preconditioner)
 
     def __call__(self, snes: PETSc.SNES, iteration: int, norms: tuple) -> int:
-        xnorm, step, fnorm = norms
-        rtol, atol, stol, max_it = snes.getTolerances()
+        fnorm = norms[2]
+        _, atol, _, max_it = snes.getTolerances()
         if not np.isfinite(fnorm):
             return _REASONS.DIVERGED_FNORM_NAN
-        if iteration == 0:
-            self._first = fnorm
         if fnorm <= atol:
             return _REASONS.CONVERGED_FNORM_ABS
-        if iteration > 0 and fnorm <= rtol * self._first:
-            return _REASONS.CONVERGED_FNORM_RELATIVE
-        if iteration > 0 and step <= stol * xnorm:
-            return _REASONS.CONVERGED_SNORM_RELATIVE
         if self._fields_converged(snes):
             return _REASONS.CONVERGED_FNORM_RELATIVE
         if iteration >= max_it:
@@ -84,8 +79,9 @@ class FieldConvergence:
         largest, values = np.zeros(count), np.zeros(count)
         residual = snes.getFunction()[0].getArray()
         solution = snes.getSolution().getArray()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scaled = np.abs(residual / self._diagonal)
+        # a row without a diagonal is converged only where its residual is exactly zero
+        scaled = np.where(residual == 0, 0.0, np.inf)
+        np.divide(np.abs(residual), np.abs(self._diagonal), out=scaled, where=self._diagonal != 0)
         for i in range(count):
             part = slice(self._offsets[i], self._offsets[i + 1])
             largest[i] = scaled[part].max(initial=0.0)

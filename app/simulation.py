@@ -369,7 +369,8 @@ class Simulation:
         self.coupler.initialise()
         if start:
             self.case_quantities.reset()
-            self._commit_case_quantities()
+        # running integrals continue from the values after the jump (a current switched off)
+        self._commit_case_quantities()
 
     def step(self, start: float, dt: float) -> SolveReport:
         """Solve the step from ``start``; on failure the state is back at ``start``. With

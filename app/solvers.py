@@ -492,7 +492,7 @@ class NewtonSolver:
         self.problem.solver.setConvergenceHistory(reset=True)
         configure_direct_solve(self.problem.solver.getKSP(), self.problem.A, self.problem.P_mat)
         configure_splits(self.problem.solver.getKSP())
-        if field_rtol is not None and not nest:
+        if field_rtol is not None:
             install_field_convergence(self.problem, system.unknowns, system.units, field_rtol)
 
     def solve(self) -> SolveReport:
@@ -545,6 +545,13 @@ def make_solver(system: System, spec: SolverSpec, name: str) -> LinearSolver | N
             # the iteration limit and the finiteness check instead.
             "snes_divergence_tolerance": 1e12,
         } | options
+    if not system.linear and spec.newton.field_rtol is not None and _is_fieldsplit(options):
+        raise CaseError(
+            "solver.newton.field_rtol",
+            f"group '{name}' is preconditioned field by field (fieldsplit, nested vectors); "
+            "field_rtol judges the fields of one monolithic vector",
+            "remove field_rtol, or use a monolithic preconditioner (preset direct or iterative)",
+        )
     prefix = f"sb{next(_prefixes)}_{name}_"
     try:
         if system.linear:
