@@ -15,8 +15,9 @@ running integral in time of one column from the start of the run (the trapezoida
 accepted steps). Columns enter an expression in SI (``discharge_capacity_Ah`` as coulombs), so
 they combine with the set's constants whatever units each was written in. Each becomes a column
 ``<name>_<units>`` (``voltage_V``, ``discharge_capacity_Ah``) that events, protocols (``until
-2.5 V`` with ``monitor = "voltage_V"``) and studies read like any other. The units are checked: the expression's units (from its columns' and
-constants' units) must convert to the declared ones, and the value is written in them.
+2.5 V`` with ``monitor = "voltage_V"``) and studies read like any other. The units are
+checked: the expression's units (from its columns' and constants' units) must convert to the
+declared ones, and the value is written in them.
 """
 
 from __future__ import annotations
