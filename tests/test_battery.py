@@ -7,8 +7,16 @@ and the full-size figures are in the branch report (``python -m tests.battery <r
 import numpy as np
 import pytest
 
-from tests.battery import DISCHARGES, SMALL_MESH, differences, discharge, every_step, reference
-from tests.conftest import assert_same_by_units, runs_on_ranks
+from tests.battery import (
+    CASE,
+    DISCHARGES,
+    SMALL_MESH,
+    differences,
+    discharge,
+    every_step,
+    reference,
+)
+from tests.conftest import assert_same_by_units, runs_on_ranks, scalebridge
 
 #: reference -> (C-rate, nominal capacity [A h], lower cut-off [V]) as in the case's set
 RUNS = {
@@ -86,3 +94,23 @@ def test_same_discharge_on_two_ranks(tmp_path):
     serial, parallel = runs_on_ranks(every_step(tmp_path), tmp_path, *args)
     assert serial["time_s"] == parallel["time_s"]
     assert_same_by_units(serial, parallel, rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "limits, message",
+    [
+        ('{ voltag_V = "10 mV" }', "unknown column 'voltag_V' (did you mean 'voltage_V'?)"),
+        ('{ voltage_V = "-1 mV" }', "a limit is positive"),
+        ('{ voltage_V = "10 s" }', "'10 s' has units of s but V was expected"),
+    ],
+)
+def test_bad_step_limits_name_their_place(tmp_path, limits, message):
+    settings = [*SMALL_MESH, f"time.adaptive.limits={limits}"]
+    run = scalebridge(
+        "run", CASE, *[a for s in settings for a in ("--set", s)], "-o", tmp_path / "r", "-q"
+    )
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    name = limits.split()[1]
+    assert f"time.adaptive.limits.{name}" in run.stderr
+    assert message in run.stderr
