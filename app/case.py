@@ -21,13 +21,13 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from app import registry
-from app.case_quantities import QuantitySpec
 from app.contracts import Parameters, Physics, quantity
 from app.coupling import CouplingSpec
 from app.errors import CaseError, shown
 from app.events import EventSpec, ProtocolSpec
 from app.meshing import MeshSpec
 from app.multiscale.spec import SurrogateSpec
+from app.output_quantities import OutputQuantity, check_names
 from app.parameter_resolution import resolve
 from app.parameter_set import ParameterTable
 from app.parameters import parameter_scope
@@ -121,18 +121,22 @@ class OutputSpec(Parameters):
         description="Named points (D = [x, y]: quantities.csv columns) and lines "
         "({ from = [...], to = [...], points = 100 }: profiles/<name>.csv) where fields are read",
     )
-    quantities: dict[str, QuantitySpec] = Field(
-        default_factory=dict,
-        description="Columns computed from other columns and set constants (value = "
-        "expression) or their running time integral (integral = column), with units",
-    )
 
     @field_validator("times", mode="before")
     @classmethod
     def _times_with_units(cls, raw: Any) -> Any:
         return _times(raw, "output.times")
 
+    quantities: dict[str, OutputQuantity] = Field(
+        default_factory=dict,
+        description="Quantities of the case: means, ratios and integrals of expressions of "
+        'fields ({ value = "HA", over = "packets" }), expressions of columns and set constants '
+        '({ value = "p_right_V - p_left_V", units = "V" }) and running time integrals of '
+        'columns ({ time_integral = "current_A", units = "Ah" }); see app/output_quantities.py',
+    )
+
     _probe_table = field_validator("probes", mode="before")(probe_table)
+    _quantity_names = field_validator("quantities")(check_names)
     _probe_names = field_validator("probes")(check_probe_names)
 
 

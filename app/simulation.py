@@ -33,8 +33,8 @@ import numpy as np
 from dolfinx import fem
 from mpi4py import MPI
 
+from app import output_quantities
 from app.case import LoadedCase, load_case
-from app.case_quantities import CaseQuantities
 from app.context import (
     FormContext,
     ParameterConstants,
@@ -54,7 +54,7 @@ from app.multiscale.manager import Multiscale
 from app.output import FieldOutput, FieldWriter, QuantityTable, RunDirectory, column
 from app.placement import check_placement, create_fields, create_traces
 from app.probes import Probes
-from app.quantities import Quantities, quantity_columns
+from app.quantities import Quantities, add_case_columns, quantity_columns
 from app.registry import check_contracts
 from app.scheduler import TimeLoop
 from app.solvers import SolveReport, describe_groups
@@ -161,15 +161,24 @@ class Simulation:
                 self.physics,
                 {instance: self.context(instance).mesh_data for instance in self.physics},
             )
+            degree = max((group.quadrature_degree or 0 for group in self.groups), default=2)
+            t = self.groups[0].scheme.t
+            readable = output_quantities.namespace(self.store, t)
+            of_fields, of_columns = output_quantities.of_fields(
+                self.case.output.quantities, readable
+            )
+            own = output_quantities.build(of_fields, self.store, self.mesh_data, t, degree)
+            add_case_columns(self.quantities, self.quantity_owners, own)
         self._output_fields = self._select_output_fields()
         self.probes = Probes(self.case.output.probes, self.store, self._output_fields)
         self.probes.check_columns([*FIXED_COLUMNS, *self._extra_columns(), *self.quantities])
         units = {name: quantity.units for name, quantity in self.quantities.items()}
-        self.case_quantities = CaseQuantities(
-            self.case.output.quantities,
+        self.case_quantities = output_quantities.ColumnQuantities(
+            of_columns,
             units | self.probes.units(),
             self.loaded.parameters,
             column,
+            list(readable),
         )
         self._build_events()
 
@@ -177,13 +186,15 @@ class Simulation:
         """Integral quantities as their instance's group integrates: at its quadrature degree,
         without terms that are zero throughout the run (so balances close)."""
         group_of = {instance: group for group in self.groups for instance in group.physics}
+
+        def finished(quantity: Quantity, group: Group) -> Quantity:
+            if quantity.form is None:
+                return quantity
+            per = None if quantity.per is None else group.finish(quantity.per)
+            return replace(quantity, form=group.finish(quantity.form), per=per)
+
         return {
-            instance: {
-                name: quantity
-                if quantity.form is None
-                else replace(quantity, form=group_of[instance].finish(quantity.form))
-                for name, quantity in table.items()
-            }
+            instance: {name: finished(q, group_of[instance]) for name, q in table.items()}
             for instance, table in tables.items()
         }
 

@@ -42,6 +42,7 @@ def every_step(folder: Path) -> Path:
     """The case with a quantities row at every step (its output interval removed), no fields."""
     text = CASE.read_text().replace('interval = "1 min"\n', "")
     assert text != CASE.read_text(), "the case's output interval moved: update tests/battery.py"
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "battery_every_step.toml"
     path.write_text(text.replace("[output]\n", "[output]\nxdmf = false\n", 1))
     return path

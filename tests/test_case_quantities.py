@@ -1,12 +1,13 @@
-"""[output.quantities]: columns a case defines from other columns and the set's constants."""
+"""[output.quantities] of columns: expressions of quantities.csv columns and the set's constants,
+and running time integrals of columns (quantities of fields: tests/test_output_quantities.py)."""
 
 from pathlib import Path
 
 import pytest
 
-from app.case_quantities import CaseQuantities, QuantitySpec
 from app.errors import CaseError
 from app.output import column
+from app.output_quantities import ColumnQuantities, OutputQuantity
 from app.parameter_resolution import resolve
 from tests.battery import CASE, SMALL_MESH
 from tests.conftest import scalebridge
@@ -15,8 +16,8 @@ CHEN2020 = resolve({"set": "Chen2020"}, Path.cwd())
 
 
 def table(units, constants=CHEN2020, **specs):
-    return CaseQuantities(
-        {name: QuantitySpec(**spec) for name, spec in specs.items()}, units, constants, column
+    return ColumnQuantities(
+        {name: OutputQuantity(**spec) for name, spec in specs.items()}, units, constants, column
     )
 
 
@@ -39,7 +40,7 @@ def test_columns_and_constants_combine_in_si_whatever_units_they_are_written_in(
 def test_running_integral_is_the_trapezoidal_rule_over_accepted_steps():
     """Of a column rising linearly (exact for the rule), in the declared units, restarting at
     reset; a value between commits integrates up to its time without being kept."""
-    q = table({"power_kW": "kW"}, energy={"integral": "power_kW", "units": "Wh"})
+    q = table({"power_kW": "kW"}, energy={"time_integral": "power_kW", "units": "Wh"})
     times = [0.0, 10.0, 25.0, 60.0]
     for t in times:
         q.commit({"power_kW": 2.0 * t}, t)
@@ -72,8 +73,8 @@ def test_running_integral_is_the_trapezoidal_rule_over_accepted_steps():
             "inconsistent units",
         ),
         (
-            {"integral": "current", "units": "C"},
-            "output.quantities.bad.integral",
+            {"time_integral": "current", "units": "C"},
+            "output.quantities.bad.time_integral",
             "unknown column 'current'",
         ),
     ],

@@ -5,13 +5,15 @@ volume) obeying a conservation law in a porous medium of porosity ``eps``::
 
     d(eps c)/dt + div N = S                                      in the domain (or a region)
     N = -D_eff grad c  +  q c  -  z D_eff c F/(R T) grad phi      flux (mol/(m^2 s))
-    D_eff = eps^b D      (Bruggeman b = 1.5, Archie b = m = 2, or D_eff = D)
+    D_eff = max(eps, eps_floor)^b D    (Bruggeman b = 1.5, Archie b = m = 2, or D_eff = D)
     S = source(c, ...) + X_source + (1 - t+) s_I/(n F)           volumetric sources
 
-with ``q`` the Darcy (superficial) velocity of a vector field named by ``velocity``, ``z`` the
-charge number (Nernst-Planck migration in the potential field named by ``potential``) and ``S``
-per unit total volume: the case's ``source`` (an expression that may use the species itself,
-"-2e-3*c" or Fisher's "u*(1 - u)": the unknown enters, so Newton stays consistent), an optional
+with ``eps_floor`` (``porosity_floor``, default 0) the diffusive path a pore space that fills
+up (a clogging mineral) keeps, ``q`` the Darcy (superficial) velocity of a vector field named
+by ``velocity``, ``z`` the charge number (Nernst-Planck migration in the potential field named
+by ``potential``) and ``S`` per unit total volume: the case's ``source`` (an expression that
+may use the species itself, "-2e-3*c" or Fisher's "u*(1 - u)": the unknown enters, so Newton
+stays consistent), an optional
 field ``X_source`` that another plug-in provides (reaction kinetics), and for the salt of a
 binary electrolyte the share ``(1 - t+)/(n F)`` of an electrode reaction current ``s_I`` (A/m^3,
 the field named by ``current_source``: ``a j`` of a battery model), which gives the DFN

@@ -134,6 +134,9 @@ class MassTransportParameters(Parameters):
     exponent: float | None = Field(
         None, gt=0, description="Exponent b of D_eff = eps^b D (default 1.5 or 2)"
     )
+    porosity_floor: float = Field(
+        0.0, ge=0, lt=1, description="eps_floor of D_eff = max(eps, eps_floor)^b D"
+    )
     velocity: str | None = Field(
         None, description="Vector field (m/s) of the Darcy velocity q advecting the species"
     )
@@ -223,6 +226,9 @@ class MassTransportParameters(Parameters):
 
     @model_validator(mode="after")
     def _exponent_needs_a_law(self) -> "MassTransportParameters":
-        if self.exponent is not None and self.effective_diffusivity == "none":
-            raise ValueError("exponent is only read with effective_diffusivity bruggeman/archie")
+        if self.effective_diffusivity == "none" and self.given("exponent", "porosity_floor"):
+            raise ValueError(
+                "exponent and porosity_floor are only read with effective_diffusivity "
+                "bruggeman/archie"
+            )
         return self

@@ -94,13 +94,16 @@ class MassTransport(Physics):
         return ctx.coefficient(self.params.porosity)
 
     def _diffusivity(self, ctx: Context, name: str) -> Any:
-        """Effective diffusivity D_eff = eps^b D."""
+        """Effective diffusivity D_eff = max(eps, eps_floor)^b D."""
         p = self.params
         D = ctx.coefficient(p.species[name].diffusivity)
         if p.effective_diffusivity == "none":
             return D
         exponent = p.exponent if p.exponent is not None else EXPONENTS[p.effective_diffusivity]
-        return self._porosity(ctx) ** exponent * D
+        porosity = self._porosity(ctx)
+        if p.porosity_floor > 0:
+            porosity = ufl.max_value(porosity, p.porosity_floor)
+        return porosity**exponent * D
 
     def _drift(self, ctx: Context, name: str) -> Any:
         """Velocity carrying the species: q plus the migration drift -z D_eff F/(RT) grad phi
