@@ -45,7 +45,7 @@ from app.control_targets import ControlTargets
 from app.coupling import Coupler, build_groups, link
 from app.domains import Domains, Evaluation
 from app.errors import CaseError, did_you_mean, listing
-from app.events import Stage, event_trigger, protocol_stages
+from app.events import Stage, event_trigger, protocol_stages, step_limits
 from app.fields import FieldStore, assign
 from app.forms import FormRules
 from app.groups import Group, blame
@@ -60,7 +60,6 @@ from app.scheduler import TimeLoop
 from app.solvers import SolveReport, describe_groups
 from app.timeint import ACCURACY, ORDERS, TimeScheme
 from app.traces import initial_guess
-from app.units import to_si
 
 log = logging.getLogger("scalebridge")
 
@@ -209,18 +208,7 @@ class Simulation:
             for index, spec in enumerate(self.case.events)
         ]
         adaptive = self.case.time.adaptive
-        self.limits = {}
-        for name, limit in (adaptive.limits if adaptive else {}).items():
-            where = f"time.adaptive.limits.{name}"
-            if name not in units:
-                raise CaseError(
-                    where,
-                    f"unknown column '{name}'{did_you_mean(name, units)}; columns: "
-                    f"{listing(units)}",
-                )
-            self.limits[name] = to_si(limit, units[name], where)
-            if not self.limits[name] > 0:
-                raise CaseError(where, f"a limit is positive, got {limit!r}")
+        self.limits = step_limits(adaptive.limits if adaptive else {}, units)
         protocol = self.case.protocol
         self.stages = None
         if protocol is not None:
