@@ -86,8 +86,9 @@ class FieldConvergence:
             part = slice(self._offsets[i], self._offsets[i + 1])
             largest[i] = scaled[part].max(initial=0.0)
             values[i] = np.abs(solution[part]).max(initial=0.0)
-        largest = self._comm.allreduce(np.nan_to_num(largest, nan=np.inf), op=MPI.MAX)
-        values = self._comm.allreduce(values, op=MPI.MAX)
+        largest = np.nan_to_num(largest, nan=np.inf)
+        self._comm.Allreduce(MPI.IN_PLACE, largest, op=MPI.MAX)
+        self._comm.Allreduce(MPI.IN_PLACE, values, op=MPI.MAX)
         scales = np.array([values[self._group == g].max() for g in self._group])
         return largest, scales
 
