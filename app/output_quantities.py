@@ -324,6 +324,15 @@ class ColumnQuantities:
         for d in self.defined:
             d.integral, d.before = 0.0, None
 
+    def state(self) -> dict[str, Any]:
+        """The running integrals' part of a checkpoint (app/checkpoint.py)."""
+        return {d.column: [d.integral, d.before] for d in self.defined}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        for d in self.defined:
+            integral, before = state[d.column]
+            d.integral, d.before = integral, None if before is None else tuple(before)
+
 
 def _parsed(text: str, where: str) -> Expression:
     try:
