@@ -8,7 +8,7 @@ simulation turns into a :class:`~app.errors.CaseError` at the place the case wro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ufl
@@ -108,11 +108,19 @@ class ParameterControl:
 
 
 class FormContext(Context):
-    """Context of one plug-in instance on the parent mesh.
+    """Context of one plug-in instance: on the parent mesh, on one of its regions, or on the
+    mesh of one of its boundaries.
+
+    An instance on a boundary (``domain = "top"``) sees that boundary's own named mesh
+    (app/boundary_mesh.py): ``dx`` over its facets with the regions inherited from the parent,
+    ``ds`` over its end points (named after the parent's boundaries), ``x`` its coordinate and
+    every constant built on it. A field of the parent it reads is handed out as its trace on
+    the boundary (app/traces.py); ``regions`` restrict it to part of the boundary's mesh.
 
     Args:
         instance: Instance name (for messages).
-        mesh_data: The mesh with its named regions and boundaries.
+        mesh_data: The mesh the instance lives on (the parent's, or a boundary's own) with its
+            named regions and boundaries.
         store: All fields.
         scheme: The time scheme (owner of the time constant).
         tests: Test functions of the fields this instance solves for.
@@ -123,6 +131,8 @@ class FormContext(Context):
             measure then.
         parameters: The case's parameter-set constants (names expressions may use).
         internal: Names of the instance's internal variables.
+        boundary: The boundary whose mesh ``mesh_data`` is (None: the parent's).
+        parts: The regions of a boundary's mesh the instance acts on (None: all of it).
     """
 
     def __init__(
@@ -138,8 +148,11 @@ class FormContext(Context):
         domain: str | None = None,
         parameters: ParameterConstants | None = None,
         internal: frozenset[str] = frozenset(),
+        boundary: str | None = None,
+        parts: tuple[str, ...] | None = None,
     ):
         self.instance = instance
+        self.boundary, self.parts = boundary, parts
         self.mesh_data = mesh_data
         self.mesh = mesh_data.mesh
         self.gdim = self.mesh.geometry.dim
@@ -153,9 +166,7 @@ class FormContext(Context):
         self._rules = rules
         self.domain = domain
         self._parameters = parameters or ParameterConstants(None)
-        self._dx = ufl.Measure("dx", domain=self.mesh, subdomain_data=mesh_data.cell_tags)
-        self._ds = ufl.Measure("ds", domain=self.mesh, subdomain_data=mesh_data.facet_tags)
-        self._dS = ufl.Measure("dS", domain=self.mesh, subdomain_data=mesh_data.facet_tags)
+        self._measures = store.domains.measures(mesh_data)
         self._coefficients: dict[Any, tuple[Any, Any]] = {}  # see Context.coefficient
         self._inline: dict[str, Any] = {}
         self._sizes: dict[str | None, float] = {}
@@ -187,7 +198,14 @@ class FormContext(Context):
             )
         if name not in self._store:
             raise KeyError(f"field '{name}' has no provider; check ctx.has('{name}') first")
-        return self._store[name].function
+        return self._readable_field(name).function
+
+    def _readable_field(self, name: str) -> Any:
+        """The stored field, or on a boundary's mesh the trace of a field living elsewhere."""
+        field = self._store[name]
+        if self.boundary is None or field.space.mesh is self.mesh:
+            return field
+        return self._store.trace(name, self.boundary)
 
     def test(self, name: str) -> Any:
         if name not in self._tests:
@@ -214,27 +232,38 @@ class FormContext(Context):
     def has(self, name: str) -> bool:
         return name in self._store
 
-    def region_of(self, name: str) -> str | None:
-        return self._store[name].spec.region if name in self._store else None
+    def region_of(self, name: str) -> str | tuple[str, ...] | None:
+        if name not in self._store:
+            return None
+        if self.boundary is None:
+            return self._store[name].spec.region
+        parts = self._readable_field(name).parts  # where on the boundary's mesh it lives
+        return parts[0] if parts is not None and len(parts) == 1 else parts
 
     # Measures -------------------------------------------------------------------------------
-    def dx(self, region: str | None = None) -> Any:
-        region = region or self.domain
+    def dx(self, region: str | Sequence[str] | None = None) -> Any:
+        region = region or self.domain or self.parts
         if region is None:
-            return self._dx
-        if region not in self.mesh_data.regions:
-            raise unknown("region", region, self.regions)
-        return self._dx(self.mesh_data.regions[region])
+            return self._measures.dx
+        names = (region,) if isinstance(region, str) else tuple(region)
+        for name in names:
+            if name not in self.mesh_data.regions:
+                raise unknown("region", name, self.regions)
+        tags = tuple(self.mesh_data.regions[name] for name in names)
+        return self._measures.dx(tags[0] if len(tags) == 1 else tags)
 
     def over(self, place: str | None) -> Any:
-        """The measure of the cells a field lives on: everywhere, a region or a boundary."""
+        """The measure of the cells a field lives on: everywhere, a region or a boundary (the
+        boundary's own mesh, for an instance placed there)."""
+        if self.boundary is not None and place == self.boundary:
+            return self.dx()
         if place is None or place in self.mesh_data.regions:
             return self.dx(place)
         return self.ds(place)
 
-    def ds(self, boundary: str | None = None) -> Any:
+    def ds(self, boundary: str | None = None, region: str | None = None) -> Any:
         if boundary is None:
-            return self._ds
+            return self._measures.ds()
         refusal = not_integrable(boundary, self.mesh_data)
         if refusal is not None:
             raise refusal
@@ -244,9 +273,16 @@ class FormContext(Context):
                 f"condition needs an exterior one: {listing(self.boundaries)}",
                 token=boundary,
             )
-        if boundary not in self.boundaries:
-            raise unknown("boundary", boundary, self.boundaries)
-        return self._ds(self.mesh_data.boundaries[boundary])
+        if region is None:  # an instance on a region or part acts on the boundary's part there
+            if boundary not in self.boundaries:
+                raise unknown("boundary", boundary, self.boundaries)
+            acting = None if self.domain is None and self.parts is None else self.regions
+            return self._measures.ds(boundary, acting)
+        if region not in self.mesh_data.regions:
+            raise unknown("region", region, self.regions)
+        if boundary not in self.mesh_data.boundaries:
+            raise unknown("boundary", boundary, list(self.mesh_data.boundaries))
+        return self._measures.ds(boundary, [region])
 
     def dS(self, boundary: str) -> Any:
         refusal = not_integrable(boundary, self.mesh_data)
@@ -254,7 +290,7 @@ class FormContext(Context):
             raise refusal
         if boundary not in self.mesh_data.interior_boundaries:
             raise unknown("interface", boundary, self.interfaces)
-        return self._dS(self.mesh_data.boundaries[boundary])
+        return self._measures.dS(self.mesh_data.boundaries[boundary])
 
     def size(self, name: str | None = None) -> float:
         if name not in self._sizes:
@@ -279,8 +315,8 @@ class FormContext(Context):
     def boundaries(self) -> list[str]:
         interior = self.mesh_data.interior_boundaries
         names = [name for name in self.mesh_data.boundaries if name not in interior]
-        if self.domain is not None:  # the sides of the region the instance is placed on
-            names = [name for name in names if self._store.domains.borders(self.domain, name)]
+        if self.domain is not None or self.parts is not None:  # those of where it acts
+            names = [name for name in names if self._measures.touches(name, self.regions)]
         return names
 
     @property
@@ -290,7 +326,14 @@ class FormContext(Context):
 
     @property
     def regions(self) -> list[str]:
+        if self.parts:
+            return list(self.parts)
         return [self.domain] if self.domain else list(self.mesh_data.regions)
+
+    def per_depth(self, units: str) -> str:
+        # The domain's own dimension counts: a boundary's line in a 2D mesh is a 1D cell.
+        missing = 3 - self.mesh.topology.dim
+        return units if missing == 0 else f"{units}/m" if missing == 1 else f"{units}/m^{missing}"
 
     # Parameters as UFL ----------------------------------------------------------------------
     def constant_of(self, value: Any) -> fem.Constant | None:

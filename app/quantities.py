@@ -189,10 +189,11 @@ def _indicator(space: fem.FunctionSpace, dofs: np.ndarray) -> fem.Function:
 def quantity_columns(
     tables: Mapping[str, Mapping[str, Quantity]],
     physics: Mapping[str, Physics],
-    mesh_data: MeshData,
+    meshes: Mapping[str, MeshData],
 ) -> tuple[dict[str, Quantity], dict[str, str]]:
     """The plug-ins' quantities by CSV column (``<name>_<unit suffix>``), and the instance each
-    column belongs to; a second instance of a plug-in prefixes its instance name.
+    column belongs to; a second instance of a plug-in prefixes its instance name. ``meshes``
+    is the mesh each instance lives on (a boundary's own mesh names its end points).
 
     Raises:
         BadValue: A reaction on a name that is no boundary, point or edge set.
@@ -203,6 +204,7 @@ def quantity_columns(
     for instance, table in tables.items():
         prefix = "" if instance == physics[instance].name else f"{instance}_"
         for name, quantity in table.items():
+            mesh_data = meshes[instance]
             if quantity.boundary is not None and quantity.boundary not in mesh_data.fixable:
                 error = unknown_fixable(quantity.boundary, mesh_data)
                 error.instance = instance

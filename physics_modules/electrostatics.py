@@ -201,6 +201,12 @@ class Electrostatics(Physics):
         joule_heating: bool = Field(
             False, description="Provide the Joule heat i . E as heat_source (conduction)"
         )
+        initial: Property = quantity(
+            "V",
+            0.0,
+            "Initial potential: where the solve before the first output starts from (a "
+            "nonlinear coupling, such as electrode kinetics, needs a good guess)",
+        )
         boundaries: dict[str, Boundary] = Field(
             default_factory=dict,
             description="Condition per named boundary; boundaries not listed are insulated",
@@ -374,6 +380,9 @@ class Electrostatics(Physics):
             for boundary, bc in self.params.boundaries.items()
             if isinstance(bc, PotentialBoundary)
         ]
+
+    def initial(self, ctx: Context) -> dict[str, ufl.core.expr.Expr]:
+        return {self.params.fields.potential: ctx.coefficient(self.params.initial)}
 
     def derived(self, ctx: Context) -> dict[str, ufl.core.expr.Expr]:
         names = self.params.fields
