@@ -8,8 +8,11 @@ at each node of its DG0 field, with T the instance's temperature. The laws::
                         f = k3 (1 - alpha)                            alpha >  alpha_switch
     k_i = A_i exp(-E_i / (R T))
 
-``lee_loos_springer`` is the piecewise law of Hercules 3501-6 (Lee, Loos & Springer 1982: B = 0.47,
-alpha_switch = 0.3). Near vitrification the reaction becomes diffusion controlled: with a
+``lee_loos_springer`` is the piecewise law of Hercules 3501-6 (Lee, Loos & Springer 1982:
+B = 0.47, alpha_switch = 0.3). Its rate jumps at alpha_switch; where it jumps up, an implicit step
+that starts just below has no solution, so the jump is spread linearly over alpha_switch < alpha <
+alpha_switch + switch_width (1e-3 by default; steps with dt (jump of the rate) < switch_width
+solve without trouble). Near vitrification the reaction becomes diffusion controlled: with a
 ``glass_transition`` the rate is multiplied by a factor that falls from 1 to 0 as the glass
 transition temperature of the network, by DiBenedetto's equation, rises through the cure
 temperature::
@@ -80,6 +83,9 @@ class Conversion(Parameters):
     )
     limit: float = Field(0.47, gt=0, description="B of lee_loos_springer")
     switch: float = Field(0.3, gt=0, lt=1, description="alpha_switch of lee_loos_springer")
+    switch_width: float = Field(
+        1e-3, gt=0, le=0.05, description="Conversion over which lee_loos_springer's jump is spread"
+    )
     initial: float = Field(0.0, ge=0, lt=1, description="Degree of conversion at t = 0")
     heat_release: Property = quantity(
         "J/m^3", 0.0, "Heat of complete conversion per unit volume (rho_r (1 - V_f) H_r)", ge=0
@@ -107,6 +113,15 @@ class Conversion(Parameters):
         return self
 
     @model_validator(mode="after")
+    def _switches_below_limit(self) -> "Conversion":
+        if self.law == "lee_loos_springer" and self.switch >= self.limit:
+            raise ValueError(
+                f"switch ({self.switch:g}) must be below limit B ({self.limit:g}): the early "
+                "branch (B - alpha) would turn negative before the late one takes over"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _starts(self) -> "Conversion":
         """An autocatalytic law without an uncatalysed term never leaves alpha = 0."""
         uncatalysed = self.rate_constants[0].pre_exponential
@@ -123,14 +138,20 @@ class Conversion(Parameters):
             c.pre_exponential * ufl.exp(-c.activation_energy / (GAS_CONSTANT * T))
             for c in self.rate_constants
         ]
-        # A Newton iterate may step outside [0, 1]; the converged value of a step does not.
-        reacted, remaining = ufl.max_value(alpha, 0.0), ufl.max_value(1 - alpha, 0.0)
+        # A Newton iterate may step outside [0, 1] (the converged value of a step does not):
+        # there the powers are 0, chosen by a conditional so that their derivatives are never
+        # evaluated at a non-positive base (0 * inf would poison the Jacobian).
         if self.law == "kamal_sourour":
             m, n = self.exponents
-            rate = (k[0] + k[1] * reacted**m) * remaining**n
+            reacted = ufl.conditional(ufl.gt(alpha, 0.0), alpha**m, 0.0)
+            remaining = ufl.conditional(ufl.lt(alpha, 1.0), (1 - alpha) ** n, 0.0)
+            rate = (k[0] + k[1] * reacted) * remaining
         else:
             early = (k[0] + k[1] * alpha) * (1 - alpha) * (self.limit - alpha)
-            rate = ufl.conditional(ufl.le(alpha, self.switch), early, k[2] * remaining)
+            late = k[2] * ufl.max_value(1 - alpha, 0.0)
+            # The blend over switch_width keeps the rate continuous: any step has a root.
+            blend = ufl.max_value(ufl.min_value((alpha - self.switch) / self.switch_width, 1), 0)
+            rate = early + blend * (late - early)
         if self.glass_transition is not None:
             rate = rate * self.glass_transition.factor(alpha, T)
         return rate
