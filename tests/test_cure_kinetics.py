@@ -207,3 +207,29 @@ def test_bad_conversions_are_one_case_error(change: dict, message: str):
     with pytest.raises(CaseError, match=r"^physics\.cure") as error:
         Simulation.from_case(batch(conversion, 370.0, 10.0, 1))
     assert message in str(error.value)
+
+
+def test_until_min_degree_of_cure_ends_the_run_at_the_crossing():
+    """``events = [{ when = "min(degree_of_cure) > 0.95" }]`` finds the column of the
+    instance that reports it (cure_min_degree_of_cure) and stops where alpha crosses 0.95."""
+    case = batch(KAMAL_SOUROUR, 380.0, 5000.0, 500)
+    case["events"] = [{"when": "min(degree_of_cure) > 0.95", "tolerance": 1e-3}]
+    times, alpha = run(case)
+    assert alpha[-2] < 0.95 <= alpha[-1] < 0.95 + 1e-6  # located within the event's tolerance
+    exact = kamal_sourour_reference(380.0, times)[-1]
+    assert exact == pytest.approx(0.95, abs=1e-3)  # BDF2 at dt = 10 s
+
+
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        ("min(degree_of_cur) > 0.95", "no quantity column matches 'min(degree_of_cur)'"),
+        ("min(degree_of_cure) > 0.95 K", "dimensionless"),
+    ],
+)
+def test_a_reduction_that_matches_no_column_is_a_case_error(when: str, message: str):
+    case = batch(KAMAL_SOUROUR, 380.0, 10.0, 1)
+    case["events"] = [{"when": when}]
+    with pytest.raises(CaseError) as error:
+        Simulation.from_case(case).run()
+    assert message in str(error.value)
