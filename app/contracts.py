@@ -195,11 +195,13 @@ class Dirichlet:
 class Quantity:
     """A scalar output written to quantities.csv (column ``<name>_<units>``).
 
-    Build one with :meth:`integral`, :meth:`maximum`, :meth:`minimum` or :meth:`reaction`.
+    Build one with :meth:`integral`, :meth:`ratio`, :meth:`maximum`, :meth:`minimum` or
+    :meth:`reaction`.
     """
 
     units: str
     form: Any = None
+    per: Any = None
     field: str | None = None
     reduction: Literal["integral", "max", "min", "reaction"] = "integral"
     description: str = ""
@@ -211,6 +213,12 @@ class Quantity:
     def integral(cls, form: ufl.Form, units: str, description: str = "") -> Quantity:
         """The value of a scalar functional, e.g. a boundary heat flow."""
         return cls(units=units, form=form, description=description)
+
+    @classmethod
+    def ratio(cls, form: ufl.Form, per: ufl.Form, units: str, description: str = "") -> Quantity:
+        """The quotient of two scalar functionals: a mean over a region (``per`` its measure),
+        an apparent modulus (mean stress over mean strain)."""
+        return cls(units=units, form=form, per=per, description=description)
 
     @classmethod
     def maximum(cls, field: str, units: str, description: str = "") -> Quantity:

@@ -11,6 +11,7 @@ history shifts, or the semi-discrete rows with the rates at this instant).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -61,6 +62,12 @@ class Quantities:
             for name, q in self.columns.items()
             if q.reduction == "integral" and not q.form.empty()
         }
+        # The denominators of ratios (a region's measure for a mean): never empty.
+        self._denominators = {
+            name: fem.form(q.per, entity_maps=maps)
+            for name, q in self.columns.items()
+            if q.per is not None
+        }
         self._residual_forms = dict(residual_forms)
         self._scales: dict[str, Callable[[], float]] | None = None
         # A degree of freedom on two boundaries (a corner) counts for the first one only, so the
@@ -78,8 +85,9 @@ class Quantities:
         """Functions the quantities read (so derived fields among them are kept current)."""
         found = set()
         for quantity in self.columns.values():
-            if quantity.form is not None:
-                found.update(quantity.form.coefficients())
+            for form in (quantity.form, quantity.per):
+                if form is not None:
+                    found.update(form.coefficients())
             if quantity.field is not None:
                 found.add(self._store[quantity.field].function)
         return found
@@ -93,9 +101,11 @@ class Quantities:
         for name in names:
             quantity = self.columns[name]
             if quantity.reduction == "integral":
-                form = self._integrals.get(name)
-                local = fem.assemble_scalar(form) if form is not None else 0.0
-                values[name] = float(self._comm.allreduce(local, op=MPI.SUM))
+                values[name] = self._integral(self._integrals.get(name))
+                if name in self._denominators:
+                    denominator = self._integral(self._denominators[name])
+                    # 0/0 before a field is solved for (a mean strain at t = 0): undefined
+                    values[name] = values[name] / denominator if denominator else math.nan
             elif quantity.reduction == "reaction":
                 local = residuals[quantity.field].array[self._dofs[name]].sum()
                 total = self._comm.allreduce(local, op=MPI.SUM)
@@ -104,11 +114,16 @@ class Quantities:
                 values[name] = self._store[quantity.field].global_extreme(quantity.reduction)
         return values
 
+    def _integral(self, form: fem.Form | None) -> float:
+        local = fem.assemble_scalar(form) if form is not None else 0.0
+        return float(self._comm.allreduce(local, op=MPI.SUM))
+
     def scales(self) -> dict[str, float]:
         """The magnitude of the terms each quantity is made of, at the current state: the scale
         its round-off is relative to (:mod:`app.magnitudes`). A reaction's terms are those of
         its residual tested with the indicator of its degrees of freedom; an extreme's, those of
-        its field (a derived field's expression). Compiles its forms on first use."""
+        its field (a derived field's expression); a ratio's, its numerator's over its
+        denominator. Compiles its forms on first use."""
         if self._scales is None:
             self._scales = {name: self._scale_of(name, q) for name, q in self.columns.items()}
         return {name: scale() for name, scale in self._scales.items()}
@@ -139,8 +154,11 @@ class Quantities:
         else:
             form = quantity.form
         compiled = fem.form(magnitude_form(form), entity_maps=maps)
+        denominator = self._denominators.get(name)
         return lambda: (
-            abs(quantity.scale) * self._comm.allreduce(fem.assemble_scalar(compiled), op=MPI.SUM)
+            abs(quantity.scale)
+            * self._integral(compiled)
+            / (abs(self._integral(denominator)) if denominator is not None else 1.0)
         )
 
 
@@ -175,6 +193,26 @@ def quantity_columns(
             columns[key] = quantity
             owners[key] = instance
     return columns, owners
+
+
+def add_case_columns(
+    columns: dict[str, Quantity], owners: dict[str, str], case_quantities: Mapping[str, Quantity]
+) -> None:
+    """Add the case's own quantities (``[output.quantities]``) after the plug-ins' columns.
+
+    Raises:
+        CaseError: A quantity would write a plug-in's column.
+    """
+    for name, quantity in case_quantities.items():
+        key = column(name, quantity.units)
+        if key in columns:
+            raise CaseError(
+                f"output.quantities.{name}",
+                f"the column '{key}' is already a quantity of '{owners[key]}'",
+                "rename the quantity",
+            )
+        columns[key] = quantity
+        owners[key] = "output"
 
 
 def _largest(function: fem.Function) -> float:

@@ -1,4 +1,5 @@
-"""Conversion laws: a degree of conversion (of cure) advanced at every point by its own rate law.
+"""Conversions of reaction_kinetics: a degree of conversion (of cure) at every point, its rate
+laws, and the fields and quantities an instance with conversions adds.
 
 A conversion alpha in [0, 1] is dimensionless and local (no transport): d(alpha)/dt = f(alpha, T)
 at each node of its DG0 field, with T the instance's temperature. The laws::
@@ -30,7 +31,7 @@ from typing import Any, Literal
 import ufl
 from pydantic import Field, model_validator
 
-from app.contracts import GAS_CONSTANT, Parameters, Property, quantity
+from app.contracts import GAS_CONSTANT, Context, FieldSpec, Parameters, Property, Quantity, quantity
 
 #: Number of rate constants k_i each law takes.
 CONSTANTS = {"kamal_sourour": 2, "lee_loos_springer": 3}
@@ -155,3 +156,50 @@ class Conversion(Parameters):
         if self.glass_transition is not None:
             rate = rate * self.glass_transition.factor(alpha, T)
         return rate
+
+
+def conversion_fields(conversions: dict[str, Conversion], heat: str | None) -> list[FieldSpec]:
+    """Each conversion (DG0, solved), its rate and, when named, the heat they release."""
+    specs = []
+    for name in conversions:
+        specs.append(FieldSpec(name, "scalar", "dimensionless", ("DG", 0), description=name))
+        specs.append(
+            FieldSpec(name + "_rate", "scalar", "1/s", ("DG", 0), derived=True, description=name)
+        )
+    if conversions and heat is not None:
+        what = "Heat released by the conversions"
+        specs.append(FieldSpec(heat, "scalar", "W/m^3", ("DG", 0), derived=True, description=what))
+    return specs
+
+
+def released_heat(ctx: Context, conversions: dict[str, Conversion], rates: dict) -> Any:
+    """Heat released per unit volume and time: the sum of heat_release d(alpha)/dt."""
+    return sum(ctx.coefficient(c.heat_release) * rates[name] for name, c in conversions.items())
+
+
+def conversion_quantities(
+    ctx: Context, conversions: dict[str, Conversion], rates: dict, measure: Any
+) -> dict[str, Quantity]:
+    """Per conversion its extremes and mean; the heat all of them release."""
+    quantities = {}
+    for name in conversions:
+        quantities[f"min_{name}"] = Quantity.minimum(name, "dimensionless", f"Lowest {name}")
+        quantities[f"max_{name}"] = Quantity.maximum(name, "dimensionless", f"Highest {name}")
+        quantities[f"mean_{name}"] = Quantity.integral(
+            ctx.field(name) / ctx.size() * ctx.dx(), "dimensionless", f"Mean {name}"
+        )
+    if conversions:
+        quantities["conversion_heat"] = Quantity.integral(
+            released_heat(ctx, conversions, rates) * measure,
+            ctx.per_depth("W"),
+            "Heat released by the conversions",
+        )
+    return quantities
+
+
+def clashing_conversion(conversions: dict, taken: set[str], reserved: set[str]) -> str | None:
+    """The first conversion whose name (or whose rate's) is taken, reserved or no identifier."""
+    for name in conversions:
+        if not name.isidentifier() or name in reserved or {name, f"{name}_rate"} & taken:
+            return name
+    return None
