@@ -111,6 +111,8 @@ class Conversion(Parameters):
             raise ValueError("law = 'kamal_sourour' needs exponents = [m, n]")
         if self.law != "kamal_sourour" and self.exponents is not None:
             raise ValueError(f"law = '{self.law}' does not use exponents")
+        if self.exponents is not None and min(self.exponents) < 0:
+            raise ValueError(f"exponents m, n must be >= 0, got {list(self.exponents)}")
         return self
 
     @model_validator(mode="after")

@@ -191,6 +191,7 @@ def test_adiabatic_block_rise_is_released_heat_over_capacity():
             "conversions.degree_of_cure: law = 'kamal_sourour' takes 2 rate_constants, not 1",
         ),
         ({"exponents": None}, "law = 'kamal_sourour' needs exponents = [m, n]"),
+        ({"exponents": [-0.5, 1.0]}, "exponents m, n must be >= 0, got [-0.5, 1.0]"),
         ({"initial": 0.0}, "never starts from alpha = 0: give initial > 0"),
         (
             {"glass_transition": {"uncured": 400, "cured": 300, "ratio": 0.5, "sharpness": 1}},
