@@ -40,6 +40,9 @@ def test_laminate_matches_method_of_lines_on_one_and_two_ranks(tmp_path):
     # the event ended the run once the least cured point passed 95 %
     assert serial["cure_min_degree_of_cure"][-1] > 0.95 > serial["cure_min_degree_of_cure"][-2]
     assert serial["time_s"][-1] < 300 * 60
+    # the heat the cure releases is the heat source heat integrates (lumped = false)
+    released = np.asarray(serial["cure_conversion_heat_W_per_m2"])
+    assert np.allclose(serial["heat_generated_W_per_m2"], released, rtol=1e-10, atol=0)
     assert_same_by_units(serial, parallel, rtol=1e-8)
 
 
