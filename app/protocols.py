@@ -6,6 +6,7 @@ and a termination condition::
     STEP      := VERB [at AMOUNT] [for DURATION] [[or] until CONDITION]   (for, until or both)
     AMOUNT    := NUMBER UNIT | C-RATE ("1C", "0.5C", "C/20")
     CONDITION := AMOUNT | WORDS OP AMOUNT | COLUMN OP NUMBER              (OP: <, <=, >, >=)
+               | min(FIELD) OP NUMBER     (max, mean too: the column min_FIELD of any instance)
 
 The battery form reads like PyBaMM's experiments; the grammar itself knows no physics. A lone
 "C" after a number is a C-rate, never coulombs (write "coulomb"). A case file lists steps as
@@ -45,6 +46,7 @@ ACCEPTED_FORMS = """\
   DURATION: a number with a unit of time ("30 s", "10 minutes", "2 h")
   CONDITION: a threshold ("2.5 V", "C/20"); a quantity, one of <, <=, >, >= and a threshold
     ("max temperature > 350 K"); or a column compared with a number ("max_temperature_K >= 400")
+    or a field's min, max or mean ("min(degree_of_cure) > 0.95")
   Steps repeat in a table {repeat = 3, steps = ["...", "..."]}"""
 
 MAX_LENGTH = 500  # a step is one line; this also bounds the work of the diagnostics below
@@ -60,6 +62,8 @@ _KEYWORDS = ("at", "for", "or", "until")
 _COMPARISON = re.compile(r"<=|>=|==|!=|=<|=>|<>|<|>|=")
 _FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _WORDS = re.compile(r"[A-Za-z][A-Za-z0-9_ ]*")
+# "min(degree_of_cure) > 0.95": a field's extreme (or mean) as a plug-in reports it.
+_REDUCED = re.compile(r"\s*(min|max|mean)\s*\(\s*([A-Za-z_]\w*)\s*\)\s*")
 
 
 class ProtocolError(ValueError):
@@ -147,7 +151,8 @@ class Condition:
         """The column, operator and threshold (in the column's units) of a named condition.
 
         Words match a column when, lowercased with spaces as underscores, they equal the column
-        or the column without its unit suffix ("max temperature" -> "max_temperature_K").
+        or the column without its unit suffix ("max temperature" -> "max_temperature_K");
+        "min(name)" matches the column min_name of any one instance ("cure_min_name").
 
         Args:
             columns: Units by column name, e.g. ``{"max_temperature_K": "K"}``.
@@ -176,6 +181,13 @@ class Condition:
         # An expression names its column exactly: that is the name it is evaluated with.
         names = columns.items() if self.expression is None else ()
         matches = [name for name, units in names if key in _spellings(name, units)]
+        if reduced := _REDUCED.fullmatch(self.quantity):  # the column of any instance
+            key = f"{reduced[1]}_{reduced[2]}".lower()
+            matches = [
+                name
+                for name, units in names
+                if any(s == key or s.endswith(f"_{key}") for s in _spellings(name, units))
+            ]
         if len(matches) == 1:
             return matches[0]
         if matches:
@@ -354,6 +366,10 @@ def _condition(text: str) -> Condition:
     if operator not in _FLIPPED:
         raise ProtocolError(f"unknown operator {operator!r} in {text!r}; use <, <=, > or >=")
     left, right = (side.strip() for side in text.split(operator))
+    if _REDUCED.fullmatch(left) and right:
+        number = _constant(right)
+        threshold = None if number is not None else _amount(right, "the threshold")
+        return Condition(text, left.replace(" ", ""), operator, threshold, None, number)
     if not left or not right:
         raise ProtocolError(f"the comparison {text!r} needs a quantity and a threshold")
     if _C_RATE.fullmatch(right) or looks_like_quantity(right):

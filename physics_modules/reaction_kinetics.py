@@ -43,6 +43,13 @@ supersaturated (``rate = "1 if sigma > 1 else 0"``). Rate expressions read them 
 law may switch on after a lag (``"... if theta > 12*86400 else 0"``). Unlike an immobile
 species a clock is not an amount: it is not stored in the pore space.
 
+Conversions are degrees of conversion alpha (of cure, DG0, dimensionless) with their own rate
+laws, d(alpha)/dt = f(alpha, T): autocatalytic Kamal-Sourour, the piecewise law of Hercules
+3501-6, optional diffusion control through DiBenedetto's Tg(alpha) (reaction_conversions.py has
+the equations). Each provides ``<name>_rate`` (1/s); ``fields.heat_source`` names the heat they
+release, sum heat_release d(alpha)/dt (W/m^3), for heat's ``heat_sources``. A case may give
+conversions without species or reactions (``lumped = false`` integrates the rates as heat does).
+
 A case uses it as::
 
     [physics.chemistry]
@@ -84,6 +91,13 @@ from app.contracts import (
     Quantity,
     quantity,
 )
+from physics_modules.reaction_conversions import (
+    Conversion,
+    clashing_conversion,
+    conversion_fields,
+    conversion_quantities,
+    released_heat,
+)
 from physics_modules.reaction_network import (
     RESERVED,
     Clock,
@@ -114,8 +128,13 @@ class ReactionKinetics(Physics):
     name = "reaction_kinetics"
 
     class Parameters(Parameters):
-        species: dict[str, Species] = Field(description="Species by name (= field name)")
-        reactions: dict[str, Reaction] = Field(description="Reactions by name")
+        species: dict[str, Species] = Field(
+            default_factory=dict, description="Species by name (= field name)"
+        )
+        reactions: dict[str, Reaction] = Field(default_factory=dict, description="By name")
+        conversions: dict[str, Conversion] = Field(
+            default_factory=dict, description="Degrees of conversion (cure) by name (= field)"
+        )
         clocks: dict[str, Clock] = Field(
             default_factory=dict, description="Cellwise clocks (s) by name: d(theta)/dt = rate"
         )
@@ -174,6 +193,19 @@ class ReactionKinetics(Physics):
                     raise ValueError(
                         f"clocks.{name}: use a name that is no species, field, x, y, z, t or pi"
                     )
+            return self
+
+        @model_validator(mode="after")
+        def _conversion_names(self) -> "ReactionKinetics.Parameters":
+            if not self.reactions and not self.conversions:
+                raise ValueError("give reactions (with their species) or conversions")
+            taken = {*self.species, *self.reactions, *self.clocks, *vars(self.fields).values()}
+            taken |= {f"{name}_{suffix}" for name in self.species for suffix in ("rate", "source")}
+            if (name := clashing_conversion(self.conversions, taken, RESERVED)) is not None:
+                raise ValueError(
+                    f"conversions.{name}: use a name that is no species, reaction, clock, "
+                    "field, x, y, z, t or pi"
+                )
             return self
 
         def _balanced(self, where: str, eq: Equation) -> None:
@@ -240,7 +272,7 @@ class ReactionKinetics(Physics):
             FieldSpec(name, "scalar", "s", ("DG", 0), description=f"Clock {name}")
             for name in p.clocks
         ]
-        return specs
+        return specs + conversion_fields(p.conversions, p.fields.heat_source)
 
     @property
     def requires(self) -> list[FieldSpec]:
@@ -250,7 +282,7 @@ class ReactionKinetics(Physics):
             for name, species in p.species.items()
             if species.transported
         ]
-        heated = any(r.activation_energy for r in p.reactions.values())
+        heated = any(r.activation_energy for r in p.reactions.values()) or bool(p.conversions)
         if heated and p.temperature is None:
             what = "Temperature of the Arrhenius factors"
             specs.append(
@@ -372,6 +404,10 @@ class ReactionKinetics(Physics):
                 total = total + (rates[name] if nu == 1 else nu * rates[name])
         return total
 
+    def _conversion_rates(self, ctx: Context) -> dict[str, Any]:
+        T = self._temperature(ctx)
+        return {name: c.rate(ctx.field(name), T) for name, c in self.params.conversions.items()}
+
     def _measure(self, ctx: Context) -> Any:
         """Cell measure of the rates: nodal quadrature when lumped (as transport's sources)."""
         dx = ctx.dx()
@@ -382,7 +418,7 @@ class ReactionKinetics(Physics):
     # The plug-in interface ------------------------------------------------------------------
     def residual(self, ctx: Context) -> ufl.Form | None:
         solved, clocks = self._solved(), self.params.clocks
-        if not solved and not clocks:
+        if not solved and not clocks and not self.params.conversions:
             return None
         rates, dx, form = self._rates(ctx), self._measure(ctx), None
         for name in solved:
@@ -391,11 +427,14 @@ class ReactionKinetics(Physics):
         for name, clock in clocks.items():
             term = -self._value(ctx, clock.rate) * ctx.test(name) * dx
             form = term if form is None else form + term
+        for name, rate in self._conversion_rates(ctx).items():
+            term = -rate * ctx.test(name) * dx
+            form = term if form is None else form + term
         return form
 
     def capacity(self, ctx: Context) -> dict[str, Any]:
         minerals = {name: 1.0 / volume for name, volume in self._minerals().items()}
-        return minerals | dict.fromkeys(self.params.clocks, 1.0)
+        return minerals | dict.fromkeys([*self.params.clocks, *self.params.conversions], 1.0)
 
     def storage(self, ctx: Context) -> dict[str, Any]:
         minerals, eps = self._minerals(), self._porosity(ctx)
@@ -404,7 +443,9 @@ class ReactionKinetics(Physics):
     def initial(self, ctx: Context) -> dict[str, Any]:
         species, clocks = self.params.species, self.params.clocks
         initial = {name: ctx.coefficient(species[name].initial) for name in self._solved()}
-        return initial | {name: ctx.coefficient(clock.initial) for name, clock in clocks.items()}
+        initial |= {name: ctx.coefficient(clock.initial) for name, clock in clocks.items()}
+        conversions = self.params.conversions
+        return initial | {name: ctx.coefficient(c.initial) for name, c in conversions.items()}
 
     def derived(self, ctx: Context) -> dict[str, Any]:
         rates = self._rates(ctx)
@@ -414,6 +455,11 @@ class ReactionKinetics(Physics):
                 derived[f"{name}_source"] = self._production(rates, name)
         if self._minerals():
             derived[self.params.fields.porosity] = self._porosity(ctx)
+        conversions, heat = self.params.conversions, self.params.fields.heat_source
+        rates = self._conversion_rates(ctx)
+        derived |= {f"{name}_rate": rate for name, rate in rates.items()}
+        if conversions and heat is not None:
+            derived[heat] = released_heat(ctx, conversions, rates)
         return derived
 
     def _amount(self, ctx: Context, name: str) -> Any:
@@ -425,7 +471,8 @@ class ReactionKinetics(Physics):
     def quantities(self, ctx: Context) -> dict[str, Quantity]:
         """Per solved species its amount and extremes; per reaction its integrated rate; the
         total of each element named in compositions (transported species counted with this
-        instance's porosity); the smallest porosity; the extremes of each clock."""
+        instance's porosity); the smallest porosity; the extremes of each clock; per
+        conversion its extremes and mean, and the heat the conversions release."""
         p, dx = self.params, ctx.dx()
         amount, rate = ctx.per_depth("mol"), ctx.per_depth("mol/s")
         quantities, rates = {}, self._rates(ctx)
@@ -457,4 +504,6 @@ class ReactionKinetics(Physics):
         for name in p.clocks:
             quantities[f"min_{name}"] = Quantity.minimum(name, "s", f"Lowest {name}")
             quantities[f"max_{name}"] = Quantity.maximum(name, "s", f"Highest {name}")
-        return quantities
+        rates = self._conversion_rates(ctx)
+        conversions = conversion_quantities(ctx, p.conversions, rates, self._measure(ctx))
+        return quantities | conversions

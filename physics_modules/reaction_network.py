@@ -188,3 +188,6 @@ class FieldNames(Parameters):
 
     porosity: FieldName = Field("porosity", description="Derived porosity (with minerals)")
     temperature: FieldName = Field("temperature", description="Temperature read, if provided")
+    heat_source: FieldName | None = Field(
+        None, description="Derived heat of the conversions (W/m^3), if named"
+    )

@@ -10,6 +10,8 @@ Equilibrium without inertia; loads may depend on t, and each time step is a stea
     sigma n = -k u   or   -k (u.n) n               "spring" (elastic foundation)
 
 Boundaries the case does not list are traction free.
+``angles.<name> = ["first", "second"]`` reports the rotation about z of the second straight
+boundary minus that of the first (the slope of its normal displacement): a spring-in angle.
 
 **Small strain** (default). With an eigenstrain eps*: thermal expansion, swelling and the
 dimensionless fields ``eigenstrains`` names (a moisture or cure plug-in's; a scalar field is

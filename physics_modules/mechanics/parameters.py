@@ -221,6 +221,11 @@ class MechanicsParameters(Parameters):
         default_factory=dict,
         description="Condition per named boundary; boundaries not listed are traction free",
     )
+    angles: dict[str, tuple[str, str]] = Field(
+        default_factory=dict,
+        description="Angle changes (rad) between two straight boundaries, name = [first, "
+        "second]: the rotation about z of the second minus that of the first (spring-in)",
+    )
 
     @field_validator("poisson_ratio")
     @classmethod

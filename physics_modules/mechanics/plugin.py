@@ -358,7 +358,8 @@ class Mechanics(Physics):
 
     def quantities(self, ctx: Context) -> dict[str, Quantity]:
         """Support reactions, applied loads and mean displacements per boundary component,
-        strain energy, the largest von Mises stress, and what the material law reports.
+        the angle changes the case asks for, strain energy, the largest von Mises stress, and
+        what the material law reports.
 
         ``reaction_<boundary>_<axis>`` is the force a support exerts on the body (from the
         discrete residual, so it balances the loads to round-off); ``load_<boundary>_<axis>`` the
@@ -391,6 +392,11 @@ class Mechanics(Physics):
                 quantities[f"displacement_{name}_{AXES[i]}"] = Quantity.integral(
                     u[i] / ctx.size(name) * ctx.ds(name), "m", f"Mean displacement of '{name}'"
                 )
+        for name, (first, second) in self.params.angles.items():
+            opening = self._rotation(ctx, second) - self._rotation(ctx, first)
+            quantities[f"angle_{name}"] = Quantity.integral(
+                opening, "rad", f"Rotation of '{second}' minus that of '{first}'"
+            )
         if self.memory:
             quantities |= self.memory.quantities(ctx, w, units)
             stored = self._states(ctx)[0][1]["energy"] * w * ctx.dx()
@@ -403,6 +409,15 @@ class Mechanics(Physics):
             "strain_energy": Quantity.integral(stored, units["energy"], "Stored elastic energy"),
             "max_von_mises": Quantity.maximum("von_mises", "Pa", "Largest von Mises stress"),
         }
+
+    def _rotation(self, ctx: Context, boundary: str) -> ufl.Form:
+        """Mean rotation about z of a straight boundary whose normal lies in the x-y plane, as
+        a form: the slope of the normal displacement along it, -n . (grad u) tau, tau = z x n
+        (a rigid rotation omega gives omega)."""
+        n, u = ctx.n, ctx.field("displacement")
+        tangent = ufl.as_vector([-n[1], n[0]] + [0] * (ctx.gdim - 2))
+        slope = -ufl.dot(n, ufl.dot(ufl.grad(u), tangent))
+        return slope / ctx.size(boundary) * ctx.ds(boundary)
 
     def modes(self, ctx: Context) -> dict[str, Modes]:
         """Rigid-body motions: the near-nullspace for multigrid, and the exact nullspace when no
