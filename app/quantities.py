@@ -95,6 +95,13 @@ class Quantities:
         maps = self._store.domains.entity_maps
         return AffineScalar(form, self._static, maps, self._comm, self._stored)
 
+    def reset(self) -> None:
+        """Evaluate as a fresh build would (another run of the same simulation)."""
+        for scalar in (*self._integrals.values(), *self._denominators.values()):
+            scalar.restart()
+        for scalar in self._reactions.values():
+            scalar.restart()
+
     def coefficients(self) -> set[Any]:
         """Functions the quantities read (so derived fields among them are kept current)."""
         found = set()

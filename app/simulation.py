@@ -313,6 +313,7 @@ class Simulation:
         """Back to the state a fresh build starts from: start time, no step history, every
         field zero and then its initial value, boundary values re-evaluated."""
         self.compile()
+        self._evaluator.reset()
         for target in self.store:
             for function in (target.function, *target.history):
                 function.x.array[:] = 0.0

@@ -10,7 +10,7 @@ times, alternating, and takes the median of each phase (the slowest rank's time)
 * ``set-up``: fields, forms, compilation, solvers (``Simulation.build`` without the mesh, and
   ``Simulation.compile``);
 * ``steps``: the time steps (``Simulation.step``);
-* ``output``: quantities and field output (``Simulation.record``);
+* ``output``: quantities and field output (``Session.record``);
 * ``rest``: the whole process's wall time less the above (MPI start, exit).
 
 For each phase it states the measured speed-up S on the largest rank count p and the serial
@@ -51,7 +51,7 @@ TIMERS = {
     "build": "app.simulation.Simulation.build",
     "compile": "app.simulation.Simulation.compile",
     "steps": "app.simulation.Simulation.step",
-    "output": "app.simulation.Simulation.record",
+    "output": "app.runner.Session.record",
 }
 
 
