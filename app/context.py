@@ -9,6 +9,7 @@ simulation turns into a :class:`~app.errors.CaseError` at the place the case wro
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import ufl
@@ -16,7 +17,7 @@ from dolfinx import fem
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from app.contracts import BadValue, Context, Formula, PerRegion, Value
+from app.contracts import BadValue, Context, Formula, PerDimension, PerRegion, Value
 from app.errors import did_you_mean, listing
 from app.fields import FieldStore
 from app.forms import FormRules
@@ -107,6 +108,41 @@ class ParameterControl:
         self._constants.set(self.name, value)
 
 
+@dataclass(eq=False)
+class ControlModes:
+    """Settings of one plug-in of which one is in force at a time (see
+    :meth:`Context.control_modes`), with the indicator constant of each."""
+
+    settings: dict[str, Any]  # name -> parameter value
+    indicators: dict[str, fem.Constant]
+    initial: str
+
+    def activate(self, name: str) -> None:
+        for key, indicator in self.indicators.items():
+            indicator.value = 1.0 if key == name else 0.0
+
+    def reset(self) -> None:
+        """The setting in force before any protocol step."""
+        self.activate(self.initial)
+
+
+class SwitchingControl:
+    """One setting of a group of control modes as a protocol target: giving it a value puts
+    it in force (a voltage hold switches a terminal from current to voltage control)."""
+
+    def __init__(self, constant: fem.Constant, modes: ControlModes, name: str):
+        self._constant, self._modes, self.name = constant, modes, name
+
+    @property
+    def value(self) -> float:
+        return float(self._constant.value)
+
+    @value.setter
+    def value(self, value: float) -> None:
+        self._constant.value = value
+        self._modes.activate(self.name)
+
+
 class FormContext(Context):
     """Context of one plug-in instance on the parent mesh.
 
@@ -157,6 +193,7 @@ class FormContext(Context):
         self._ds = ufl.Measure("ds", domain=self.mesh, subdomain_data=mesh_data.facet_tags)
         self._dS = ufl.Measure("dS", domain=self.mesh, subdomain_data=mesh_data.facet_tags)
         self._coefficients: dict[Any, tuple[Any, Any]] = {}  # see Context.coefficient
+        self._modes: dict[int, tuple[ControlModes, str]] = {}  # by id of a setting's value
         self._inline: dict[str, Any] = {}
         self._sizes: dict[str | None, float] = {}
 
@@ -213,6 +250,32 @@ class FormContext(Context):
 
     def has(self, name: str) -> bool:
         return name in self._store
+
+    def control_modes(self, settings: Mapping[str, Any], active: str) -> dict[str, Any]:
+        if active not in settings:
+            raise ValueError(f"control_modes: '{active}' is not one of {listing(settings)}")
+        known = self._modes.get(id(next(iter(settings.values()))))
+        if known is not None and _same(known[0].settings, settings):  # asked again: shared
+            return known[0].indicators
+        indicators = {
+            name: fem.Constant(self.mesh, PETSc.ScalarType(1.0 if name == active else 0.0))
+            for name in settings
+        }
+        modes = ControlModes(dict(settings), indicators, active)
+        for name, value in settings.items():
+            self._modes[id(value)] = (modes, name)
+        return indicators
+
+    def control_of(self, value: Any, constant: fem.Constant) -> Any:
+        """What a protocol sets for a parameter value that became ``constant``: the constant, or
+        for a setting of control modes the object that also puts that setting in force."""
+        found = self._modes.get(id(value))
+        return constant if found is None else SwitchingControl(constant, *found)
+
+    def reset_modes(self) -> None:
+        """Every group of control modes back to the setting in force at the start."""
+        for modes, _ in self._modes.values():
+            modes.reset()
 
     def region_of(self, name: str) -> str | None:
         return self._store[name].spec.region if name in self._store else None
@@ -317,6 +380,12 @@ class FormContext(Context):
                 return self._formula(value, names)
             case PerRegion():
                 return self._per_region(value, names)
+            case PerDimension():
+                try:
+                    reading = value.on(self.gdim)
+                except ValueError as exc:
+                    raise BadValue(str(exc), value=value) from None
+                return self.coefficient(reading)
         raise TypeError(f"cannot turn {value!r} into a coefficient")
 
     def namespace(self) -> dict[str, Any]:
@@ -366,6 +435,11 @@ class FormContext(Context):
             function.x.array[space.dofmap.list[cells, 0]] = number
         self._static.add(function)
         return function
+
+
+def _same(these: Mapping[str, Any], those: Mapping[str, Any]) -> bool:
+    """The same names for the same value objects."""
+    return these.keys() == those.keys() and all(these[k] is those[k] for k in these)
 
 
 def _cache_key(value: Any) -> Any:

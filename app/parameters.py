@@ -122,6 +122,65 @@ Property = Value | Formula | PerRegion
 """A parameter that may be a constant, an expression or a table by region."""
 
 
+@dataclass(frozen=True)
+class PerDimension(_CaseValue):
+    """A constant whose unit follows from the mesh dimension (see :func:`extent`), read in the
+    unit of each dimension when the case loads.
+
+    Attributes:
+        raw: The value as written.
+        readings: By mesh dimension, the value read in that dimension's unit, or why it cannot
+            be (a constant of other units).
+    """
+
+    raw: Any
+    readings: Mapping[int, Value | Formula | str]
+
+    def on(self, dimension: int) -> Value | Formula:
+        """The value on a mesh of ``dimension``.
+
+        Raises:
+            ValueError: It has the wrong units there (the message says which it has).
+        """
+        reading = self.readings[dimension]
+        if isinstance(reading, str):
+            raise ValueError(reading)
+        return reading
+
+    def to_case(self) -> Any:
+        return self.raw
+
+
+#: The units of an extent by mesh dimension, and how ``scalebridge modules`` shows them.
+EXTENT_UNITS = {1: "m^2", 2: "m", 3: "dimensionless"}
+EXTENT_RULE = "m^2 on a 1D mesh (an area), m on a 2D mesh (a depth), 1 on a 3D mesh"
+
+
+def extent(default: Any, description: str) -> Any:
+    """Declare the constant that turns an integral over the mesh into a whole amount: the
+    electrode area a 1D cell model stands for (m^2), the depth of a 2D model (m), 1 in 3D.
+    The case gives a number (in the unit of its mesh's dimension), a quantity or constants of
+    the parameter set; ``ctx.coefficient`` reads it in the mesh's dimension."""
+    extra = {"unit_rule": EXTENT_RULE, "units_by_dimension": EXTENT_UNITS, "gt": 0}
+    return Field(default, description=description, validate_default=True, json_schema_extra=extra)
+
+
+def _per_dimension(raw: Any, units_by_dimension: Mapping[int, str], meta: Mapping) -> Any:
+    if isinstance(raw, PerDimension):
+        return raw
+    readings: dict[int, Value | Formula | str] = {}
+    for dimension, units in units_by_dimension.items():
+        try:
+            reading = _parameter_value(float | None, raw, units, meta, "")
+        except PydanticCustomError as exc:
+            readings[dimension] = f"{exc.message()} (on a {dimension}D mesh)"
+            continue
+        readings[dimension] = Value(reading)
+    if all(isinstance(reading, str) for reading in readings.values()):
+        raise _fail(f"{EXTENT_RULE}: {readings[1].removesuffix(' (on a 1D mesh)')}")
+    return PerDimension(raw, readings)
+
+
 def _field_name(name: str) -> str:
     if not name.isidentifier():
         raise ValueError(f"field names are letters, digits and underscores, got {name!r}")
@@ -322,6 +381,8 @@ class Parameters(BaseModel):
     @classmethod
     def _convert_units(cls, raw: Any, info: ValidationInfo) -> Any:
         meta = cls.model_fields[info.field_name].json_schema_extra
+        if isinstance(meta, dict) and "units_by_dimension" in meta and raw is not None:
+            return _per_dimension(raw, meta["units_by_dimension"], meta)
         if not isinstance(meta, dict) or "units" not in meta or raw is None:
             return raw
         units = meta["units"]

@@ -141,6 +141,9 @@ class TimeLoop:
             self.stepper.commit()
             return
         end = time.end if time.end is not None else math.inf
+        stages = self.stages or [(None, None, None)]
+        if stages[0][0] is not None:  # the first row is the start of the first step
+            self.stepper.apply(stages[0][0])
         self.stepper.initialise()  # before anything reads the state at the start
         if time.transient:
             self.stepper.record(time.start, 0.0, None)
@@ -152,13 +155,16 @@ class TimeLoop:
             unit="s",
             delay=3,
             disable=not self._progress,
-            bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} s [{elapsed}<{remaining}{postfix}]",
+            bar_format=(
+                "{l_bar}{bar}| t={n:.4g}/{total:.4g} s [{elapsed}<{remaining}{postfix}]"
+                if math.isfinite(end)
+                else "t={n:.4g} s [{elapsed}{postfix}]"  # a protocol's end is not known ahead
+            ),
         ) as self._bar:
-            for index, (stage, duration, until) in enumerate(self.stages or [(None, None, None)]):
-                if stage is not None:
+            for index, (stage, duration, until) in enumerate(stages):
+                if index > 0:
                     self.stepper.apply(stage)
-                    if index > 0:
-                        self.stepper.restart()  # the forcing jumps at a stage change
+                    self.stepper.restart()  # the forcing jumps at a stage change
                 stage_end = min(t + duration, end) if duration is not None else end
                 triggers = [*([until] if until else []), *self.events]
                 self._unbounded = None if math.isfinite(stage_end) else Unbounded(stage, until)

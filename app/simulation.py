@@ -57,6 +57,7 @@ from app.registry import check_contracts
 from app.scheduler import TimeLoop
 from app.solvers import SolveReport, choose_preset
 from app.timeint import ACCURACY, ORDERS, TimeScheme
+from app.units import compatible, si_factor
 
 log = logging.getLogger("scalebridge")
 
@@ -128,7 +129,9 @@ class Simulation:
             for instance, plugin in self.physics.items():
                 self._check_domain(instance, plugin)
                 for spec in plugin.provides:
-                    if spec.region is None and plugin.domain is not None:
+                    # a global value (a real element) is one number, readable everywhere
+                    placed = plugin.domain is not None and spec.space[0] != "Real"
+                    if spec.region is None and placed:
                         spec = replace(spec, region=plugin.domain)
                     places = [*self.mesh_data.regions, *self.mesh_data.boundaries]
                     if spec.region is not None and spec.region not in places:
@@ -227,7 +230,18 @@ class Simulation:
         protocol = self.case.protocol
         self.stages = None
         if protocol is not None:
-            self.stages = protocol_stages(protocol, self._constant_at, units, tolerance)
+            self.stages = protocol_stages(
+                protocol, self._constant_at, units, tolerance, self._nominal_capacity()
+            )
+
+    def _nominal_capacity(self) -> float | None:
+        """The capacity [A h] C-rates refer to: the protocol's, else the parameter set's
+        nominal capacity ``Q_nom``."""
+        protocol, table = self.case.protocol, self.loaded.parameters
+        nominal = table.constants.get("Q_nom") if table is not None else None
+        if protocol.capacity is not None or nominal is None or not compatible(nominal.units, "C"):
+            return protocol.capacity
+        return nominal.value * si_factor(nominal.units) / 3600.0
 
     def _constant_at(self, path: str) -> tuple[Any, str]:
         """The fem.Constant behind the constant parameter at a case path, and its unit."""
@@ -263,10 +277,11 @@ class Simulation:
                     else ""
                 )
             )
-        constant = self.context(parts[1]).constant_of(value)
+        ctx = self.context(parts[1])
+        constant = ctx.constant_of(value)
         if constant is None:
             return f"target {path!r} is not used by '{parts[1]}'"
-        return constant, type(owner).units_of(name)
+        return ctx.control_of(value, constant), type(owner).units_of(name)
 
     def _parameter_at(self, path: str) -> tuple[Any, str] | str:
         """A constant of the parameter set as a control target (``parameters.T_amb``), or why
@@ -301,8 +316,9 @@ class Simulation:
         columns: dict[str, Quantity] = {}
         owners: dict[str, str] = {}
         for instance, table in quantities.items():
-            prefix = "" if instance == self.physics[instance].name else f"{instance}_"
+            named = "" if instance == self.physics[instance].name else f"{instance}_"
             for name, quantity in table.items():
+                prefix = named if quantity.scope == "instance" else ""
                 if (
                     quantity.boundary is not None
                     and quantity.boundary not in self.mesh_data.fixable
@@ -312,10 +328,14 @@ class Simulation:
                     raise error
                 key = prefix + column(name, quantity.units)
                 if key in columns:
+                    shared = quantity.scope == "case" or columns[key].scope == "case"
                     raise CaseError(
                         f"physics.{instance}",
-                        f"two quantities write the CSV column '{key}'",
-                        "rename an instance or a species so that the column names differ",
+                        f"two quantities write the CSV column '{key}'"
+                        + (f" (with physics.{owners[key]})" if owners[key] != instance else ""),
+                        "a case has one of each quantity of the whole case (a cell's terminal)"
+                        if shared
+                        else "rename an instance or a species so that the column names differ",
                     )
                 columns[key] = quantity
                 owners[key] = instance
@@ -440,6 +460,8 @@ class Simulation:
                 function.x.array[:] = 0.0
         for group in self.groups:
             group.reset()
+            for ctx in group.contexts.values():
+                ctx.reset_modes()
         self._set_initial_values()
 
     @property
