@@ -205,7 +205,7 @@ class Quantity:
     units: str
     form: Any = None
     field: str | None = None
-    reduction: Literal["integral", "max", "min", "reaction"] = "integral"
+    reduction: Literal["integral", "max", "min", "reaction", "accumulated"] = "integral"
     description: str = ""
     boundary: str | None = None
     component: int | None = None
@@ -223,6 +223,33 @@ class Quantity:
         of one name in a case are refused.
         """
         return cls(units=units, form=form, description=description, scope=scope)
+
+    @classmethod
+    def accumulated(
+        cls,
+        form: ufl.Form,
+        units: str,
+        description: str = "",
+        scale: float = 1.0,
+        scope: str = "instance",
+    ) -> Quantity:
+        """The running time integral of a functional since the start (a cell's discharge
+        capacity, the integral of its current): the trapezoidal rule over the accepted steps,
+        the last one included. Where the forcing jumps (a protocol step begins, a breakpoint)
+        the fields without a time derivative are solved again first, so the rule starts from
+        the state just after the jump and a piecewise-constant integrand is integrated exactly.
+
+        ``units`` are those of the integral times a time, times ``scale`` (1/3600 turns the
+        coulombs of an integral in A into A h).
+        """
+        return cls(
+            units=units,
+            form=form,
+            reduction="accumulated",
+            description=description,
+            scale=scale,
+            scope=scope,
+        )
 
     @classmethod
     def maximum(

@@ -1,5 +1,10 @@
 """Scalar outputs: integrals, field extremes and reactions, evaluated in parallel.
 
+An accumulated quantity is the running time integral of a functional (a discharge capacity,
+the integral of a current) by the trapezoidal rule: :meth:`Quantities.start` takes the value at
+the start, :meth:`Quantities.commit` adds each accepted step, and a value read before that (a
+row, an event check) includes the step being taken.
+
 A reaction is the residual of a field's equations summed over the degrees of freedom of a
 boundary (or a point or edge set): what a Dirichlet condition supplies to the domain (a support
 force, the heat entering through a fixed temperature). It is exact for the discrete solution, so
@@ -37,6 +42,7 @@ class Quantities:
         residual_forms: The step residual (UFL) of each solved field: the terms whose size
             a reaction's round-off is judged against (:meth:`scales`).
         mesh_data: The mesh with its named boundaries.
+        now: The time of the current state (accumulated quantities integrate up to it).
     """
 
     def __init__(
@@ -46,6 +52,7 @@ class Quantities:
         residuals_now: Callable[[set[str]], Mapping[str, la.Vector]],
         residual_forms: Mapping[str, Any],
         mesh_data: MeshData,
+        now: Callable[[], float] = lambda: 0.0,
     ):
         self.columns = dict(columns)
         self._store = store
@@ -56,8 +63,14 @@ class Quantities:
         self._integrals = {
             name: fem.form(q.form, entity_maps=maps)
             for name, q in self.columns.items()
-            if q.reduction == "integral" and not q.form.empty()
+            if q.reduction in ("integral", "accumulated") and not q.form.empty()
         }
+        self._now = now
+        # per accumulated quantity: [integral up to the last accepted time, integrand then]
+        self._accumulated = {
+            n: [0.0, 0.0] for n, q in self.columns.items() if q.reduction == "accumulated"
+        }
+        self._since = now()
         self._residual_forms = dict(residual_forms)
         self._scales: dict[str, Callable[[], float]] | None = None
         # A degree of freedom on two boundaries (a corner) counts for the first one only, so the
@@ -90,9 +103,11 @@ class Quantities:
         for name in names:
             quantity = self.columns[name]
             if quantity.reduction == "integral":
-                form = self._integrals.get(name)
-                local = fem.assemble_scalar(form) if form is not None else 0.0
-                values[name] = float(self._comm.allreduce(local, op=MPI.SUM))
+                values[name] = self._integral(name)
+            elif quantity.reduction == "accumulated":
+                total, before = self._accumulated[name]
+                step = (self._now() - self._since) * (before + self._integral(name)) / 2
+                values[name] = quantity.scale * (total + step)
             elif quantity.reduction == "reaction":
                 local = residuals[quantity.field].array[self._dofs[name]].sum()
                 total = self._comm.allreduce(local, op=MPI.SUM)
@@ -100,6 +115,30 @@ class Quantities:
             else:
                 values[name] = self._store[quantity.field].global_extreme(quantity.reduction)
         return values
+
+    def _integral(self, name: str) -> float:
+        form = self._integrals.get(name)
+        local = fem.assemble_scalar(form) if form is not None else 0.0
+        return float(self._comm.allreduce(local, op=MPI.SUM))
+
+    def start(self) -> None:
+        """Accumulated quantities begin at zero, at the current state."""
+        self._since = self._now()
+        for name, record in self._accumulated.items():
+            record[:] = [0.0, self._integral(name)]
+
+    def commit(self) -> None:
+        """Add the step just accepted to the accumulated quantities."""
+        now = self._now()
+        for name, record in self._accumulated.items():
+            integrand = self._integral(name)
+            record[:] = [record[0] + (now - self._since) * (record[1] + integrand) / 2, integrand]
+        self._since = now
+
+    def restart(self) -> None:
+        """After a jump of the forcing: the integrands from the state just after it."""
+        for name, record in self._accumulated.items():
+            record[1] = self._integral(name)
 
     def scales(self) -> dict[str, float]:
         """The magnitude of the terms each quantity is made of, at the current state: the scale
@@ -125,6 +164,8 @@ class Quantities:
                 return _largest(bound)
 
             return derived_scale
+        if quantity.reduction == "accumulated":  # its round-off: of its own size
+            return lambda: abs(self.evaluate([name])[name])
         if quantity.reduction == "reaction":
             residual = self._residual_forms[quantity.field]
             indicator = fem.Function(self._store[quantity.field].space)

@@ -404,7 +404,12 @@ class Simulation:
             for field, block in zip(group.unknowns, group.system.residuals, strict=True)
         }
         self._evaluator = Quantities(
-            self.quantities, self.store, self._residuals_now, residual_forms, self.mesh_data
+            self.quantities,
+            self.store,
+            self._residuals_now,
+            residual_forms,
+            self.mesh_data,
+            lambda: self.groups[0].scheme.time if self.groups else self.case.time.start,
         )
         # Consumers read derived fields as expressions; the stored values are evaluated only
         # at output times, when they are written or enter a quantity.
@@ -484,6 +489,7 @@ class Simulation:
         """Solve the fields without a time derivative consistently with the initial state of
         the others (before the first output row and the first event check)."""
         self.coupler.initialise()
+        self._evaluator.start()
 
     def step(self, start: float, dt: float) -> SolveReport:
         """Solve the step from ``start``; on failure the state is back at ``start``."""
@@ -491,12 +497,18 @@ class Simulation:
 
     def commit(self) -> None:
         self.coupler.commit()
+        self._evaluator.commit()
 
     def rollback(self) -> None:
         self.coupler.rollback()
 
     def restart(self) -> None:
+        """After a jump of the forcing (a protocol step begins, a breakpoint): multistep
+        schemes start again, and the fields without a time derivative jump with the forcing
+        (a held voltage sets the current at once), so they are solved again first."""
         self.coupler.restart()
+        self.coupler.initialise(strict=False)
+        self._evaluator.restart()
 
     def error(self) -> float | None:
         adaptive = self.case.time.adaptive

@@ -132,6 +132,3 @@ class FieldNames(Parameters):
         ["current_source"], description="Current sources read, if provided (they add up)"
     )
     terminal_current: FieldName = Field("terminal_current", description="A terminal's current")
-    terminal_charge: FieldName = Field(
-        "terminal_charge", description="Charge through a terminal since the start, int I dt"
-    )

@@ -116,10 +116,10 @@ class Electrostatics(Physics):
             for name, unknown in self._equipotentials().items()
         ]
         if self._terminal() is not None:
-            specs += [
-                FieldSpec(names.terminal_current, "scalar", "A", ("Real", 0), description="I"),
-                FieldSpec(names.terminal_charge, "scalar", "C", ("Real", 0), description="Q"),
-            ]
+            text = "Current leaving through the terminal"
+            specs.append(
+                FieldSpec(names.terminal_current, "scalar", "A", ("Real", 0), description=text)
+            )
         specs.append(
             FieldSpec(
                 names.electric_field,
@@ -257,10 +257,9 @@ class Electrostatics(Physics):
     ) -> ufl.Form:
         """The terminal's equations: the current I it delivers leaves through it (in the row of
         its potential U, with the inflow); the control holds I or U at its setting, each
-        weighed by its mode's indicator (both rows in A per cross-section and boundary size);
-        its charge Q grows at the rate I (per domain size: dQ/dt = I)."""
+        weighed by its mode's indicator (both rows in A per cross-section and boundary size)."""
         names, boundary = self.params.fields, self._terminal()
-        potential, current, _ = (ctx.field(n) for n in self._terminal_unknowns())
+        potential, current = (ctx.field(n) for n in self._terminal_unknowns())
         section = ctx.coefficient(bc.cross_section) * ctx.size(boundary)
         settings = {"current": bc.current, "voltage": bc.voltage}
         mode = ctx.control_modes(settings, bc.initial_control)
@@ -268,22 +267,11 @@ class Electrostatics(Physics):
         held += mode["voltage"] * penalty * (potential - ctx.coefficient(bc.voltage))
         ds = ctx.ds(boundary)
         form = current / section * ctx.test(self._equipotentials()[boundary]) * ds
-        form += held * ctx.test(names.terminal_current) * ds
-        return form - current / ctx.size() * ctx.test(names.terminal_charge) * ctx.dx()
+        return form + held * ctx.test(names.terminal_current) * ds
 
-    def _terminal_unknowns(self) -> tuple[str, str, str]:
-        """The terminal's potential, current and charge (field names)."""
-        names = self.params.fields
-        return (
-            self._equipotentials()[self._terminal()],
-            names.terminal_current,
-            names.terminal_charge,
-        )
-
-    def capacity(self, ctx: Context) -> dict[str, ufl.core.expr.Expr]:
-        if self._terminal() is None:
-            return {}
-        return {self.params.fields.terminal_charge: 1 / ctx.size()}
+    def _terminal_unknowns(self) -> tuple[str, str]:
+        """The terminal's potential and current (field names)."""
+        return self._equipotentials()[self._terminal()], self.params.fields.terminal_current
 
     def initial(self, ctx: Context) -> dict[str, ufl.core.expr.Expr]:
         """The potential's guess; a terminal starts at its voltage and, while current-driven,
@@ -293,7 +281,7 @@ class Electrostatics(Physics):
         if terminal is None:
             return values
         bc = self.params.boundaries[terminal]
-        potential, current, _ = self._terminal_unknowns()
+        potential, current = self._terminal_unknowns()
         values[potential] = ctx.coefficient(bc.voltage)
         if bc.initial_control == "current":
             values[current] = ctx.coefficient(bc.current)
@@ -304,13 +292,13 @@ class Electrostatics(Physics):
         convention), as quantities of the case: columns without the instance's name."""
         if self._terminal() is None:
             return {}
-        potential, current, charge = self._terminal_unknowns()
-        capacity = ctx.field(charge) / (3600 * ctx.size()) * ctx.dx()
+        potential, current = self._terminal_unknowns()
+        delivered = ctx.field(current) / ctx.size() * ctx.dx()
         return {
             "current": Quantity.maximum(current, "A", "Current leaving the terminal", "case"),
             "voltage": Quantity.maximum(potential, "V", "Potential of the terminal", "case"),
-            "discharge_capacity": Quantity.integral(
-                capacity, "Ah", "Charge delivered through the terminal, int I dt", "case"
+            "discharge_capacity": Quantity.accumulated(
+                delivered, "Ah", "Charge delivered through the terminal, int I dt", 1 / 3600, "case"
             ),
         }
 
