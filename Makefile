@@ -77,6 +77,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/elasticity_3d.py
 	$(BIN)/python benchmarks/quadrature.py --chen2020 --2d
 	$(BIN)/python benchmarks/study_speedup.py
+	$(BIN)/python benchmarks/multiscale.py --case convergence
+	$(BIN)/python benchmarks/multiscale.py --case batch --count 32 --size 0.02
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

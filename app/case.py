@@ -26,6 +26,7 @@ from app.coupling import CouplingSpec
 from app.errors import CaseError, shown
 from app.events import EventSpec, ProtocolSpec
 from app.meshing import MeshSpec
+from app.multiscale.spec import SurrogateSpec
 from app.parameter_resolution import resolve
 from app.parameter_set import ParameterTable
 from app.parameters import parameter_scope
@@ -154,6 +155,22 @@ class Case(Parameters):
         default_factory=list, description="Conditions that stop the run"
     )
     protocol: ProtocolSpec | None = Field(None, description="Controlled steps with conditions")
+    surrogates: dict[str, SurrogateSpec] = Field(
+        default_factory=dict,
+        description="Microstructures whose effective properties a surrogate serves to "
+        'properties written { surrogate = "<name>" }',
+    )
+
+    @field_validator("surrogates", mode="before")
+    @classmethod
+    def _surrogate_names(cls, raw: Any) -> Any:
+        if isinstance(raw, Mapping):
+            for name in raw:
+                if not str(name).isidentifier():
+                    raise ValueError(
+                        f"surrogate names are letters, digits and underscores: {name!r}"
+                    )
+        return raw
 
     @model_validator(mode="after")
     def _outputs_fit(self) -> Case:
@@ -199,6 +216,10 @@ class LoadedCase:
             data["mesh"]["file"] = str(self.mesh_file_hint())
         if self.parameters is not None:  # a set given by path is found from any run folder
             data["parameters"]["set"] = self.parameters_hint()
+        for section in data.get("surrogates", {}).values():  # runnable from the run folder
+            for key in ("microstructure", "database"):
+                if key in section:
+                    section[key] = str(self.file_hint(section[key]))
         data["physics"] = {
             name: {"type": plugin.name}
             | ({"domain": plugin.domain} if plugin.domain else {})
@@ -221,8 +242,12 @@ class LoadedCase:
 
     def mesh_file_hint(self) -> Path:
         """The mesh file as an absolute path when it exists relative to the case."""
-        candidate = (self.base_dir / self.case.mesh.file).resolve()
-        return candidate if candidate.exists() else Path(self.case.mesh.file)
+        return self.file_hint(self.case.mesh.file)
+
+    def file_hint(self, file: str) -> Path:
+        """A file the case names, as an absolute path when it exists relative to the case."""
+        candidate = (self.base_dir / file).resolve()
+        return candidate if candidate.exists() else Path(file)
 
     def locate(self, token: str, within: str) -> str:
         """Dotted path of the first key or string value equal to (or containing) ``token``

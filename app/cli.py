@@ -18,6 +18,7 @@ from app import __version__
 from app.errors import ScaleBridgeError
 from app.parallel import on_rank_zero
 from app.studies import cli as studies_cli
+from app.trust import add_trust_flag, trust_all
 
 log = logging.getLogger("scalebridge")
 
@@ -41,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
             metavar="KEY=VALUE",
             help="override a case value by dotted path, e.g. physics.heat.conductivity=50",
         )
+        add_trust_flag(command)
         return command
 
     run = with_case("run", "Run a case and write its results folder.")
@@ -59,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``scalebridge`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
+    if getattr(args, "trust_scripts", False):
+        trust_all()
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
@@ -139,6 +143,9 @@ def _check(args: argparse.Namespace, comm: Any) -> str:
         lines += [f"    [{stage.cycle}] {stage.text}" for stage, _, _ in simulation.stages[:12]] + (
             ["    ..."] if len(simulation.stages) > 12 else []
         )
+    if simulation.multiscale.served:
+        lines += ["", "Surrogates (an RVE where unsure; properties served cellwise):"]
+        lines += [f"  {line}" for line in simulation.multiscale.describe()]
     lines += ["", "Quantities (quantities.csv columns):"]
     lines += [f"  {name}: {q.description}" for name, q in simulation.quantities.items()]
     if simulation.probes.points or simulation.probes.lines:
@@ -301,7 +308,8 @@ def _parameters(model: Any, indent: str) -> list[str]:
     lines = []
     for field_name, info in model.model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        bounds = [f"{op} {extra[key]:g}" for key, op in (("gt", ">"), ("ge", ">=")) if key in extra]
+        limits = (("gt", ">"), ("ge", ">="), ("lt", "<"))
+        bounds = [f"{op} {extra[key]:g}" for key, op in limits if key in extra]
         for rule in info.metadata:
             for key, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
                 if getattr(rule, key, None) is not None:

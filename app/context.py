@@ -23,7 +23,7 @@ from app.fields import FieldStore
 from app.forms import FormRules
 from app.meshing import MeshData
 from app.parameter_set import ParameterTable
-from app.parameters import walk_values
+from app.parameters import Surrogate, walk_values
 from app.timeint import TimeScheme
 
 
@@ -386,7 +386,20 @@ class FormContext(Context):
                 except ValueError as exc:
                     raise BadValue(str(exc), value=value) from None
                 return self.coefficient(reading)
+            case Surrogate():
+                return self._served(value)
         raise TypeError(f"cannot turn {value!r} into a coefficient")
+
+    def _served(self, value: Surrogate) -> Any:
+        """The cellwise property a surrogate serves (a field the multiscale layer updates)."""
+        name = self._store.served.get(value)
+        if name is None:
+            raise BadValue(
+                f"surrogate '{value.name}' is not defined",
+                value=value,
+                fix=f"add a [surrogates.{value.name}] section",
+            )
+        return self._store[name].function
 
     def namespace(self) -> dict[str, Any]:
         """Names an expression may use here: the parameter set's constants, coordinates, t and

@@ -25,7 +25,8 @@ from dolfinx import fem, mesh
 from mpi4py import MPI
 from ufl.corealg.traversal import traverse_unique_terminals
 
-from app.contracts import BadValue
+from app.contracts import BadValue, Physics
+from app.errors import CaseError, did_you_mean, listing
 from app.meshing import MeshData
 from app.pointwise import CellMean, cell_mean_space, is_pointwise, quadrature_degree
 
@@ -340,3 +341,36 @@ def _terminals(expression: Any) -> list[Any]:
         if isinstance(node, kinds) and node not in found:
             found.append(node)
     return found
+
+
+def check_placement(instance: str, plugin: Physics, mesh_data: MeshData) -> None:
+    """Refuse a plug-in on a mesh of a dimension it has no formulation for, or placed on a
+    name that is no region of the mesh.
+
+    Raises:
+        CaseError: At ``mesh`` or ``physics.<instance>.domain``.
+    """
+    dim = mesh_data.mesh.topology.dim
+    if dim not in plugin.dimensions:
+        raise CaseError(
+            "mesh",
+            f"plug-in '{plugin.name}' (physics.{instance}) has no {dim}D formulation; it "
+            f"supports {listing(f'{d}D' for d in plugin.dimensions)} meshes",
+            "use a mesh of a supported dimension",
+        )
+    domain, regions = plugin.domain, list(mesh_data.regions)
+    if domain is None or domain in regions:
+        return
+    where = f"physics.{instance}.domain"
+    if domain in mesh_data.boundaries:
+        raise CaseError(
+            where,
+            f"'{domain}' is a boundary; an instance is placed on a region (fields on a "
+            "boundary are declared by the plug-in: FieldSpec(region=boundary))",
+            f"use a region: {listing(regions)}",
+        )
+    raise CaseError(
+        where,
+        f"unknown region '{domain}'{did_you_mean(domain, regions)}",
+        f"use one of the mesh's regions: {listing(regions)}",
+    )

@@ -94,6 +94,10 @@ class Field:
 class FieldStore:
     """All fields of a simulation, by name.
 
+    Besides the plug-ins' fields it holds the cellwise properties surrogates serve
+    (:mod:`app.multiscale`); :attr:`served` maps each parameter value that names a surrogate to
+    the field holding it.
+
     Args:
         domains: The parent mesh and its region submeshes.
     """
@@ -102,6 +106,8 @@ class FieldStore:
         self.domains = domains
         self.mesh = domains.parent
         self._fields: dict[str, Field] = {}
+        # parameter values served cellwise by a surrogate -> the field that holds them
+        self.served: dict[Any, str] = {}
 
     def add(
         self,

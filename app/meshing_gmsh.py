@@ -10,6 +10,7 @@ import importlib.util
 import inspect
 import math
 import pathlib
+import types
 from collections.abc import Callable
 from typing import Protocol
 
@@ -20,6 +21,7 @@ from mpi4py import MPI
 
 from app.errors import CaseError, listing
 from app.mesh_memory import GMSH_BYTES_PER_CELL, GMSH_CELLS_PER_SIZE, MemoryBudget, memory_budget
+from app.trust import check_geo, check_script
 
 _WORDS = ("point", "curve", "surface", "volume")
 
@@ -94,10 +96,12 @@ def _gmsh_model(
     ``.msh`` is merged here rather than through ``dolfinx.io.gmsh.read_from_msh``, which would
     leave the other ranks waiting forever if gmsh failed to read the file.
     """
-    path = _find(spec.file, base_dir)
+    path = find_file(spec.file, base_dir)
     if path.suffix.lower() == ".py":
         _run_script(path, spec.parameters)
     else:
+        if path.suffix.lower() == ".geo":
+            check_geo(path, "mesh.file")
         _gmsh_step(f"read '{spec.file}'", gmsh.open, str(path))
     dim = gmsh.model.getDimension()
     if dim < 1:
@@ -120,8 +124,8 @@ def _gmsh_model(
             _gmsh_step(
                 f"make '{spec.file}' order {spec.order}", gmsh.model.mesh.setOrder, spec.order
             )
-    groups = _physical_groups(spec.file, dim)
-    cell_type = gmsh.model.mesh.getElementTypes(dim)[0]  # one type: _physical_groups checked
+    groups = physical_groups(spec.file, dim)
+    cell_type = gmsh.model.mesh.getElementTypes(dim)[0]  # one type: physical_groups checked
     name, _, order, *_ = gmsh.model.mesh.getElementProperties(cell_type)
     cells = sum(len(tags) for tags in gmsh.model.mesh.getElements(dim)[1])
     what = f"'{spec.file}' is meshed into {cells} {name} cells"
@@ -152,7 +156,8 @@ def _gmsh_step(what: str, step: Callable[..., None], *args: object) -> None:
         raise CaseError("mesh.file", f"gmsh could not {what}: {exc}") from None
 
 
-def _find(file: str, base_dir: pathlib.Path) -> pathlib.Path:
+def find_file(file: str, base_dir: pathlib.Path, where: str = "mesh.file") -> pathlib.Path:
+    """The file a case names: absolute, or relative to the case's folder, then the cwd."""
     given = pathlib.Path(file).expanduser()
     candidates = [given] if given.is_absolute() else [base_dir / given, pathlib.Path.cwd() / given]
     for candidate in candidates:
@@ -160,40 +165,54 @@ def _find(file: str, base_dir: pathlib.Path) -> pathlib.Path:
             return candidate.resolve()
     folders = ", ".join(dict.fromkeys(str(c.parent.resolve()) for c in candidates))
     raise CaseError(
-        "mesh.file",
+        where,
         f"file '{file}' not found (looked in: {folders})",
         "check the name; a relative path is read from the case file's folder, "
         "then from the current directory",
     )
 
 
-def _run_script(path: pathlib.Path, parameters: dict[str, float | int | str]) -> None:
-    """Run a .py geometry script's ``build(model, **parameters)``."""
+def load_script(path: pathlib.Path, where: str = "mesh.file") -> types.ModuleType:
+    """Import a .py geometry script by its path (a trusted one, see :mod:`app.trust`); it must
+    define ``build(model, ...)``."""
+    check_script(path, where)
     loader_spec = importlib.util.spec_from_file_location(f"scalebridge_mesh_{path.stem}", path)
     module = importlib.util.module_from_spec(loader_spec)
     try:
         loader_spec.loader.exec_module(module)
     except Exception as exc:  # user code may raise anything
-        problem = f"{path.name} failed to load: {type(exc).__name__}: {exc}"
-        raise CaseError("mesh.file", problem) from None
-    build = getattr(module, "build", None)
-    if not callable(build):
+        raise CaseError(where, f"{path.name} failed to load: {type(exc).__name__}: {exc}") from None
+    if not callable(getattr(module, "build", None)):
         raise CaseError(
-            "mesh.file",
+            where,
             f"{path.name} has no build() function",
             "define build(model, **parameters) that adds the geometry and physical groups "
             "(see meshes/two_layer.py)",
         )
-    signature = inspect.signature(build)
+    return module
+
+
+def check_arguments(
+    function: Callable, parameters: dict, where: str = "mesh.parameters", skip: int = 1
+) -> None:
+    """Refuse ``parameters`` that a script's function does not take (after ``skip`` positional
+    arguments, the gmsh model for build())."""
+    signature = inspect.signature(function)
     try:
-        signature.bind(gmsh.model, **parameters)
+        signature.bind(*([None] * skip), **parameters)
     except TypeError as exc:
-        accepted = list(signature.parameters)[1:]
+        accepted = list(signature.parameters)[skip:]
         raise CaseError(
-            "mesh.parameters",
-            f"build() in {path.name} does not take these parameters ({exc})",
+            where,
+            f"{function.__name__}() of the script does not take these parameters ({exc})",
             f"its parameters are: {listing(accepted)}",
         ) from None
+
+
+def _run_script(path: pathlib.Path, parameters: dict[str, float | int | str]) -> None:
+    """Run a .py geometry script's ``build(model, **parameters)``."""
+    build = load_script(path).build
+    check_arguments(build, parameters)
     try:
         build(gmsh.model, **parameters)
     except Exception as exc:  # user code may raise anything
@@ -202,7 +221,7 @@ def _run_script(path: pathlib.Path, parameters: dict[str, float | int | str]) ->
         ) from None
 
 
-def _physical_groups(file: str, dim: int) -> list[tuple[int, int, str]]:
+def physical_groups(file: str, dim: int, where: str = "mesh.file") -> list[tuple[int, int, str]]:
     """Named physical groups of every dimension, checked so model_to_mesh cannot fail: cells
     (regions), facets (boundaries), and points and edges to fix values on."""
     model = gmsh.model
@@ -215,7 +234,7 @@ def _physical_groups(file: str, dim: int) -> list[tuple[int, int, str]]:
             lower = d < dim - 1  # a point or edge set: its name must be unique in the mesh
             if name in (other for d_other, _, other in groups if lower or d_other == d):
                 raise CaseError(
-                    "mesh.file",
+                    where,
                     f"two physical groups of '{file}' are named '{name}'",
                     "give every point and edge group a name no other group has" if lower else None,
                 )
@@ -223,7 +242,7 @@ def _physical_groups(file: str, dim: int) -> list[tuple[int, int, str]]:
             for entity in model.getEntitiesForPhysicalGroup(d, tag):
                 if (d, entity) in owner:
                     raise CaseError(
-                        "mesh.file",
+                        where,
                         f"{_WORDS[d]} {entity} is in both '{owner[d, entity]}' and '{name}'",
                         f"put every {_WORDS[d]} into at most one physical group",
                     )
@@ -234,15 +253,15 @@ def _physical_groups(file: str, dim: int) -> list[tuple[int, int, str]]:
         f'model.addPhysicalGroup({dim}, tags, name="solid") to a .py script'
     )
     if not any(d == dim for d, _, _ in groups):
-        raise CaseError("mesh.file", f"'{file}' has no physical {word} groups, so no cells", fix)
+        raise CaseError(where, f"'{file}' has no physical {word} groups, so no cells", fix)
     loose = [tag for _, tag in model.getEntities(dim) if (dim, tag) not in owner]
     if loose:
-        raise CaseError("mesh.file", f"{word}(s) {loose} of '{file}' are in no physical group", fix)
-    types = model.mesh.getElementTypes(dim)
-    if len(types) != 1:
-        names = [model.mesh.getElementProperties(t)[0] for t in types]
+        raise CaseError(where, f"{word}(s) {loose} of '{file}' are in no physical group", fix)
+    cell_types = model.mesh.getElementTypes(dim)
+    if len(cell_types) != 1:
+        names = [model.mesh.getElementProperties(t)[0] for t in cell_types]
         raise CaseError(
-            "mesh.file",
+            where,
             f"'{file}' mixes cell types {names}; DOLFINx meshes have one",
             "mesh with one cell type (all triangles, or all quadrilaterals, ...)",
         )

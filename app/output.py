@@ -14,6 +14,7 @@ to VTX (``.bp``), and ``view.py`` beside them opens them in ParaView. ``scalebri
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import logging
 import os
@@ -147,6 +148,13 @@ class RunDirectory:
             log.removeHandler(self._log_handler)
             self._log_handler.close()
             self._log_handler = None
+
+
+@functools.cache
+def code_version() -> str:
+    """The version of the code that runs: the package version and its git commit."""
+    commit = _git_commit()
+    return f"{__version__}+{commit}" if commit else __version__
 
 
 def _git_commit() -> str | None:

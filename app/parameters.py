@@ -118,8 +118,34 @@ class PerRegion(_CaseValue):
         return {name: value.to_case() for name, value in self.values.items()}
 
 
-Property = Value | Formula | PerRegion
-"""A parameter that may be a constant, an expression or a table by region."""
+@dataclass(frozen=True)
+class Surrogate(_CaseValue):
+    """A property served by a surrogate of the case's ``[surrogates.<name>]`` section
+    (``{ surrogate = "mineral" }``): cell by cell, from the microstructure's state there.
+
+    Attributes:
+        name: The surrogate.
+        component: What of its property (None: the default for the parameter; see
+            :mod:`app.multiscale.properties`).
+        units: The parameter's unit (the surrogate's must be compatible).
+        tensor: The parameter accepts a tensor (a conductivity), not only a scalar.
+        parameter: The parameter's name (an elastic modulus named like a component).
+    """
+
+    name: str
+    component: str | None = None
+    units: str = ""
+    tensor: bool = False
+    parameter: str = ""
+
+    def to_case(self) -> dict[str, str]:
+        return {"surrogate": self.name} | ({"component": self.component} if self.component else {})
+
+
+Property = Value | Formula | PerRegion | Surrogate
+"""A parameter that may be a constant, an expression, a table by region or a surrogate."""
+
+SURROGATE_KEYS = ("surrogate", "component")
 
 
 @dataclass(frozen=True)
@@ -149,6 +175,11 @@ class PerDimension(_CaseValue):
 
     def to_case(self) -> Any:
         return self.raw
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict[str, Any]:
+        """What a case writes: a number, a quantity string or an expression of constants."""
+        return {"anyOf": [{"type": "number"}, {"type": "string"}]}
 
 
 #: The units of an extent by mesh dimension, and how ``scalebridge modules`` shows them.
@@ -212,21 +243,29 @@ def quantity(
     *,
     gt: float | None = None,
     ge: float | None = None,
+    lt: float | None = None,
+    tensor: bool = False,
 ) -> Any:
     """Declare a parameter that carries units.
 
     The case may give a number (taken in ``units``), a string with units ("45 W/(m*K)"), an
-    expression ("45 + 0.1*(temperature - 300)") where the field type is :data:`Property`, or
-    a table by region. ``gt``/``ge`` bound constant values.
+    expression ("45 + 0.1*(temperature - 300)") where the field type is :data:`Property`, a
+    table by region, or a surrogate (``{ surrogate = "name" }``). ``gt``/``ge``/``lt`` bound
+    constant values; ``tensor=True`` says the plug-in accepts a d x d tensor for it (a
+    conductivity used as ``k * grad(T)``), which a surrogate then gives in full.
 
     Example:
         ``conductivity: Property = quantity("W/(m*K)", 1.0, "Thermal conductivity", gt=0)``
     """
-    extra = {"units": units}
+    extra: dict[str, Any] = {"units": units}
+    if tensor:
+        extra["tensor"] = True
     if gt is not None:
         extra["gt"] = gt
     if ge is not None:
         extra["ge"] = ge
+    if lt is not None:
+        extra["lt"] = lt
     return Field(default, description=description, json_schema_extra=extra, validate_default=True)
 
 
@@ -253,6 +292,8 @@ def _check_bounds(value: float, units: str, meta: Mapping[str, Any], where: str)
         raise _fail(f"{where}must be > {meta['gt']} {units}, got {value:g} {units}")
     if "ge" in meta and not value >= meta["ge"]:
         raise _fail(f"{where}must be >= {meta['ge']} {units}, got {value:g} {units}")
+    if "lt" in meta and not value < meta["lt"]:
+        raise _fail(f"{where}must be < {meta['lt']} {units}, got {value:g} {units}")
 
 
 def _scalar_value(raw: Any, units: str, meta: Mapping[str, Any], where: str) -> Value | Formula:
@@ -313,8 +354,11 @@ def _check_set_value(expression: Expression, units: str, meta: Mapping, where: s
         _check_bounds(value, units, meta, f"{where}'{expression.source}' = {value:g}: ")
 
 
-def _parameter_value(annotation: Any, raw: Any, units: str, meta: Mapping, where: str) -> Any:
-    """A float for float parameters; a Value, Formula or PerRegion for Property parameters."""
+def _parameter_value(
+    annotation: Any, raw: Any, units: str, meta: Mapping, where: str, name: str = ""
+) -> Any:
+    """A float for float parameters; a Value, Formula, PerRegion or Surrogate for Property
+    parameters."""
     if annotation in (float, float | None):
         value = _scalar_value(raw, units, meta, where)
         if isinstance(value, Formula):
@@ -326,9 +370,18 @@ def _parameter_value(annotation: Any, raw: Any, units: str, meta: Mapping, where
                 )
             return number
         return value.value
+    if _names_surrogate(raw):
+        return _surrogate(raw, units, meta, where, name)
     if isinstance(raw, Mapping):
         if not raw:
             raise _fail(f"{where}a table by region needs at least one region")
+        for region, value in raw.items():
+            if _names_surrogate(value):
+                raise _fail(
+                    f"{where}region '{region}': a surrogate serves the whole domain of an "
+                    "instance, not one region of a table; place the instance on the region "
+                    "(domain = ...) or give the property as { surrogate = ... } alone"
+                )
         return PerRegion(
             {
                 str(region): _scalar_value(value, units, meta, f"{where}region '{region}': ")
@@ -349,6 +402,24 @@ def constant_value(raw: Any, units: str, path: str) -> float:
         return _parameter_value(float, raw, units, {}, "")
     except PydanticCustomError as exc:
         raise CaseError(path, exc.message()) from None
+
+
+def _names_surrogate(raw: Any) -> bool:
+    return isinstance(raw, Mapping) and "surrogate" in raw
+
+
+def _surrogate(raw: Mapping, units: str, meta: Mapping, where: str, name: str) -> Surrogate:
+    extra = sorted(set(raw) - set(SURROGATE_KEYS))
+    if extra:
+        raise _fail(
+            f"{where}unknown key '{extra[0]}' next to 'surrogate'; allowed: "
+            f"{', '.join(SURROGATE_KEYS)}"
+        )
+    surrogate, component = raw["surrogate"], raw.get("component")
+    for key, value in (("surrogate", surrogate), ("component", component)):
+        if value is not None and (not isinstance(value, str) or not value.isidentifier()):
+            raise _fail(f"{where}{key} must be a name, got {value!r}")
+    return Surrogate(surrogate, component, units, bool(meta.get("tensor")), name)
 
 
 def parse_property(raw: Any, units: str) -> Property:
@@ -396,7 +467,7 @@ class Parameters(BaseModel):
                 _parameter_value(item, value, units, meta, f"component {index}: ")
                 for index, value in enumerate(raw)
             ]
-        return _parameter_value(annotation, raw, units, meta, "")
+        return _parameter_value(annotation, raw, units, meta, "", info.field_name)
 
     def given(self, *keys: str) -> set[str]:
         """Parameters (of ``keys``, default all) whose value differs from their default.

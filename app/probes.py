@@ -343,6 +343,24 @@ class Probes:
         return readings, skipped
 
     # What the run writes --------------------------------------------------------------------
+    def check_columns(self, taken: list[str]) -> None:
+        """Refuse a probe column that another column of quantities.csv already has.
+
+        Raises:
+            CaseError: At ``output.probes.<name>``.
+        """
+        taken = list(taken)
+        for name, readings in self.points.items():
+            for reading in readings:
+                clash = next((c for c in reading.names if c in taken), None)
+                if clash is not None:
+                    raise CaseError(
+                        f"output.probes.{name}",
+                        f"the probe's column '{clash}' is already a quantities.csv column",
+                        "rename the probe",
+                    )
+                taken += reading.names
+
     @property
     def columns(self) -> list[str]:
         """The quantities.csv columns of the point probes."""

@@ -24,11 +24,14 @@ import ufl
 from dolfinx import fem, la
 from mpi4py import MPI
 
-from app.contracts import Quantity
+from app.context import unknown_fixable
+from app.contracts import Physics, Quantity
 from app.domains import Evaluation
+from app.errors import CaseError
 from app.fields import FieldStore, owned, owned_size
 from app.magnitudes import magnitude, magnitude_form
 from app.meshing import MeshData
+from app.output import column
 
 
 class Quantities:
@@ -180,6 +183,44 @@ class Quantities:
         return lambda: (
             abs(quantity.scale) * self._comm.allreduce(fem.assemble_scalar(compiled), op=MPI.SUM)
         )
+
+
+def quantity_columns(
+    tables: Mapping[str, Mapping[str, Quantity]],
+    physics: Mapping[str, Physics],
+    mesh_data: MeshData,
+) -> tuple[dict[str, Quantity], dict[str, str]]:
+    """The plug-ins' quantities by CSV column (``<name>_<unit suffix>``), and the instance each
+    column belongs to; a second instance of a plug-in prefixes its instance name.
+
+    Raises:
+        BadValue: A reaction on a name that is no boundary, point or edge set.
+        CaseError: Two quantities would write one column.
+    """
+    columns: dict[str, Quantity] = {}
+    owners: dict[str, str] = {}
+    for instance, table in tables.items():
+        named = "" if instance == physics[instance].name else f"{instance}_"
+        for name, quantity in table.items():
+            prefix = named if quantity.scope == "instance" else ""
+            if quantity.boundary is not None and quantity.boundary not in mesh_data.fixable:
+                error = unknown_fixable(quantity.boundary, mesh_data)
+                error.instance = instance
+                raise error
+            key = prefix + column(name, quantity.units)
+            if key in columns:
+                shared = quantity.scope == "case" or columns[key].scope == "case"
+                raise CaseError(
+                    f"physics.{instance}",
+                    f"two quantities write the CSV column '{key}'"
+                    + (f" (with physics.{owners[key]})" if owners[key] != instance else ""),
+                    "a case has one of each quantity of the whole case (a cell's terminal)"
+                    if shared
+                    else "rename an instance or a species so that the column names differ",
+                )
+            columns[key] = quantity
+            owners[key] = instance
+    return columns, owners
 
 
 def _largest(function: fem.Function) -> float:

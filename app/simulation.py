@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -37,27 +38,26 @@ from app.context import (
     FormContext,
     ParameterConstants,
     locate_value,
-    parameter_owner,
     unknown,
-    unknown_fixable,
 )
-from app.contracts import BadValue, Formula, Physics, Quantity, Value
+from app.contracts import BadValue, Quantity
+from app.control_targets import ControlTargets
 from app.coupling import Coupler, build_groups, link
-from app.domains import Domains, Evaluation
+from app.domains import Domains, Evaluation, check_placement
 from app.errors import CaseError, did_you_mean, listing
 from app.events import Stage, event_trigger, protocol_stages
 from app.fields import FieldStore, assign
 from app.forms import FormRules
 from app.groups import Group, blame
 from app.meshing import MeshData, build_mesh
-from app.output import FieldOutput, FieldWriter, QuantityTable, RunDirectory, column
+from app.multiscale.manager import Multiscale
+from app.output import FieldOutput, FieldWriter, QuantityTable, RunDirectory
 from app.probes import Probes
-from app.quantities import Quantities
+from app.quantities import Quantities, quantity_columns
 from app.registry import check_contracts
 from app.scheduler import TimeLoop
-from app.solvers import SolveReport, choose_preset
+from app.solvers import SolveReport, describe_groups
 from app.timeint import ACCURACY, ORDERS, TimeScheme
-from app.units import compatible, si_factor
 
 log = logging.getLogger("scalebridge")
 
@@ -97,6 +97,7 @@ class Simulation:
         self.case, self.physics = loaded.case, loaded.physics
         self.graph = check_contracts(self.physics, loaded.parameters)
         self.parameter_constants = ParameterConstants(loaded.parameters)
+        self.targets = ControlTargets(loaded, self.context, self.parameter_constants)
         self.mesh_data: MeshData | None = None
         self.groups: list[Group] = []
         self._compiled = False
@@ -127,7 +128,7 @@ class Simulation:
         self.store = FieldStore(self.domains)
         with self._located():
             for instance, plugin in self.physics.items():
-                self._check_domain(instance, plugin)
+                check_placement(instance, plugin, self.mesh_data)
                 for spec in plugin.provides:
                     # a global value (a real element) is one number, readable everywhere
                     placed = plugin.domain is not None and spec.space[0] != "Real"
@@ -140,8 +141,11 @@ class Simulation:
                         raise error
                     if spec.space[0] != "Quadrature":  # its group creates it, at its degree
                         self.store.add(spec, instance, 0 if spec.derived else depth)
+        self.multiscale = Multiscale.create(
+            self.case, self.physics, self.store, self.loaded.base_dir, self.comm
+        )
         self._static: set[Any] = set()
-        rules = FormRules(self.case.solver.quadrature_degree, self._controlled())
+        rules = FormRules(self.case.solver.quadrature_degree, self.targets.controlled())
         with self._located():
             self.groups = build_groups(
                 self.case.coupling,
@@ -157,25 +161,13 @@ class Simulation:
             lagged = link(self.groups, self.graph, self.store)
             self.coupler = Coupler(self.groups, self.case.coupling, lagged, self.comm)
             self._initial = self._collect("initial")
-            self.quantities, self.quantity_owners = self._columns(
-                self._finished(self._collect("quantities"))
+            self.quantities, self.quantity_owners = quantity_columns(
+                self._finished(self._collect("quantities")), self.physics, self.mesh_data
             )
         self._output_fields = self._select_output_fields()
         self.probes = Probes(self.case.output.probes, self.store, self._output_fields)
-        self._check_probe_columns()
+        self.probes.check_columns([*FIXED_COLUMNS, *self._extra_columns(), *self.quantities])
         self._build_events()
-
-    def _controlled(self) -> frozenset[int]:
-        """Identities of the parameter values the protocol sets (they are not fixed, even when
-        they start at 0). A target that does not resolve is reported with the protocol."""
-        protocol, found = self.case.protocol, set()
-        for control in protocol.controls.values() if protocol else ():
-            parts = control.target.split(".")
-            if len(parts) >= 3 and parts[0] == "physics" and parts[1] in self.physics:
-                owner, name = parameter_owner(self.physics[parts[1]].params, ".".join(parts[2:]))
-                if owner is not None:
-                    found.add(id(getattr(owner, name)))
-        return frozenset(found)
 
     def _finished(self, tables: dict[str, dict[str, Quantity]]) -> dict[str, dict[str, Quantity]]:
         """Integral quantities as their instance's group integrates: at its quadrature degree,
@@ -191,32 +183,6 @@ class Simulation:
             for instance, table in tables.items()
         }
 
-    def _check_domain(self, instance: str, plugin: Physics) -> None:
-        dim = self.mesh_data.mesh.topology.dim
-        if dim not in plugin.dimensions:
-            raise CaseError(
-                "mesh",
-                f"plug-in '{plugin.name}' (physics.{instance}) has no {dim}D formulation; it "
-                f"supports {listing(f'{d}D' for d in plugin.dimensions)} meshes",
-                "use a mesh of a supported dimension",
-            )
-        domain, regions = plugin.domain, list(self.mesh_data.regions)
-        if domain is None or domain in regions:
-            return
-        where = f"physics.{instance}.domain"
-        if domain in self.mesh_data.boundaries:
-            raise CaseError(
-                where,
-                f"'{domain}' is a boundary; an instance is placed on a region (fields on a "
-                "boundary are declared by the plug-in: FieldSpec(region=boundary))",
-                f"use a region: {listing(regions)}",
-            )
-        raise CaseError(
-            where,
-            f"unknown region '{domain}'{did_you_mean(domain, regions)}",
-            f"use one of the mesh's regions: {listing(regions)}",
-        )
-
     def _build_events(self) -> None:
         """Triggers of the case's events and the resolved protocol stages."""
         units = {name: quantity.units for name, quantity in self.quantities.items()}
@@ -230,71 +196,9 @@ class Simulation:
         protocol = self.case.protocol
         self.stages = None
         if protocol is not None:
-            self.stages = protocol_stages(
-                protocol, self._constant_at, units, tolerance, self._nominal_capacity()
-            )
-
-    def _nominal_capacity(self) -> float | None:
-        """The capacity [A h] C-rates refer to: the protocol's, else the parameter set's
-        nominal capacity ``Q_nom``."""
-        protocol, table = self.case.protocol, self.loaded.parameters
-        nominal = table.constants.get("Q_nom") if table is not None else None
-        if protocol.capacity is not None or nominal is None or not compatible(nominal.units, "C"):
-            return protocol.capacity
-        return nominal.value * si_factor(nominal.units) / 3600.0
-
-    def _constant_at(self, path: str) -> tuple[Any, str]:
-        """The fem.Constant behind the constant parameter at a case path, and its unit."""
-        found = self._find_constant(path)
-        if isinstance(found, tuple) and found[1] is None:
-            found = f"target {path!r} is a constant without declared units"
-        if isinstance(found, str):
-            problem, _, fix = found.partition(". Fix: ")
-            raise CaseError("protocol.controls", problem, fix or None)
-        return found
-
-    def _find_constant(self, path: str) -> tuple[Any, str | None] | str:
-        """The fem.Constant behind the constant parameter at a case path and its unit (None
-        if the parameter declares none), or why there is none."""
-        parts = path.split(".")
-        if parts[0] == "parameters":
-            return self._parameter_at(path)
-        if len(parts) < 3 or parts[0] != "physics" or parts[1] not in self.physics:
-            return f"target {path!r} is not a parameter path 'physics.<instance>.<name>'"
-        plugin, dotted = self.physics[parts[1]], ".".join(parts[2:])
-        owner, name = parameter_owner(plugin.params, dotted)
-        value = getattr(owner, name, None) if owner is not None else None
-        if not isinstance(value, Value):
-            head = value.expression.head if isinstance(value, Formula) else None
-            table = self.loaded.parameters
-            named = table is not None and head in table.constants
-            return (
-                f"target {path!r} is not a constant parameter (an expression, a table by region "
-                "or a plain setting cannot be controlled)"
-                + (
-                    f". Fix: it is the set's constant {head}: target 'parameters.{head}'"
-                    if named
-                    else ""
-                )
-            )
-        ctx = self.context(parts[1])
-        constant = ctx.constant_of(value)
-        if constant is None:
-            return f"target {path!r} is not used by '{parts[1]}'"
-        return ctx.control_of(value, constant), type(owner).units_of(name)
-
-    def _parameter_at(self, path: str) -> tuple[Any, str] | str:
-        """A constant of the parameter set as a control target (``parameters.T_amb``), or why
-        there is none."""
-        table, name = self.loaded.parameters, path.partition(".")[2]
-        constants = table.constants if table else {}
-        if name not in constants:
-            return (
-                f"target {path!r} is not a constant of the parameter set"
-                + (did_you_mean(name, list(constants)) if table else " (the case names no set)")
-                + ". Fix: give parameters.<name> of one of the set's constants"
-            )
-        return self.parameter_constants.control(name), constants[name].units
+            targets = self.targets
+            capacity = targets.nominal_capacity()
+            self.stages = protocol_stages(protocol, targets.constant_at, units, tolerance, capacity)
 
     def _collect(self, method: str) -> dict[str, dict[str, Any]]:
         """Call a plug-in method on every instance, inside its context."""
@@ -308,39 +212,6 @@ class Simulation:
         """The context of an instance (for tests and post-processing through the API)."""
         return next(g.contexts[instance] for g in self.groups if instance in g.contexts)
 
-    def _columns(
-        self, quantities: dict[str, dict[str, Quantity]]
-    ) -> tuple[dict[str, Quantity], dict[str, str]]:
-        """Quantities by CSV column, and the instance each column belongs to; a second instance
-        of a plug-in prefixes its instance name."""
-        columns: dict[str, Quantity] = {}
-        owners: dict[str, str] = {}
-        for instance, table in quantities.items():
-            named = "" if instance == self.physics[instance].name else f"{instance}_"
-            for name, quantity in table.items():
-                prefix = named if quantity.scope == "instance" else ""
-                if (
-                    quantity.boundary is not None
-                    and quantity.boundary not in self.mesh_data.fixable
-                ):
-                    error = unknown_fixable(quantity.boundary, self.mesh_data)
-                    error.instance = instance
-                    raise error
-                key = prefix + column(name, quantity.units)
-                if key in columns:
-                    shared = quantity.scope == "case" or columns[key].scope == "case"
-                    raise CaseError(
-                        f"physics.{instance}",
-                        f"two quantities write the CSV column '{key}'"
-                        + (f" (with physics.{owners[key]})" if owners[key] != instance else ""),
-                        "a case has one of each quantity of the whole case (a cell's terminal)"
-                        if shared
-                        else "rename an instance or a species so that the column names differ",
-                    )
-                columns[key] = quantity
-                owners[key] = instance
-        return columns, owners
-
     def _select_output_fields(self) -> list[str]:
         wanted = self.case.output.fields
         if wanted is None:  # global values (real elements) are quantities, not field output
@@ -353,19 +224,6 @@ class Simulation:
                     f"fields: {listing(self.store.names())}",
                 )
         return list(wanted)
-
-    def _check_probe_columns(self) -> None:
-        taken = [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities]
-        for name, readings in self.probes.points.items():
-            for reading in readings:
-                clash = next((c for c in reading.names if c in taken), None)
-                if clash is not None:
-                    raise CaseError(
-                        f"output.probes.{name}",
-                        f"the probe's column '{clash}' is already a quantities.csv column",
-                        "rename the probe",
-                    )
-                taken += reading.names
 
     @contextmanager
     def _located(self) -> Iterator[None]:
@@ -397,6 +255,8 @@ class Simulation:
         for name, value in derived.items():
             target = self.store[name]
             target.evaluation = Evaluation(value, target.function, self.domains)
+        self.multiscale.compile(self.store, derived)
+        self.multiscale.start(self.case.time.start)
         residual_forms = {
             field.spec.name: block
             for group in self.groups
@@ -446,7 +306,7 @@ class Simulation:
         nothing, for any other difference. Studies run such members this way."""
         settings = []
         for path, value in self.loaded.differences(loaded).items():
-            found = self._find_constant(path)
+            found = self.targets.find(path)
             if isinstance(found, str):
                 return False
             settings.append((found[0], value))
@@ -492,15 +352,19 @@ class Simulation:
         self._evaluator.start()
 
     def step(self, start: float, dt: float) -> SolveReport:
-        """Solve the step from ``start``; on failure the state is back at ``start``."""
-        return self.coupler.step(start, dt)
+        """Solve the step from ``start``; on failure the state is back at ``start``. With
+        surrogates, the step may be solved again with refreshed properties."""
+        solve = functools.partial(self.coupler.step, start, dt)
+        return self.multiscale.advance(solve, self.coupler.rollback, start + dt)
 
     def commit(self) -> None:
         self.coupler.commit()
         self._evaluator.commit()
+        self.multiscale.commit()
 
     def rollback(self) -> None:
         self.coupler.rollback()
+        self.multiscale.rollback()
 
     def restart(self) -> None:
         """After a jump of the forcing (a protocol step begins, a breakpoint): multistep
@@ -587,6 +451,7 @@ class Simulation:
         return result
 
     def _run(self, folder: RunDirectory | None, started: float, progress: bool) -> Result:
+        self.multiscale.open(folder.path if folder else None)
         self.compile()
         log.info("%s", self.describe_solvers())
         functions = [self.store[name].function for name in self._output_fields]
@@ -617,6 +482,7 @@ class Simulation:
             self.probes.close()
             if self._writer is not None:
                 self._writer.close()
+            self.multiscale.close(folder.path if folder else None)
         current = set(self._refresh_at_output)  # refreshed at the last output
         for target in self.store:
             if target not in current:
@@ -640,7 +506,7 @@ class Simulation:
             extra.append("coupling_iterations")
         if self.case.protocol is not None:
             extra += ["protocol_step", "cycle"]
-        return extra
+        return extra + self.multiscale.columns()
 
     def record(self, t: float, dt: float, report: SolveReport | None) -> None:
         """Write an output row (and the fields) for the current state."""
@@ -651,6 +517,7 @@ class Simulation:
             row.append(self.coupler.iterations if report else 0)
         if self.stages is not None:
             row += [self._stage.index, self._stage.cycle] if self._stage else [-1, -1]
+        row += self.multiscale.row()
         quantities = self._evaluator.evaluate().values()
         self._table.append([*row, *quantities, *self.probes.read(t)])
         if self._writer is not None:
@@ -658,17 +525,4 @@ class Simulation:
 
     # Reports -------------------------------------------------------------------------------
     def describe_solvers(self) -> str:
-        lines = []
-        for group in self.groups:
-            system = group.system
-            if system is None:
-                lines.append(f"group '{group.name}': derived fields only, nothing to solve")
-                continue
-            preset = choose_preset(self.case.solver.preset, system)
-            kind = "linear, operator reused across steps" if system.linear else "nonlinear, Newton"
-            unknowns = ", ".join(f.spec.name for f in group.unknowns)
-            lines.append(
-                f"group '{group.name}': {unknowns} ({system.size} dofs; {kind}; solver {preset}; "
-                f"quadrature degree {group.quadrature_degree})"
-            )
-        return "\n".join(lines)
+        return describe_groups(self.groups, self.case.solver.preset)

@@ -192,6 +192,24 @@ def jacobian_blocks(
     return rows
 
 
+def describe_groups(groups: list[Any], requested: str) -> str:
+    """One line per group: its unknowns, size, kind of problem and solver preset."""
+    lines = []
+    for group in groups:
+        system = group.system
+        if system is None:
+            lines.append(f"group '{group.name}': derived fields only, nothing to solve")
+            continue
+        preset = choose_preset(requested, system)
+        kind = "linear, operator reused across steps" if system.linear else "nonlinear, Newton"
+        unknowns = ", ".join(f.spec.name for f in group.unknowns)
+        lines.append(
+            f"group '{group.name}': {unknowns} ({system.size} dofs; {kind}; solver {preset}; "
+            f"quadrature degree {group.quadrature_degree})"
+        )
+    return "\n".join(lines)
+
+
 def choose_preset(requested: str, system: System) -> str:
     """The preset to use: the requested one, or for ``auto`` the best fit for the system."""
     if requested != "auto":

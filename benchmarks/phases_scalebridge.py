@@ -50,7 +50,7 @@ TIMED = [
     "app.groups.Group.__init__",
     "app.groups.Group.assemble",
     "app.groups.Group.compile",
-    "app.groups.Group._boundary_condition",
+    "app.groups.Group._dirichlet",
     "app.fields.FieldStore.add",
     "app.fields.Field.refresh",
     "app.fields.Field.push_history",

@@ -110,7 +110,13 @@ class Heat(Physics):
 
     class Parameters(Parameters):
         degree: int = Field(1, ge=1, le=3, description="Lagrange degree of the temperature")
-        conductivity: Property = quantity("W/(m*K)", 1.0, "Thermal conductivity k", gt=0)
+        conductivity: Property = quantity(
+            "W/(m*K)",
+            1.0,
+            "Thermal conductivity k (a surrogate may give a tensor)",
+            gt=0,
+            tensor=True,
+        )
         density: Property = quantity("kg/m^3", 1.0, "Density rho", gt=0)
         specific_heat: Property = quantity("J/(kg*K)", 1.0, "Specific heat capacity c_p", gt=0)
         volumetric_heat_capacity: Property | None = quantity(
@@ -182,7 +188,8 @@ class Heat(Physics):
         if self.params.lumped is not None:  # per unit of the mesh's measure, like the sources
             return self._cooling(ctx) / self._whole(ctx) * v * ctx.dx() - self._source(ctx, v)
         k = ctx.coefficient(self.params.conductivity)
-        form = k * ufl.inner(ufl.grad(T), ufl.grad(v)) * ctx.dx() - self._source(ctx, v)
+        # k grad T: a scalar k scales, a tensor k (anisotropic) multiplies the gradient
+        form = ufl.inner(k * ufl.grad(T), ufl.grad(v)) * ctx.dx() - self._source(ctx, v)
         for name, outflow in self._boundary_outflows(ctx).items():
             form += outflow * v * ctx.ds(name)
         return form

@@ -144,7 +144,12 @@ class Species(Parameters):
     """One transported species; its name is the name of its concentration field."""
 
     diffusivity: Property = quantity(
-        "m^2/s", ..., "Free diffusivity D (may use fields, the species itself included)", ge=0
+        "m^2/s",
+        ...,
+        "Free diffusivity D (may use fields, the species itself included; a surrogate may give "
+        "a tensor)",
+        ge=0,
+        tensor=True,
     )
     charge: int = Field(0, description="Charge number z (migration needs `potential`)")
     source: Property = quantity(
@@ -446,6 +451,8 @@ class MassTransport(Physics):
         drift = self._drift(ctx, name)
         w, W = ctx.test(name), self._weight(ctx)
         flux, D = self._flux(ctx, name), self._diffusivity(ctx, name)
+        if ufl.shape(D):  # an anisotropic diffusivity: its mean principal value sets tau
+            D = ufl.tr(D) / ctx.gdim
         h = ufl.CellDiameter(ctx.mesh) / self.params.degree
         speed2 = ufl.dot(drift, drift)
         tau = 1 / ufl.sqrt(4 * speed2 / h**2 + 9 * (4 * D / h**2) ** 2 + 1e-300)

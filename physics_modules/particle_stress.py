@@ -27,10 +27,9 @@ largest r of the mesh (1 on a pseudo-2D mesh, whose r is normalised).
 
 Fields, named after the concentration ``c``: ``c_inside`` and ``c_outside`` (m and n, solved),
 ``c_average`` (cbar(R), the particle mean), ``c_radial_stress`` and ``c_hoop_stress`` (Pa, at
-every r), and on the ``surface`` and ``centre`` boundaries of a 2D mesh ``c_surface_hoop_stress``
-and ``c_centre_stress`` (functions of x; the radial stress is zero at the surface and equals
-the hoop stress at the centre). Quantities: those two stresses averaged over their boundary
-(the value of the one particle of a 1D mesh) and, on a 2D mesh, their extremes over x.
+every r). Quantities: the surface hoop stress and the centre stress (the radial stress is zero
+at the surface and equals the hoop stress at the centre) averaged over their boundary: the
+value of the one particle of a 1D mesh, the mean over x of a pseudo-2D mesh.
 
 A case places an instance on the particles' region::
 
@@ -78,7 +77,7 @@ class ParticleStress(Physics):
         concentration: FieldName = Field(description="Concentration field c in the particles")
         partial_molar_volume: Property = quantity("m^3/mol", ..., "Omega")
         young_modulus: Property = quantity("Pa", ..., "E", gt=0)
-        poisson_ratio: Property = quantity("dimensionless", ..., "nu", ge=0)
+        poisson_ratio: Property = quantity("dimensionless", ..., "nu", ge=0, lt=0.5)
         radial_axis: int | None = Field(
             None, ge=0, le=1, description="Axis of r (default: the last; 1 on a pseudo-2D mesh)"
         )
@@ -91,15 +90,12 @@ class ParticleStress(Physics):
 
     @property
     def provides(self) -> list[FieldSpec]:
-        p = self.params
         table = [
             ("inside", "mol/m^3", None, False, "Amount inside r per particle volume"),
             ("outside", "mol/m^3", None, False, "Amount outside r per particle volume"),
             ("average", "mol/m^3", None, True, "Particle mean cbar(R)"),
             ("radial_stress", "Pa", None, True, "Radial stress sigma_r"),
             ("hoop_stress", "Pa", None, True, "Hoop stress sigma_t"),
-            ("surface_hoop_stress", "Pa", p.surface, True, "sigma_t at the surface"),
-            ("centre_stress", "Pa", p.centre, True, "sigma_r = sigma_t at the centre"),
         ]
         return [
             FieldSpec(
@@ -177,25 +173,20 @@ class ParticleStress(Physics):
             self._name("average"): average,
             self._name("radial_stress"): 2 * scale / 9 * (average - mean_inside),
             self._name("hoop_stress"): scale / 9 * (2 * average + mean_inside - 3 * c),
-            self._name("surface_hoop_stress"): scale / 3 * (average - c),
-            self._name("centre_stress"): 2 * scale / 9 * (average - c),
         }
 
     def quantities(self, ctx: Context) -> dict[str, Quantity]:
-        """The surface hoop stress and the centre stress averaged over their boundaries, and
-        their extremes over the particles of a 2D mesh."""
-        derived = self.derived(ctx)
-        quantities = {}
-        for what, boundary in (
-            ("surface_hoop_stress", self.params.surface),
-            ("centre_stress", self.params.centre),
-        ):
-            stress = derived[self._name(what)]
-            quantities[what] = Quantity.integral(
+        """The surface hoop stress and the centre stress, each averaged over its boundary."""
+        c = ctx.field(self.params.concentration)
+        average = ctx.field(self._name("inside")) + ctx.field(self._name("outside"))
+        scale = self._stress_scale(ctx)
+        stresses = {
+            "surface_hoop_stress": (self.params.surface, scale / 3 * (average - c)),
+            "centre_stress": (self.params.centre, 2 * scale / 9 * (average - c)),
+        }
+        return {
+            what: Quantity.integral(
                 stress / ctx.size(boundary) * ctx.ds(boundary), "Pa", f"Mean {what}"
             )
-            if ctx.gdim > 1:
-                field = self._name(what)
-                quantities[f"max_{what}"] = Quantity.maximum(field, "Pa", f"Highest {what}")
-                quantities[f"min_{what}"] = Quantity.minimum(field, "Pa", f"Lowest {what}")
-        return quantities
+            for what, (boundary, stress) in stresses.items()
+        }

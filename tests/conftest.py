@@ -5,13 +5,19 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 import app  # noqa: F401  (orders MPI before dolfinx when the PyPI wheel is used)
+from app.trust import TRUSTED_FOLDERS
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Tests write mesh and microstructure scripts into temporary folders and run them; a user's case
+# may run scripts only from trusted folders (app/trust.py; tests/test_trust.py checks the rule).
+os.environ[TRUSTED_FOLDERS] = tempfile.gettempdir()
 BIN = Path(sys.executable).parent
 CASES = ROOT / "cases"
 

@@ -44,6 +44,7 @@ RUN_BY = {
     "quadrature.py": "test_quadrature_benchmark_runs",
     "pybamm_reference.py": "tests/test_pybamm_reference.py (needs pybamm; slow)",
     "study_speedup.py": "test_study_speedup_benchmark_runs",
+    "multiscale.py": "test_rve_batches_give_the_same_tensors_on_one_and_two_ranks",
 }
 
 
@@ -107,3 +108,17 @@ def test_study_speedup_benchmark_runs(tmp_path):
     run("benchmarks/study_speedup.py", "--samples", "4", "--repeats", "1", "--out", str(tmp_path))
     record = json.loads((tmp_path / "study_speedup.json").read_text())
     assert record["same_table"] and record["members"] == 4, record
+
+
+@pytest.mark.mpi
+def test_rve_batches_give_the_same_tensors_on_one_and_two_ranks(tmp_path):
+    """benchmarks/multiscale.py --case batch at a tiny size: the groups of two ranks solve the
+    same cells as one rank, to the last digit (the timing is the benchmark's, not asserted)."""
+    command = [sys.executable, "benchmarks/multiscale.py", "--case", "batch"]
+    options = ["--count", "4", "--size", "0.2", "--repeats", "1", "--out", str(tmp_path)]
+    process = subprocess.run(
+        [*command, *options], capture_output=True, text=True, cwd=ROOT, timeout=600
+    )
+    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
+    record = json.loads((tmp_path / "multiscale_batch.json").read_text())
+    assert record["count"] == 4 and record["difference"] == 0.0

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import ScaleBridgeError
+from app.trust import add_trust_flag
 
 
 def add_parser(commands: Any) -> None:
@@ -31,6 +32,7 @@ def add_parser(commands: Any) -> None:
         "--overwrite", action="store_true", help="start again instead of resuming the folder"
     )
     study.add_argument("-q", "--quiet", action="store_true", help="no progress or log on screen")
+    add_trust_flag(study)
 
 
 def command(args: argparse.Namespace, comm: Any) -> str:
