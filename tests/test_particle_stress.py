@@ -101,14 +101,15 @@ def test_same_stresses_on_two_ranks(tmp_path):
 @pytest.mark.parametrize(
     ("setting", "value", "message"),
     [
-        ("poisson_ratio", 0.5, "physics.stress.poisson_ratio"),
-        ("concentration", "q", "physics.stress.concentration"),
-        ("surface", "top", "physics.stress"),
+        ("poisson_ratio", 0.5, "physics.stress.poisson_ratio: must be < 0.5"),
+        ("concentration", "q", "requires field 'q'"),
+        ("surface", "top", "unknown boundary 'top'"),
     ],
 )
 def test_bad_input_names_the_case_path(setting: str, value, message: str):
     case = single_particle(cells=8, tau=0.01)
     case["physics"]["stress"][setting] = value
     with pytest.raises(CaseError) as caught:
-        Simulation.from_case(case)
+        Simulation.from_case(case).build()
     assert message in str(caught.value)
+    assert "physics.stress" in str(caught.value)
