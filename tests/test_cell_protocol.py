@@ -20,7 +20,7 @@ import pytest
 
 from app.errors import CaseError
 from app.simulation import Simulation
-from tests.conftest import assert_same_quantities, runs_on_ranks
+from tests.conftest import runs_on_ranks
 
 CASE = Path(__file__).parent.parent / "cases" / "cell_protocol.toml"
 ONE_C = 5.0  # A: Q_nom of Chen2020 over one hour
@@ -123,11 +123,21 @@ def test_lumped_energy_balance_closes_on_every_row(runs):
 
 
 def test_two_ranks_give_the_same_cycle(runs):
-    """The same rows; the last trial steps of an event's location (a few microseconds) end
-    anywhere within its tolerance, so their sizes are compared through the times."""
+    """The same rows to the solver's tolerance (1e-6, and 1e-9 of the largest value in the same
+    units for a quantity that is zero in a rest). The bookkeeping may differ by round-off: a
+    Newton solve just at its tolerance takes one iteration more or less, and the last trial
+    steps of an event's location (microseconds) end anywhere within its tolerance."""
     serial, parallel = runs
-    del serial["dt_s"], parallel["dt_s"]
-    assert_same_quantities(serial, parallel, rtol=1e-6, floor=1e-9)
+    bookkeeping = ("dt_s", "newton_iterations", "linear_iterations")
+    assert serial.keys() == parallel.keys()
+    largest: dict[str, float] = {}
+    for column, values in serial.items():
+        unit = column.rsplit("_", 1)[-1]
+        largest[unit] = max(largest.get(unit, 0.0), float(np.max(np.abs(values))))
+    for column in serial.keys() - set(bookkeeping):
+        a, b = serial[column], parallel[column]
+        noise = 1e-9 * largest[column.rsplit("_", 1)[-1]]
+        assert np.all(np.abs(a - b) <= 1e-6 * np.maximum(np.abs(a), np.abs(b)) + noise), column
 
 
 def case_with(path: str, value) -> dict:
