@@ -27,6 +27,7 @@ from app.errors import CaseError, shown
 from app.events import EventSpec, ProtocolSpec
 from app.meshing import MeshSpec
 from app.multiscale.spec import SurrogateSpec
+from app.output_quantities import OutputQuantity, check_names
 from app.parameter_resolution import resolve
 from app.parameter_set import ParameterTable
 from app.parameters import parameter_scope
@@ -121,7 +122,14 @@ class OutputSpec(Parameters):
     def _times_with_units(cls, raw: Any) -> Any:
         return _times(raw, "output.times")
 
+    quantities: dict[str, OutputQuantity] = Field(
+        default_factory=dict,
+        description="Quantities of the case: means, ratios and integrals of expressions of "
+        'fields ({ value = "HA", over = "packets" }; see app/output_quantities.py)',
+    )
+
     _probe_table = field_validator("probes", mode="before")(probe_table)
+    _quantity_names = field_validator("quantities")(check_names)
     _probe_names = field_validator("probes")(check_probe_names)
 
 

@@ -315,10 +315,10 @@ def _inline_derived_fields(groups: list[Group], store: FieldStore) -> None:
 
     Inside a group the coupling then enters the Newton system; across groups it reads the
     provider's latest unknowns; nothing is interpolated, so splitting only changes when values
-    are read. A derived field that reads derived fields of other instances (a chain of any
-    depth) is rebuilt after them, from their final expressions, so no expression reads a stored
-    value that is refreshed only at output times. Derived fields that read each other are
-    refused.
+    are read. A derived field that reads derived fields (of its own instance or of others, a
+    chain of any depth) is rebuilt after them, from their final expressions, so no expression
+    reads a stored value that is refreshed only at output times. Derived fields that read each
+    other are refused.
     """
     contexts = {instance: ctx for group in groups for instance, ctx in group.contexts.items()}
     plugins = {instance: group.physics[instance] for group in groups for instance in group.physics}
@@ -328,7 +328,7 @@ def _inline_derived_fields(groups: list[Group], store: FieldStore) -> None:
         name: {
             stored[function]
             for function in ufl.algorithms.extract_coefficients(expression)
-            if function in stored and store[stored[function]].provider != store[name].provider
+            if function in stored
         }
         for name, expression in first.items()
     }

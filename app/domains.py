@@ -275,6 +275,10 @@ class Evaluation:
             else fem.Function(fem.functionspace(where, target_space.ufl_element()))
         )
         points = self._result.function_space.element.interpolation_points
+        if ufl.domain.extract_unique_domain(expression) is None:
+            # It reads nothing of a mesh ("1 + 0*x" simplifies to 1): tie it to where it is
+            # evaluated, which DOLFINx needs.
+            expression = expression * fem.Constant(where, np.float64(1.0))
         self._compiled = fem.Expression(expression, points)
 
     def _cell_means(self, expression: Any, target_space: Any) -> Any:

@@ -16,6 +16,7 @@ history shifts, or the semi-discrete rows with the rates at this instant).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -74,6 +75,12 @@ class Quantities:
             n: [0.0, 0.0] for n, q in self.columns.items() if q.reduction == "accumulated"
         }
         self._since = now()
+        # The denominators of ratios (a region's measure for a mean): never empty.
+        self._denominators = {
+            name: fem.form(q.per, entity_maps=maps)
+            for name, q in self.columns.items()
+            if q.per is not None
+        }
         self._residual_forms = dict(residual_forms)
         self._scales: dict[str, Callable[[], float]] | None = None
         # A degree of freedom on two boundaries (a corner) counts for the first one only, so the
@@ -91,8 +98,9 @@ class Quantities:
         """Functions the quantities read (so derived fields among them are kept current)."""
         found = set()
         for quantity in self.columns.values():
-            if quantity.form is not None:
-                found.update(quantity.form.coefficients())
+            for form in (quantity.form, quantity.per):
+                if form is not None:
+                    found.update(form.coefficients())
             if quantity.field is not None:
                 found.add(self._store[quantity.field].function)
         return found
@@ -106,10 +114,15 @@ class Quantities:
         for name in names:
             quantity = self.columns[name]
             if quantity.reduction == "integral":
-                values[name] = self._integral(name)
+                values[name] = self._integral(self._integrals.get(name))
+                if name in self._denominators:
+                    denominator = self._integral(self._denominators[name])
+                    # 0/0 before a field is solved for (a mean strain at t = 0): undefined
+                    values[name] = values[name] / denominator if denominator else math.nan
             elif quantity.reduction == "accumulated":
                 total, before = self._accumulated[name]
-                step = (self._now() - self._since) * (before + self._integral(name)) / 2
+                now = self._integral(self._integrals.get(name))
+                step = (self._now() - self._since) * (before + now) / 2
                 values[name] = quantity.scale * (total + step)
             elif quantity.reduction == "reaction":
                 local = residuals[quantity.field].array[self._dofs[name]].sum()
@@ -119,8 +132,7 @@ class Quantities:
                 values[name] = self._store[quantity.field].global_extreme(quantity.reduction)
         return values
 
-    def _integral(self, name: str) -> float:
-        form = self._integrals.get(name)
+    def _integral(self, form: fem.Form | None) -> float:
         local = fem.assemble_scalar(form) if form is not None else 0.0
         return float(self._comm.allreduce(local, op=MPI.SUM))
 
@@ -128,26 +140,27 @@ class Quantities:
         """Accumulated quantities begin at zero, at the current state."""
         self._since = self._now()
         for name, record in self._accumulated.items():
-            record[:] = [0.0, self._integral(name)]
+            record[:] = [0.0, self._integral(self._integrals.get(name))]
 
     def commit(self) -> None:
         """Add the step just accepted to the accumulated quantities."""
         now = self._now()
         for name, record in self._accumulated.items():
-            integrand = self._integral(name)
+            integrand = self._integral(self._integrals.get(name))
             record[:] = [record[0] + (now - self._since) * (record[1] + integrand) / 2, integrand]
         self._since = now
 
     def restart(self) -> None:
         """After a jump of the forcing: the integrands from the state just after it."""
         for name, record in self._accumulated.items():
-            record[1] = self._integral(name)
+            record[1] = self._integral(self._integrals.get(name))
 
     def scales(self) -> dict[str, float]:
         """The magnitude of the terms each quantity is made of, at the current state: the scale
         its round-off is relative to (:mod:`app.magnitudes`). A reaction's terms are those of
         its residual tested with the indicator of its degrees of freedom; an extreme's, those of
-        its field (a derived field's expression). Compiles its forms on first use."""
+        its field (a derived field's expression); a ratio's, its numerator's over its
+        denominator. Compiles its forms on first use."""
         if self._scales is None:
             self._scales = {name: self._scale_of(name, q) for name, q in self.columns.items()}
         return {name: scale() for name, scale in self._scales.items()}
@@ -180,8 +193,11 @@ class Quantities:
         else:
             form = quantity.form
         compiled = fem.form(magnitude_form(form), entity_maps=maps)
+        denominator = self._denominators.get(name)
         return lambda: (
-            abs(quantity.scale) * self._comm.allreduce(fem.assemble_scalar(compiled), op=MPI.SUM)
+            abs(quantity.scale)
+            * self._integral(compiled)
+            / (abs(self._integral(denominator)) if denominator is not None else 1.0)
         )
 
 
@@ -221,6 +237,26 @@ def quantity_columns(
             columns[key] = quantity
             owners[key] = instance
     return columns, owners
+
+
+def add_case_columns(
+    columns: dict[str, Quantity], owners: dict[str, str], case_quantities: Mapping[str, Quantity]
+) -> None:
+    """Add the case's own quantities (``[output.quantities]``) after the plug-ins' columns.
+
+    Raises:
+        CaseError: A quantity would write a plug-in's column.
+    """
+    for name, quantity in case_quantities.items():
+        key = column(name, quantity.units)
+        if key in columns:
+            raise CaseError(
+                f"output.quantities.{name}",
+                f"the column '{key}' is already a quantity of '{owners[key]}'",
+                "rename the quantity",
+            )
+        columns[key] = quantity
+        owners[key] = "output"
 
 
 def _largest(function: fem.Function) -> float:

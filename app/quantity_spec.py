@@ -14,11 +14,13 @@ if TYPE_CHECKING:
 class Quantity:
     """A scalar output written to quantities.csv (column ``<name>_<units>``).
 
-    Build one with :meth:`integral`, :meth:`maximum`, :meth:`minimum` or :meth:`reaction`.
+    Build one with :meth:`integral`, :meth:`ratio`, :meth:`accumulated`, :meth:`maximum`,
+    :meth:`minimum` or :meth:`reaction`.
     """
 
     units: str
     form: Any = None
+    per: Any = None
     field: str | None = None
     reduction: Literal["integral", "max", "min", "reaction", "accumulated"] = "integral"
     description: str = ""
@@ -38,6 +40,12 @@ class Quantity:
         of one name in a case are refused.
         """
         return cls(units=units, form=form, description=description, scope=scope)
+
+    @classmethod
+    def ratio(cls, form: ufl.Form, per: ufl.Form, units: str, description: str = "") -> Quantity:
+        """The quotient of two scalar functionals: a mean over a region (``per`` its measure),
+        an apparent modulus (mean stress over mean strain)."""
+        return cls(units=units, form=form, per=per, description=description)
 
     @classmethod
     def accumulated(

@@ -97,7 +97,11 @@ class Rates:
         if self._solver is None:
             for value in self._values:
                 value.compile(domains)
-            update = {"preset": "gmres_ilu", "rtol": RATE_RTOL, "petsc": {}}
+            # A field with no capacity somewhere (species in pores that have closed) leaves zero
+            # rows, where ILU(0) stops on a zero pivot: its rate there is undefined and reads
+            # into no flow, so a shifted pivot is enough.
+            petsc = {"sub_pc_factor_shift_type": "nonzero"}
+            update = {"preset": "gmres_ilu", "rtol": RATE_RTOL, "petsc": petsc}
             spec = solver_spec.model_copy(update=update)
             self._solver = make_solver(self.system, spec, f"{self.name}_rates")
         for value in self._values:

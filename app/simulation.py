@@ -33,6 +33,7 @@ import numpy as np
 from dolfinx import fem
 from mpi4py import MPI
 
+from app import output_quantities
 from app.case import LoadedCase, load_case
 from app.context import (
     FormContext,
@@ -53,7 +54,7 @@ from app.meshing import MeshData, build_mesh
 from app.multiscale.manager import Multiscale
 from app.output import FieldOutput, FieldWriter, QuantityTable, RunDirectory
 from app.probes import Probes
-from app.quantities import Quantities, quantity_columns
+from app.quantities import Quantities, add_case_columns, quantity_columns
 from app.registry import check_contracts
 from app.scheduler import TimeLoop
 from app.solvers import SolveReport, describe_groups
@@ -164,6 +165,15 @@ class Simulation:
             self.quantities, self.quantity_owners = quantity_columns(
                 self._finished(self._collect("quantities")), self.physics, self.mesh_data
             )
+            degree = max((group.quadrature_degree or 0 for group in self.groups), default=2)
+            own = output_quantities.build(
+                self.case.output.quantities,
+                self.store,
+                self.mesh_data,
+                self.groups[0].scheme.t,
+                degree,
+            )
+            add_case_columns(self.quantities, self.quantity_owners, own)
         self._output_fields = self._select_output_fields()
         self.probes = Probes(self.case.output.probes, self.store, self._output_fields)
         self.probes.check_columns([*FIXED_COLUMNS, *self._extra_columns(), *self.quantities])
@@ -173,13 +183,15 @@ class Simulation:
         """Integral quantities as their instance's group integrates: at its quadrature degree,
         without terms that are zero throughout the run (so balances close)."""
         group_of = {instance: group for group in self.groups for instance in group.physics}
+
+        def finished(quantity: Quantity, group: Group) -> Quantity:
+            if quantity.form is None:
+                return quantity
+            per = None if quantity.per is None else group.finish(quantity.per)
+            return replace(quantity, form=group.finish(quantity.form), per=per)
+
         return {
-            instance: {
-                name: quantity
-                if quantity.form is None
-                else replace(quantity, form=group_of[instance].finish(quantity.form))
-                for name, quantity in table.items()
-            }
+            instance: {name: finished(q, group_of[instance]) for name, q in table.items()}
             for instance, table in tables.items()
         }
 

@@ -5,13 +5,15 @@ volume) obeying a conservation law in a porous medium of porosity ``eps``::
 
     d(eps c)/dt + div N = S                                      in the domain (or a region)
     N = -D_eff grad c  +  q c  -  z D_eff c F/(R T) grad phi      flux (mol/(m^2 s))
-    D_eff = eps^b D      (Bruggeman b = 1.5, Archie b = m = 2, or D_eff = D)
+    D_eff = max(eps, eps_floor)^b D    (Bruggeman b = 1.5, Archie b = m = 2, or D_eff = D)
     S = source(c, ...) + X_source + (1 - t+) s_I/(n F)           volumetric sources
 
-with ``q`` the Darcy (superficial) velocity of a vector field named by ``velocity``, ``z`` the
-charge number (Nernst-Planck migration in the potential field named by ``potential``) and ``S``
-per unit total volume: the case's ``source`` (an expression that may use the species itself,
-"-2e-3*c" or Fisher's "u*(1 - u)": the unknown enters, so Newton stays consistent), an optional
+with ``eps_floor`` (``porosity_floor``, default 0) the diffusive path a pore space that fills
+up (a clogging mineral) keeps, ``q`` the Darcy (superficial) velocity of a vector field named
+by ``velocity``, ``z`` the charge number (Nernst-Planck migration in the potential field named
+by ``potential``) and ``S`` per unit total volume: the case's ``source`` (an expression that
+may use the species itself, "-2e-3*c" or Fisher's "u*(1 - u)": the unknown enters, so Newton
+stays consistent), an optional
 field ``X_source`` that another plug-in provides (reaction kinetics), and for the salt of a
 binary electrolyte the share ``(1 - t+)/(n F)`` of an electrode reaction current ``s_I`` (A/m^3,
 the field named by ``current_source``: ``a j`` of a battery model), which gives the DFN
@@ -218,6 +220,9 @@ class MassTransport(Physics):
         exponent: float | None = Field(
             None, gt=0, description="Exponent b of D_eff = eps^b D (default 1.5 or 2)"
         )
+        porosity_floor: float = Field(
+            0.0, ge=0, lt=1, description="eps_floor of D_eff = max(eps, eps_floor)^b D"
+        )
         velocity: str | None = Field(
             None, description="Vector field (m/s) of the Darcy velocity q advecting the species"
         )
@@ -279,9 +284,10 @@ class MassTransport(Physics):
                 raise ValueError(f'{what} needs advection: set velocity = "<vector field>"')
             if self.radial_axis is not None and self.coordinates != "spherical":
                 raise ValueError('radial_axis is only read with coordinates = "spherical"')
-            if self.exponent is not None and self.effective_diffusivity == "none":
+            if self.effective_diffusivity == "none" and self.given("exponent", "porosity_floor"):
                 raise ValueError(
-                    "exponent is only read with effective_diffusivity bruggeman/archie"
+                    "exponent and porosity_floor are only read with effective_diffusivity "
+                    "bruggeman/archie"
                 )
             return self
 
@@ -378,13 +384,16 @@ class MassTransport(Physics):
         return ctx.coefficient(self.params.porosity)
 
     def _diffusivity(self, ctx: Context, name: str) -> Any:
-        """Effective diffusivity D_eff = eps^b D."""
+        """Effective diffusivity D_eff = max(eps, eps_floor)^b D."""
         p = self.params
         D = ctx.coefficient(p.species[name].diffusivity)
         if p.effective_diffusivity == "none":
             return D
         exponent = p.exponent if p.exponent is not None else EXPONENTS[p.effective_diffusivity]
-        return self._porosity(ctx) ** exponent * D
+        porosity = self._porosity(ctx)
+        if p.porosity_floor > 0:
+            porosity = ufl.max_value(porosity, p.porosity_floor)
+        return porosity**exponent * D
 
     def _drift(self, ctx: Context, name: str) -> Any:
         """Velocity carrying the species: q plus the migration drift -z D_eff F/(RT) grad phi

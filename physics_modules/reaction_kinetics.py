@@ -37,6 +37,12 @@ local ODE, and a one-cell mesh is a batch reactor. Derived fields: ``X_source`` 
 species, ``<reaction>_rate`` per reaction, the porosity (name in ``fields``, when there are
 minerals). Expressions may name species, other fields and this instance's porosity.
 
+Clocks are cellwise times (seconds, DG0) with their own rate, d(theta)/dt = rate: a tissue
+age (rate 1, initial age by region), an induction clock that runs only while a solution is
+supersaturated (``rate = "1 if sigma > 1 else 0"``). Rate expressions read them by name, so a
+law may switch on after a lag (``"... if theta > 12*86400 else 0"``). Unlike an immobile
+species a clock is not an amount: it is not stored in the pore space.
+
 A case uses it as::
 
     [physics.chemistry]
@@ -50,6 +56,9 @@ A case uses it as::
     molar_volume = "36.9 cm^3/mol"
     composition = { Ca = 1, C = 1, O = 3 }
 
+    [physics.chemistry.clocks.wet]                     # time since the rock was wetted
+    initial = "1 day"                                  # rate = 1: runs with time
+
     [physics.chemistry.reactions.growth]
     equation = "calcite <-> Ca + CO3"
     law = "saturation"
@@ -59,197 +68,39 @@ A case uses it as::
     activation_energy = "23.5 kJ/mol"
 """
 
-import re
-from functools import cache
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
 import ufl
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from app.contracts import (
     GAS_CONSTANT,
     STANDARD_TEMPERATURE,
     Context,
-    FieldName,
     FieldSpec,
     Parameters,
     Physics,
     Property,
     Quantity,
-    parse_property,
     quantity,
-    unit_rule,
+)
+from physics_modules.reaction_network import (
+    RESERVED,
+    Clock,
+    Equation,
+    FieldNames,
+    Reaction,
+    Species,
+    concentration_power,
+    parse_equation,
+    parse_value,
 )
 
-RESERVED = {"x", "y", "z", "t", "pi"}
-FORM = (
-    "write a reaction as '2 A + B -> C' (irreversible) or 'A + B <-> C' (reversible): species "
-    "names (letters, digits, underscores; no charges) joined by '+', each after an optional "
-    "positive coefficient"
-)
-_TERM = re.compile(r"(?:(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+)\s*\*?\s*)?([A-Za-z_]\w*)")
-
-
-#: Per law: the keys it needs, and the keys it may use besides the common ones.
-LAW_KEYS = {
-    "mass_action": (
-        {"rate_constant"},
-        {"reverse_rate_constant", "equilibrium_constant", "orders", "reverse_orders"},
-    ),
-    "expression": ({"rate"}, set()),
-    "saturation": ({"rate_constant", "equilibrium_constant"}, {"surface_area", "exponent"}),
-    "tst": ({"rate_constant", "equilibrium_constant"}, {"surface_area"}),
-}
-#: A value whose units are only known from other parameters (parsed by the instance).
-Raw = Property | float | str | dict[str, Any] | None
-
-
-class Equation(NamedTuple):
-    """A parsed reaction equation: coefficients of the reactants and products."""
-
-    reactants: dict[str, float]
-    products: dict[str, float]
-    reversible: bool
-
-    @property
-    def net(self) -> dict[str, float]:
-        """Net stoichiometric coefficient of every species (products positive)."""
-        net = {name: -nu for name, nu in self.reactants.items()}
-        for name, nu in self.products.items():
-            net[name] = net.get(name, 0.0) + nu
-        return net
-
-
-@cache  # parsed once per reaction, not at every use
-def parse_equation(text: str) -> Equation:
-    """Read ``"2 A + B <-> C"``; ValueError with what is wrong and the accepted form."""
-    arrows = re.findall(r"<->|->", text)
-    if len(arrows) != 1:
-        found = "no arrow" if not arrows else f"{len(arrows)} arrows"
-        raise ValueError(f"cannot read {text!r}: {found}; {FORM}")
-    sides = []
-    for side in text.split(arrows[0]):
-        terms: dict[str, float] = {}
-        for term in side.split("+"):
-            match = _TERM.fullmatch(term.strip())
-            if match is None:
-                what = f"'{term.strip()}' is not a species" if term.strip() else "a term is empty"
-                raise ValueError(f"cannot read {text!r}: {what}; {FORM}")
-            coefficient = float(match.group(1) or 1.0)
-            if coefficient <= 0:
-                raise ValueError(f"cannot read {text!r}: coefficients must be positive; {FORM}")
-            terms[match.group(2)] = terms.get(match.group(2), 0.0) + coefficient
-        sides.append(terms)
-    return Equation(sides[0], sides[1], arrows[0] == "<->")
-
-
-def _property(raw: Any, units: str, where: str) -> Property:
-    try:
-        return parse_property(raw, units)
-    except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
+__all__ = ["Equation", "ReactionKinetics", "parse_equation"]
 
 
 def _derived(name: str, description: str, units: str, space: tuple[str, int]) -> FieldSpec:
     return FieldSpec(name, "scalar", units, space, derived=True, description=description)
-
-
-def _concentration_power(order: float, per_second: bool) -> str:
-    """Units of (mol/m^3)^order [/s]."""
-    text = {0: "1", 1: "mol/m^3"}.get(order, f"(mol/m^3)**{order:g}")
-    if per_second:
-        return {0: "1/s", 1: "mol/(m^3*s)"}.get(order, f"{text}/s")
-    return "dimensionless" if order == 0 else text
-
-
-class Species(Parameters):
-    """One species; its name is its field's name."""
-
-    transported: bool = Field(False, description="Solved by transport (provides X_source)")
-    initial: Raw = unit_rule(
-        "mol/m^3; dimensionless (a volume fraction) for a mineral", 0.0, "Initial value"
-    )
-    molar_volume: float | None = quantity("m^3/mol", None, "V_m: a mineral (volume fraction)", gt=0)
-    threshold: float = Field(1e-9, gt=0, description="Consuming reactions slow to 0 below it")
-    composition: dict[str, float] = Field(default_factory=dict, description="{ Ca = 1, C = 1 }")
-
-    @model_validator(mode="after")
-    def _parse_initial(self) -> "Species":
-        if self.transported and (self.given("initial") or self.molar_volume is not None):
-            raise ValueError("a transported species takes its initial value from the transport")
-        units = "dimensionless" if self.molar_volume else "mol/m^3"
-        object.__setattr__(self, "initial", _property(self.initial, units, "initial"))
-        return self
-
-
-class Reaction(Parameters):
-    """One reaction: its equation and rate law."""
-
-    equation: str = Field(description="'A + 2 B -> C' or 'A <-> B + C'")
-    law: Literal["mass_action", "expression", "saturation", "tst"] = "mass_action"
-    rate_constant: Raw = unit_rule(
-        "mass_action: (mol/m^3)^(1-n)/s, n the forward order (1/s for n = 1, m^3/(mol*s) for "
-        "n = 2); saturation, tst: mol/(m^2*s)",
-        None,
-        "k",
-    )
-    reverse_rate_constant: Raw = unit_rule(
-        "(mol/m^3)^(1-n)/s, n the reverse order", None, "k_b of a reversible mass-action law"
-    )
-    equilibrium_constant: Raw = unit_rule(
-        "(mol/m^3)^(n_p - n_r), n_p and n_r the orders of products and reactants",
-        None,
-        "K of the equation as written",
-    )
-    orders: dict[str, float] = Field(default_factory=dict, description="Forward orders")
-    reverse_orders: dict[str, float] = Field(default_factory=dict, description="Reverse orders")
-    rate: Property | None = quantity("mol/(m^3*s)", None, "Rate expression (law = expression)")
-    surface_area: Property = quantity("m^2/m^3", 1.0, "Reactive surface area A per bulk", ge=0)
-    exponent: float = Field(1.0, gt=0, description="n of (Omega - 1)^n (saturation)")
-    activation_energy: float = quantity("J/mol", 0.0, "Arrhenius activation energy E_a", ge=0)
-    reference_temperature: float = quantity("K", 298.15, "Temperature of the given k", gt=0)
-    volume: Literal["fluid", "bulk"] | None = Field(
-        None, description="Per 'fluid' or 'bulk' volume"
-    )
-
-    @field_validator("equation")
-    @classmethod
-    def _readable(cls, text: str) -> str:
-        parse_equation(text)
-        return text
-
-    @model_validator(mode="after")
-    def _fits_law(self) -> "Reaction":
-        eq, given = parse_equation(self.equation), self.given()
-        needs, extra = LAW_KEYS[self.law]
-        allowed = needs | extra | {"equation", "law", "activation_energy", "volume"}
-        allowed |= {"reference_temperature"}
-        if not eq.reversible:
-            if self.law in ("saturation", "tst"):
-                raise ValueError(
-                    f"law = '{self.law}' runs both ways: write the equation with '<->'"
-                )
-            allowed -= {"reverse_rate_constant", "equilibrium_constant", "reverse_orders"}
-        missing, unused = sorted(needs - given), sorted(given - allowed)
-        if missing or unused:
-            what = f"needs {', '.join(missing)}" if missing else f"does not use {', '.join(unused)}"
-            raise ValueError(f"law = '{self.law}' {what} (with this equation)")
-        both = {"reverse_rate_constant", "equilibrium_constant"} & given
-        if self.law == "mass_action" and eq.reversible and len(both) != 1:
-            raise ValueError(
-                "reversible mass action: give reverse_rate_constant or equilibrium_constant"
-            )
-        for key, side in (("orders", eq.reactants), ("reverse_orders", eq.products)):
-            if set(getattr(self, key)) - set(side):
-                raise ValueError(f"{key}: name species of that side of the equation")
-        return self
-
-
-class FieldNames(Parameters):
-    """Global names of the fields this instance derives or reads."""
-
-    porosity: FieldName = Field("porosity", description="Derived porosity (with minerals)")
-    temperature: FieldName = Field("temperature", description="Temperature read, if provided")
 
 
 class ReactionKinetics(Physics):
@@ -265,6 +116,9 @@ class ReactionKinetics(Physics):
     class Parameters(Parameters):
         species: dict[str, Species] = Field(description="Species by name (= field name)")
         reactions: dict[str, Reaction] = Field(description="Reactions by name")
+        clocks: dict[str, Clock] = Field(
+            default_factory=dict, description="Cellwise clocks (s) by name: d(theta)/dt = rate"
+        )
         porosity: Property = quantity(
             "dimensionless", 1.0, "eps_0: pore space without this instance's minerals", gt=0
         )
@@ -310,6 +164,18 @@ class ReactionKinetics(Physics):
                 raise ValueError(f"species {', '.join(unused)} take part in no reaction")
             return self
 
+        @model_validator(mode="after")
+        def _clock_names(self) -> "ReactionKinetics.Parameters":
+            taken = {*self.species, self.fields.porosity, *RESERVED}
+            taken |= {f"{name}_rate" for name in self.reactions}
+            taken |= {f"{name}_source" for name in self.species}
+            for name in self.clocks:
+                if not name.isidentifier() or name in taken:
+                    raise ValueError(
+                        f"clocks.{name}: use a name that is no species, field, x, y, z, t or pi"
+                    )
+            return self
+
         def _balanced(self, where: str, eq: Equation) -> None:
             """Element balance, where every species of the equation has a composition."""
             if not all(self.species[name].composition for name in eq.net):
@@ -339,10 +205,10 @@ class ReactionKinetics(Physics):
                 unit = (
                     unit
                     if isinstance(unit, str)
-                    else _concentration_power(unit, key != "equilibrium_constant")
+                    else concentration_power(unit, key != "equilibrium_constant")
                 )
                 if getattr(reaction, key) is not None:
-                    value = _property(getattr(reaction, key), unit, f"{where}.{key} (in {unit})")
+                    value = parse_value(getattr(reaction, key), unit, f"{where}.{key} (in {unit})")
                     object.__setattr__(reaction, key, value)
 
     # Contracts ------------------------------------------------------------------------------
@@ -370,6 +236,10 @@ class ReactionKinetics(Physics):
         if self._minerals():
             what = "eps_0 - mineral volume fractions"
             specs.append(_derived(p.fields.porosity, what, "dimensionless", ("DG", 0)))
+        specs += [
+            FieldSpec(name, "scalar", "s", ("DG", 0), description=f"Clock {name}")
+            for name in p.clocks
+        ]
         return specs
 
     @property
@@ -511,25 +381,30 @@ class ReactionKinetics(Physics):
 
     # The plug-in interface ------------------------------------------------------------------
     def residual(self, ctx: Context) -> ufl.Form | None:
-        solved = self._solved()
-        if not solved:
+        solved, clocks = self._solved(), self.params.clocks
+        if not solved and not clocks:
             return None
         rates, dx, form = self._rates(ctx), self._measure(ctx), None
         for name in solved:
             term = -self._production(rates, name) * ctx.test(name) * dx
             form = term if form is None else form + term
+        for name, clock in clocks.items():
+            term = -self._value(ctx, clock.rate) * ctx.test(name) * dx
+            form = term if form is None else form + term
         return form
 
     def capacity(self, ctx: Context) -> dict[str, Any]:
-        return {name: 1.0 / volume for name, volume in self._minerals().items()}
+        minerals = {name: 1.0 / volume for name, volume in self._minerals().items()}
+        return minerals | dict.fromkeys(self.params.clocks, 1.0)
 
     def storage(self, ctx: Context) -> dict[str, Any]:
         minerals, eps = self._minerals(), self._porosity(ctx)
         return {name: eps * ctx.field(name) for name in self._solved() if name not in minerals}
 
     def initial(self, ctx: Context) -> dict[str, Any]:
-        species = self.params.species
-        return {name: ctx.coefficient(species[name].initial) for name in self._solved()}
+        species, clocks = self.params.species, self.params.clocks
+        initial = {name: ctx.coefficient(species[name].initial) for name in self._solved()}
+        return initial | {name: ctx.coefficient(clock.initial) for name, clock in clocks.items()}
 
     def derived(self, ctx: Context) -> dict[str, Any]:
         rates = self._rates(ctx)
@@ -550,7 +425,7 @@ class ReactionKinetics(Physics):
     def quantities(self, ctx: Context) -> dict[str, Quantity]:
         """Per solved species its amount and extremes; per reaction its integrated rate; the
         total of each element named in compositions (transported species counted with this
-        instance's porosity); the smallest porosity."""
+        instance's porosity); the smallest porosity; the extremes of each clock."""
         p, dx = self.params, ctx.dx()
         amount, rate = ctx.per_depth("mol"), ctx.per_depth("mol/s")
         quantities, rates = {}, self._rates(ctx)
@@ -579,4 +454,7 @@ class ReactionKinetics(Physics):
             quantities["min_porosity"] = Quantity.minimum(
                 p.fields.porosity, "dimensionless", "Lowest porosity"
             )
+        for name in p.clocks:
+            quantities[f"min_{name}"] = Quantity.minimum(name, "s", f"Lowest {name}")
+            quantities[f"max_{name}"] = Quantity.maximum(name, "s", f"Highest {name}")
         return quantities

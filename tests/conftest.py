@@ -1,6 +1,7 @@
 """Shared test helpers: running the CLI (serially or under mpirun) and reading its outputs."""
 
 import csv
+import math
 import os
 import shutil
 import subprocess
@@ -53,26 +54,38 @@ def runs_on_ranks(case: str | Path, folder: Path, *args: str, timeout: float = 6
 
 def assert_same_quantities(serial: dict, parallel: dict, rtol: float = 1e-8, floor: float = 0):
     """Every column equal to ``rtol``, relative to the larger value; values below 1e-12 of the
-    column's largest (or below ``floor``) count as round-off of a zero."""
+    column's largest (or below ``floor``) count as round-off of a zero; NaN (a quantity not
+    defined yet, such as a ratio of zeros at the start) must be NaN on both."""
     assert serial.keys() == parallel.keys()
     for column, values in serial.items():
-        noise = max(1e-12 * max(map(abs, values), default=1.0), floor, 1e-300)
+        finite = [abs(v) for v in values if not math.isnan(v)]
+        noise = max(1e-12 * max(finite, default=1.0), floor, 1e-300)
         for a, b in zip(values, parallel[column], strict=True):
+            if math.isnan(a) or math.isnan(b):
+                assert math.isnan(a) and math.isnan(b), (column, a, b)
+                continue
             assert abs(a - b) <= rtol * max(abs(a), abs(b), noise), (column, a, b)
 
 
-def assert_same_by_units(serial: dict, parallel: dict, rtol: float) -> None:
-    """Every column equal to ``rtol``, up to round-off: 1e-12 of the largest value of the same
-    units (the columns' unit suffix), which a value that is zero by symmetry (a reaction across
-    a sliding plane) carries."""
+def assert_same_by_units(
+    serial: dict, parallel: dict, rtol: float, round_off: float = 1e-12
+) -> None:
+    """Every column equal to ``rtol``, up to round-off: ``round_off`` of the largest value of
+    the same units (the columns' unit suffix), which a value that is zero by symmetry (a
+    reaction across a sliding plane) carries. NaN (a quantity not defined yet) must be NaN on
+    both."""
     assert serial.keys() == parallel.keys()
     largest: dict[str, float] = {}
     for column, values in serial.items():
         unit = column.rsplit("_", 1)[-1]
-        largest[unit] = max(largest.get(unit, 0.0), *map(abs, values))
+        finite = [abs(v) for v in values if not math.isnan(v)]
+        largest[unit] = max(largest.get(unit, 0.0), *finite, 0.0)
     for column, values in serial.items():
-        noise = 1e-12 * largest[column.rsplit("_", 1)[-1]]
+        noise = round_off * largest[column.rsplit("_", 1)[-1]]
         for a, b in zip(values, parallel[column], strict=True):
+            if math.isnan(a) or math.isnan(b):
+                assert math.isnan(a) and math.isnan(b), (column, a, b)
+                continue
             assert abs(a - b) <= rtol * max(abs(a), abs(b)) + noise, (column, a, b)
 
 

@@ -153,6 +153,29 @@ CASES = {
     # Coupled with mass_transport; species at exactly zero ahead of the front (kinks of max(c, 0)).
     "reaction_kinetics": shortened(ROOT / "cases" / "precipitation_front.toml", 0.05),
     "butler_volmer": shortened(ROOT / "cases" / "porous_electrode.toml", None),
+    # Moduli of a graded mineral fraction (self-consistent: the tabulated law) in mechanics.
+    "homogenisation": {
+        "mesh": RECTANGLE | {"points": {"anchor": "x == 0 and y == 0"}},
+        "physics": {
+            "mineral": {"type": "prescribed", "fields": {"phi": {"value": "0.1 + 0.5*x"}}},
+            "homogenisation": {
+                "fraction": "phi",
+                "scheme": "self_consistent",
+                "aspect_ratio": 20,
+                "matrix": {"youngs_modulus": "1.5 GPa", "poisson_ratio": 0.28},
+                "inclusions": {"bulk_modulus": "82.6 GPa", "shear_modulus": "44.9 GPa"},
+            },
+            "mechanics": {
+                "youngs_modulus": "youngs_modulus",
+                "poisson_ratio": "poisson_ratio",
+                "boundaries": {
+                    "left": {"type": "displacement", "x": 0},
+                    "anchor": {"type": "displacement", "y": 0},
+                    "right": {"type": "pressure", "value": "1 MPa"},
+                },
+            },
+        },
+    },
     # The example plug-in, found through its entry point, with the built-in it is coupled to.
     "darcy_flow": shortened(ROOT / "examples" / "darcy_flow" / "cases" / "tracer.toml", 10.0),
 }
