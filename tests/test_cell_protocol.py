@@ -22,6 +22,9 @@ from app.errors import CaseError
 from app.simulation import Simulation
 from tests.conftest import runs_on_ranks
 
+# One worker runs the module: its tests share the two runs of the fixture.
+pytestmark = [pytest.mark.xdist_group("cell_protocol"), pytest.mark.slow, pytest.mark.mpi]
+
 CASE = Path(__file__).parent.parent / "cases" / "cell_protocol.toml"
 ONE_C = 5.0  # A: Q_nom of Chen2020 over one hour
 DISCHARGE, REST, CHARGE, HOLD, REST_AFTER_HOLD = range(5)
