@@ -32,7 +32,8 @@ DISCHARGE, REST, CHARGE, HOLD, REST_AFTER_HOLD = range(5)
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> tuple[dict, dict]:
-    serial, parallel = runs_on_ranks(CASE, tmp_path_factory.mktemp("cell"))
+    # about a minute each on an idle machine; generous for a loaded one
+    serial, parallel = runs_on_ranks(CASE, tmp_path_factory.mktemp("cell"), timeout=1800)
     as_arrays = [{k: np.asarray(v) for k, v in run.items()} for run in (serial, parallel)]
     return as_arrays[0], as_arrays[1]
 
