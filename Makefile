@@ -73,7 +73,10 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --ranks 2
 	$(BIN)/python benchmarks/run.py --case reaction_front
+	$(BIN)/python benchmarks/scaling.py
+	$(BIN)/python benchmarks/scaling.py --cache
 	$(BIN)/python benchmarks/elasticity_3d.py
 	$(BIN)/python benchmarks/quadrature.py --chen2020 --2d
 	$(BIN)/python benchmarks/study_speedup.py

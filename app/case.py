@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from app import registry
+from app.checkpoint import CheckpointSpec
 from app.contracts import Parameters, Physics, quantity
 from app.coupling import CouplingSpec
 from app.errors import CaseError, shown
@@ -32,7 +33,7 @@ from app.parameter_resolution import resolve
 from app.parameter_set import ParameterTable
 from app.parameters import parameter_scope
 from app.probes import Probe, check_probe_names, probe_table
-from app.solvers import SolverSpec
+from app.solver_options import SolverSpec
 from app.units import to_si
 from app.validation import MAX_NESTING, check_values, validate
 
@@ -163,6 +164,9 @@ class Case(Parameters):
         default_factory=list, description="Conditions that stop the run"
     )
     protocol: ProtocolSpec | None = Field(None, description="Controlled steps with conditions")
+    checkpoint: CheckpointSpec = Field(
+        default_factory=CheckpointSpec, description="When the whole state is saved for restarts"
+    )
     surrogates: dict[str, SurrogateSpec] = Field(
         default_factory=dict,
         description="Microstructures whose effective properties a surrogate serves to "

@@ -1,8 +1,9 @@
-"""Command line: ``scalebridge run | check | modules | plot | new-module | study``.
+"""Command line: ``scalebridge run | restart | check | modules | plot | new-module | study``.
 
 Every command behaves the same under ``mpirun -n N``: all ranks do the work, rank 0 prints.
 Bad input prints one message naming the case-file path and exits with code 2; a solve that
-fails for good exits with code 1.
+fails for good exits with code 1. ``run`` and ``restart`` stop after the current step on
+SIGTERM/SIGINT, with a checkpoint, and exit with code 3 (app/safeguards.py lists every code).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app import __version__
-from app.errors import ScaleBridgeError
+from app.errors import CaseError, ScaleBridgeError
 from app.parallel import on_rank_zero
 from app.studies import cli as studies_cli
 from app.trust import add_trust_flag, trust_all
@@ -48,7 +49,25 @@ def _parser() -> argparse.ArgumentParser:
     run = with_case("run", "Run a case and write its results folder.")
     run.add_argument("-o", "--output", type=Path, help="results folder (default: results/<case>)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing results folder")
+    run.add_argument(
+        "--restart",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue the stopped run in RUN_DIR from its latest checkpoint, with this case",
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar or log on screen")
+    text = "Continue a stopped run from its latest checkpoint, into the same folder."
+    again = commands.add_parser("restart", help=text, description=text)
+    again.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the stopped run's folder")
+    again.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change the case compatibly, e.g. time.end=7200 (the mesh and fields stay)",
+    )
+    again.add_argument("-q", "--quiet", action="store_true", help="no progress bar or log")
     with_case("check", "Validate a case and print its mesh, fields and solve plan; solve nothing.")
     modules = commands.add_parser("modules", help="List installed physics plug-ins.")
     modules.add_argument("name", nargs="?", help="show one plug-in only")
@@ -70,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             _run(args, comm)
+        elif args.command == "restart":
+            _restart(args, comm)
         elif args.command == "check":
             _say(comm, _check(args, comm))
         elif args.command == "plot":
@@ -82,7 +103,11 @@ def main(argv: list[str] | None = None) -> int:
             _say(comm, _modules(args.name))
     except ScaleBridgeError as exc:
         if comm.rank == 0:
-            given = getattr(args, "case", None) or getattr(args, "study", None)
+            given = (
+                getattr(args, "case", None)
+                or getattr(args, "study", None)
+                or getattr(args, "run_dir", None)
+            )
             where = f"{given}: " if given else ""
             print(f"scalebridge: error: {where}{exc}", file=sys.stderr, flush=True)
         return exc.exit_code
@@ -109,12 +134,33 @@ def _say(comm: Any, text: str) -> None:
 
 
 def _run(args: argparse.Namespace, comm: Any) -> None:
+    from app.safeguards import StopRequests
     from app.simulation import Simulation
 
+    if args.restart is not None:
+        if args.output is not None and args.output.resolve() != args.restart.resolve():
+            raise CaseError(
+                "--output", "a restart continues into its own folder", "leave out -o with --restart"
+            )
+        from app.restart import restart
+
+        log.info("case %s -> %s (restart)", args.case, args.restart)
+        with StopRequests() as stops:
+            restart(args.restart, args.case, args.overrides, comm, not args.quiet, stops)
+        return
     output = args.output or Path("results") / args.case.stem
     simulation = Simulation.from_case(args.case, args.overrides, comm=comm)
     log.info("case %s -> %s", args.case, output)
-    simulation.run(output, overwrite=args.overwrite, progress=not args.quiet)
+    with StopRequests() as stops:
+        simulation.run(output, overwrite=args.overwrite, progress=not args.quiet, stops=stops)
+
+
+def _restart(args: argparse.Namespace, comm: Any) -> None:
+    from app.restart import restart
+    from app.safeguards import StopRequests
+
+    with StopRequests() as stops:
+        restart(args.run_dir, None, args.overrides, comm, not args.quiet, stops)
 
 
 def _check(args: argparse.Namespace, comm: Any) -> str:
@@ -264,7 +310,6 @@ def _is_number(text: str) -> bool:
 # scalebridge modules
 # ---------------------------------------------------------------------------------------------
 def _modules(name: str | None) -> str:
-    from app.errors import CaseError
     from app.registry import discover
 
     plugins = discover()

@@ -247,14 +247,12 @@ def run_checked(cls: type[Physics], spec: CaseData, scales: bool = False) -> Che
             )
     recorded: dict[str, list[float]] = defaultdict(list)
     if scales:
-        record = sim.record
 
-        def record_with_scales(*args: Any) -> None:
-            record(*args)
+        def record_scales(t: float) -> None:
             for name, value in sim.quantity_scales().items():
                 recorded[name].append(value)
 
-        sim.record = record_with_scales
+        sim.output_observers.append(record_scales)
     try:
         result = sim.run()
     except Exception as exc:

@@ -2,7 +2,9 @@
 
 `CaseError` is bad input: it names the case-file path of the offending value, what was expected and
 how to fix it; the CLI prints it as one message and exits with code 2. `SolverError` is a run that
-could not continue (Newton failed below the minimum time step); the CLI exits with code 1.
+could not continue (Newton failed below the minimum time step, or the solution diverged); the
+CLI exits with code 1. `Interrupted` (a signal; exit code 3) and `OutputFailed` (a full or
+read-only disk mid-run; exit code 4) stop a run that can continue from its last checkpoint.
 """
 
 import difflib
@@ -66,3 +68,21 @@ def shown(value: object, limit: int = 60) -> str:
     return (
         text if len(text) <= limit else f"{text[: limit - 15]}...{text[-12:]} ({len(text)} chars)"
     )
+
+
+class Diverged(SolverError):
+    """The solution stopped being finite: where and when it first did, and the last good
+    output time."""
+
+
+class Interrupted(ScaleBridgeError):
+    """The run stopped on SIGTERM or SIGINT after writing a checkpoint (exit code 3)."""
+
+    exit_code = 3
+
+
+class OutputFailed(ScaleBridgeError):
+    """Output could not be written mid-run (disk full, quota, read-only): the run stopped,
+    its last checkpoint intact (exit code 4)."""
+
+    exit_code = 4

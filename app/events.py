@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import Field, PrivateAttr, model_validator
 
 from app.contracts import Parameters, quantity
@@ -253,3 +254,23 @@ def protocol_stages(
             )
         stages.append((Stage(step.text, cycle, index, [(constant, value)]), step.duration, until))
     return stages
+
+
+class StageSettings:
+    """Every constant a protocol's stages set, as a checkpoint part (app/checkpoint.py): a
+    restart within stage k needs the values stages 0..k left, including those of constants
+    stage k does not set."""
+
+    def __init__(self, stages: list[tuple[Stage, float | None, Trigger | None]] | None):
+        unique: dict[int, Any] = {}
+        for stage, _, _ in stages or []:
+            for constant, _ in stage.settings:
+                unique.setdefault(id(constant), constant)
+        self.constants = list(unique.values())
+
+    def state(self) -> dict[str, Any]:
+        return {"values": [np.asarray(c.value, dtype=float).tolist() for c in self.constants]}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        for constant, value in zip(self.constants, state["values"], strict=True):
+            constant.value = value

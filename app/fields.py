@@ -27,6 +27,8 @@ from mpi4py import MPI
 
 from app.contracts import FieldSpec, InternalVariable
 from app.domains import Domains, Evaluation
+from app.errors import CaseError
+from app.field_state import SolvedFields
 from app.pointwise import cell_state, is_pointwise, quadrature_space, restore_cell_state
 
 
@@ -106,6 +108,7 @@ class FieldStore:
         self.domains = domains
         self.mesh = domains.parent
         self._fields: dict[str, Field] = {}
+        self._solved_state: SolvedFields | None = None
         # parameter values served cellwise by a surrogate -> the field that holds them
         self.served: dict[Any, str] = {}
 
@@ -186,6 +189,31 @@ class FieldStore:
             names = ["latest", *(f"accepted_{i}" for i in range(1, len(functions)))]
             for function, name in zip(functions, names, strict=True):
                 restore_cell_state(function, saved["cells"], saved[name])
+
+    def solved(self) -> list[Field]:
+        """The fields a group solves for (what the derived fields are computed from)."""
+        return [f for f in self._fields.values() if not f.spec.derived and f.internal is None]
+
+    def state(self) -> dict[str, Any]:
+        """The store in a checkpoint (app/checkpoint.py): every time level of the solved fields,
+        by node position (app/field_state.py), and the internal variables
+        (:meth:`internal_state`). Derived fields follow from these."""
+        if self._solved_state is None:
+            self._solved_state = SolvedFields(self.solved())
+        return {"solved": self._solved_state.state(), "internal": self.internal_state()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if self._solved_state is None:
+            self._solved_state = SolvedFields(self.solved())
+        self._solved_state.restore(state["solved"])
+        try:
+            self.restore_internal_state(state["internal"])
+        except (KeyError, ValueError) as exc:
+            raise CaseError(
+                "--restart",
+                f"the checkpoint's internal variables do not fit this run ({exc})",
+                "restart with the case and mesh the checkpoint was written with",
+            ) from None
 
     def __getitem__(self, name: str) -> Field:
         return self._fields[name]

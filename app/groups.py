@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import ufl
-from dolfinx import fem, la
 
 from app.conditions import BoundaryValue, FixedValue, fixed_value
 from app.context import FormContext, ParameterConstants
@@ -133,7 +132,6 @@ class Group:
         self._solver_spec: Any = None
         self._modes: dict[str, Any] = {}
         self._initial_solver = None  # the fields without a time derivative, the others fixed
-        self._forms: dict[tuple[str, str], fem.Form] = {}  # compiled residuals for reactions
         self._updates: dict[str, Any] = {}  # new values of the internal variables, in UFL
         self._pending: float | None = None  # dt of a solve whose history shift is still due
         self._saved: tuple | None = None
@@ -357,7 +355,9 @@ class Group:
             expression = self._updates[internal.spec.name]
             internal.update = Evaluation(expression, internal.function, self._store.domains)
         if self.system is not None:
-            self.solver = make_solver(self.system, solver_spec, self.name)
+            self.solver = make_solver(
+                self.system, solver_spec, self.name, repeated=self.scheme.transient
+            )
 
     def solve(self) -> SolveReport:
         """Solve for the group's unknowns at the time the scheme is prepared for."""
@@ -421,33 +421,32 @@ class Group:
             spec = spec.model_copy(update={"preset": "auto"})
         return make_solver(system, spec, f"{self.name}_initial")
 
-    def residuals_now(self, names: set[str]) -> dict[str, la.Vector]:
-        """The residual vector of each named field's row at the current state and time (the
-        reactions of app/quantities.py sum it over a boundary's dofs).
+    def residuals_now(self, names: set[str]) -> dict[str, tuple[str, ufl.Form]]:
+        """The residual form of each named field's row at the current state and time, with its
+        kind ("step" or "rate"); the reactions of app/quantities.py test it with the indicator
+        of a boundary's dofs.
 
         After a step of a scheme that evaluates its rows at the new level (BDF, steady) that is
         the step's residual, so the discrete balances close. Otherwise (a Crank-Nicolson step,
         whose residual is the average over the step, or no step yet) a transient field's row
-        is the semi-discrete one, with the rates at this instant (app/rates.py).
+        is the semi-discrete one, with the rates at this instant (app/rates.py), solved here.
         """
-        instant = self.rates is not None and not (
-            self._pending is not None and self.scheme.theta == 1
-        )
-        if instant and names & set(self.rates.residuals):
+        one_step = self.scheme.theta == 1
+        instant = self.rates is not None and not (self._pending is not None and one_step)
+        rated = instant and bool(names & set(self.rates.residuals))
+        if rated:
             self.rates.solve(self._solver_spec, self._store.domains)
         residuals = zip(self.unknowns, self.system.residuals, strict=True)
         step = {field.spec.name: block for field, block in residuals}
-        vectors = {}
-        for name in sorted(names):  # the same order on every rank: assembly is collective
-            kind = "rate" if instant and name in self.rates.residuals else "step"
-            if (kind, name) not in self._forms:
-                form = self.rates.residuals[name] if kind == "rate" else step[name]
-                maps = self._store.domains.entity_maps
-                self._forms[kind, name] = fem.form(form, entity_maps=maps)
-            vector = fem.assemble_vector(self._forms[kind, name])
-            vector.scatter_reverse(la.InsertMode.add)
-            vectors[name] = vector
-        return vectors
+        forms = {}
+        for name in names:
+            if instant and name in self.rates.residuals:
+                forms[name] = ("rate", self.rates.residuals[name])
+            else:
+                forms[name] = ("step", step[name])
+        if rated and one_step:  # a BDF run needs the rates again only at a stage's start
+            self.rates.release()
+        return forms
 
     def reset(self) -> None:
         """Back to the start time for another run: no history; boundary values evaluated
@@ -497,7 +496,7 @@ class Group:
                 [level.x.array.copy() for level in (field.function, *field.history)]
                 for field in self.internal
             ],
-            self.scheme.state(),
+            self.scheme.snapshot(),
         )
         self._pending = None
 
@@ -514,7 +513,7 @@ class Group:
         for field, saved in zip(self.internal, internal, strict=True):
             for level, array in zip((field.function, *field.history), saved, strict=True):
                 level.x.array[:] = array
-        self.scheme.restore(state)
+        self.scheme.rewind_to(state)
         self._pending = None
 
     def change(self) -> list[tuple[float, float]]:

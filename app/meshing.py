@@ -27,9 +27,9 @@ have names no region or boundary has, since a condition finds its place by name.
 Reading gmsh files (on rank 0, with errors raised on every rank) is :mod:`app.meshing_gmsh`.
 """
 
+import logging
 import math
 import pathlib
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -39,12 +39,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from app import mesh_sets
 from app.errors import CaseError
+from app.mesh_cache import MeshCache, cache_folder, cache_key
+from app.mesh_data import MeshData
 from app.mesh_memory import BYTES_PER_CELL, memory_budget, simplex_cells
+from app.mesh_partition import grid_partitioner
+from app.mesh_refine import refine, refined_cells
 from app.mesh_sets import BOUNDARIES, COORDS, EDGES, POINTS, REGIONS
-from app.meshing_gmsh import load_gmsh
+from app.meshing_gmsh import find_file, load_gmsh
 from app.meshing_pseudo2d import LayerSpec, build_pseudo2d, check_pseudo2d_spec, describe
 from app.parameters import constant_value
 from app.units import to_si
+
+log = logging.getLogger("scalebridge")
 
 _DIM = {"interval": 1, "rectangle": 2, "box": 3, "pseudo2d": 2}
 _CELLS = {  # the built-in boxes
@@ -130,6 +136,19 @@ class MeshSpec(BaseModel):
     interface_grading: float = Field(
         1.0, description="pseudo2d: cells shrink toward the layer interfaces (1: uniform)."
     )
+    refine: int = Field(
+        0,
+        ge=0,
+        le=10,
+        description="Uniform refinements of the mesh, done in parallel (each splits a simplex "
+        "into 2^dim); names are carried to the refined cells, facets and vertices.",
+    )
+    cache: str | bool | None = Field(
+        None,
+        description="Folder (relative to the case file) to keep the built mesh in and read it "
+        "from in later runs on any number of ranks; false: no cache (default: the "
+        "SCALEBRIDGE_MESH_CACHE environment variable, if set).",
+    )
 
     @field_validator("length", "origin", mode="before")
     @classmethod
@@ -141,6 +160,13 @@ class MeshSpec(BaseModel):
             constant_value(value, "m", f"mesh.{info.field_name}.{index}")
             for index, value in enumerate(raw)
         ]
+
+    @field_validator("cache")
+    @classmethod
+    def _cache_folder(cls, cache: str | bool | None) -> str | bool | None:
+        if cache is True:
+            raise CaseError("mesh.cache", "give the cache's folder, or false", 'cache = "meshes"')
+        return cache
 
     @model_validator(mode="after")
     def _check(self) -> "MeshSpec":
@@ -198,6 +224,12 @@ class MeshSpec(BaseModel):
                     f"a {self.type} needs {self.dim} value(s), one per axis, got {len(values)}",
                     f"give {key} = [{', '.join(['...'] * self.dim)}]",
                 )
+        if self.refine and self.cell_type() in ("quadrilateral", "hexahedron"):
+            raise CaseError(
+                "mesh.refine",
+                f"refinement splits intervals, triangles and tetrahedra, not {self.cell} cells",
+                'use cell = "triangle" or "tetrahedron", or give more cells instead',
+            )
         if any(n < 1 for n in self.cell_counts()):
             raise CaseError("mesh.cells", f"cell counts must be at least 1, got {self.cells}")
         origin, lengths = self.extent()
@@ -296,99 +328,6 @@ class MeshSpec(BaseModel):
         return None if self.size is None else to_si(self.size, "m", "mesh.size")
 
 
-@dataclass(frozen=True)
-class MeshData:
-    """A mesh with named regions, boundaries, point sets and edge sets.
-
-    Attributes:
-        mesh: The DOLFINx mesh.
-        cell_tags: Region tag of every cell.
-        facet_tags: Boundary tag of the named facets.
-        regions: Region name -> cell tag value.
-        boundaries: Boundary name -> facet tag value.
-        interior_boundaries: Boundaries made of interior facets (use ``dS``); the rest are
-            exterior (use ``ds``).
-        description: One line saying where the mesh came from.
-        region_cells: Region name -> global number of cells.
-        boundary_facets: Boundary name -> global number of facets.
-        vertex_tags: Point-set tag of the named vertices.
-        points: Point set name -> vertex tag value.
-        point_vertices: Point set name -> global number of vertices.
-        edge_tags: Edge-set tag of the named edges (None below 3D).
-        edges: Edge set name -> edge tag value.
-        edge_counts: Edge set name -> global number of edges.
-    """
-
-    mesh: dmesh.Mesh
-    cell_tags: dmesh.MeshTags
-    facet_tags: dmesh.MeshTags
-    regions: dict[str, int]
-    boundaries: dict[str, int]
-    interior_boundaries: frozenset[str]
-    description: str
-    region_cells: dict[str, int]
-    boundary_facets: dict[str, int]
-    vertex_tags: dmesh.MeshTags
-    points: dict[str, int]
-    point_vertices: dict[str, int]
-    edge_tags: dmesh.MeshTags | None
-    edges: dict[str, int]
-    edge_counts: dict[str, int]
-
-    @property
-    def fixable(self) -> list[str]:
-        """Names a value may be fixed on: boundaries, point sets and edge sets."""
-        return [*self.boundaries, *self.points, *self.edges]
-
-    def tags_of(self, name: str) -> tuple[dmesh.MeshTags, int] | None:
-        """The tags holding a boundary, point set or edge set, and its tag value (None for
-        any other name)."""
-        for names, tags in (
-            (self.boundaries, self.facet_tags),
-            (self.points, self.vertex_tags),
-            (self.edges, self.edge_tags),
-        ):
-            if name in names:
-                return tags, names[name]
-        return None
-
-    def summary(self) -> str:
-        """Multi-line description for ``scalebridge check``; the same text on every rank.
-
-        Not collective (the counts were reduced at build time), so rank 0 may call it alone.
-        """
-        topology = self.mesh.topology
-        lines = [
-            f"Mesh: {self.description}",
-            f"  {topology.index_map(topology.dim).size_global} cells "
-            f"({topology.cell_name()}, geometry order {self.mesh.geometry.cmaps[0].degree}), "
-            f"{topology.index_map(0).size_global} vertices, gdim {self.mesh.geometry.dim}",
-            "  Regions (dx):",
-        ]
-        width = max(map(len, [*self.regions, *self.fixable]))
-        lines += [
-            f"    {name:<{width}}  tag {tag:<3}  {self.region_cells[name]} cells"
-            for name, tag in self.regions.items()
-        ]
-        lines.append("  Boundaries:" if self.boundaries else "  Boundaries: none")
-        for name, tag in self.boundaries.items():
-            kind = "interior (dS)" if name in self.interior_boundaries else "exterior (ds)"
-            lines.append(
-                f"    {name:<{width}}  tag {tag:<3}  {kind}  {self.boundary_facets[name]} facets"
-            )
-        for title, names, counts, what in (
-            ("Point sets", self.points, self.point_vertices, "vertices"),
-            ("Edge sets", self.edges, self.edge_counts, "edges"),
-        ):
-            if names:
-                lines.append(f"  {title} (fixed values only, no integrals):")
-            lines += [
-                f"    {name:<{width}}  tag {tag:<3}  {counts[name]} {what}"
-                for name, tag in names.items()
-            ]
-        return "\n".join(lines)
-
-
 def _non_finite(text: str) -> bool:
     try:
         return not math.isfinite(float(text))
@@ -397,7 +336,8 @@ def _non_finite(text: str) -> bool:
 
 
 def build_mesh(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshData:
-    """Build the mesh of a case, with named regions, boundaries, point and edge sets.
+    """Build the mesh of a case, with named regions, boundaries, point and edge sets, or read
+    it from the mesh cache (:mod:`app.mesh_cache`) when a run built it before.
 
     Collective on ``comm``.
 
@@ -410,6 +350,22 @@ def build_mesh(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshDa
         CaseError: On every rank, for a missing or bad mesh file and for conditions that
             select nothing.
     """
+    folder = cache_folder(spec.cache, base_dir)
+    if folder is None:
+        return _build(spec, comm, base_dir)
+    source = find_file(spec.file, base_dir) if spec.type == "gmsh" else None
+    cache = MeshCache(folder, cache_key(spec.model_dump(exclude={"cache"}), source), comm)
+    found = cache.load()
+    if found is not None:
+        log.info("mesh read from the cache %s", cache.entry)
+        return MeshData.from_cache(*found)
+    data = _build(spec, comm, base_dir)
+    cache.store(data.mesh, data.cached_tags(), data.cached_names())
+    return data
+
+
+def _build(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshData:
+    """The mesh of a case built from its section (see :func:`build_mesh`)."""
     if spec.type == "gmsh":
         msh, tags, names = load_gmsh(spec, comm, base_dir)
         size = "" if spec.size is None else f", size {spec.size_si():g} m"
@@ -434,6 +390,9 @@ def build_mesh(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshDa
         counts = "x".join(map(str, spec.cell_counts()))
         cell = "" if spec.type == "interval" else f" {spec.cell_type()}"
         description = f"{spec.type} {counts}{cell}"
+    if spec.refine:
+        msh, tags = refine(msh, tags, spec.refine)
+        description += f", refined {spec.refine}x"
     tdim = msh.topology.dim
     if spec.edges and tdim != 3:
         spec.refuse_edges(tdim)
@@ -499,15 +458,21 @@ def _builtin_mesh(spec: MeshSpec, comm: MPI.Comm) -> dmesh.Mesh:
     corners = [origin, origin + lengths]
     counts = spec.cell_counts()
     cell = spec.cell_type()
-    cells = simplex_cells(counts, cell)
-    what = f"cells = {counts} makes {cells:.3g} {cell} cells"
+    cells = refined_cells(simplex_cells(counts, cell), spec.dim, spec.refine)
+    refined = f", refined {spec.refine}x," if spec.refine else ""
+    what = f"cells = {counts}{refined} makes {cells:.3g} {cell} cells"
     memory_budget(comm).check(cells, BYTES_PER_CELL[cell], "mesh.cells", what)
     ghosts = dmesh.GhostMode.shared_facet
-    if spec.type == "interval":
-        return dmesh.create_interval(comm, counts[0], [origin[0], corners[1][0]], ghost_mode=ghosts)
     cell_type = dmesh.CellType[cell]
+    # Blocks of the grid instead of a graph partitioner, whose cost does not shrink with ranks.
+    axis_order = (1, 0) if cell == "quadrilateral" else tuple(range(spec.dim))
+    blocks = grid_partitioner(counts, cell_type, axis_order)
+    if spec.type == "interval":
+        return dmesh.create_interval(
+            comm, counts[0], [origin[0], corners[1][0]], ghost_mode=ghosts, partitioner=blocks
+        )
     create = dmesh.create_rectangle if spec.type == "rectangle" else dmesh.create_box
-    return create(comm, corners, counts, cell_type=cell_type, ghost_mode=ghosts)
+    return create(comm, corners, counts, cell_type=cell_type, ghost_mode=ghosts, partitioner=blocks)
 
 
 def _mark_sides(msh: dmesh.Mesh, spec: MeshSpec, facets: np.ndarray, outside: np.ndarray) -> None:

@@ -1,52 +1,35 @@
-"""Run folders: the resolved case, provenance, fields for ParaView, quantities.csv and a log.
-
-A run folder is never half-passed-off: ``provenance.json`` says ``"status": "running"`` from the
-first moment, and only a run that reached its end time says ``"completed"``; a failed run says
-``"failed"`` with the reason. An existing folder is replaced only with ``overwrite=True``, and
-only if it is a run folder (it holds ``provenance.json``), so a mistyped ``-o`` never deletes
-unrelated data.
+"""Output of a run: fields for ParaView and quantities.csv (the run folder: app/run_folder.py).
 
 Fields go to one XDMF file per mesh (``fields.xdmf``, ``fields_<mesh>.xdmf``), optionally also
 to VTX (``.bp``), and ``view.py`` beside them opens them in ParaView. ``scalebridge plot``
-(:mod:`app.plotting`) reads the folder back.
+(:mod:`app.plotting`) reads the folder back. ``quantities.csv`` is written row by row, flushed
+after each.
 """
 
 from __future__ import annotations
 
 import csv
-import functools
-import json
 import logging
-import os
-import platform
 import re
-import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import basix
 import numpy as np
-import tomli_w
 import ufl
 from dolfinx import fem, io, la
 
-from app import __version__
 from app.errors import CaseError
+from app.field_segments import SEGMENTS, merge, remove_segments_from, segment_path
 from app.fields import owned_size
 from app.pointwise import CellMean, cell_mean_space, is_pointwise, quadrature_degree
+from app.run_folder import replace_text
 from app.units import unit_suffix
 
 log = logging.getLogger("scalebridge")
 
-PROVENANCE = "provenance.json"
-FIELDS = "fields.json"
 VIEW_SCRIPT = Path(__file__).with_name("paraview_view.py")
 
 
@@ -54,148 +37,6 @@ def column(name: str, units: str) -> str:
     """CSV column of a quantity: ``heat_flow_left`` in ``W/m`` -> ``heat_flow_left_W_per_m``."""
     suffix = unit_suffix(units)
     return f"{name}_{suffix}" if suffix else name
-
-
-class RunDirectory:
-    """The folder of one run (all ranks construct it; rank 0 writes the small files)."""
-
-    def __init__(self, path: str | Path, comm: Any, overwrite: bool = False):
-        self.path = Path(path).resolve()
-        self.comm = comm
-        problem = None
-        if comm.rank == 0:
-            problem = self._prepare(overwrite)
-        problem = comm.bcast(problem, root=0)
-        if problem:
-            raise CaseError("--output", *problem)
-        self._started = time.perf_counter()
-        self._provenance: dict[str, Any] = {}
-        self._log_handler: logging.Handler | None = None
-
-    def _prepare(self, overwrite: bool) -> tuple[str, str] | None:
-        if self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
-            if not overwrite:
-                return (
-                    f"output folder '{self.path}' already exists",
-                    "pass --overwrite to replace it, or choose another folder with -o",
-                )
-            if not (self.path / PROVENANCE).is_file():
-                return (
-                    f"'{self.path}' exists and is not a ScaleBridge run folder (no {PROVENANCE}); "
-                    "refusing to overwrite it",
-                    "choose another folder with -o",
-                )
-            shutil.rmtree(self.path)
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            return f"cannot create '{self.path}': {exc.strerror}", "choose another folder with -o"
-        return None
-
-    def write_case(self, resolved: dict[str, Any]) -> None:
-        """The complete case as run, with defaults, in SI (runnable as it is)."""
-        if self.comm.rank == 0:
-            (self.path / "case.toml").write_text(tomli_w.dumps(resolved))
-
-    def write_fields(self, fields: dict[str, dict[str, str]]) -> None:
-        """``fields.json``: each field's units and rank, for ``plot`` and ``view.py``."""
-        if self.comm.rank == 0:
-            (self.path / FIELDS).write_text(json.dumps(fields, indent=2) + "\n")
-
-    @contextmanager
-    def running(self, case_file: Path | None, details: dict[str, Any]):
-        """Provenance around the run: ``running``, then ``completed`` or ``failed``."""
-        self._attach_log()
-        try:
-            if self.comm.rank == 0:  # only rank 0 writes it (and asks git)
-                self._provenance = _provenance(case_file, self.comm.size) | details
-            self._write_provenance("running")
-            yield self._provenance
-        except KeyboardInterrupt:
-            self._write_provenance("interrupted")
-            raise
-        except BaseException as exc:
-            self._write_provenance("failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        else:
-            self._write_provenance("completed")
-        finally:
-            self._detach_log()
-
-    def _write_provenance(self, status: str, error: str | None = None) -> None:
-        if self.comm.rank != 0:
-            return
-        record = self._provenance | {
-            "status": status,
-            "wall_time_s": round(time.perf_counter() - self._started, 3),
-            "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        if error:
-            record["error"] = error
-        (self.path / PROVENANCE).write_text(json.dumps(record, indent=2) + "\n")
-
-    def _attach_log(self) -> None:
-        if self.comm.rank == 0:
-            self._log_handler = logging.FileHandler(self.path / "run.log", mode="w")
-            self._log_handler.setFormatter(
-                logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
-            )
-            log.addHandler(self._log_handler)
-            log.setLevel(min(log.level or logging.INFO, logging.INFO))
-
-    def _detach_log(self) -> None:
-        if self._log_handler is not None:
-            log.removeHandler(self._log_handler)
-            self._log_handler.close()
-            self._log_handler = None
-
-
-@functools.cache
-def code_version() -> str:
-    """The version of the code that runs: the package version and its git commit."""
-    commit = _git_commit()
-    return f"{__version__}+{commit}" if commit else __version__
-
-
-def _git_commit() -> str | None:
-    source = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(source), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-        dirty = subprocess.run(
-            ["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if commit.returncode != 0:
-        return None
-    return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-
-
-def _provenance(case_file: Path | None, ranks: int) -> dict[str, Any]:
-    import dolfinx
-    from petsc4py import PETSc
-
-    return {
-        "scalebridge_version": __version__,
-        "git_commit": _git_commit(),
-        "dolfinx_version": dolfinx.__version__,
-        "petsc_version": ".".join(map(str, PETSc.Sys.getVersion())),
-        "python_version": platform.python_version(),
-        "mpi_ranks": ranks,
-        "hostname": platform.node(),
-        "user": os.environ.get("USER", ""),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "case_file": str(case_file.resolve()) if case_file else None,
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
 
 
 @dataclass(frozen=True)
@@ -237,12 +78,17 @@ class FieldWriter:
       degree. One VTX file holds one element type, so further element types of a mesh go to
       ``fields[_<mesh.name>]_<element>.bp`` (e.g. ``fields_DG0.bp``). Each file holds its
       mesh once (``VTXMeshPolicy.reuse``), not at every step.
+    * Checkpoints close the files; later output goes to further segments, which the XDMF file
+      indexes as one time series (app/field_segments.py); VTX segments are
+      ``segments/<name>.<k>.bp``. In a checkpoint (:meth:`state`) the writer is the number of
+      segments closed and the index as it stood.
 
     Args:
         folder: The run folder.
         mesh_data: The parent mesh and its region tags.
         functions: The fields to write.
         output: Which files to write, and in which protocol cycles (default: XDMF, always).
+        resume: Continuing a stopped run (:meth:`restore` follows): open no file yet.
     """
 
     def __init__(
@@ -251,39 +97,59 @@ class FieldWriter:
         mesh_data: Any,
         functions: Sequence[fem.Function],
         output: FieldOutput | None = None,
+        resume: bool = False,
     ):
         self.settings = output or FieldOutput()
-        parent = mesh_data.mesh
+        self.folder, self.mesh_data = Path(folder), mesh_data
+        self.comm = mesh_data.mesh.comm
         by_mesh: dict[Any, list[fem.Function]] = {}
         for function in functions:
             by_mesh.setdefault(function.function_space.mesh, []).append(function)
-        self._files: list[tuple[Any, list[_OutputCopy]]] = []
-        self._vtx: list[tuple[Any, list[_OutputCopy]]] = []
+        self._meshes: list[tuple[str, Any, list[_OutputCopy], dict[str, list[_OutputCopy]]]] = []
         stems: set[str] = set()
+        for mesh, members in by_mesh.items():
+            stem = "fields" if mesh is mesh_data.mesh else _stem(f"fields_{mesh.name}", stems)
+            stems.add(stem)
+            copies = []
+            if self.settings.xdmf:
+                copies = [_OutputCopy(f, _xdmf_space(f, mesh)) for f in members]
+            groups = _vtx_groups(mesh, members) if self.settings.vtx else {}
+            self._meshes.append((stem, mesh, copies, groups))
+        self.segment = 0  # the number of the segment written now or next
+        self._open: list[tuple[Any, list[_OutputCopy]]] | None = None
+        self._vtx: list[tuple[Any, list[_OutputCopy]]] = []
+        self._index: dict[str, str] = {}  # per stem: the XDMF index of the closed segments
+        if not resume:
+            self._start_segment()
+            if self.settings.xdmf and self.comm.rank == 0:
+                write_view_script(self.folder)
+
+    def _start_segment(self) -> None:
+        number, folder = self.segment, self.folder
+        if number > 0 and self.comm.rank == 0:
+            (folder / SEGMENTS).mkdir(exist_ok=True)
+        self.comm.barrier()
+        self._open, self._vtx = [], []
         try:
-            for mesh, members in by_mesh.items():
-                stem = "fields" if mesh is parent else _stem(f"fields_{mesh.name}", stems)
-                stems.add(stem)
+            for stem, mesh, copies, groups in self._meshes:
                 if self.settings.xdmf:
-                    xdmf = folder / f"{stem}.xdmf"
-                    self._files.append(self._xdmf(xdmf, mesh, members, mesh_data))
+                    path = segment_path(folder, stem, number, ".xdmf")
+                    self._open.append((self._xdmf(path, mesh, number == 0), copies))
                 if self.settings.vtx:
-                    self._vtx += _vtx_writers(folder, stem, mesh, members)
+                    self._vtx += _vtx_writers(folder, stem, number, mesh, groups)
         except BaseException:
             self.close()  # the files opened so far
             raise
-        if self.settings.xdmf and self._files and parent.comm.rank == 0:
-            write_view_script(folder)
 
-    @staticmethod
-    def _xdmf(path: Path, mesh: Any, members: list[fem.Function], mesh_data: Any):
+    def _xdmf(self, path: Path, mesh: Any, tags: bool) -> Any:
         stream = io.XDMFFile(mesh.comm, str(path), "w")
         stream.write_mesh(mesh)
-        if mesh is mesh_data.mesh and len(mesh_data.regions) > 1:  # one region: a constant
+        mesh_data = self.mesh_data
+        if tags and mesh is mesh_data.mesh and len(mesh_data.regions) > 1:  # one: a constant
             mesh.topology.create_connectivity(mesh.topology.dim, mesh.topology.dim)
             mesh_data.cell_tags.name = "regions"
             stream.write_meshtags(mesh_data.cell_tags, mesh.geometry)
-        return stream, [_OutputCopy(f, _xdmf_space(f, mesh)) for f in members]
+        return stream
 
     def write(self, time: float, cycle: int | None = None) -> None:
         """Write every field at ``time``, unless ``every_cycle`` leaves out ``cycle``.
@@ -294,20 +160,69 @@ class FieldWriter:
         """
         if not self.settings.wanted(cycle):
             return
-        for stream, copies in self._files:
+        if self._open is None:
+            self._start_segment()
+        for stream, copies in self._open:
             for copy in copies:
                 copy.update()
                 stream.write_function(copy.function, time)
+            stream.flush()  # what ParaView reads while the run goes on
         for writer, copies in self._vtx:
             for copy in copies:
                 copy.update()
             writer.write(time)
+        if self.segment > 0:
+            self._publish(current=True)
 
-    def close(self) -> None:
-        for stream, _ in self._files:
+    def _publish(self, current: bool) -> None:
+        """Rewrite each mesh's XDMF index: the closed segments, and the open one's steps."""
+        if self.comm.rank != 0 or not self.settings.xdmf:
+            return
+        for stem, *_ in self._meshes:
+            text = self._index.get(stem)
+            if current:
+                path = segment_path(self.folder, stem, self.segment, ".xdmf")
+                text = merge(text, path.read_text(), self.segment)
+            if text is not None:
+                replace_text(self.folder / f"{stem}.xdmf", text)
+
+    def _end_segment(self) -> None:
+        """Close the open segment; its steps join the index."""
+        self._close_files()
+        if self.comm.rank == 0 and self.settings.xdmf:
+            for stem, *_ in self._meshes:
+                path = segment_path(self.folder, stem, self.segment, ".xdmf")
+                self._index[stem] = merge(self._index.get(stem), path.read_text(), self.segment)
+        self.segment += 1
+        self._publish(current=False)
+
+    def state(self) -> dict[str, Any]:
+        """The writer in a checkpoint: it closes the open segment first, so every file the
+        checkpoint counts is complete."""
+        if self._open is not None:
+            self._end_segment()
+        return {"segments": self.segment, "index": dict(self._index)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue after a checkpoint: the segments begun after it go, the index is as it was
+        then, and the next output opens the next segment."""
+        self.segment, self._index = state["segments"], dict(state["index"])
+        if self.comm.rank == 0:
+            remove_segments_from(self.folder, self.segment)
+        self._publish(current=False)
+        self.comm.barrier()
+
+    def _close_files(self) -> None:
+        for stream, _ in self._open or []:
             stream.close()
         for writer, _ in self._vtx:
             writer.close()
+        self._open, self._vtx = None, []
+
+    def close(self) -> None:
+        if self._open is not None and self.segment > 0:
+            self._end_segment()
+        self._close_files()
 
 
 def write_view_script(folder: Path) -> Path:
@@ -473,21 +388,28 @@ def _stem(name: str, taken: set[str]) -> str:
     return unique
 
 
-def _vtx_writers(folder: Path, stem: str, mesh: Any, members: list[fem.Function]) -> list:
-    """One VTX writer per element type of ``members`` (all on ``mesh``), see
-    :func:`_vtx_space`."""
+def _vtx_groups(mesh: Any, members: list[fem.Function]) -> dict[str, list[_OutputCopy]]:
+    """The copies VTX writes of ``members`` (all on ``mesh``; see :func:`_vtx_space`), by
+    element type: one VTX file holds one."""
     groups: dict[str, list[_OutputCopy]] = {}
     for function in members:
         copy = _OutputCopy(function, _vtx_space(function, mesh))
         element = copy.function.function_space.ufl_element()
         kind = "DG" if element.discontinuous else "P"
         groups.setdefault(f"{kind}{element.embedded_superdegree}", []).append(copy)
+    return groups
+
+
+def _vtx_writers(
+    folder: Path, stem: str, number: int, mesh: Any, groups: dict[str, list[_OutputCopy]]
+) -> list:
+    """One VTX writer per element type of segment ``number``'s files of a mesh."""
     writers = []
     for index, (label, copies) in enumerate(groups.items()):
-        name = f"{stem}.bp" if index == 0 else f"{stem}_{label}.bp"
+        name = stem if index == 0 else f"{stem}_{label}"
         writer = io.VTXWriter(
             mesh.comm,
-            str(folder / name),
+            str(segment_path(folder, name, number, ".bp")),
             [copy.function for copy in copies],
             engine="BP4",
             mesh_policy=io.VTXMeshPolicy.reuse,
@@ -497,16 +419,22 @@ def _vtx_writers(folder: Path, stem: str, mesh: Any, members: list[fem.Function]
 
 
 class QuantityTable:
-    """``quantities.csv``: one row per output time, flushed as it is written."""
+    """``quantities.csv``: one row per output time, flushed as it is written.
 
-    def __init__(self, path: Path | None, columns: list[str], comm: Any):
+    In a checkpoint (app/checkpoint.py) the table is the number of rows written and the file's
+    length then; a restart (``resume=True``) opens the file as it is, cuts it back to that
+    length (rows the stopped run wrote after its checkpoint go), reads those rows back and
+    appends after them.
+    """
+
+    def __init__(self, path: Path | None, columns: list[str], comm: Any, resume: bool = False):
         self.columns = columns
         self.rows: list[list[float]] = []
+        self.path, self.comm = path, comm
         self._stream = None
         if path is not None and comm.rank == 0:
-            self._stream = path.open("w", newline="")
+            self._stream = open_table(path, columns, resume)
             self._writer = csv.writer(self._stream)
-            self._writer.writerow(columns)
 
     def append(self, row: list[float]) -> None:
         self.rows.append(row)
@@ -514,6 +442,58 @@ class QuantityTable:
             self._writer.writerow([f"{value:.12g}" for value in row])
             self._stream.flush()
 
+    def state(self) -> dict[str, Any]:
+        size = self._stream.tell() if self._stream is not None else 0
+        return {"rows": len(self.rows), "bytes": self.comm.bcast(size, root=0)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.rows = cut_table(self.path, self._stream, state["bytes"], self.columns, self.comm)
+        if self.path is not None and len(self.rows) != state["rows"]:
+            raise CaseError(
+                "--restart",
+                f"'{self.path}' holds {len(self.rows)} rows up to the checkpoint, which "
+                f"counted {state['rows']}",
+                "run again from the start",
+            )
+
     def close(self) -> None:
         if self._stream is not None:
             self._stream.close()
+
+
+def open_table(path: Path, columns: list[str], resume: bool) -> Any:
+    """A CSV file for writing rows: new, with its header, or (``resume``) the existing one,
+    to be cut back by :func:`cut_table`."""
+    if resume and path.is_file():
+        return path.open("r+", newline="")
+    stream = path.open("w", newline="")
+    csv.writer(stream).writerow(columns)
+    stream.flush()
+    return stream
+
+
+def cut_table(
+    path: Path | None, stream: Any, length: int, columns: list[str], comm: Any
+) -> list[list[float]]:
+    """Cut a CSV file back to its first ``length`` bytes (as it was at a checkpoint), leave
+    ``stream`` at its end and return its rows (on every rank; rank 0 holds the stream).
+
+    Raises:
+        CaseError: The file is shorter than that, or its header differs from ``columns``.
+    """
+    problem, rows = None, []
+    if path is not None and comm.rank == 0:
+        data = path.read_bytes()
+        lines = data[:length].decode(errors="replace").splitlines()
+        if len(data) < length:
+            problem = f"'{path}' is shorter than when the checkpoint was written"
+        elif not lines or next(csv.reader(lines[:1])) != columns:
+            problem = f"the columns of '{path}' differ from this run's"
+        else:
+            stream.seek(length)
+            stream.truncate()
+            rows = [[float(value) for value in row] for row in csv.reader(lines[1:])]
+    problem, rows = comm.bcast((problem, rows), root=0)
+    if problem:
+        raise CaseError("--restart", problem, "run again from the start")
+    return rows

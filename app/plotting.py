@@ -57,7 +57,7 @@ class FieldSeries:
     file: Path
     times: list[float]
     steps: list[ET.Element]  # the Uniform grid of each time step
-    mesh: ET.Element  # the grid whose Topology and Geometry the steps include
+    meshes: list[ET.Element]  # the grid whose Topology and Geometry each step includes
 
 
 @dataclass
@@ -139,16 +139,17 @@ def _index_xdmf(path: Path) -> list[FieldSeries]:
         steps = grid.findall("Grid")
         if grid.get("CollectionType") != "Temporal" or not steps:
             continue
-        mesh = _included_mesh(steps[0], uniform)
-        if mesh is not None:
+        meshes = [_included_mesh(step, uniform) for step in steps]
+        if all(mesh is not None for mesh in meshes):
             times = [float(step.find("Time").get("Value")) for step in steps]
-            found.append(FieldSeries(grid.get("Name"), path, times, steps, mesh))
+            found.append(FieldSeries(grid.get("Name"), path, times, steps, meshes))
     return found
 
 
 def _included_mesh(step: ET.Element, uniform: list[ET.Element]) -> ET.Element | None:
     """The mesh grid a time step includes: DOLFINx points at it by position, as in
-    ``xpointer(/Xdmf/Domain/Grid[@GridType='Uniform'][1]/*[self::Topology or ...])``."""
+    ``xpointer(/Xdmf/Domain/Grid[@GridType='Uniform'][1]/*[self::Topology or ...])`` (a run
+    continued after a checkpoint has a mesh per segment: app/field_segments.py)."""
     include = step.find(XINCLUDE)
     pointer = include.get("xpointer", "") if include is not None else ""
     match = re.search(r"\[@GridType='Uniform'\]\[(\d+)\]", pointer)
@@ -162,7 +163,8 @@ def _snapshot_xdmf(series: FieldSeries, index: int, target: Path) -> Path:
     step = copy.deepcopy(series.steps[index])
     for include in step.findall(XINCLUDE):
         step.remove(include)
-    parts = [copy.deepcopy(e) for e in series.mesh if e.tag in ("Topology", "Geometry")]
+    mesh = series.meshes[index]
+    parts = [copy.deepcopy(e) for e in mesh if e.tag in ("Topology", "Geometry")]
     for position, part in enumerate(parts):
         step.insert(position, part)
     for item in step.iter("DataItem"):

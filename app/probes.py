@@ -44,7 +44,7 @@ from mpi4py import MPI
 from pydantic import Field, model_validator
 
 from app.errors import CaseError, did_you_mean, listing
-from app.output import column
+from app.output import column, cut_table, open_table
 from app.parameters import Parameters, quantity
 from app.pointwise import CellMean, cell_mean_space, quadrature_degree
 
@@ -270,6 +270,7 @@ class Probes:
                 self.points[name] = readings
         self._rows: dict[str, list[list[float]]] = {name: [] for name in self.lines}
         self._streams: dict[str, Any] = {}
+        self._folder: Path | None = None
 
     # Set-up ---------------------------------------------------------------------------------
     def _coordinates(self, name: str, spec: Probe) -> np.ndarray:
@@ -404,24 +405,56 @@ class Probes:
             text += f"; not {', '.join(fields)} (on '{place}' only)"
         return text
 
-    def open(self, folder: Path | None) -> None:
-        """Start the profile CSVs (rank 0) in ``folder``/profiles."""
+    def open(self, folder: Path | None, resume: bool = False) -> None:
+        """Start the profile CSVs (rank 0) in ``folder``/profiles (``resume``: open a stopped
+        run's, to be cut back to its checkpoint by :meth:`restore`)."""
+        self._folder = folder
         if folder is None or not self.lines or self._comm.rank != 0:
             return
         (folder / "profiles").mkdir(exist_ok=True)
         for name in self.lines:
-            stream = (folder / "profiles" / f"{name}.csv").open("w", newline="")
-            csv.writer(stream).writerow(self.profile_columns(name))
-            self._streams[name] = stream
+            path = folder / "profiles" / f"{name}.csv"
+            self._streams[name] = open_table(path, self.profile_columns(name), resume)
 
-    def read(self, t: float) -> list[float]:
-        """The point probes' values now, in column order (collective), and a profile row per
-        point of each line."""
+    def state(self) -> dict[str, Any]:
+        """The profiles in a checkpoint: each file's length (app/output.py, QuantityTable)."""
+        sizes = {name: stream.tell() for name, stream in self._streams.items()}
+        return {"bytes": self._comm.bcast(sizes, root=0)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        for name in self.lines:
+            path = None if self._folder is None else self._folder / "profiles" / f"{name}.csv"
+            stream = self._streams.get(name)
+            length = state["bytes"].get(name, 0)
+            columns = self.profile_columns(name)
+            self._rows[name] = cut_table(path, stream, length, columns, self._comm)
+
+    def read(self) -> tuple[list[float], list[np.ndarray]]:
+        """The point probes' values now, in column order, and the values along each line
+        (collective); :meth:`write_profiles` writes the latter."""
         readings = [r for rs in self.points.values() for r in rs]
         lines = [r for _, rs in self.lines.values() for r in rs]
         values = self._reduce(readings + lines)
-        self._profiles(t, values[len(readings) :])
-        return [float(v) for block in values[: len(readings)] for v in block.ravel()]
+        points = [float(v) for block in values[: len(readings)] for v in block.ravel()]
+        return points, values[len(readings) :]
+
+    def not_finite(self, points: list[float], lines: list[np.ndarray]) -> str:
+        """Which probe reads a non-finite value (lines: where they lie in the field's mesh;
+        elsewhere they read nan by design), or ""."""
+        columns = self.columns
+        for name, value in zip(columns, points, strict=True):
+            if not np.isfinite(value):
+                return f"probe column '{name}' is {value}"
+        readings = [(n, r) for n, (_, rs) in self.lines.items() for r in rs]
+        for (name, reading), block in zip(readings, lines, strict=True):
+            located = block[reading.located.found]
+            if not np.isfinite(located).all():
+                return f"line probe '{name}' reads a non-finite {reading.field}"
+        return ""
+
+    def write_profiles(self, t: float, lines: list[np.ndarray]) -> None:
+        """A row per point of each line at time ``t`` (rank 0 writes)."""
+        self._profiles(t, lines)
 
     def values(self, columns: list[str]) -> dict[str, float]:
         """The named point-probe columns now (collective), for events."""

@@ -12,6 +12,11 @@ balances close to round-off, which a flux integral of the gradient does not. Lik
 of a row it is the value at the row's time: the group gives the residual of its rows at the
 current state (:meth:`app.groups.Group.residuals_now`: a BDF step's residual, read before the
 history shifts, or the semi-discrete rows with the rates at this instant).
+
+The sum of the residual over a set of dofs is the residual form tested with the indicator of
+those dofs (1 there, 0 elsewhere), a scalar form like the integral quantities. Both are
+evaluated by :class:`app.affine.AffineScalar`: a quantity affine in the fields (a heat flow, a
+stored energy, a linear problem's reaction) becomes dot products with vectors assembled once.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ from typing import Any
 
 import numpy as np
 import ufl
-from dolfinx import fem, la
+from dolfinx import fem
 from mpi4py import MPI
 
+from app.affine import AffineScalar
 from app.context import unknown_fixable
 from app.contracts import Physics, Quantity
 from app.domains import Evaluation
@@ -41,11 +47,13 @@ class Quantities:
     Args:
         columns: Quantity per column.
         store: All fields.
-        residuals_now: The residual vectors of the named solved fields' rows at the current
-            state and time.
+        residuals_now: The residual form of each named solved field's row at the current state
+            and time, with its kind ("step" or "rate"; see :meth:`Group.residuals_now`).
         residual_forms: The step residual (UFL) of each solved field: the terms whose size
             a reaction's round-off is judged against (:meth:`scales`).
         mesh_data: The mesh with its named boundaries.
+        static: Functions that never change during the run.
+        stored: Evaluate affine quantities from stored vectors (``[solver] stored_products``).
         now: The time of the current state (accumulated quantities integrate up to it).
     """
 
@@ -53,19 +61,21 @@ class Quantities:
         self,
         columns: Mapping[str, Quantity],
         store: FieldStore,
-        residuals_now: Callable[[set[str]], Mapping[str, la.Vector]],
+        residuals_now: Callable[[set[str]], Mapping[str, tuple[str, Any]]],
         residual_forms: Mapping[str, Any],
         mesh_data: MeshData,
+        static: set[Any],
+        stored: bool = True,
         now: Callable[[], float] = lambda: 0.0,
     ):
         self.columns = dict(columns)
         self._store = store
         self._residuals_now = residuals_now
         self._comm = mesh_data.mesh.comm
+        self._static, self._stored = static, stored
         # An integrand that is zero by construction (UFL drops it) has no form: its value is 0.
-        maps = store.domains.entity_maps
         self._integrals = {
-            name: fem.form(q.form, entity_maps=maps)
+            name: self._affine(q.form)
             for name, q in self.columns.items()
             if q.reduction in ("integral", "accumulated") and not q.form.empty()
         }
@@ -77,22 +87,26 @@ class Quantities:
         self._since = now()
         # The denominators of ratios (a region's measure for a mean): never empty.
         self._denominators = {
-            name: fem.form(q.per, entity_maps=maps)
-            for name, q in self.columns.items()
-            if q.per is not None
+            name: self._affine(q.per) for name, q in self.columns.items() if q.per is not None
         }
         self._residual_forms = dict(residual_forms)
         self._scales: dict[str, Callable[[], float]] | None = None
         # A degree of freedom on two boundaries (a corner) counts for the first one only, so the
         # reactions of a field add up to its total residual.
-        self._dofs: dict[str, np.ndarray] = {}
+        self._indicators: dict[str, fem.Function] = {}
         claimed: dict[tuple[str, int | None], np.ndarray] = {}
         for name, q in self.columns.items():
             if q.reduction == "reaction":
-                dofs = _boundary_dofs(store[q.field].space, store, q.boundary, q.component)
+                space = store[q.field].space
+                dofs = _boundary_dofs(space, store, q.boundary, q.component)
                 taken = claimed.get((q.field, q.component), np.empty(0, dtype=dofs.dtype))
-                self._dofs[name] = np.setdiff1d(dofs, taken)
+                self._indicators[name] = _indicator(space, np.setdiff1d(dofs, taken))
                 claimed[(q.field, q.component)] = np.union1d(taken, dofs)
+        self._reactions: dict[tuple[str, str], AffineScalar] = {}  # by (column, kind)
+
+    def _affine(self, form: ufl.Form) -> AffineScalar:
+        maps = self._store.domains.entity_maps
+        return AffineScalar(form, self._static, maps, self._comm, self._stored)
 
     def coefficients(self) -> set[Any]:
         """Functions the quantities read (so derived fields among them are kept current)."""
@@ -114,46 +128,55 @@ class Quantities:
         for name in names:
             quantity = self.columns[name]
             if quantity.reduction == "integral":
-                values[name] = self._integral(self._integrals.get(name))
+                form = self._integrals.get(name)
+                values[name] = form.value() if form is not None else 0.0
                 if name in self._denominators:
-                    denominator = self._integral(self._denominators[name])
+                    denominator = self._denominators[name].value()
                     # 0/0 before a field is solved for (a mean strain at t = 0): undefined
                     values[name] = values[name] / denominator if denominator else math.nan
             elif quantity.reduction == "accumulated":
                 total, before = self._accumulated[name]
-                now = self._integral(self._integrals.get(name))
+                now = self._integrand(name)
                 step = (self._now() - self._since) * (before + now) / 2
                 values[name] = quantity.scale * (total + step)
             elif quantity.reduction == "reaction":
-                local = residuals[quantity.field].array[self._dofs[name]].sum()
-                total = self._comm.allreduce(local, op=MPI.SUM)
-                values[name] = quantity.scale * float(total)
+                values[name] = quantity.scale * self._reaction(name, *residuals[quantity.field])
             else:
                 values[name] = self._store[quantity.field].global_extreme(quantity.reduction)
         return values
 
-    def _integral(self, form: fem.Form | None) -> float:
-        local = fem.assemble_scalar(form) if form is not None else 0.0
-        return float(self._comm.allreduce(local, op=MPI.SUM))
+    def _reaction(self, name: str, kind: str, residual: ufl.Form) -> float:
+        """The residual summed over the quantity's dofs: tested with their indicator."""
+        if (name, kind) not in self._reactions:
+            tested = ufl.replace(residual, {residual.arguments()[0]: self._indicators[name]})
+            self._reactions[name, kind] = self._affine(tested)
+        return self._reactions[name, kind].value()
+
+    def _integral(self, form: fem.Form) -> float:
+        return float(self._comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM))
+
+    def _integrand(self, name: str) -> float:
+        form = self._integrals.get(name)
+        return form.value() if form is not None else 0.0
 
     def start(self) -> None:
         """Accumulated quantities begin at zero, at the current state."""
         self._since = self._now()
         for name, record in self._accumulated.items():
-            record[:] = [0.0, self._integral(self._integrals.get(name))]
+            record[:] = [0.0, self._integrand(name)]
 
     def commit(self) -> None:
         """Add the step just accepted to the accumulated quantities."""
         now = self._now()
         for name, record in self._accumulated.items():
-            integrand = self._integral(self._integrals.get(name))
+            integrand = self._integrand(name)
             record[:] = [record[0] + (now - self._since) * (record[1] + integrand) / 2, integrand]
         self._since = now
 
     def restart(self) -> None:
         """After a jump of the forcing: the integrands from the state just after it."""
         for name, record in self._accumulated.items():
-            record[1] = self._integral(self._integrals.get(name))
+            record[1] = self._integrand(name)
 
     def scales(self) -> dict[str, float]:
         """The magnitude of the terms each quantity is made of, at the current state: the scale
@@ -184,10 +207,7 @@ class Quantities:
             return lambda: abs(self.evaluate([name])[name])
         if quantity.reduction == "reaction":
             residual = self._residual_forms[quantity.field]
-            indicator = fem.Function(self._store[quantity.field].space)
-            indicator.x.array[self._dofs[name]] = 1.0
-            indicator.x.scatter_forward()
-            form = ufl.replace(residual, {residual.arguments()[0]: indicator})
+            form = ufl.replace(residual, {residual.arguments()[0]: self._indicators[name]})
         elif quantity.form.empty():
             return lambda: 0.0
         else:
@@ -197,8 +217,16 @@ class Quantities:
         return lambda: (
             abs(quantity.scale)
             * self._integral(compiled)
-            / (abs(self._integral(denominator)) if denominator is not None else 1.0)
+            / (abs(denominator.value()) if denominator is not None else 1.0)
         )
+
+
+def _indicator(space: fem.FunctionSpace, dofs: np.ndarray) -> fem.Function:
+    """1 at the given owned dofs (and their ghost copies on other ranks), 0 elsewhere."""
+    indicator = fem.Function(space)
+    indicator.x.array[dofs] = 1.0
+    indicator.x.scatter_forward()
+    return indicator
 
 
 def quantity_columns(

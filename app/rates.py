@@ -13,10 +13,18 @@ solved for the rate w = du/dt with the state u frozen; the reaction is C w + F o
 It is exact for the semi-discrete problem, so as accurate in time as u itself, at every row:
 the first after the start, after a breakpoint or a protocol stage change, at any dt.
 
-The system is linear in w, with the capacity (mass) matrix as operator, whose condition number
-does not grow under refinement: GMRES with block-Jacobi ILU(0) takes a few tens of iterations at
-any size (a direct factorisation of a 3D mass matrix cost more than the run's steps). It is set
-up on first use, so runs that report no reaction never build it.
+The system is linear in w, with the capacity (mass) matrix as operator. Scaled by its diagonal,
+a mass matrix has a condition number bounded under refinement (at most d + 2 for P1 simplices in
+d dimensions), so Jacobi-preconditioned CG reaches round-off in a few tens of iterations at any
+size, each a matrix-vector product, with no factorisation to set up (ILU(0) and GMRES's
+orthogonalisation cost more than the whole CG solve; a direct factorisation of a 3D mass matrix
+costs more than a run's steps). CG needs a symmetric operator: every time term a scalar
+capacity (C du/dt); a storage of an amount that reads several fields couples their rates
+unsymmetrically, and takes GMRES with the same preconditioner.
+
+The solver is set up on first use, so runs that report no reaction never build it. Under BDF the
+rates serve only rows that follow no step (the first, or an event checked at a stage's start),
+so a large system releases its matrix after each use rather than hold it through the run.
 """
 
 from __future__ import annotations
@@ -34,6 +42,9 @@ from app.solvers import System, jacobian_blocks, make_solver
 from app.timeint import Row, TimeScheme
 
 RATE_RTOL = 1e-12  # relative residual of the rate solve: cheap, and flows to round-off
+# Above this many unknowns a BDF run releases the rates' matrix after use (see the docstring);
+# below it the matrix is small and rebuilding it at every stage change would cost more.
+RELEASE_ABOVE = 100_000
 
 
 class Rates:
@@ -86,6 +97,13 @@ class Rates:
         )
         self._t = scheme.t
         self._solver = None
+        self._compiled = False
+        symmetric = all(
+            term.kind == "capacity" and ufl.as_ufl(term.expression).ufl_shape == ()
+            for row in transient
+            for term in row.terms
+        )
+        self._preset = "cg_jacobi" if symmetric else "gmres_jacobi"
 
     def solve(self, solver_spec: Any, domains: Domains) -> None:
         """Solve for the rates at the current state (compiling on first use).
@@ -94,14 +112,15 @@ class Rates:
             SolverError: The iterative solve failed (a transient field with no capacity
                 somewhere makes the capacity matrix singular).
         """
-        if self._solver is None:
+        if not self._compiled:
             for value in self._values:
                 value.compile(domains)
+            self._compiled = True
+        if self._solver is None:
             # A field with no capacity somewhere (species in pores that have closed) leaves zero
-            # rows, where ILU(0) stops on a zero pivot: its rate there is undefined and reads
-            # into no flow, so a shifted pivot is enough.
-            petsc = {"sub_pc_factor_shift_type": "nonzero"}
-            update = {"preset": "gmres_ilu", "rtol": RATE_RTOL, "petsc": petsc}
+            # rows of the capacity matrix; Jacobi takes 1 for a zero diagonal there, where the
+            # rate is undefined and reads into no flow.
+            update = {"preset": self._preset, "rtol": RATE_RTOL, "petsc": {}}
             spec = solver_spec.model_copy(update=update)
             self._solver = make_solver(self.system, spec, f"{self.name}_rates")
         for value in self._values:
@@ -113,3 +132,10 @@ class Rates:
                 f"the rates d/dt of {fields} at t = {float(self._t.value):.6g} s, which the "
                 f"flows through fixed-value boundaries need, could not be solved ({report.reason})"
             )
+
+    def release(self) -> None:
+        """Free the solver's matrix and vectors if the system is large (it is set up again on
+        the next use)."""
+        if self._solver is not None and self.system.size > RELEASE_ABOVE:
+            self._solver.destroy()
+            self._solver = None

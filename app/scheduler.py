@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from tqdm import tqdm
 
-from app.errors import SolverError
+from app.errors import Diverged, SolverError
 from app.events import Trigger
 from app.solvers import SolveReport
 
@@ -44,7 +45,6 @@ class Stepper(Protocol):
     def error(self) -> float | None: ...
     def change(self) -> float: ...
     def values(self, columns: list[str]) -> dict[str, float]: ...
-    def record(self, t: float, dt: float, report: SolveReport | None) -> None: ...
     def apply(self, stage: Any) -> None: ...
 
 
@@ -62,7 +62,44 @@ class Unbounded:
 
     stage: Any
     until: Trigger
-    scale: float | None = None  # |value| + |distance| of the watched quantity at its start
+
+
+@dataclass
+class LoopState:
+    """Where the time loop stands between two steps: everything it needs to go on exactly as
+    if it had never stopped (a checkpoint holds it; see :meth:`TimeLoop.state`).
+
+    Attributes:
+        t: The time reached.
+        dt: The next step size the controller proposes.
+        stage: The protocol stage being run (0 without a protocol).
+        stage_start: When that stage began.
+        entered: The stage's settings are applied and its conditions checked at its start.
+        before: The watched quantity columns at ``t``.
+        bracket: A crossing being located: [end of the rejected step, the watched columns
+            there, index of the trigger among the stage's triggers].
+        scale: |value| + |distance to the threshold| of an unbounded stage's watched quantity
+            at its first step (the runaway check).
+        steps: Accepted steps so far.
+        rejected: Rejected steps so far.
+        last_output: The time of the last row written.
+        fired: The event that stopped the run.
+        done: The run reached its end (time.end, the protocol's end or an event).
+    """
+
+    t: float
+    dt: float
+    stage: int = 0
+    stage_start: float = 0.0
+    entered: bool = False
+    before: dict[str, float] = field(default_factory=dict)
+    bracket: list | None = None
+    scale: float | None = None
+    steps: int = 0
+    rejected: int = 0
+    last_output: float | None = None
+    fired: str | None = None
+    done: bool = False
 
 
 @dataclass
@@ -113,6 +150,10 @@ class TimeLoop:
             trigger or None); None without a protocol.
         progress: Show a progress bar (rank 0, runs longer than a few seconds).
         comm: The communicator.
+        record: Writes the output row (and fields) of the current state: ``record(t, dt,
+            report)``.
+        boundary: Called before every step, where :meth:`state` is complete (checkpoints,
+            stop requests; app/runner.py).
     """
 
     def __init__(
@@ -124,34 +165,64 @@ class TimeLoop:
         stages: list[tuple[Any, float | None, Trigger | None]] | None,
         progress: bool,
         comm: Any,
+        record: Callable[[float, float, SolveReport | None], None],
+        boundary: Callable[[], None] | None = None,
     ):
         self.time, self.output, self.stepper = time, output, stepper
+        self._write = record
         self.events, self.stages = events, stages
         self._progress = progress and comm.rank == 0
-        self.steps = 0
-        self.rejected = 0
+        self._boundary = boundary
+        self.position = LoopState(time.start, time.dt or 0.0)
+        self._resumed = False
         self._unbounded: Unbounded | None = None
-        self.fired: str | None = None  # the event that stopped the run
+        self._triggers: list[Trigger] = []
+        self._failure: tuple[float, SolveReport] | None = None  # first failed try of a step
+
+    @property
+    def steps(self) -> int:
+        return self.position.steps
+
+    @property
+    def rejected(self) -> int:
+        return self.position.rejected
+
+    @property
+    def fired(self) -> str | None:
+        """The event that stopped the run."""
+        return self.position.fired
+
+    def state(self) -> dict[str, Any]:
+        """The loop's part of a checkpoint (app/checkpoint.py)."""
+        return asdict(self.position)
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint's :meth:`state` (the next :meth:`run` resumes there)."""
+        self.position = LoopState(**state)
+        self._resumed = True
 
     def run(self) -> None:
         time = self.time
         if time.end is None and self.stages is None:
             report = self._solve(time.start, time.dt or 0.0, retry=False)
-            self.stepper.record(time.start, 0.0, report)
+            self._record(time.start, 0.0, report)
             self.stepper.commit()
+            self.position.done = True
             return
         end = time.end if time.end is not None else math.inf
+        position = self.position
         stages = self.stages or [(None, None, None)]
-        if stages[0][0] is not None:  # the first row is the start of the first step
-            self.stepper.apply(stages[0][0])
-        self.stepper.initialise()  # before anything reads the state at the start
-        if time.transient:
-            self.stepper.record(time.start, 0.0, None)
+        if not self._resumed:
+            if stages[0][0] is not None:  # the first row is the start of the first step
+                self.stepper.apply(stages[0][0])
+            self.stepper.initialise()  # before anything reads the state at the start
+            if time.transient:
+                self._record(time.start, 0.0, None)
         self._outputs = OutputTimes(time.start, end, self.output.interval, self.output.times)
         self._breaks = [b for b in time.breakpoints if time.start < b < end]
-        t, dt = time.start, time.dt
         with tqdm(
             total=end - time.start if math.isfinite(end) else None,
+            initial=position.t - time.start,
             unit="s",
             delay=3,
             disable=not self._progress,
@@ -161,41 +232,70 @@ class TimeLoop:
                 else "t={n:.4g} s [{elapsed}{postfix}]"  # a protocol's end is not known ahead
             ),
         ) as self._bar:
-            for index, (stage, duration, until) in enumerate(stages):
-                if index > 0:
-                    self.stepper.apply(stage)
-                    self.stepper.restart()  # the forcing jumps at a stage change
-                stage_end = min(t + duration, end) if duration is not None else end
-                triggers = [*([until] if until else []), *self.events]
+            while position.stage < len(stages) and position.fired is None:
+                stage, duration, until = stages[position.stage]
+                if stage is not None:
+                    self.stepper.apply(stage)  # resumed within it: its settings again
+                    if position.stage > 0 and not position.entered:
+                        self.stepper.restart()  # the forcing jumps at a stage change
+                if not position.entered:
+                    position.stage_start = position.t
+                stage_end = end
+                if duration is not None:
+                    stage_end = min(position.stage_start + duration, end)
+                self._triggers = [*([until] if until else []), *self.events]
                 self._unbounded = None if math.isfinite(stage_end) else Unbounded(stage, until)
-                t, dt, fired = self._march(t, dt, stage_end, triggers)
-                if fired in self.events or t >= end - self._tolerance(end):
-                    self.fired = fired.text if fired in self.events else None
+                fired = self._march(stage_end)
+                if fired in self.events:
+                    position.fired = fired.text
+                if position.fired or position.t >= end - self._tolerance(end):
                     break
+                position.stage += 1
+                position.entered = False
+        position.done = True
 
     def _tolerance(self, end: float) -> float:
         return 1e-9 * max(abs(end) if math.isfinite(end) else 1.0, self.time.dt or 1.0)
 
-    def _march(self, t: float, dt: float, end: float, triggers: list[Trigger]):
-        time, adaptive = self.time, self.time.adaptive
+    def _record(self, t: float, step: float, report: SolveReport | None) -> None:
+        """Write the row (and fields) at ``t``; a non-finite value is reported with the step
+        and the last good output time, and nothing of it is written."""
+        try:
+            self._write(t, step, report)
+        except Diverged as exc:
+            last = self.position.last_output
+            raise Diverged(
+                f"{exc} in step {self.position.steps}"
+                + ("" if last is None else f"; the last good output is at t = {last:.6g} s")
+            ) from None
+        self.position.last_output = t
+
+    def _march(self, end: float) -> Trigger | None:
+        """Step until ``end`` or until a trigger holds (returned)."""
+        time, adaptive, position = self.time, self.time.adaptive, self.position
+        triggers = self._triggers
         dt_max = adaptive.dt_max if adaptive and adaptive.dt_max else end - time.start
         tolerance = self._tolerance(end)
-        stops = sorted({*(s for s in self._breaks if t < s < end), end})
+        stops = sorted({*(s for s in self._breaks if position.t < s < end), end})
         columns = sorted({c for trigger in triggers for c in trigger.columns})
-        before = self.stepper.values(columns) if triggers else {}
-        for trigger in triggers:
-            if trigger.holds(before):
-                log.info("'%s' holds at t = %.6g s", trigger.text, t)
-                return t, dt, trigger
-        bracket: tuple[float, dict, Trigger] | None = None  # (time, values) where a trigger held
-        while t < end - tolerance:
+        if not position.entered:
+            position.before = self.stepper.values(columns) if triggers else {}
+            position.bracket, position.scale, position.entered = None, None, True
+            for trigger in triggers:
+                if trigger.holds(position.before):
+                    log.info("'%s' holds at t = %.6g s", trigger.text, position.t)
+                    return trigger
+        while position.t < end - tolerance:
+            if self._boundary is not None:
+                self._boundary()
+            t, bracket = position.t, position.bracket
             target = next((s for s in stops if s > t + tolerance), end)
             target = min(target, self._outputs.after(t, tolerance))
             if bracket is not None:
                 target = min(target, bracket[0])
-            step = self._step_size(t, dt, target, tolerance)
+            step = self._step_size(t, position.dt, target, tolerance)
             if bracket is not None:
-                step = self._trial(t, before, bracket)
+                step = self._trial(t, position.before, bracket)
             if not math.isfinite(t + step):  # dt grew without bound, and nothing ended the run
                 raise SolverError(
                     f"the time step grew without bound at t = {t:.6g} s and nothing ended the "
@@ -203,25 +303,30 @@ class TimeLoop:
                 )
             report = self._solve(t, step, retry=adaptive is not None)
             if not report.converged:
-                dt = self._cut(t, step, report.reason)
+                position.dt = self._cut(t, step, report)
                 continue
             error = self.stepper.error() if adaptive and adaptive.rtol else None
             if error is not None and error > 1:
                 self.stepper.rollback()
-                self.rejected += 1
-                dt = self._resize(step, error, dt_max)
+                position.rejected += 1
+                position.dt = self._resize(step, error, dt_max)
                 log.info(
-                    "step to t = %.6g s rejected: error %.2f; dt -> %.3g s", t + step, error, dt
+                    "step to t = %.6g s rejected: error %.2f; dt -> %.3g s",
+                    t + step,
+                    error,
+                    position.dt,
                 )
                 continue
             after = self.stepper.values(columns) if triggers else {}
             fired = next((trig for trig in triggers if trig.holds(after)), None)
             if fired is not None and step > fired.tolerance:
                 self.stepper.rollback()  # locate the crossing before taking the step
-                bracket = (t + step, after, fired)
+                position.bracket = [t + step, after, triggers.index(fired)]
                 continue
             t = target if abs(target - (t + step)) <= tolerance else t + step
-            self.steps += 1
+            position.t = t
+            position.steps += 1
+            self._failure = None
             # Outputs first: reactions need the step's residual, before the history shifts.
             if (
                 self._outputs.every_step
@@ -229,36 +334,36 @@ class TimeLoop:
                 or self._outputs.hits(t, tolerance)
                 or any(abs(t - s) <= tolerance for s in stops)
             ):
-                self.stepper.record(t, step, report)
+                self._record(t, step, report)
             if fired is None and self._unbounded is not None:
                 self._check_progress(t, after)
             self.stepper.commit()
             if any(abs(t - b) <= tolerance for b in self._breaks):
                 self.stepper.restart()
             if bracket is None:
-                dt = self._next_dt(step, dt, report, error, dt_max)
+                position.dt = self._next_dt(step, position.dt, report, error, dt_max)
             elif fired is None and t >= bracket[0] - tolerance:
-                bracket = None
-            before = after
+                position.bracket = None
+            position.before = after
             self._bar.update(step)
             self._bar.set_postfix_str(f"dt={step:.3g} s", refresh=False)
             if fired is not None:
                 log.info("'%s' at t = %.9g s", fired.text, t)
-                return t, dt, fired
-        return t, dt, None
+                return fired
+        return None
 
     def _check_progress(self, t: float, values: dict) -> None:
         """End a stage that only its condition can end once the condition can no longer be
         met: the solution stopped changing (a steady state), or the watched quantity ran away
         from the threshold (RUNAWAY times its scale at the stage's start)."""
-        unbounded = self._unbounded
+        unbounded, position = self._unbounded, self.position
         distance = unbounded.until.distance(values)
-        if unbounded.scale is None:
+        if position.scale is None:
             value = values[unbounded.until.columns[0]]
-            unbounded.scale = abs(value) + abs(distance)
+            position.scale = abs(value) + abs(distance)
         if self.stepper.change() <= STEADY_CHANGE:
             reason = f"the solution stopped changing at t = {t:.6g} s"
-        elif unbounded.scale > 0 and -distance > RUNAWAY * unbounded.scale:
+        elif position.scale > 0 and -distance > RUNAWAY * position.scale:
             reason = f"by t = {t:.6g} s the quantity had run away from its threshold"
         else:
             return
@@ -278,15 +383,15 @@ class TimeLoop:
         step = remaining if remaining - dt < 1e-3 * dt else dt
         return dt if abs(step - dt) <= tolerance else step
 
-    @staticmethod
-    def _trial(t: float, before: dict, bracket: tuple[float, dict, Trigger]) -> float:
+    def _trial(self, t: float, before: dict, bracket: list) -> float:
         """The next step while locating a crossing between ``t`` and the bracket's end.
 
         Regula falsi estimates the crossing; the step aims half a tolerance short of it, so it
         is accepted, and the following step of at most one tolerance then triggers. Trial steps
         stay inside the bracket, which shrinks.
         """
-        high, after, trigger = bracket
+        high, after, index = bracket
+        trigger = self._triggers[index]
         width, tolerance = high - t, trigger.tolerance
         below, above = trigger.distance(before), trigger.distance(after)
         offset = width * below / (below - above) if above != below else width / 2
@@ -296,23 +401,41 @@ class TimeLoop:
 
     def _solve(self, start: float, dt: float, retry: bool) -> SolveReport:
         report = self.stepper.step(start, dt)
+        if report.non_finite and self._failure is None:
+            self._failure = (start + dt, report)
         if not report.converged and not retry:
             hint = "; set [time.adaptive] to retry with smaller steps"
             hint = hint if self.time.transient else ""
-            raise SolverError(f"the solve failed at t = {start + dt:.6g} s ({report.reason}){hint}")
+            self._give_up(f"the solve failed at t = {start + dt:.6g} s ({report.reason}){hint}")
         return report
 
-    def _cut(self, t: float, step: float, reason: str) -> float:
+    def _give_up(self, message: str) -> None:
+        """End the run on the step that failed for good: as divergence, with where the first
+        non-finite value of its tries appeared, when one did."""
+        if self._failure is None:
+            raise SolverError(message)
+        when, report = self._failure
+        last = self.position.last_output
+        raise Diverged(
+            f"the solution diverged in step {self.position.steps + 1}: at t = {when:.6g} s "
+            f"{report.non_finite}; {message}"
+            + ("" if last is None else f"; the last good output is at t = {last:.6g} s")
+        )
+
+    def _cut(self, t: float, step: float, report: SolveReport) -> float:
         adaptive = self.time.adaptive
         dt = step * adaptive.shrink
-        self.rejected += 1
+        self.position.rejected += 1
         log.warning(
-            "step to t = %.6g s rejected (%s); retrying with dt = %.3g s", t + step, reason, dt
+            "step to t = %.6g s rejected (%s); retrying with dt = %.3g s",
+            t + step,
+            report.reason,
+            dt,
         )
         if dt < adaptive.dt_min:
-            raise SolverError(
+            self._give_up(
                 f"the solve failed at t = {t + step:.6g} s and dt would fall below "
-                f"time.adaptive.dt_min = {adaptive.dt_min:g} s ({reason})"
+                f"time.adaptive.dt_min = {adaptive.dt_min:g} s ({report.reason})"
             )
         return dt
 

@@ -22,19 +22,17 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from dolfinx import fem
 from mpi4py import MPI
 
-from app import output_quantities
+from app import output_quantities, runner
 from app.case import LoadedCase, load_case
+from app.checkpoint import Checkpoint
 from app.context import (
     FormContext,
     ParameterConstants,
@@ -52,42 +50,17 @@ from app.forms import FormRules
 from app.groups import Group, blame
 from app.meshing import MeshData, build_mesh
 from app.multiscale.manager import Multiscale
-from app.output import FieldOutput, FieldWriter, QuantityTable, RunDirectory
 from app.probes import Probes
 from app.quantities import Quantities, add_case_columns, quantity_columns
 from app.registry import check_contracts
-from app.scheduler import TimeLoop
+from app.runner import Result
+from app.safeguards import StopRequests
 from app.solvers import SolveReport, describe_groups
 from app.timeint import ACCURACY, ORDERS, TimeScheme
 
 log = logging.getLogger("scalebridge")
 
 FIXED_COLUMNS = ["time_s", "dt_s", "newton_iterations", "linear_iterations"]
-
-
-@dataclass
-class Result:
-    """What a run returns.
-
-    Attributes:
-        quantities: Each quantities.csv column as an array (one entry per output time).
-        fields: Final value of every field.
-        output_dir: The run folder (None for a run without output).
-        steps: Accepted time steps.
-        rejected: Rejected (retried) time steps.
-        wall_time: Seconds from set-up to the end of the run.
-        event: The event that stopped the run, if one did.
-        profiles: Each line probe's rows (one per point and output time) by column.
-    """
-
-    quantities: dict[str, np.ndarray]
-    fields: dict[str, fem.Function]
-    output_dir: Path | None
-    steps: int
-    rejected: int
-    wall_time: float
-    event: str | None = None
-    profiles: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 class Simulation:
@@ -102,6 +75,8 @@ class Simulation:
         self.mesh_data: MeshData | None = None
         self.groups: list[Group] = []
         self._compiled = False
+        # called with t after each output row is written (the conformance kit, tests)
+        self.output_observers: list[Callable[[float], None]] = []
 
     @classmethod
     def from_case(
@@ -281,6 +256,8 @@ class Simulation:
             self._residuals_now,
             residual_forms,
             self.mesh_data,
+            self._static,
+            self.case.solver.stored_products,
             lambda: self.groups[0].scheme.time if self.groups else self.case.time.start,
         )
         # Consumers read derived fields as expressions; the stored values are evaluated only
@@ -347,14 +324,15 @@ class Simulation:
         self.build()
         return [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities, *self.probes.columns]
 
-    def _residuals_now(self, names: set[str]) -> dict[str, Any]:
-        """The residual vectors of the named solved fields' rows at the current state."""
-        vectors = {}
+    def _residuals_now(self, names: set[str]) -> dict[str, tuple[str, Any]]:
+        """The residual forms of the named solved fields' rows at the current state (see
+        :meth:`app.groups.Group.residuals_now`)."""
+        forms = {}
         for group in self.groups:
             mine = names & {field.spec.name for field in group.unknowns}
             if mine:
-                vectors |= group.residuals_now(mine)
-        return vectors
+                forms |= group.residuals_now(mine)
+        return forms
 
     # 7: run (the time loop's stepper interface) -------------------------------------------
     def initialise(self) -> None:
@@ -424,93 +402,28 @@ class Simulation:
         output_dir: str | Path | None = None,
         overwrite: bool = False,
         progress: bool = False,
+        resume: Checkpoint | None = None,
+        stops: StopRequests | None = None,
     ) -> Result:
-        """Run the case to its end time.
+        """Run the case to its end time (app/runner.py).
 
         Args:
             output_dir: Run folder to write; None keeps results in memory only.
             overwrite: Replace an existing run folder.
             progress: Show a progress bar on rank 0 (after a few seconds).
+            resume: Continue the stopped run in ``output_dir`` from this checkpoint
+                (app/restart.py checks that it fits this case first).
+            stops: Signal handlers whose requests stop the run after a step, with a
+                checkpoint (the command line installs them).
 
         Raises:
-            CaseError: Bad input (found while building).
-            SolverError: A step failed and no retry was possible.
+            CaseError: Bad input (found while building), an output folder that cannot take
+                the run.
+            SolverError: A step failed and no retry was possible, or the solution diverged.
+            Interrupted: A signal stopped the run (after a checkpoint).
+            OutputFailed: Output failed mid-run (the last checkpoint intact).
         """
-        started = time.perf_counter()
-        self.build()  # bad input is reported before anything is written
-        folder = RunDirectory(output_dir, self.comm, overwrite) if output_dir else None
-        if folder is None:
-            return self._run(None, started, progress)
-        folder.write_case(self.loaded.resolved())
-        folder.write_fields(
-            {
-                target.spec.name: {"units": target.spec.units, "rank": target.spec.rank}
-                for target in self.store
-                if not target.is_global
-            }
-        )
-        with folder.running(self.loaded.path, {"case_title": self.case.title}) as record:
-            log.info("%s", self.mesh_data.summary())
-            result = self._run(folder, started, progress)
-            record.update(steps=result.steps, rejected_steps=result.rejected)
-            log.info(
-                "run completed: %d steps (%d rejected) in %.2f s; results in %s",
-                result.steps,
-                result.rejected,
-                result.wall_time,
-                folder.path,
-            )
-        return result
-
-    def _run(self, folder: RunDirectory | None, started: float, progress: bool) -> Result:
-        self.multiscale.open(folder.path if folder else None)
-        self.compile()
-        log.info("%s", self.describe_solvers())
-        functions = [self.store[name].function for name in self._output_fields]
-        self._writer = None
-        settings = FieldOutput.of(self.case.output)
-        if folder is not None and (settings.xdmf or settings.vtx):
-            self._writer = FieldWriter(folder.path, self.mesh_data, functions, settings)
-        self._table = QuantityTable(
-            folder.path / "quantities.csv" if folder else None,
-            self.columns,
-            self.comm,
-        )
-        self.probes.open(folder.path if folder else None)
-        self._stage = None
-        loop = TimeLoop(
-            self.case.time,
-            self.case.output,
-            self,
-            self.events,
-            self.stages,
-            progress,
-            self.comm,
-        )
-        try:
-            loop.run()
-        finally:
-            self._table.close()
-            self.probes.close()
-            if self._writer is not None:
-                self._writer.close()
-            self.multiscale.close(folder.path if folder else None)
-        current = set(self._refresh_at_output)  # refreshed at the last output
-        for target in self.store:
-            if target not in current:
-                target.refresh()  # the result's derived fields match its final state
-        table = self._table
-        columns = np.array(table.rows, dtype=float).reshape(-1, len(table.columns))
-        return Result(
-            {name: columns[:, i] for i, name in enumerate(table.columns)},
-            {target.spec.name: target.function for target in self.store},
-            folder.path if folder else None,
-            loop.steps,
-            loop.rejected,
-            time.perf_counter() - started,
-            loop.fired,
-            self.probes.profiles(),
-        )
+        return runner.run(self, output_dir, overwrite, progress, resume, stops)
 
     def _extra_columns(self) -> list[str]:
         extra = []
@@ -520,20 +433,16 @@ class Simulation:
             extra += ["protocol_step", "cycle"]
         return extra + self.multiscale.columns()
 
-    def record(self, t: float, dt: float, report: SolveReport | None) -> None:
-        """Write an output row (and the fields) for the current state."""
-        for target in self._refresh_at_output:
-            target.refresh()
+    def row_start(self, t: float, dt: float, report: SolveReport | None) -> list[float]:
+        """The columns of an output row before the quantities: time, dt, iterations, and the
+        coupling iterations and protocol position where the case has them."""
         row = [t, dt, *((report.iterations, report.linear_iterations) if report else (0, 0))]
         if len(self.groups) > 1 and self.case.coupling.method == "fixed_point":
             row.append(self.coupler.iterations if report else 0)
         if self.stages is not None:
             row += [self._stage.index, self._stage.cycle] if self._stage else [-1, -1]
         row += self.multiscale.row()
-        quantities = self._evaluator.evaluate().values()
-        self._table.append([*row, *quantities, *self.probes.read(t)])
-        if self._writer is not None:
-            self._writer.write(t, self._stage.cycle if self._stage else None)
+        return row
 
     # Reports -------------------------------------------------------------------------------
     def describe_solvers(self) -> str:

@@ -1,23 +1,26 @@
-"""Solver presets and the two solvers a group of unknowns is solved with.
+"""The two solvers a group of unknowns is solved with, and the choice between them.
 
 A group's residual is analysed once: if its Jacobian does not depend on the unknowns the
 problem is linear and goes to :class:`LinearSolver`, which assembles the operator once and
 re-assembles it only when a constant it depends on changed (a new dt) or it depends on a field
-that evolves; the KSP (and its factorisation or multigrid hierarchy) is reused across steps.
+that evolves; the KSP (and its factorisation or multigrid hierarchy) is reused across steps. Its
+right-hand side is the products of stored matrices with the functions that change (the earlier
+time levels) plus a load vector assembled again only when its data change (app/affine.py).
 Everything else goes to :class:`NewtonSolver` (PETSc SNES).
 
-Presets: ``direct`` (MUMPS LU), ``cg_gamg`` (CG + smoothed-aggregation AMG, for symmetric
-positive definite operators), ``gmres_gamg``, ``gmres_ilu`` and, for groups of several fields,
-``fieldsplit`` (GMRES on the block system, preconditioned field by field: a block Gauss-Seidel
-sweep with one AMG V-cycle per field, on a PETSc nest matrix). ``auto`` picks MUMPS below 100k
-unknowns (a direct solve is fastest there and exact) and the AMG presets above.
+The presets and the ``[solver]`` section are in app/solver_options.py: ``direct`` (MUMPS LU),
+``cg_gamg`` (CG + smoothed-aggregation AMG, for symmetric positive definite operators),
+``gmres_gamg``, ``gmres_ilu``, ``cg_jacobi``/``gmres_jacobi`` (mass matrices) and, for groups of
+several fields, ``fieldsplit`` (GMRES on the block system, preconditioned field by field: a block
+Gauss-Seidel sweep with one AMG V-cycle per field, on a PETSc nest matrix). ``auto`` picks MUMPS
+below 100k unknowns (a direct solve is fastest there and exact) and the AMG presets above.
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import ufl
@@ -25,81 +28,25 @@ from dolfinx import fem, la
 from dolfinx.fem import petsc as fem_petsc
 from mpi4py import MPI
 from petsc4py import PETSc
-from pydantic import Field, field_validator
 from ufl.algorithms.analysis import extract_constants
 
-from app.contracts import Modes, Parameters
+from app.affine import AffineVector, DataOf
+from app.contracts import Modes
 from app.errors import CaseError
-from app.petsc_options import check_petsc_options
-
-AUTO_DIRECT_LIMIT = 100_000
-
-# A direct (MUMPS) factorisation equilibrates the rows and columns of the operator (ICNTL(8) = 7,
-# iterative row and column scaling) and detects null pivots (ICNTL(24)): a pivot whose remaining
-# row is below NULL_PIVOT_TOLERANCE of the equilibrated matrix's norm (CNTL(3)). Relative to each
-# row's own scale, a regular system whose fields differ by many orders of magnitude (SI units) has
-# no such pivot, while a singular one shows its round-off pivot. MUMPS's default threshold, 1e-5
-# machine epsilons, let singular operators on quadrilaterals or boxes through (their round-off
-# pivot is larger); 1e-10 finds them up to the sizes a direct solve is chosen for, and still lets
-# a field through that is held only by a Robin coefficient 1e-9 of its conductance.
-NULL_PIVOT_TOLERANCE = 1e-10
-
-PRESETS: dict[str, dict[str, Any]] = {
-    "direct": {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"},
-    "cg_gamg": {"ksp_type": "cg", "pc_type": "gamg"},
-    "gmres_gamg": {"ksp_type": "gmres", "pc_type": "gamg"},
-    # Block Jacobi's blocks default to ILU(0); a sub_pc_type option would only be read when the
-    # blocks are set up, and stay unused in a run without a linear solve.
-    "gmres_ilu": {"ksp_type": "gmres", "pc_type": "bjacobi"},
-    "fieldsplit": {
-        "ksp_type": "gmres",
-        "ksp_gmres_restart": 100,
-        "pc_type": "fieldsplit",
-        "pc_fieldsplit_type": "multiplicative",
-    },
-}
+from app.non_finite import non_finite
+from app.preconditioner_reuse import PreconditionerReuse
+from app.solver_options import (
+    AUTO_DIRECT_LIMIT,
+    PRESETS,
+    SolverSpec,
+    configure_direct_solve,
+    configure_splits,
+    petsc_reason,
+    reason_name,
+    undo_failed_setup,
+)
 
 _prefixes = itertools.count()
-
-
-class NewtonSpec(Parameters):
-    """Newton (PETSc SNES) settings for nonlinear problems."""
-
-    rtol: float = Field(1e-9, gt=0, description="Relative residual tolerance")
-    atol: float = Field(1e-10, ge=0, description="Absolute residual tolerance")
-    max_iterations: int = Field(
-        25, ge=1, lt=2**31, description="Iterations before a step counts as failed (a PETSc int)"
-    )
-    line_search: Literal["basic", "bt"] = Field("basic", description="SNES line search")
-
-
-class SolverSpec(Parameters):
-    """Linear solver choice. ``auto`` takes MUMPS (direct) below 100k unknowns; above, CG + GAMG
-    for symmetric positive definite problems, GMRES + GAMG for other single fields and
-    ``fieldsplit`` (block preconditioning, one AMG per field) for groups of several fields."""
-
-    preset: Literal["auto", "direct", "cg_gamg", "gmres_gamg", "gmres_ilu", "fieldsplit"] = Field(
-        "auto", description="Linear solver preset"
-    )
-    rtol: float = Field(1e-10, gt=0, description="Relative tolerance of iterative solvers")
-    newton: NewtonSpec = Field(default_factory=NewtonSpec, description="Newton settings")
-    petsc: dict[str, str | int | float | bool] = Field(
-        default_factory=dict,
-        description="PETSc solver options, applied after the preset (an allow-list: no viewers, "
-        "monitors or files)",
-    )
-    quadrature_degree: int | None = Field(
-        None,
-        ge=0,
-        le=30,
-        description="Quadrature degree of every form (default: 2 x the highest field degree, "
-        "+ the curved geometry's, + 2 for nonlinear equations)",
-    )
-
-    @field_validator("petsc")
-    @classmethod
-    def _solver_settings_only(cls, options: dict[str, Any]) -> dict[str, Any]:
-        return check_petsc_options(options, "solver.petsc")
 
 
 @dataclass(frozen=True)
@@ -113,6 +60,7 @@ class SolveReport:
         reason: PETSc's reason, and what else went wrong.
         residual_norms: The residual norm before each Newton iteration and after the last (of
             the last Newton solve): their ratios show the order of convergence.
+        non_finite: Where a failed solve met a non-finite value (app/non_finite.py), or "".
     """
 
     converged: bool
@@ -120,6 +68,7 @@ class SolveReport:
     linear_iterations: int
     reason: str
     residual_norms: tuple[float, ...] = ()
+    non_finite: str = ""
 
     def then(self, later: SolveReport) -> SolveReport:
         """This solve followed by ``later``: the counts add up, the later outcome decides."""
@@ -129,6 +78,7 @@ class SolveReport:
             self.linear_iterations + later.linear_iterations,
             later.reason,
             later.residual_norms or self.residual_norms,
+            later.non_finite,
         )
 
 
@@ -236,22 +186,6 @@ def petsc_options(preset: str, rtol: float, system: System) -> dict[str, Any]:
     return options
 
 
-def configure_splits(ksp: PETSc.KSP) -> None:
-    """One AMG V-cycle per field in a fieldsplit preconditioner.
-
-    Set on the split solvers themselves (they exist once DOLFINx has given the PC the nest's
-    index sets), not as ``fieldsplit_<name>_<index>_`` options, which a run without a linear
-    solve would leave unused in the database. The case's ``solver.petsc`` options for a split
-    are read when the preconditioner is set up and win.
-    """
-    pc = ksp.getPC()
-    if pc.getType() != "fieldsplit":
-        return
-    for split in pc.getFieldSplitSubKSP():
-        split.setType("preonly")
-        split.getPC().setType("gamg")
-
-
 def attach_modes(matrix: PETSc.Mat, system: System) -> PETSc.NullSpace | None:
     """Give the operator its near-nullspace (and nullspace, when exact); returns the PETSc
     object, which must stay alive as long as the matrix."""
@@ -293,12 +227,6 @@ def _kind(multi: bool, nest: bool) -> str | None:
     return "nest" if nest else "mpi"
 
 
-def _reason(kind: type, code: int) -> str:
-    """PETSc's name for a converged/diverged reason code, e.g. ``DIVERGED_MAX_IT``."""
-    names = [name for name, value in vars(kind).items() if value == code and name.isupper()]
-    return next((n for n in names if n != "CONVERGED_ITERATING"), str(code))
-
-
 def _blocks(vector: PETSc.Vec) -> list[PETSc.Vec]:
     """The vector itself, or the blocks of a nest vector."""
     return vector.getNestSubVecs() if vector.getType() == "nest" else [vector]
@@ -309,30 +237,11 @@ def _ghost_update(vector: PETSc.Vec, mode: Any, scatter: Any) -> None:
         block.ghostUpdate(mode, scatter)
 
 
-def configure_direct_solve(ksp: PETSc.KSP, A: PETSc.Mat, P: PETSc.Mat | None) -> None:
-    """Set the MUMPS controls (see NULL_PIVOT_TOLERANCE) on the factor matrix of a direct solve.
-
-    The factor is created here, so the controls are set on the object that uses them rather than
-    left in PETSc's options database, where a run that never factorises (a Newton solve that
-    converges at its first residual) would leave them unused. Options the case gives in
-    ``solver.petsc`` (``mat_mumps_...``) are read when the factorisation starts and win.
-    """
-    pc = ksp.getPC()
-    if pc.getType() != "lu" or pc.getFactorSolverType() != "mumps":
-        return
-    ksp.setOperators(A, P if P is not None else A)  # SNES would set them at its first solve
-    pc.setFactorSetUpSolverType()
-    factor = pc.getFactorMatrix()
-    factor.setMumpsIcntl(8, 7)
-    factor.setMumpsIcntl(24, 1)
-    factor.setMumpsCntl(3, NULL_PIVOT_TOLERANCE)
-
-
 def _singular(ksp: PETSc.KSP, system: System) -> str:
     """Why a direct solve's answer means nothing, or "": MUMPS met null pivots (relative to the
-    scale of their rows, see NULL_PIVOT_TOLERANCE) in an operator that declares no exact null
-    space. A steady field that no boundary condition fixes (heat with insulated sides only) is
-    the usual cause."""
+    scale of their rows, see app.solver_options.NULL_PIVOT_TOLERANCE) in an operator that
+    declares no exact null space. A steady field that no boundary condition fixes (heat with
+    insulated sides only) is the usual cause."""
     pc = ksp.getPC()
     if pc.getType() != "lu" or pc.getFactorSolverType() != "mumps":
         return ""
@@ -353,13 +262,48 @@ def _finite(vector: PETSc.Vec, comm: MPI.Comm) -> bool:
     return bool(comm.allreduce(local, op=MPI.LAND))
 
 
+def _where_not_finite(system: System, residual: PETSc.Vec, solution: PETSc.Vec | None) -> str:
+    """Where the residual (the equations' source of a non-finite value), else the solution,
+    of a failed solve is not finite; "" if both are finite (collective)."""
+    names = [u.name for u in system.unknowns]
+    for vector, what in ((residual, "the residual of "), (solution, "")):
+        if vector is None:
+            found = non_finite(system.unknowns, names)
+        else:
+            copies = [fem.Function(u.function_space) for u in system.unknowns]
+            fem_petsc.assign(vector, copies if len(copies) > 1 else copies[0])
+            found = non_finite(copies, names, what)
+        if found:
+            return found
+    return ""
+
+
 class LinearSolver:
     """Assemble-once linear solve of an affine system F(u) = A u - b.
 
-    The bilinear form is the Jacobian; the right-hand side is -F evaluated at u = 0.
+    The bilinear form is the Jacobian; the right-hand side is -F evaluated at u = 0. A single
+    field's right-hand side is kept as stored pieces (app/affine.py): the matrices that multiply
+    the functions it changes with (the earlier time levels) and a constant part (the loads and
+    the lifting of the boundary values) assembled again only when its data, the operator or
+    the boundary values change.
+
+    Args:
+        system: The group's equations.
+        options: PETSc options of the KSP.
+        prefix: The options prefix.
+        stored: Keep the right-hand side as stored pieces (``[solver] stored_products``).
+        repeated: The solver is used at every step: store the pieces at the first solve (else
+            at the second, so a one-off solve compiles nothing more).
     """
 
-    def __init__(self, system: System, options: dict[str, Any], prefix: str):
+    def __init__(
+        self,
+        system: System,
+        options: dict[str, Any],
+        prefix: str,
+        stored: bool = True,
+        repeated: bool = False,
+    ):
         self.system = system
         multi = len(system.unknowns) > 1
         a = system.jacobian if multi else system.jacobian[0][0]
@@ -377,17 +321,20 @@ class LinearSolver:
             entity_maps=system.entity_maps or None,
         )
         forms = [b for row in system.jacobian for b in row if b is not None]
-        self._constants = [c for form in forms for c in extract_constants(form)]
-        self._evolving = any(
+        evolving = any(
             set(ufl.algorithms.extract_coefficients(form)) - system.static for form in forms
         )
-        self._assembled_with: list[np.ndarray] | None = None
+        self._operator_data = DataOf(changing=evolving)
+        self._operator_data.add_constants(c for form in forms for c in extract_constants(form))
         self.matrix_assemblies = 0
         self._nullspace = attach_modes(self.problem.A, system)
         configure_direct_solve(self.problem.solver, self.problem.A, self.problem.P_mat)
         configure_splits(self.problem.solver)
         if options.get("ksp_type") != "preonly":
             self.problem.solver.setInitialGuessNonzero(True)
+        self._rhs_form = None if multi or not stored else L[0]
+        self._solves_before_storing = 0 if repeated else 1
+        self._stored_rhs: _StoredRightHandSide | None = None
 
     @staticmethod
     def _rhs(F: ufl.Form, system: System) -> ufl.Form:
@@ -397,43 +344,29 @@ class LinearSolver:
         return _zero_form(F.arguments()[0]) if L.empty() else L
 
     def _matrix_is_stale(self) -> bool:
-        values = [np.array(c.value, copy=True) for c in self._constants]
-        if self._evolving or self._assembled_with is None:
-            self._assembled_with = values
-            return True
-        stale = any(
-            not np.array_equal(a, b) for a, b in zip(values, self._assembled_with, strict=True)
-        )
-        self._assembled_with = values
-        return stale
+        """Whether the operator's data changed since it was assembled (always at first)."""
+        return self._operator_data.changed()
 
     def solve(self) -> SolveReport:
-        problem, multi = self.problem, len(self.system.unknowns) > 1
-        if self._matrix_is_stale():
+        problem = self.problem
+        operator_changed = self._matrix_is_stale()
+        if operator_changed:
             self.matrix_assemblies += 1
             for matrix, form in ((problem.A, problem.a), (problem.P_mat, problem.preconditioner)):
                 if matrix is not None:
                     matrix.zeroEntries()
                     fem_petsc.assemble_matrix(matrix, form, bcs=problem.bcs)
                     matrix.assemble()
-        b = problem.b
-        for block in _blocks(b):
-            with block.localForm() as local:
-                local.set(0.0)
-        fem_petsc.assemble_vector(b, problem.L)
-        if multi:
-            bcs1 = fem.bcs_by_block(fem.extract_function_spaces(problem.a, 1), problem.bcs)
-            fem_petsc.apply_lifting(b, problem.a, bcs=bcs1)
-            _ghost_update(b, PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
-            bcs0 = fem.bcs_by_block(fem.extract_function_spaces(problem.L), problem.bcs)
-            fem_petsc.set_bc(b, bcs0)
+        if self._rhs_form is not None and self._solves_before_storing == 0:
+            if self._stored_rhs is None:
+                self._stored_rhs = _StoredRightHandSide(self._rhs_form, self.system, problem)
+            self._stored_rhs.assemble(problem.b, operator_changed)
         else:
-            fem_petsc.apply_lifting(b, [problem.a], bcs=[problem.bcs])
-            b.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
-            fem_petsc.set_bc(b, problem.bcs)
+            self._solves_before_storing = max(0, self._solves_before_storing - 1)
+            self._assemble_rhs()
         fem_petsc.assign(problem.u, problem.x)
         ksp = problem.solver
-        ksp.solve(b, problem.x)
+        ksp.solve(problem.b, problem.x)
         if self._nullspace is not None and self.system.modes.exact:
             self._nullspace.remove(problem.x)  # the solution the rigid motions leave undetermined
         _ghost_update(problem.x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
@@ -447,16 +380,76 @@ class LinearSolver:
             converged,
             1,
             ksp.getIterationNumber(),
-            f"linear solver {_reason(PETSc.KSP.ConvergedReason, reason)}"
+            f"linear solver {reason_name(PETSc.KSP.ConvergedReason, reason)}"
             + ("" if finite else ", non-finite solution")
             + singular,
+            non_finite="" if finite else _where_not_finite(self.system, problem.b, problem.x),
         )
+
+    def _assemble_rhs(self) -> None:
+        """The right-hand side assembled over all cells."""
+        problem, b = self.problem, self.problem.b
+        for block in _blocks(b):
+            with block.localForm() as local:
+                local.set(0.0)
+        fem_petsc.assemble_vector(b, problem.L)
+        if len(self.system.unknowns) > 1:
+            bcs1 = fem.bcs_by_block(fem.extract_function_spaces(problem.a, 1), problem.bcs)
+            fem_petsc.apply_lifting(b, problem.a, bcs=bcs1)
+            _ghost_update(b, PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+            bcs0 = fem.bcs_by_block(fem.extract_function_spaces(problem.L), problem.bcs)
+            fem_petsc.set_bc(b, bcs0)
+        else:
+            fem_petsc.apply_lifting(b, [problem.a], bcs=[problem.bcs])
+            b.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+            fem_petsc.set_bc(b, problem.bcs)
+
+    def destroy(self) -> None:
+        """Free the PETSc objects now rather than when the solver is collected."""
+        if self._stored_rhs is not None:
+            self._stored_rhs.destroy()
+        self._nullspace = None
+        self.problem = None
+
+
+class _StoredRightHandSide:
+    """A single field's right-hand side from stored pieces: b = c + sum_k B_k f_k, where
+    c = L(0) + lifting of the boundary values is kept while its data, the operator and the
+    boundary values stay the same."""
+
+    def __init__(self, form: ufl.Form, system: System, problem: Any):
+        self._problem = problem
+        self._affine = AffineVector(
+            form, system.static, system.entity_maps, problem.A, system.jacobian[0][0]
+        )
+        self._data = self._affine.rest_data
+        comm = problem.A.getComm().tompi4py()
+        self._boundary_values = DataOf(values=[bc.g for bc in problem.bcs], comm=comm)
+        self._constant = problem.b.duplicate()
+
+    def assemble(self, b: PETSc.Vec, operator_changed: bool) -> None:
+        problem, constant = self._problem, self._constant
+        stale = [self._data.changed(), self._boundary_values.changed(), operator_changed]
+        if any(stale):
+            with constant.localForm() as local:
+                local.set(0.0)
+            if self._affine.rest is not None:
+                fem_petsc.assemble_vector(constant, self._affine.rest)
+            fem_petsc.apply_lifting(constant, [problem.a], bcs=[problem.bcs])
+            constant.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+        constant.copy(b)
+        self._affine.add_products(b)
+        fem_petsc.set_bc(b, problem.bcs)
+
+    def destroy(self) -> None:
+        self._affine.destroy()
+        self._constant.destroy()
 
 
 class NewtonSolver:
     """Newton's method (PETSc SNES with line search) on the group's block residual."""
 
-    def __init__(self, system: System, options: dict[str, Any], prefix: str):
+    def __init__(self, system: System, options: dict[str, Any], prefix: str, reuse: bool = False):
         self.system = system
         multi = len(system.unknowns) > 1
         nest = _is_fieldsplit(options)
@@ -475,6 +468,9 @@ class NewtonSolver:
         self.problem.solver.setConvergenceHistory(reset=True)
         configure_direct_solve(self.problem.solver.getKSP(), self.problem.A, self.problem.P_mat)
         configure_splits(self.problem.solver.getKSP())
+        ksp = self.problem.solver.getKSP()
+        amg = ksp.getType() != "preonly" and ksp.getPC().getType() in ("gamg", "hypre")
+        self.reuse = PreconditionerReuse(self.problem.solver) if reuse and amg else None
 
     def solve(self) -> SolveReport:
         snes = self.problem.solver
@@ -489,22 +485,32 @@ class NewtonSolver:
         factored = reason > 0 and snes.getIterationNumber() > 0  # else no linear solve ran
         singular = _singular(snes.getKSP(), self.system) if factored else ""
         converged = reason > 0 and finite and not singular
+        if self.reuse is not None:
+            self.reuse.after_solve(converged)
+        where = ""
         if not converged:
+            where = _where_not_finite(self.system, snes.getFunction()[0], None)
             for u, values in zip(self.system.unknowns, saved, strict=True):
                 u.x.array[:] = values
         return SolveReport(
             converged,
             snes.getIterationNumber(),
             snes.getLinearSolveIterations(),
-            f"Newton {_reason(PETSc.SNES.ConvergedReason, reason)}"
+            f"Newton {reason_name(PETSc.SNES.ConvergedReason, reason)}"
             + ("" if finite else ", non-finite solution")
             + singular,
             norms,
+            where,
         )
 
 
-def make_solver(system: System, spec: SolverSpec, name: str) -> LinearSolver | NewtonSolver:
-    """The solver for a group: assemble-once reuse when the system is affine, else Newton."""
+def make_solver(
+    system: System, spec: SolverSpec, name: str, repeated: bool = False
+) -> LinearSolver | NewtonSolver:
+    """The solver for a group: assemble-once reuse when the system is affine, else Newton.
+
+    ``repeated``: the solver is used at every time step (see :class:`LinearSolver`).
+    """
     preset = choose_preset(spec.preset, system)
     options = petsc_options(preset, spec.rtol, system)
     if system.modes is not None and options.get("pc_type") == "gamg":
@@ -528,36 +534,16 @@ def make_solver(system: System, spec: SolverSpec, name: str) -> LinearSolver | N
         } | options
     prefix = f"sb{next(_prefixes)}_{name}_"
     try:
-        return (LinearSolver if system.linear else NewtonSolver)(system, options, prefix)
+        if system.linear:
+            return LinearSolver(system, options, prefix, spec.stored_products, repeated)
+        return NewtonSolver(system, options, prefix, spec.newton.reuse_preconditioner)
     except PETSc.Error as exc:
-        _undo_failed_setup(prefix, options)
+        undo_failed_setup(prefix, options)
         if not spec.petsc:
             raise
         raise CaseError(
             "solver.petsc",
             f"PETSc could not set up the solver of group '{name}' with these options: "
-            f"{_petsc_reason(exc)}",
+            f"{petsc_reason(exc)}",
             "check the option names and values against the PETSc manual pages",
         ) from None
-
-
-def _undo_failed_setup(prefix: str, options: dict[str, Any]) -> None:
-    """Restore PETSc's global options after DOLFINx's set-up raised: it pushes the solver's
-    prefix, sets the options and calls setFromOptions, and only if that returns deletes them
-    and pops the prefix. Left pushed, the prefix would be prepended to every later solver's
-    options in this process."""
-    database = PETSc.Options()
-    database.setValue("sb_probe", "")  # stored under whatever prefix is pushed
-    probe = next(name for name in database.getAll() if name.endswith("sb_probe"))
-    database.delValue(probe)  # deleting takes the full name; only setting adds the prefix
-    if probe == f"{prefix}sb_probe":
-        database.prefixPop()
-    for key in options:
-        database.delValue(f"{prefix}{key}")
-
-
-def _petsc_reason(error: PETSc.Error) -> str:
-    """PETSc's own words for an error: the last line of its message that is not a location."""
-    lines = [line.removeprefix("[0]").strip() for line in str(error).splitlines()]
-    words = [line for line in lines if line and " at " not in line and "error code" not in line]
-    return words[-1] if words else f"error code {error.ierr}"

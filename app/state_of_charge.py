@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scipy.optimize import brentq
-
 Potential = Callable[[float], float]  # U(theta)
 
 #: Distance kept from stoichiometries 0 and 1, where open-circuit potentials may be singular.
@@ -116,4 +114,6 @@ def _root(
             f"the open-circuit voltage cannot reach {target:g} V ({what}): between the "
             f"stoichiometry limits it ranges over [{reach[0]:.6g}, {reach[1]:.6g}] V"
         )
+    from scipy.optimize import brentq  # only cases with a state of charge need it (0.4 s)
+
     return float(brentq(function, low, high, xtol=1e-15, rtol=8.9e-16, maxiter=500))

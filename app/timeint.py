@@ -128,6 +128,7 @@ class TimeScheme:
         self.t_older = fem.Constant(mesh, np.float64(start))  # time of u_{n-1}
         self.dt = fem.Constant(mesh, np.float64(1.0))
         self._coefficients = [fem.Constant(mesh, np.float64(0.0)) for _ in range(3)]
+        self._combinations: dict[Field, fem.Function] = {}  # see capacity_rate
         self.reset()
 
     def reset(self) -> None:
@@ -149,6 +150,30 @@ class TimeScheme:
     @property
     def time(self) -> float:
         return float(self.t.value)
+
+    def capacity_rate(self, field: Field) -> Any:
+        """UFL of du/dt of a solved field at the new level: a0 u/dt plus the weighted sum of its
+        earlier levels, held in one function that :meth:`prepare` updates.
+
+        The earlier levels thus enter a step's equations through a single function whose factor
+        (the capacity) does not change with dt, so a linear solve can keep the capacity matrix
+        and apply it to that function (app/affine.py) even when the step size changes.
+        """
+        combination = self._combinations.get(field)
+        if combination is None:
+            combination = fem.Function(field.space, name=f"{field.spec.name}_earlier_rate")
+            self._combinations[field] = combination
+        return self._coefficients[0] * field.function / self.dt + combination
+
+    def _combine_earlier_levels(self) -> None:
+        """The earlier levels' part of each capacity rate: (a1 u_n + a2 u_{n-1})/dt."""
+        a1, a2 = (float(c.value) for c in self._coefficients[1:])
+        dt = float(self.dt.value)
+        for field, combination in self._combinations.items():
+            values = a1 * field.history[0].x.array
+            if self.order == 2 and a2 != 0.0:
+                values = values + a2 * field.history[1].x.array
+            combination.x.array[:] = values / dt
 
     def rate(self, u: Any, history: list[Any]) -> Any:
         """UFL approximation of du/dt at the new time level (``u`` and its ``history`` may be
@@ -185,7 +210,7 @@ class TimeScheme:
         fields = list(fields)
         for term in row.terms:
             if term.kind == "capacity":
-                rate = self.rate(term.field.function, term.field.history)
+                rate = self.capacity_rate(term.field)
             else:
                 levels = [self.earlier(term.expression, fields, level) for level in (1, 2)]
                 rate = self.rate(term.expression, levels)
@@ -234,6 +259,7 @@ class TimeScheme:
             coefficients = (1.0, -1.0, 0.0)
         for constant, value in zip(self._coefficients, coefficients, strict=True):
             constant.value = value
+        self._combine_earlier_levels()
 
     def restart(self) -> None:
         """Forget the step history: the next step is BDF1 (after a jump in the forcing)."""
@@ -246,16 +272,36 @@ class TimeScheme:
         self.last_dt = dt
         self.times = (self.time, *self.times)[: self.accuracy + 2]
 
-    def state(self) -> SchemeState:
+    def snapshot(self) -> SchemeState:
+        """What a rejected step goes back to (see :meth:`rewind_to`)."""
         return SchemeState(self.time, self.accepted_steps, self.last_dt, self.times)
 
-    def restore(self, state: SchemeState) -> None:
+    def rewind_to(self, state: SchemeState) -> None:
         self.t.value = state.time
         self.accepted_steps, self.last_dt, self.times = (
             state.accepted_steps,
             state.last_dt,
             state.times,
         )
+
+    def state(self) -> dict[str, Any]:
+        """The scheme in a checkpoint (app/checkpoint.py): its step history and every constant
+        the forms read, so that quantities read before the next step match an unbroken run."""
+        constants = (self.t, self.t_old, self.t_older, self.dt, *self._coefficients)
+        return {
+            "accepted_steps": self.accepted_steps,
+            "last_dt": self.last_dt,
+            "times": list(self.times),
+            "constants": [float(constant.value) for constant in constants],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        constants = (self.t, self.t_old, self.t_older, self.dt, *self._coefficients)
+        for constant, value in zip(constants, state["constants"], strict=True):
+            constant.value = value
+        self.accepted_steps = int(state["accepted_steps"])
+        self.last_dt = state["last_dt"]
+        self.times = tuple(state["times"])
 
     def predictor_weights(self) -> np.ndarray | None:
         """Weights of u_n, u_{n-1}, ... whose sum extrapolates the history to the current time

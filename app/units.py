@@ -39,8 +39,18 @@ LARGEST = f"{sys.float_info.max:.2g}"  # for messages about overflow
 
 @cache
 def registry() -> pint.UnitRegistry:
-    """The one pint registry of the application."""
-    ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+    """The one pint registry of the application.
+
+    Parsing pint's definitions takes 0.2-0.4 s, a fixed cost of every process; pint keeps the
+    parsed definitions in its disk cache (the user's cache folder), where the next process
+    finds them (0.02-0.05 s). A cache that cannot be used (a read-only home, or a file another
+    process is writing at this moment, which pint does not write atomically) costs only the
+    parsing.
+    """
+    try:
+        ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True, cache_folder=":auto:")
+    except Exception:  # any failure of the cache (I/O, a half-written pickle): parse instead
+        ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
     ureg.formatter.default_format = "~"
     return ureg
 

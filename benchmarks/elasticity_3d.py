@@ -12,12 +12,16 @@ and CG), of the matrix assembly alone, of the whole run and of the process. It c
 iteration counts stay within 30 % of each other (multigrid with the rigid-body near-nullspace is
 nearly mesh independent) and that the support carries the weight, and writes
 benchmarks/out/elasticity_3d.json (``_plain_preset`` and ``_np<ranks>`` mark the variants;
-``--out`` picks another folder). The timers it reads are named in ``TIMERS``.
+``--out`` picks another folder). The timers it reads are named in ``TIMERS``. With ``--plain``
+it also runs benchmarks/plain_elasticity_3d.py (the same problem by hand, PETSc's default GAMG)
+at each size, right after ScaleBridge, and reports the ratio of the whole-process times and both
+iteration counts.
 
     .venv/bin/python benchmarks/elasticity_3d.py
     .venv/bin/python benchmarks/elasticity_3d.py --sizes 8 12 16        # a quick check
     .venv/bin/python benchmarks/elasticity_3d.py --ranks 2
     .venv/bin/python benchmarks/elasticity_3d.py --plain-preset   # GAMG's default threshold
+    .venv/bin/python benchmarks/elasticity_3d.py --plain          # against the plain script
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CASE = HERE / "elasticity_3d.toml"
 PHASES = HERE / "phases_scalebridge.py"
+PLAIN = HERE / "plain_elasticity_3d.py"
 OUT = HERE / "out"
 SPREAD = 1.3  # largest / smallest iteration count allowed
 # The phase timers read (names of phases_scalebridge.TIMED; tests/test_benchmarks.py checks them).
@@ -88,6 +93,26 @@ def run(n: int, folder: Path, ranks: int, extra: list[str]) -> dict[str, Any]:
     }
 
 
+def run_plain(n: int, ranks: int) -> dict[str, Any]:
+    """One run of the plain script with [4n, n, n] cells: its figures, prefixed plain_."""
+    command = [sys.executable, str(PLAIN), "--cells", str(n)]
+    if ranks > 1:
+        command = [str(Path(sys.executable).parent / "mpirun"), "-n", str(ranks), *command]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise RuntimeError(f"failed ({done.returncode}): {' '.join(command)}")
+    report = json.loads(done.stdout[done.stdout.index("{") :])
+    return {
+        "plain_process_s": wall,
+        "plain_cg_iterations": report["cg_iterations"],
+        "plain_reaction_left_z_N": report["reaction_left_z_N"],
+        "plain_phases_s": report["phases_s"],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[22, 32, 44], help="n values")
@@ -96,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         "--plain-preset",
         action="store_true",
         help="GAMG's own drop threshold (0) instead of the preset's 0.01 for elasticity",
+    )
+    parser.add_argument(
+        "--plain", action="store_true", help="also time benchmarks/plain_elasticity_3d.py"
     )
     parser.add_argument("--out", type=Path, default=OUT, help="folder of the JSON record")
     args = parser.parse_args(argv)
@@ -110,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         for n in args.sizes:
             rows.append(run(n, work / f"n{n}", args.ranks, extra))
             row = rows[-1]
+            if args.plain:
+                row |= run_plain(n, args.ranks)
             print(
                 f"  n = {n:3d}: {row['dofs']:>9,} dofs, {row['cg_iterations']:3d} CG its, "
                 f"solve {row['solve_s']:7.2f} s",
@@ -120,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
 
     iterations = [row["cg_iterations"] for row in rows]
     spread = max(iterations) / min(iterations)
-    balanced = all(abs(row["reaction_left_z_N"] / WEIGHT - 1) < 1e-5 for row in rows)
+    keys = ("reaction_left_z_N", "plain_reaction_left_z_N")
+    reactions = [row[key] for row in rows for key in keys if key in row]
+    balanced = all(abs(reaction / WEIGHT - 1) < 1e-5 for reaction in reactions)
     print()
     print(f"{CASE.relative_to(ROOT)} on {args.ranks} rank(s), CG + GAMG, rigid-body near-nullspace")
     header = f"{'dofs':>11}{'CG its':>8}{'solve [s]':>11}{'assembly [s]':>14}{'run [s]':>9}"
@@ -134,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
         f"iterations: largest/smallest = {spread:.2f} (goal <= {SPREAD}); weight balanced: "
         f"{balanced}"
     )
+    for row in rows if args.plain else []:
+        print(
+            f"n = {row['n']}: plain {row['plain_process_s']:.2f} s, {row['plain_cg_iterations']} "
+            f"CG its; scalebridge/plain {row['process_s'] / row['plain_process_s']:.3f}"
+        )
     record = {
         "case": str(CASE.relative_to(ROOT)),
         "ranks": args.ranks,

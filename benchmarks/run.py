@@ -48,6 +48,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT = HERE / "out"
 GOAL = 1.05
+GNU_TIME = "/usr/bin/time"
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ def run_scalebridge(
     cells: int | None,
     prefix: list[str] | None = None,
     every_step: bool = False,
+    ranks: int = 1,
 ) -> dict:
     if prefix is None:
         command = scalebridge_command()
@@ -118,7 +120,8 @@ def run_scalebridge(
         command += ["--set", f"mesh.cells={case.mesh_cells(cells)}"]
     if every_step:
         command += ["--set", f"output.interval={case.every_step}"]
-    wall = _timed(command)
+    memory: list[float] = []
+    wall = _timed(command, ranks=ranks, memory=memory)
     with (folder / "quantities.csv").open() as stream:
         rows = list(csv.DictReader(stream))
     provenance = json.loads((folder / "provenance.json").read_text())
@@ -133,6 +136,7 @@ def run_scalebridge(
         # Simulation.run's own clock: mesh, set-up, time loop and output (not imports, exit)
         "internal_s": float(completed.group(1)) if completed else provenance["wall_time_s"],
         "provenance_wall_time_s": provenance["wall_time_s"],
+        "peak_rss_mb": memory,
         case.key: float(last[case.column]),
         f"last_step_{kind}_iterations": int(float(last[COLUMNS[kind]])),
         "quantities": {key: float(value) for key, value in last.items()},
@@ -143,13 +147,16 @@ def run_scalebridge(
     return result
 
 
-def run_plain(case: Case, folder: Path, cells: int | None, prefix: list[str] | None = None) -> dict:
+def run_plain(
+    case: Case, folder: Path, cells: int | None, prefix: list[str] | None = None, ranks: int = 1
+) -> dict:
     command = [sys.executable, *(prefix or []), str(case.plain), "-o", str(folder)]
     if cells is not None:
         command += ["--cells", str(cells)]
     stdout: list[str] = []
-    wall = _timed(command, stdout)
-    report = json.loads(stdout[0])
+    memory: list[float] = []
+    wall = _timed(command, stdout, ranks=ranks, memory=memory)
+    report = json.loads(stdout[0][stdout[0].index("{") :])
     kind = case.iterations
     return {
         "wall_s": wall,
@@ -161,17 +168,35 @@ def run_plain(case: Case, folder: Path, cells: int | None, prefix: list[str] | N
         "dofs": report["dofs"],
         "phases_s": report["phases_s"],
         "quantities": report["quantities"][-1],
+        "peak_rss_mb": memory,
     }
 
 
-def _timed(command: list[str], stdout: list[str] | None = None) -> float:
-    """Whole-process wall time of a command run from the repository root."""
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout + done.stderr)
-        raise RuntimeError(f"failed ({done.returncode}): {' '.join(command)}")
+def _timed(
+    command: list[str],
+    stdout: list[str] | None = None,
+    ranks: int = 1,
+    memory: list[float] | None = None,
+) -> float:
+    """Whole-process wall time of a command run from the repository root, on ``ranks`` MPI
+    ranks; ``memory`` receives each rank's peak resident memory in MB (GNU time's maximum
+    resident set size, where /usr/bin/time exists)."""
+    with tempfile.TemporaryDirectory(prefix="scalebridge_rss_") as rss:
+        measured = memory is not None and Path(GNU_TIME).exists()
+        if measured:  # one file per rank (MPICH sets PMI_RANK)
+            script = f'exec {GNU_TIME} -f %M -o "{rss}/rank_${{PMI_RANK:-0}}" "$@"'
+            command = ["sh", "-c", script, "sh", *command]
+        if ranks > 1:
+            command = [str(Path(sys.executable).parent / "mpirun"), "-n", str(ranks), *command]
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        if done.returncode != 0:
+            sys.stderr.write(done.stdout + done.stderr)
+            raise RuntimeError(f"failed ({done.returncode}): {' '.join(command)}")
+        if measured:
+            files = sorted(Path(rss).glob("rank_*"), key=lambda p: int(p.name[5:]))
+            memory += [int(p.read_text().split()[-1]) / 1024 for p in files]
     if stdout is not None:
         stdout.append(done.stdout)
     return wall
@@ -187,6 +212,12 @@ def quantity_differences(sb: dict, plain: dict, zero: float = 1e-300) -> dict[st
             scale = max(abs(value), abs(other), zero)
             result[name] = abs(other - value) / scale
     return result
+
+
+def _peak_per_rank(runs: list[dict[str, Any]]) -> float | None:
+    """The median over runs of the largest rank's peak resident memory (MB)."""
+    peaks = [max(run["peak_rss_mb"]) for run in runs if run["peak_rss_mb"]]
+    return statistics.median(peaks) if peaks else None
 
 
 def summary(times: list[float]) -> dict[str, float]:
@@ -230,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--phases", action="store_true", help="also one run of ScaleBridge with per-function timers"
     )
+    parser.add_argument("--ranks", type=int, default=1, help="MPI ranks of both (default 1)")
     parser.add_argument("--keep", action="store_true", help="keep the run folders (in /tmp)")
     parser.add_argument("--out", type=Path, default=OUT, help="folder of the JSON records")
     args = parser.parse_args(argv)
@@ -244,13 +276,17 @@ def main(argv: list[str] | None = None) -> int:
         print("warm-up (JIT cache, not timed) ...", flush=True)
         warm = {
             "scalebridge": run_scalebridge(
-                case, work / "scalebridge", args.cells, every_step=case.every_step is not None
+                case,
+                work / "scalebridge",
+                args.cells,
+                every_step=case.every_step is not None,
+                ranks=args.ranks,
             ),
-            "plain": run_plain(case, work / "plain", args.cells),
+            "plain": run_plain(case, work / "plain", args.cells, ranks=args.ranks),
         }
         for round_ in range(1, args.repeats + 1):
             for name, runner in runners.items():
-                result = runner(case, work / name, args.cells)
+                result = runner(case, work / name, args.cells, ranks=args.ranks)
                 runs[name].append(result)
                 print(f"  round {round_}: {name:<12} {result['wall_s']:8.2f} s", flush=True)
         profiles = profile(case, work, args.cells, args.out) if args.profile else {}
@@ -333,6 +369,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:<50}{row['s']:8.2f} s  x{row['calls']}")
     for name, path in profiles.items():
         print(f"profile of {name}: {path}  (python -m pstats {path})")
+    memory = {name: _peak_per_rank(runs[name]) for name in runners}
+    if all(memory.values()):
+        print(
+            "peak resident memory per rank [MB] (median of the largest rank): scalebridge "
+            f"{memory['scalebridge']:.0f}, plain {memory['plain']:.0f}, ratio "
+            f"{memory['scalebridge'] / memory['plain']:.3f}"
+        )
 
     record = {
         "case": str(case.toml.relative_to(ROOT)),
@@ -344,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         "warm_up_s": {name: result["wall_s"] for name, result in warm.items()},
         "ratio": ratio,
         "goal_ratio": GOAL,
+        "ranks": args.ranks,
+        "peak_rss_mb_per_rank": memory,
         key: {"scalebridge": v_sb, "plain": v_plain},
         "relative_difference": difference,
         "quantity_differences": others,
@@ -355,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if case.every_step is not None:
         record[f"total_{kind}_iterations"] = iterations
-    path = args.out / f"{case.toml.stem}.json"
+    path = args.out / f"{case.toml.stem}{f'_np{args.ranks}' if args.ranks > 1 else ''}.json"
     path.write_text(json.dumps(record, indent=1) + "\n")
     print(f"written: {path}")
     return 0 if agree else 1

@@ -89,9 +89,9 @@ def assert_same_by_units(
             assert abs(a - b) <= rtol * max(abs(a), abs(b)) + noise, (column, a, b)
 
 
-def read_quantities(run_dir: Path) -> dict[str, list[float]]:
-    """quantities.csv as columns of floats."""
-    with (run_dir / "quantities.csv").open() as stream:
+def read_quantities(run_dir: Path, table: str = "quantities.csv") -> dict[str, list[float]]:
+    """quantities.csv (or another table of the run folder) as columns of floats."""
+    with (run_dir / table).open() as stream:
         rows = list(csv.reader(stream))
     header, values = rows[0], rows[1:]
     return {name: [float(row[i]) for row in values] for i, name in enumerate(header)}

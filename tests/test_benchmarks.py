@@ -41,10 +41,12 @@ RUN_BY = {
     "phases_scalebridge.py": "test_benchmark_and_its_plain_reference_agree (--phases), "
     "test_elasticity_benchmark_runs",
     "elasticity_3d.py": "test_elasticity_benchmark_runs",
+    "plain_elasticity_3d.py": "test_elasticity_benchmark_runs (--plain)",
     "quadrature.py": "test_quadrature_benchmark_runs",
     "pybamm_reference.py": "tests/test_pybamm_reference.py (needs pybamm; slow)",
     "study_speedup.py": "test_study_speedup_benchmark_runs",
     "multiscale.py": "test_rve_batches_give_the_same_tensors_on_one_and_two_ranks",
+    "scaling.py": "test_scaling_run_on_one_and_two_ranks",
 }
 
 
@@ -70,12 +72,50 @@ def test_benchmark_and_its_plain_reference_agree(case, tmp_path):
 def test_elasticity_benchmark_runs(tmp_path):
     """Two tiny refinements: CG + GAMG converges, the support carries the weight, and the
     timers the script reports were recorded."""
-    run("benchmarks/elasticity_3d.py", "--sizes", "2", "3", "--out", str(tmp_path))
+    run("benchmarks/elasticity_3d.py", "--sizes", "2", "3", "--plain", "--out", str(tmp_path))
     record = json.loads((tmp_path / "elasticity_3d.json").read_text())
     assert record["weight_balanced"] and record["iterations_ok"], record
+    assert all(row["plain_cg_iterations"] > 0 for row in record["rows"]), record
     assert [row["cells"] for row in record["rows"]] == [[8, 2, 2], [12, 3, 3]]
     for row in record["rows"]:
         assert 0 < row["solve_s"] <= row["run_s"] < row["process_s"], row
+
+
+def test_scaling_run_on_one_and_two_ranks(tmp_path):
+    """The phases add up to the whole process on each rank count (the rest is what no timer
+    holds); the projection follows Amdahl's law from the measured speed-ups; per-rank peak
+    memory of the heat benchmark on 2 ranks is recorded for both variants."""
+    run("benchmarks/scaling.py", "--cells", "4", "--repeats", "1", "--out", str(tmp_path))
+    record = json.loads((tmp_path / "scaling.json").read_text())
+    for ranks, medians in record["medians"].items():
+        phases = sum(value for name, value in medians.items() if name != "whole process")
+        assert phases == pytest.approx(medians["whole process"], rel=1e-9), ranks
+    mesh = record["phases"]["mesh"]
+    f = mesh["serial_fraction"]
+    assert 0 <= f <= 1
+    ghosts = load("scaling.py").halo(8, 6 * 4**3)
+    assert mesh["projected_s"]["8"] == pytest.approx(
+        mesh["s"]["1"] * (f + (1 - f) / 8) * (1 + ghosts)
+    )
+    assert set(record["dominant"]) == {"8", "64", "512"}
+    run(
+        "benchmarks/run.py",
+        *("--cells", "4", "--repeats", "1", "--ranks", "2", "--out", str(tmp_path)),
+    )
+    memory = json.loads((tmp_path / "heat_3d_np2.json").read_text())
+    for variant in ("scalebridge", "plain"):
+        assert all(len(r["peak_rss_mb"]) == 2 for r in memory[variant]["runs"]), memory[variant]
+        assert memory["peak_rss_mb_per_rank"][variant] > 10
+
+
+def test_amdahl_serial_fraction_and_halo():
+    scaling = load("scaling.py")
+    for fraction in (0.0, 0.1, 0.5, 1.0):
+        speed_up = 1 / (fraction + (1 - fraction) / 2)
+        assert scaling.amdahl_fraction(speed_up, 2) == pytest.approx(fraction, abs=1e-12)
+    assert scaling.amdahl_fraction(2.5, 2) == 0.0  # super-linear: no serial part
+    assert scaling.halo(1, 1000) == 0.0
+    assert scaling.halo(8, 8 * 1000) == pytest.approx(0.6)  # a 10^3 block: 6 faces of 10^2
 
 
 def test_phase_timers_find_every_function_by_name():
@@ -86,8 +126,9 @@ def test_phase_timers_find_every_function_by_name():
         assert callable(function) and attribute == name.rpartition(".")[2], name
         assert callable(getattr(holder, attribute)), name
     assert len(set(phases.TIMED)) == len(phases.TIMED)
-    read = load("elasticity_3d.py").TIMERS.values()
-    assert set(read) <= set(phases.TIMED), set(read) - set(phases.TIMED)
+    for script in ("elasticity_3d.py", "scaling.py"):
+        read = load(script).TIMERS.values()
+        assert set(read) <= set(phases.TIMED), set(read) - set(phases.TIMED)
     with pytest.raises(LookupError, match=r"app\.fields\.interpolate: interpolate does not exist"):
         phases.resolve("app.fields.interpolate")  # the name that broke make bench
 

@@ -10,7 +10,7 @@ from app.cli import main
 from app.errors import CaseError
 from app.petsc_options import check_petsc_options
 from app.simulation import Simulation
-from app.solvers import PRESETS
+from app.solver_options import PRESETS
 from tests.conftest import read_quantities, scalebridge
 from tests.test_bad_input import VALID, error_of, write
 

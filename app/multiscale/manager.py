@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import ufl
@@ -34,10 +34,10 @@ from app.contracts import Physics
 from app.errors import CaseError, did_you_mean, listing
 from app.fields import FieldStore
 from app.multiscale import properties
-from app.multiscale.batch import RVEPool
-from app.multiscale.plot import plot_surrogate
-from app.multiscale.served import ServedSurrogate
 from app.multiscale.spec import SurrogateSpec
+
+if TYPE_CHECKING:
+    from app.multiscale.served import ServedSurrogate
 from app.parameters import Surrogate, walk_values
 from app.solvers import SolveReport
 
@@ -96,10 +96,7 @@ class Multiscale:
                     f"surrogates: {listing(surrogates)}",
                     f"define it in a [surrogates.{value.name}] section",
                 )
-        served = {
-            name: ServedSurrogate(name, spec, base_dir, store, RVEPool(comm, spec.ranks_per_rve))
-            for name, spec in surrogates.items()
-        }
+        served = _serve(surrogates, base_dir, store, comm) if surrogates else {}
         gdim = store.mesh.geometry.dim
         for where, value in uses:
             surrogate = served[value.name]
@@ -258,4 +255,20 @@ class Multiscale:
             surrogate.close()
             surrogate.pool.free()
             if folder is not None and self.comm.rank == 0:
+                from app.multiscale.plot import plot_surrogate
+
                 plot_surrogate(surrogate, folder / f"surrogate_{name}.png")
+
+
+def _serve(
+    surrogates: Mapping[str, SurrogateSpec], base_dir: Path, store: FieldStore, comm: MPI.Comm
+) -> dict[str, ServedSurrogate]:
+    # Imported here: scikit-learn, scipy.stats and the RVE solvers cost seconds of start-up,
+    # which a run without surrogates (most runs) must not pay.
+    from app.multiscale.batch import RVEPool
+    from app.multiscale.served import ServedSurrogate
+
+    return {
+        name: ServedSurrogate(name, spec, base_dir, store, RVEPool(comm, spec.ranks_per_rve))
+        for name, spec in surrogates.items()
+    }

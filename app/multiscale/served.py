@@ -39,7 +39,7 @@ from app.multiscale.database import RESOLUTION, Database
 from app.multiscale.microstructure import Microstructure
 from app.multiscale.spec import FRACTION, SurrogateSpec
 from app.multiscale.surrogate import Surrogate
-from app.output import code_version
+from app.run_folder import code_version
 
 log = logging.getLogger("scalebridge")
 MAX_ROUNDS = 25  # refresh rounds per check before the run goes on with what it has

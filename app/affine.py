@@ -1,0 +1,261 @@
+"""Forms affine in the functions that change during a run, evaluated from stored pieces.
+
+A linear solve's right-hand side and most quantities are affine in the functions that change
+from step to step (the earlier time levels, the solution) with coefficients that do not (material
+properties, the mesh). Assembling them over all cells at every step repeats the same work, which
+a hand-written script does too. Here a form is split once into
+
+* for a linear form ``L(f_1, ..., f_m; v)``: the matrices ``B_k = dL/df_k`` and the rest
+  ``L(0, ..., 0; v)``, so that ``L = sum_k B_k f_k + L(0)`` costs matrix-vector products
+  (:class:`AffineVector`; the right-hand side of :class:`app.solvers.LinearSolver`);
+* for a scalar form ``Q(f_1, ..., f_m)``: the vectors ``g_k = dQ/df_k`` and the rest, so that
+  ``Q = sum_k g_k . f_k + Q(0)`` costs dot products (:class:`AffineScalar`; quantities and
+  reactions, app/quantities.py).
+
+A function splits off when the derivative reads no changing function (the form is affine in it
+with a fixed factor); one that does not (``f**2``, ``f*g`` with both changing) stays in the rest,
+which is then assembled every time. Each stored piece is assembled again only when its data
+change: the value of a constant it reads (a new dt, a protocol setting). Functions are
+"changing" unless they are in the simulation's set of static functions (piecewise properties).
+
+:func:`reference_path` says whether a run uses the stored pieces (``[solver] stored_products``):
+``false`` assembles every form over all cells each time, the path the stored pieces are tested
+against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import ufl
+from dolfinx import fem, la
+from dolfinx.fem import petsc as fem_petsc
+from mpi4py import MPI
+from petsc4py import PETSc
+from ufl.algorithms.analysis import extract_coefficients, extract_constants
+
+from app.fields import owned_size
+
+WHOLE_EVALUATIONS = 2  # evaluations of a scalar form assembled whole before it is split
+
+
+class DataOf:
+    """The data a stored piece was assembled with, to tell when it must be assembled again.
+
+    Args:
+        form: The UFL form of the piece (its constants are watched).
+        changing: The piece also reads a function that changes: stale every time.
+        values: Further constants or functions (Python or C++ objects, as a DirichletBC holds
+            its value) whose values are watched.
+        comm: Where the verdict must agree: functions' values are compared on each rank's
+            entries, and one rank's change makes the piece stale on all.
+    """
+
+    def __init__(self, form: Any = None, changing: bool = False, values: Iterable = (), comm=None):
+        self._watched = list(extract_constants(form)) if form is not None else []
+        self._watched += list(values)
+        self._comm = comm
+        self.changing = changing
+        self._values: list[np.ndarray] | None = None
+
+    def add_constants(self, constants: Iterable[Any]) -> None:
+        self._watched += list(constants)
+
+    def changed(self) -> bool:
+        """Whether the data differ from those of the last call (always the first time)."""
+        values = [_value_of(item) for item in self._watched]
+        stale = self.changing or self._values is None
+        stale = stale or any(
+            not np.array_equal(a, b) for a, b in zip(values, self._values, strict=True)
+        )
+        self._values = values
+        if self._comm is not None:
+            stale = bool(self._comm.allreduce(stale, op=MPI.LOR))
+        return stale
+
+
+def _value_of(item: Any) -> np.ndarray:
+    """A copy of the value of a constant or of the entries of a function."""
+    return np.array(item.x.array if hasattr(item, "x") else item.value, copy=True)
+
+
+def _splittable(function: Any) -> bool:
+    """A function a form may be differentiated by into an assembled vector or matrix: a
+    finite-element function with shape functions (not a global value, not values at
+    quadrature points)."""
+    if not isinstance(function, fem.Function):
+        return False
+    element = function.function_space.ufl_element()
+    return not (element.is_quadrature or element.is_real)
+
+
+def split(form: ufl.Form, static: set[Any], direction: Any) -> tuple[list, ufl.Form | None, bool]:
+    """The affine parts of ``form`` in its changing functions.
+
+    Args:
+        form: A scalar or linear form.
+        static: Functions that never change.
+        direction: ``direction(f)`` is the argument to differentiate by f in (a test function
+            for a scalar form, a trial function for a linear one).
+
+    Returns:
+        ``(terms, rest, changing)``: pairs (derivative form, function) whose factors read no
+        changing function; the rest (the form with those functions set to zero; None when it
+        vanishes); whether the rest still reads a changing function.
+    """
+    candidates = [f for f in extract_coefficients(form) if f not in static]
+    terms, zeros = [], {}
+    for function in candidates:
+        if not _splittable(function):
+            continue
+        derivative = ufl.derivative(form, function, direction(function))
+        derivative = ufl.algorithms.expand_derivatives(derivative)
+        if not derivative.empty() and set(extract_coefficients(derivative)) - static:
+            continue  # not affine in it, or its factor changes
+        if not derivative.empty():
+            terms.append((derivative, function))
+        zeros[function] = ufl.zero(*function.ufl_shape)
+    rest = ufl.replace(form, zeros) if zeros else form
+    rest = None if rest.empty() else rest
+    changing = rest is not None and bool(set(extract_coefficients(rest)) - static)
+    return terms, rest, changing
+
+
+class AffineScalar:
+    """A scalar form evaluated as ``sum_k g_k . f_k + Q(0)`` (see the module docstring).
+
+    The pieces are compiled and assembled at the third evaluation: a form evaluated once or
+    twice (a steady run, a run that writes its quantities at the start and the end) costs one
+    assembly per evaluation and no compilation, which would cost more than it saves.
+
+    Args:
+        form: The scalar form.
+        static: Functions that never change.
+        entity_maps: Maps between the meshes of fields on regions.
+        comm: The communicator the value is summed over.
+        stored: Use the stored pieces (False: assemble the form every time).
+    """
+
+    def __init__(
+        self, form: ufl.Form, static: set[Any], entity_maps: list, comm: Any, stored: bool = True
+    ):
+        self._form, self._static, self._maps, self._comm = form, static, entity_maps, comm
+        self._stored = stored
+        self._whole: fem.Form | None = None
+        self._evaluations = 0
+        self._pieces: list[tuple[fem.Form, la.Vector | None, fem.Function, DataOf]] | None = None
+        self._rest: tuple[fem.Form, DataOf] | None = None
+        self._rest_value = 0.0
+
+    def local(self) -> float:
+        """This rank's part of the value (sum over ranks: the value)."""
+        self._evaluations += 1
+        if not self._stored or self._evaluations <= WHOLE_EVALUATIONS:
+            if self._whole is None:
+                self._whole = fem.form(self._form, entity_maps=self._maps or None)
+            return fem.assemble_scalar(self._whole)
+        if self._pieces is None:
+            self._build()
+        total = 0.0
+        for index, (compiled, vector, function, data) in enumerate(self._pieces):
+            if vector is None or data.changed():
+                vector = fem.assemble_vector(compiled)
+                vector.scatter_reverse(la.InsertMode.add)
+                self._pieces[index] = (compiled, vector, function, data)
+            size = owned_size(function.function_space)
+            total += float(vector.array[:size] @ function.x.array[:size])
+        if self._rest is not None:
+            compiled, data = self._rest
+            if data.changed():
+                self._rest_value = fem.assemble_scalar(compiled)
+            total += self._rest_value
+        return total
+
+    def value(self) -> float:
+        return float(self._comm.allreduce(self.local(), op=MPI.SUM))
+
+    def _build(self) -> None:
+        terms, rest, changing = split(
+            self._form, self._static, lambda f: ufl.TestFunction(f.function_space)
+        )
+        maps = self._maps or None
+        self._pieces = []
+        for derivative, function in terms:
+            compiled = fem.form(derivative, entity_maps=maps)
+            self._pieces.append((compiled, None, function, DataOf(derivative)))
+        if rest is not None:
+            self._rest = (fem.form(rest, entity_maps=maps), DataOf(rest, changing))
+
+
+class AffineVector:
+    """A linear form assembled as ``sum_k B_k f_k + L(0)`` into a PETSc vector.
+
+    Args:
+        form: The linear form L (one test function).
+        static: Functions that never change.
+        entity_maps: Maps between the meshes of fields on regions.
+        operator: The system matrix of the same row and column space, or None. A square piece
+            whose integrals the operator's sparsity pattern holds shares that pattern (the
+            memory of its column indices).
+        operator_form: The UFL bilinear form of ``operator``.
+    """
+
+    def __init__(
+        self,
+        form: ufl.Form,
+        static: set[Any],
+        entity_maps: list,
+        operator: PETSc.Mat | None = None,
+        operator_form: ufl.Form | None = None,
+    ):
+        terms, rest, changing = split(form, static, lambda f: ufl.TrialFunction(f.function_space))
+        maps = entity_maps or None
+        self.products: list[tuple[fem.Form, PETSc.Mat, fem.Function, DataOf]] = []
+        test_space = form.arguments()[0].ufl_function_space()
+        for derivative, function in terms:
+            compiled = fem.form(derivative, entity_maps=maps)
+            shared = (
+                operator is not None
+                and not maps
+                and function.function_space == test_space
+                and _within_pattern(derivative, operator_form)
+            )
+            if shared:
+                matrix = operator.duplicate(PETSc.Mat.DuplicateOption.SHARE_NONZERO_PATTERN)
+            else:
+                matrix = fem_petsc.create_matrix(compiled)
+            self.products.append((compiled, matrix, function, DataOf(derivative)))
+        self.rest = None if rest is None else fem.form(rest, entity_maps=maps)
+        self.rest_data = DataOf(rest, changing)
+
+    def add_products(self, b: PETSc.Vec) -> None:
+        """``b += sum_k B_k f_k`` (owned entries), assembling each B_k again if its data
+        changed."""
+        for compiled, matrix, function, data in self.products:
+            if data.changed():
+                matrix.zeroEntries()
+                fem_petsc.assemble_matrix(matrix, compiled)
+                matrix.assemble()
+            matrix.multAdd(function.x.petsc_vec, b, b)
+
+    def destroy(self) -> None:
+        for _, matrix, _, _ in self.products:
+            matrix.destroy()
+
+
+def _within_pattern(form: ufl.Form, operator: ufl.Form | None) -> bool:
+    """Whether the sparsity pattern of ``operator`` holds that of ``form`` (on the same
+    spaces): each integral of ``form`` is one of the operator's (type and subdomain), or a cell
+    or exterior-facet integral when the operator integrates over every cell (which couples the
+    dofs of every cell)."""
+    if operator is None:
+        return False
+    integrals = {(i.integral_type(), str(i.subdomain_id())) for i in operator.integrals()}
+    everywhere = ("cell", "everywhere") in integrals
+    return all(
+        (i.integral_type(), str(i.subdomain_id())) in integrals
+        or (everywhere and i.integral_type() in ("cell", "exterior_facet"))
+        for i in form.integrals()
+    )

@@ -1,0 +1,74 @@
+"""Where a field stopped being finite: the report of a diverging run.
+
+A non-finite value (nan, inf) is located the same way on any partition: among the non-finite
+nodes of all ranks, the one with the smallest coordinates (x, then y, then z) is reported, with
+the rank that owns it and how many values of the field are not finite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from dolfinx import fem
+from dolfinx import mesh as dmesh
+from mpi4py import MPI
+
+
+def non_finite(functions: Sequence[fem.Function], names: Sequence[str], what: str = "") -> str:
+    """A description of the first field with a non-finite value, e.g. ``"field 'T' is nan at
+    (0.25, 0.5) on rank 1 (12 of 441 values)"``; "" when every value is finite (collective).
+
+    Args:
+        functions: The functions to look at, in order.
+        names: Their field names.
+        what: Words before the field ("the residual of ").
+    """
+    for function, name in zip(functions, names, strict=True):
+        found = _first(function)
+        if found is not None:
+            value, point, rank, count, total = found
+            where = f"at ({', '.join(f'{c:.6g}' for c in point)})" if point else "(global value)"
+            return (
+                f"{what}field '{name}' is {value} {where} on rank {rank} "
+                f"({count} of {total} values)"
+            )
+    return ""
+
+
+def _first(function: fem.Function) -> tuple[str, tuple[float, ...], int, int, int] | None:
+    """(nan/inf, coordinates, owning rank, non-finite count, value count) of the reported
+    non-finite value of ``function``, or None (collective)."""
+    space = function.function_space
+    comm = space.mesh.comm
+    index_map, block = space.dofmap.index_map, space.dofmap.index_map_bs
+    owned = function.x.array[: index_map.size_local * block]
+    bad = np.flatnonzero(~np.isfinite(owned))
+    count = comm.allreduce(len(bad), op=MPI.SUM)
+    if count == 0:
+        return None
+    mine = None
+    if len(bad):
+        value = "nan" if np.isnan(owned[bad]).any() else "inf"
+        mine = (_position(space, bad // block), comm.rank, value)
+    point, rank, value = min(found for found in comm.allgather(mine) if found is not None)
+    return value, point, rank, count, index_map.size_global * block
+
+
+def _position(space: Any, nodes: np.ndarray) -> tuple[float, ...]:
+    """The smallest coordinates among ``nodes`` (of the node itself, or of its cell's midpoint
+    for values at quadrature points); () for a real (global) space."""
+    element = space.ufl_element()
+    msh = space.mesh
+    gdim = msh.geometry.dim
+    if element.family_name == "Real":
+        return ()
+    if element.is_quadrature:
+        per_cell = space.dofmap.list.shape[1]
+        cells = np.unique(nodes // per_cell).astype(np.int32)
+        points = dmesh.compute_midpoints(msh, msh.topology.dim, cells)[:, :gdim]
+    else:
+        points = space.tabulate_dof_coordinates()[nodes, :gdim]
+    order = np.lexsort(points.T[::-1])
+    return tuple(float(c) for c in points[order[0]])

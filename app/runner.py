@@ -1,0 +1,489 @@
+"""A run of a compiled simulation: its outputs, its checkpoints and the safeguards around them.
+
+:func:`run` is what :meth:`Simulation.run <app.simulation.Simulation.run>` does: it opens the
+run folder (a new one, or a stopped run's to continue), checks that the disk can take the output
+before anything is computed, and hands a :class:`Session` the time loop. The session writes a
+row (and the fields) at every output time, after checking every value is finite (a diverging
+run stops with where it diverged; nothing non-finite is ever written), and at every step
+boundary it decides, with all ranks, whether to write a checkpoint (``[checkpoint]``: every N
+steps, every T of simulated time, every W of wall time, at the end) and whether to stop (a
+signal; app/safeguards.py). Restarting from a checkpoint (app/restart.py) builds the same
+session and restores the registry of parts (app/checkpoint.py) before the loop resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from dolfinx import fem
+
+from app import __version__
+from app.checkpoint import Checkpoint, CheckpointFiles, Registry
+from app.errors import CaseError, Diverged, Interrupted, OutputFailed
+from app.events import StageSettings
+from app.non_finite import non_finite
+from app.output import FieldOutput, FieldWriter, QuantityTable
+from app.run_folder import RunDirectory
+from app.safeguards import StopRequests, agreed, collective, free_bytes, room, size_text
+from app.scheduler import TimeLoop
+from app.solvers import SolveReport
+
+log = logging.getLogger("scalebridge")
+
+BYTES = 8  # per stored value
+ROW_BYTES = 16  # per quantities.csv value, as written
+
+
+@dataclass
+class Result:
+    """What a run returns.
+
+    Attributes:
+        quantities: Each quantities.csv column as an array (one entry per output time).
+        fields: Final value of every field.
+        output_dir: The run folder (None for a run without output).
+        steps: Accepted time steps.
+        rejected: Rejected (retried) time steps.
+        wall_time: Seconds from set-up to the end of the run.
+        event: The event that stopped the run, if one did.
+        profiles: Each line probe's rows (one per point and output time) by column.
+    """
+
+    quantities: dict[str, np.ndarray]
+    fields: dict[str, fem.Function]
+    output_dir: Path | None
+    steps: int
+    rejected: int
+    wall_time: float
+    event: str | None = None
+    profiles: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+
+def run(
+    simulation: Any,
+    output_dir: str | Path | None,
+    overwrite: bool = False,
+    progress: bool = False,
+    resume: Checkpoint | None = None,
+    stops: StopRequests | None = None,
+) -> Result:
+    """Run (or, with ``resume``, continue) a simulation into ``output_dir``; see the module
+    docstring.
+
+    Raises:
+        CaseError: Bad input, an output folder that cannot take the run (exit code 2).
+        SolverError: A step failed for good, or the solution diverged (exit code 1).
+        Interrupted: A signal stopped the run after a checkpoint (exit code 3).
+        OutputFailed: Output failed mid-run (exit code 4).
+    """
+    started = time.perf_counter()
+    simulation.build()  # bad input is reported before anything is written
+    if output_dir is None:
+        return Session(simulation, None, progress, stops, None).execute(started)
+    folder = RunDirectory(output_dir, simulation.comm, overwrite, resume=resume is not None)
+    estimate = OutputEstimate.of(simulation)
+    check_room(simulation.comm, folder.path, estimate, resume is not None)
+    folder.write_case(simulation.loaded.resolved())
+    folder.write_fields(
+        {
+            target.spec.name: {"units": target.spec.units, "rank": target.spec.rank}
+            for target in simulation.store
+            if not target.is_global
+        }
+    )
+    restart = None
+    if resume is not None:
+        restart = {"checkpoint": str(resume.path), "time_s": resume.time}
+        if resume.changes:
+            restart["case_changes"] = resume.changes
+    session = Session(simulation, folder, progress, stops, resume, estimate)
+    if stops is not None:
+        stops.abort = folder.stopped_at_once
+    details = {"case_title": simulation.case.title}
+    with folder.running(simulation.loaded.path, details, restart) as record:
+        log.info("%s", simulation.mesh_data.summary())
+        result = session.execute(started)
+        record.update(steps=result.steps, rejected_steps=result.rejected)
+        log.info(
+            "run completed: %d steps (%d rejected) in %.2f s; results in %s",
+            result.steps,
+            result.rejected,
+            result.wall_time,
+            folder.path,
+        )
+    return result
+
+
+class OutputEstimate:
+    """How much a run writes: per output time (field files, rows), per field-file segment
+    (the meshes) and per checkpoint, from the sizes of the fields' spaces.
+
+    Attributes:
+        outputs: Output times expected (a lower bound when the run's length is unknown).
+        per_output: Bytes written at each output time.
+        per_segment: Bytes of the meshes a field file (segment) holds.
+        checkpoint: Bytes of one checkpoint.
+        keep: Checkpoints kept (one more exists while the next is written).
+    """
+
+    def __init__(self, outputs: int, per_output: int, per_segment: int, checkpoint: int, keep):
+        self.outputs, self.per_output, self.per_segment = outputs, per_output, per_segment
+        self.checkpoint, self.keep = checkpoint, keep
+
+    @classmethod
+    def of(cls, simulation: Any) -> OutputEstimate:
+        case, store = simulation.case, simulation.store
+        written = set(simulation._output_fields) if (case.output.xdmf or case.output.vtx) else ()
+        field_bytes = sum(_values(store[name].space) for name in written) * BYTES
+        rows = len(simulation.columns) * ROW_BYTES + sum(
+            len(spec.coordinates()) * 4 * ROW_BYTES for spec, _ in simulation.probes.lines.values()
+        )
+        msh = simulation.mesh_data.mesh
+        cells = msh.topology.index_map(msh.topology.dim).size_global
+        nodes = msh.geometry.index_map().size_global
+        nodes_per_cell = msh.geometry.dofmaps[0].shape[1]
+        per_segment = (nodes * 3 + cells * nodes_per_cell) * BYTES if written else 0
+        levels = sum(
+            (1 + len(f.history)) * _values(f.space) + _keys(f) for f in store.solved()
+        ) + sum((1 + len(f.history)) * _values(f.space) for f in store.internals())
+        return cls(_output_count(case), field_bytes + rows, per_segment, levels * BYTES,
+                   case.checkpoint.keep)  # fmt: skip
+
+    @property
+    def total(self) -> int:
+        return self.outputs * self.per_output + self.per_segment + (self.keep + 1) * self.checkpoint
+
+    def describe(self) -> str:
+        return (
+            f"about {size_text(self.total)}: {self.outputs} output(s) of "
+            f"{size_text(self.per_output)}, the mesh ({size_text(self.per_segment)}) and "
+            f"{self.keep + 1} checkpoint(s) of {size_text(self.checkpoint)}"
+        )
+
+
+def _values(space: Any) -> int:
+    return space.dofmap.index_map.size_global * space.dofmap.index_map_bs
+
+
+def _keys(field: Any) -> int:
+    """Values of the node keys a checkpoint stores with a field (app/field_state.py)."""
+    if field.is_global:
+        return 0
+    gdim = field.space.mesh.geometry.dim
+    width = 2 * gdim if field.space.ufl_element().discontinuous else gdim
+    return field.space.dofmap.index_map.size_global * width
+
+
+def _output_count(case: Any) -> int:
+    """Output times from start to end (every step: the first dt; unknown end: 1)."""
+    time_spec, output = case.time, case.output
+    if time_spec.end is None:
+        return 1 + len(output.times)
+    span = time_spec.end - time_spec.start
+    step = output.interval or time_spec.dt or span
+    return 2 + math.ceil(span / step) + len(output.times)
+
+
+def check_room(comm: Any, folder: Path, estimate: OutputEstimate, resuming: bool) -> None:
+    """Refuse, before any compute, a run whose output does not fit on its disk.
+
+    Raises:
+        CaseError: The estimate exceeds the free space (exit code 2).
+    """
+    problem = None
+    if comm.rank == 0:
+        free = free_bytes(folder)
+        if free < estimate.total:
+            problem = (
+                f"the disk of '{folder}' has {size_text(free)} free and the run writes "
+                f"{estimate.describe()}"
+            )
+    problem = comm.bcast(problem, root=0)
+    if problem:
+        raise CaseError(
+            "--restart" if resuming else "--output",
+            problem,
+            "free space, choose another folder with -o, or write less (output.interval, "
+            "output.fields, checkpoint.keep)",
+        )
+
+
+class Session:
+    """One run's outputs and checkpoints around its time loop.
+
+    Args:
+        simulation: The simulation (built).
+        folder: The run folder (None: results in memory only, no checkpoints).
+        progress: Show a progress bar.
+        stops: The signal handlers, when the run honours stop requests.
+        resume: The checkpoint to continue from.
+        estimate: What the run writes (to stop before a write the disk cannot take).
+    """
+
+    def __init__(
+        self,
+        simulation: Any,
+        folder: RunDirectory | None,
+        progress: bool,
+        stops: StopRequests | None,
+        resume: Checkpoint | None,
+        estimate: OutputEstimate | None = None,
+    ):
+        self.sim, self.folder, self.progress = simulation, folder, progress
+        self.stops, self.resume, self.estimate = stops, resume, estimate
+        self.comm = simulation.comm
+        self.spec = simulation.case.checkpoint
+        self.writer: FieldWriter | None = None
+        self.files: CheckpointFiles | None = None
+        if folder is not None:
+            self.files = CheckpointFiles(folder.path, self.comm, self.spec.keep, self._room)
+            self.files.latest = resume.path if resume is not None else None
+            if resume is not None:
+                folder.checkpoint = {"folder": str(resume.path), "time_s": resume.time}
+
+    def execute(self, started: float) -> Result:
+        sim = self.sim
+        folder = self.folder.path if self.folder else None
+        sim.multiscale.open(folder)
+        sim.compile()
+        log.info("%s", sim.describe_solvers())
+        settings = FieldOutput.of(sim.case.output)
+        resuming = self.resume is not None
+        if folder is not None and (settings.xdmf or settings.vtx):
+            functions = [sim.store[name].function for name in sim._output_fields]
+            self.writer = FieldWriter(folder, sim.mesh_data, functions, settings, resuming)
+        self.table = QuantityTable(
+            folder / "quantities.csv" if folder else None, sim.columns, self.comm, resuming
+        )
+        sim.probes.open(folder, resuming)
+        sim._stage = None
+        self.loop = TimeLoop(
+            sim.case.time,
+            sim.case.output,
+            sim,
+            sim.events,
+            sim.stages,
+            self.progress,
+            self.comm,
+            record=self.record,
+            boundary=self.boundary,
+        )
+        self.registry = self._registry()
+        try:
+            if self.resume is not None:
+                self.registry.restore(self.resume.parts)
+            self._since = (self.loop.position.steps, self.loop.position.t, time.monotonic())
+            self.loop.run()
+            stepped = sim.case.time.end is not None or sim.stages is not None  # a time loop
+            if self.files is not None and self.spec.at_end and stepped:
+                self.checkpoint()
+        finally:
+            self.table.close()
+            sim.probes.close()
+            if self.writer is not None:
+                self.writer.close()
+            sim.multiscale.close(folder)
+        return self._result(folder, time.perf_counter() - started)
+
+    def _result(self, folder: Path | None, wall_time: float) -> Result:
+        sim, table, loop = self.sim, self.table, self.loop
+        current = set(sim._refresh_at_output)  # refreshed at the last output
+        for target in sim.store:
+            if target not in current:
+                target.refresh()  # the result's derived fields match its final state
+        columns = np.array(table.rows, dtype=float).reshape(-1, len(table.columns))
+        return Result(
+            {name: columns[:, i] for i, name in enumerate(table.columns)},
+            {target.spec.name: target.function for target in sim.store},
+            folder,
+            loop.steps,
+            loop.rejected,
+            wall_time,
+            loop.fired,
+            sim.probes.profiles(),
+        )
+
+    def _registry(self) -> Registry:
+        """What a checkpoint of this run holds (app/checkpoint.py)."""
+        registry = Registry()
+        registry.add("fields", self.sim.store)
+        for group in self.sim.groups:
+            registry.add(f"scheme.{group.name}", group.scheme)
+        registry.add("protocol", StageSettings(self.sim.stages))
+        registry.add("loop", self.loop)
+        registry.add("quantities", self.table)
+        registry.add("profiles", self.sim.probes)
+        if self.writer is not None:
+            registry.add("field_files", self.writer)
+        return registry
+
+    # What the time loop calls ---------------------------------------------------------------
+    def record(self, t: float, dt: float, report: SolveReport | None) -> None:
+        """Write the output row (and the fields) of the current state at ``t``, once every
+        value of it is known to be finite.
+
+        Raises:
+            Diverged: A value is not finite (nothing of this output is written).
+            OutputFailed: The disk cannot take it, or a write failed.
+        """
+        sim = self.sim
+        for target in sim._refresh_at_output:
+            target.refresh()
+        row = sim.row_start(t, dt, report)
+        quantities = sim.evaluate_quantities()
+        points, lines = sim.probes.read()
+        problem = self._not_finite(quantities, points, lines)
+        if problem:
+            raise Diverged(f"the solution is no longer finite at t = {t:.6g} s: {problem}")
+        where = f"the output at t = {t:g} s"
+        if self.folder is not None and self.estimate is not None:
+            room(self.comm, self.folder.path, self.estimate.per_output, where)
+        values = [*row, *quantities.values(), *points]
+        collective(self.comm, lambda: self.table.append(values), where)
+        collective(self.comm, lambda: sim.probes.write_profiles(t, lines), where)
+        if self.writer is not None:
+            cycle = sim._stage.cycle if sim._stage else None
+            collective(
+                self.comm, lambda: self.writer.write(t, cycle), where, (OSError, RuntimeError)
+            )
+        for observer in sim.output_observers:
+            observer(t)
+
+    def _not_finite(self, quantities: dict, points: list[float], lines: list) -> str:
+        """The first value of an output that is not finite, or "" (collective): the solved
+        fields first (the cause, located), then the written fields, the quantities and the
+        probes. A ratio of zeros (a mean over an empty set) is undefined by design, not a
+        divergence: it is written as nan."""
+        sim = self.sim
+        fields = {id(f): f for f in sim.store.solved()}
+        if self.writer is not None:
+            fields |= {id(f): f for f in (sim.store[name] for name in sim._output_fields)}
+        checked = list(fields.values())
+        problem = non_finite([f.function for f in checked], [f.spec.name for f in checked])
+        ratios = {name for name, quantity in sim.quantities.items() if quantity.per is not None}
+        return (
+            problem
+            or next(
+                (f"quantity '{name}' is {value}" for name, value in quantities.items()
+                 if name not in ratios and not math.isfinite(value)),
+                "",
+            )
+            or sim.probes.not_finite(points, lines)
+        )  # fmt: skip
+
+    def boundary(self) -> None:
+        """Before each step: a checkpoint when one is due, and a stop when a rank was asked
+        for one (all ranks decide together)."""
+        position = self.loop.position
+        steps, t, wall = self._since
+        received, wall_due = agreed(
+            self.comm,
+            (self.stops.received or 0) if self.stops is not None else 0,
+            bool(self.spec.wall_interval) and time.monotonic() - wall >= self.spec.wall_interval,
+        )
+        due = bool(received or wall_due)
+        if self.spec.steps and position.steps - steps >= self.spec.steps:
+            due = True
+        interval, start = self.spec.interval, self.sim.case.time.start
+        if interval and math.floor((position.t - start) / interval) > math.floor(
+            (t - start) / interval
+        ):
+            due = True
+        fresh = position.steps > steps or self.files is None or self.files.latest is None
+        if due and fresh and self.files is not None:
+            self.checkpoint()
+        if received:
+            name = signal.Signals(received).name
+            seen = "" if self.stops.received else " (received by another rank)"
+            raise Interrupted(self._stopped(f"stopped by {name}{seen}"))
+
+    def _stopped(self, why: str) -> str:
+        position = self.loop.position
+        text = f"{why} at t = {position.t:.6g} s (step {position.steps})"
+        if self.files is not None and self.files.latest is not None:
+            text += (
+                f"; the checkpoint {self.files.latest} continues it: scalebridge restart "
+                f"{self.folder.path}"
+            )
+        return text
+
+    # Checkpoints ----------------------------------------------------------------------------
+    def checkpoint(self) -> Path:
+        """Write a checkpoint of the whole state now (collective)."""
+        position = self.loop.position
+        parts = self.registry.state()
+        problem = _not_finite(parts)
+        if self.comm.allreduce(bool(problem)):
+            problem = next(p for p in self.comm.allgather(problem) if p)
+            raise Diverged(
+                f"the state at t = {position.t:.6g} s (step {position.steps}) is not finite "
+                f"({problem}); no checkpoint is written"
+            )
+        try:
+            path = self.files.write(parts, self._manifest())
+        except OutputFailed as exc:
+            raise OutputFailed(self._stopped(str(exc))) from None
+        self._since = (position.steps, position.t, time.monotonic())
+        self.folder.checkpointed(path, position.t)
+        log.info("checkpoint %s at t = %.6g s (step %d)", path.name, position.t, position.steps)
+        return path
+
+    def _room(self, size: int) -> None:
+        room(self.comm, self.folder.path, size, "the checkpoint")
+
+    def _manifest(self) -> dict[str, Any]:
+        sim, position = self.sim, self.loop.position
+        msh = sim.mesh_data.mesh
+        return {
+            "time": position.t,
+            "steps": position.steps,
+            "done": position.done,
+            "fired": position.fired,
+            "ranks": self.comm.size,
+            "scalebridge_version": __version__,
+            "written": datetime.now(UTC).isoformat(timespec="seconds"),
+            "case": sim.loaded.resolved(),
+            "columns": sim.columns,
+            "fields": field_signature(sim.store),
+            "mesh": {
+                "dim": msh.topology.dim,
+                "cells": msh.topology.index_map(msh.topology.dim).size_global,
+                "nodes": msh.geometry.index_map().size_global,
+            },
+        }
+
+
+def field_signature(store: Any) -> dict[str, dict[str, Any]]:
+    """What a checkpoint's fields are: space, shape, region and time levels of each solved
+    field and internal variable (a restart refuses a run whose fields differ)."""
+    return {
+        field.spec.name: {
+            "space": list(field.spec.space),
+            "shape": list(field.function.ufl_shape),
+            "region": field.spec.region,
+            "levels": 1 + len(field.history),
+            "values": _values(field.space),
+        }
+        for field in [*store.solved(), *store.internals()]
+    }
+
+
+def _not_finite(parts: dict[str, Any], path: str = "") -> str:
+    """The first array of a checkpoint's parts with a non-finite value on this rank, or ""."""
+    for key, value in parts.items():
+        where = f"{path}/{key}" if path else key
+        if isinstance(value, dict):
+            found = _not_finite(value, where)
+            if found:
+                return found
+        elif isinstance(value, np.ndarray) and not np.isfinite(value).all():
+            return f"{where} holds a non-finite value"
+    return ""
