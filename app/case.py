@@ -52,6 +52,11 @@ class AdaptiveSpec(Parameters):
         None, gt=0, description="Relative local-error tolerance; set it for error-based control"
     )
     atol: float = Field(1e-8, gt=0, description="Absolute local-error tolerance (field units)")
+    limits: dict[str, float | str] = Field(
+        default_factory=dict,
+        description='Largest change of a quantity over one step, by column ("voltage_V = '
+        '"10 mV""; a number is in the column\'s units)',
+    )
 
 
 class TimeSpec(Parameters):
@@ -126,7 +131,9 @@ class OutputSpec(Parameters):
     quantities: dict[str, OutputQuantity] = Field(
         default_factory=dict,
         description="Quantities of the case: means, ratios and integrals of expressions of "
-        'fields ({ value = "HA", over = "packets" }; see app/output_quantities.py)',
+        'fields ({ value = "HA", over = "packets" }), expressions of columns and set constants '
+        '({ value = "p_right_V - p_left_V", units = "V" }) and running time integrals of '
+        'columns ({ time_integral = "current_A", units = "Ah" }); see app/output_quantities.py',
     )
 
     _probe_table = field_validator("probes", mode="before")(probe_table)
@@ -235,6 +242,7 @@ class LoadedCase:
         data["physics"] = {
             name: {"type": plugin.name}
             | ({"domain": plugin.domain} if plugin.domain else {})
+            | ({"regions": list(plugin.regions)} if plugin.regions else {})
             | plugin.params.model_dump(mode="json", exclude_none=True)
             for name, plugin in self.physics.items()
         }
@@ -402,6 +410,37 @@ def _instantiate(instance: str, table: Mapping[str, Any]) -> Physics:
     cls = registry.plugin(type_name, f"{where}.type" if "type" in table else where)
     domain = table.get("domain")
     if domain is not None and not isinstance(domain, str):
-        raise CaseError(f"{where}.domain", f"expected a region name, got {shown(domain)}")
-    params = {key: value for key, value in table.items() if key not in ("type", "domain")}
-    return cls(validate(cls.Parameters, params, where), instance, domain)
+        raise CaseError(
+            f"{where}.domain", f"expected the name of a region or boundary, got {shown(domain)}"
+        )
+    regions = _acting_regions(table, where)
+    params = {
+        key: value for key, value in table.items() if key not in ("type", "domain", "regions")
+    }
+    placement = (instance, domain) if regions is None else (instance, domain, regions)
+    return cls(validate(cls.Parameters, params, where), *placement)
+
+
+def _acting_regions(table: Mapping[str, Any], where: str) -> tuple[str, ...] | None:
+    """The instance's ``regions``: names of regions of the boundary it is placed on."""
+    regions = table.get("regions")
+    if regions is None:
+        return None
+    if (
+        not isinstance(regions, list)
+        or not regions
+        or not all(isinstance(name, str) for name in regions)
+    ):
+        raise CaseError(
+            f"{where}.regions",
+            f"expected a list of region names, got {shown(regions)}",
+            'e.g. regions = ["negative", "positive"]',
+        )
+    if "domain" not in table:
+        raise CaseError(
+            f"{where}.regions",
+            "regions are read for an instance placed on a boundary (the regions of the "
+            "boundary's mesh it acts on)",
+            'place it on a boundary (domain = "top"), or on one region with domain = "<region>"',
+        )
+    return tuple(dict.fromkeys(regions))

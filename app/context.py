@@ -8,8 +8,7 @@ simulation turns into a :class:`~app.errors.CaseError` at the place the case wro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ufl
@@ -18,6 +17,7 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from app.contracts import BadValue, Context, Formula, PerDimension, PerRegion, Value
+from app.control_modes import ModeRegistry
 from app.errors import did_you_mean, listing
 from app.fields import FieldStore
 from app.forms import FormRules
@@ -108,47 +108,20 @@ class ParameterControl:
         self._constants.set(self.name, value)
 
 
-@dataclass(eq=False)
-class ControlModes:
-    """Settings of one plug-in of which one is in force at a time (see
-    :meth:`Context.control_modes`), with the indicator constant of each."""
-
-    settings: dict[str, Any]  # name -> parameter value
-    indicators: dict[str, fem.Constant]
-    initial: str
-
-    def activate(self, name: str) -> None:
-        for key, indicator in self.indicators.items():
-            indicator.value = 1.0 if key == name else 0.0
-
-    def reset(self) -> None:
-        """The setting in force before any protocol step."""
-        self.activate(self.initial)
-
-
-class SwitchingControl:
-    """One setting of a group of control modes as a protocol target: giving it a value puts
-    it in force (a voltage hold switches a terminal from current to voltage control)."""
-
-    def __init__(self, constant: fem.Constant, modes: ControlModes, name: str):
-        self._constant, self._modes, self.name = constant, modes, name
-
-    @property
-    def value(self) -> float:
-        return float(self._constant.value)
-
-    @value.setter
-    def value(self, value: float) -> None:
-        self._constant.value = value
-        self._modes.activate(self.name)
-
-
 class FormContext(Context):
-    """Context of one plug-in instance on the parent mesh.
+    """Context of one plug-in instance: on the parent mesh, on one of its regions, or on the
+    mesh of one of its boundaries.
+
+    An instance on a boundary (``domain = "top"``) sees that boundary's own named mesh
+    (app/boundary_mesh.py): ``dx`` over its facets with the regions inherited from the parent,
+    ``ds`` over its end points (named after the parent's boundaries), ``x`` its coordinate and
+    every constant built on it. A field of the parent it reads is handed out as its trace on
+    the boundary (app/traces.py); ``regions`` restrict it to part of the boundary's mesh.
 
     Args:
         instance: Instance name (for messages).
-        mesh_data: The mesh with its named regions and boundaries.
+        mesh_data: The mesh the instance lives on (the parent's, or a boundary's own) with its
+            named regions and boundaries.
         store: All fields.
         scheme: The time scheme (owner of the time constant).
         tests: Test functions of the fields this instance solves for.
@@ -159,6 +132,8 @@ class FormContext(Context):
             measure then.
         parameters: The case's parameter-set constants (names expressions may use).
         internal: Names of the instance's internal variables.
+        boundary: The boundary whose mesh ``mesh_data`` is (None: the parent's).
+        parts: The regions of a boundary's mesh the instance acts on (None: all of it).
     """
 
     def __init__(
@@ -174,8 +149,11 @@ class FormContext(Context):
         domain: str | None = None,
         parameters: ParameterConstants | None = None,
         internal: frozenset[str] = frozenset(),
+        boundary: str | None = None,
+        parts: tuple[str, ...] | None = None,
     ):
         self.instance = instance
+        self.boundary, self.parts = boundary, parts
         self.mesh_data = mesh_data
         self.mesh = mesh_data.mesh
         self.gdim = self.mesh.geometry.dim
@@ -189,11 +167,9 @@ class FormContext(Context):
         self._rules = rules
         self.domain = domain
         self._parameters = parameters or ParameterConstants(None)
-        self._dx = ufl.Measure("dx", domain=self.mesh, subdomain_data=mesh_data.cell_tags)
-        self._ds = ufl.Measure("ds", domain=self.mesh, subdomain_data=mesh_data.facet_tags)
-        self._dS = ufl.Measure("dS", domain=self.mesh, subdomain_data=mesh_data.facet_tags)
+        self._measures = store.domains.measures(mesh_data)
         self._coefficients: dict[Any, tuple[Any, Any]] = {}  # see Context.coefficient
-        self._modes: dict[int, tuple[ControlModes, str]] = {}  # by id of a setting's value
+        self._modes = ModeRegistry()
         self._inline: dict[str, Any] = {}
         self._sizes: dict[str | None, float] = {}
 
@@ -224,7 +200,14 @@ class FormContext(Context):
             )
         if name not in self._store:
             raise KeyError(f"field '{name}' has no provider; check ctx.has('{name}') first")
-        return self._store[name].function
+        return self._readable_field(name).function
+
+    def _readable_field(self, name: str) -> Any:
+        """The stored field, or on a boundary's mesh the trace of a field living elsewhere."""
+        field = self._store[name]
+        if self.boundary is None or field.space.mesh is self.mesh:
+            return field
+        return self._store.trace(name, self.boundary)
 
     def test(self, name: str) -> Any:
         if name not in self._tests:
@@ -252,52 +235,49 @@ class FormContext(Context):
         return name in self._store
 
     def control_modes(self, settings: Mapping[str, Any], active: str) -> dict[str, Any]:
-        if active not in settings:
-            raise ValueError(f"control_modes: '{active}' is not one of {listing(settings)}")
-        known = self._modes.get(id(next(iter(settings.values()))))
-        if known is not None and _same(known[0].settings, settings):  # asked again: shared
-            return known[0].indicators
-        indicators = {
-            name: fem.Constant(self.mesh, PETSc.ScalarType(1.0 if name == active else 0.0))
-            for name in settings
-        }
-        modes = ControlModes(dict(settings), indicators, active)
-        for name, value in settings.items():
-            self._modes[id(value)] = (modes, name)
-        return indicators
+        return self._modes.declare(self.mesh, settings, active)
 
     def control_of(self, value: Any, constant: fem.Constant) -> Any:
-        """What a protocol sets for a parameter value that became ``constant``: the constant, or
-        for a setting of control modes the object that also puts that setting in force."""
-        found = self._modes.get(id(value))
-        return constant if found is None else SwitchingControl(constant, *found)
+        """What a protocol sets for a parameter value that became ``constant`` (see
+        :meth:`app.control_modes.ModeRegistry.control_of`)."""
+        return self._modes.control_of(value, constant)
 
     def reset_modes(self) -> None:
         """Every group of control modes back to the setting in force at the start."""
-        for modes, _ in self._modes.values():
-            modes.reset()
+        self._modes.reset()
 
-    def region_of(self, name: str) -> str | None:
-        return self._store[name].spec.region if name in self._store else None
+    def region_of(self, name: str) -> str | tuple[str, ...] | None:
+        if name not in self._store:
+            return None
+        if self.boundary is None:
+            return self._store[name].spec.region
+        parts = self._readable_field(name).parts  # where on the boundary's mesh it lives
+        return parts[0] if parts is not None and len(parts) == 1 else parts
 
     # Measures -------------------------------------------------------------------------------
-    def dx(self, region: str | None = None) -> Any:
-        region = region or self.domain
+    def dx(self, region: str | Sequence[str] | None = None) -> Any:
+        region = region or self.domain or self.parts
         if region is None:
-            return self._dx
-        if region not in self.mesh_data.regions:
-            raise unknown("region", region, self.regions)
-        return self._dx(self.mesh_data.regions[region])
+            return self._measures.dx
+        names = (region,) if isinstance(region, str) else tuple(region)
+        for name in names:
+            if name not in self.mesh_data.regions:
+                raise unknown("region", name, self.regions)
+        tags = tuple(self.mesh_data.regions[name] for name in names)
+        return self._measures.dx(tags[0] if len(tags) == 1 else tags)
 
     def over(self, place: str | None) -> Any:
-        """The measure of the cells a field lives on: everywhere, a region or a boundary."""
+        """The measure of the cells a field lives on: everywhere, a region or a boundary (the
+        boundary's own mesh, for an instance placed there)."""
+        if self.boundary is not None and place == self.boundary:
+            return self.dx()
         if place is None or place in self.mesh_data.regions:
             return self.dx(place)
         return self.ds(place)
 
-    def ds(self, boundary: str | None = None) -> Any:
+    def ds(self, boundary: str | None = None, region: str | None = None) -> Any:
         if boundary is None:
-            return self._ds
+            return self._measures.ds()
         refusal = not_integrable(boundary, self.mesh_data)
         if refusal is not None:
             raise refusal
@@ -307,9 +287,16 @@ class FormContext(Context):
                 f"condition needs an exterior one: {listing(self.boundaries)}",
                 token=boundary,
             )
-        if boundary not in self.boundaries:
-            raise unknown("boundary", boundary, self.boundaries)
-        return self._ds(self.mesh_data.boundaries[boundary])
+        if region is None:  # an instance on a region or part acts on the boundary's part there
+            if boundary not in self.boundaries:
+                raise unknown("boundary", boundary, self.boundaries)
+            acting = None if self.domain is None and self.parts is None else self.regions
+            return self._measures.ds(boundary, acting)
+        if region not in self.mesh_data.regions:
+            raise unknown("region", region, self.regions)
+        if boundary not in self.mesh_data.boundaries:
+            raise unknown("boundary", boundary, list(self.mesh_data.boundaries))
+        return self._measures.ds(boundary, [region])
 
     def dS(self, boundary: str) -> Any:
         refusal = not_integrable(boundary, self.mesh_data)
@@ -317,7 +304,7 @@ class FormContext(Context):
             raise refusal
         if boundary not in self.mesh_data.interior_boundaries:
             raise unknown("interface", boundary, self.interfaces)
-        return self._dS(self.mesh_data.boundaries[boundary])
+        return self._measures.dS(self.mesh_data.boundaries[boundary])
 
     def size(self, name: str | None = None) -> float:
         if name not in self._sizes:
@@ -342,8 +329,8 @@ class FormContext(Context):
     def boundaries(self) -> list[str]:
         interior = self.mesh_data.interior_boundaries
         names = [name for name in self.mesh_data.boundaries if name not in interior]
-        if self.domain is not None:  # the sides of the region the instance is placed on
-            names = [name for name in names if self._store.domains.borders(self.domain, name)]
+        if self.domain is not None or self.parts is not None:  # those of where it acts
+            names = [name for name in names if self._measures.touches(name, self.regions)]
         return names
 
     @property
@@ -353,7 +340,14 @@ class FormContext(Context):
 
     @property
     def regions(self) -> list[str]:
+        if self.parts:
+            return list(self.parts)
         return [self.domain] if self.domain else list(self.mesh_data.regions)
+
+    def per_depth(self, units: str) -> str:
+        # The domain's own dimension counts: a boundary's line in a 2D mesh is a 1D cell.
+        missing = 3 - self.mesh.topology.dim
+        return units if missing == 0 else f"{units}/m" if missing == 1 else f"{units}/m^{missing}"
 
     # Parameters as UFL ----------------------------------------------------------------------
     def constant_of(self, value: Any) -> fem.Constant | None:
@@ -448,11 +442,6 @@ class FormContext(Context):
             function.x.array[space.dofmap.list[cells, 0]] = number
         self._static.add(function)
         return function
-
-
-def _same(these: Mapping[str, Any], those: Mapping[str, Any]) -> bool:
-    """The same names for the same value objects."""
-    return these.keys() == those.keys() and all(these[k] is those[k] for k in these)
 
 
 def _cache_key(value: Any) -> Any:

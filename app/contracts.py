@@ -301,13 +301,18 @@ class Context(ABC):
         """Whether a field is available (an optional requirement may have no provider)."""
 
     @abstractmethod
-    def region_of(self, name: str) -> str | None:
+    def region_of(self, name: str) -> str | tuple[str, ...] | None:
         """The region a field lives on (None: everywhere). Integrals that read a field of a
-        region must be taken over it: ``source * v * ctx.dx(ctx.region_of("heat_source"))``."""
+        region must be taken over it: ``source * v * ctx.dx(ctx.region_of("heat_source"))``.
+        On a boundary's mesh: the regions of that mesh it lives on (a name, or several)."""
 
     @abstractmethod
-    def dx(self, region: str | None = None) -> Any:
-        """Cell measure over the domain or one named region.
+    def dx(self, region: str | tuple[str, ...] | None = None) -> Any:
+        """Cell measure over the domain, one named region or several.
+
+        An instance placed on a boundary (``domain = "top"``) integrates over that boundary's
+        own mesh: its facets are the cells, with the regions of the parent cells beside them;
+        ``ctx.x`` is its coordinate and the constants it builds are on it.
 
         The framework integrates every form of a group (and the plug-ins' integral quantities)
         at one quadrature degree; a measure that carries its own (``dx.reconstruct(metadata=
@@ -315,9 +320,13 @@ class Context(ABC):
         """
 
     @abstractmethod
-    def ds(self, boundary: str | None = None) -> Any:
-        """Exterior facet measure over the whole boundary or one named boundary. A point or
-        edge set has no measure: asking for one is refused (a case error naming the set)."""
+    def ds(self, boundary: str | None = None, region: str | None = None) -> Any:
+        """Exterior facet measure over the whole boundary or one named boundary; with
+        ``region``, the boundary's part on that region's cells (where a species that lives on
+        the region meets it). An instance placed on a region integrates the part on its region.
+        On a boundary's own mesh the boundaries are its ends (or edges), named after the
+        parent's boundaries they lie on. A point or edge set has no measure: asking for one is
+        refused (a case error naming the set)."""
 
     @abstractmethod
     def dS(self, boundary: str) -> Any:
@@ -403,13 +412,19 @@ class Physics:
             is refused before anything is built.
         params: The validated parameters of this instance.
         instance: The instance name (the key under ``[physics]``).
-        domain: The region the case placed the instance on (``domain = "matrix"``; None: the
-            whole mesh). Its fields live there and ``ctx.dx()`` is the region's measure.
+        domain: The region or boundary the case placed the instance on (``domain =
+            "matrix"``, ``domain = "top"``; None: the whole mesh). Its fields live there and
+            ``ctx.dx()`` is the region's measure, or the boundary's own mesh's (see
+            :class:`Context`).
+        regions: On a boundary, the regions of its mesh the instance acts on (``regions =
+            ["negative", "positive"]``; None: all of it): ``ctx.dx()`` covers them and its
+            solved fields are zero elsewhere.
 
     Args:
         params: The validated parameters.
         instance: The instance name (default: the type name).
-        domain: The region the case placed the instance on, if any.
+        domain: The region or boundary the case placed the instance on, if any.
+        regions: The regions of a boundary's mesh it acts on, if not all.
     """
 
     name: ClassVar[str]
@@ -417,10 +432,17 @@ class Physics:
     spd: ClassVar[bool] = False
     dimensions: ClassVar[tuple[int, ...]] = (1, 2, 3)
 
-    def __init__(self, params: Parameters, instance: str | None = None, domain: str | None = None):
+    def __init__(
+        self,
+        params: Parameters,
+        instance: str | None = None,
+        domain: str | None = None,
+        regions: tuple[str, ...] | None = None,
+    ):
         self.params = params
         self.instance = instance or self.name
         self.domain = domain
+        self.regions = regions
 
     @property
     def provides(self) -> list[FieldSpec]:

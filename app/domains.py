@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import ufl
 from dolfinx import fem, mesh
-from mpi4py import MPI
 from ufl.corealg.traversal import traverse_unique_terminals
 
-from app.contracts import BadValue, Physics
-from app.errors import CaseError, did_you_mean, listing
+from app.boundary_mesh import boundary_mesh_data
+from app.contracts import BadValue
+from app.measures import Measures
 from app.meshing import MeshData
 from app.pointwise import CellMean, cell_mean_space, is_pointwise, quadrature_degree
 
@@ -44,6 +44,9 @@ class Region:
             by the name of the parent's tags (empty for a boundary's submesh).
         parent_cells: Parent cell (or facet) of every local (owned and ghost) submesh cell.
         cells: Every local submesh cell, in order.
+        data: A boundary's submesh as a named mesh of its own (app/boundary_mesh.py): regions
+            inherited from the parent cells beside it, its end points named after the
+            parent's boundaries; None for a region's submesh.
     """
 
     name: str
@@ -53,11 +56,12 @@ class Region:
     tags: dict[str, mesh.MeshTags]
     parent_cells: np.ndarray
     cells: np.ndarray
+    data: MeshData | None = None
 
     @property
     def surface(self) -> bool:
         """A boundary's submesh (one dimension lower than the parent)."""
-        return not self.tags
+        return self.data is not None
 
 
 class Domains:
@@ -71,6 +75,7 @@ class Domains:
         self.mesh_data = mesh_data
         self.parent = mesh_data.mesh
         self._regions: dict[str, Region] = {}
+        self._measures: dict[int, Measures] = {}
         self._interpolation: dict[tuple[int, int], Any] = {}
 
     def region(self, name: str) -> Region:
@@ -95,15 +100,39 @@ class Domains:
             cell_index = submesh.topology.index_map(dim)
             local = np.arange(cell_index.size_local + cell_index.num_ghosts, dtype=np.int32)
             parent_cells = cell_map.sub_topology_to_topology(local, inverse=False)
+            named = None
+            if dim < tdim:
+                named = boundary_mesh_data(data, name, submesh, cell_map, vertex_map)
             self._regions[name] = Region(
-                name, tag, submesh, cell_map, transferred, parent_cells, local
+                name, tag, submesh, cell_map, transferred, parent_cells, local, named
             )
         return self._regions[name]
+
+    def named(self, target: mesh.Mesh) -> MeshData:
+        """The named mesh a mesh is: the parent's, or a boundary's own (app/boundary_mesh.py);
+        a region's submesh has none of its own."""
+        region = self.of(target)
+        if region is None:
+            return self.mesh_data
+        if not region.surface:
+            raise ValueError(f"the region '{region.name}' has no named mesh of its own")
+        return region.data
+
+    def measures(self, data: MeshData) -> Measures:
+        """The measures every context on a named mesh shares (see app/measures.py)."""
+        key = id(data.mesh)
+        if key not in self._measures:
+            self._measures[key] = Measures(data)
+        return self._measures[key]
 
     @property
     def entity_maps(self) -> list[mesh.EntityMap]:
         """The maps every form needs to mix functions of several domains."""
         return [region.cell_map for region in self._regions.values()]
+
+    def submeshes(self) -> list[Region]:
+        """The regions' and boundaries' submeshes created so far."""
+        return list(self._regions.values())
 
     def of(self, target: mesh.Mesh) -> Region | None:
         """The region a mesh is the submesh of (None for the parent)."""
@@ -112,14 +141,19 @@ class Domains:
     def entities(self, target: mesh.Mesh, name: str) -> tuple[int, np.ndarray]:
         """Dimension and local entities (owned and ghost) of a named boundary, point set or
         edge set, on the parent or on a region's submesh."""
-        tags, value = self.mesh_data.tags_of(name)
         region = self.of(target)
         if region is not None and region.surface:
-            raise BadValue(
-                f"a field on the boundary '{region.name}' has no boundary of its own here, so "
-                f"it cannot be fixed on '{name}'",
-                token=name,
-            )
+            found = region.data.tags_of(name)
+            if found is None:
+                raise BadValue(
+                    f"'{name}' is not a boundary of the mesh of '{region.name}' (its ends or "
+                    f"edges are named after the parent's boundaries they lie on: "
+                    f"{', '.join(region.data.boundaries) or 'none here'})",
+                    token=name,
+                )
+            tags, value = found
+            return tags.dim, tags.find(value)
+        tags, value = self.mesh_data.tags_of(name)
         if region is not None:
             tags = region.tags[tags.name]
         return tags.dim, tags.find(value)
@@ -132,7 +166,8 @@ class Domains:
             target.x.array[:] = source.x.array
             return
         region = self.of(source_mesh) or self.of(target_mesh)
-        if region.surface:  # facets of the parent: locate the target's nodes geometrically
+        surfaces = [r for r in (self.of(source_mesh), self.of(target_mesh)) if r is not None]
+        if any(r.surface for r in surfaces):  # facets: locate the target's nodes geometrically
             self._nonmatching(source, target)
         elif self.of(target_mesh) is region and source_mesh is self.parent:
             target.interpolate(source, cells0=region.parent_cells, cells1=region.cells)
@@ -156,81 +191,10 @@ class Domains:
         cells, data = self._interpolation[key]
         target.interpolate_nonmatching(source, cells, interpolation_data=data)
 
-    def check_integrals(self, form: ufl.Form, owner: str) -> None:
-        """Refuse integrals that would read a region's field outside the region.
-
-        A region field has no value on other cells; assembling it there silently gives
-        garbage, so the integral must be restricted to the region (``ctx.dx(region)``).
-        """
-        for integral in form.integrals():
-            integrand = integral.integrand()
-            terminals = [
-                *ufl.algorithms.extract_arguments(integrand),
-                *ufl.algorithms.extract_coefficients(integrand),
-            ]
-            regions = {self.of(t.ufl_function_space().mesh) for t in terminals}
-            regions.discard(None)
-            for region in regions:
-                if not self._inside(integral, region):
-                    names = sorted(
-                        str(t)
-                        for t in terminals
-                        if self.of(t.ufl_function_space().mesh) is region
-                        and not isinstance(t, ufl.Argument)
-                    )
-                    what = f"field '{names[0]}'" if names else "the test function of a field"
-                    kind, measure = (
-                        ("boundary", "ctx.ds") if region.surface else ("region", "ctx.dx")
-                    )
-                    raise BadValue(
-                        f"{owner} integrates {what} of {kind} '{region.name}' over "
-                        f"{_where(integral)}, outside the region",
-                        fix=f"integrate it over the {kind} only ({measure}('{region.name}'))",
-                    )
-
-    def _inside(self, integral: Any, region: Region) -> bool:
-        ids = integral.subdomain_id()
-        ids = ids if isinstance(ids, tuple) else (ids,)
-        kind = integral.integral_type()
-        if region.surface:  # only on the boundary's own facets
-            return kind != "cell" and all(i == region.tag for i in ids)
-        if kind == "cell":
-            if "everywhere" in ids or "otherwise" in ids:
-                return self.mesh_data.region_cells[region.name] == self._global_cells()
-            return all(i == region.tag for i in ids)
-        if kind == "exterior_facet":
-            if "everywhere" in ids or "otherwise" in ids:
-                return False
-            return all(self._boundary_touches_only(region, int(i)) for i in ids)
-        return False  # interior facets: two sides, one of them outside a region field
-
-    def borders(self, region: str, boundary: str) -> bool:
-        """Whether every facet of a named boundary lies on a cell of a named region."""
-        tag = self.mesh_data.boundaries[boundary]
-        return self._boundary_touches_only(self.region(region), tag)
-
-    def _global_cells(self) -> int:
+    def global_cells(self) -> int:
+        """Number of cells of the parent mesh."""
         index = self.parent.topology.index_map(self.parent.topology.dim)
         return index.size_global
-
-    def _boundary_touches_only(self, region: Region, tag: int) -> bool:
-        """Every facet with the tag lies on a cell of the region (over all ranks)."""
-        data = self.mesh_data
-        tdim = self.parent.topology.dim
-        facets = data.facet_tags.find(tag)
-        connectivity = self.parent.topology.connectivity(tdim - 1, tdim)
-        index = self.parent.topology.index_map(tdim)
-        in_region = np.zeros(index.size_local + index.num_ghosts, dtype=bool)
-        in_region[data.cell_tags.find(region.tag)] = True
-        local = all(in_region[connectivity.links(facet)].any() for facet in facets)
-        return bool(self.parent.comm.allreduce(local, op=MPI.LAND))
-
-
-def _where(integral: Any) -> str:
-    ids = integral.subdomain_id()
-    kind = {"cell": "cells", "exterior_facet": "boundary facets", "interior_facet": "interfaces"}
-    label = kind.get(integral.integral_type(), integral.integral_type())
-    return f"all {label}" if ids in ("everywhere", "otherwise") else f"{label} tagged {ids}"
 
 
 @dataclass(eq=False)
@@ -345,36 +309,3 @@ def _terminals(expression: Any) -> list[Any]:
         if isinstance(node, kinds) and node not in found:
             found.append(node)
     return found
-
-
-def check_placement(instance: str, plugin: Physics, mesh_data: MeshData) -> None:
-    """Refuse a plug-in on a mesh of a dimension it has no formulation for, or placed on a
-    name that is no region of the mesh.
-
-    Raises:
-        CaseError: At ``mesh`` or ``physics.<instance>.domain``.
-    """
-    dim = mesh_data.mesh.topology.dim
-    if dim not in plugin.dimensions:
-        raise CaseError(
-            "mesh",
-            f"plug-in '{plugin.name}' (physics.{instance}) has no {dim}D formulation; it "
-            f"supports {listing(f'{d}D' for d in plugin.dimensions)} meshes",
-            "use a mesh of a supported dimension",
-        )
-    domain, regions = plugin.domain, list(mesh_data.regions)
-    if domain is None or domain in regions:
-        return
-    where = f"physics.{instance}.domain"
-    if domain in mesh_data.boundaries:
-        raise CaseError(
-            where,
-            f"'{domain}' is a boundary; an instance is placed on a region (fields on a "
-            "boundary are declared by the plug-in: FieldSpec(region=boundary))",
-            f"use a region: {listing(regions)}",
-        )
-    raise CaseError(
-        where,
-        f"unknown region '{domain}'{did_you_mean(domain, regions)}",
-        f"use one of the mesh's regions: {listing(regions)}",
-    )

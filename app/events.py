@@ -39,6 +39,7 @@ from app.protocols import (
     parse_protocol,
     parse_step,
 )
+from app.units import to_si
 
 MAX_STEPS = 100_000
 
@@ -187,6 +188,27 @@ def _monitor(
         lambda values: float(expression.evaluate({name: values[name] for name in names})),
         kinds.pop(),
     )
+
+
+def step_limits(limits: Mapping[str, float | str], units: Mapping[str, str]) -> dict[str, float]:
+    """``[time.adaptive] limits`` in each column's units (a number is in them already).
+
+    Raises:
+        CaseError: At ``time.adaptive.limits.<column>``: an unknown column, a value in other
+            units, a limit that is not positive.
+    """
+    resolved = {}
+    for name, limit in limits.items():
+        where = f"time.adaptive.limits.{name}"
+        if name not in units:
+            raise CaseError(
+                where,
+                f"unknown column '{name}'{did_you_mean(name, units)}; columns: {listing(units)}",
+            )
+        resolved[name] = to_si(limit, units[name], where)
+        if not resolved[name] > 0:
+            raise CaseError(where, f"a limit is positive, got {limit!r}")
+    return resolved
 
 
 def event_trigger(spec: EventSpec, units: Mapping[str, str], tolerance: float, where: str):

@@ -156,6 +156,12 @@ class Expression:
             return np.broadcast_to(result, (math.prod(shape),)).reshape(shape).copy()
         return bool(result) if self.is_boolean else float(result)
 
+    def combine(self, namespace: Mapping[str, object]) -> object:
+        """Evaluate on objects with arithmetic of their own (pint quantities: the units of the
+        result), without converting them to floats."""
+        self.check_names(namespace)
+        return evaluate_tree(self._tree, namespace)
+
     def __str__(self) -> str:
         return self.source
 

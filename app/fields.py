@@ -45,6 +45,8 @@ class Field:
         evaluation: How a derived field is computed from the current state.
         internal: The declaration of an internal variable (None for other fields).
         update: How an internal variable's new value is computed (set when compiled).
+        parts: For a field on a boundary's mesh, the regions of that mesh it lives on (None:
+            all of it); elsewhere it is zero.
     """
 
     spec: FieldSpec
@@ -54,6 +56,7 @@ class Field:
     evaluation: Evaluation | None = None
     internal: InternalVariable | None = None
     update: Evaluation | None = None
+    parts: tuple[str, ...] | None = None
 
     @property
     def space(self) -> fem.FunctionSpace:
@@ -108,6 +111,7 @@ class FieldStore:
         self.domains = domains
         self.mesh = domains.parent
         self._fields: dict[str, Field] = {}
+        self._traces: dict[tuple[str, str], Field] = {}  # (source, boundary) -> trace
         self._solved_state: SolvedFields | None = None
         # parameter values served cellwise by a surrogate -> the field that holds them
         self.served: dict[Any, str] = {}
@@ -161,6 +165,39 @@ class FieldStore:
         for function in (internal.function, *internal.history):
             function.x.array[:] = variable.initial
         return internal
+
+    def add_trace(self, name: str, boundary: str, history: int) -> Field:
+        """Create the trace of the field ``name`` on the mesh of ``boundary`` (app/traces.py):
+        a discontinuous field of the source's degree, named ``<name>_<boundary>``, living on
+        the part of the boundary beside the region the source lives on."""
+        source = self._fields[name]
+        degree = source.spec.space[1]
+        spec = FieldSpec(
+            f"{name}_{boundary}",
+            source.spec.rank,
+            source.spec.units,
+            ("DG", degree),
+            boundary,
+            description=f"Trace of {name} on '{boundary}'",
+        )
+        trace = self.add(spec, source.provider, history)
+        trace.parts = None if source.spec.region is None else (source.spec.region,)
+        self._traces[name, boundary] = trace
+        return trace
+
+    def trace(self, name: str, boundary: str) -> Field:
+        """The trace of a field on a boundary's mesh.
+
+        Raises:
+            KeyError: The field has no trace there (nothing on the boundary reads it).
+        """
+        if (name, boundary) not in self._traces:
+            raise KeyError(f"field '{name}' has no trace on '{boundary}'")
+        return self._traces[name, boundary]
+
+    def traces(self) -> list[tuple[str, str, Field]]:
+        """(source, boundary, trace) of every trace."""
+        return [(name, boundary, trace) for (name, boundary), trace in self._traces.items()]
 
     def internals(self) -> list[Field]:
         """The internal variables of the run."""

@@ -40,6 +40,7 @@ from ufl.checks import is_cellwise_constant
 from ufl.corealg.traversal import unique_pre_traversal
 
 from app.contracts import BadValue
+from app.domain_forms import ConstantAliases, localised
 
 NONLINEAR_EXTRA = 2
 
@@ -63,11 +64,14 @@ class FormRules:
         controlled: Identities of the parameter values a protocol sets during the run.
         zeros: Constants of parameter values fixed at 0, each with its instance and value
             (filled by the contexts).
+        aliases: The constants of one mesh as constants of the meshes they are integrated
+            over (app/domain_forms.py).
     """
 
     quadrature_degree: int | None = None
     controlled: frozenset[int] = frozenset()
     zeros: dict[Any, tuple[str, Any]] = field(default_factory=dict)
+    aliases: ConstantAliases = field(default_factory=ConstantAliases)
 
     def built(self, instance: str, value: Any, constant: Any) -> None:
         """Record the constant a context built for a parameter value of an instance."""
@@ -81,9 +85,15 @@ class FormRules:
         extra = NONLINEAR_EXTRA if nonlinear else 0
         return 2 * field_degree + geometry_degree(msh) + extra
 
+    def localise(self, form: ufl.Form, zeros: Mapping[Any, tuple[str, Any]]) -> ufl.Form:
+        """The form without the terms of ``zeros``, each integral reading the constants and
+        coordinates of its own integration domain."""
+        return localised(without_zeros(form, zeros), self.aliases)
+
     def finish(self, form: ufl.Form, degree: int) -> ufl.Form:
-        """The form without its identically zero terms, integrated at ``degree``."""
-        return with_degree(without_zeros(form, self.zeros), degree)
+        """The form without its identically zero terms, integrated at ``degree`` over domains
+        whose constants and coordinates it reads."""
+        return with_degree(self.localise(form, self.zeros), degree)
 
 
 def geometry_degree(msh: mesh.Mesh) -> int:

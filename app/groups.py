@@ -28,20 +28,23 @@ from typing import Any
 
 import numpy as np
 import ufl
+from dolfinx import fem
 
-from app.conditions import BoundaryValue, FixedValue, fixed_value
-from app.context import FormContext, ParameterConstants
+from app.conditions import BoundaryValue, FixedValue, fixed_value, pinned
+from app.context import FormContext, ParameterConstants, unknown
 from app.contracts import BadValue, Physics
+from app.domain_forms import check_integrals
 from app.domains import Evaluation
 from app.errors import CaseError
 from app.fields import Field, FieldStore, owned
-from app.forms import FormRules, adjustable, nonpolynomial, with_degree, without_zeros
+from app.forms import FormRules, adjustable, nonpolynomial, with_degree
 from app.meshing import MeshData
 from app.pointwise import pointwise_degrees
 from app.rates import Rates
 from app.registry import FieldGraph
 from app.solvers import SolveReport, System, jacobian_blocks, make_solver
 from app.timeint import Row, TimeScheme, TimeTerm
+from app.traces import check_degree, projection
 
 
 @contextmanager
@@ -92,6 +95,10 @@ class Group:
             for spec in plugin.provides
             if not spec.derived
         ]
+        # The traces of the group's fields on boundaries are solved with them (app/traces.py).
+        solved = {field.spec.name for field in self.unknowns}
+        self.traces = [(store[n], b, trace) for n, b, trace in store.traces() if n in solved]
+        self.unknowns += [trace for _, _, trace in self.traces]
         self.subcycles = subcycles
         self.transient: set[str] = set()  # fields with a time derivative
         spaces = [field.space for field in self.unknowns]
@@ -107,18 +114,21 @@ class Group:
             readable = own | internal
             readable |= {spec.name for spec in plugin.requires if spec.name in graph.providers}
             readable |= {n for n, users in graph.consumers.items() if instance in dict(users)}
+            on_boundary = plugin.domain is not None and plugin.domain not in mesh_data.regions
             self.contexts[instance] = FormContext(
                 instance,
-                mesh_data,
+                store.domains.region(plugin.domain).data if on_boundary else mesh_data,
                 store,
                 scheme,
                 {n: v for n, v in test_of.items() if n in own},
                 readable,
                 static,
                 rules,
-                plugin.domain,
+                None if on_boundary else plugin.domain,
                 parameters,
                 internal,
+                plugin.domain if on_boundary else None,
+                plugin.regions,
             )
         self.quadrature_degree: int | None = None  # of every form of the group, once assembled
         self.internal: list[Field] = self._add_pointwise()
@@ -194,15 +204,17 @@ class Group:
         self.transient = {row.field.spec.name for row in self.rows if row.transient}
         zeros = self.rules.zeros
         blocks = [self.scheme.discretise(row, self.unknowns, self._store) for row in self.rows]
-        blocks = [None if block is None else without_zeros(block, zeros) for block in blocks]
+        blocks = [None if block is None else self.rules.localise(block, zeros) for block in blocks]
         for field, block in zip(self.unknowns, blocks, strict=True):
             if block is None or block.empty():
                 raise ValueError(f"no equation for '{field.spec.name}' in group '{self.name}'")
         functions = [field.function for field in self.unknowns]
         jacobian = jacobian_blocks(blocks, functions)
         degree = self.quadrature_degree = self._degree(self._nonlinear(blocks, jacobian))
+        check_degree(degree, [trace for _, _, trace in self.traces], self.name)
         self.check_points([*blocks, *self._updates.values()], "its equations")
         self.fixed = [fixed for instance in self.physics for fixed in self._dirichlet(instance)]
+        self.fixed += [pinned(field, self._store.domains) for field in self._partial()]
         single = self.unknowns[0].spec.name if len(self.unknowns) == 1 else None
         self.system = System(
             functions,
@@ -213,6 +225,7 @@ class Group:
             self._static,
             self._modes.get(single),
             self._store.domains.entity_maps,
+            [field.spec.units for field in self.unknowns],
         )
         if self.transient:
             self.rates = Rates(
@@ -310,7 +323,7 @@ class Group:
                 capacities = plugin.capacity(ctx) if transient else {}
                 storages = plugin.storage(ctx) if transient else {}
                 if form is not None:
-                    store.domains.check_integrals(form, f"plug-in '{instance}'")
+                    check_integrals(form, f"plug-in '{instance}'", store.domains)
             solved = [spec.name for spec in plugin.provides if not spec.derived]
             if form is None:
                 if solved:
@@ -325,20 +338,55 @@ class Group:
                     term = TimeTerm(store[name], kind, expression, ctx.test(name), where)
                     terms[name].append(term)
             operator = form if operator is None else operator + form
+        for form in self._trace_rows() + self._pin_rows():
+            operator = form if operator is None else operator + form
         blocks = ufl.extract_blocks(operator) if len(self._tests) > 1 else [operator]
         return [
             Row(field, block, terms[field.spec.name])
             for field, block in zip(self.unknowns, blocks, strict=True)
         ]
 
+    def _trace_rows(self) -> list[ufl.Form]:
+        """The projections defining the traces of the group's fields (app/traces.py)."""
+        tests = dict(zip(self.unknowns, self._tests, strict=True))
+        domains = self._store.domains
+        return [
+            projection(trace, source, boundary, tests[trace], domains)
+            for source, boundary, trace in self.traces
+        ]
+
+    def _partial(self) -> list[Field]:
+        """Solved fields of instances acting on part of a boundary's mesh (``regions``)."""
+        traces = {trace for _, _, trace in self.traces}
+        return [f for f in self.unknowns if f.parts is not None and f not in traces]
+
+    def _pin_rows(self) -> list[ufl.Form]:
+        """Zero terms over the rest of the mesh for a field on part of a boundary's mesh: they
+        make the rows of its dofs there, which the zero condition of :func:`pinned` fixes
+        (a condition on a row without entries would be dropped from the matrix)."""
+        tests = dict(zip(self.unknowns, self._tests, strict=True))
+        rows = []
+        for field in self._partial():
+            data = self._store.domains.named(field.space.mesh)
+            rest = [tag for name, tag in data.regions.items() if name not in field.parts]
+            if rest:
+                zero = fem.Constant(field.space.mesh, 0.0)
+                dx = self._store.domains.measures(data).dx(tuple(rest))
+                rows.append(zero * ufl.inner(field.function, tests[field]) * dx)
+        return rows
+
     def _dirichlet(self, instance: str) -> list[FixedValue]:
         plugin, ctx, store = self.physics[instance], self.contexts[instance], self._store
         with blame(instance):
+            conditions = plugin.dirichlet(ctx)
+            for bc in conditions:  # on part of a boundary's mesh: only the part's own ends
+                if ctx.parts is not None and bc.boundary not in ctx.boundaries:
+                    raise unknown("boundary", bc.boundary, ctx.boundaries)
             return [
                 fixed_value(
-                    bc, store[bc.field], self.mesh_data, store.domains, self.scheme.t, self._static
+                    bc, store[bc.field], ctx.mesh_data, store.domains, self.scheme.t, self._static
                 )
-                for bc in plugin.dirichlet(ctx)
+                for bc in conditions
             ]
 
     @property
@@ -415,6 +463,7 @@ class Group:
             self._static,
             self._modes.get(single),
             self.system.entity_maps,
+            [field.spec.units for field in algebraic],
         )
         spec = self._solver_spec
         if spec.preset == "fieldsplit" and single is not None:
@@ -465,6 +514,7 @@ class Group:
         for substep in range(1, self.subcycles + 1):
             self._shift()
             self.scheme.prepare(start + substep * dt, dt)
+            self._predict(dt)
             if self.solver is not None:
                 report = self.solve()
                 total = total.then(report)
@@ -474,6 +524,19 @@ class Group:
                 internal.advance()
             self._pending = dt
         return total
+
+    def _predict(self, dt: float) -> None:
+        """Newton's initial guess: with ``predictor = "linear"``, the unknowns extrapolated
+        from the last two accepted levels, u_n + w (u_n - u_{n-1}), w = dt/dt_{n-1} (none
+        after a restart: the forcing jumped)."""
+        spec = self._solver_spec
+        if spec is None or spec.newton.predictor != "linear" or self.scheme.accepted_steps < 1:
+            return
+        omega = dt / self.scheme.last_dt
+        for field in self.unknowns:
+            if len(field.history) >= 2:
+                latest, earlier = field.history[0].x.array, field.history[1].x.array
+                field.function.x.array[:] = latest + omega * (latest - earlier)
 
     def _shift(self) -> None:
         if self._pending is not None:

@@ -1,53 +1,77 @@
-"""Quantities a case defines itself: means, ratios and integrals of expressions of fields.
+"""Quantities a case defines itself: ``[output.quantities]``.
 
-Plug-ins report what they know (amounts, flows, reactions); a case often needs a number of its
-own: the mean mineral fraction of one region, the mean porosity, an apparent modulus (mean
-stress over mean strain). ``[output.quantities]`` names them::
+Plug-ins report what they know (amounts, flows, reactions, a potential at a probe); a case often
+needs numbers of its own. One table names them, each of one of two kinds::
 
     [output.quantities]
     packet_mineral = { value = "HA", over = "packets" }                  # mean over a region
     axial_stiffness = { value = "stress_xx", per = "strain_xx", units = "Pa" }
     mineral_volume = { value = "HA", integral = true, units = "m^2" }   # per unit depth in 2D
     top_pressure = { value = "-stress_yy", over = "top", units = "Pa" }  # mean over a boundary
+    voltage = { value = "p_right_phi_s_V - p_left_phi_s_V", units = "V" }
+    current = { value = "solid_current_right_A_per_m2*A_cc", units = "A" }
+    discharge_capacity = { time_integral = "current_A", units = "Ah" }
 
-A quantity is the integral of ``value`` over ``over`` (the whole mesh by default; a region, or
-a boundary) divided by the integral of ``per`` (default 1, so the mean), or with
+**Of fields** (the value reads a field or x, y, z, t; or ``over``, ``per`` or ``integral`` is
+given): the integral of ``value`` over ``over`` (the whole mesh by default; a region, or a
+boundary) divided by the integral of ``per`` (default 1, so the mean), or with
 ``integral = true`` the integral itself. Expressions read x, y, z, t, scalar fields by name and
 components of vector and tensor fields as ``<field>_<component>`` (``displacement_x``,
-``stress_xy``), as probe columns name them. ``units`` are those of the result, which the column
-name carries (``axial_stiffness_Pa``); expressions are in SI. They are integrated at the highest
-quadrature degree of the case's groups, evaluated at every output time like the plug-ins'
-quantities, and events may watch them.
+``stress_xy``), as probe columns name them. They are integrated at the highest quadrature degree
+of the case's groups, evaluated at every output time like the plug-ins' quantities.
+
+**Of columns** (the value reads only quantities.csv columns -- plug-ins' quantities, probes,
+the quantities of fields and earlier column quantities -- and the parameter set's constants):
+the expression's value, or with ``time_integral = "<column>"`` the running integral in time of
+one column from the start of the run (the trapezoidal rule over the accepted steps; a protocol
+step's jump counts from its new value). Columns enter in SI (``discharge_capacity_Ah`` as
+coulombs), so they combine with the set's constants whatever units each was written in; the
+units are checked: the expression's must convert to the declared ones.
+
+``units`` are those of the result, which the column name carries (``axial_stiffness_Pa``,
+``discharge_capacity_Ah``); expressions are in SI. Events, protocols (``monitor =
+"voltage_V"``), step limits and studies read every one of them like any other column.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import pint
 import ufl
 from pydantic import Field, field_validator, model_validator
 
 from app.contracts import Quantity
 from app.errors import CaseError, did_you_mean, listing
-from app.expressions import ExpressionError, parse
+from app.expressions import Expression, ExpressionError, parse
 from app.fields import FieldStore
 from app.forms import with_degree
 from app.meshing import MeshData
 from app.parameters import Parameters
-from app.units import parse_units
+from app.units import parse_units, registry
 
 AXES = "xyz"
 
 
 class OutputQuantity(Parameters):
-    """A quantity of the case: the mean (or ratio, or integral) of an expression."""
+    """A quantity of the case: the mean (or ratio, or integral) of an expression of fields, or
+    an expression of columns and set constants, or the running time integral of a column."""
 
-    value: str = Field(description="Expression of x, y, z, t and fields (components: u_x, s_xy)")
+    value: str | None = Field(
+        None,
+        description="Expression of x, y, z, t and fields (components: u_x, s_xy), or of "
+        "quantities.csv columns and set constants",
+    )
     per: str | None = Field(None, description="Denominator expression: int value / int per")
     over: str | None = Field(None, description="Region or boundary (default: the whole mesh)")
     integral: bool = Field(False, description="The integral of value instead of its mean")
+    time_integral: str | None = Field(
+        None, description="Column whose running integral in time this is"
+    )
     units: str = Field("dimensionless", description="Units of the result (column name)")
+    description: str = Field("", description="One line for the CSV's readers")
 
     @field_validator("value", "per")
     @classmethod
@@ -68,10 +92,28 @@ class OutputQuantity(Parameters):
         return units
 
     @model_validator(mode="after")
-    def _integral_or_ratio(self) -> OutputQuantity:
+    def _one_definition(self) -> OutputQuantity:
+        if (self.value is None) == (self.time_integral is None):
+            raise ValueError("give either value (an expression) or time_integral (a column name)")
+        if self.time_integral is not None and (self.per or self.over or self.integral):
+            raise ValueError("time_integral (of a column) takes no per, over or integral")
         if self.integral and self.per is not None:
             raise ValueError("integral = true takes no per (that would be a ratio)")
         return self
+
+
+def of_fields(
+    specs: Mapping[str, OutputQuantity], names: Mapping[str, Any]
+) -> tuple[dict[str, OutputQuantity], dict[str, OutputQuantity]]:
+    """(quantities of fields, quantities of columns): a quantity is of fields when it is
+    integrated (over, per, integral) or its value reads a name of ``names`` (fields, x, y, z,
+    t); the others read columns and constants."""
+    fields, columns = {}, {}
+    for name, spec in specs.items():
+        integrated = spec.over is not None or spec.per is not None or spec.integral
+        reads = spec.value is not None and any(n in names for n in parse(spec.value).names)
+        (fields if integrated or reads else columns)[name] = spec
+    return fields, columns
 
 
 def check_names(quantities: Mapping[str, OutputQuantity]) -> Mapping[str, OutputQuantity]:
@@ -177,3 +219,188 @@ def _measure(over: str | None, mesh_data: MeshData, where: str) -> tuple[Any, bo
         "a quantity is integrated over a region or a boundary (point and edge sets have no "
         "measure)",
     )
+
+
+@dataclass
+class _Defined:
+    column: str
+    spec: OutputQuantity
+    expression: Expression | None
+    factor: float  # SI value -> value in the declared units
+    integral: float = 0.0  # of the committed steps
+    before: tuple[float, float] | None = None  # (time, integrand) at the last commit
+
+
+class ColumnQuantities:
+    """The case's quantities of columns, resolved against the run's columns.
+
+    Args:
+        specs: The table, by name.
+        units: Units of every column the run writes before these.
+        constants: The parameter set's constants by name (SI values, units), or None.
+        column: The function naming a column from a name and units.
+        fields: What quantities of fields read (for the message about an unknown name).
+
+    Raises:
+        CaseError: At ``output.quantities.<name>``: an unknown column or name, units that do
+            not convert, a column defined twice.
+    """
+
+    def __init__(
+        self,
+        specs: Mapping[str, OutputQuantity],
+        units: Mapping[str, str],
+        constants: Any,
+        column: Callable[[str, str], str],
+        fields: Sequence[str] = (),
+    ):
+        self._table = constants  # read at each evaluation: a protocol may set a constant
+        constants = {} if constants is None else constants.constants
+        known = dict(units)
+        self.defined: list[_Defined] = []
+        for name, spec in specs.items():
+            where = f"output.quantities.{name}"
+            key = column(name, spec.units)
+            if key in known:
+                raise CaseError(where, f"the column '{key}' is already written", "rename it")
+            if spec.time_integral is not None:
+                given = _column_units(spec.time_integral, known, where)
+                result = _si_unit(given) * registry().second
+                expression = None
+            else:
+                expression = _parsed(spec.value, where)
+                result = _units_of(expression, known, constants, fields, where)
+            factor = _conversion(result, spec.units, where)
+            self.defined.append(_Defined(key, spec, expression, factor))
+            known[key] = spec.units
+        self.units = {d.column: d.spec.units for d in self.defined}
+        self._to_si = {name: _si_factor(units) for name, units in known.items()}
+
+    @property
+    def columns(self) -> list[str]:
+        return [d.column for d in self.defined]
+
+    def needs(self) -> set[str]:
+        """Columns (of plug-ins and probes) the definitions read."""
+        read = set()
+        for d in self.defined:
+            read |= {d.spec.time_integral} if d.expression is None else set(d.expression.names)
+        constants = set() if self._table is None else set(self._table.constants)
+        return read - constants - set(self.columns)
+
+    def evaluate(self, values: Mapping[str, float], time: float) -> dict[str, float]:
+        """Every defined column at ``time``, from the values of the columns they read."""
+        known = {name: value * self._to_si[name] for name, value in values.items()}
+        results = {}
+        for d in self.defined:
+            if d.expression is None:
+                value = self._running(d, known[d.spec.time_integral], time)
+            else:
+                env = {**(self._table.values() if self._table else {}), **known}
+                value = d.factor * float(d.expression.evaluate(env))
+            results[d.column] = value
+            known[d.column] = value * self._to_si[d.column]
+        return results
+
+    def _running(self, d: _Defined, integrand: float, time: float) -> float:
+        if d.before is None:
+            return d.factor * d.integral
+        start, earlier = d.before
+        return d.factor * (d.integral + 0.5 * (earlier + integrand) * (time - start))
+
+    def commit(self, values: Mapping[str, float], time: float) -> None:
+        """Take the state at ``time`` (after an accepted step, or the start) into the running
+        integrals."""
+        known = dict(values) | self.evaluate(values, time)
+        for d in self.defined:
+            if d.expression is None:
+                integrand = known[d.spec.time_integral] * self._to_si[d.spec.time_integral]
+                if d.before is not None:
+                    start, earlier = d.before
+                    d.integral += 0.5 * (earlier + integrand) * (time - start)
+                d.before = (time, integrand)
+
+    def reset(self) -> None:
+        for d in self.defined:
+            d.integral, d.before = 0.0, None
+
+    def state(self) -> dict[str, Any]:
+        """The running integrals' part of a checkpoint (app/checkpoint.py)."""
+        return {d.column: [d.integral, d.before] for d in self.defined}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        for d in self.defined:
+            integral, before = state[d.column]
+            d.integral, d.before = integral, None if before is None else tuple(before)
+
+
+def _parsed(text: str, where: str) -> Expression:
+    try:
+        return parse(text)
+    except ExpressionError as exc:
+        raise CaseError(f"{where}.value", str(exc)) from None
+
+
+def _column_units(name: str, known: Mapping[str, str], where: str) -> str:
+    if name not in known:
+        raise CaseError(
+            f"{where}.time_integral",
+            f"unknown column '{name}'{did_you_mean(name, known)}",
+            f"columns: {listing(known)}",
+        )
+    return known[name]
+
+
+def _units_of(
+    expression: Expression,
+    known: Mapping[str, str],
+    constants: Mapping[str, Any],
+    fields: Sequence[str],
+    where: str,
+) -> pint.Quantity:
+    """The SI units of an expression: evaluated on quantities of magnitude 1 in the SI units
+    of each name (only the units of the result are kept)."""
+    env: dict[str, Any] = {}
+    for name in expression.names:
+        if name in known:
+            env[name] = _si_unit(known[name])
+        elif name in constants:
+            env[name] = _si_unit(constants[name].units)
+        else:
+            names = [*fields, *known, *constants]
+            raise CaseError(
+                f"{where}.value",
+                f"unknown name '{name}'{did_you_mean(name, names)}",
+                f"read fields and x, y, z, t ({listing(sorted(fields))}), quantities.csv "
+                f"columns ({listing(known)}) or the parameter set's constants",
+            )
+    try:
+        result = expression.combine(env)
+    except (pint.DimensionalityError, ValueError, TypeError) as exc:
+        raise CaseError(f"{where}.value", f"inconsistent units: {exc}") from None
+    return result if isinstance(result, pint.Quantity) else registry().Quantity(result)
+
+
+def _si_unit(units: str) -> pint.Quantity:
+    """1 in the SI base units of ``units``."""
+    base = registry().Quantity(1.0, parse_units(units)).to_base_units()
+    return registry().Quantity(1.0, base.units)
+
+
+def _si_factor(units: str) -> float:
+    """A value in ``units`` -> its SI value."""
+    return float(registry().Quantity(1.0, parse_units(units)).to_base_units().m)
+
+
+def _conversion(result: Any, declared: str, where: str) -> float:
+    """The factor from the SI value of ``result``'s units to the declared units."""
+    units = result.units if isinstance(result, pint.Quantity) else registry().dimensionless
+    try:
+        return float(registry().Quantity(1.0, units).to_base_units().to(parse_units(declared)).m)
+    except pint.DimensionalityError:
+        raise CaseError(
+            f"{where}.units",
+            f"the value is in {units:~} [{units.dimensionality}], which does not convert to "
+            f"{declared}",
+            "declare the units of the value",
+        ) from None

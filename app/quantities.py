@@ -1,10 +1,5 @@
 """Scalar outputs: integrals, field extremes and reactions, evaluated in parallel.
 
-An accumulated quantity is the running time integral of a functional (a discharge capacity,
-the integral of a current) by the trapezoidal rule: :meth:`Quantities.start` takes the value at
-the start, :meth:`Quantities.commit` adds each accepted step, and a value read before that (a
-row, an event check) includes the step being taken.
-
 A reaction is the residual of a field's equations summed over the degrees of freedom of a
 boundary (or a point or edge set): what a Dirichlet condition supplies to the domain (a support
 force, the heat entering through a fixed temperature). It is exact for the discrete solution, so
@@ -54,7 +49,6 @@ class Quantities:
         mesh_data: The mesh with its named boundaries.
         static: Functions that never change during the run.
         stored: Evaluate affine quantities from stored vectors (``[solver] stored_products``).
-        now: The time of the current state (accumulated quantities integrate up to it).
     """
 
     def __init__(
@@ -66,7 +60,6 @@ class Quantities:
         mesh_data: MeshData,
         static: set[Any],
         stored: bool = True,
-        now: Callable[[], float] = lambda: 0.0,
     ):
         self.columns = dict(columns)
         self._store = store
@@ -77,14 +70,8 @@ class Quantities:
         self._integrals = {
             name: self._affine(q.form)
             for name, q in self.columns.items()
-            if q.reduction in ("integral", "accumulated") and not q.form.empty()
+            if q.reduction == "integral" and not q.form.empty()
         }
-        self._now = now
-        # per accumulated quantity: [integral up to the last accepted time, integrand then]
-        self._accumulated = {
-            n: [0.0, 0.0] for n, q in self.columns.items() if q.reduction == "accumulated"
-        }
-        self._since = now()
         # The denominators of ratios (a region's measure for a mean): never empty.
         self._denominators = {
             name: self._affine(q.per) for name, q in self.columns.items() if q.per is not None
@@ -134,11 +121,6 @@ class Quantities:
                     denominator = self._denominators[name].value()
                     # 0/0 before a field is solved for (a mean strain at t = 0): undefined
                     values[name] = values[name] / denominator if denominator else math.nan
-            elif quantity.reduction == "accumulated":
-                total, before = self._accumulated[name]
-                now = self._integrand(name)
-                step = (self._now() - self._since) * (before + now) / 2
-                values[name] = quantity.scale * (total + step)
             elif quantity.reduction == "reaction":
                 values[name] = quantity.scale * self._reaction(name, *residuals[quantity.field])
             else:
@@ -154,29 +136,6 @@ class Quantities:
 
     def _integral(self, form: fem.Form) -> float:
         return float(self._comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM))
-
-    def _integrand(self, name: str) -> float:
-        form = self._integrals.get(name)
-        return form.value() if form is not None else 0.0
-
-    def start(self) -> None:
-        """Accumulated quantities begin at zero, at the current state."""
-        self._since = self._now()
-        for name, record in self._accumulated.items():
-            record[:] = [0.0, self._integrand(name)]
-
-    def commit(self) -> None:
-        """Add the step just accepted to the accumulated quantities."""
-        now = self._now()
-        for name, record in self._accumulated.items():
-            integrand = self._integrand(name)
-            record[:] = [record[0] + (now - self._since) * (record[1] + integrand) / 2, integrand]
-        self._since = now
-
-    def restart(self) -> None:
-        """After a jump of the forcing: the integrands from the state just after it."""
-        for name, record in self._accumulated.items():
-            record[1] = self._integrand(name)
 
     def scales(self) -> dict[str, float]:
         """The magnitude of the terms each quantity is made of, at the current state: the scale
@@ -203,8 +162,6 @@ class Quantities:
                 return _largest(bound)
 
             return derived_scale
-        if quantity.reduction == "accumulated":  # its round-off: of its own size
-            return lambda: abs(self.evaluate([name])[name])
         if quantity.reduction == "reaction":
             residual = self._residual_forms[quantity.field]
             form = ufl.replace(residual, {residual.arguments()[0]: self._indicators[name]})
@@ -232,10 +189,11 @@ def _indicator(space: fem.FunctionSpace, dofs: np.ndarray) -> fem.Function:
 def quantity_columns(
     tables: Mapping[str, Mapping[str, Quantity]],
     physics: Mapping[str, Physics],
-    mesh_data: MeshData,
+    meshes: Mapping[str, MeshData],
 ) -> tuple[dict[str, Quantity], dict[str, str]]:
     """The plug-ins' quantities by CSV column (``<name>_<unit suffix>``), and the instance each
-    column belongs to; a second instance of a plug-in prefixes its instance name.
+    column belongs to; a second instance of a plug-in prefixes its instance name. ``meshes``
+    is the mesh each instance lives on (a boundary's own mesh names its end points).
 
     Raises:
         BadValue: A reaction on a name that is no boundary, point or edge set.
@@ -247,6 +205,7 @@ def quantity_columns(
         named = "" if instance == physics[instance].name else f"{instance}_"
         for name, quantity in table.items():
             prefix = named if quantity.scope == "instance" else ""
+            mesh_data = meshes[instance]
             if quantity.boundary is not None and quantity.boundary not in mesh_data.fixable:
                 error = unknown_fixable(quantity.boundary, mesh_data)
                 error.instance = instance

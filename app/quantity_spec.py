@@ -14,15 +14,16 @@ if TYPE_CHECKING:
 class Quantity:
     """A scalar output written to quantities.csv (column ``<name>_<units>``).
 
-    Build one with :meth:`integral`, :meth:`ratio`, :meth:`accumulated`, :meth:`maximum`,
-    :meth:`minimum` or :meth:`reaction`.
+    Build one with :meth:`integral`, :meth:`ratio`, :meth:`maximum`, :meth:`minimum` or
+    :meth:`reaction`. A running time integral of one (a discharge capacity) is the case's to
+    declare: ``time_integral`` in ``[output.quantities]`` (app/output_quantities.py).
     """
 
     units: str
     form: Any = None
     per: Any = None
     field: str | None = None
-    reduction: Literal["integral", "max", "min", "reaction", "accumulated"] = "integral"
+    reduction: Literal["integral", "max", "min", "reaction"] = "integral"
     description: str = ""
     boundary: str | None = None
     component: int | None = None
@@ -46,33 +47,6 @@ class Quantity:
         """The quotient of two scalar functionals: a mean over a region (``per`` its measure),
         an apparent modulus (mean stress over mean strain)."""
         return cls(units=units, form=form, per=per, description=description)
-
-    @classmethod
-    def accumulated(
-        cls,
-        form: ufl.Form,
-        units: str,
-        description: str = "",
-        scale: float = 1.0,
-        scope: str = "instance",
-    ) -> Quantity:
-        """The running time integral of a functional since the start (a cell's discharge
-        capacity, the integral of its current): the trapezoidal rule over the accepted steps,
-        the last one included. Where the forcing jumps (a protocol step begins, a breakpoint)
-        the fields without a time derivative are solved again first, so the rule starts from
-        the state just after the jump and a piecewise-constant integrand is integrated exactly.
-
-        ``units`` are those of the integral times a time, times ``scale`` (1/3600 turns the
-        coulombs of an integral in A into A h).
-        """
-        return cls(
-            units=units,
-            form=form,
-            reduction="accumulated",
-            description=description,
-            scale=scale,
-            scope=scope,
-        )
 
     @classmethod
     def maximum(

@@ -275,6 +275,7 @@ class Session:
             self.comm,
             record=self.record,
             boundary=self.boundary,
+            limits=sim.limits,
         )
         self.registry = self._registry()
         try:
@@ -320,6 +321,7 @@ class Session:
         registry.add("protocol", StageSettings(self.sim.stages))
         registry.add("loop", self.loop)
         registry.add("quantities", self.table)
+        registry.add("time_integrals", self.sim.case_quantities)
         registry.add("profiles", self.sim.probes)
         if self.writer is not None:
             registry.add("field_files", self.writer)
@@ -346,7 +348,9 @@ class Session:
         where = f"the output at t = {t:g} s"
         if self.folder is not None and self.estimate is not None:
             room(self.comm, self.folder.path, self.estimate.per_output, where)
-        values = [*row, *quantities.values(), *points]
+        known = quantities | dict(zip(sim.probes.columns, points, strict=True))
+        defined = sim.case_quantities.evaluate(known, t)
+        values = [*row, *quantities.values(), *points, *defined.values()]
         collective(self.comm, lambda: self.table.append(values), where)
         collective(self.comm, lambda: sim.probes.write_profiles(t, lines), where)
         if self.writer is not None:

@@ -5,6 +5,9 @@ Step control, in order of precedence:
   is rejected and retried with a smaller step (adaptive cases) or ends the run;
 - with ``[time.adaptive] rtol/atol`` the local truncation error of each step (Milne's device)
   decides acceptance and the next step size; otherwise the step grows after easy Newton solves;
+- ``[time.adaptive] limits`` bound the change of quantities over one step (``voltage_V =
+  "10 mV"``): a step that changes one by more is retried shorter, and the next step is sized
+  for the limit at the last step's rate (it refines a battery's first seconds and its knee);
 - output times, breakpoints and protocol stage ends are landed on exactly;
 - an event (a condition on quantities) is located by rejecting the step that crossed it and
   interpolating, until the triggering step ends within the tolerance after the crossing.
@@ -37,7 +40,7 @@ log = logging.getLogger("scalebridge")
 class Stepper(Protocol):
     """What the time loop drives (the simulation)."""
 
-    def initialise(self) -> None: ...
+    def initialise(self, start: bool = True) -> None: ...
     def step(self, start: float, dt: float) -> SolveReport: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
@@ -54,6 +57,8 @@ STEADY_CHANGE = 1e-9
 # A watched quantity that has moved away from its threshold by this many times its own scale
 # at the stage's first step (|value| + |distance to the threshold|) is running away from it.
 RUNAWAY = 1e3
+# Steps sized from a limit aim at this fraction of it (the rate changes within a step).
+LIMIT_SAFETY = 0.9
 
 
 @dataclass
@@ -154,6 +159,7 @@ class TimeLoop:
             report)``.
         boundary: Called before every step, where :meth:`state` is complete (checkpoints,
             stop requests; app/runner.py).
+        limits: Largest change of a quantity column over one step, by column (its units).
     """
 
     def __init__(
@@ -167,9 +173,11 @@ class TimeLoop:
         comm: Any,
         record: Callable[[float, float, SolveReport | None], None],
         boundary: Callable[[], None] | None = None,
+        limits: dict[str, float] | None = None,
     ):
         self.time, self.output, self.stepper = time, output, stepper
         self._write = record
+        self.limits = limits or {}
         self.events, self.stages = events, stages
         self._progress = progress and comm.rank == 0
         self._boundary = boundary
@@ -213,24 +221,23 @@ class TimeLoop:
         position = self.position
         stages = self.stages or [(None, None, None)]
         if not self._resumed:
-            if stages[0][0] is not None:  # the first row is the start of the first step
-                self.stepper.apply(stages[0][0])
+            if self.stages:  # the first row shows the state at the first step's settings
+                self.stepper.apply(self.stages[0][0])
             self.stepper.initialise()  # before anything reads the state at the start
             if time.transient:
                 self._record(time.start, 0.0, None)
         self._outputs = OutputTimes(time.start, end, self.output.interval, self.output.times)
         self._breaks = [b for b in time.breakpoints if time.start < b < end]
+        bounded = math.isfinite(end)  # else the protocol's conditions end it: no total to show
         with tqdm(
-            total=end - time.start if math.isfinite(end) else None,
+            total=end - time.start if bounded else None,
             initial=position.t - time.start,
             unit="s",
             delay=3,
             disable=not self._progress,
-            bar_format=(
-                "{l_bar}{bar}| t={n:.4g}/{total:.4g} s [{elapsed}<{remaining}{postfix}]"
-                if math.isfinite(end)
-                else "t={n:.4g} s [{elapsed}{postfix}]"  # a protocol's end is not known ahead
-            ),
+            bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} s [{elapsed}<{remaining}{postfix}]"
+            if bounded
+            else "t={n:.4g} s [{elapsed}{postfix}]",
         ) as self._bar:
             while position.stage < len(stages) and position.fired is None:
                 stage, duration, until = stages[position.stage]
@@ -238,6 +245,8 @@ class TimeLoop:
                     self.stepper.apply(stage)  # resumed within it: its settings again
                     if position.stage > 0 and not position.entered:
                         self.stepper.restart()  # the forcing jumps at a stage change
+                        # ... and with it the fields without a time derivative (potentials)
+                        self.stepper.initialise(start=False)
                 if not position.entered:
                     position.stage_start = position.t
                 stage_end = end
@@ -277,9 +286,9 @@ class TimeLoop:
         dt_max = adaptive.dt_max if adaptive and adaptive.dt_max else end - time.start
         tolerance = self._tolerance(end)
         stops = sorted({*(s for s in self._breaks if position.t < s < end), end})
-        columns = sorted({c for trigger in triggers for c in trigger.columns})
+        columns = sorted({*(c for trigger in triggers for c in trigger.columns), *self.limits})
         if not position.entered:
-            position.before = self.stepper.values(columns) if triggers else {}
+            position.before = self.stepper.values(columns) if columns else {}
             position.bracket, position.scale, position.entered = None, None, True
             for trigger in triggers:
                 if trigger.holds(position.before):
@@ -317,7 +326,14 @@ class TimeLoop:
                     position.dt,
                 )
                 continue
-            after = self.stepper.values(columns) if triggers else {}
+            after = self.stepper.values(columns) if columns else {}
+            excess = self._excess(position.before, after)
+            if excess > 1 and bracket is None:
+                self.stepper.rollback()
+                position.rejected += 1
+                position.dt = self._limited(t, step, excess)
+                log.info("step to t = %.6g s changed a limited quantity too much", t + step)
+                continue
             fired = next((trig for trig in triggers if trig.holds(after)), None)
             if fired is not None and step > fired.tolerance:
                 self.stepper.rollback()  # locate the crossing before taking the step
@@ -340,8 +356,11 @@ class TimeLoop:
             self.stepper.commit()
             if any(abs(t - b) <= tolerance for b in self._breaks):
                 self.stepper.restart()
+                self.stepper.initialise(start=False)
             if bracket is None:
                 position.dt = self._next_dt(step, position.dt, report, error, dt_max)
+                if excess > 0:  # the next step at the last one's rate stays within the limits
+                    position.dt = min(position.dt, LIMIT_SAFETY * step / excess)
             elif fired is None and t >= bracket[0] - tolerance:
                 position.bracket = None
             position.before = after
@@ -351,6 +370,22 @@ class TimeLoop:
                 log.info("'%s' at t = %.9g s", fired.text, t)
                 return fired
         return None
+
+    def _excess(self, before: dict, after: dict) -> float:
+        """The largest change of a limited quantity over the step, relative to its limit."""
+        return max(
+            (abs(after[c] - before[c]) / limit for c, limit in self.limits.items()), default=0.0
+        )
+
+    def _limited(self, t: float, step: float, excess: float) -> float:
+        """A shorter step for a change ``excess`` times its limit."""
+        dt = step * max(LIMIT_SAFETY / excess, 0.1)
+        if dt < self.time.adaptive.dt_min:
+            raise SolverError(
+                f"at t = {t:.6g} s a quantity changes faster than time.adaptive.limits allow "
+                f"down to dt_min = {self.time.adaptive.dt_min:g} s"
+            )
+        return dt
 
     def _check_progress(self, t: float, values: dict) -> None:
         """End a stage that only its condition can end once the condition can no longer be

@@ -37,19 +37,20 @@ from app.context import (
     FormContext,
     ParameterConstants,
     locate_value,
-    unknown,
 )
 from app.contracts import BadValue, Quantity
 from app.control_targets import ControlTargets
 from app.coupling import Coupler, build_groups, link
-from app.domains import Domains, Evaluation, check_placement
+from app.domains import Domains, Evaluation
 from app.errors import CaseError, did_you_mean, listing
-from app.events import Stage, event_trigger, protocol_stages
+from app.events import Stage, event_trigger, protocol_stages, step_limits
 from app.fields import FieldStore, assign
 from app.forms import FormRules
 from app.groups import Group, blame
 from app.meshing import MeshData, build_mesh
 from app.multiscale.manager import Multiscale
+from app.output import column
+from app.placement import check_placement, create_fields, create_traces
 from app.probes import Probes
 from app.quantities import Quantities, add_case_columns, quantity_columns
 from app.registry import check_contracts
@@ -57,6 +58,7 @@ from app.runner import Result
 from app.safeguards import StopRequests
 from app.solvers import SolveReport, describe_groups
 from app.timeint import ACCURACY, ORDERS, TimeScheme
+from app.traces import initial_guess
 
 log = logging.getLogger("scalebridge")
 
@@ -100,23 +102,15 @@ class Simulation:
         depth = ORDERS[time_spec.scheme]
         if time_spec.adaptive and time_spec.adaptive.rtol:
             depth = max(depth, ACCURACY[time_spec.scheme] + 1)
+        if self.case.solver.newton.predictor == "linear" and depth > 0:
+            depth = max(depth, 2)  # extrapolation reads two accepted levels
         self.domains = Domains(self.mesh_data)
         self.store = FieldStore(self.domains)
         with self._located():
             for instance, plugin in self.physics.items():
-                check_placement(instance, plugin, self.mesh_data)
-                for spec in plugin.provides:
-                    # a global value (a real element) is one number, readable everywhere
-                    placed = plugin.domain is not None and spec.space[0] != "Real"
-                    if spec.region is None and placed:
-                        spec = replace(spec, region=plugin.domain)
-                    places = [*self.mesh_data.regions, *self.mesh_data.boundaries]
-                    if spec.region is not None and spec.region not in places:
-                        error = unknown("region or boundary", spec.region, places)
-                        error.instance = instance
-                        raise error
-                    if spec.space[0] != "Quadrature":  # its group creates it, at its degree
-                        self.store.add(spec, instance, 0 if spec.derived else depth)
+                check_placement(instance, plugin, self.domains)
+            create_fields(self.physics, self.store, depth)
+            create_traces(self.physics, self.graph, self.store, depth)
         self.multiscale = Multiscale.create(
             self.case, self.physics, self.store, self.loaded.base_dir, self.comm
         )
@@ -138,20 +132,29 @@ class Simulation:
             self.coupler = Coupler(self.groups, self.case.coupling, lagged, self.comm)
             self._initial = self._collect("initial")
             self.quantities, self.quantity_owners = quantity_columns(
-                self._finished(self._collect("quantities")), self.physics, self.mesh_data
+                self._finished(self._collect("quantities")),
+                self.physics,
+                {instance: self.context(instance).mesh_data for instance in self.physics},
             )
             degree = max((group.quadrature_degree or 0 for group in self.groups), default=2)
-            own = output_quantities.build(
-                self.case.output.quantities,
-                self.store,
-                self.mesh_data,
-                self.groups[0].scheme.t,
-                degree,
+            t = self.groups[0].scheme.t
+            readable = output_quantities.namespace(self.store, t)
+            of_fields, of_columns = output_quantities.of_fields(
+                self.case.output.quantities, readable
             )
+            own = output_quantities.build(of_fields, self.store, self.mesh_data, t, degree)
             add_case_columns(self.quantities, self.quantity_owners, own)
         self._output_fields = self._select_output_fields()
         self.probes = Probes(self.case.output.probes, self.store, self._output_fields)
         self.probes.check_columns([*FIXED_COLUMNS, *self._extra_columns(), *self.quantities])
+        units = {name: quantity.units for name, quantity in self.quantities.items()}
+        self.case_quantities = output_quantities.ColumnQuantities(
+            of_columns,
+            units | self.probes.units(),
+            self.loaded.parameters,
+            column,
+            list(readable),
+        )
         self._build_events()
 
     def _finished(self, tables: dict[str, dict[str, Quantity]]) -> dict[str, dict[str, Quantity]]:
@@ -173,13 +176,15 @@ class Simulation:
     def _build_events(self) -> None:
         """Triggers of the case's events and the resolved protocol stages."""
         units = {name: quantity.units for name, quantity in self.quantities.items()}
-        units |= self.probes.units()
+        units |= self.probes.units() | self.case_quantities.units
         span = (self.case.time.end or 0.0) - self.case.time.start
         tolerance = 1e-6 * span if span > 0 else 1e-6
         self.events = [
             event_trigger(spec, units, tolerance, f"events[{index}]")
             for index, spec in enumerate(self.case.events)
         ]
+        adaptive = self.case.time.adaptive
+        self.limits = step_limits(adaptive.limits if adaptive else {}, units)
         protocol = self.case.protocol
         self.stages = None
         if protocol is not None:
@@ -258,7 +263,6 @@ class Simulation:
             self.mesh_data,
             self._static,
             self.case.solver.stored_products,
-            lambda: self.groups[0].scheme.time if self.groups else self.case.time.start,
         )
         # Consumers read derived fields as expressions; the stored values are evaluated only
         # at output times, when they are written or enter a quantity.
@@ -287,6 +291,8 @@ class Simulation:
             assign(target.function, value, self.domains)
             for past in target.history:
                 past.x.array[:] = target.function.x.array
+        for name, _, trace in self.store.traces():
+            initial_guess(trace, self.store[name], self.domains)
 
     # Another run of the compiled simulation ------------------------------------------------
     def reuse(self, loaded: LoadedCase) -> bool:
@@ -316,13 +322,20 @@ class Simulation:
             group.reset()
             for ctx in group.contexts.values():
                 ctx.reset_modes()
+        self.case_quantities.reset()
         self._set_initial_values()
 
     @property
     def columns(self) -> list[str]:
         """The quantities.csv columns a run writes, in order (after :meth:`build`)."""
         self.build()
-        return [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities, *self.probes.columns]
+        return [
+            *FIXED_COLUMNS,
+            *self._extra_columns(),
+            *self.quantities,
+            *self.probes.columns,
+            *self.case_quantities.columns,
+        ]
 
     def _residuals_now(self, names: set[str]) -> dict[str, tuple[str, Any]]:
         """The residual forms of the named solved fields' rows at the current state (see
@@ -335,11 +348,17 @@ class Simulation:
         return forms
 
     # 7: run (the time loop's stepper interface) -------------------------------------------
-    def initialise(self) -> None:
-        """Solve the fields without a time derivative consistently with the initial state of
-        the others (before the first output row and the first event check)."""
-        self.coupler.initialise()
-        self._evaluator.start()
+    def initialise(self, start: bool = True) -> None:
+        """Solve the fields without a time derivative consistently with the state of the others:
+        at the start (before the first output row and the first event check), and where the
+        settings jump (``start=False``: a new protocol step, a breakpoint), where the fields
+        jump with the forcing (a held voltage sets the current at once). A failed solve at a
+        jump only warns: the next step solves them with the others."""
+        self.coupler.initialise(strict=start)
+        if start:
+            self.case_quantities.reset()
+        # running integrals continue from the values after the jump (a current switched off)
+        self._commit_case_quantities()
 
     def step(self, start: float, dt: float) -> SolveReport:
         """Solve the step from ``start``; on failure the state is back at ``start``. With
@@ -349,8 +368,14 @@ class Simulation:
 
     def commit(self) -> None:
         self.coupler.commit()
-        self._evaluator.commit()
         self.multiscale.commit()
+        self._commit_case_quantities()
+
+    def _commit_case_quantities(self) -> None:
+        """The case's running integrals take the state just accepted."""
+        needed = sorted(self.case_quantities.needs())
+        if needed:
+            self.case_quantities.commit(self._read(needed), self.groups[0].scheme.time)
 
     def rollback(self) -> None:
         self.coupler.rollback()
@@ -358,11 +383,8 @@ class Simulation:
 
     def restart(self) -> None:
         """After a jump of the forcing (a protocol step begins, a breakpoint): multistep
-        schemes start again, and the fields without a time derivative jump with the forcing
-        (a held voltage sets the current at once), so they are solved again first."""
+        schemes start again (the time loop then calls ``initialise(start=False)``)."""
         self.coupler.restart()
-        self.coupler.initialise(strict=False)
-        self._evaluator.restart()
 
     def error(self) -> float | None:
         adaptive = self.case.time.adaptive
@@ -372,7 +394,17 @@ class Simulation:
         return self.coupler.change()
 
     def values(self, columns: list[str]) -> dict[str, float]:
-        """The named quantities.csv columns now (quantities and point probes), for events."""
+        """The named quantities.csv columns now, for events."""
+        defined = [name for name in columns if name in self.case_quantities.units]
+        values = self._read([name for name in columns if name not in defined])
+        if defined:
+            needed = self._read(sorted(self.case_quantities.needs()))
+            time = self.groups[0].scheme.time
+            values |= self.case_quantities.evaluate(needed, time)
+        return values
+
+    def _read(self, columns: list[str]) -> dict[str, float]:
+        """Plug-in quantities and point probes now."""
         probed = [name for name in columns if name in self.probes.units()]
         if probed:  # derived fields are otherwise refreshed at output times only
             for target in self._refresh_at_output:

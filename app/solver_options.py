@@ -60,6 +60,18 @@ class NewtonSpec(Parameters):
         description="Keep an AMG preconditioner across Newton iterations and steps, set up "
         "again when the Krylov iterations grow by half (or a solve fails)",
     )
+    field_rtol: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Converged when every field's residual, scaled to its units by the "
+        "Jacobian's diagonal, is below this fraction of the field's scale (app/newton.py)",
+    )
+    predictor: Literal["none", "linear"] = Field(
+        "none",
+        description="Initial guess of a step: the last values, or their linear "
+        "extrapolation from the two before",
+    )
 
 
 class SolverSpec(Parameters):

@@ -33,6 +33,7 @@ from ufl.algorithms.analysis import extract_constants
 from app.affine import AffineVector, DataOf
 from app.contracts import Modes
 from app.errors import CaseError
+from app.newton import install_field_convergence
 from app.non_finite import non_finite
 from app.preconditioner_reuse import PreconditionerReuse
 from app.solver_options import (
@@ -95,6 +96,7 @@ class System:
         static: Functions that never change during a run (piecewise properties).
         modes: (Near-)nullspace of a single-field system, for multigrid and singular operators.
         entity_maps: Maps between the meshes of fields on regions (empty: one mesh).
+        units: The units of each unknown (fields in the same units share a scale).
     """
 
     unknowns: list[fem.Function]
@@ -105,6 +107,7 @@ class System:
     static: set[Any]
     modes: Modes | None = None
     entity_maps: list[Any] = field(default_factory=list)
+    units: list[str] = field(default_factory=list)
 
     @property
     def linear(self) -> bool:
@@ -449,7 +452,14 @@ class _StoredRightHandSide:
 class NewtonSolver:
     """Newton's method (PETSc SNES with line search) on the group's block residual."""
 
-    def __init__(self, system: System, options: dict[str, Any], prefix: str, reuse: bool = False):
+    def __init__(
+        self,
+        system: System,
+        options: dict[str, Any],
+        prefix: str,
+        reuse: bool = False,
+        field_rtol: float | None = None,
+    ):
         self.system = system
         multi = len(system.unknowns) > 1
         nest = _is_fieldsplit(options)
@@ -471,6 +481,8 @@ class NewtonSolver:
         ksp = self.problem.solver.getKSP()
         amg = ksp.getType() != "preonly" and ksp.getPC().getType() in ("gamg", "hypre")
         self.reuse = PreconditionerReuse(self.problem.solver) if reuse and amg else None
+        if field_rtol is not None:
+            install_field_convergence(self.problem, system.unknowns, system.units, field_rtol)
 
     def solve(self) -> SolveReport:
         snes = self.problem.solver
@@ -532,11 +544,19 @@ def make_solver(
             # the iteration limit and the finiteness check instead.
             "snes_divergence_tolerance": 1e12,
         } | options
+    if not system.linear and spec.newton.field_rtol is not None and _is_fieldsplit(options):
+        raise CaseError(
+            "solver.newton.field_rtol",
+            f"group '{name}' is preconditioned field by field (fieldsplit, nested vectors); "
+            "field_rtol judges the fields of one monolithic vector",
+            "remove field_rtol, or use a monolithic preconditioner (preset direct or iterative)",
+        )
     prefix = f"sb{next(_prefixes)}_{name}_"
     try:
         if system.linear:
             return LinearSolver(system, options, prefix, spec.stored_products, repeated)
-        return NewtonSolver(system, options, prefix, spec.newton.reuse_preconditioner)
+        newton = spec.newton
+        return NewtonSolver(system, options, prefix, newton.reuse_preconditioner, newton.field_rtol)
     except PETSc.Error as exc:
         undo_failed_setup(prefix, options)
         if not spec.petsc:

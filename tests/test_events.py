@@ -202,6 +202,7 @@ def test_protocol_of_until_steps_needs_no_end():
     stages = q["protocol_step"].astype(int)
     ends = [i for i in range(len(stages)) if i + 1 == len(stages) or stages[i + 1] != stages[i]]
     # the first row is the start of the first step, with its settings in force
+    assert stages[0] == 0
     assert list(stages[ends]) == [0, 1, 2, 3]
     assert q["heat_flow_bottom_W_per_m"][0] == pytest.approx(-5e4 * 0.1)
     for i in ends[0::2]:

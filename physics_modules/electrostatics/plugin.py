@@ -288,18 +288,15 @@ class Electrostatics(Physics):
         return values
 
     def _terminal_quantities(self, ctx: Context) -> dict[str, Quantity]:
-        """The terminal's current, voltage and discharge capacity (int I dt, PyBaMM's
-        convention), as quantities of the case: columns without the instance's name."""
+        """The terminal's current and voltage, as quantities of the case: columns without the
+        instance's name (its running integral, a discharge capacity, is the case's to declare
+        in ``[output.quantities]``)."""
         if self._terminal() is None:
             return {}
         potential, current = self._terminal_unknowns()
-        delivered = ctx.field(current) / ctx.size() * ctx.dx()
         return {
             "current": Quantity.maximum(current, "A", "Current leaving the terminal", "case"),
             "voltage": Quantity.maximum(potential, "V", "Potential of the terminal", "case"),
-            "discharge_capacity": Quantity.accumulated(
-                delivered, "Ah", "Charge delivered through the terminal, int I dt", 1 / 3600, "case"
-            ),
         }
 
     def dirichlet(self, ctx: Context) -> list[Dirichlet]:

@@ -56,9 +56,13 @@ class Mechanics(Physics):
     Parameters = MechanicsParameters
 
     def __init__(
-        self, params: MechanicsParameters, instance: str | None = None, domain: str | None = None
+        self,
+        params: MechanicsParameters,
+        instance: str | None = None,
+        domain: str | None = None,
+        regions: tuple[str, ...] | None = None,
     ):
-        super().__init__(params, instance, domain)
+        super().__init__(params, instance, domain, regions)
         self.memory = self._memory_law()
 
     def _memory_law(self) -> J2Plasticity | GeneralisedMaxwell | IncrementalElasticity | None:

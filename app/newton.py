@@ -1,0 +1,114 @@
+"""When a Newton solve of several fields has converged: each field judged in its own units.
+
+PETSc judges a Newton iteration by the norm of the whole residual vector. The rows of a coupled
+system are in the units of their equations: a particle's concentration row in mol/s per unit
+of its test function, a potential's in A, scaled by cell sizes, capacities and dt, so one norm
+mixes quantities that differ by many orders of magnitude and an absolute tolerance means
+nothing for most of them (BATTERY_MODEL.md section 7.2 scaled the rows by hand: dt for the
+concentrations, L^2 and L^2/sigma for the potentials).
+
+With ``[solver.newton] field_rtol`` the solve is converged when, for every field i, each of its
+rows divided by the row's Jacobian diagonal -- the correction Newton would make to that dof, in
+the field's own units -- is below ``field_rtol`` times the field's scale:
+
+    max_dofs |F_i / diag(J_ii)|  <=  field_rtol * S_i,
+
+S_i the largest absolute value among the group's fields of the same units (the potentials
+share one scale in volts, so a field near 0 V is not judged against itself). The diagonal is
+that of the last Jacobian assembled, so a step that starts close enough to the solution (a
+good predictor) converges without a linear solve. This test replaces PETSc's relative tests
+(``rtol`` on the norm of the whole residual, and the step tolerance against the norm of the
+whole solution), which a field of small rows or small values would pass unconverged beside a
+large one; ``atol`` (a residual that is zero to round-off), the iteration limit and the check
+for non-finite residuals still apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from mpi4py import MPI
+from petsc4py import PETSc
+
+_REASONS = PETSc.SNES.ConvergedReason
+
+
+class FieldConvergence:
+    """The convergence test of a SNES solving several fields (a callable PETSc calls).
+
+    Args:
+        snes: The solver.
+        sizes: Owned entries of each field in the block vector, in order.
+        units: Each field's units.
+        rtol: ``field_rtol``.
+    """
+
+    def __init__(self, snes: PETSc.SNES, sizes: Sequence[int], units: Sequence[str], rtol: float):
+        self.rtol = rtol
+        self._offsets = np.cumsum([0, *sizes])
+        groups = {unit: index for index, unit in enumerate(dict.fromkeys(units))}
+        self._group = np.array([groups[unit] for unit in units], dtype=int)
+        self._comm = snes.comm.tompi4py()
+        self._diagonal: np.ndarray | None = None
+        matrix, preconditioner, (compute, args, kargs) = snes.getJacobian()
+
+        def jacobian(solver: PETSc.SNES, x: PETSc.Vec, J: PETSc.Mat, P: PETSc.Mat) -> None:
+            compute(solver, x, J, P, *args, **kargs)
+            self._diagonal = J.getDiagonal().getArray().copy()
+
+        snes.setJacobian(jacobian, matrix, preconditioner)
+
+    def __call__(self, snes: PETSc.SNES, iteration: int, norms: tuple) -> int:
+        fnorm = norms[2]
+        _, atol, _, max_it = snes.getTolerances()
+        if not np.isfinite(fnorm):
+            return _REASONS.DIVERGED_FNORM_NAN
+        if fnorm <= atol:
+            return _REASONS.CONVERGED_FNORM_ABS
+        if self._fields_converged(snes):
+            return _REASONS.CONVERGED_FNORM_RELATIVE
+        if iteration >= max_it:
+            return _REASONS.DIVERGED_MAX_IT
+        return _REASONS.CONVERGED_ITERATING
+
+    def corrections(self, snes: PETSc.SNES) -> tuple[np.ndarray, np.ndarray]:
+        """Per field: the largest scaled correction, and the field's scale (global)."""
+        count = len(self._offsets) - 1
+        largest, values = np.zeros(count), np.zeros(count)
+        residual = snes.getFunction()[0].getArray()
+        solution = snes.getSolution().getArray()
+        # a row without a diagonal is converged only where its residual is exactly zero
+        scaled = np.where(residual == 0, 0.0, np.inf)
+        np.divide(np.abs(residual), np.abs(self._diagonal), out=scaled, where=self._diagonal != 0)
+        for i in range(count):
+            part = slice(self._offsets[i], self._offsets[i + 1])
+            largest[i] = scaled[part].max(initial=0.0)
+            values[i] = np.abs(solution[part]).max(initial=0.0)
+        largest = np.nan_to_num(largest, nan=np.inf)
+        self._comm.Allreduce(MPI.IN_PLACE, largest, op=MPI.MAX)
+        self._comm.Allreduce(MPI.IN_PLACE, values, op=MPI.MAX)
+        scales = np.array([values[self._group == g].max() for g in self._group])
+        return largest, scales
+
+    def _fields_converged(self, snes: PETSc.SNES) -> bool:
+        if self._diagonal is None or len(self._diagonal) != len(snes.getSolution().getArray()):
+            return False
+        largest, scales = self.corrections(snes)
+        return bool(np.all(largest <= self.rtol * scales))
+
+
+def install_field_convergence(
+    problem: Any, unknowns: Sequence[Any], units: Sequence[str], rtol: float
+) -> FieldConvergence:
+    """Judge the problem's Newton iterations field by field (see the module docstring)."""
+    sizes = [
+        u.function_space.dofmap.index_map.size_local * u.function_space.dofmap.index_map_bs
+        for u in unknowns
+    ]
+    snes = problem.solver
+    test = FieldConvergence(snes, sizes, units, rtol)
+    snes.setConvergenceTest(test)
+    problem.field_convergence = test  # lives as long as the problem
+    return test

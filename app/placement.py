@@ -1,0 +1,140 @@
+"""Where plug-in instances live, and the fields that follows from it.
+
+A case places an instance on the whole mesh, on a region (``domain = "core"``: its fields live
+on the region's submesh) or on a boundary (``domain = "top"``: its fields live on the boundary's
+own mesh, app/boundary_mesh.py, optionally on some of its regions only: ``regions =
+["negative", "positive"]``). This module checks the placement, creates every provided field
+where it lives, and the traces (app/traces.py) of parent fields that instances on a boundary
+read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from app.context import unknown
+from app.contracts import Physics
+from app.domains import Domains
+from app.errors import CaseError, did_you_mean, listing
+from app.fields import FieldStore
+from app.meshing import MeshData
+from app.registry import FieldGraph
+
+
+def check_placement(instance: str, plugin: Physics, domains: Domains) -> None:
+    """The instance's domain is a region or an exterior boundary of a mesh of 2 or 3
+    dimensions, its regions are regions of that boundary's mesh, and the plug-in has a
+    formulation in the dimension it lives in.
+
+    Raises:
+        CaseError: At ``physics.<instance>.domain`` (or ``.regions``, or ``mesh``).
+    """
+    data = domains.mesh_data
+    dim = data.mesh.topology.dim
+    domain, regions = plugin.domain, list(data.regions)
+    where = f"physics.{instance}.domain"
+    on_boundary = domain is not None and domain in data.boundaries
+    if domain is not None and domain not in regions and not on_boundary:
+        places = [*regions, *exterior(data)]
+        raise CaseError(
+            where,
+            f"unknown region or boundary '{domain}'{did_you_mean(domain, places)}",
+            f"use one of the mesh's regions ({listing(regions)}) or boundaries "
+            f"({listing(exterior(data))})",
+        )
+    if on_boundary:
+        if domain in data.interior_boundaries or dim < 2:
+            raise CaseError(
+                where,
+                f"'{domain}' is "
+                + ("an interface" if dim >= 2 else "a point of a 1D mesh")
+                + "; an instance is placed on a region or on an exterior boundary of a 2D or 3D "
+                "mesh (its facets are the cells of the instance's mesh)",
+                f"use a region ({listing(regions)})"
+                + (f" or an exterior boundary ({listing(exterior(data))})" if dim >= 2 else ""),
+            )
+        dim -= 1
+        _check_parts(instance, plugin, domains.region(domain).data)
+    if dim not in plugin.dimensions:
+        raise CaseError(
+            where if on_boundary else "mesh",
+            f"plug-in '{plugin.name}' (physics.{instance}) has no {dim}D formulation; it "
+            f"supports {listing(f'{d}D' for d in plugin.dimensions)} meshes",
+            "use a mesh of a supported dimension",
+        )
+
+
+def exterior(data: MeshData) -> list[str]:
+    return [name for name in data.boundaries if name not in data.interior_boundaries]
+
+
+def _check_parts(instance: str, plugin: Physics, named: MeshData) -> None:
+    for index, name in enumerate(plugin.regions or ()):
+        if name not in named.regions:
+            raise CaseError(
+                f"physics.{instance}.regions[{index}]",
+                f"unknown region '{name}' of boundary '{plugin.domain}'"
+                f"{did_you_mean(name, named.regions)}",
+                f"the regions beside the boundary: {listing(named.regions)}",
+            )
+
+
+def create_fields(physics: Mapping[str, Physics], store: FieldStore, depth: int) -> None:
+    """Every provided field where its instance lives, with ``depth`` past levels if solved
+    (fields at quadrature points are their group's to create, at its degree).
+
+    Raises:
+        BadValue: A field declared on an unknown region or boundary.
+    """
+    data = store.domains.mesh_data
+    places = [*data.regions, *data.boundaries]
+    for instance, plugin in physics.items():
+        for spec in plugin.provides:
+            # a global value (a real element) is one number, readable everywhere
+            if spec.region is None and plugin.domain is not None and spec.space[0] != "Real":
+                spec = replace(spec, region=plugin.domain)
+            if spec.region is not None and spec.region not in places:
+                error = unknown("region or boundary", spec.region, places)
+                error.instance = instance
+                raise error
+            if spec.space[0] != "Quadrature":
+                field = store.add(spec, instance, 0 if spec.derived else depth)
+                if spec.region == plugin.domain:
+                    field.parts = plugin.regions
+
+
+def create_traces(
+    physics: Mapping[str, Physics], graph: FieldGraph, store: FieldStore, depth: int
+) -> None:
+    """The trace of every parent field an instance on a boundary reads.
+
+    Raises:
+        CaseError: It reads a field that cannot have a trace there: a derived field of the
+            parent, or a field of another boundary.
+    """
+    data = store.domains.mesh_data
+    for name, users in graph.consumers.items():
+        if name not in store:
+            continue
+        source = store[name]
+        for instance, _ in users:
+            boundary = physics[instance].domain
+            if boundary is None or boundary in data.regions or source.spec.region == boundary:
+                continue
+            if (name, boundary) in {(n, b) for n, b, _ in store.traces()}:
+                continue
+            if source.spec.derived or source.internal is not None or source.is_global:
+                problem = "a derived field" if source.spec.derived else "not a solved field"
+            elif source.spec.region in data.boundaries:
+                problem = f"a field of the boundary '{source.spec.region}'"
+            else:
+                store.add_trace(name, boundary, depth)
+                continue
+            raise CaseError(
+                f"physics.{instance}",
+                f"'{instance}' lives on the boundary '{boundary}' and reads '{name}', which is "
+                f"{problem}: only solved fields of the parent mesh or of its regions reach a "
+                "boundary (as their traces)",
+                f"place '{instance}' where '{name}' lives, or read a solved field",
+            )

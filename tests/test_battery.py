@@ -1,0 +1,116 @@
+"""cases/battery_discharge.toml: the DFN composed from the generic plug-ins, against PyBaMM.
+
+Small meshes here (tests/battery.py SMALL_MESH: 8 + 4 + 8 cells by 6); the case's default mesh
+and the full-size figures are in the branch report (``python -m tests.battery <reference>``).
+"""
+
+import numpy as np
+import pytest
+
+from tests.battery import (
+    CASE,
+    DISCHARGES,
+    SMALL_MESH,
+    differences,
+    discharge,
+    every_step,
+    reference,
+)
+from tests.conftest import assert_same_by_units, runs_on_ranks, scalebridge
+
+#: reference -> (C-rate, nominal capacity [A h], lower cut-off [V]) as in the case's set
+RUNS = {
+    "Chen2020_DFN_0.5C": (0.5, 5.0, 2.5),
+    "Chen2020_DFN_1C": (1.0, 5.0, 2.5),
+    "Chen2020_DFN_2C": (2.0, 5.0, 2.5),
+    "Marquis2019_DFN_1C": (1.0, 0.680616, 3.105),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DISCHARGES))
+def test_constant_current_discharge_matches_pybamm(tmp_path, name):
+    q = discharge(tmp_path, *DISCHARGES[name], *SMALL_MESH)
+    capacity, rms = differences(q, reference(name))
+    assert abs(capacity) < 1e-3  # 0.1 %
+    assert rms < 3e-3
+    rate, nominal, cut_off = RUNS[name]
+    t, current, voltage = q["time_s"], q["current_A"], q["voltage_V"]
+    assert current == pytest.approx(rate * nominal, rel=1e-12)  # positive on discharge
+    # the cut-off event is located on the voltage, which stays above it until then
+    assert voltage[-1] == pytest.approx(cut_off, abs=1e-6)
+    assert np.all(voltage[:-1] > cut_off)
+    # discharge capacity: the running integral of the current
+    assert q["discharge_capacity_Ah"] == pytest.approx(current * t / 3600, rel=1e-9, abs=1e-12)
+    # [time.adaptive] limits: no step changes the voltage by more than 10 mV
+    assert np.abs(np.diff(voltage)).max() <= 0.010 + 1e-9
+    # lithium leaves one electrode's particles for the other's; the salt stays in the cell
+    for column in ("cyclable_lithium_mol", "electrolyte_salt_mol"):
+        amount = q[column]
+        assert np.abs(amount / amount[0] - 1).max() < 1e-10, column
+
+
+@pytest.mark.parametrize("soc, voltage", [(1.0, 4.2), (0.0, 2.5), (0.5, None)])
+def test_at_zero_current_the_voltage_is_the_open_circuit_difference(tmp_path, soc, voltage):
+    """SOC 1 and 0 are the open-circuit voltages at the set's cut-offs (PyBaMM's
+    set_initial_state); at rest the cell stays there, and in between the voltage lies strictly
+    within them."""
+    q = discharge(
+        tmp_path,
+        *SMALL_MESH,
+        f"parameters.initial_soc={soc}",
+        'protocol.steps=["Rest for 10 minutes"]',
+    )
+    assert np.all(q["current_A"] == 0)
+    assert q["time_s"][-1] == pytest.approx(600)
+    if voltage is None:
+        assert 2.5 + 0.1 < q["voltage_V"][0] < 4.2 - 0.1
+    else:
+        assert q["voltage_V"][0] == pytest.approx(voltage, abs=1e-6)
+    assert np.ptp(q["voltage_V"]) < 1e-9  # uniform state at rest: nothing moves
+    assert np.ptp(q["cyclable_lithium_mol"]) <= 1e-12 * q["cyclable_lithium_mol"][0]
+
+
+def test_a_rest_after_a_discharge_relaxes_toward_open_circuit(tmp_path):
+    """The overpotentials vanish at once when the current stops; the concentration gradients
+    then relax, raising the voltage monotonically (a discharge leaves the particle surfaces
+    more lithiated in the positive, less in the negative than their means)."""
+    q = discharge(
+        tmp_path,
+        *SMALL_MESH,
+        'protocol.steps=["Discharge at 1C for 20 minutes", "Rest for 30 minutes"]',
+    )
+    resting = q["protocol_step"] == 1
+    voltage = q["voltage_V"][resting]
+    loaded = q["voltage_V"][~resting][-1]
+    assert voltage[0] > loaded + 0.02  # the ohmic and kinetic drops go with the current
+    assert np.all(np.diff(voltage) > -1e-9)
+    assert voltage[-1] - voltage[0] > 1e-3
+    assert q["discharge_capacity_Ah"][-1] == pytest.approx(5.0 * 20 / 60, rel=1e-9)
+
+
+def test_same_discharge_on_two_ranks(tmp_path):
+    settings = [*SMALL_MESH, 'protocol.steps=["Discharge at 2C for 5 minutes"]']
+    args = [arg for setting in settings for arg in ("--set", setting)]
+    serial, parallel = runs_on_ranks(every_step(tmp_path), tmp_path, *args)
+    assert serial["time_s"] == parallel["time_s"]
+    assert_same_by_units(serial, parallel, rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "limits, message",
+    [
+        ('{ voltag_V = "10 mV" }', "unknown column 'voltag_V' (did you mean 'voltage_V'?)"),
+        ('{ voltage_V = "-1 mV" }', "a limit is positive"),
+        ('{ voltage_V = "10 s" }', "'10 s' has units of s but V was expected"),
+    ],
+)
+def test_bad_step_limits_name_their_place(tmp_path, limits, message):
+    settings = [*SMALL_MESH, f"time.adaptive.limits={limits}"]
+    run = scalebridge(
+        "run", CASE, *[a for s in settings for a in ("--set", s)], "-o", tmp_path / "r", "-q"
+    )
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    name = limits.split()[1]
+    assert f"time.adaptive.limits.{name}" in run.stderr
+    assert message in run.stderr

@@ -1,0 +1,88 @@
+"""Newton judged field by field in each field's units (app/newton.py, solver.newton.field_rtol),
+and the linear predictor of Newton's initial guess (solver.newton.predictor)."""
+
+import numpy as np
+import pytest
+import ufl
+from dolfinx import fem, mesh
+from dolfinx.fem import petsc as fem_petsc
+from mpi4py import MPI
+
+from app.newton import install_field_convergence
+from tests.battery import CASE, SMALL_MESH, discharge
+from tests.conftest import scalebridge
+
+
+def _two_scales(field_rtol):
+    """u^3 = 1 in rows of size 1e8 and w^3 = 8 in rows of size 1e-8 (two equations in
+    different units, as a potential's and a concentration's rows are): u starts close, w far."""
+    domain = mesh.create_unit_interval(MPI.COMM_SELF, 1)
+    space = fem.functionspace(domain, ("DG", 0))
+    u, w = fem.Function(space), fem.Function(space)
+    u.x.array[:] = 1 + 1e-3
+    w.x.array[:] = 0.5
+    du, dw = ufl.TestFunction(space), ufl.TestFunction(space)
+    residuals = [1e8 * (u**3 - 1) * du * ufl.dx, 1e-8 * (w**3 - 8) * dw * ufl.dx]
+    problem = fem_petsc.NonlinearProblem(
+        residuals,
+        [u, w],
+        kind="mpi",
+        petsc_options_prefix=f"two_scales_{field_rtol}_",
+        petsc_options={
+            "snes_type": "newtonls",
+            "snes_linesearch_type": "basic",
+            "snes_rtol": 1e-8,
+            "snes_atol": 1e-50,
+            "snes_max_it": 50,
+            "ksp_type": "preonly",
+            "pc_type": "lu",
+        },
+    )
+    if field_rtol is not None:
+        install_field_convergence(problem, [u, w], ["V", "mol/m^3"], field_rtol)
+    problem.solve()
+    assert problem.solver.getConvergedReason() > 0
+    return float(u.x.array[0]), float(w.x.array[0]), problem
+
+
+def test_a_small_field_is_not_judged_against_a_large_one():
+    """PETSc's norm of the whole residual stops once the large rows are converged, leaving
+    the small field unconverged; judged in its own units it converges too."""
+    _, w_norm, _ = _two_scales(None)
+    assert abs(w_norm - 2) > 1e-3  # what field_rtol is for
+    u, w, problem = _two_scales(1e-10)
+    assert u == pytest.approx(1, rel=1e-12)
+    assert w == pytest.approx(2, rel=1e-9)
+    largest, scales = problem.field_convergence.corrections(problem.solver)
+    assert np.all(largest <= 1e-10 * scales)
+    assert scales == pytest.approx([1, 2], rel=1e-9)  # each field's largest value
+
+
+def test_the_linear_predictor_saves_newton_iterations_and_changes_nothing(tmp_path):
+    """On a 2C discharge's first 10 minutes: fewer iterations per step from the extrapolated
+    guess, the same voltage (both converged to field_rtol)."""
+    settings = [*SMALL_MESH, 'protocol.steps=["Discharge at 2C for 10 minutes"]']
+    guessed = discharge(tmp_path / "linear", *settings)
+    plain = discharge(tmp_path / "none", *settings, "solver.newton.predictor=none")
+    iterations = {
+        name: q["newton_iterations"][1:].mean()
+        for name, q in [("linear", guessed), ("none", plain)]
+    }
+    assert iterations["linear"] < iterations["none"] - 0.5, iterations
+    voltage = np.interp(guessed["time_s"], plain["time_s"], plain["voltage_V"])
+    assert np.abs(voltage - guessed["voltage_V"]).max() < 5e-5
+
+
+def test_field_rtol_needs_one_monolithic_vector(tmp_path):
+    run = scalebridge(
+        "run",
+        CASE,
+        *[a for s in [*SMALL_MESH, "solver.preset=fieldsplit"] for a in ("--set", s)],
+        "-o",
+        tmp_path / "run",
+        "-q",
+    )
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    assert "solver.newton.field_rtol" in run.stderr
+    assert "fieldsplit" in run.stderr
