@@ -353,7 +353,8 @@ def _parameters(model: Any, indent: str) -> list[str]:
     lines = []
     for field_name, info in model.model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        bounds = [f"{op} {extra[key]:g}" for key, op in (("gt", ">"), ("ge", ">=")) if key in extra]
+        limits = (("gt", ">"), ("ge", ">="), ("lt", "<"))
+        bounds = [f"{op} {extra[key]:g}" for key, op in limits if key in extra]
         for rule in info.metadata:
             for key, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
                 if getattr(rule, key, None) is not None:

@@ -16,7 +16,8 @@ from dolfinx import fem
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from app.contracts import BadValue, Context, Formula, PerRegion, Value
+from app.contracts import BadValue, Context, Formula, PerDimension, PerRegion, Value
+from app.control_modes import ModeRegistry
 from app.errors import did_you_mean, listing
 from app.fields import FieldStore
 from app.forms import FormRules
@@ -168,6 +169,7 @@ class FormContext(Context):
         self._parameters = parameters or ParameterConstants(None)
         self._measures = store.domains.measures(mesh_data)
         self._coefficients: dict[Any, tuple[Any, Any]] = {}  # see Context.coefficient
+        self._modes = ModeRegistry()
         self._inline: dict[str, Any] = {}
         self._sizes: dict[str | None, float] = {}
 
@@ -231,6 +233,18 @@ class FormContext(Context):
 
     def has(self, name: str) -> bool:
         return name in self._store
+
+    def control_modes(self, settings: Mapping[str, Any], active: str) -> dict[str, Any]:
+        return self._modes.declare(self.mesh, settings, active)
+
+    def control_of(self, value: Any, constant: fem.Constant) -> Any:
+        """What a protocol sets for a parameter value that became ``constant`` (see
+        :meth:`app.control_modes.ModeRegistry.control_of`)."""
+        return self._modes.control_of(value, constant)
+
+    def reset_modes(self) -> None:
+        """Every group of control modes back to the setting in force at the start."""
+        self._modes.reset()
 
     def region_of(self, name: str) -> str | tuple[str, ...] | None:
         if name not in self._store:
@@ -360,6 +374,12 @@ class FormContext(Context):
                 return self._formula(value, names)
             case PerRegion():
                 return self._per_region(value, names)
+            case PerDimension():
+                try:
+                    reading = value.on(self.gdim)
+                except ValueError as exc:
+                    raise BadValue(str(exc), value=value) from None
+                return self.coefficient(reading)
             case Surrogate():
                 return self._served(value)
         raise TypeError(f"cannot turn {value!r} into a coefficient")

@@ -28,14 +28,17 @@ from app.parameters import (
     FieldNames,
     Formula,
     Parameters,
+    PerDimension,
     PerRegion,
     Property,
     Value,
+    extent,
     one_of,
     parse_property,
     quantity,
     unit_rule,
 )
+from app.quantity_spec import Quantity
 from app.units import parse_units
 
 if TYPE_CHECKING:
@@ -71,11 +74,13 @@ __all__ = [
     "InternalVariable",
     "Modes",
     "Parameters",
+    "PerDimension",
     "PerRegion",
     "Physics",
     "Property",
     "Quantity",
     "Value",
+    "extent",
     "one_of",
     "parse_property",
     "parse_units",
@@ -192,78 +197,6 @@ class Dirichlet:
 
 
 @dataclass(frozen=True)
-class Quantity:
-    """A scalar output written to quantities.csv (column ``<name>_<units>``).
-
-    Build one with :meth:`integral`, :meth:`ratio`, :meth:`maximum`, :meth:`minimum` or
-    :meth:`reaction`.
-    """
-
-    units: str
-    form: Any = None
-    per: Any = None
-    field: str | None = None
-    reduction: Literal["integral", "max", "min", "reaction"] = "integral"
-    description: str = ""
-    boundary: str | None = None
-    component: int | None = None
-    scale: float = 1.0
-
-    @classmethod
-    def integral(cls, form: ufl.Form, units: str, description: str = "") -> Quantity:
-        """The value of a scalar functional, e.g. a boundary heat flow."""
-        return cls(units=units, form=form, description=description)
-
-    @classmethod
-    def ratio(cls, form: ufl.Form, per: ufl.Form, units: str, description: str = "") -> Quantity:
-        """The quotient of two scalar functionals: a mean over a region (``per`` its measure),
-        an apparent modulus (mean stress over mean strain)."""
-        return cls(units=units, form=form, per=per, description=description)
-
-    @classmethod
-    def maximum(cls, field: str, units: str, description: str = "") -> Quantity:
-        """The largest nodal value of a scalar field."""
-        return cls(units=units, field=field, reduction="max", description=description)
-
-    @classmethod
-    def minimum(cls, field: str, units: str, description: str = "") -> Quantity:
-        """The smallest nodal value of a scalar field."""
-        return cls(units=units, field=field, reduction="min", description=description)
-
-    @classmethod
-    def reaction(
-        cls,
-        field: str,
-        boundary: str,
-        units: str,
-        description: str = "",
-        component: int | None = None,
-        scale: float = 1.0,
-    ) -> Quantity:
-        """What a Dirichlet boundary supplies to the domain, from the discrete residual.
-
-        The residual of the field's equations (capacity terms included), summed over the
-        boundary's degrees of freedom: the support force on a solid, the heat or current
-        entering through a fixed-temperature or fixed-potential boundary. Unlike a flux
-        integral of the gradient it is exact for the discrete solution, so balances close.
-        Like every quantity it is the value at the row's time: after a BDF step the step's
-        residual (the balance then closes with the BDF rate of the stored amount); under
-        Crank-Nicolson and at the start, the residual with the rates at that instant (the
-        balance closes by the trapezoidal rule, to O(dt^2)). ``scale=-1`` reports what leaves
-        instead.
-        """
-        return cls(
-            units=units,
-            field=field,
-            reduction="reaction",
-            description=description,
-            boundary=boundary,
-            component=component,
-            scale=scale,
-        )
-
-
-@dataclass(frozen=True)
 class Modes:
     """Motions the operator of a field (nearly) does not resist, e.g. rigid-body motions.
 
@@ -348,6 +281,22 @@ class Context(ABC):
         """
 
     @abstractmethod
+    def control_modes(self, settings: Mapping[str, Any], active: str) -> dict[str, Any]:
+        """Indicators of settings of which one is in force at a time: a terminal driven at a
+        current or held at a voltage, a boundary fed a heat flux or held at a temperature.
+
+        One ``fem.Constant`` per setting, 1 for the setting in force and 0 for the others: the
+        plug-in weighs the equation each setting imposes by its indicator, inside one form,
+        so switching changes values, never the structure of the system, and recompiles
+        nothing. A protocol step that sets one of the settings (its control's ``target``)
+        puts it in force; ``active`` is the one in force before any step sets one.
+
+        Args:
+            settings: The parameter values of the settings (``{"current": bc.current, ...}``).
+            active: The name of the setting in force at the start.
+        """
+
+    @abstractmethod
     def has(self, name: str) -> bool:
         """Whether a field is available (an optional requirement may have no provider)."""
 
@@ -384,12 +333,15 @@ class Context(ABC):
         """Interior facet measure over a named internal boundary (an interface)."""
 
     @abstractmethod
-    def coefficient(self, value: Property | float, names: Mapping[str, Any] | None = None) -> Any:
+    def coefficient(
+        self, value: Property | PerDimension | float, names: Mapping[str, Any] | None = None
+    ) -> Any:
         """A parameter (or a number) as UFL.
 
         What it becomes: a constant (``Value`` or a number) a ``fem.Constant``; an expression
         (``Formula``) UFL of x, y, z, t and the fields it names; a table by region a cellwise
-        function (of constants, or of expressions weighted region by region).
+        function (of constants, or of expressions weighted region by region); an
+        :func:`extent` (``PerDimension``) the constant in the unit of the mesh's dimension.
 
         The cache: per context, each parameter value object is built once and the same UFL is
         handed out on every later call with that object (keyed by identity), so every form of
@@ -429,6 +381,11 @@ class Context(ABC):
     @abstractmethod
     def size(self, name: str | None = None) -> float:
         """Length, area or volume of a named boundary or region (None: the whole domain)."""
+
+    def depth_units(self) -> str:
+        """Units of what turns an integral over the domain into a whole amount: an area (m^2)
+        on a 1D mesh (a cross-section), a depth (m) on a 2D mesh, nothing on a 3D mesh."""
+        return {1: "m^2", 2: "m"}.get(self.gdim, "dimensionless")
 
     def per_depth(self, units: str) -> str:
         """Units of an integral over the domain: W in 3D, W/m in 2D (per unit depth), W/m^2

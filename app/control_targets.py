@@ -15,6 +15,7 @@ from app.case import LoadedCase
 from app.context import FormContext, ParameterConstants, parameter_owner
 from app.contracts import Formula, Value
 from app.errors import CaseError, did_you_mean
+from app.units import compatible, si_factor
 
 
 class ControlTargets:
@@ -45,6 +46,15 @@ class ControlTargets:
                 if owner is not None:
                     found.add(id(getattr(owner, name)))
         return frozenset(found)
+
+    def nominal_capacity(self) -> float | None:
+        """The capacity [A h] C-rates refer to: the protocol's, else the parameter set's
+        nominal capacity ``Q_nom``."""
+        protocol, table = self.loaded.case.protocol, self.loaded.parameters
+        nominal = table.constants.get("Q_nom") if table is not None else None
+        if protocol.capacity is not None or nominal is None or not compatible(nominal.units, "C"):
+            return protocol.capacity
+        return nominal.value * si_factor(nominal.units) / 3600.0
 
     def constant_at(self, path: str) -> tuple[Any, str]:
         """The constant behind the constant parameter at a case path, and its unit.
@@ -80,10 +90,11 @@ class ControlTargets:
                 f"target {path!r} is not a constant parameter (an expression, a table by region "
                 "or a plain setting cannot be controlled)" + (fix if named else "")
             )
-        constant = self._context(parts[1]).constant_of(value)
+        ctx = self._context(parts[1])
+        constant = ctx.constant_of(value)
         if constant is None:
             return f"target {path!r} is not used by '{parts[1]}'"
-        return constant, type(owner).units_of(name)
+        return ctx.control_of(value, constant), type(owner).units_of(name)
 
     def _parameter_at(self, path: str) -> tuple[Any, str] | str:
         """A constant of the parameter set as a control target (``parameters.T_amb``), or why

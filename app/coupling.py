@@ -21,6 +21,7 @@ A group with ``subcycles = k`` takes k substeps per step. The case::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Literal
@@ -41,6 +42,8 @@ from app.meshing import MeshData
 from app.registry import FieldGraph
 from app.solvers import SolveReport
 from app.timeint import TimeScheme
+
+log = logging.getLogger("scalebridge")
 
 
 class GroupSpec(Parameters):
@@ -132,16 +135,27 @@ class Coupler:
         for group in self.groups:
             group.scheme.restart()
 
-    def initialise(self) -> None:
+    def initialise(self, strict: bool = True) -> None:
         """Each group in solve order solves its fields without a time derivative, the others
-        held at their initial values.
+        held at their current values.
+
+        Args:
+            strict: A failed solve is an error; otherwise the fields keep their values (the
+                next step solves them with the others), with a warning.
 
         Raises:
-            SolverError: A group's solve failed.
+            SolverError: A group's solve failed (strict).
         """
         for group in self.groups:
             report = group.initialise()
-            if not report.converged:
+            if not report.converged and not strict:
+                log.warning(
+                    "the fields without a time derivative were not solved again at t = %.6g s "
+                    "(%s); the next step solves them",
+                    group.scheme.time,
+                    report.reason,
+                )
+            elif not report.converged:
                 fields = [f.spec.name for f in group.unknowns if f.spec.name not in group.transient]
                 raise SolverError(
                     f"the fields without a time derivative ({', '.join(fields)}) could not be "

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Literal
 
 import numpy as np
@@ -28,6 +29,7 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from app.contracts import Parameters, quantity
 from app.errors import CaseError, did_you_mean, listing
+from app.expressions import ExpressionError, parse
 from app.protocols import (
     Condition,
     ProtocolError,
@@ -58,7 +60,11 @@ class ControlSpec(Parameters):
     target: str = Field(description="Case path of a constant parameter the verb sets")
     value: float | None = Field(None, description="Setting when the step gives no 'at' value")
     scale: float = Field(1.0, description="Factor on the step's value (e.g. -1 for a charge)")
-    monitor: str | None = Field(None, description="Quantity column a bare threshold refers to")
+    monitor: str | None = Field(
+        None,
+        description="Quantity column a bare threshold refers to, or an expression of columns "
+        "of one unit ('abs(current_A)': a hold ends at C/20 whether it charges or discharges)",
+    )
     stop: Literal["below", "above"] = Field(
         "below", description="A bare threshold ends the step when the monitor falls below/above it"
     )
@@ -70,7 +76,9 @@ class ProtocolSpec(Parameters):
     steps: list[Any] = Field(description="Steps ('Heat at 500 W/m^2 until ...') or repeat tables")
     repeat: int = Field(1, ge=1, description="How many times the whole list runs (cycles)")
     controls: dict[str, ControlSpec] = Field(description="What each verb does")
-    capacity: float | None = quantity("A*h", None, "Nominal capacity, for C-rates", gt=0)
+    capacity: float | None = quantity(
+        "A*h", None, "Nominal capacity, for C-rates (default: the parameter set's Q_nom)", gt=0
+    )
     tolerance: float | None = quantity(
         "s", None, "How far past a crossing a step may end (default 1e-6 of the run)"
     )
@@ -126,28 +134,59 @@ def trigger(
     """A trigger for a parsed condition; ``units`` maps every quantity column to its unit."""
     try:
         resolved = condition.resolve(dict(units), capacity)
-        if resolved is None:  # a bare threshold: the control says what it watches
+        if resolved is not None:
+            column, operator, threshold = resolved
+            columns, watched = [column], itemgetter(column)
+        else:  # a bare threshold: the control says what it watches
             if control is None or control.monitor is None:
                 raise ProtocolError(
                     f"{condition.text!r} names no quantity, and the control has no 'monitor'"
                 )
-            if control.monitor not in units:
-                raise ProtocolError(
-                    f"monitor '{control.monitor}'{did_you_mean(control.monitor, units)} is not "
-                    f"a quantity column; columns: {listing(units)}"
-                )
+            columns, watched, monitor_units = _monitor(control.monitor, units)
             operator = "<" if control.stop == "below" else ">"
-            resolved = (
-                control.monitor,
-                operator,
-                condition.threshold.to(units[control.monitor], capacity),
-            )
+            threshold = condition.threshold.to(monitor_units, capacity)
     except ProtocolError as exc:
         raise CaseError(where, exc.problem, exc.fix) from None
-    column, operator, threshold = resolved
     sign = 1.0 if operator in (">", ">=") else -1.0
     return Trigger(
-        condition.text, [column], lambda values: sign * (values[column] - threshold), tolerance
+        condition.text, columns, lambda values: sign * (watched(values) - threshold), tolerance
+    )
+
+
+def _monitor(
+    text: str, units: Mapping[str, str]
+) -> tuple[list[str], Callable[[Mapping[str, float]], float], str]:
+    """The columns a control's monitor reads, its value from them and its unit: a column, or
+    an expression of columns that share one unit."""
+    if text in units:
+        return [text], itemgetter(text), units[text]
+    try:
+        expression = parse(text)
+    except ExpressionError:
+        expression = None
+    if expression is None or not expression.names or expression.is_boolean:
+        raise ProtocolError(
+            f"monitor '{text}'{did_you_mean(text, units)} is not a quantity column or an "
+            f"expression of columns; columns: {listing(units)}"
+        )
+    unknown = sorted(expression.names - set(units))
+    if unknown:
+        raise ProtocolError(
+            f"monitor '{text}' reads '{unknown[0]}'{did_you_mean(unknown[0], units)}, which is "
+            f"not a quantity column; columns: {listing(units)}"
+        )
+    names = sorted(expression.names)
+    kinds = {units[name] for name in names}
+    if len(kinds) > 1:
+        raise ProtocolError(
+            f"monitor '{text}' mixes columns of different units ({listing(sorted(kinds))}), so "
+            "a threshold has no one unit",
+            "compare columns of one unit",
+        )
+    return (
+        names,
+        lambda values: float(expression.evaluate({name: values[name] for name in names})),
+        kinds.pop(),
     )
 
 
@@ -199,16 +238,20 @@ def protocol_stages(
     constant_at: Callable[[str], tuple[Any, str]],
     units: Mapping[str, str],
     tolerance: float,
+    capacity: float | None = None,
 ) -> list[tuple[Stage, float | None, Trigger | None]]:
     """Resolve every step of the protocol: the constant each control sets and the value, the
     duration limit, and the trigger of its 'until' condition.
 
     Args:
         spec: The case's protocol.
-        constant_at: Case path of a constant parameter -> (its fem.Constant, its unit).
+        constant_at: Case path of a constant parameter -> (what sets it: its fem.Constant, or an
+            object with a ``value`` that does more, such as switching a control mode; its unit).
         units: Unit of every quantity column.
         tolerance: Default time tolerance of the conditions.
+        capacity: Nominal capacity [A h] C-rates refer to (default: the protocol's).
     """
+    capacity = spec.capacity if capacity is None else capacity
     stages = []
     for cycle, index, step in spec.stages():
         control = spec.controls[step.verb]
@@ -216,7 +259,7 @@ def protocol_stages(
         where = f"protocol.steps (step {step.text!r})"
         if step.value is not None:
             try:
-                value = control.scale * step.value.to(target_units, spec.capacity)
+                value = control.scale * step.value.to(target_units, capacity)
             except ProtocolError as exc:
                 raise CaseError(where, exc.problem, exc.fix) from None
         elif control.value is not None:
@@ -229,7 +272,7 @@ def protocol_stages(
         until = None
         if step.until is not None:
             until = trigger(
-                step.until, units, spec.tolerance or tolerance, control, spec.capacity, where
+                step.until, units, spec.tolerance or tolerance, control, capacity, where
             )
         stages.append((Stage(step.text, cycle, index, [(constant, value)]), step.duration, until))
     return stages

@@ -428,6 +428,7 @@ class Group:
         algebraic = [field for field in self.unknowns if field.spec.name not in self.transient]
         if self.system is None or not algebraic:
             return SolveReport(True, 0, 0, "")
+        guesses = [field.function.x.array.copy() for field in algebraic]
         if len(algebraic) == len(self.unknowns):
             report = self.solve()
         else:
@@ -435,10 +436,12 @@ class Group:
                 self._initial_solver = self._algebraic_solver(algebraic)
             self._update_boundary_values()
             report = self._initial_solver.solve()
-        if report.converged:
-            for field in algebraic:
-                for past in field.history:
-                    past.x.array[:] = field.function.x.array
+        for field, guess in zip(algebraic, guesses, strict=True):
+            if not report.converged:  # a failed solve leaves no usable values
+                field.function.x.array[:] = guess
+                continue
+            for past in field.history:
+                past.x.array[:] = field.function.x.array
         return report
 
     def _algebraic_solver(self, algebraic: list[Field]) -> Any:

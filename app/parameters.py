@@ -10,7 +10,6 @@ import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, Union, get_args, get_origin
 
 from pydantic import (
@@ -24,9 +23,19 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic_core import PydanticCustomError
 
 from app import units as _units
+from app.case_values import (
+    SURROGATE_KEYS,
+    CaseValue,
+    Formula,
+    PerDimension,
+    PerRegion,
+    Property,
+    Surrogate,
+    Value,
+)
 from app.errors import CaseError
 
 if TYPE_CHECKING:
@@ -64,88 +73,34 @@ def parameter_scope(library: ParameterLibrary | None) -> Iterator[None]:
         _LIBRARY.reset(token)
 
 
-# --------------------------------------------------------------------------------------------
-# Property values: what a case may write where a plug-in declares a `quantity(...)` parameter
-# --------------------------------------------------------------------------------------------
-class _CaseValue:
-    """Base of parsed parameter values; pydantic stores them as they are and dumps them back to
-    the form a case file accepts, so a resolved case can be run again."""
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
-        return core_schema.is_instance_schema(
-            cls,
-            serialization=core_schema.plain_serializer_function_ser_schema(
-                lambda value: value.to_case()
-            ),
-        )
-
-    def to_case(self) -> Any:
-        raise NotImplementedError
+#: The units of an extent by mesh dimension, and how ``scalebridge modules`` shows them.
+EXTENT_UNITS = {1: "m^2", 2: "m", 3: "dimensionless"}
+EXTENT_RULE = "m^2 on a 1D mesh (an area), m on a 2D mesh (a depth), 1 on a 3D mesh"
 
 
-@dataclass(frozen=True)
-class Value(_CaseValue):
-    """A constant, in the parameter's SI unit."""
-
-    value: float
-
-    def to_case(self) -> float:
-        return self.value
-
-
-@dataclass(frozen=True)
-class Formula(_CaseValue):
-    """An expression of coordinates (x, y, z), time (t) and field names, in SI units."""
-
-    expression: Expression
-
-    @property
-    def names(self) -> frozenset[str]:
-        return self.expression.names
-
-    def to_case(self) -> str:
-        return self.expression.source
+def extent(default: Any, description: str) -> Any:
+    """Declare the constant that turns an integral over the mesh into a whole amount: the
+    electrode area a 1D cell model stands for (m^2), the depth of a 2D model (m), 1 in 3D.
+    The case gives a number (in the unit of its mesh's dimension), a quantity or constants of
+    the parameter set; ``ctx.coefficient`` reads it in the mesh's dimension."""
+    extra = {"unit_rule": EXTENT_RULE, "units_by_dimension": EXTENT_UNITS, "gt": 0}
+    return Field(default, description=description, validate_default=True, json_schema_extra=extra)
 
 
-@dataclass(frozen=True)
-class PerRegion(_CaseValue):
-    """One value per named cell region (``{insulation = 0.04, brick = 0.8}``)."""
-
-    values: Mapping[str, Value | Formula]
-
-    def to_case(self) -> dict[str, Any]:
-        return {name: value.to_case() for name, value in self.values.items()}
-
-
-@dataclass(frozen=True)
-class Surrogate(_CaseValue):
-    """A property served by a surrogate of the case's ``[surrogates.<name>]`` section
-    (``{ surrogate = "mineral" }``): cell by cell, from the microstructure's state there.
-
-    Attributes:
-        name: The surrogate.
-        component: What of its property (None: the default for the parameter; see
-            :mod:`app.multiscale.properties`).
-        units: The parameter's unit (the surrogate's must be compatible).
-        tensor: The parameter accepts a tensor (a conductivity), not only a scalar.
-        parameter: The parameter's name (an elastic modulus named like a component).
-    """
-
-    name: str
-    component: str | None = None
-    units: str = ""
-    tensor: bool = False
-    parameter: str = ""
-
-    def to_case(self) -> dict[str, str]:
-        return {"surrogate": self.name} | ({"component": self.component} if self.component else {})
-
-
-Property = Value | Formula | PerRegion | Surrogate
-"""A parameter that may be a constant, an expression, a table by region or a surrogate."""
-
-SURROGATE_KEYS = ("surrogate", "component")
+def _per_dimension(raw: Any, units_by_dimension: Mapping[int, str], meta: Mapping) -> Any:
+    if isinstance(raw, PerDimension):
+        return raw
+    readings: dict[int, Value | Formula | str] = {}
+    for dimension, units in units_by_dimension.items():
+        try:
+            reading = _parameter_value(float | None, raw, units, meta, "")
+        except PydanticCustomError as exc:
+            readings[dimension] = f"{exc.message()} (on a {dimension}D mesh)"
+            continue
+        readings[dimension] = Value(reading)
+    if all(isinstance(reading, str) for reading in readings.values()):
+        raise _fail(f"{EXTENT_RULE}: {readings[1].removesuffix(' (on a 1D mesh)')}")
+    return PerDimension(raw, readings)
 
 
 def _field_name(name: str) -> str:
@@ -179,15 +134,16 @@ def quantity(
     *,
     gt: float | None = None,
     ge: float | None = None,
+    lt: float | None = None,
     tensor: bool = False,
 ) -> Any:
     """Declare a parameter that carries units.
 
     The case may give a number (taken in ``units``), a string with units ("45 W/(m*K)"), an
     expression ("45 + 0.1*(temperature - 300)") where the field type is :data:`Property`, a
-    table by region, or a surrogate (``{ surrogate = "name" }``). ``gt``/``ge`` bound constant
-    values; ``tensor=True`` says the plug-in accepts a d x d tensor for it (a conductivity used
-    as ``k * grad(T)``), which a surrogate then gives in full.
+    table by region, or a surrogate (``{ surrogate = "name" }``). ``gt``/``ge``/``lt`` bound
+    constant values; ``tensor=True`` says the plug-in accepts a d x d tensor for it (a
+    conductivity used as ``k * grad(T)``), which a surrogate then gives in full.
 
     Example:
         ``conductivity: Property = quantity("W/(m*K)", 1.0, "Thermal conductivity", gt=0)``
@@ -199,6 +155,8 @@ def quantity(
         extra["gt"] = gt
     if ge is not None:
         extra["ge"] = ge
+    if lt is not None:
+        extra["lt"] = lt
     return Field(default, description=description, json_schema_extra=extra, validate_default=True)
 
 
@@ -225,6 +183,8 @@ def _check_bounds(value: float, units: str, meta: Mapping[str, Any], where: str)
         raise _fail(f"{where}must be > {meta['gt']} {units}, got {value:g} {units}")
     if "ge" in meta and not value >= meta["ge"]:
         raise _fail(f"{where}must be >= {meta['ge']} {units}, got {value:g} {units}")
+    if "lt" in meta and not value < meta["lt"]:
+        raise _fail(f"{where}must be < {meta['lt']} {units}, got {value:g} {units}")
 
 
 def _scalar_value(raw: Any, units: str, meta: Mapping[str, Any], where: str) -> Value | Formula:
@@ -233,7 +193,7 @@ def _scalar_value(raw: Any, units: str, meta: Mapping[str, Any], where: str) -> 
     A string is read as an expression when it parses as one ("4e4 if t < 300 else 0",
     "2*pi"), else as a number with units ("45 W/(m*K)", "20 degC").
     """
-    if isinstance(raw, _CaseValue):
+    if isinstance(raw, CaseValue):
         return raw
     hint = ""
     if isinstance(raw, str):
@@ -383,6 +343,8 @@ class Parameters(BaseModel):
     @classmethod
     def _convert_units(cls, raw: Any, info: ValidationInfo) -> Any:
         meta = cls.model_fields[info.field_name].json_schema_extra
+        if isinstance(meta, dict) and "units_by_dimension" in meta and raw is not None:
+            return _per_dimension(raw, meta["units_by_dimension"], meta)
         if not isinstance(meta, dict) or "units" not in meta or raw is None:
             return raw
         units = meta["units"]
@@ -410,7 +372,7 @@ class Parameters(BaseModel):
         for key in keys or fields:
             value = getattr(self, key)
             default = fields[key].get_default(call_default_factory=True)
-            if isinstance(value, _CaseValue):
+            if isinstance(value, CaseValue):
                 value = value.to_case()
             if value != default:
                 given.add(key)

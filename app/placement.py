@@ -91,7 +91,10 @@ def create_fields(physics: Mapping[str, Physics], store: FieldStore, depth: int)
     places = [*data.regions, *data.boundaries]
     for instance, plugin in physics.items():
         for spec in plugin.provides:
-            if spec.region is None and plugin.domain is not None:
+            # a global value (a real element) is one number, readable on all of its mesh: the
+            # parent's for an instance on a region, the boundary's own for one on a boundary
+            real = spec.space[0] == "Real" and plugin.domain in data.regions
+            if spec.region is None and plugin.domain is not None and not real:
                 spec = replace(spec, region=plugin.domain)
             if spec.region is not None and spec.region not in places:
                 error = unknown("region or boundary", spec.region, places)

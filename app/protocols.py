@@ -105,7 +105,11 @@ class Amount:
         if self.c_rate:
             if capacity_ah is None or not 0 < capacity_ah < math.inf:
                 problem = f"the C-rate {self} needs the nominal capacity to become a current"
-                raise ProtocolError(problem, "give the capacity in A h")
+                raise ProtocolError(
+                    problem,
+                    'give protocol.capacity (e.g. "5 A*h"), or use a parameter set that has the '
+                    "nominal capacity Q_nom",
+                )
             quantity = registry().Quantity(self.magnitude * capacity_ah, "A")
         else:
             quantity = registry().Quantity(self.magnitude, self.units)

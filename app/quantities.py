@@ -209,8 +209,9 @@ def quantity_columns(
     columns: dict[str, Quantity] = {}
     owners: dict[str, str] = {}
     for instance, table in tables.items():
-        prefix = "" if instance == physics[instance].name else f"{instance}_"
+        named = "" if instance == physics[instance].name else f"{instance}_"
         for name, quantity in table.items():
+            prefix = named if quantity.scope == "instance" else ""
             mesh_data = meshes[instance]
             if quantity.boundary is not None and quantity.boundary not in mesh_data.fixable:
                 error = unknown_fixable(quantity.boundary, mesh_data)
@@ -218,10 +219,14 @@ def quantity_columns(
                 raise error
             key = prefix + column(name, quantity.units)
             if key in columns:
+                shared = quantity.scope == "case" or columns[key].scope == "case"
                 raise CaseError(
                     f"physics.{instance}",
-                    f"two quantities write the CSV column '{key}'",
-                    "rename an instance or a species so that the column names differ",
+                    f"two quantities write the CSV column '{key}'"
+                    + (f" (with physics.{owners[key]})" if owners[key] != instance else ""),
+                    "a case has one of each quantity of the whole case (a cell's terminal)"
+                    if shared
+                    else "rename an instance or a species so that the column names differ",
                 )
             columns[key] = quantity
             owners[key] = instance

@@ -219,6 +219,7 @@ class TimeLoop:
             return
         end = time.end if time.end is not None else math.inf
         position = self.position
+        stages = self.stages or [(None, None, None)]
         if not self._resumed:
             if self.stages:  # the first row shows the state at the first step's settings
                 self.stepper.apply(self.stages[0][0])
@@ -227,7 +228,6 @@ class TimeLoop:
                 self._record(time.start, 0.0, None)
         self._outputs = OutputTimes(time.start, end, self.output.interval, self.output.times)
         self._breaks = [b for b in time.breakpoints if time.start < b < end]
-        stages = self.stages or [(None, None, None)]
         bounded = math.isfinite(end)  # else the protocol's conditions end it: no total to show
         with tqdm(
             total=end - time.start if bounded else None,
@@ -356,6 +356,7 @@ class TimeLoop:
             self.stepper.commit()
             if any(abs(t - b) <= tolerance for b in self._breaks):
                 self.stepper.restart()
+                self.stepper.initialise(start=False)
             if bracket is None:
                 position.dt = self._next_dt(step, position.dt, report, error, dt_max)
                 if excess > 0:  # the next step at the last one's rate stays within the limits

@@ -188,7 +188,9 @@ class Simulation:
         protocol = self.case.protocol
         self.stages = None
         if protocol is not None:
-            self.stages = protocol_stages(protocol, self.targets.constant_at, units, tolerance)
+            targets = self.targets
+            capacity = targets.nominal_capacity()
+            self.stages = protocol_stages(protocol, targets.constant_at, units, tolerance, capacity)
 
     def _collect(self, method: str) -> dict[str, dict[str, Any]]:
         """Call a plug-in method on every instance, inside its context."""
@@ -319,6 +321,8 @@ class Simulation:
                 function.x.array[:] = 0.0
         for group in self.groups:
             group.reset()
+            for ctx in group.contexts.values():
+                ctx.reset_modes()
         self.case_quantities.reset()
         self._set_initial_values()
 
@@ -348,8 +352,10 @@ class Simulation:
     def initialise(self, start: bool = True) -> None:
         """Solve the fields without a time derivative consistently with the state of the others:
         at the start (before the first output row and the first event check), and where the
-        settings jump (``start=False``: a new protocol step)."""
-        self.coupler.initialise()
+        settings jump (``start=False``: a new protocol step, a breakpoint), where the fields
+        jump with the forcing (a held voltage sets the current at once). A failed solve at a
+        jump only warns: the next step solves them with the others."""
+        self.coupler.initialise(strict=start)
         if start:
             self.case_quantities.reset()
         # running integrals continue from the values after the jump (a current switched off)
@@ -377,6 +383,8 @@ class Simulation:
         self.multiscale.rollback()
 
     def restart(self) -> None:
+        """After a jump of the forcing (a protocol step begins, a breakpoint): multistep
+        schemes start again (the time loop then calls ``initialise(start=False)``)."""
         self.coupler.restart()
 
     def error(self) -> float | None:

@@ -32,7 +32,7 @@ A case uses it as::
 from typing import Literal
 
 import ufl
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from app.contracts import (
     STEFAN_BOLTZMANN,
@@ -41,9 +41,11 @@ from app.contracts import (
     FieldNames,
     FieldSpec,
     Parameters,
+    PerDimension,
     Physics,
     Property,
     Quantity,
+    extent,
     one_of,
     quantity,
 )
@@ -82,6 +84,20 @@ class RadiationBoundary(Parameters):
 Boundary = one_of(TemperatureBoundary, FluxBoundary, ConvectionBoundary, RadiationBoundary)
 
 
+class Lumped(Parameters):
+    """One temperature for the whole body (a battery cell): its heat capacity fills a volume,
+    it is heated by the integral of the heat sources over the mesh and cooled by convection
+    through an area."""
+
+    volume: Property = quantity("m^3", ..., "Volume V of the body (its heat capacity)", gt=0)
+    cross_section: PerDimension = extent(
+        1.0, "What an integral over the mesh is multiplied by to give the whole body's"
+    )
+    cooling_area: Property = quantity("m^2", 0.0, "Area A cooled by convection", ge=0)
+    h: Property = quantity("W/(m^2*K)", 0.0, "Heat transfer coefficient of the cooling", ge=0)
+    ambient: Property = quantity("K", 298.15, "Ambient temperature T_inf")
+
+
 class Heat(Physics):
     """Transient heat conduction with region-wise properties, sources and convection.
 
@@ -103,6 +119,9 @@ class Heat(Physics):
         )
         density: Property = quantity("kg/m^3", 1.0, "Density rho", gt=0)
         specific_heat: Property = quantity("J/(kg*K)", 1.0, "Specific heat capacity c_p", gt=0)
+        volumetric_heat_capacity: Property | None = quantity(
+            "J/(m^3*K)", None, "rho c_p, instead of density and specific_heat", gt=0
+        )
         source: Property = quantity("W/m^3", 0.0, "Volumetric heat source q")
         initial: Property = quantity("K", 293.15, "Initial temperature")
         reference: float = quantity("K", 293.15, "Reference temperature of the stored energy")
@@ -115,9 +134,35 @@ class Heat(Physics):
             default_factory=dict,
             description="Condition per named boundary; boundaries not listed are insulated",
         )
+        lumped: Lumped | None = Field(
+            None, description="One temperature for the whole body instead of a field"
+        )
+
+        @model_validator(mode="after")
+        def _one_heat_capacity(self) -> "Heat.Parameters":
+            given = self.given("density", "specific_heat")
+            if self.volumetric_heat_capacity is not None and given:
+                raise ValueError(
+                    f"{', '.join(sorted(given))}: volumetric_heat_capacity replaces density and "
+                    "specific_heat; give one or the other"
+                )
+            return self
+
+        @model_validator(mode="after")
+        def _lumped_has_no_field_settings(self) -> "Heat.Parameters":
+            misplaced = sorted(self.given("conductivity", "degree", "boundaries"))
+            if self.lumped is not None and misplaced:
+                raise ValueError(
+                    f"{', '.join(misplaced)}: a lumped temperature has one value, so no "
+                    "conductivity, degree or boundaries (cool it through lumped.cooling_area)"
+                )
+            return self
 
     @property
     def provides(self) -> list[FieldSpec]:
+        if self.params.lumped is not None:
+            text = "T of the whole body"
+            return [FieldSpec("temperature", "scalar", "K", ("Real", 0), description=text)]
         degree = self.params.degree
         return [
             FieldSpec("temperature", "scalar", "K", ("Lagrange", degree), description="T"),
@@ -140,6 +185,8 @@ class Heat(Physics):
 
     def residual(self, ctx: Context) -> ufl.Form:
         T, v = ctx.field("temperature"), ctx.test("temperature")
+        if self.params.lumped is not None:  # per unit of the mesh's measure, like the sources
+            return self._cooling(ctx) / self._whole(ctx) * v * ctx.dx() - self._source(ctx, v)
         k = ctx.coefficient(self.params.conductivity)
         # k grad T: a scalar k scales, a tensor k (anisotropic) multiplies the gradient
         form = ufl.inner(k * ufl.grad(T), ufl.grad(v)) * ctx.dx() - self._source(ctx, v)
@@ -171,9 +218,29 @@ class Heat(Physics):
                     outflows[name] = eps * STEFAN_BOLTZMANN * (T**4 - ambient**4)
         return outflows
 
+    def _whole(self, ctx: Context) -> ufl.core.expr.Expr:
+        """What the mesh's measure stands for of a lumped body: its cross-section times the
+        mesh's size (the heat sources' integral times the cross-section is the body's heat)."""
+        return ctx.coefficient(self.params.lumped.cross_section) * ctx.size()
+
+    def _cooling(self, ctx: Context) -> ufl.core.expr.Expr:
+        """Heat a lumped body loses to the ambient: h A (T - T_inf), in W."""
+        lumped = self.params.lumped
+        excess = ctx.field("temperature") - ctx.coefficient(lumped.ambient)
+        return ctx.coefficient(lumped.h) * ctx.coefficient(lumped.cooling_area) * excess
+
+    def _heat_capacity(self, ctx: Context) -> ufl.core.expr.Expr:
+        """rho c_p (per volume)."""
+        p = self.params
+        if p.volumetric_heat_capacity is not None:
+            return ctx.coefficient(p.volumetric_heat_capacity)
+        return ctx.coefficient(p.density) * ctx.coefficient(p.specific_heat)
+
     def capacity(self, ctx: Context) -> dict[str, ufl.core.expr.Expr]:
-        rho = ctx.coefficient(self.params.density)
-        return {"temperature": rho * ctx.coefficient(self.params.specific_heat)}
+        capacity = self._heat_capacity(ctx)
+        if self.params.lumped is not None:
+            capacity = capacity * ctx.coefficient(self.params.lumped.volume) / self._whole(ctx)
+        return {"temperature": capacity}
 
     def dirichlet(self, ctx: Context) -> list[Dirichlet]:
         boundaries = self.params.boundaries
@@ -186,6 +253,8 @@ class Heat(Physics):
         return {"temperature": ctx.coefficient(self.params.initial)}
 
     def derived(self, ctx: Context) -> dict[str, ufl.core.expr.Expr]:
+        if self.params.lumped is not None:
+            return {}
         k = ctx.coefficient(self.params.conductivity)
         return {"heat_flux": -k * ufl.grad(ctx.field("temperature"))}
 
@@ -198,6 +267,8 @@ class Heat(Physics):
         energy balance closes to round-off (BDF; under Crank-Nicolson by the trapezoidal rule,
         every flow being the flow at the row's time).
         """
+        if self.params.lumped is not None:
+            return self._lumped_quantities(ctx)
         T = ctx.field("temperature")
         power, energy = ctx.per_depth("W"), ctx.per_depth("J")
         outflows = self._boundary_outflows(ctx)
@@ -212,7 +283,7 @@ class Heat(Physics):
                     outflows.get(name, 0 * T) * ctx.ds(name), power, description
                 )
             quantities[f"heat_flow_{name}"] = flow
-        rho_cp = self.capacity(ctx)["temperature"]
+        rho_cp = self._heat_capacity(ctx)
         return quantities | {
             "heat_generated": Quantity.integral(
                 self._source(ctx, 1.0), power, "Volumetric heating integrated"
@@ -224,6 +295,27 @@ class Heat(Physics):
             ),
             "max_temperature": Quantity.maximum("temperature", "K", "Highest temperature"),
             "min_temperature": Quantity.minimum("temperature", "K", "Lowest temperature"),
+        }
+
+    def _lumped_quantities(self, ctx: Context) -> dict[str, Quantity]:
+        """A lumped body's temperature, heat generated, heat lost to the ambient and heat
+        stored, in W and J of the whole body: the stored heat's rate is generated - lost."""
+        lumped, T = self.params.lumped, ctx.field("temperature")
+        size, dx = ctx.size(), ctx.dx()
+        stored = self._heat_capacity(ctx) * ctx.coefficient(lumped.volume)
+        return {
+            "temperature": Quantity.maximum("temperature", "K", "Temperature of the body"),
+            "heat_generated": Quantity.integral(
+                self._source(ctx, ctx.coefficient(lumped.cross_section)), "W", "Heat sources"
+            ),
+            "heat_flow_cooling": Quantity.integral(
+                self._cooling(ctx) / size * dx, "W", "Heat lost to the ambient"
+            ),
+            "stored_energy": Quantity.integral(
+                stored * (T - self.params.reference) / size * dx,
+                "J",
+                "Heat stored relative to the reference temperature",
+            ),
         }
 
     def _fixed(self) -> list[str]:

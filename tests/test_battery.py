@@ -114,3 +114,26 @@ def test_bad_step_limits_name_their_place(tmp_path, limits, message):
     name = limits.split()[1]
     assert f"time.adaptive.limits.{name}" in run.stderr
     assert message in run.stderr
+
+
+def test_a_constant_voltage_hold_ends_at_c_over_20(tmp_path):
+    """The DFN's positive collector is a terminal: a Hold switches it from current to voltage
+    control inside the run. The held voltage stays put, the current decays monotonically from
+    the charging current and the hold ends at C/20 (5 A / 20) within 1 %; the discharge
+    capacity keeps integrating the current through the switch."""
+    q = discharge(
+        tmp_path,
+        *SMALL_MESH,
+        "parameters.initial_soc=0.5",
+        'protocol.steps=["Charge at 1C until 4.1 V", "Hold at 4.1 V until C/20"]',
+    )
+    charging, holding = q["protocol_step"] == 0, q["protocol_step"] == 1
+    assert np.all(q["current_A"][charging] == pytest.approx(-5.0, rel=1e-12))
+    assert q["voltage_V"][charging][-1] == pytest.approx(4.1, abs=1e-6)
+    assert q["voltage_V"][holding] == pytest.approx(4.1, abs=1e-9)
+    held = q["current_A"][holding]
+    assert held[0] < 0 and np.all(np.diff(held) > 0)  # the charging current fades
+    assert held[-1] == pytest.approx(-5.0 / 20, rel=0.01)
+    t, current = q["time_s"], q["current_A"]
+    trapezoids = np.concatenate([[0], np.cumsum(np.diff(t) * (current[1:] + current[:-1]) / 2)])
+    assert q["discharge_capacity_Ah"][-1] == pytest.approx(trapezoids[-1] / 3600, rel=1e-3)

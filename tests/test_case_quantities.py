@@ -99,12 +99,30 @@ def test_a_bad_definition_stops_the_cli_with_exit_2(tmp_path):
         CASE,
         *[a for s in SMALL_MESH for a in ("--set", s)],
         "--set",
-        'output.quantities.voltage={ value = "positive_collector_phi_s_V - volts", units = "V" }',
+        'output.quantities.probed={ value = "positive_collector_phi_s_V - volts", units = "V" }',
         "-o",
         tmp_path / "run",
         "-q",
     )
     assert run.returncode == 2
     assert "Traceback" not in run.stderr
-    assert "output.quantities.voltage.value" in run.stderr
+    assert "output.quantities.probed.value" in run.stderr
     assert "unknown name 'volts'" in run.stderr
+
+
+def test_a_case_quantity_may_not_rewrite_a_terminal_column(tmp_path):
+    """voltage_V is the DFN terminal's (a quantity of the whole case): a case quantity of that
+    name is refused at its place, not written twice."""
+    run = scalebridge(
+        "run",
+        CASE,
+        *[a for s in SMALL_MESH for a in ("--set", s)],
+        "--set",
+        'output.quantities.voltage={ value = "positive_collector_phi_s_V", units = "V" }',
+        "-o",
+        tmp_path / "run",
+        "-q",
+    )
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    assert "output.quantities.voltage: the column 'voltage_V' is already written" in run.stderr

@@ -126,6 +126,30 @@ CASES = {
         },
         "time": TRANSIENT,
     },
+    # A particle per x along the rectangle's y (r), filled through its surface (top).
+    "particle_stress": {
+        "mesh": RECTANGLE,
+        "physics": {
+            "mass_transport": {
+                "coordinates": "spherical",
+                "radial_axis": 1,
+                "species": {
+                    "c": {
+                        "diffusivity": "1e-2*(1 + c)",
+                        "initial": 1.0,
+                        "boundaries": {"top": {"type": "flux", "value": "0.1*(1 + x)"}},
+                    }
+                },
+            },
+            "particle_stress": {
+                "concentration": "c",
+                "partial_molar_volume": 3e-6,
+                "young_modulus": 1e10,
+                "poisson_ratio": 0.3,
+            },
+        },
+        "time": TRANSIENT,
+    },
     # Coupled with mass_transport; species at exactly zero ahead of the front (kinks of max(c, 0)).
     "reaction_kinetics": shortened(ROOT / "cases" / "precipitation_front.toml", 0.05),
     "butler_volmer": shortened(ROOT / "cases" / "porous_electrode.toml", None),

@@ -201,8 +201,10 @@ def test_protocol_of_until_steps_needs_no_end():
     assert result.event is None
     stages = q["protocol_step"].astype(int)
     ends = [i for i in range(len(stages)) if i + 1 == len(stages) or stages[i + 1] != stages[i]]
-    assert stages[0] == 0  # the first row is at the first step's settings
+    # the first row is the start of the first step, with its settings in force
+    assert stages[0] == 0
     assert list(stages[ends]) == [0, 1, 2, 3]
+    assert q["heat_flow_bottom_W_per_m"][0] == pytest.approx(-5e4 * 0.1)
     for i in ends[0::2]:
         assert 350 <= q["max_temperature_K"][i] < 350.01
     for i in ends[1::2]:

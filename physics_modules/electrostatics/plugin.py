@@ -1,63 +1,4 @@
-"""Electrostatics: the electric potential in dielectrics and in conductors.
-
-One equation, two readings. With a material coefficient ``a`` and the flux ``G``::
-
-    G = a (grad phi - k grad ln c)        (k = 0 unless a diffusion potential is given)
-    -div G = f                            in the domain
-
-* ``mode = "dielectric"``: ``a`` is the permittivity eps, ``f`` the charge density rho and
-  ``D = -G = -eps grad phi`` the electric displacement (Gauss's law div D = rho).
-* ``mode = "conduction"``: ``a`` is the conductivity sigma, ``f`` a volumetric current source
-  s (current injected per volume, e.g. by an electrode reaction) and ``i = -G`` the current
-  density, so that div i = s. With ``diffusion_potential`` the current of a concentrated
-  electrolyte carries the diffusion term of the concentration field c::
-
-      i = -sigma (grad phi - k grad ln c),     k = chi R T / F  [V]
-
-  and ``joule_heating = true`` provides the heat ``i . E`` (E = -grad phi; sigma |grad phi|^2
-  without the diffusion term) to a heat plug-in of the same case, coupled inside Newton.
-
-Boundaries (named; those not listed are insulated, G . n = 0)::
-
-    phi = phi_b                                   "potential" (may depend on t)
-    G . n = g                                     "current" (A/m^2 into the domain) or
-                                                  "surface_charge" (C/m^2, dielectric)
-    phi = U on the boundary, int G . n = I        "total_current" (A) / "total_charge" (C)
-    phi = U on the boundary, int G . n = 0        "floating" (an isolated conductor)
-
-The potential U of an equipotential boundary is one more unknown, a global (real) field named
-``<potential>_<boundary>`` (``potential_right``). The boundary's equipotential condition is
-imposed by Nitsche's method and its net flow by one equation per boundary::
-
-    F_phi += [-(G . n) v - a (grad v . n)(phi - U) + gamma a/h (phi - U) v] ds
-    F_U   += [(G . n - gamma a/h (phi - U)) - I/|boundary|] w ds
-
-The bracket in F_U is the consistent normal flux, so its integral is exactly I for the discrete
-solution; the symmetric Nitsche terms keep the operator symmetric. Like any potential, phi needs
-a reference: a "potential" boundary, or a coupling that fixes its level (electrode kinetics).
-
-Quantities: per boundary the current leaving the domain through it (conduction; the sign
-convention of every boundary flow of the built-ins: what leaves is positive, while prescribed
-boundary currents are given as what enters) or the charge on it (dielectric): the reaction on
-potential boundaries (and point or edge sets held at a potential), the prescribed value on
-current/charge boundaries and the consistent flux on equipotential ones (exact for the discrete
-solution, so balances close to round-off); the potential of each equipotential boundary; the
-electrical power int i . E (conduction) or the stored energy 1/2 int D . E (dielectric).
-
-A case uses it as::
-
-    [physics.electrostatics]
-    mode = "conduction"
-    conductivity = "5.96e7/(1 + 0.0039*(temperature - 293.15))"
-    joule_heating = true
-    boundaries.left = { type = "potential", value = "5 mV" }
-    boundaries.right = { type = "total_current", value = "-2 A" }
-
-Several instances (a battery's solid and electrolyte potentials) rename their fields:
-``fields = { potential = "phi_e", current_density = "i_e", current_source = "a_j" }``. A list
-of sources adds them up, each integrated over the region it lives on (one electrode reaction
-per electrode): ``current_source = ["a_j_negative", "a_j_positive"]``.
-"""
+"""The electrostatics plug-in (the equations: see the package docstring)."""
 
 from typing import Literal
 
@@ -68,106 +9,29 @@ from app.contracts import (
     VACUUM_PERMITTIVITY,
     Context,
     Dirichlet,
-    FieldName,
-    FieldNames,
     FieldSpec,
     Parameters,
     Physics,
     Property,
     Quantity,
-    one_of,
     quantity,
 )
 
-NITSCHE_PENALTY = 10.0  # gamma / degree^2; large enough for coercivity on shape-regular meshes
-
-
-class PotentialBoundary(Parameters):
-    """Prescribed potential (an electrode held at a voltage)."""
-
-    type: Literal["potential"]
-    value: Property = quantity("V", ..., "Potential phi_b")
-
-
-class CurrentBoundary(Parameters):
-    """Prescribed normal current density into the domain (conduction)."""
-
-    type: Literal["current"]
-    value: Property = quantity("A/m^2", ..., "Current density entering the domain")
-
-
-class SurfaceChargeBoundary(Parameters):
-    """Prescribed surface charge density (dielectric): the jump of D . n to a field-free outside."""
-
-    type: Literal["surface_charge"]
-    value: Property = quantity("C/m^2", ..., "Surface charge density on the boundary")
-
-
-class TotalCurrentBoundary(Parameters):
-    """An equipotential electrode fed with a total current; its potential is solved for."""
-
-    type: Literal["total_current"]
-    value: Property = quantity(
-        "A", ..., "Total current into the domain (2D: per m of depth, 1D: per m^2; may vary in t)"
-    )
-
-
-class TotalChargeBoundary(Parameters):
-    """An equipotential conductor carrying a total charge; its potential is solved for."""
-
-    type: Literal["total_charge"]
-    value: Property = quantity(
-        "C", ..., "Total charge on the conductor (2D: per m of depth, 1D: per m^2; may vary in t)"
-    )
-
-
-class FloatingBoundary(Parameters):
-    """An isolated conductor: equipotential at an unknown potential, no net current or charge."""
-
-    type: Literal["floating"]
-
-
-Boundary = one_of(
-    PotentialBoundary,
+from .parameters import (
+    BOUNDARY_TYPES,
+    MODE_PARAMETERS,
+    Boundary,
     CurrentBoundary,
-    SurfaceChargeBoundary,
-    TotalCurrentBoundary,
-    TotalChargeBoundary,
+    DiffusionPotential,
+    Equipotential,
+    FieldNames,
     FloatingBoundary,
+    PotentialBoundary,
+    SurfaceChargeBoundary,
+    TerminalBoundary,
 )
-Equipotential = TotalCurrentBoundary | TotalChargeBoundary | FloatingBoundary
 
-# What each mode reads: its parameters and its boundary types.
-MODE_PARAMETERS = {
-    "dielectric": {"permittivity", "charge_density"},
-    "conduction": {"conductivity", "current_source", "diffusion_potential", "joule_heating"},
-}
-BOUNDARY_TYPES = {
-    "dielectric": ("potential", "surface_charge", "total_charge", "floating"),
-    "conduction": ("potential", "current", "total_current", "floating"),
-}
-
-
-class DiffusionPotential(Parameters):
-    """The diffusion term of a concentrated electrolyte: i = -sigma (grad phi - k grad ln c)."""
-
-    concentration: str = Field(description="Name of the concentration field c")
-    coefficient: Property = quantity("V", ..., "k = chi R T / F (may use temperature)")
-
-
-class FieldNames(Parameters):
-    """Global names of the fields of one instance (rename them to run several instances)."""
-
-    potential: FieldName = Field("potential", description="Solved potential")
-    electric_field: FieldName = Field("electric_field", description="Derived E = -grad phi")
-    current_density: FieldName = Field("current_density", description="Derived i (conduction)")
-    heat_source: FieldName = Field("heat_source", description="Derived Joule heat i . E")
-    charge_density: FieldNames = Field(
-        ["charge_density"], description="Charge densities read, if provided (they add up)"
-    )
-    current_source: FieldNames = Field(
-        ["current_source"], description="Current sources read, if provided (they add up)"
-    )
+NITSCHE_PENALTY = 10.0  # gamma / degree^2; large enough for coercivity on shape-regular meshes
 
 
 class Electrostatics(Physics):
@@ -187,6 +51,9 @@ class Electrostatics(Physics):
             "dielectric", description="Dielectric (Gauss's law) or conduction (steady current)"
         )
         degree: int = Field(1, ge=1, le=3, description="Lagrange degree of the potential")
+        initial: Property = quantity(
+            "V", 0.0, "Initial guess of the potential (solved before the first output)"
+        )
         permittivity: Property = quantity(
             "F/m", VACUUM_PERMITTIVITY, "Permittivity eps (dielectric)", gt=0
         )
@@ -200,12 +67,6 @@ class Electrostatics(Physics):
         )
         joule_heating: bool = Field(
             False, description="Provide the Joule heat i . E as heat_source (conduction)"
-        )
-        initial: Property = quantity(
-            "V",
-            0.0,
-            "Initial potential: where the solve before the first output starts from (a "
-            "nonlinear coupling, such as electrode kinetics, needs a good guess)",
         )
         boundaries: dict[str, Boundary] = Field(
             default_factory=dict,
@@ -229,6 +90,12 @@ class Electrostatics(Physics):
                         f"boundary '{name}': type '{bc.type}' belongs to mode = \"{other}\"; "
                         f"{self.mode} mode accepts {', '.join(map(repr, accepted))}"
                     )
+            terminals = [n for n, bc in self.boundaries.items() if bc.type == "terminal"]
+            if len(terminals) > 1:
+                raise ValueError(
+                    f"boundaries {', '.join(terminals)}: a case has one terminal (its current "
+                    "and voltage are the case's); make the others total_current boundaries"
+                )
             return self
 
     # Contracts ------------------------------------------------------------------------------
@@ -248,6 +115,11 @@ class Electrostatics(Physics):
             FieldSpec(unknown, "scalar", "V", ("Real", 0), description=f"Potential of '{name}'")
             for name, unknown in self._equipotentials().items()
         ]
+        if self._terminal() is not None:
+            text = "Current leaving through the terminal"
+            specs.append(
+                FieldSpec(names.terminal_current, "scalar", "A", ("Real", 0), description=text)
+            )
         specs.append(
             FieldSpec(
                 names.electric_field,
@@ -313,6 +185,11 @@ class Electrostatics(Physics):
             if isinstance(bc, Equipotential)
         }
 
+    def _terminal(self) -> str | None:
+        """The boundary that is the terminal, if any."""
+        found = (n for n, bc in self.params.boundaries.items() if isinstance(bc, TerminalBoundary))
+        return next(found, None)
+
     # Forms ----------------------------------------------------------------------------------
     def _material(self, ctx: Context) -> ufl.core.expr.Expr:
         """Permittivity or conductivity."""
@@ -369,9 +246,58 @@ class Electrostatics(Physics):
                 form += (-ufl.dot(flux, ctx.n) * v - symmetry + penalty * gap * v) * ds
                 w = ctx.test(self._equipotentials()[boundary])
                 form += inflow * w * ds
-                if not isinstance(bc, FloatingBoundary):  # the total, spread evenly
+                if isinstance(bc, TerminalBoundary):
+                    form += self._terminal_rows(ctx, bc, penalty)
+                elif not isinstance(bc, FloatingBoundary):  # the total, spread evenly
                     form -= ctx.coefficient(bc.value) / ctx.size(boundary) * w * ds
         return form
+
+    def _terminal_rows(
+        self, ctx: Context, bc: TerminalBoundary, penalty: ufl.core.expr.Expr
+    ) -> ufl.Form:
+        """The terminal's equations: the current I it delivers leaves through it (in the row of
+        its potential U, with the inflow); the control holds I or U at its setting, each
+        weighed by its mode's indicator (both rows in A per cross-section and boundary size)."""
+        names, boundary = self.params.fields, self._terminal()
+        potential, current = (ctx.field(n) for n in self._terminal_unknowns())
+        section = ctx.coefficient(bc.cross_section) * ctx.size(boundary)
+        settings = {"current": bc.current, "voltage": bc.voltage}
+        mode = ctx.control_modes(settings, bc.initial_control)
+        held = mode["current"] * (current - ctx.coefficient(bc.current)) / section
+        held += mode["voltage"] * penalty * (potential - ctx.coefficient(bc.voltage))
+        ds = ctx.ds(boundary)
+        form = current / section * ctx.test(self._equipotentials()[boundary]) * ds
+        return form + held * ctx.test(names.terminal_current) * ds
+
+    def _terminal_unknowns(self) -> tuple[str, str]:
+        """The terminal's potential and current (field names)."""
+        return self._equipotentials()[self._terminal()], self.params.fields.terminal_current
+
+    def initial(self, ctx: Context) -> dict[str, ufl.core.expr.Expr]:
+        """The potential's guess; a terminal starts at its voltage and, while current-driven,
+        at its current."""
+        values = {self.params.fields.potential: ctx.coefficient(self.params.initial)}
+        terminal = self._terminal()
+        if terminal is None:
+            return values
+        bc = self.params.boundaries[terminal]
+        potential, current = self._terminal_unknowns()
+        values[potential] = ctx.coefficient(bc.voltage)
+        if bc.initial_control == "current":
+            values[current] = ctx.coefficient(bc.current)
+        return values
+
+    def _terminal_quantities(self, ctx: Context) -> dict[str, Quantity]:
+        """The terminal's current and voltage, as quantities of the case: columns without the
+        instance's name (its running integral, a discharge capacity, is the case's to declare
+        in ``[output.quantities]``)."""
+        if self._terminal() is None:
+            return {}
+        potential, current = self._terminal_unknowns()
+        return {
+            "current": Quantity.maximum(current, "A", "Current leaving the terminal", "case"),
+            "voltage": Quantity.maximum(potential, "V", "Potential of the terminal", "case"),
+        }
 
     def dirichlet(self, ctx: Context) -> list[Dirichlet]:
         name = self.params.fields.potential
@@ -380,9 +306,6 @@ class Electrostatics(Physics):
             for boundary, bc in self.params.boundaries.items()
             if isinstance(bc, PotentialBoundary)
         ]
-
-    def initial(self, ctx: Context) -> dict[str, ufl.core.expr.Expr]:
-        return {self.params.fields.potential: ctx.coefficient(self.params.initial)}
 
     def derived(self, ctx: Context) -> dict[str, ufl.core.expr.Expr]:
         names = self.params.fields
@@ -425,6 +348,7 @@ class Electrostatics(Physics):
             quantities[f"{flow}_{name}"] = value
         for name, unknown in self._equipotentials().items():
             quantities[unknown] = Quantity.maximum(unknown, "V", f"Potential of '{name}'")
+        quantities |= self._terminal_quantities(ctx)
         work = ufl.dot(self._flux(ctx), ufl.grad(phi)) * ctx.dx()  # i . E, or D . E
         if self.conduction:
             quantities["power"] = Quantity.integral(
