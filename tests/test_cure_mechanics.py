@@ -14,7 +14,6 @@ sigma = beta * integral E(a) da from alpha_0 to alpha, whatever the temperature 
 
 import tomllib
 
-import numpy as np
 import pytest
 from scipy.integrate import quad
 
@@ -59,7 +58,7 @@ def test_stress_is_the_integral_of_the_evolving_modulus_over_the_shrinkage():
 
 
 def test_constant_modulus_and_total_form_load_all_the_shrinkage():
-    alpha, evolving = run(60.0)
+    _, evolving = run(60.0)
     constant = run(60.0, youngs_modulus=E_INF)
     total = run(60.0, stress_form="total")
     assert constant[1] == pytest.approx(E_INF * BETA * (constant[0] - ALPHA_0) * AREA, rel=1e-9)

@@ -1,10 +1,14 @@
 """Spring-in of a thin L-section (cases/l_section_cure.toml, meshes/l_section.py).
 
-Cured at a uniform temperature and freed from the tool, the bend closes by the cool-down and the
-chemical shrinkage, both orthotropic in the fibre frame that follows the part. Against Radford &
-Diefendorf's formula within 5 % (measured 0.9 %), with and without the shrinkage term; the part
-is stress free (the eigenstrain is compatible); 1 and 2 MPI ranks agree. The angle is the
-mechanics quantity angle_<name> (the rotation of one boundary minus another's).
+Cured at a uniform temperature (reaction_kinetics: Bogetti & Gillespie's polyester) and cooled
+free of the tool, the bend closes by the chemical shrinkage, which grows with the degree of cure,
+and by the cool-down, both orthotropic in the fibre frame that follows the part; the modulus
+grows with the cure and the stress is built by increments. Against Radford & Diefendorf's
+formula within 5 % (measured 0.9 %), with and without the shrinkage term, its shrinkage the
+fraction of a full cure reached; during the isothermal cure the angle follows the degree of cure
+at every step; the part is stress free (the eigenstrain is compatible); 1 and 2 MPI ranks agree.
+The angle is the mechanics quantity angle_<name> (the rotation of one boundary minus
+another's).
 """
 
 import math
@@ -16,21 +20,37 @@ from tests.conftest import CASES, read_quantities, runs_on_ranks, scalebridge
 
 CASE = CASES / "l_section_cure.toml"
 ALPHA_L, ALPHA_T, PHI_L, PHI_T, COOLING = 6e-6, 2.5e-5, -3e-4, -1e-2, -100.0
+ALPHA_0, COOL_DOWN_STARTS = 0.01, 1800.0
 
 
-def radford_diefendorf(shrinkage: bool) -> float:
+def cured(alpha: float) -> float:
+    """The fraction of a full cure's shrinkage reached at a degree of cure alpha."""
+    return (alpha - ALPHA_0) / (1 - ALPHA_0)
+
+
+def radford_diefendorf(cure: float) -> float:
+    """The spring-in after the cool-down with the fraction ``cure`` of the shrinkage."""
     thermal = (ALPHA_L - ALPHA_T) * COOLING / (1 + ALPHA_T * COOLING)
-    chemical = (PHI_L - PHI_T) / (1 + PHI_T) if shrinkage else 0.0
-    return math.pi / 2 * (thermal + chemical)
+    phi_l, phi_t = PHI_L * cure, PHI_T * cure
+    return math.pi / 2 * (thermal + (phi_l - phi_t) / (1 + phi_t))
 
 
 def test_spring_in_with_shrinkage_on_one_and_two_ranks(tmp_path):
     serial, parallel = runs_on_ranks(CASE, tmp_path)
+    alpha = serial["cure_max_degree_of_cure"]
+    assert serial["cure_min_degree_of_cure"] == pytest.approx(alpha, rel=1e-12)  # uniform
+    cure = cured(alpha[-1])
+    assert cure > 0.95
     angle = serial["angle_spring_in_rad"][-1]
-    assert angle == pytest.approx(radford_diefendorf(True), rel=0.05)
+    assert angle == pytest.approx(radford_diefendorf(cure), rel=0.05)
     # the small-strain angle is theta (eps_tt - eps_nn): the formula without denominators
-    small_strain = math.pi / 2 * ((ALPHA_L - ALPHA_T) * COOLING + PHI_L - PHI_T)
+    small_strain = math.pi / 2 * ((ALPHA_L - ALPHA_T) * COOLING + (PHI_L - PHI_T) * cure)
     assert angle == pytest.approx(small_strain, rel=1e-4)
+    # before the cool-down the bend closes with the shrinkage, in step with the cure
+    history = zip(serial["time_s"], alpha, serial["angle_spring_in_rad"], strict=True)
+    for time, a, opening in history:
+        if 0 < time <= COOL_DOWN_STARTS:
+            assert opening == pytest.approx(math.pi / 2 * (PHI_L - PHI_T) * cured(a), rel=1e-4)
     # stress free: the largest stress is round-off of E |eps*| = 2e8 Pa
     assert serial["max_von_mises_Pa"][-1] < 1e-2 * 20e9 * abs(PHI_T)
     # the same angle on 2 ranks; the reactions are round-off of zero (1e-7 N/m) on both
@@ -51,7 +71,7 @@ def test_spring_in_of_the_cool_down_alone(tmp_path):
     )
     assert process.returncode == 0, process.stderr
     angle = read_quantities(tmp_path / "thermal")["angle_spring_in_rad"][-1]
-    assert angle == pytest.approx(radford_diefendorf(False), rel=0.05)
+    assert angle == pytest.approx(radford_diefendorf(0.0), rel=0.05)
     assert angle == pytest.approx(math.pi / 2 * (ALPHA_L - ALPHA_T) * COOLING, rel=1e-4)
 
 
