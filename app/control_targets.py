@@ -94,7 +94,7 @@ class ControlTargets:
         constant = ctx.constant_of(value)
         if constant is None:
             return f"target {path!r} is not used by '{parts[1]}'"
-        return ctx.control_of(value, constant), type(owner).units_of(name)
+        return ctx.control_of(value, constant), owner.units_here(name)
 
     def _parameter_at(self, path: str) -> tuple[Any, str] | str:
         """A constant of the parameter set as a control target (``parameters.T_amb``), or why

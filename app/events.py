@@ -15,12 +15,18 @@ parameter it sets, the value it sets when the step gives none, and for bare thre
     repeat = 3
     controls.Heat = { target = "physics.heat.boundaries.heater.value" }
     controls.Cool = { target = "physics.heat.boundaries.heater.value", value = 0 }
+
+A step with "to" ramps its control instead of setting it ("Ramp to 180 degC at 2 K/min"): the
+constant moves linearly from the value it has at the step's start, is set to its value at the
+end of every time step (where implicit schemes evaluate the forcing), and the step ends when it
+reaches the target.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Literal
 
@@ -221,13 +227,57 @@ def event_trigger(spec: EventSpec, units: Mapping[str, str], tolerance: float, w
 
 
 @dataclass
+class Ramp:
+    """A constant moved linearly in time to a target, at a rate or over a duration.
+
+    Attributes:
+        constant: What it sets (a fem.Constant or an object with a settable ``value``).
+        target: The value it ends at, in the parameter's unit.
+        rate: Its speed in the parameter's unit per second; None: over ``duration``.
+        duration: The time the ramp takes when it has no rate [s].
+    """
+
+    constant: Any
+    target: float
+    rate: float | None
+    duration: float | None = None
+    _start: float = 0.0
+    _started: float = 0.0
+    _time: float = 0.0
+
+    def begin(self, started: float, now: float) -> float:
+        """Take the ramp up at ``now``, in a step that began at ``started`` (later when resumed
+        from a checkpoint: the constant then holds its value at ``now``); returns the time the
+        ramp takes from ``started``."""
+        value, elapsed = float(np.asarray(self.constant.value)), now - started
+        if self.rate is None:
+            done = min(elapsed / self.duration, 1.0)
+            self._start = value if done == 0 else (value - done * self.target) / (1 - done or 1)
+            self._time = self.duration
+        else:
+            direction = np.sign(self.target - value)
+            self._start = value - direction * self.rate * elapsed
+            self._time = abs(self.target - self._start) / self.rate
+        self._started = started
+        return self._time
+
+    def value_at(self, t: float) -> float:
+        """The setting at time t (the target once reached)."""
+        if self._time <= 0:
+            return self.target
+        done = min(max((t - self._started) / self._time, 0.0), 1.0)
+        return self._start + done * (self.target - self._start)
+
+
+@dataclass
 class Stage:
-    """One protocol step as executed: what it sets, and where it sits in the protocol."""
+    """One protocol step as executed: what it sets or ramps, and where it sits in the protocol."""
 
     text: str
     cycle: int
     index: int
     settings: list[tuple[Any, float]]  # (fem.Constant, value in the parameter's unit)
+    ramps: list[Ramp] = field(default_factory=list)
 
     def __str__(self) -> str:
         return repr(self.text)
@@ -257,6 +307,16 @@ def protocol_stages(
         control = spec.controls[step.verb]
         constant, target_units = constant_at(control.target)
         where = f"protocol.steps (step {step.text!r})"
+        if step.to is not None:
+            ramp = _ramp(step, control, constant, target_units, where)
+            until = None
+            if step.until is not None:
+                until = trigger(
+                    step.until, units, spec.tolerance or tolerance, control, capacity, where
+                )
+            stage = Stage(step.text, cycle, index, [], [ramp])
+            stages.append((stage, step.duration if ramp.rate else None, until))
+            continue
         if step.value is not None:
             try:
                 value = control.scale * step.value.to(target_units, capacity)
@@ -278,6 +338,21 @@ def protocol_stages(
     return stages
 
 
+def _ramp(step: ProtocolStep, control: ControlSpec, constant: Any, units: str, where: str) -> Ramp:
+    """The ramp of a step with 'to': its target and rate in the parameter's units."""
+    try:
+        target = control.scale * step.to.to(units)
+        if step.value is None:
+            return Ramp(constant, target, None, step.duration)
+        per_second = f"{units}/s" if units.isidentifier() else f"({units})/s"
+        rate = abs(control.scale * step.value.to(per_second))
+    except ProtocolError as exc:
+        raise CaseError(where, exc.problem, exc.fix) from None
+    if not 0 < rate < math.inf:
+        raise CaseError(where, f"the ramp rate {step.value} is not positive", "give a rate > 0")
+    return Ramp(constant, target, rate)
+
+
 class StageSettings:
     """Every constant a protocol's stages set, as a checkpoint part (app/checkpoint.py): a
     restart within stage k needs the values stages 0..k left, including those of constants
@@ -286,7 +361,7 @@ class StageSettings:
     def __init__(self, stages: list[tuple[Stage, float | None, Trigger | None]] | None):
         unique: dict[int, Any] = {}
         for stage, _, _ in stages or []:
-            for constant, _ in stage.settings:
+            for constant in [c for c, _ in stage.settings] + [r.constant for r in stage.ramps]:
                 unique.setdefault(id(constant), constant)
         self.constants = list(unique.values())
 

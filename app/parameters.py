@@ -384,6 +384,11 @@ class Parameters(BaseModel):
         meta = cls.model_fields[name].json_schema_extra
         return meta.get("units") if isinstance(meta, dict) else None
 
+    def units_here(self, name: str) -> str | None:
+        """The unit of parameter ``name`` of this instance: the declared one, unless the model
+        lets the case choose it (a prescribed field's ``units``)."""
+        return type(self).units_of(name)
+
 
 def one_of(*models: type[Parameters]) -> Any:
     """A choice between parameter models, selected by their ``type`` key.

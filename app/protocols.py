@@ -1,13 +1,17 @@
 """Protocols: sequences of steps such as ``"Discharge at 1C until 2.5 V"``, with repeat blocks.
 
-A step is a verb (a name the executing physics defines), an optional setting, a duration limit
-and a termination condition::
+A step is a verb (a name the executing physics defines), an optional setting or ramp, a duration
+limit and a termination condition::
 
-    STEP      := VERB [at AMOUNT] [for DURATION] [[or] until CONDITION]   (for, until or both)
+    STEP      := VERB [to AMOUNT] [at AMOUNT] [for DURATION] [[or] until CONDITION]
+                 (for, until or both; or to with at or for)
     AMOUNT    := NUMBER UNIT | C-RATE ("1C", "0.5C", "C/20")
     CONDITION := AMOUNT | WORDS OP AMOUNT | COLUMN OP NUMBER              (OP: <, <=, >, >=)
                | min(FIELD) OP NUMBER     (max, mean too: the column min_FIELD of any instance)
 
+A step with "to" is a ramp: its setting moves linearly in time from the value it has when the step
+starts to the "to" amount, at the rate after "at" ("Ramp to 180 degC at 2 K/min") or over the
+"for" duration, and the step ends there unless its duration or condition ends it first.
 The battery form reads like PyBaMM's experiments; the grammar itself knows no physics. A lone
 "C" after a number is a C-rate, never coulombs (write "coulomb"). A case file lists steps as
 strings and repeats them with tables ``{repeat = 3, steps = [...]}``.
@@ -42,6 +46,9 @@ ACCEPTED_FORMS = """\
   VERB [at AMOUNT] [for DURATION] [[or] until CONDITION], with 'for', 'until' or both:
     "Rest for 10 minutes", "Discharge at 1C until 2.5 V", "Hold at 4.2 V until C/20",
     "Discharge at 0.5C for 1 hour or until 2.5 V", "Heat at 500 W/m^2 for 2 min"
+  VERB to AMOUNT [at RATE] [for DURATION] [[or] until CONDITION], a ramp from the value at the
+  step's start, with 'at' (a rate: the amount's units per time) or 'for' (the ramp's time):
+    "Ramp to 180 degC at 2 K/min", "Ramp to 0 W/m^2 for 10 min"
   AMOUNT: a number with units ("1 A", "4.2 V", "500 W/m^2") or a C-rate ("2C", "C/3")
   DURATION: a number with a unit of time ("30 s", "10 minutes", "2 h")
   CONDITION: a threshold ("2.5 V", "C/20"); a quantity, one of <, <=, >, >= and a threshold
@@ -57,8 +64,8 @@ _C_RATE = re.compile(rf"(?P<number>{NUMBER})?\s*C(?:\s*/\s*(?P<divisor>{UNSIGNED
 _QUANTITY = re.compile(rf"(?P<number>{NUMBER})\s*(?P<units>.*)", re.DOTALL)  # for diagnostics
 _VERB = re.compile(r"\s*(?P<verb>[A-Za-z][A-Za-z0-9_]*)(?![A-Za-z0-9_])")
 _UNTIL = re.compile(r"\b(?:or\s+)?until\b", re.IGNORECASE)
-_AT_FOR = re.compile(r"\b(at|for)\b", re.IGNORECASE)
-_KEYWORDS = ("at", "for", "or", "until")
+_CLAUSES = re.compile(r"\b(to|at|for)\b", re.IGNORECASE)
+_KEYWORDS = ("to", "at", "for", "or", "until")
 _COMPARISON = re.compile(r"<=|>=|==|!=|=<|=>|<>|<|>|=")
 _FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _WORDS = re.compile(r"[A-Za-z][A-Za-z0-9_ ]*")
@@ -216,9 +223,10 @@ class ProtocolStep:
     Attributes:
         text: The step as written.
         verb: The verb, as written (verbs are case-sensitive).
-        value: The setting after "at", if any.
+        value: The setting after "at", if any (a ramp's rate when ``to`` is given).
         duration: The duration limit after "for" [s], if any.
         until: The termination condition, if any.
+        to: The value a ramp ends at, if the step is a ramp.
     """
 
     text: str
@@ -226,6 +234,7 @@ class ProtocolStep:
     value: Amount | None
     duration: float | None
     until: Condition | None
+    to: Amount | None = None
 
 
 @dataclass(frozen=True)
@@ -278,27 +287,34 @@ def _parse_step(text: str, verbs: Collection[str] | None) -> ProtocolStep:
     rest = text[match.end() :]
     until = _UNTIL.search(rest)
     head = rest[: until.start()] if until else rest
-    before, *clauses = _AT_FOR.split(head)
+    before, *clauses = _CLAUSES.split(head)
     if before.strip():
         raise ProtocolError(f"unexpected {before.strip()!r} after the verb {verb!r}")
     keywords = [word.lower() for word in clauses[::2]]
-    if keywords not in ([], ["at"], ["for"], ["at", "for"]):
-        raise ProtocolError("'at' and 'for' may each appear once, 'at' first")
+    if keywords != sorted(set(keywords), key=("to", "at", "for").index):
+        raise ProtocolError("'to', 'at' and 'for' may each appear once, in that order")
     parts = dict(zip(keywords, (part.strip() for part in clauses[1::2]), strict=True))
-    for keyword, what in (("at", "an amount"), ("for", "a duration")):
+    for keyword, what in (("to", "an amount"), ("at", "an amount"), ("for", "a duration")):
         if keyword in parts and not parts[keyword]:
             raise ProtocolError(f"'{keyword}' must be followed by {what}")
     condition = rest[until.end() :].strip() if until else None
     if until and not condition:
         raise ProtocolError("'until' must be followed by a condition")
-    if not until and "for" not in parts:
+    if "to" in parts and not {"at", "for"} & parts.keys():
+        raise ProtocolError(
+            "a ramp ('to AMOUNT') needs its rate ('at 2 K/min') or its time ('for 30 min')"
+        )
+    if not until and not {"for", "to"} & parts.keys():
         raise ProtocolError("a step needs 'for DURATION', 'until CONDITION' or both")
     return ProtocolStep(
         text=text,
         verb=verb,
-        value=_amount(parts["at"], "the amount") if "at" in parts else None,
+        value=_amount(parts["at"], "the rate" if "to" in parts else "the amount")
+        if "at" in parts
+        else None,
         duration=_duration(parts["for"]) if "for" in parts else None,
         until=_condition(condition) if condition else None,
+        to=_amount(parts["to"], "the ramp's end") if "to" in parts else None,
     )
 
 

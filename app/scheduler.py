@@ -48,7 +48,7 @@ class Stepper(Protocol):
     def error(self) -> float | None: ...
     def change(self) -> float: ...
     def values(self, columns: list[str]) -> dict[str, float]: ...
-    def apply(self, stage: Any) -> None: ...
+    def apply(self, stage: Any, started: float) -> float | None: ...
 
 
 # A step that changes no solved field by more than this (relative to the field's largest value)
@@ -222,7 +222,7 @@ class TimeLoop:
         stages = self.stages or [(None, None, None)]
         if not self._resumed:
             if self.stages:  # the first row shows the state at the first step's settings
-                self.stepper.apply(self.stages[0][0])
+                self.stepper.apply(self.stages[0][0], time.start)
             self.stepper.initialise()  # before anything reads the state at the start
             if time.transient:
                 self._record(time.start, 0.0, None)
@@ -241,8 +241,10 @@ class TimeLoop:
         ) as self._bar:
             while position.stage < len(stages) and position.fired is None:
                 stage, duration, until = stages[position.stage]
-                if stage is not None:
-                    self.stepper.apply(stage)  # resumed within it: its settings again
+                ramp_time = None
+                if stage is not None:  # resumed within it: its settings again
+                    started = position.stage_start if position.entered else position.t
+                    ramp_time = self.stepper.apply(stage, started)
                     if position.stage > 0 and not position.entered:
                         self.stepper.restart()  # the forcing jumps at a stage change
                         # ... and with it the fields without a time derivative (potentials)
@@ -250,8 +252,9 @@ class TimeLoop:
                 if not position.entered:
                     position.stage_start = position.t
                 stage_end = end
-                if duration is not None:
-                    stage_end = min(position.stage_start + duration, end)
+                for limit in (duration, ramp_time):
+                    if limit is not None:
+                        stage_end = min(position.stage_start + limit, stage_end)
                 self._triggers = [*([until] if until else []), *self.events]
                 self._unbounded = None if math.isfinite(stage_end) else Unbounded(stage, until)
                 fired = self._march(stage_end)

@@ -364,6 +364,8 @@ class Simulation:
     def step(self, start: float, dt: float) -> SolveReport:
         """Solve the step from ``start``; on failure the state is back at ``start``. With
         surrogates, the step may be solved again with refreshed properties."""
+        for ramp in self._stage.ramps if self._stage else ():
+            ramp.constant.value = ramp.value_at(start + dt)  # the forcing at the step's end
         solve = functools.partial(self.coupler.step, start, dt)
         return self.multiscale.advance(solve, self.coupler.rollback, start + dt)
 
@@ -414,12 +416,17 @@ class Simulation:
         quantities = [name for name in columns if name not in probed]
         return self._evaluator.evaluate(quantities) | self.probes.values(probed)
 
-    def apply(self, stage: Stage) -> None:
-        """Enter a protocol stage: set its controls."""
+    def apply(self, stage: Stage, started: float) -> float | None:
+        """Enter a protocol stage that began at ``started`` (earlier when resumed within it):
+        set its controls and take up its ramps; returns the time its ramps take from
+        ``started`` (None without ramps)."""
         for constant, value in stage.settings:
             constant.value = value
+        now = self.groups[0].scheme.time
+        times = [ramp.begin(started, now) for ramp in stage.ramps]
         self._stage = stage
         log.info("protocol step %d (cycle %d): %s", stage.index, stage.cycle, stage.text)
+        return max(times) if times else None
 
     def evaluate_quantities(self) -> dict[str, float]:
         """Every quantity at the current state."""

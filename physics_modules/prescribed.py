@@ -55,6 +55,10 @@ class FieldValue(Parameters):
         """Back to the form a case accepts (run folders store the case that way)."""
         return _nested(value, lambda item: item.to_case())
 
+    def units_here(self, name: str) -> str | None:
+        """The case gives the value's units (a protocol may set a constant value)."""
+        return self.units if name == "value" else super().units_here(name)
+
     @property
     def rank(self) -> Literal["scalar", "vector", "tensor"]:
         if not isinstance(self.value, list):
