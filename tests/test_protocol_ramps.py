@@ -8,6 +8,7 @@ ramps (the convective boundary's ambient, a constant the protocol sets at every 
   first ramp at the closed form's crossing time;
 - the next ramp starts from the air temperature that ramp reached (not its target) and lands
   on its own target when its time is up; a ramp without a condition ends at its target;
+- a run stopped within a ramp and restarted from its checkpoint goes on as the unbroken run;
 - the grammar: "to AMOUNT" with a rate or a time; exact messages for what is missing.
 """
 
@@ -17,6 +18,7 @@ from scipy.optimize import brentq
 
 from app.errors import CaseError
 from app.protocols import Amount, ProtocolError, parse_step
+from app.restart import restart
 from app.simulation import Simulation
 
 RHO_C, VOLUME, AREA, H, START = 2e6, 2e-3, 0.05, 200.0, 300.0
@@ -24,7 +26,7 @@ TAU = RHO_C * VOLUME / (H * AREA)  # 400 s
 RATE = 2.0 / 60  # K/s
 
 
-def ramped(steps: list[str], dt: float = 5.0) -> dict[str, np.ndarray]:
+def body_in_air(steps: list[str], dt: float = 5.0) -> dict:
     lumped = {"volume": VOLUME, "cross_section": 0.01, "cooling_area": AREA, "h": H}
     heat = {
         "volumetric_heat_capacity": RHO_C,
@@ -39,7 +41,11 @@ def ramped(steps: list[str], dt: float = 5.0) -> dict[str, np.ndarray]:
         "time": {"scheme": "bdf2", "dt": dt},
         "solver": {"newton": {"rtol": 1e-12, "atol": 1e-10}},
     }
-    q = Simulation.from_case(case).run().quantities
+    return case
+
+
+def ramped(steps: list[str], dt: float = 5.0) -> dict[str, np.ndarray]:
+    q = Simulation.from_case(body_in_air(steps, dt)).run().quantities
     return {key: np.asarray(value) for key, value in q.items()}
 
 
@@ -50,7 +56,7 @@ def following(t: np.ndarray, air_start: float, rate: float, body_start: float) -
 
 
 def test_a_ramp_ended_by_a_condition_and_the_next_one_from_where_it_stopped():
-    q = ramped(["Ramp to 400 K at 2 K/min until temperature > 330 K", "Ramp to 300 K for 10 min"])
+    q = ramped(TWO_RAMPS)
     t, T, step = q["time_s"], q["temperature_K"], q["protocol_step"]
     crossing = brentq(lambda s: following(np.array(s), START, RATE, START) - 330.0, 0, 3000)
     first = step == 0
@@ -76,6 +82,23 @@ def test_a_ramp_ends_at_its_target_and_bdf2_follows_it_to_second_order():
         errors.append(np.abs(q["temperature_K"] - exact).max())
     assert errors[0] < 1e-2
     assert errors[0] / errors[1] > 3.5  # the forcing at each step's end: no first-order lag
+
+
+TWO_RAMPS = ["Ramp to 400 K at 2 K/min until temperature > 330 K", "Ramp to 300 K for 10 min"]
+
+
+@pytest.mark.parametrize("stopped", [1000.0, 1600.0])  # within the first ramp, the second
+def test_a_run_restarted_within_a_ramp_continues_it(tmp_path, stopped):
+    case = body_in_air(TWO_RAMPS) | {"checkpoint": {"steps": 7}, "output": {"xdmf": False}}
+    unbroken = Simulation.from_case(case).run(tmp_path / "unbroken").quantities
+    case["time"]["end"] = stopped
+    Simulation.from_case(case).run(tmp_path / "stopped")
+    continued = restart(tmp_path / "stopped", overrides=["time.end=1e5"]).quantities
+    # the ramp goes on from where it stood: the same end and final state (a stop at 1600 s
+    # lands a step there, which the unbroken run does not: 1e-6 K apart at the end)
+    assert continued["time_s"][-1] == pytest.approx(unbroken["time_s"][-1], rel=1e-12)
+    final = continued["temperature_K"][-1] - unbroken["temperature_K"][-1]
+    assert abs(final) < (1e-10 if stopped == 1000.0 else 1e-4)
 
 
 @pytest.mark.parametrize(
