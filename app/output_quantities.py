@@ -11,6 +11,8 @@ needs numbers of its own. One table names them, each of one of two kinds::
     voltage = { value = "p_right_phi_s_V - p_left_phi_s_V", units = "V" }
     current = { value = "solid_current_right_A_per_m2*A_cc", units = "A" }
     discharge_capacity = { time_integral = "current_A", units = "Ah" }
+    centre_half_cured = { first_crossing = "centre_degree_of_cure", at = 0.5, units = "min" }
+    peak_overshoot = { maximum = "overshoot_K", units = "K" }
 
 **Of fields** (the value reads a field or x, y, z, t; or ``over``, ``per`` or ``integral`` is
 given): the integral of ``value`` over ``over`` (the whole mesh by default; a region, or a
@@ -24,9 +26,13 @@ of the case's groups, evaluated at every output time like the plug-ins' quantiti
 the quantities of fields and earlier column quantities -- and the parameter set's constants):
 the expression's value, or with ``time_integral = "<column>"`` the running integral in time of
 one column from the start of the run (the trapezoidal rule over the accepted steps; a protocol
-step's jump counts from its new value). Columns enter in SI (``discharge_capacity_Ah`` as
-coulombs), so they combine with the set's constants whatever units each was written in; the
-units are checked: the expression's must convert to the declared ones.
+step's jump counts from its new value); with ``first_crossing = "<column>"`` and ``at`` (in the
+column's units, or with units: "400 K") the first time the column reaches ``at`` from either
+side, interpolated linearly within the step (NaN until then); with ``maximum`` or ``minimum``
+the column's extreme over the accepted steps so far. Columns enter in SI
+(``discharge_capacity_Ah`` as coulombs), so they combine with the set's constants whatever
+units each was written in; the units are checked: the expression's must convert to the
+declared ones.
 
 ``units`` are those of the result, which the column name carries (``axial_stiffness_Pa``,
 ``discharge_capacity_Ah``); expressions are in SI. Events, protocols (``monitor =
@@ -35,6 +41,7 @@ units are checked: the expression's must convert to the declared ones.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,9 +57,11 @@ from app.fields import FieldStore
 from app.forms import with_degree
 from app.meshing import MeshData
 from app.parameters import Parameters
-from app.units import parse_units, registry
+from app.units import parse_units, registry, to_si
 
 AXES = "xyz"
+#: Quantities of a column's history: what each accumulates over the accepted steps.
+HISTORY = ("time_integral", "first_crossing", "maximum", "minimum")
 
 
 class OutputQuantity(Parameters):
@@ -70,6 +79,14 @@ class OutputQuantity(Parameters):
     time_integral: str | None = Field(
         None, description="Column whose running integral in time this is"
     )
+    first_crossing: str | None = Field(
+        None, description="Column whose first crossing of 'at' this is (the time; NaN before)"
+    )
+    at: float | str | None = Field(
+        None, description="The value first_crossing looks for, in the column's units"
+    )
+    maximum: str | None = Field(None, description="Column whose largest value so far this is")
+    minimum: str | None = Field(None, description="Column whose smallest value so far this is")
     units: str = Field("dimensionless", description="Units of the result (column name)")
     description: str = Field("", description="One line for the CSV's readers")
 
@@ -91,12 +108,25 @@ class OutputQuantity(Parameters):
         parse_units(units)
         return units
 
+    @property
+    def history(self) -> tuple[str, str] | None:
+        """(kind, column) of a quantity of a column's history, else None."""
+        return next(((kind, getattr(self, kind)) for kind in HISTORY if getattr(self, kind)), None)
+
     @model_validator(mode="after")
     def _one_definition(self) -> OutputQuantity:
-        if (self.value is None) == (self.time_integral is None):
-            raise ValueError("give either value (an expression) or time_integral (a column name)")
-        if self.time_integral is not None and (self.per or self.over or self.integral):
-            raise ValueError("time_integral (of a column) takes no per, over or integral")
+        given = [kind for kind in ("value", *HISTORY) if getattr(self, kind) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give one of value (an expression), time_integral, first_crossing, maximum or "
+                f"minimum (a column name); got {' and '.join(given) or 'none'}"
+            )
+        if self.history and (self.per or self.over or self.integral):
+            raise ValueError(f"{given[0]} (of a column) takes no per, over or integral")
+        if self.first_crossing is not None and self.at is None:
+            raise ValueError("first_crossing needs 'at': the value of the column it looks for")
+        if self.first_crossing is None and self.at is not None:
+            raise ValueError("'at' belongs to first_crossing only; remove it")
         if self.integral and self.per is not None:
             raise ValueError("integral = true takes no per (that would be a ratio)")
         return self
@@ -227,8 +257,18 @@ class _Defined:
     spec: OutputQuantity
     expression: Expression | None
     factor: float  # SI value -> value in the declared units
-    integral: float = 0.0  # of the committed steps
-    before: tuple[float, float] | None = None  # (time, integrand) at the last commit
+    threshold: float = 0.0  # of first_crossing, SI
+    # of the committed steps: the integral, the extreme or the crossing time (None: not yet)
+    integral: float | None = 0.0
+    before: tuple[float, float] | None = None  # (time, SI value of the column) at the last commit
+
+    @property
+    def source(self) -> str | None:
+        """The column a quantity of history reads."""
+        return self.spec.history[1] if self.spec.history else None
+
+    def initial(self) -> float | None:
+        return 0.0 if self.spec.time_integral else None
 
 
 class ColumnQuantities:
@@ -263,15 +303,23 @@ class ColumnQuantities:
             key = column(name, spec.units)
             if key in known:
                 raise CaseError(where, f"the column '{key}' is already written", "rename it")
-            if spec.time_integral is not None:
-                given = _column_units(spec.time_integral, known, where)
-                result = _si_unit(given) * registry().second
-                expression = None
+            threshold, expression = 0.0, None
+            if spec.history is not None:
+                kind, source = spec.history
+                given = _column_units(source, known, where, kind)
+                result = {
+                    "time_integral": _si_unit(given) * registry().second,
+                    "first_crossing": registry().Quantity(1.0, "s"),
+                }.get(kind, _si_unit(given))
+                if kind == "first_crossing":
+                    threshold = to_si(spec.at, given, f"{where}.at") * _si_factor(given)
             else:
                 expression = _parsed(spec.value, where)
                 result = _units_of(expression, known, constants, fields, where)
             factor = _conversion(result, spec.units, where)
-            self.defined.append(_Defined(key, spec, expression, factor))
+            defined = _Defined(key, spec, expression, factor, threshold)
+            defined.integral = defined.initial()
+            self.defined.append(defined)
             known[key] = spec.units
         self.units = {d.column: d.spec.units for d in self.defined}
         self._to_si = {name: _si_factor(units) for name, units in known.items()}
@@ -284,7 +332,7 @@ class ColumnQuantities:
         """Columns (of plug-ins and probes) the definitions read."""
         read = set()
         for d in self.defined:
-            read |= {d.spec.time_integral} if d.expression is None else set(d.expression.names)
+            read |= {d.source} if d.expression is None else set(d.expression.names)
         constants = set() if self._table is None else set(self._table.constants)
         return read - constants - set(self.columns)
 
@@ -294,7 +342,7 @@ class ColumnQuantities:
         results = {}
         for d in self.defined:
             if d.expression is None:
-                value = self._running(d, known[d.spec.time_integral], time)
+                value = self._running(d, known[d.source], time)
             else:
                 env = {**(self._table.values() if self._table else {}), **known}
                 value = d.factor * float(d.expression.evaluate(env))
@@ -302,27 +350,39 @@ class ColumnQuantities:
             known[d.column] = value * self._to_si[d.column]
         return results
 
-    def _running(self, d: _Defined, integrand: float, time: float) -> float:
-        if d.before is None:
-            return d.factor * d.integral
-        start, earlier = d.before
-        return d.factor * (d.integral + 0.5 * (earlier + integrand) * (time - start))
+    def _running(self, d: _Defined, value: float, time: float) -> float:
+        """A quantity of history with the column at ``value`` (SI) at ``time``, in SI."""
+        kind, accumulated = d.spec.history[0], d.integral
+        if kind == "time_integral":
+            if d.before is None:
+                return d.factor * accumulated
+            start, earlier = d.before
+            return d.factor * (accumulated + 0.5 * (earlier + value) * (time - start))
+        if kind == "first_crossing":
+            return d.factor * _crossing(d.before, (time, value), d.threshold, accumulated)
+        if accumulated is None:
+            return d.factor * value
+        return d.factor * (max if kind == "maximum" else min)(accumulated, value)
 
     def commit(self, values: Mapping[str, float], time: float) -> None:
         """Take the state at ``time`` (after an accepted step, or the start) into the running
-        integrals."""
-        known = dict(values) | self.evaluate(values, time)
+        integrals, extremes and crossings."""
+        results = self.evaluate(values, time)
+        known = {name: value * self._to_si[name] for name, value in (values | results).items()}
         for d in self.defined:
             if d.expression is None:
-                integrand = known[d.spec.time_integral] * self._to_si[d.spec.time_integral]
-                if d.before is not None:
+                value = known[d.source]
+                if d.spec.time_integral is None:  # the extreme or the crossing, SI
+                    found = results[d.column] / d.factor
+                    d.integral = None if found != found else found  # NaN: not crossed yet
+                elif d.before is not None:
                     start, earlier = d.before
-                    d.integral += 0.5 * (earlier + integrand) * (time - start)
-                d.before = (time, integrand)
+                    d.integral += 0.5 * (earlier + value) * (time - start)
+                d.before = (time, value)
 
     def reset(self) -> None:
         for d in self.defined:
-            d.integral, d.before = 0.0, None
+            d.integral, d.before = d.initial(), None
 
     def state(self) -> dict[str, Any]:
         """The running integrals' part of a checkpoint (app/checkpoint.py)."""
@@ -341,10 +401,26 @@ def _parsed(text: str, where: str) -> Expression:
         raise CaseError(f"{where}.value", str(exc)) from None
 
 
-def _column_units(name: str, known: Mapping[str, str], where: str) -> str:
+def _crossing(
+    before: tuple[float, float] | None, now: tuple[float, float], at: float, found: float | None
+) -> float:
+    """The time a column first reaches ``at``: ``found`` if it did before, else within the
+    step from ``before`` to ``now`` (linearly), else NaN."""
+    if found is not None:
+        return found
+    time, value = now
+    if before is None:
+        return time if value == at else math.nan
+    start, earlier = before
+    if (earlier - at) * (value - at) > 0 or value == earlier:
+        return math.nan
+    return start + (at - earlier) / (value - earlier) * (time - start)
+
+
+def _column_units(name: str, known: Mapping[str, str], where: str, kind: str) -> str:
     if name not in known:
         raise CaseError(
-            f"{where}.time_integral",
+            f"{where}.{kind}",
             f"unknown column '{name}'{did_you_mean(name, known)}",
             f"columns: {listing(known)}",
         )

@@ -1,6 +1,8 @@
 """[output.quantities] of columns: expressions of quantities.csv columns and the set's constants,
-and running time integrals of columns (quantities of fields: tests/test_output_quantities.py)."""
+running time integrals, first crossings and extremes of columns (quantities of fields:
+tests/test_output_quantities.py)."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,72 @@ def test_running_integral_is_the_trapezoidal_rule_over_accepted_steps():
     assert q.evaluate({"power_kW": 0.0}, 0.0)["energy_Wh"] == 0.0
 
 
+def test_first_crossing_is_interpolated_in_the_step_and_kept():
+    """A column rising as 0.02 K/s from 300 K reaches 303 K at 150 s (exact for the linear
+    interpolation), whatever the steps; NaN before; the first crossing is kept when the
+    column passes again; from above too; a threshold with units converts to the column's."""
+    q = table(
+        {"temperature_K": "K"},
+        up={"first_crossing": "temperature_K", "at": "29.85 degC", "units": "min"},
+        down={"first_crossing": "temperature_K", "at": 300.5, "units": "s"},
+    )
+    path = [(0.0, 300.0), (70.0, 301.4), (190.0, 303.8), (400.0, 300.2), (500.0, 301.0)]
+    rows = []
+    for t, T in path:
+        rows.append(q.evaluate({"temperature_K": T}, t))
+        q.commit({"temperature_K": T}, t)
+    assert math.isnan(rows[1]["up_min"]) and math.isnan(rows[0]["down_s"])
+    assert [row["up_min"] for row in rows[2:]] == pytest.approx([150.0 / 60] * 3, rel=1e-12)
+    # 300.5 K is first reached on the way up (25 s), and stays so when passed falling (~382 s)
+    assert [row["down_s"] for row in rows[1:]] == pytest.approx([25.0] * 4, rel=1e-12)
+    q.reset()  # from above: start again at 301 K, falling
+    for t, T in [(0.0, 301.0), (10.0, 300.0), (20.0, 301.0)]:
+        q.commit({"temperature_K": T}, t)
+    assert q.evaluate({"temperature_K": 301.0}, 20.0)["down_s"] == pytest.approx(5.0, rel=1e-12)
+
+
+def test_extremes_over_the_accepted_steps():
+    q = table(
+        {"stress_Pa": "Pa"},
+        peak={"maximum": "stress_Pa", "units": "MPa"},
+        trough={"minimum": "stress_Pa", "units": "MPa"},
+    )
+    for t, value in enumerate([1e6, 4e6, -2e6, 3e6]):
+        q.commit({"stress_Pa": value}, float(t))
+    now = q.evaluate({"stress_Pa": 5e6}, 4.0)  # not accepted yet: counts only for this row
+    assert (now["peak_MPa"], now["trough_MPa"]) == pytest.approx((5.0, -2.0), rel=1e-12)
+    assert q.evaluate({"stress_Pa": 0.0}, 4.0)["peak_MPa"] == pytest.approx(4.0, rel=1e-12)
+    state = q.state()
+    q.reset()
+    q.restore(state)  # a checkpoint keeps them
+    assert q.evaluate({"stress_Pa": 0.0}, 4.0)["trough_MPa"] == pytest.approx(-2.0, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"first_crossing": "temperature_K", "units": "s"}, "first_crossing needs 'at'"),
+        ({"maximum": "temperature_K", "at": 3, "units": "K"}, "'at' belongs to first_crossing"),
+        (
+            {"maximum": "temperature_K", "minimum": "temperature_K", "units": "K"},
+            "got maximum and minimum",
+        ),
+    ],
+)
+def test_history_quantities_need_one_definition(spec, message):
+    with pytest.raises(ValueError, match=message):
+        OutputQuantity(**spec)
+
+
+def test_a_crossing_time_in_a_unit_that_is_no_time_is_refused():
+    with pytest.raises(CaseError) as caught:
+        table(
+            {"temperature_K": "K"}, bad={"first_crossing": "temperature_K", "at": 1, "units": "K"}
+        )
+    assert caught.value.path == "output.quantities.bad.units"
+    assert "does not convert to K" in str(caught.value)
+
+
 @pytest.mark.parametrize(
     "spec, where, message",
     [
@@ -76,6 +144,16 @@ def test_running_integral_is_the_trapezoidal_rule_over_accepted_steps():
             {"time_integral": "current", "units": "C"},
             "output.quantities.bad.time_integral",
             "unknown column 'current'",
+        ),
+        (
+            {"first_crossing": "voltage", "at": 3, "units": "s"},
+            "output.quantities.bad.first_crossing",
+            "unknown column 'voltage' (did you mean 'voltage_V'?)",
+        ),
+        (
+            {"first_crossing": "voltage_V", "at": "3 A", "units": "s"},
+            "output.quantities.bad.at",
+            "'3 A' has units of A but V was expected",
         ),
     ],
 )
