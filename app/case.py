@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from app import registry
+from app.case_plots import CasePlot
 from app.checkpoint import CheckpointSpec
 from app.contracts import Parameters, Physics, quantity
 from app.coupling import CouplingSpec
@@ -134,6 +135,12 @@ class OutputSpec(Parameters):
         'fields ({ value = "HA", over = "packets" }), expressions of columns and set constants '
         '({ value = "p_right_V - p_left_V", units = "V" }) and running time integrals of '
         'columns ({ time_integral = "current_A", units = "Ah" }); see app/output_quantities.py',
+    )
+
+    plots: dict[str, CasePlot] = Field(
+        default_factory=dict,
+        description="Figures of quantities.csv columns against time, drawn into the run folder "
+        '(plots/<name>.png): { panels = [["a_K", "b_K"], ["c"]], title = "..." }',
     )
 
     _probe_table = field_validator("probes", mode="before")(probe_table)

@@ -26,6 +26,7 @@ import numpy as np
 from dolfinx import fem
 
 from app import __version__
+from app.case_plots import draw_plots
 from app.checkpoint import Checkpoint, CheckpointFiles, Registry
 from app.errors import CaseError, Diverged, Interrupted, OutputFailed
 from app.events import StageSettings
@@ -112,6 +113,8 @@ def run(
         log.info("%s", simulation.mesh_data.summary())
         result = session.execute(started)
         record.update(steps=result.steps, rejected_steps=result.rejected)
+        if simulation.comm.rank == 0:
+            draw_plots(simulation.case.output.plots, result.quantities, folder.path / "plots")
         log.info(
             "run completed: %d steps (%d rejected) in %.2f s; results in %s",
             result.steps,

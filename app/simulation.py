@@ -32,6 +32,7 @@ from mpi4py import MPI
 
 from app import output_quantities, runner
 from app.case import LoadedCase, load_case
+from app.case_plots import check_plots
 from app.checkpoint import Checkpoint
 from app.context import (
     FormContext,
@@ -156,6 +157,9 @@ class Simulation:
             list(readable),
         )
         self._build_events()
+        written = [*FIXED_COLUMNS, *self._extra_columns(), *self.quantities]
+        written += [*self.probes.columns, *self.case_quantities.columns]
+        check_plots(self.case.output.plots, written)
 
     def _finished(self, tables: dict[str, dict[str, Quantity]]) -> dict[str, dict[str, Quantity]]:
         """Integral quantities as their instance's group integrates: at its quadrature degree,
