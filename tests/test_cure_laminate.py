@@ -61,19 +61,9 @@ def test_laminate_matches_method_of_lines_on_one_and_two_ranks(tmp_path):
 
 
 def test_thickness_from_the_command_line(tmp_path):
-    """1.38 cm: the half thickness and the surface probe set with --set."""
+    """1.38 cm by one override: the half-thickness mesh and the surface probe follow it."""
     process = scalebridge(
-        "run",
-        CASE,
-        "-o",
-        tmp_path / "thin",
-        "-q",
-        "--set",
-        "mesh.length=[0.0069]",
-        "--set",
-        "mesh.cells=[12]",
-        "--set",
-        "output.probes.surface.at=[0.0069]",
+        "run", CASE, "-o", tmp_path / "thin", "-q", "--set", "parameters.thickness=1.38 cm"
     )
     assert process.returncode == 0, process.stderr
     compare_with_method_of_lines(read_quantities(tmp_path / "thin"), 0.0138)
