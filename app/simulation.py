@@ -78,6 +78,7 @@ class Simulation:
         self.mesh_data: MeshData | None = None
         self.groups: list[Group] = []
         self._compiled = False
+        self._stage: Stage | None = None  # the protocol step being run (its ramps move)
         # called with t after each output row is written (the conformance kit, tests)
         self.output_observers: list[Callable[[float], None]] = []
 
