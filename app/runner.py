@@ -34,7 +34,7 @@ from app.output import FieldOutput, FieldWriter, QuantityTable
 from app.run_folder import RunDirectory
 from app.safeguards import StopRequests, agreed, collective, free_bytes, room, size_text
 from app.scheduler import TimeLoop
-from app.solvers import SolveReport
+from app.solve_system import SolveReport
 
 log = logging.getLogger("scalebridge")
 

@@ -56,7 +56,7 @@ from app.quantities import Quantities, add_case_columns, quantity_columns
 from app.registry import check_contracts
 from app.runner import Result
 from app.safeguards import StopRequests
-from app.solvers import SolveReport, describe_groups
+from app.solve_system import SolveReport, describe_groups
 from app.timeint import ACCURACY, ORDERS, TimeScheme
 from app.traces import initial_guess
 

@@ -32,15 +32,14 @@ import json
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+from timed_run import ROOT, timed
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 CASE = HERE / "elasticity_3d.toml"
 PHASES = HERE / "phases_scalebridge.py"
 PLAIN = HERE / "plain_elasticity_3d.py"
@@ -60,20 +59,12 @@ def run(n: int, folder: Path, ranks: int, extra: list[str]) -> dict[str, Any]:
     timers = folder.with_suffix(".json")
     arguments = ["run", str(CASE), "--set", f"mesh.cells=[{4 * n},{n},{n}]"]
     arguments += ["-o", str(folder), "--overwrite", "-q", *extra]
-    if ranks == 1:
-        command = [sys.executable, str(PHASES), "--json", str(timers), *arguments]
-    else:  # one timer file per rank (MPICH sets PMI_RANK); rank 0's is read
-        script = 'timers="$1.$PMI_RANK"; shift; exec "$@" --json "$timers" ' + shlex.join(arguments)
-        mpirun = str(Path(sys.executable).parent / "mpirun")
-        command = [mpirun, "-n", str(ranks), "sh", "-c", script, "sh", str(timers)]
-        command += [sys.executable, str(PHASES)]
-        timers = timers.with_name(timers.name + ".0")
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout + done.stderr)
-        raise RuntimeError(f"failed ({done.returncode}): {' '.join(command)}")
+    # One timer file per rank (MPICH sets PMI_RANK); rank 0's is read.
+    script = 'timers="$1.${PMI_RANK:-0}"; shift; exec "$@" --json "$timers" '
+    command = ["sh", "-c", script + shlex.join(arguments), "sh", str(timers)]
+    command += [sys.executable, str(PHASES)]
+    process = timed(command, ranks)
+    timers = timers.with_name(timers.name + ".0")
     with (folder / "quantities.csv").open() as stream:
         last = list(csv.DictReader(stream))[-1]
     log = (folder / "run.log").read_text()
@@ -87,7 +78,8 @@ def run(n: int, folder: Path, ranks: int, extra: list[str]) -> dict[str, Any]:
         "dofs": int(re.search(r"\((\d+) dofs;", log).group(1)),
         "cg_iterations": int(float(last["linear_iterations"])),
         **{key: functions[name]["s"] for key, name in TIMERS.items()},
-        "process_s": wall,
+        "process_s": process.wall_s,
+        "peak_rss_mb": process.peak_rss_mb,
         "reaction_left_z_N": float(last["reaction_left_z_N"]),
         "max_von_mises_Pa": float(last["max_von_mises_Pa"]),
     }
@@ -96,17 +88,11 @@ def run(n: int, folder: Path, ranks: int, extra: list[str]) -> dict[str, Any]:
 def run_plain(n: int, ranks: int) -> dict[str, Any]:
     """One run of the plain script with [4n, n, n] cells: its figures, prefixed plain_."""
     command = [sys.executable, str(PLAIN), "--cells", str(n)]
-    if ranks > 1:
-        command = [str(Path(sys.executable).parent / "mpirun"), "-n", str(ranks), *command]
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout + done.stderr)
-        raise RuntimeError(f"failed ({done.returncode}): {' '.join(command)}")
-    report = json.loads(done.stdout[done.stdout.index("{") :])
+    process = timed(command, ranks)
+    report = json.loads(process.stdout[process.stdout.index("{") :])
     return {
-        "plain_process_s": wall,
+        "plain_process_s": process.wall_s,
+        "plain_peak_rss_mb": process.peak_rss_mb,
         "plain_cg_iterations": report["cg_iterations"],
         "plain_reaction_left_z_N": report["reaction_left_z_N"],
         "plain_phases_s": report["phases_s"],

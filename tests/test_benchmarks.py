@@ -18,7 +18,10 @@ BENCHMARKS = ROOT / "benchmarks"
 
 
 def load(script: str):
-    """A benchmark script as a module (its main() is not run)."""
+    """A benchmark script as a module (its main() is not run), importing its helpers from
+    benchmarks/ as it does when run as a script."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location(Path(script).stem, BENCHMARKS / script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -47,6 +50,7 @@ RUN_BY = {
     "study_speedup.py": "test_study_speedup_benchmark_runs",
     "multiscale.py": "test_rve_batches_give_the_same_tensors_on_one_and_two_ranks",
     "scaling.py": "test_scaling_run_on_one_and_two_ranks",
+    "timed_run.py": "every driver (run.py, scaling.py, elasticity_3d.py) measures with it",
 }
 
 
@@ -79,6 +83,8 @@ def test_elasticity_benchmark_runs(tmp_path):
     assert [row["cells"] for row in record["rows"]] == [[8, 2, 2], [12, 3, 3]]
     for row in record["rows"]:
         assert 0 < row["solve_s"] <= row["run_s"] < row["process_s"], row
+        assert len(row["peak_rss_mb"]) == 1 and row["peak_rss_mb"][0] > 10, row
+        assert len(row["plain_peak_rss_mb"]) == 1 and row["plain_peak_rss_mb"][0] > 10, row
 
 
 def test_scaling_run_on_one_and_two_ranks(tmp_path):
