@@ -135,6 +135,7 @@ def run_scalebridge(
         "internal_s": float(completed.group(1)) if completed else provenance["wall_time_s"],
         "provenance_wall_time_s": provenance["wall_time_s"],
         "peak_rss_mb": process.peak_rss_mb,
+        "load_before": process.load_before,
         case.key: float(last[case.column]),
         f"last_step_{kind}_iterations": int(float(last[COLUMNS[kind]])),
         "quantities": {key: float(value) for key, value in last.items()},
@@ -165,6 +166,7 @@ def run_plain(
         "phases_s": report["phases_s"],
         "quantities": report["quantities"][-1],
         "peak_rss_mb": process.peak_rss_mb,
+        "load_before": process.load_before,
     }
 
 

@@ -1,13 +1,16 @@
 """A command timed as a whole process on N MPI ranks: how every benchmark driver measures.
 
 :func:`timed` runs a command from the repository root (under ``mpirun -n N`` for N > 1) and
-returns its wall time, its standard output and each rank's peak resident memory (GNU time's
-maximum resident set size, one file per rank; empty where /usr/bin/time does not exist). A
+returns its wall time, its standard output, each rank's peak resident memory (GNU time's
+maximum resident set size, one file per rank; empty where /usr/bin/time does not exist) and the
+machine's one-minute load average just before it started (on a shared machine the times are
+upper bounds, and the load says by how much). A
 failed command raises with its output shown, so a benchmark never reports the time of a crash.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -21,11 +24,13 @@ GNU_TIME = "/usr/bin/time"
 
 @dataclass(frozen=True)
 class TimedRun:
-    """What one timed process gave: wall time [s], standard output, peak memory per rank [MB]."""
+    """What one timed process gave: wall time [s], standard output, peak memory per rank [MB]
+    and the load average before it."""
 
     wall_s: float
     stdout: str
     peak_rss_mb: list[float]
+    load_before: float
 
 
 def timed(command: list[str], ranks: int = 1) -> TimedRun:
@@ -37,6 +42,7 @@ def timed(command: list[str], ranks: int = 1) -> TimedRun:
             command = ["sh", "-c", script, "sh", *command]
         if ranks > 1:
             command = [str(Path(sys.executable).parent / "mpirun"), "-n", str(ranks), *command]
+        load = os.getloadavg()[0]
         started = time.perf_counter()
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
         wall = time.perf_counter() - started
@@ -47,4 +53,4 @@ def timed(command: list[str], ranks: int = 1) -> TimedRun:
         if measured:
             files = sorted(Path(rss).glob("rank_*"), key=lambda p: int(p.name[5:]))
             memory = [int(p.read_text().split()[-1]) / 1024 for p in files]
-    return TimedRun(wall, done.stdout, memory)
+    return TimedRun(wall, done.stdout, memory, load)
