@@ -31,7 +31,7 @@ from ufl.algorithms.analysis import extract_constants
 
 from app.affine import AffineVector, DataOf
 from app.errors import CaseError
-from app.newton import install_field_convergence
+from app.newton import install_field_convergence, install_step_convergence
 from app.non_finite import non_finite
 from app.preconditioner_reuse import PreconditionerReuse
 from app.solve_system import SolveReport, System, attach_modes, choose_preset, petsc_options
@@ -319,6 +319,8 @@ class NewtonSolver:
         self.reuse = PreconditionerReuse(self.problem.solver) if reuse and amg else None
         if field_rtol is not None:
             install_field_convergence(self.problem, system.unknowns, system.units, field_rtol)
+        elif len(set(system.units)) > 1 and not nest:
+            install_step_convergence(self.problem, system.unknowns, system.units)
 
     def solve(self) -> SolveReport:
         snes = self.problem.solver
