@@ -80,7 +80,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --case reaction_front
 	$(BIN)/python benchmarks/scaling.py
 	$(BIN)/python benchmarks/scaling.py --cache
-	$(BIN)/python benchmarks/elasticity_3d.py
+	$(BIN)/python benchmarks/mesh_cache.py
+	$(BIN)/mpirun -n 2 $(BIN)/python benchmarks/mesh_cache.py
+	$(BIN)/python benchmarks/elasticity_3d.py --plain --repeats 3
 	$(BIN)/python benchmarks/quadrature.py --chen2020 --2d
 	$(BIN)/python benchmarks/study_speedup.py
 	$(BIN)/python benchmarks/multiscale.py --case convergence

@@ -35,7 +35,7 @@ from app.run_folder import RunDirectory
 from app.run_plot import plot_run
 from app.safeguards import StopRequests, agreed, collective, free_bytes, room, size_text
 from app.scheduler import TimeLoop
-from app.solvers import SolveReport
+from app.solve_system import SolveReport
 
 log = logging.getLogger("scalebridge")
 

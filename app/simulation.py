@@ -57,7 +57,7 @@ from app.registry import check_contracts
 from app.run_plot import check_plot
 from app.runner import Result
 from app.safeguards import StopRequests
-from app.solvers import SolveReport, describe_groups
+from app.solve_system import SolveReport, describe_groups
 from app.timeint import ACCURACY, ORDERS, TimeScheme
 from app.traces import initial_guess
 
