@@ -11,8 +11,8 @@ reader crashes on the ``xi:include`` DOLFINx uses to share the mesh between time
 snapshot is read through a small XDMF file that names the mesh and that one time step directly
 (see ``_snapshot_xdmf``). The HDF5 data is global, so runs on any number of ranks plot alike.
 
-matplotlib and pyvista are imported only here, and this module only by the ``plot`` command
-and by a run whose case asks for figures (app/case_plots.py).
+matplotlib and pyvista are imported only here, and this module only by the ``plot`` command and
+by runs whose case has an ``[output.plot]`` section (app/run_plot.py).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ BOOKKEEPING = (
     "newton_iterations",
     "linear_iterations",
     "coupling_iterations",
-    "protocol_step",
+    "step",
     "cycle",
 )
 PANELS = 6  # quantity panels per PNG
@@ -200,7 +200,7 @@ def _pyvista() -> Any:
     return pyvista
 
 
-def pyplot() -> Any:
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -249,12 +249,8 @@ def _flat(runs: list[Run], name: str) -> bool:
 
 
 def _time_axis(runs: list[Run]) -> tuple[float, str]:
+    """A divisor and label that keep the time axis readable (s, min, h or days)."""
     end = max((float(run.quantities["time_s"].max(initial=0.0)) for run in runs), default=0.0)
-    return time_scale(end)
-
-
-def time_scale(end: float) -> tuple[float, str]:
-    """A divisor and label that keep a time axis to ``end`` [s] readable (s, min, h or days)."""
     for scale, unit in ((86400.0, "d"), (3600.0, "h"), (60.0, "min")):
         if end >= 3 * scale:
             return scale, unit
@@ -263,7 +259,7 @@ def time_scale(end: float) -> tuple[float, str]:
 
 def plot_quantities(runs: list[Run], columns: list[str], out: Path) -> list[Path]:
     """Each column against time, ``PANELS`` panels to a PNG; several runs overlaid."""
-    plt = pyplot()
+    plt = _pyplot()
     scale, unit = _time_axis(runs)
     steady = all(len(run.quantities["time_s"]) == 1 for run in runs)  # one value: bars
     written = []
@@ -426,7 +422,7 @@ def _line_plot(
     data: Any, values: np.ndarray, cell: bool, label: str, title: str, path: Path
 ) -> Path:
     """A field on a mesh along the x axis: value against x (per cell: a step per cell)."""
-    plt = pyplot()
+    plt = _pyplot()
     figure, ax = plt.subplots(figsize=(8, 4.5))
     points = np.asarray(data.points)[:, 0]
     if cell:  # one flat segment per cell, NaN between segments

@@ -26,16 +26,16 @@ import numpy as np
 from dolfinx import fem
 
 from app import __version__
-from app.case_plots import draw_plots
 from app.checkpoint import Checkpoint, CheckpointFiles, Registry
 from app.errors import CaseError, Diverged, Interrupted, OutputFailed
 from app.events import StageSettings
 from app.non_finite import non_finite
 from app.output import FieldOutput, FieldWriter, QuantityTable
 from app.run_folder import RunDirectory
+from app.run_plot import plot_run
 from app.safeguards import StopRequests, agreed, collective, free_bytes, room, size_text
 from app.scheduler import TimeLoop
-from app.solvers import SolveReport
+from app.solve_system import SolveReport
 
 log = logging.getLogger("scalebridge")
 
@@ -112,9 +112,8 @@ def run(
     with folder.running(simulation.loaded.path, details, restart) as record:
         log.info("%s", simulation.mesh_data.summary())
         result = session.execute(started)
+        plot_run(simulation.case.output.plot, folder.path, simulation.comm)
         record.update(steps=result.steps, rejected_steps=result.rejected)
-        if simulation.comm.rank == 0:
-            draw_plots(simulation.case.output.plots, result.quantities, folder.path / "plots")
         log.info(
             "run completed: %d steps (%d rejected) in %.2f s; results in %s",
             result.steps,
