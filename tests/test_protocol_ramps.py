@@ -57,7 +57,7 @@ def following(t: np.ndarray, air_start: float, rate: float, body_start: float) -
 
 def test_a_ramp_ended_by_a_condition_and_the_next_one_from_where_it_stopped():
     q = ramped(TWO_RAMPS)
-    t, T, step = q["time_s"], q["temperature_K"], q["protocol_step"]
+    t, T, step = q["time_s"], q["temperature_K"], q["step"]
     crossing = brentq(lambda s: following(np.array(s), START, RATE, START) - 330.0, 0, 3000)
     first = step == 0
     assert t[first][-1] == pytest.approx(crossing, abs=0.05)  # BDF2's error in the time
