@@ -3,8 +3,9 @@
 Each cell's state is its descriptors (``volume_fraction = "calcite"``), evaluated at the cell
 (DG0) from the current fields, clamped to the admissible limits and rounded to 1e-9 of their
 range (so equal states are equal bit for bit on any partition). A state is unsure where the
-surrogate's relative uncertainty exceeds the tolerance, or where it lies outside the training
-hull by more than the cluster radius. Unsure states of all ranks are gathered, sorted (the same
+surrogate's relative uncertainty exceeds the tolerance (outside the training hull at least
+its extrapolation envelope), or where it lies beyond the hull of the data and their dilute
+limits by more than the cluster radius. Unsure states of all ranks are gathered, sorted (the same
 order on any partition) and clustered greedily, most unsure first: a state within ``cluster``
 (in units of the descriptor ranges) of one already chosen shares its RVE. Up to ``batch`` RVEs
 are solved per round on the sub-communicators of :class:`~app.multiscale.batch.RVEPool`, added
@@ -352,8 +353,11 @@ class ServedSurrogate:
             )
 
     def _unsure(self, states: np.ndarray, prediction: Any) -> np.ndarray:
+        """Over the tolerance, or an extrapolation beyond the data and their dilute limits
+        (between the two, outside the training hull, the uncertainty is the envelope's, which
+        shrinks to 0 with the fraction: tiny fractions need no RVE of a tiny inclusion)."""
         uncertain = prediction.uncertainty > self.spec.tolerance
-        far = ~prediction.inside & (self._distance_to_data(states) > self.spec.cluster)
+        far = ~prediction.anchored & (self._distance_to_data(states) > self.spec.cluster)
         return uncertain | far
 
     def _distance_to_data(self, states: np.ndarray) -> np.ndarray:
