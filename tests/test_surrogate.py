@@ -211,3 +211,28 @@ def test_a_laminate_at_its_bounds_is_learned_without_breaking():
     predicted = surrogate.predict([[0.2]]).properties[0]
     exact = np.diag([laws.reuss(1, 10, 0.2), laws.voigt(1, 10, 0.2)])
     assert np.abs(predicted - exact).max() < 1e-9
+
+
+def test_a_refresh_batch_spreads_over_the_unsure_states():
+    """States from 0.1 to 0.26, below a design at 0.35-0.42, all unsure (the most at the top):
+    the batch of four starts at the most unsure and spreads to the far end and between,
+    rather than taking the top four (which walked the strut case's refresh down the range in
+    steps of the cluster radius, 28 RVEs for one step's states); states within the cluster
+    radius of a chosen one or of the data share its RVE (the most unsure gets one anyway)."""
+    from scipy.spatial import cKDTree
+
+    from app.multiscale.served import ServedSurrogate
+
+    surrogate = Surrogate(ModuliBackbone(MATRIX, FIBRE, 2), ["volume_fraction"], [[0.0, 0.5]])
+    design = np.array([[0.35], [0.42]])
+    served = SimpleNamespace(
+        surrogate=surrogate,
+        _known=cKDTree(surrogate.scale(design)),
+        spec=SimpleNamespace(cluster=0.02, batch=4),
+    )
+    states = np.linspace(0.1, 0.26, 33)[:, None]
+    chosen = ServedSurrogate._clusters(served, states, uncertainty=states[:, 0] ** 2)
+    assert chosen[:, 0].tolist() == pytest.approx([0.26, 0.1, 0.18, 0.22])  # ties: more unsure
+    crowded = np.array([[0.349], [0.3495], [0.2], [0.352]])  # near the design: one RVE
+    chosen = ServedSurrogate._clusters(served, crowded, uncertainty=np.array([3, 2, 1, 0.5]))
+    assert chosen[:, 0].tolist() == pytest.approx([0.349, 0.2])

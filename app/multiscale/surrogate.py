@@ -16,8 +16,10 @@ The training hull is the convex hull of the inputs (and every state at volume fr
 the backbone is exact). Outside it a GP's deviation says little (its length scales were fitted
 to data elsewhere: trained on fibres at 0.41-0.49, it claimed 0.18 % at 0.21 and erred by
 0.72 %), so there the uncertainty is at least the extrapolation envelope: the change of the
-property as each learned output sweeps the range spanned by the data and by 0 (the backbone's
-own law, free of the interactions the data add). The anchored hull adds the inputs with their
+property as each learned output sweeps the range between the GP's extrapolation and 0 (the
+backbone's own law, free of the interactions the data add), widened by its deviation. The
+state's own extrapolation counts, not the range of all data: far states (a crowded core) say
+nothing of the interactions at small fractions. The anchored hull adds the inputs with their
 volume fraction set to 0: a state in it but outside the training hull lies between the exact
 dilute limit and the data, where the envelope (which vanishes with the fraction) decides
 whether it needs an RVE; a state beyond the anchored hull is an extrapolation whatever it
@@ -94,7 +96,6 @@ class Surrogate:
         self._outputs: list[_Output] = []
         self._hull: Delaunay | tuple | None = None
         self._anchored_hull: Delaunay | tuple | None = None
-        self._envelope = np.zeros((2, 0))  # (low, high) of each learned output, 0 included
 
     # Training -------------------------------------------------------------------------------
     def fit(self, inputs: np.ndarray, properties: np.ndarray) -> None:
@@ -111,9 +112,6 @@ class Surrogate:
         self._hull = self._make_hull(everything, anchored=False)
         self._anchored_hull = self._make_hull(everything, anchored=True)
         learned = self.backbone.encode(fraction[informative], self.properties[informative])
-        self._envelope = np.vstack(
-            [np.minimum(learned.min(axis=0, initial=0.0), 0), learned.max(axis=0, initial=0.0)]
-        )
         if len(informative) > MAX_POINTS:  # a GP costs n^3: a spread-out subset
             subset = _spread(everything, MAX_POINTS)
             informative, learned = informative[subset], learned[subset]
@@ -208,14 +206,15 @@ class Surrogate:
     ) -> np.ndarray:
         """The relative uncertainty of the envelope (see the module): per learned output, the
         larger change as it moves to either end of its range, widened by the output's own
-        deviation (the data's values are known that well, not exactly: in the square array
-        the truth sits at 0, on the envelope's end, to within an RVE's precision); outputs
+        deviation (the GP's value is known that well, not exactly: in the square array the
+        truth sits at 0, on the envelope's end, to within an RVE's precision); outputs
         combined in quadrature."""
         squares = np.zeros(len(fraction))
         for column in range(learned.shape[1]):
             change = np.zeros(len(fraction))
-            low, high = self._envelope[:, column]
-            for end in (low - sigma[:, column], high + sigma[:, column]):
+            low = np.minimum(learned[:, column], 0) - sigma[:, column]
+            high = np.maximum(learned[:, column], 0) + sigma[:, column]
+            for end in (low, high):
                 moved = learned.copy()
                 moved[:, column] = end
                 decoded = self.backbone.decode(fraction, moved)
