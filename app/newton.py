@@ -21,6 +21,11 @@ good predictor) converges without a linear solve. This test replaces PETSc's rel
 whole solution), which a field of small rows or small values would pass unconverged beside a
 large one; ``atol`` (a residual that is zero to round-off), the iteration limit and the check
 for non-finite residuals still apply.
+
+Without ``field_rtol``, a group of fields in different units keeps PETSc's tests but takes its
+step tolerance unit by unit (:class:`StepConvergence`): PETSc stops when the whole Newton step is
+below ``stol`` times the whole solution, and a tissue age in seconds (10^8) beside volume
+fractions (0.1) then passes an update that moves the fractions by 0.1 as converged.
 """
 
 from __future__ import annotations
@@ -99,16 +104,78 @@ class FieldConvergence:
         return bool(np.all(largest <= self.rtol * scales))
 
 
+class StepConvergence:
+    """PETSc's default convergence test (``SNESConvergedDefault``) with the step tolerance
+    judged for each group of fields of one unit: converged by the step when, in every unit,
+    the step's norm is below ``stol`` times the solution's norm (or the step is zero).
+
+    Args:
+        snes: The solver.
+        sizes: Owned entries of each field in the block vector, in order.
+        units: Each field's units.
+    """
+
+    def __init__(self, snes: PETSc.SNES, sizes: Sequence[int], units: Sequence[str]):
+        self._offsets = np.cumsum([0, *sizes])
+        kinds = {unit: index for index, unit in enumerate(dict.fromkeys(units))}
+        self._kind = np.array([kinds[unit] for unit in units], dtype=int)
+        self._comm = snes.comm.tompi4py()
+        self._first, self._target = 0.0, 0.0  # the first residual norm, rtol times it
+
+    def __call__(self, snes: PETSc.SNES, iteration: int, norms: tuple) -> int:
+        fnorm = norms[2]
+        rtol, atol, stol, _ = snes.getTolerances()
+        if iteration == 0:
+            self._first, self._target = fnorm, rtol * fnorm
+        if not np.isfinite(fnorm):
+            return _REASONS.DIVERGED_FNORM_NAN
+        if fnorm < atol:
+            return _REASONS.CONVERGED_FNORM_ABS
+        if iteration == 0:
+            return _REASONS.CONVERGED_ITERATING
+        if fnorm <= self._target:
+            return _REASONS.CONVERGED_FNORM_RELATIVE
+        if self._steps_converged(snes, stol):
+            return _REASONS.CONVERGED_SNORM_RELATIVE
+        divergence = snes.getDivergenceTolerance()
+        if divergence > 0 and fnorm > divergence * self._first:
+            return _REASONS.DIVERGED_DTOL
+        return _REASONS.CONVERGED_ITERATING
+
+    def _steps_converged(self, snes: PETSc.SNES, stol: float) -> bool:
+        step = snes.getSolutionUpdate().getArray()
+        solution = snes.getSolution().getArray()
+        count = self._kind.max() + 1
+        squares = np.zeros(2 * count)  # per unit: |step|^2, then |solution|^2
+        for i, kind in enumerate(self._kind):
+            part = slice(self._offsets[i], self._offsets[i + 1])
+            squares[kind] += step[part] @ step[part]
+            squares[count + kind] += solution[part] @ solution[part]
+        self._comm.Allreduce(MPI.IN_PLACE, squares, op=MPI.SUM)
+        steps, values = np.sqrt(squares[:count]), np.sqrt(squares[count:])
+        return bool(np.all((steps == 0) | (steps < stol * values)))
+
+
+def install_step_convergence(problem: Any, unknowns: Sequence[Any], units: Sequence[str]) -> None:
+    """Take the problem's step tolerance unit by unit (see :class:`StepConvergence`)."""
+    test = StepConvergence(problem.solver, _owned_sizes(unknowns), units)
+    problem.solver.setConvergenceTest(test)
+    problem.step_convergence = test  # lives as long as the problem
+
+
+def _owned_sizes(unknowns: Sequence[Any]) -> list[int]:
+    return [
+        u.function_space.dofmap.index_map.size_local * u.function_space.dofmap.index_map_bs
+        for u in unknowns
+    ]
+
+
 def install_field_convergence(
     problem: Any, unknowns: Sequence[Any], units: Sequence[str], rtol: float
 ) -> FieldConvergence:
     """Judge the problem's Newton iterations field by field (see the module docstring)."""
-    sizes = [
-        u.function_space.dofmap.index_map.size_local * u.function_space.dofmap.index_map_bs
-        for u in unknowns
-    ]
     snes = problem.solver
-    test = FieldConvergence(snes, sizes, units, rtol)
+    test = FieldConvergence(snes, _owned_sizes(unknowns), units, rtol)
     snes.setConvergenceTest(test)
     problem.field_convergence = test  # lives as long as the problem
     return test

@@ -33,7 +33,7 @@ from ufl.algorithms.analysis import extract_constants
 from app.affine import AffineVector, DataOf
 from app.contracts import Modes
 from app.errors import CaseError
-from app.newton import install_field_convergence
+from app.newton import install_field_convergence, install_step_convergence
 from app.non_finite import non_finite
 from app.preconditioner_reuse import PreconditionerReuse
 from app.solver_options import (
@@ -483,6 +483,8 @@ class NewtonSolver:
         self.reuse = PreconditionerReuse(self.problem.solver) if reuse and amg else None
         if field_rtol is not None:
             install_field_convergence(self.problem, system.unknowns, system.units, field_rtol)
+        elif len(set(system.units)) > 1 and not nest:
+            install_step_convergence(self.problem, system.unknowns, system.units)
 
     def solve(self) -> SolveReport:
         snes = self.problem.solver
