@@ -13,7 +13,10 @@
 SHELL := /bin/bash
 VENV ?= .venv
 DOLFINX ?= wheel
-HEADLINE ?= cases/heated_plate.toml
+HEADLINE ?= cases/battery_cycling.toml
+# the headline's short cycle (its own protocol is PyBaMM's full CC-CV experiment, twice)
+HEADLINE_SETTINGS ?= --set 'protocol.steps=["Discharge at 1C for 20 minutes", "Rest for 5 minutes", "Charge at 1C until 4.2 V", "Hold at 4.2 V until C/20", "Rest for 5 minutes"]' --set protocol.repeat=1
+HEADLINE_DIR ?= results/$(basename $(notdir $(HEADLINE)))
 
 # A Python >= 3.12: explicit PYTHON=..., else the first candidate that reports a suitable version
 # (pyenv shims on PATH may exist but fail, so each candidate is executed, not just located).
@@ -56,7 +59,7 @@ $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(EXAMPLE_PLUGINS))
 	@touch $@
 
 run: $(STAMP)
-	$(BIN)/scalebridge run $(HEADLINE) --overwrite
+	$(BIN)/scalebridge run $(HEADLINE) $(HEADLINE_SETTINGS) -o $(HEADLINE_DIR) --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
@@ -77,7 +80,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --case reaction_front
 	$(BIN)/python benchmarks/scaling.py
 	$(BIN)/python benchmarks/scaling.py --cache
-	$(BIN)/python benchmarks/elasticity_3d.py
+	$(BIN)/python benchmarks/mesh_cache.py
+	$(BIN)/mpirun -n 2 $(BIN)/python benchmarks/mesh_cache.py
+	$(BIN)/python benchmarks/elasticity_3d.py --plain --repeats 3
 	$(BIN)/python benchmarks/quadrature.py --chen2020 --2d
 	$(BIN)/python benchmarks/study_speedup.py
 	$(BIN)/python benchmarks/multiscale.py --case convergence

@@ -33,6 +33,7 @@ from app.parameter_resolution import resolve
 from app.parameter_set import ParameterTable
 from app.parameters import parameter_scope
 from app.probes import Probe, check_probe_names, probe_table
+from app.run_plot import PlotSpec
 from app.solver_options import SolverSpec
 from app.units import to_si
 from app.validation import MAX_NESTING, check_values, validate
@@ -134,6 +135,11 @@ class OutputSpec(Parameters):
         'fields ({ value = "HA", over = "packets" }), expressions of columns and set constants '
         '({ value = "p_right_V - p_left_V", units = "V" }) and running time integrals of '
         'columns ({ time_integral = "current_A", units = "Ah" }); see app/output_quantities.py',
+    )
+    plot: PlotSpec | None = Field(
+        None,
+        description="PNGs drawn into the run folder when the run ends: columns against time "
+        '(columns = ["voltage_V", "temperature_K"]) and fields at the last output time',
     )
 
     _probe_table = field_validator("probes", mode="before")(probe_table)

@@ -40,7 +40,7 @@ from app.forms import FormRules
 from app.groups import Group, blame
 from app.meshing import MeshData
 from app.registry import FieldGraph
-from app.solvers import SolveReport
+from app.solve_system import SolveReport
 from app.timeint import TimeScheme
 
 log = logging.getLogger("scalebridge")

@@ -11,12 +11,12 @@ everything without compiling.
 
 Two more solves use the same rows: the rates at an instant that the reported flows need
 (app/rates.py), and the consistent initial values of the fields without a time derivative
-(:meth:`Group.initialise`).
+(``initialise``, app/group_stepping.py).
 
 The group also owns its plug-ins' internal variables (:class:`~app.contracts.InternalVariable`):
 it creates them at its quadrature points, evaluates their updates after each successful solve,
-makes them the accepted values in :meth:`Group.commit` (and between substeps) and restores them
-in :meth:`Group.rewind`, so a rejected or retried step leaves them as they were.
+makes them the accepted values in ``commit`` (and between substeps) and restores them
+in ``rewind`` (app/group_stepping.py), so a rejected or retried step leaves them as they were.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import ufl
 from dolfinx import fem
 
@@ -36,13 +35,15 @@ from app.contracts import BadValue, Physics
 from app.domain_forms import check_integrals
 from app.domains import Evaluation
 from app.errors import CaseError
-from app.fields import Field, FieldStore, owned
+from app.fields import Field, FieldStore
 from app.forms import FormRules, adjustable, nonpolynomial, with_degree
+from app.group_stepping import GroupStepping
 from app.meshing import MeshData
 from app.pointwise import pointwise_degrees
 from app.rates import Rates
 from app.registry import FieldGraph
-from app.solvers import SolveReport, System, jacobian_blocks, make_solver
+from app.solve_system import SolveReport, System, jacobian_blocks
+from app.solvers import make_solver
 from app.timeint import Row, TimeScheme, TimeTerm
 from app.traces import check_degree, projection
 
@@ -57,8 +58,8 @@ def blame(instance: str) -> Iterator[None]:
         raise
 
 
-class Group:
-    """Instances solved monolithically.
+class Group(GroupStepping):
+    """Instances solved monolithically; stepping through time is in app/group_stepping.py.
 
     Args:
         name: Group name (PETSc options prefix, messages).
@@ -141,10 +142,8 @@ class Group:
         self.rates: Rates | None = None  # the rates of the transient fields at an instant
         self._solver_spec: Any = None
         self._modes: dict[str, Any] = {}
-        self._initial_solver = None  # the fields without a time derivative, the others fixed
         self._updates: dict[str, Any] = {}  # new values of the internal variables, in UFL
-        self._pending: float | None = None  # dt of a solve whose history shift is still due
-        self._saved: tuple | None = None
+        self._init_stepping()
         self._tests = tests
 
     def _add_pointwise(self) -> list[Field]:
@@ -417,59 +416,6 @@ class Group:
             if value.evolving:
                 value.update()
 
-    def initialise(self) -> SolveReport:
-        """Solve the fields without a time derivative at the current (start) time, the others
-        held at their values, and make that their history too.
-
-        A potential's initial value is only a guess; read before any step (the first output
-        row, an event checked at the start) it would describe no state of the system, and a
-        Crank-Nicolson step would average it into its first step.
-        """
-        algebraic = [field for field in self.unknowns if field.spec.name not in self.transient]
-        if self.system is None or not algebraic:
-            return SolveReport(True, 0, 0, "")
-        guesses = [field.function.x.array.copy() for field in algebraic]
-        if len(algebraic) == len(self.unknowns):
-            report = self.solve()
-        else:
-            if self._initial_solver is None:
-                self._initial_solver = self._algebraic_solver(algebraic)
-            self._update_boundary_values()
-            report = self._initial_solver.solve()
-        for field, guess in zip(algebraic, guesses, strict=True):
-            if not report.converged:  # a failed solve leaves no usable values
-                field.function.x.array[:] = guess
-                continue
-            for past in field.history:
-                past.x.array[:] = field.function.x.array
-        return report
-
-    def _algebraic_solver(self, algebraic: list[Field]) -> Any:
-        """A solver of the rows of ``algebraic`` for those fields alone."""
-        names = {field.spec.name for field in algebraic}
-        blocks = [
-            block
-            for field, block in zip(self.unknowns, self.system.residuals, strict=True)
-            if field.spec.name in names
-        ]
-        functions = [field.function for field in algebraic]
-        single = algebraic[0].spec.name if len(algebraic) == 1 else None
-        system = System(
-            functions,
-            blocks,
-            jacobian_blocks(blocks, functions),
-            [fixed.condition for fixed in self.fixed if fixed.field in names],
-            self.system.spd,
-            self._static,
-            self._modes.get(single),
-            self.system.entity_maps,
-            [field.spec.units for field in algebraic],
-        )
-        spec = self._solver_spec
-        if spec.preset == "fieldsplit" and single is not None:
-            spec = spec.model_copy(update={"preset": "auto"})
-        return make_solver(system, spec, f"{self.name}_initial")
-
     def residuals_now(self, names: set[str]) -> dict[str, tuple[str, ufl.Form]]:
         """The residual form of each named field's row at the current state and time, with its
         kind ("step" or "rate"); the reactions of app/quantities.py test it with the indicator
@@ -496,114 +442,3 @@ class Group:
         if rated and one_step:  # a BDF run needs the rates again only at a stage's start
             self.rates.release()
         return forms
-
-    def reset(self) -> None:
-        """Back to the start time for another run: no history; boundary values evaluated
-        again (a constant they read may have a new value)."""
-        self.scheme.reset()
-        self._pending = None
-        for value in self.boundary_values:
-            value.update()
-
-    # Stepping ---------------------------------------------------------------------------------
-    def advance(self, start: float, step: float) -> SolveReport:
-        """Solve from ``start`` over ``step`` in the group's substeps. The history shift of the
-        last solve is left pending until :meth:`commit`, so outputs read the step's residual."""
-        dt = step / self.subcycles  # exact for one substep: a reused operator stays valid
-        total = SolveReport(True, 0, 0, "")
-        for substep in range(1, self.subcycles + 1):
-            self._shift()
-            self.scheme.prepare(start + substep * dt, dt)
-            self._predict(dt)
-            if self.solver is not None:
-                report = self.solve()
-                total = total.then(report)
-                if not report.converged:
-                    return total
-            for internal in self.internal:  # what the residual assumed, for output and readers
-                internal.advance()
-            self._pending = dt
-        return total
-
-    def _predict(self, dt: float) -> None:
-        """Newton's initial guess: with ``predictor = "linear"``, the unknowns extrapolated
-        from the last two accepted levels, u_n + w (u_n - u_{n-1}), w = dt/dt_{n-1} (none
-        after a restart: the forcing jumped)."""
-        spec = self._solver_spec
-        if spec is None or spec.newton.predictor != "linear" or self.scheme.accepted_steps < 1:
-            return
-        omega = dt / self.scheme.last_dt
-        for field in self.unknowns:
-            if len(field.history) >= 2:
-                latest, earlier = field.history[0].x.array, field.history[1].x.array
-                field.function.x.array[:] = latest + omega * (latest - earlier)
-
-    def _shift(self) -> None:
-        if self._pending is not None:
-            for field in [*self.unknowns, *self.internal]:
-                field.push_history()
-            self.scheme.accept(self._pending)
-            self._pending = None
-
-    def commit(self) -> None:
-        """Make the step final: shift the time history (the internal variables' new values
-        become the accepted ones)."""
-        self._shift()
-
-    def begin(self) -> None:
-        """Remember the state at the start of a step (for retries and iterations)."""
-        self._saved = (
-            [field.function.x.array.copy() for field in self.unknowns],
-            [[past.x.array.copy() for past in field.history] for field in self.unknowns],
-            [
-                [level.x.array.copy() for level in (field.function, *field.history)]
-                for field in self.internal
-            ],
-            self.scheme.snapshot(),
-        )
-        self._pending = None
-
-    def rewind(self, keep_iterate: bool = False) -> None:
-        """Back to the start of the step, internal variables included; ``keep_iterate`` keeps
-        the current values of the unknowns as the next initial guess (fixed-point sweeps)."""
-        values, histories, internal, state = self._saved
-        if not keep_iterate:
-            for field, saved in zip(self.unknowns, values, strict=True):
-                field.function.x.array[:] = saved
-        for field, saved in zip(self.unknowns, histories, strict=True):
-            for past, array in zip(field.history, saved, strict=True):
-                past.x.array[:] = array
-        for field, saved in zip(self.internal, internal, strict=True):
-            for level, array in zip((field.function, *field.history), saved, strict=True):
-                level.x.array[:] = array
-        self.scheme.rewind_to(state)
-        self._pending = None
-
-    def change(self) -> list[tuple[float, float]]:
-        """For each unknown, the largest change over the step being taken and its largest
-        value (owned dofs of this rank)."""
-        changes = []
-        for field, before in zip(self.unknowns, self._saved[0], strict=True):
-            now = owned(field.function)
-            delta = np.abs(now - before[: now.size]).max(initial=0.0)
-            changes.append((float(delta), float(np.abs(now).max(initial=0.0))))
-        return changes
-
-    def error(self, rtol: float, atol: float) -> tuple[float, int]:
-        """Sum of squared scaled local errors of the group's transient fields (owned dofs)
-        and their count; (0, 0) while the history is too short for an estimate."""
-        weights = self.scheme.predictor_weights()
-        if weights is None or self.subcycles > 1:
-            return 0.0, 0
-        factor = self.scheme.error_factor()
-        total, count = 0.0, 0
-        for field in self.unknowns:
-            if field.spec.name not in self.transient:
-                continue
-            u = owned(field.function)
-            levels = [owned(past) for past in field.history[: len(weights)]]
-            predicted = sum(w * level for w, level in zip(weights, levels, strict=True))
-            scaled = factor * (u - predicted) / (atol + rtol * np.abs(u))
-            total += float(scaled @ scaled)
-            count += u.size
-        return total, count

@@ -11,7 +11,8 @@ reader crashes on the ``xi:include`` DOLFINx uses to share the mesh between time
 snapshot is read through a small XDMF file that names the mesh and that one time step directly
 (see ``_snapshot_xdmf``). The HDF5 data is global, so runs on any number of ranks plot alike.
 
-matplotlib and pyvista are imported only here, and this module only by the ``plot`` command.
+matplotlib and pyvista are imported only here, and this module only by the ``plot`` command and
+by runs whose case has an ``[output.plot]`` section (app/run_plot.py).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ BOOKKEEPING = (
     "newton_iterations",
     "linear_iterations",
     "coupling_iterations",
-    "protocol_step",
+    "step",
     "cycle",
 )
 PANELS = 6  # quantity panels per PNG

@@ -38,7 +38,8 @@ from dolfinx import fem
 from app.conditions import FixedValue
 from app.domains import Domains
 from app.errors import SolverError
-from app.solvers import System, jacobian_blocks, make_solver
+from app.solve_system import System, jacobian_blocks
+from app.solvers import make_solver
 from app.timeint import Row, TimeScheme
 
 RATE_RTOL = 1e-12  # relative residual of the rate solve: cheap, and flows to round-off

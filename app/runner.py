@@ -32,9 +32,10 @@ from app.events import StageSettings
 from app.non_finite import non_finite
 from app.output import FieldOutput, FieldWriter, QuantityTable
 from app.run_folder import RunDirectory
+from app.run_plot import plot_run
 from app.safeguards import StopRequests, agreed, collective, free_bytes, room, size_text
 from app.scheduler import TimeLoop
-from app.solvers import SolveReport
+from app.solve_system import SolveReport
 
 log = logging.getLogger("scalebridge")
 
@@ -111,6 +112,7 @@ def run(
     with folder.running(simulation.loaded.path, details, restart) as record:
         log.info("%s", simulation.mesh_data.summary())
         result = session.execute(started)
+        plot_run(simulation.case.output.plot, folder.path, simulation.comm)
         record.update(steps=result.steps, rejected_steps=result.rejected)
         log.info(
             "run completed: %d steps (%d rejected) in %.2f s; results in %s",

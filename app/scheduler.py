@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from app.errors import Diverged, SolverError
 from app.events import Trigger
-from app.solvers import SolveReport
+from app.solve_system import SolveReport
 
 log = logging.getLogger("scalebridge")
 

@@ -54,9 +54,10 @@ from app.placement import check_placement, create_fields, create_traces
 from app.probes import Probes
 from app.quantities import Quantities, add_case_columns, quantity_columns
 from app.registry import check_contracts
+from app.run_plot import check_plot
 from app.runner import Result
 from app.safeguards import StopRequests
-from app.solvers import SolveReport, describe_groups
+from app.solve_system import SolveReport, describe_groups
 from app.timeint import ACCURACY, ORDERS, TimeScheme
 from app.traces import initial_guess
 
@@ -156,6 +157,8 @@ class Simulation:
             list(readable),
         )
         self._build_events()
+        written = self._output_fields if self.case.output.xdmf else []
+        check_plot(self.case.output.plot, self.columns, written)
 
     def _finished(self, tables: dict[str, dict[str, Quantity]]) -> dict[str, dict[str, Quantity]]:
         """Integral quantities as their instance's group integrates: at its quadrature degree,
@@ -463,7 +466,7 @@ class Simulation:
         if len(self.groups) > 1 and self.case.coupling.method == "fixed_point":
             extra.append("coupling_iterations")
         if self.case.protocol is not None:
-            extra += ["protocol_step", "cycle"]
+            extra += ["step", "cycle"]
         return extra + self.multiscale.columns()
 
     def row_start(self, t: float, dt: float, report: SolveReport | None) -> list[float]:

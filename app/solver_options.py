@@ -1,6 +1,6 @@
 """Solver presets, the ``[solver]`` section of a case and the PETSc set-up they need.
 
-:mod:`app.solvers` solves with them: it picks a preset for a group's system and builds its
+:mod:`app.solve_system` picks a preset for a group's system and :mod:`app.solvers` builds its
 linear or Newton solver; this module holds what that choice is made from and the details of
 PETSc's set-up (MUMPS controls, fieldsplit blocks, the options database after a failure).
 """

@@ -22,6 +22,7 @@ iteration counts.
     .venv/bin/python benchmarks/elasticity_3d.py --ranks 2
     .venv/bin/python benchmarks/elasticity_3d.py --plain-preset   # GAMG's default threshold
     .venv/bin/python benchmarks/elasticity_3d.py --plain          # against the plain script
+    .venv/bin/python benchmarks/elasticity_3d.py --plain --repeats 3   # medians of 3 pairs
 """
 
 from __future__ import annotations
@@ -32,15 +33,15 @@ import json
 import re
 import shlex
 import shutil
-import subprocess
+import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+from timed_run import ROOT, timed
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 CASE = HERE / "elasticity_3d.toml"
 PHASES = HERE / "phases_scalebridge.py"
 PLAIN = HERE / "plain_elasticity_3d.py"
@@ -52,6 +53,7 @@ TIMERS = {
     "assemble_matrix_s": "dolfinx.fem.petsc.assemble_matrix",
     "run_s": "app.simulation.Simulation.run",
 }
+TIMES = ("solve_s", "assemble_matrix_s", "run_s", "process_s", "plain_process_s")
 WEIGHT = 7850 * 9.81 * 4.0  # N: rho g V of the 4 m^3 block
 
 
@@ -60,20 +62,12 @@ def run(n: int, folder: Path, ranks: int, extra: list[str]) -> dict[str, Any]:
     timers = folder.with_suffix(".json")
     arguments = ["run", str(CASE), "--set", f"mesh.cells=[{4 * n},{n},{n}]"]
     arguments += ["-o", str(folder), "--overwrite", "-q", *extra]
-    if ranks == 1:
-        command = [sys.executable, str(PHASES), "--json", str(timers), *arguments]
-    else:  # one timer file per rank (MPICH sets PMI_RANK); rank 0's is read
-        script = 'timers="$1.$PMI_RANK"; shift; exec "$@" --json "$timers" ' + shlex.join(arguments)
-        mpirun = str(Path(sys.executable).parent / "mpirun")
-        command = [mpirun, "-n", str(ranks), "sh", "-c", script, "sh", str(timers)]
-        command += [sys.executable, str(PHASES)]
-        timers = timers.with_name(timers.name + ".0")
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout + done.stderr)
-        raise RuntimeError(f"failed ({done.returncode}): {' '.join(command)}")
+    # One timer file per rank (MPICH sets PMI_RANK); rank 0's is read.
+    script = 'timers="$1.${PMI_RANK:-0}"; shift; exec "$@" --json "$timers" '
+    command = ["sh", "-c", script + shlex.join(arguments), "sh", str(timers)]
+    command += [sys.executable, str(PHASES)]
+    process = timed(command, ranks)
+    timers = timers.with_name(timers.name + ".0")
     with (folder / "quantities.csv").open() as stream:
         last = list(csv.DictReader(stream))[-1]
     log = (folder / "run.log").read_text()
@@ -87,7 +81,9 @@ def run(n: int, folder: Path, ranks: int, extra: list[str]) -> dict[str, Any]:
         "dofs": int(re.search(r"\((\d+) dofs;", log).group(1)),
         "cg_iterations": int(float(last["linear_iterations"])),
         **{key: functions[name]["s"] for key, name in TIMERS.items()},
-        "process_s": wall,
+        "process_s": process.wall_s,
+        "peak_rss_mb": process.peak_rss_mb,
+        "load_before": process.load_before,
         "reaction_left_z_N": float(last["reaction_left_z_N"]),
         "max_von_mises_Pa": float(last["max_von_mises_Pa"]),
     }
@@ -96,21 +92,30 @@ def run(n: int, folder: Path, ranks: int, extra: list[str]) -> dict[str, Any]:
 def run_plain(n: int, ranks: int) -> dict[str, Any]:
     """One run of the plain script with [4n, n, n] cells: its figures, prefixed plain_."""
     command = [sys.executable, str(PLAIN), "--cells", str(n)]
-    if ranks > 1:
-        command = [str(Path(sys.executable).parent / "mpirun"), "-n", str(ranks), *command]
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout + done.stderr)
-        raise RuntimeError(f"failed ({done.returncode}): {' '.join(command)}")
-    report = json.loads(done.stdout[done.stdout.index("{") :])
+    process = timed(command, ranks)
+    report = json.loads(process.stdout[process.stdout.index("{") :])
     return {
-        "plain_process_s": wall,
+        "plain_process_s": process.wall_s,
+        "plain_peak_rss_mb": process.peak_rss_mb,
+        "plain_load_before": process.load_before,
         "plain_cg_iterations": report["cg_iterations"],
         "plain_reaction_left_z_N": report["reaction_left_z_N"],
         "plain_phases_s": report["phases_s"],
     }
+
+
+def median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One size's figures over its repeated runs: the median of each time and of each rank's
+    peak memory, the last run's counts and results (the same in every run), and every run."""
+    row = dict(runs[-1])
+    for key in TIMES:
+        if key in row:
+            row[key] = statistics.median(run[key] for run in runs)
+    for key in ("peak_rss_mb", "plain_peak_rss_mb"):
+        if key in row:
+            per_rank = zip(*(run[key] for run in runs), strict=True)
+            row[key] = [statistics.median(values) for values in per_rank]
+    return row | {"runs": runs}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,8 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--plain", action="store_true", help="also time benchmarks/plain_elasticity_3d.py"
     )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="runs of each size (paired with --plain): medians"
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="folder of the JSON record")
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     extra = ["--set", "solver.petsc={pc_gamg_threshold = 0.0}"] if args.plain_preset else []
     name = "elasticity_3d" + ("_plain_preset" if args.plain_preset else "")
     name += f"_np{args.ranks}" if args.ranks > 1 else ""
@@ -136,10 +146,13 @@ def main(argv: list[str] | None = None) -> int:
         run(4, work / "warm", args.ranks, extra)  # JIT cache
         rows = []
         for n in args.sizes:
-            rows.append(run(n, work / f"n{n}", args.ranks, extra))
-            row = rows[-1]
-            if args.plain:
-                row |= run_plain(n, args.ranks)
+            runs = []
+            for _ in range(args.repeats):  # alternating, so drifts of the machine hit both
+                runs.append(run(n, work / f"n{n}", args.ranks, extra))
+                if args.plain:
+                    runs[-1] |= run_plain(n, args.ranks)
+            row = median_row(runs)
+            rows.append(row)
             print(
                 f"  n = {n:3d}: {row['dofs']:>9,} dofs, {row['cg_iterations']:3d} CG its, "
                 f"solve {row['solve_s']:7.2f} s",
@@ -171,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
             f"n = {row['n']}: plain {row['plain_process_s']:.2f} s, {row['plain_cg_iterations']} "
             f"CG its; scalebridge/plain {row['process_s'] / row['plain_process_s']:.3f}"
         )
+        if row["peak_rss_mb"] and row["plain_peak_rss_mb"]:
+            largest, plain_largest = max(row["peak_rss_mb"]), max(row["plain_peak_rss_mb"])
+            print(
+                f"  peak memory of the largest rank: scalebridge {largest:.0f} MB, plain "
+                f"{plain_largest:.0f} MB, ratio {largest / plain_largest:.3f}"
+            )
     record = {
         "case": str(CASE.relative_to(ROOT)),
         "ranks": args.ranks,

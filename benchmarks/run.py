@@ -35,7 +35,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,11 +43,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from timed_run import ROOT, timed
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 OUT = HERE / "out"
 GOAL = 1.05
-GNU_TIME = "/usr/bin/time"
 
 
 @dataclass(frozen=True)
@@ -120,8 +119,7 @@ def run_scalebridge(
         command += ["--set", f"mesh.cells={case.mesh_cells(cells)}"]
     if every_step:
         command += ["--set", f"output.interval={case.every_step}"]
-    memory: list[float] = []
-    wall = _timed(command, ranks=ranks, memory=memory)
+    process = timed(command, ranks)
     with (folder / "quantities.csv").open() as stream:
         rows = list(csv.DictReader(stream))
     provenance = json.loads((folder / "provenance.json").read_text())
@@ -132,11 +130,12 @@ def run_scalebridge(
     completed = re.search(r"run completed: .* in ([0-9.]+) s", log)
     kind = case.iterations
     result = {
-        "wall_s": wall,
+        "wall_s": process.wall_s,
         # Simulation.run's own clock: mesh, set-up, time loop and output (not imports, exit)
         "internal_s": float(completed.group(1)) if completed else provenance["wall_time_s"],
         "provenance_wall_time_s": provenance["wall_time_s"],
-        "peak_rss_mb": memory,
+        "peak_rss_mb": process.peak_rss_mb,
+        "load_before": process.load_before,
         case.key: float(last[case.column]),
         f"last_step_{kind}_iterations": int(float(last[COLUMNS[kind]])),
         "quantities": {key: float(value) for key, value in last.items()},
@@ -153,13 +152,11 @@ def run_plain(
     command = [sys.executable, *(prefix or []), str(case.plain), "-o", str(folder)]
     if cells is not None:
         command += ["--cells", str(cells)]
-    stdout: list[str] = []
-    memory: list[float] = []
-    wall = _timed(command, stdout, ranks=ranks, memory=memory)
-    report = json.loads(stdout[0][stdout[0].index("{") :])
+    process = timed(command, ranks)
+    report = json.loads(process.stdout[process.stdout.index("{") :])
     kind = case.iterations
     return {
-        "wall_s": wall,
+        "wall_s": process.wall_s,
         "internal_s": report["wall_time_s"],  # from the script's first line to its end
         case.key: report[case.key],
         f"{kind}_iterations": report[f"{kind}_iterations"],
@@ -168,38 +165,9 @@ def run_plain(
         "dofs": report["dofs"],
         "phases_s": report["phases_s"],
         "quantities": report["quantities"][-1],
-        "peak_rss_mb": memory,
+        "peak_rss_mb": process.peak_rss_mb,
+        "load_before": process.load_before,
     }
-
-
-def _timed(
-    command: list[str],
-    stdout: list[str] | None = None,
-    ranks: int = 1,
-    memory: list[float] | None = None,
-) -> float:
-    """Whole-process wall time of a command run from the repository root, on ``ranks`` MPI
-    ranks; ``memory`` receives each rank's peak resident memory in MB (GNU time's maximum
-    resident set size, where /usr/bin/time exists)."""
-    with tempfile.TemporaryDirectory(prefix="scalebridge_rss_") as rss:
-        measured = memory is not None and Path(GNU_TIME).exists()
-        if measured:  # one file per rank (MPICH sets PMI_RANK)
-            script = f'exec {GNU_TIME} -f %M -o "{rss}/rank_${{PMI_RANK:-0}}" "$@"'
-            command = ["sh", "-c", script, "sh", *command]
-        if ranks > 1:
-            command = [str(Path(sys.executable).parent / "mpirun"), "-n", str(ranks), *command]
-        started = time.perf_counter()
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-        wall = time.perf_counter() - started
-        if done.returncode != 0:
-            sys.stderr.write(done.stdout + done.stderr)
-            raise RuntimeError(f"failed ({done.returncode}): {' '.join(command)}")
-        if measured:
-            files = sorted(Path(rss).glob("rank_*"), key=lambda p: int(p.name[5:]))
-            memory += [int(p.read_text().split()[-1]) / 1024 for p in files]
-    if stdout is not None:
-        stdout.append(done.stdout)
-    return wall
 
 
 def quantity_differences(sb: dict, plain: dict, zero: float = 1e-300) -> dict[str, float]:
@@ -231,7 +199,7 @@ def run_phases(case: Case, work: Path, cells: int | None, out: Path) -> dict[str
     command += ["run", str(case.toml), "-o", str(work / "phases"), "--overwrite", "-q"]
     if cells is not None:
         command += ["--set", f"mesh.cells={case.mesh_cells(cells)}"]
-    wall = _timed(command)
+    wall = timed(command).wall_s
     return json.loads(path.read_text()) | {"process_wall_s": wall}
 
 

@@ -31,15 +31,15 @@ import json
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from timed_run import ROOT, timed
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 CASE = HERE / "heat_3d.toml"
 PHASES = HERE / "phases_scalebridge.py"
 OUT = HERE / "out"
@@ -65,14 +65,7 @@ def run(cells: int, ranks: int, folder: Path, extra: list[str]) -> dict[str, flo
     script = 'timers="$1.${PMI_RANK:-0}"; shift; exec "$@" --json "$timers" '
     command = ["sh", "-c", script + shlex.join(arguments), "sh", str(timers)]
     command += [sys.executable, str(PHASES)]
-    if ranks > 1:
-        command = [str(Path(sys.executable).parent / "mpirun"), "-n", str(ranks), *command]
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout + done.stderr)
-        raise RuntimeError(f"failed ({done.returncode}): {' '.join(command)}")
+    wall = timed(command, ranks).wall_s
     records = [json.loads(timers.with_name(f"{timers.name}.{r}").read_text()) for r in range(ranks)]
     phases = {"start-up": max(record["before_main_s"] for record in records)}
     for key, name in TIMERS.items():

@@ -127,8 +127,8 @@ class Heat(Physics):
         reference: float = quantity("K", 293.15, "Reference temperature of the stored energy")
         heat_sources: FieldNames = Field(
             ["heat_source"],
-            min_length=1,
-            description="Heating fields (W/m^3) other plug-ins provide; each is optional",
+            description="Heating fields (W/m^3) other plug-ins provide; each is optional "
+            "([]: none, whoever provides them)",
         )
         boundaries: dict[str, Boundary] = Field(
             default_factory=dict,

@@ -79,7 +79,7 @@ def test_a_rest_after_a_discharge_relaxes_toward_open_circuit(tmp_path):
         *SMALL_MESH,
         'protocol.steps=["Discharge at 1C for 20 minutes", "Rest for 30 minutes"]',
     )
-    resting = q["protocol_step"] == 1
+    resting = q["step"] == 1
     voltage = q["voltage_V"][resting]
     loaded = q["voltage_V"][~resting][-1]
     assert voltage[0] > loaded + 0.02  # the ohmic and kinetic drops go with the current
@@ -127,7 +127,7 @@ def test_a_constant_voltage_hold_ends_at_c_over_20(tmp_path):
         "parameters.initial_soc=0.5",
         'protocol.steps=["Charge at 1C until 4.1 V", "Hold at 4.1 V until C/20"]',
     )
-    charging, holding = q["protocol_step"] == 0, q["protocol_step"] == 1
+    charging, holding = q["step"] == 0, q["step"] == 1
     assert np.all(q["current_A"][charging] == pytest.approx(-5.0, rel=1e-12))
     assert q["voltage_V"][charging][-1] == pytest.approx(4.1, abs=1e-6)
     assert q["voltage_V"][holding] == pytest.approx(4.1, abs=1e-9)

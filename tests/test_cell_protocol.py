@@ -40,7 +40,7 @@ def runs(tmp_path_factory) -> tuple[dict, dict]:
 
 def rows(q: dict, step: int, cycle: int) -> np.ndarray:
     """The rows of one step of the protocol (numbered through the cycles) in one cycle."""
-    return np.flatnonzero(q["protocol_step"] == step + 5 * cycle)
+    return np.flatnonzero(q["step"] == step + 5 * cycle)
 
 
 @pytest.mark.parametrize("cycle", [0, 1])
@@ -112,7 +112,7 @@ def test_lumped_energy_balance_closes_on_every_row(runs):
     """rho c V dT/dt = Q - h A (T - T_amb): the stored energy's change over each step, by the
     BDF weights the step used (BDF1 when a protocol step begins), equals the net heat."""
     q = runs[0]
-    energy, dt, step = q["stored_energy_J"], q["dt_s"], q["protocol_step"]
+    energy, dt, step = q["stored_energy_J"], q["dt_s"], q["step"]
     net = q["heat_generated_W"] - q["heat_flow_cooling_W"]
     assert np.ptp(q["temperature_K"]) > 1.0  # the cell does heat up
     for n in range(1, len(energy)):

@@ -143,7 +143,7 @@ def test_heat_protocol_cycles():
     """cases/heat_cycling.toml: heat until 350 K, cool 10 minutes, three times."""
     result = Simulation.from_case(HEATER).run()
     q = result.quantities
-    stages = q["protocol_step"].astype(int)
+    stages = q["step"].astype(int)
     ends = [i for i in range(len(stages)) if i + 1 == len(stages) or stages[i + 1] != stages[i]]
     heating = [i for i in ends if stages[i] >= 0 and stages[i] % 2 == 0]
     cooling = [i for i in ends if stages[i] >= 0 and stages[i] % 2 == 1]
@@ -199,7 +199,7 @@ def test_protocol_of_until_steps_needs_no_end():
     result = Simulation.from_case(until_only(steps)).run()
     q = result.quantities
     assert result.event is None
-    stages = q["protocol_step"].astype(int)
+    stages = q["step"].astype(int)
     ends = [i for i in range(len(stages)) if i + 1 == len(stages) or stages[i + 1] != stages[i]]
     # the first row is the start of the first step, with its settings in force
     assert stages[0] == 0

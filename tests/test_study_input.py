@@ -136,3 +136,23 @@ def test_ranks_that_do_not_split_into_groups_are_refused(tmp_path):
     process = scalebridge("study", path, "-o", tmp_path / "out", ranks=1)
     assert process.returncode == 2
     assert "ranks_per_member: 1 ranks do not split into groups of 2" in process.stderr
+
+
+def test_a_set_constant_may_change_the_values_written_with_it(tmp_path):
+    """battery_discharge.toml writes the electrolyte's transference as the set's t_plus, which
+    the resolved case holds as its number: varying parameters.t_plus changes it, as it should,
+    and the study is accepted (it was refused as a path that 'adds' the transference)."""
+    from app.studies.runner import Study
+
+    data = {
+        "case": str(CASES / "battery_discharge.toml"),
+        "overrides": {"parameters.t_plus": 0.2594},
+        "parameters": {"parameters.t_plus": uniform(0.2, 0.4)},
+        "quantities": {"capacity": {"column": "discharge_capacity_Ah"}},
+        "method": {"type": "monte_carlo", "samples": 4},
+    }
+    path = tmp_path / "study.toml"
+    path.write_text(tomli_w.dumps(data))
+    study = Study.from_file(path, tmp_path / "out")
+    assert study.names == ["parameters.t_plus"]
+    assert not (tmp_path / "out").exists()

@@ -39,7 +39,7 @@ from app.multiscale.spec import SurrogateSpec
 if TYPE_CHECKING:
     from app.multiscale.served import ServedSurrogate
 from app.parameters import Surrogate, walk_values
-from app.solvers import SolveReport
+from app.solve_system import SolveReport
 
 log = logging.getLogger("scalebridge")
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,8 +114,13 @@ def _check_path(
         raise CaseError(where, f"'{target}' cannot be set: {_inner(exc)}", exc.fix) from None
     changed = [key for key in base.differences(loaded) if key != target]
     other_paths = {spec.path_of(other) for other in spec.parameters}
+    # a constant of the parameter set changes, as it should, each value written as it
+    constants = {p.removeprefix("parameters.") for p in other_paths if p.startswith("parameters.")}
     outside = [
-        key for key in changed if not any(key == p or key.startswith(f"{p}.") for p in other_paths)
+        key
+        for key in changed
+        if not any(key == p or key.startswith(f"{p}.") for p in other_paths)
+        and not _reads_constant(base, key, constants)
     ]
     if outside or (not changed and not _exists(base, target)):
         added = outside[0] if outside else target
@@ -125,6 +131,15 @@ def _check_path(
             "give the dotted path of a value the case has (scalebridge check and modules list "
             "them), or create it first in [overrides]",
         )
+
+
+def _reads_constant(loaded: LoadedCase, path: str, constants: set[str]) -> bool:
+    """Whether the case file writes the value at ``path`` with one of these set constants
+    (``transference = "t_plus"``, resolved to the constant's number)."""
+    node: Any = loaded.raw
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return isinstance(node, str) and bool(set(re.findall(r"[A-Za-z_]\w*", node)) & constants)
 
 
 def _exists(loaded: LoadedCase, path: str) -> bool:
