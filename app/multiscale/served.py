@@ -3,13 +3,15 @@
 Each cell's state is its descriptors (``volume_fraction = "calcite"``), evaluated at the cell
 (DG0) from the current fields, clamped to the admissible limits and rounded to 1e-9 of their
 range (so equal states are equal bit for bit on any partition). A state is unsure where the
-surrogate's relative uncertainty exceeds the tolerance, or where it lies outside the training
-hull by more than the cluster radius. Unsure states of all ranks are gathered, sorted (the same
-order on any partition) and clustered greedily, most unsure first: a state within ``cluster``
-(in units of the descriptor ranges) of one already chosen shares its RVE. Up to ``batch`` RVEs
-are solved per round on the sub-communicators of :class:`~app.multiscale.batch.RVEPool`, added
-to the database, the surrogate is refitted (on rank 0, then sent to all), and the states are
-predicted again, until none is unsure.
+surrogate's relative uncertainty exceeds the tolerance (outside the training hull at least
+its extrapolation envelope), or where it lies beyond the hull of the data and their dilute
+limits by more than the cluster radius. Unsure states of all ranks are gathered, sorted (the
+same order on any partition) and clustered: the most unsure first, then the farthest from the
+chosen ones and the data, while farther than ``cluster`` (in units of the descriptor ranges);
+nearer states share their RVEs. Up to ``batch`` RVEs are solved per round on the
+sub-communicators of :class:`~app.multiscale.batch.RVEPool`, added to the database, the
+surrogate is refitted (on rank 0, then sent to all), and the states are predicted again, until
+none is unsure.
 
 In ``direct`` mode (the FE2 reference) every distinct state gets its own RVE (a database
 lookup first), and the property is the RVE's.
@@ -352,8 +354,11 @@ class ServedSurrogate:
             )
 
     def _unsure(self, states: np.ndarray, prediction: Any) -> np.ndarray:
+        """Over the tolerance, or an extrapolation beyond the data and their dilute limits
+        (between the two, outside the training hull, the uncertainty is the envelope's, which
+        shrinks to 0 with the fraction: tiny fractions need no RVE of a tiny inclusion)."""
         uncertain = prediction.uncertainty > self.spec.tolerance
-        far = ~prediction.inside & (self._distance_to_data(states) > self.spec.cluster)
+        far = ~prediction.anchored & (self._distance_to_data(states) > self.spec.cluster)
         return uncertain | far
 
     def _distance_to_data(self, states: np.ndarray) -> np.ndarray:
@@ -372,20 +377,24 @@ class ServedSurrogate:
         return unique, uncertainty[first]
 
     def _clusters(self, states: np.ndarray, uncertainty: np.ndarray) -> np.ndarray:
-        """Greedy: most unsure first; a state within ``cluster`` of a chosen one is covered."""
+        """The most unsure state first, then each time the state farthest from those chosen
+        and from the training data, while farther than ``cluster``: a batch spread over the
+        unsure states (states beyond the data span a range; the most unsure alone would all
+        lie at one end of it and walk the refresh through it a few states per round)."""
         level = np.where(np.isfinite(uncertainty), np.round(np.log10(uncertainty + 1e-300), 3), 99)
         order = np.lexsort((*states.T[::-1], -level))
-        scaled = self.surrogate.scale(states)
-        chosen: list[int] = []
-        for index in order:
-            if all(
-                np.linalg.norm(scaled[index] - scaled[other]) > self.spec.cluster
-                for other in chosen
-            ):
-                chosen.append(int(index))
-            if len(chosen) == self.spec.batch:
+        scaled = self.surrogate.scale(states[order])
+        distance = np.full(len(order), np.inf)
+        if self._known is not None:
+            distance = self._known.query(scaled)[0]
+        chosen = [0]
+        while len(chosen) < self.spec.batch:
+            distance = np.minimum(distance, np.linalg.norm(scaled - scaled[chosen[-1]], axis=1))
+            farthest = int(np.argmax(distance))  # the first of equals: the same on any partition
+            if distance[farthest] <= self.spec.cluster:
                 break
-        return states[chosen]
+            chosen.append(farthest)
+        return states[order[chosen]]
 
     def _direct(self, states: np.ndarray) -> np.ndarray:
         """Each state's own RVE (the dilute state, fraction 0, is the matrix exactly)."""
