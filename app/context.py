@@ -160,6 +160,7 @@ class FormContext(Context):
         self.x = ufl.SpatialCoordinate(self.mesh)
         self.t = scheme.t
         self.dt = scheme.dt
+        self.transient = scheme.transient
         self._scheme = scheme
         self._internal = internal
         self.n = ufl.FacetNormal(self.mesh)

@@ -247,6 +247,8 @@ class Context(ABC):
     #: Size [s] of the step being solved, as a ``fem.Constant`` (for updates of internal
     #: variables that integrate in time exactly, e.g. an exponential relaxation).
     dt: Any
+    #: Whether the run steps in time (False: a steady solve, where capacities are dropped).
+    transient: bool
     #: Outward unit facet normal.
     n: Any
 

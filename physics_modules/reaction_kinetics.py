@@ -83,6 +83,7 @@ from pydantic import Field, model_validator
 from app.contracts import (
     GAS_CONSTANT,
     STANDARD_TEMPERATURE,
+    BadValue,
     Context,
     FieldSpec,
     Parameters,
@@ -420,6 +421,14 @@ class ReactionKinetics(Physics):
         solved, clocks = self._solved(), self.params.clocks
         if not solved and not clocks and not self.params.conversions:
             return None
+        timed = [*clocks, *self.params.conversions]
+        if timed and not ctx.transient:  # rate = 0 would pick an end state, not a history
+            raise BadValue(
+                f"'{timed[0]}' advances in time (a clock or a degree of conversion), and a "
+                "steady run has no history for it",
+                token=timed[0],
+                fix="step in time: set time.scheme (bdf1, bdf2 or cn), time.end and time.dt",
+            )
         rates, dx, form = self._rates(ctx), self._measure(ctx), None
         for name in solved:
             term = -self._production(rates, name) * ctx.test(name) * dx

@@ -234,3 +234,15 @@ def test_a_reduction_that_matches_no_column_is_a_case_error(when: str, message: 
     with pytest.raises(CaseError) as error:
         Simulation.from_case(case).run()
     assert message in str(error.value)
+
+
+def test_a_steady_run_refuses_a_degree_of_cure():
+    """A steady solve drops the time derivative, so d(alpha)/dt = rate becomes rate = 0, which
+    picks an end state (or none: alpha = -0.0096 was served) rather than a cure history."""
+    case = batch(KAMAL_SOUROUR, 380.0, 5000.0, 500)
+    case["time"] = {"scheme": "steady"}
+    with pytest.raises(CaseError) as error:
+        Simulation.from_case(case).run()
+    assert error.value.path == "physics.cure.conversions.degree_of_cure"
+    assert "a steady run has no history for it" in str(error.value)
+    assert "set time.scheme (bdf1, bdf2 or cn), time.end and time.dt" in str(error.value)
