@@ -50,7 +50,12 @@ class NewtonSpec(Parameters):
     """Newton (PETSc SNES) settings for nonlinear problems."""
 
     rtol: float = Field(1e-9, gt=0, description="Relative residual tolerance")
-    atol: float = Field(1e-10, ge=0, description="Absolute residual tolerance")
+    atol: float = Field(
+        0.0,
+        ge=0,
+        description="Absolute residual tolerance (default 0: only a zero residual; the norm "
+        "scales with cell sizes and units, so any fixed value passes small cells' rows unsolved)",
+    )
     max_iterations: int = Field(
         25, ge=1, lt=2**31, description="Iterations before a step counts as failed (a PETSc int)"
     )

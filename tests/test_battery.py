@@ -66,7 +66,7 @@ def test_at_zero_current_the_voltage_is_the_open_circuit_difference(tmp_path, so
         assert 2.5 + 0.1 < q["voltage_V"][0] < 4.2 - 0.1
     else:
         assert q["voltage_V"][0] == pytest.approx(voltage, abs=1e-6)
-    assert np.ptp(q["voltage_V"]) < 1e-9  # uniform state at rest: nothing moves
+    assert np.ptp(q["voltage_V"]) < 1e-9 * 4.2  # at rest nothing moves beyond field_rtol
     assert np.ptp(q["cyclable_lithium_mol"]) <= 1e-12 * q["cyclable_lithium_mol"][0]
 
 

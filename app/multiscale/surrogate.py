@@ -23,9 +23,11 @@ nothing of the interactions at small fractions. The anchored hull adds the input
 volume fraction set to 0: a state in it but outside the training hull lies between the exact
 dilute limit and the data, where the envelope (which vanishes with the fraction) decides
 whether it needs an RVE; a state beyond the anchored hull is an extrapolation whatever it
-says. After every fit the directional properties are checked to grow (or fall, with a softer
-inclusion) monotonically with the volume fraction; :attr:`Surrogate.warnings` says where they
-do not, with the numbers.
+says, refreshed once it lies farther from the data than the cluster radius (the envelope there
+would be the whole interaction term, and a state creeping past the data would ask for an RVE
+at every step). After every fit the directional properties are checked to grow (or fall, with
+a softer inclusion) monotonically with the volume fraction; :attr:`Surrogate.warnings` says
+where they do not, with the numbers.
 """
 
 from __future__ import annotations
@@ -192,14 +194,15 @@ class Surrogate:
             moved = self.backbone.decode(fraction, shifted)
             squares += self.backbone.relative_error(moved, properties) ** 2
         uncertainty = np.sqrt(squares)
-        inside = self.inside(inputs)
-        outside = ~inside
-        if outside.any():
-            beyond = self._extrapolation(
-                fraction[outside], learned[outside], sigma[outside], properties[outside]
+        inside, anchored = self.inside(inputs), self.inside(inputs, anchored=True)
+        # between the dilute limit and the data; beyond the data the distance decides (Served)
+        between = anchored & ~inside
+        if between.any():
+            envelope = self._extrapolation(
+                fraction[between], learned[between], sigma[between], properties[between]
             )
-            uncertainty[outside] = np.maximum(uncertainty[outside], beyond)
-        return Prediction(properties, uncertainty, inside, self.inside(inputs, anchored=True))
+            uncertainty[between] = np.maximum(uncertainty[between], envelope)
+        return Prediction(properties, uncertainty, inside, anchored)
 
     def _extrapolation(
         self, fraction: np.ndarray, learned: np.ndarray, sigma: np.ndarray, properties: np.ndarray
