@@ -51,10 +51,10 @@ class NewtonSpec(Parameters):
 
     rtol: float = Field(1e-9, gt=0, description="Relative residual tolerance")
     atol: float = Field(
-        0.0,
+        1e-50,
         ge=0,
-        description="Absolute residual tolerance (default 0: only a zero residual; the norm "
-        "scales with cell sizes and units, so any fixed value passes small cells' rows unsolved)",
+        description="Absolute residual tolerance (default PETSc's 1e-50: a zero residual; the "
+        "norm scales with cell sizes and units, so a larger default passes small cells unsolved)",
     )
     max_iterations: int = Field(
         25, ge=1, lt=2**31, description="Iterations before a step counts as failed (a PETSc int)"
