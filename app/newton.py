@@ -53,8 +53,7 @@ class FieldConvergence:
     def __init__(self, snes: PETSc.SNES, sizes: Sequence[int], units: Sequence[str], rtol: float):
         self.rtol = rtol
         self._offsets = np.cumsum([0, *sizes])
-        groups = {unit: index for index, unit in enumerate(dict.fromkeys(units))}
-        self._group = np.array([groups[unit] for unit in units], dtype=int)
+        self._group = _unit_indices(units)
         self._comm = snes.comm.tompi4py()
         self._diagonal: np.ndarray | None = None
         matrix, preconditioner, (compute, args, kargs) = snes.getJacobian()
@@ -117,8 +116,7 @@ class StepConvergence:
 
     def __init__(self, snes: PETSc.SNES, sizes: Sequence[int], units: Sequence[str]):
         self._offsets = np.cumsum([0, *sizes])
-        kinds = {unit: index for index, unit in enumerate(dict.fromkeys(units))}
-        self._kind = np.array([kinds[unit] for unit in units], dtype=int)
+        self._kind = _unit_indices(units)
         self._comm = snes.comm.tompi4py()
         self._first, self._target = 0.0, 0.0  # the first residual norm, rtol times it
 
@@ -161,6 +159,12 @@ def install_step_convergence(problem: Any, unknowns: Sequence[Any], units: Seque
     test = StepConvergence(problem.solver, _owned_sizes(unknowns), units)
     problem.solver.setConvergenceTest(test)
     problem.step_convergence = test  # lives as long as the problem
+
+
+def _unit_indices(units: Sequence[str]) -> np.ndarray:
+    """Each field's unit as an index (fields in the same units share one)."""
+    indices = {unit: index for index, unit in enumerate(dict.fromkeys(units))}
+    return np.array([indices[unit] for unit in units], dtype=int)
 
 
 def _owned_sizes(unknowns: Sequence[Any]) -> list[int]:
