@@ -323,7 +323,8 @@ def test_length_computed_from_a_bad_parameter_names_the_expression(tmp_path, cap
     # The length is fine as written; the constant it uses is not (a --set gone wrong).
     case = VALID.replace("cells = [4, 4]", 'cells = [4, 4]\nlength = ["thickness/2", 1]')
     (tmp_path / "plate.toml").write_text(
-        'name = "Plate"\ncitation = "none: a test"\n[constants]\nthickness = { value = 0.02, units = "m" }\n'
+        'name = "Plate"\ncitation = "none: a test"\n'
+        '[constants]\nthickness = { value = 0.02, units = "m" }\n'
     )
     case += '\n[parameters]\nset = "plate.toml"\n'
     check(tmp_path, case, "--set", "parameters.thickness=-0.01")
