@@ -109,10 +109,11 @@ class Quantities:
         for scalar in self._reactions.values():
             scalar.restart()
 
-    def coefficients(self) -> set[Any]:
-        """Functions the quantities read (so derived fields among them are kept current)."""
+    def coefficients(self, names: list[str] | None = None) -> set[Any]:
+        """Functions the quantities (all, or the named ones) read (so derived fields among them
+        are kept current)."""
         found = set()
-        for quantity in self.columns.values():
+        for quantity in (self.columns[n] for n in names) if names else self.columns.values():
             for form in (quantity.form, quantity.per):
                 if form is not None:
                     found.update(form.coefficients())

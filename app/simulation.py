@@ -414,11 +414,13 @@ class Simulation:
     def _read(self, columns: list[str]) -> dict[str, float]:
         """Plug-in quantities and point probes now."""
         probed = [name for name in columns if name in self.probes.units()]
-        if probed:  # derived fields are otherwise refreshed at output times only
-            for target in self._refresh_at_output:
-                if target.spec.name in self.probes.fields():
-                    target.refresh()
         quantities = [name for name in columns if name not in probed]
+        # Derived fields are otherwise refreshed at output times only: an event between them
+        # would read the values of the last output (a surface stoichiometry 1 min old).
+        read = self._evaluator.coefficients(quantities) if quantities else set()
+        for target in self._refresh_at_output:
+            if target.function in read or (probed and target.spec.name in self.probes.fields()):
+                target.refresh()
         return self._evaluator.evaluate(quantities) | self.probes.values(probed)
 
     def apply(self, stage: Stage, started: float) -> float | None:
