@@ -66,7 +66,7 @@ class BoundaryCopy:
         boundary: str,
         served: np.ndarray | None,
     ):
-        self.source, self.target = source, target
+        self.source, self.target, self.boundary = source, target, boundary
         parent = domains.parent
         tdim = parent.topology.dim
         parent.topology.create_connectivity(tdim - 1, tdim)

@@ -257,6 +257,9 @@ class Multiscale:
                 f"{len(s.database.records)} RVEs from the database"
             )
             lines += [f"  -> {output.field} ({output.component})" for output, _ in s.outputs]
+            if s.regions is not None:
+                lines.append(f"  on the cells of {listing(sorted(s.regions))} only")
+            lines += [f"  copied onto '{copy.boundary}'" for copy in s.copies]
         return lines
 
     def close(self, folder: Path | None) -> None:
