@@ -32,7 +32,7 @@ def test_shared_sections_follow_battery_discharge():
     discharge is in the RVE case unchanged but the electrolyte's transport; the RVE case adds
     the porosity field its surrogate reads, the surrogate and the served factors' quantities."""
     discharge_case, rve = (tomllib.loads(path.read_text()) for path in (CASE, RVE_CASE))
-    for name in ("parameters", "mesh", "time", "solver", "protocol"):
+    for name in ("parameters", "mesh", "time", "solver", "protocol", "events"):
         assert rve[name] == discharge_case[name], name
     assert set(rve["physics"]) - set(discharge_case["physics"]) == {"microstructure"}
     for name, section in discharge_case["physics"].items():
