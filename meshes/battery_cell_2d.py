@@ -19,6 +19,8 @@ and the potentials), ``bottom`` (r = 0), the tabs ``negative_tab`` (x = 0) and `
 electrode's lower (y = 0) and upper (y = height) ends ``lower`` and ``upper``.
 """
 
+import itertools
+
 import numpy as np
 
 
@@ -55,7 +57,7 @@ def build(
     xs = np.concatenate([[0.0], np.cumsum(thicknesses)])
     ys = np.unique([0.0, height, *tabs["negative"], *tabs["positive"]])
     layer_cells = [int(negative_cells), int(separator_cells), int(positive_cells)]
-    band_cells = [max(1, round(height_cells * (b - a) / height)) for a, b in zip(ys, ys[1:])]
+    band_cells = [max(1, round(height_cells * (b - a) / height)) for a, b in itertools.pairwise(ys)]
     plane = _plane(model, xs, ys, layer_cells, band_cells)
 
     n = int(radial_cells)
@@ -70,7 +72,7 @@ def build(
 def _tab(start, width, height, name):
     """The tab's ends in y, checked to lie on the edge."""
     width = height - start if width is None else width
-    if not (0 <= start and width > 0 and start + width <= height * (1 + 1e-12)):
+    if not (start >= 0 and width > 0 and start + width <= height * (1 + 1e-12)):
         raise ValueError(
             f"the {name} tab [{start:g}, {start + width:g}] m must lie within the edge "
             f"[0, {height:g}] m with a positive width"
@@ -118,7 +120,9 @@ def _groups(model, xs, ys, tabs):
         box = (x0 - eps, y0 - eps, z0 - 1e-9, x1 + eps, y1 + eps, z1 + 1e-9)
         return [tag for _, tag in model.getEntitiesInBoundingBox(*box, dim)]
 
-    for name, (x0, x1) in zip(("negative", "separator", "positive"), zip(xs, xs[1:])):
+    for name, (x0, x1) in zip(
+        ("negative", "separator", "positive"), itertools.pairwise(xs), strict=True
+    ):
         model.addPhysicalGroup(3, within(3, x0, x1, 0, height, 0, 1), name=name)
     model.addPhysicalGroup(2, within(2, 0, length, 0, height, 1, 1), name="top")
     model.addPhysicalGroup(2, within(2, 0, length, 0, height, 0, 0), name="bottom")
