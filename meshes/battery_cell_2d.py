@@ -20,8 +20,11 @@ electrode's lower (y = 0) and upper (y = height) ends ``lower`` and ``upper``.
 """
 
 import itertools
+import math
 
 import numpy as np
+
+MAX_CELLS = 10**7
 
 
 def build(
@@ -44,10 +47,15 @@ def build(
     """The cell (metres); tabs default to their whole collector edge."""
     thicknesses = (negative, separator, positive)
     counts = (negative_cells, separator_cells, positive_cells, height_cells, radial_cells)
-    if not all(value > 0 for value in (*thicknesses, height)):
-        raise ValueError(f"layer thicknesses and height must be positive, got {thicknesses}")
+    if not all(0 < value < math.inf for value in (*thicknesses, height)):
+        raise ValueError(
+            f"layer thicknesses and height must be positive and finite, got {thicknesses}, {height}"
+        )
     if any(int(count) != count or count < 1 for count in counts):
         raise ValueError(f"cell counts must be whole numbers >= 1, got {counts}")
+    cells = sum(counts[:3]) * counts[3] * counts[4]
+    if cells > MAX_CELLS:  # checked before gmsh meshes it: the memory budget sees it only after
+        raise ValueError(f"{cells:.3g} cells is more than {MAX_CELLS:.0e}; use fewer")
     if not 1 <= radial_grading <= 10:
         raise ValueError(f"radial_grading is in [1, 10] (1: uniform), got {radial_grading}")
     tabs = {
