@@ -133,3 +133,15 @@ def test_the_mesh_names_the_tabs_apart_from_the_collector_edges():
         assert lengths["top"] == pytest.approx(1e-4 * 3)  # a patch per layer
     finally:
         gmsh.finalize()
+
+
+def test_a_terminal_area_on_a_boundary_line_is_read_as_an_area(tmp_path):
+    """The 1D cell's terminal sits on the r = 1 line of the (x, r) mesh: a 1D mesh in a 2D
+    space, so its cross-section is an area (m^2), as its amounts are per m^2. It was read as a
+    depth (m) from the space's dimension, which refused '0.1027 m^2'."""
+    short = [*SMALL_MESH, 'protocol.steps=["Discharge at 1C for 1 minute"]']
+    as_area = discharge(
+        tmp_path / "area", *short, 'physics.solid.boundaries.right.cross_section="0.1027 m^2"'
+    )
+    from_set = discharge(tmp_path / "set", *short)  # n_parallel*A_cc = 0.1027 m^2 of Chen2020
+    assert np.array_equal(as_area["voltage_V"], from_set["voltage_V"])
