@@ -8,13 +8,15 @@
 - The same answers on 1 and 2 ranks; lithium and salt conserved to 1e-10.
 """
 
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.battery import SMALL_MESH, discharge, every_step
-from tests.conftest import ROOT, assert_same_by_units, runs_on_ranks
+from tests.battery import CASE, SMALL_MESH, discharge, every_step
+from tests.conftest import ROOT, assert_same_by_units, runs_on_ranks, scalebridge
+from tests.test_battery_cycling import _thermal_free, header_commands
 
 CELL_2D = ROOT / "cases" / "battery_cell_2d.toml"
 SCRIPT = ROOT / "meshes" / "battery_cell_2d.py"
@@ -145,3 +147,42 @@ def test_a_terminal_area_on_a_boundary_line_is_read_as_an_area(tmp_path):
     )
     from_set = discharge(tmp_path / "set", *short)  # n_parallel*A_cc = 0.1027 m^2 of Chen2020
     assert np.array_equal(as_area["voltage_V"], from_set["voltage_V"])
+
+
+def test_the_2d_case_is_battery_discharge_on_another_mesh():
+    """No include mechanism for cases: the copy is kept equal here. Only the mesh, the
+    particles' radial axis, the collectors' names (the tabs) and the terminal's cross-section
+    (the strip's depth instead of the electrode area) differ."""
+    one_d = CASE.read_text().replace("radial_axis = 1", "radial_axis = 2")
+    one_d = one_d.replace("boundaries.left", "boundaries.negative_tab")
+    one_d = one_d.replace("boundaries.right", "boundaries.positive_tab")
+    one_d = tomllib.loads(one_d.replace('"n_parallel*A_cc" }', '"n_parallel*A_cc/L" }'))
+    two_d = tomllib.loads(CELL_2D.read_text())
+    for name in ("parameters", "time", "solver", "physics", "protocol"):
+        assert two_d[name] == one_d[name], name
+    assert two_d["output"]["fields"] == one_d["output"]["fields"]
+    assert two_d["mesh"]["parameters"]["height"] == pytest.approx(172.8e-6)  # L of Chen2020
+
+
+def test_the_thermal_case_adds_heat_to_the_2d_case():
+    """The electrochemistry on the plane reads the temperature field where the isothermal
+    case reads T_amb; the particles, on the (x, y, r) mesh, stay at T_amb."""
+    plain = tomllib.loads(CELL_2D.read_text())
+    warm = tomllib.loads(CELL_2D.read_text().replace("T_amb", "temperature"))
+    thermal = tomllib.loads((ROOT / "cases" / "battery_cell_2d_thermal.toml").read_text())
+    for name in ("parameters", "mesh", "time", "solver", "protocol", "output"):
+        assert thermal[name] == plain[name], name
+    for name, section in warm["physics"].items():
+        expected = plain["physics"][name] if name.endswith("_particles") else section
+        assert _thermal_free(thermal["physics"][name]) == _thermal_free(expected), name
+    assert set(thermal["physics"]) - set(plain["physics"]) == {"heat"}
+
+
+@pytest.mark.parametrize("case", ["battery_cell_2d", "battery_cell_2d_thermal"])
+def test_header_commands_are_valid_cases(case):
+    commands = header_commands(ROOT / "cases" / f"{case}.toml")
+    assert commands
+    for command in commands:
+        assert command[:3] == ["scalebridge", "run", f"cases/{case}.toml"]
+        process = scalebridge("check", *command[2:])
+        assert process.returncode == 0, (command, process.stderr[-2000:])
