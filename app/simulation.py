@@ -250,7 +250,8 @@ class Simulation:
         derived = {name: value for group in self.groups for name, value in group.derived.items()}
         for name, value in derived.items():
             target = self.store[name]
-            target.evaluation = Evaluation(value, target.function, self.domains)
+            cells = None if target.parts is None else target.part_cells(self.domains)
+            target.evaluation = Evaluation(value, target.function, self.domains, cells)
         self.multiscale.compile(self.store, derived)
         self.multiscale.start(self.case.time.start)
         residual_forms = {

@@ -43,6 +43,14 @@ def test_constant_current_discharge_matches_pybamm(tmp_path, name):
     assert q["discharge_capacity_Ah"] == pytest.approx(current * t / 3600, rel=1e-9, abs=1e-12)
     # [time.adaptive] limits: no step changes the voltage by more than 10 mV
     assert np.abs(np.diff(voltage)).max() <= 0.010 + 1e-9
+    # the reaction runs one way through each electrode: anodic (eta > 0) in the negative,
+    # cathodic in the positive, at every node of the electrode itself (the extremes of a
+    # field on part of the cell's mesh; its expression means nothing in the separator)
+    assert np.all(q["negative_min_overpotential_V"] > 0)
+    assert np.all(q["positive_max_overpotential_V"] < 0)
+    for side in ("negative", "positive"):
+        lowest, highest = q[f"{side}_min_stoichiometry"], q[f"{side}_max_stoichiometry"]
+        assert np.all((lowest > 0) & (lowest <= highest) & (highest < 1)), side
     # lithium leaves one electrode's particles for the other's; the salt stays in the cell
     for column in ("cyclable_lithium_mol", "electrolyte_salt_mol"):
         amount = q[column]
