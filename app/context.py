@@ -377,7 +377,7 @@ class FormContext(Context):
                 return self._per_region(value, names)
             case PerDimension():
                 try:
-                    reading = value.on(self.gdim)
+                    reading = value.on(self.mesh.topology.dim)
                 except ValueError as exc:
                     raise BadValue(str(exc), value=value) from None
                 return self.coefficient(reading)

@@ -35,10 +35,11 @@ Boundaries (per species; those not listed have no flux, N . n = 0)::
 
 Coordinates (per instance): ``cartesian``; ``axisymmetric`` (r = x, integrals carry 2 pi r: the
 full revolution; on a 1D mesh a cylinder per unit length); ``spherical`` (integrals carry
-4 pi r^2; on a 1D mesh r = x, on a pseudo-2D (x, r) mesh r is the coordinate ``radial_axis``
-and transport acts along r only, x being a parameter: a particle at every x, as a battery DFN
-needs; with ``particle_radius`` R, a number or a table by region, that coordinate is r/R in
-[0, 1]: particles of several sizes on one mesh, see ``coordinates.py``). The weak form is the
+4 pi r^2; on a 1D mesh r = x, on a pseudo-2D (x, r) or pseudo-3D (x, y, r) mesh r is the
+coordinate ``radial_axis`` and transport acts along r only, the other coordinates being
+parameters: a particle at every x, as a battery DFN needs, or at every (x, y) of a 2D cell; with
+``particle_radius`` R, a number or a table by region, that coordinate is r/R in [0, 1]:
+particles of several sizes on one mesh, see ``coordinates.py``). The weak form is the
 flux form weighted by the coordinate system's measure W::
 
     int [eps W dc/dt w - W N . grad w - W S w] dx + int W (N . n) w ds = 0

@@ -1,8 +1,9 @@
 """The coordinate system of mass transport: the measure and gradient each integral takes.
 
 ``cartesian``: weight 1. ``axisymmetric``: 2 pi r, with r = x (the full revolution).
-``spherical``: 4 pi r^2, with r = x on a 1D mesh; on a pseudo-2D (x, r) mesh r is the coordinate
-``radial_axis`` and transport acts along r only (a particle at every x). With a
+``spherical``: 4 pi r^2, with r = x on a 1D mesh; on a pseudo-2D (x, r) or pseudo-3D (x, y, r)
+mesh r is the coordinate ``radial_axis`` and transport acts along r only (a particle at every x,
+or every (x, y) of a 2D cell). With a
 ``particle_radius`` R (a number or a table by region) the mesh's coordinate along that axis is
 the normalised radius y = r/R in [0, 1], so one mesh holds particles of different sizes::
 
@@ -32,21 +33,26 @@ class Coordinates:
     def __init__(self, params: Any, ctx: Context):
         self.kind = params.coordinates
         self.ctx = ctx
-        self.axis = self._checked_axis(params.radial_axis or 0)
-        # Spherical on a pseudo-2D mesh: a particle at every x, transport along r only.
-        self.radial_only = self.kind == "spherical" and ctx.mesh.topology.dim == 2
+        self.axis = self._checked_axis(params.radial_axis)
+        # Spherical on a pseudo-2D/3D mesh: a particle at every point of the other axes,
+        # transport along r only.
+        self.radial_only = self.kind == "spherical" and ctx.mesh.topology.dim >= 2
         self.radius = None
         if params.particle_radius is not None:
             self.radius = ctx.coefficient(params.particle_radius)
 
-    def _checked_axis(self, axis: int) -> int:
+    def _checked_axis(self, axis: int | None) -> int:
         ctx = self.ctx
-        if self.kind != "cartesian" and ctx.gdim > 2:
+        if ctx.gdim > 2 and (
+            self.kind == "axisymmetric" or (self.kind, axis) == ("spherical", None)
+        ):
             raise BadValue(
                 f"{self.kind} coordinates need a 1D or 2D mesh, got {ctx.gdim}D",
                 token="coordinates",
-                fix="use cartesian coordinates on 3D meshes",
+                fix="use cartesian coordinates on 3D meshes, or spherical with radial_axis on a "
+                "pseudo-3D (x, y, r) mesh (a particle at every (x, y))",
             )
+        axis = axis or 0
         if axis >= ctx.gdim:
             raise BadValue(
                 f"radial_axis = {axis}, but the mesh is {ctx.gdim}D", token="radial_axis"
@@ -96,4 +102,6 @@ class Coordinates:
             return self.ctx.per_depth(base)
         if self.kind == "axisymmetric":
             return base if self.ctx.gdim == 2 else f"{base}/m"
-        return base if self.ctx.gdim == 1 else base.replace("mol", "mol*m")
+        # per unit length (2D) or area (3D) of the axes the particles sit at
+        along = {1: "mol", 2: "mol*m", 3: "mol*m^2"}[self.ctx.gdim]
+        return base.replace("mol", along)

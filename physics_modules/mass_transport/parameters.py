@@ -116,7 +116,11 @@ class MassTransportParameters(Parameters):
         "cartesian", description="Coordinate system (axisymmetric/spherical: r = x)"
     )
     radial_axis: int | None = Field(
-        None, ge=0, le=1, description="Spherical: axis of r (1 on a pseudo-2D (x, r) mesh)"
+        None,
+        ge=0,
+        le=2,
+        description="Spherical: axis of r (1 on a pseudo-2D (x, r) mesh, 2 on a pseudo-3D "
+        "(x, y, r) mesh)",
     )
     particle_radius: Property | None = quantity(
         "m",
