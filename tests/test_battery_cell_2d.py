@@ -158,7 +158,7 @@ def test_the_2d_case_is_battery_discharge_on_another_mesh():
     one_d = one_d.replace("boundaries.right", "boundaries.positive_tab")
     one_d = tomllib.loads(one_d.replace('"n_parallel*A_cc" }', '"n_parallel*A_cc/L" }'))
     two_d = tomllib.loads(CELL_2D.read_text())
-    for name in ("parameters", "time", "solver", "physics", "protocol"):
+    for name in ("parameters", "time", "solver", "physics", "protocol", "events"):
         assert two_d[name] == one_d[name], name
     assert two_d["output"]["fields"] == one_d["output"]["fields"]
     assert two_d["mesh"]["parameters"]["height"] == pytest.approx(172.8e-6)  # L of Chen2020
@@ -170,7 +170,7 @@ def test_the_thermal_case_adds_heat_to_the_2d_case():
     plain = tomllib.loads(CELL_2D.read_text())
     warm = tomllib.loads(CELL_2D.read_text().replace("T_amb", "temperature"))
     thermal = tomllib.loads((ROOT / "cases" / "battery_cell_2d_thermal.toml").read_text())
-    for name in ("parameters", "mesh", "time", "solver", "protocol", "output"):
+    for name in ("parameters", "mesh", "time", "solver", "protocol", "output", "events"):
         assert thermal[name] == plain[name], name
     for name, section in warm["physics"].items():
         expected = plain["physics"][name] if name.endswith("_particles") else section
