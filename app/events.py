@@ -36,15 +36,8 @@ from pydantic import Field, PrivateAttr, model_validator
 from app.contracts import Parameters, quantity
 from app.errors import CaseError, did_you_mean, listing
 from app.expressions import ExpressionError, parse
-from app.protocols import (
-    Condition,
-    ProtocolError,
-    ProtocolStep,
-    count_steps,
-    expand,
-    parse_protocol,
-    parse_step,
-)
+from app.protocol_sequence import count_steps, expand, parse_protocol
+from app.protocols import Condition, ProtocolError, ProtocolStep, parse_step
 from app.units import to_si
 
 MAX_STEPS = 100_000

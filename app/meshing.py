@@ -48,7 +48,7 @@ from app.mesh_sets import BOUNDARIES, COORDS, EDGES, POINTS, REGIONS
 from app.meshing_gmsh import find_file, load_gmsh
 from app.meshing_pseudo2d import LayerSpec, build_pseudo2d, check_pseudo2d_spec, describe
 from app.parameters import constant_value
-from app.units import to_si
+from app.units import looks_like_quantity, to_si
 
 log = logging.getLogger("scalebridge")
 
@@ -156,10 +156,19 @@ class MeshSpec(BaseModel):
         """Lengths read when the case loads, so they may be parameter-set constants ("L_n")."""
         if not isinstance(raw, list):
             return raw
-        return [
-            constant_value(value, "m", f"mesh.{info.field_name}.{index}")
-            for index, value in enumerate(raw)
-        ]
+        metres = []
+        for index, value in enumerate(raw):
+            path = f"mesh.{info.field_name}.{index}"
+            metres.append(constant_value(value, "m", path))
+            if info.field_name == "length" and metres[-1] <= 0:
+                # Said here, with the text as written: a length computed from [parameters]
+                # constants ("thickness/2") is wrong because of the constant.
+                written, fix = repr(value), "give a positive length"
+                if isinstance(value, str) and not looks_like_quantity(value):
+                    written = f"'{value}' = {metres[-1]:g} m"
+                    fix += f"; '{value}' is computed from [parameters]: check the values used"
+                raise CaseError(path, f"lengths must be positive, got {written}", fix)
+        return metres
 
     @field_validator("cache")
     @classmethod
@@ -232,10 +241,7 @@ class MeshSpec(BaseModel):
             )
         if any(n < 1 for n in self.cell_counts()):
             raise CaseError("mesh.cells", f"cell counts must be at least 1, got {self.cells}")
-        origin, lengths = self.extent()
-        if any(v <= 0 for v in lengths):
-            raise CaseError("mesh.length", f"lengths must be positive, got {self.length}")
-        self._check_resolvable(origin, lengths)
+        self._check_resolvable(*self.extent())
 
     def _check_resolvable(self, origin: np.ndarray, lengths: np.ndarray) -> None:
         """Refuse boxes whose corners or cells double precision cannot tell apart (DOLFINx

@@ -319,6 +319,20 @@ def test_mesh_extent_double_precision_cannot_resolve(tmp_path, capsys, mesh, fra
     assert "case.toml: mesh.length: " in message and fragment in message
 
 
+def test_length_computed_from_a_bad_parameter_names_the_expression(tmp_path, capsys):
+    # The length is fine as written; the constant it uses is not (a --set gone wrong).
+    case = VALID.replace("cells = [4, 4]", 'cells = [4, 4]\nlength = ["thickness/2", 1]')
+    (tmp_path / "plate.toml").write_text(
+        'name = "Plate"\ncitation = "none: a test"\n'
+        '[constants]\nthickness = { value = 0.02, units = "m" }\n'
+    )
+    case += '\n[parameters]\nset = "plate.toml"\n'
+    check(tmp_path, case, "--set", "parameters.thickness=-0.01")
+    message = error_of(capsys)
+    assert "mesh.length.0: lengths must be positive, got 'thickness/2' = -0.005 m" in message
+    assert "computed from [parameters]" in message
+
+
 def test_run_that_ends_before_it_starts(tmp_path, capsys):
     check(tmp_path, VALID + '\n[time]\nscheme = "bdf1"\nstart = 5\nend = "-1 s"\ndt = 1\n')
     assert "time.end: the run ends at -1 s, not after its start at 5 s" in error_of(capsys)

@@ -343,7 +343,7 @@ def test_py_unknown_parameter():
         ({"type": "rectangle", "length": [1]}, "mesh.length", "needs 2 value(s)"),
         ({"type": "box", "origin": [0, 0]}, "mesh.origin", "needs 3 value(s)"),
         ({"type": "interval", "cells": [0]}, "mesh.cells", "at least 1"),
-        ({"type": "rectangle", "length": [1, "-2 cm"]}, "mesh.length", "positive"),
+        ({"type": "rectangle", "length": [1, "-2 cm"]}, "mesh.length.1", "positive, got '-2 cm'"),
         ({"type": "rectangle", "length": [1, "2 kg"]}, "mesh.length.1", "m was expected"),
         ({"type": "rectangle", "cell": "hexahedron"}, "mesh.cell", "cannot have hexahedron"),
         ({"type": "interval", "order": 2}, "mesh.order", "order 1"),

@@ -6,14 +6,13 @@ import pytest
 
 import app  # noqa: F401  (imported before dolfinx: it orders MPI correctly)
 from app.errors import CaseError
+from app.protocol_sequence import expand, parse_protocol
 from app.protocols import (
     ACCEPTED_FORMS,
     Amount,
     ProtocolError,
     ProtocolStep,
     Repeat,
-    expand,
-    parse_protocol,
     parse_step,
 )
 from app.units import looks_like_quantity, to_si
