@@ -58,9 +58,10 @@ class Formula(CaseValue):
 
 @dataclass(frozen=True)
 class PerRegion(CaseValue):
-    """One value per named cell region (``{insulation = 0.04, brick = 0.8}``)."""
+    """One value per named cell region (``{insulation = 0.04, brick = 0.8}``); a surrogate
+    entry serves that region's cells."""
 
-    values: Mapping[str, Value | Formula]
+    values: Mapping[str, Value | Formula | Surrogate]
 
     def to_case(self) -> dict[str, Any]:
         return {name: value.to_case() for name, value in self.values.items()}

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import ufl
-from dolfinx import fem, la, mesh
+from dolfinx import fem, mesh
 from ufl.algorithms.analysis import extract_constants
 
 from app.context import unknown_fixable
@@ -142,16 +142,8 @@ def pinned(field: Field, domains: Domains) -> FixedValue:
     """Zero on the dofs of a field on part of a boundary's mesh (``Field.parts``) that no cell
     of its part holds: where the field does not live. A dof counts as held when any rank's cell
     of the part holds it, so every rank fixes the same dofs."""
-    space = field.space
-    data = domains.named(space.mesh)
-    tags = [data.regions[name] for name in field.parts]
-    cells = data.cell_tags.indices[np.isin(data.cell_tags.values, tags)]
-    held = fem.Function(space)
-    blocks = held.x.array.reshape(-1, space.dofmap.index_map_bs)
-    blocks[space.dofmap.list[cells].ravel()] = 1.0
-    held.x.scatter_reverse(la.InsertMode.add)
-    held.x.scatter_forward()
-    dofs = np.flatnonzero(blocks[:, 0] == 0).astype(np.int32)
+    space, cells = field.space, field.part_cells(domains)
+    dofs = np.flatnonzero(~field.held(domains)).astype(np.int32)
     zero = fem.Constant(space.mesh, np.zeros(space.value_shape))
     condition = fem.dirichletbc(zero, dofs, space)
     return FixedValue(field.spec.name, condition, zero, dofs, space, space, None, cells, None)

@@ -395,7 +395,8 @@ class FormContext(Context):
         raise TypeError(f"cannot turn {value!r} into a coefficient")
 
     def _served(self, value: Surrogate) -> Any:
-        """The cellwise property a surrogate serves (a field the multiscale layer updates)."""
+        """The cellwise property a surrogate serves (a field the multiscale layer updates; on
+        a boundary's mesh its copy there, app/multiscale/cellwise.py)."""
         name = self._store.served.get(value)
         if name is None:
             raise BadValue(
@@ -403,7 +404,10 @@ class FormContext(Context):
                 value=value,
                 fix=f"add a [surrogates.{value.name}] section",
             )
-        return self._store[name].function
+        field = self._store[name]
+        if self.boundary is not None and field.space.mesh is not self.mesh:
+            return self._store[f"{name}_{self.boundary}"].function  # its copy on this mesh
+        return field.function
 
     def namespace(self) -> dict[str, Any]:
         """Names an expression may use here: the parameter set's constants, coordinates, t and

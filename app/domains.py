@@ -211,11 +211,15 @@ class Evaluation:
         expression: The UFL expression.
         target: Function receiving the values.
         domains: The domains of the run.
+        cells: Cells of the target's mesh to evaluate on (None: all). A node two cells share
+            takes the value of the last one evaluated: a field on part of a mesh is evaluated
+            on its own cells only, so its nodes at the part's edge take its own value.
     """
 
     expression: Any
     target: fem.Function
     domains: Domains
+    cells: np.ndarray | None = None
     _compiled: fem.Expression | None = None
     _mirrors: list[tuple[Any, Any]] = field(default_factory=list)
     _means: list[CellMean] = field(default_factory=list)
@@ -296,8 +300,10 @@ class Evaluation:
                 copy.value = original.value
             else:
                 self.domains.transfer(original, copy)
-        self._result.interpolate(self._compiled)
-        if self._result is not self.target:
+        if self._result is self.target:
+            self.target.interpolate(self._compiled, cells0=self.cells)
+        else:
+            self._result.interpolate(self._compiled)
             self.domains.transfer(self._result, self.target)
 
 

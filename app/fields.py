@@ -22,7 +22,7 @@ from typing import Any
 
 import basix.ufl
 import numpy as np
-from dolfinx import fem
+from dolfinx import fem, la
 from mpi4py import MPI
 
 from app.contracts import FieldSpec, InternalVariable
@@ -88,9 +88,32 @@ class Field:
         for older in range(len(levels) - 1, 0, -1):
             levels[older].x.array[:] = levels[older - 1].x.array
 
-    def global_extreme(self, reduction: str) -> float:
-        """Max or min of the owned nodal values over all ranks."""
+    def part_cells(self, domains: Domains) -> np.ndarray:
+        """This rank's cells of the field's part of a boundary's mesh (``parts`` is set)."""
+        data = domains.named(self.space.mesh)
+        tags = [data.regions[name] for name in self.parts]
+        return data.cell_tags.indices[np.isin(data.cell_tags.values, tags)]
+
+    def held(self, domains: Domains) -> np.ndarray:
+        """Per node (block) of this rank's array, whether a cell of the field's part of a
+        boundary's mesh (``parts``) holds it, on any rank: every node for a field that lives
+        everywhere. Nodes elsewhere carry no value of the field (zero, or an expression
+        evaluated where it means nothing)."""
+        space = self.space
+        if self.parts is None:
+            return np.ones(len(self.function.x.array) // space.dofmap.index_map_bs, dtype=bool)
+        marks = fem.Function(space)
+        blocks = marks.x.array.reshape(-1, space.dofmap.index_map_bs)
+        blocks[space.dofmap.list[self.part_cells(domains)].ravel()] = 1.0
+        marks.x.scatter_reverse(la.InsertMode.add)
+        marks.x.scatter_forward()
+        return blocks[:, 0] > 0
+
+    def global_extreme(self, reduction: str, held: np.ndarray | None = None) -> float:
+        """Max or min of the owned nodal values over all ranks (of the ``held`` nodes only)."""
         values, comm = owned(self.function), self.space.mesh.comm
+        if held is not None:
+            values = values[held[: len(values)]]
         if reduction == "max":
             return comm.allreduce(values.max(initial=-np.inf), op=MPI.MAX)
         return comm.allreduce(values.min(initial=np.inf), op=MPI.MIN)

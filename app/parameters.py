@@ -266,19 +266,22 @@ def _parameter_value(
     if isinstance(raw, Mapping):
         if not raw:
             raise _fail(f"{where}a table by region needs at least one region")
-        for region, value in raw.items():
-            if _names_surrogate(value):
-                raise _fail(
-                    f"{where}region '{region}': a surrogate serves the whole domain of an "
-                    "instance, not one region of a table; place the instance on the region "
-                    "(domain = ...) or give the property as { surrogate = ... } alone"
-                )
         return PerRegion(
             {
-                str(region): _scalar_value(value, units, meta, f"{where}region '{region}': ")
+                str(region): _region_value(value, units, meta, f"{where}region '{region}': ", name)
                 for region, value in raw.items()
             }
         )
+    return _scalar_value(raw, units, meta, where)
+
+
+def _region_value(
+    raw: Any, units: str, meta: Mapping, where: str, name: str
+) -> Value | Formula | Surrogate:
+    """One entry of a table by region: a constant, an expression or a surrogate (served on
+    that region's cells only)."""
+    if _names_surrogate(raw):
+        return _surrogate(raw, units, meta, where, name)
     return _scalar_value(raw, units, meta, where)
 
 

@@ -90,6 +90,13 @@ class Quantities:
                 self._indicators[name] = _indicator(space, np.setdiff1d(dofs, taken))
                 claimed[(q.field, q.component)] = np.union1d(taken, dofs)
         self._reactions: dict[tuple[str, str], AffineScalar] = {}  # by (column, kind)
+        # The extremes of a field on part of a boundary's mesh (an electrode's overpotential)
+        # are those of its own nodes: elsewhere its expression means nothing.
+        self._held = {
+            name: store[q.field].held(store.domains)
+            for name, q in self.columns.items()
+            if q.reduction in ("max", "min") and store[q.field].parts is not None
+        }
 
     def _affine(self, form: ufl.Form) -> AffineScalar:
         maps = self._store.domains.entity_maps
@@ -102,10 +109,11 @@ class Quantities:
         for scalar in self._reactions.values():
             scalar.restart()
 
-    def coefficients(self) -> set[Any]:
-        """Functions the quantities read (so derived fields among them are kept current)."""
+    def coefficients(self, names: list[str] | None = None) -> set[Any]:
+        """Functions the quantities (all, or the named ones) read (so derived fields among them
+        are kept current)."""
         found = set()
-        for quantity in self.columns.values():
+        for quantity in (self.columns[n] for n in names) if names else self.columns.values():
             for form in (quantity.form, quantity.per):
                 if form is not None:
                     found.update(form.coefficients())
@@ -131,7 +139,8 @@ class Quantities:
             elif quantity.reduction == "reaction":
                 values[name] = quantity.scale * self._reaction(name, *residuals[quantity.field])
             else:
-                values[name] = self._store[quantity.field].global_extreme(quantity.reduction)
+                field = self._store[quantity.field]
+                values[name] = field.global_extreme(quantity.reduction, self._held.get(name))
         return values
 
     def _reaction(self, name: str, kind: str, residual: ufl.Form) -> float:

@@ -250,7 +250,8 @@ class Simulation:
         derived = {name: value for group in self.groups for name, value in group.derived.items()}
         for name, value in derived.items():
             target = self.store[name]
-            target.evaluation = Evaluation(value, target.function, self.domains)
+            cells = None if target.parts is None else target.part_cells(self.domains)
+            target.evaluation = Evaluation(value, target.function, self.domains, cells)
         self.multiscale.compile(self.store, derived)
         self.multiscale.start(self.case.time.start)
         residual_forms = {
@@ -413,11 +414,13 @@ class Simulation:
     def _read(self, columns: list[str]) -> dict[str, float]:
         """Plug-in quantities and point probes now."""
         probed = [name for name in columns if name in self.probes.units()]
-        if probed:  # derived fields are otherwise refreshed at output times only
-            for target in self._refresh_at_output:
-                if target.spec.name in self.probes.fields():
-                    target.refresh()
         quantities = [name for name in columns if name not in probed]
+        # Derived fields are otherwise refreshed at output times only: an event between them
+        # would read the values of the last output (a surface stoichiometry 1 min old).
+        read = self._evaluator.coefficients(quantities) if quantities else set()
+        for target in self._refresh_at_output:
+            if target.function in read or (probed and target.spec.name in self.probes.fields()):
+                target.refresh()
         return self._evaluator.evaluate(quantities) | self.probes.values(probed)
 
     def apply(self, stage: Stage, started: float) -> float | None:

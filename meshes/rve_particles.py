@@ -50,10 +50,8 @@ and conductivity, the separator kept at eps^1.5) the discharge capacity moves fr
       --set "physics.electrolyte.species.c_e.diffusivity={$DN, $DS, $DP}" \
       --set "physics.electrolyte_potential.conductivity={$KN, $KS, $KP}"
 
-Not yet a case of its own: the electrolyte is one instance over the three layers and its
-diffusivity and conductivity depend on c_e, so a served factor needs a factor parameter in
-mass_transport and electrostatics and a surrogate in a table by region (the separator is a
-membrane, not this packing), which the framework refuses today.
+cases/battery_discharge_rve.toml serves these factors through a surrogate, per electrode (the
+separator is a membrane, not this packing, and keeps eps^1.5).
 """
 
 import math

@@ -224,14 +224,15 @@ class ButlerVolmer(Physics):
 
     def quantities(self, ctx: Context) -> dict[str, Quantity]:
         """Total reaction current int a j (anodic positive), reaction heat, overpotential
-        extremes."""
+        extremes, and the surface stoichiometry's extremes (a case stops a run on them where
+        a particle surface fills or empties before the voltage reaches its cut-off)."""
         derived = self.derived(ctx)
         names = self.params.fields
         aj, eta = derived[names.volumetric_current], derived[names.overpotential]
         # The framework integrates these at the degree of the potentials' equations, so the
         # total equals the current they exchange to round-off.
         dx = ctx.dx()
-        return {
+        quantities = {
             "total_current": Quantity.integral(
                 aj * dx, ctx.per_depth("A"), "Reaction current int a j (anodic > 0)"
             ),
@@ -241,3 +242,9 @@ class ButlerVolmer(Physics):
             "max_overpotential": Quantity.maximum(names.overpotential, "V", "Highest eta"),
             "min_overpotential": Quantity.minimum(names.overpotential, "V", "Lowest eta"),
         }
+        if self.params.stoichiometry is not None:
+            theta = names.stoichiometry
+            highest, lowest = "Highest surface stoichiometry", "Lowest surface stoichiometry"
+            quantities["max_stoichiometry"] = Quantity.maximum(theta, "dimensionless", highest)
+            quantities["min_stoichiometry"] = Quantity.minimum(theta, "dimensionless", lowest)
+        return quantities

@@ -16,7 +16,7 @@ from tests.battery import (
     every_step,
     reference,
 )
-from tests.conftest import assert_same_by_units, runs_on_ranks, scalebridge
+from tests.conftest import assert_same_by_units, read_quantities, runs_on_ranks, scalebridge
 
 #: reference -> (C-rate, nominal capacity [A h], lower cut-off [V]) as in the case's set
 RUNS = {
@@ -43,10 +43,39 @@ def test_constant_current_discharge_matches_pybamm(tmp_path, name):
     assert q["discharge_capacity_Ah"] == pytest.approx(current * t / 3600, rel=1e-9, abs=1e-12)
     # [time.adaptive] limits: no step changes the voltage by more than 10 mV
     assert np.abs(np.diff(voltage)).max() <= 0.010 + 1e-9
+    # the reaction runs one way through each electrode: anodic (eta > 0) in the negative,
+    # cathodic in the positive, at every node of the electrode itself (the extremes of a
+    # field on part of the cell's mesh; its expression means nothing in the separator)
+    assert np.all(q["negative_min_overpotential_V"] > 0)
+    assert np.all(q["positive_max_overpotential_V"] < 0)
+    for side in ("negative", "positive"):
+        lowest, highest = q[f"{side}_min_stoichiometry"], q[f"{side}_max_stoichiometry"]
+        assert np.all((lowest > 0) & (lowest <= highest) & (highest < 1)), side
     # lithium leaves one electrode's particles for the other's; the salt stays in the cell
     for column in ("cyclable_lithium_mol", "electrolyte_salt_mol"):
         amount = q[column]
         assert np.abs(amount / amount[0] - 1).max() < 1e-10, column
+
+
+def test_a_particle_surface_that_fills_before_the_cut_off_ends_the_discharge(tmp_path):
+    """Large, slow positive particles (R_p x1.25, D_p / 2: a Morris member) fill their surface
+    before the voltage falls to 2.5 V, where the kinetics have no solution that carries the
+    current; the case's event ends the run at the surface stoichiometry 0.999, located
+    between output rows (1 min apart: the derived stoichiometry is refreshed for the event)."""
+    out = tmp_path / "run"
+    slow = [
+        "output.xdmf=false",
+        "parameters.R_p=6.525e-06",
+        "physics.positive_particles.species.c_s_p.diffusivity=2e-15",
+        *SMALL_MESH,
+    ]
+    args = [a for setting in slow for a in ("--set", setting)]
+    run = scalebridge("run", CASE, *args, "-o", out, "-q")
+    assert run.returncode == 0, run.stderr[-3000:]
+    q = read_quantities(out)
+    assert q["positive_max_stoichiometry"][-1] == pytest.approx(0.999, abs=1e-6)
+    assert q["voltage_V"][-1] > 2.6
+    assert np.all(np.diff(q["time_s"][:-1]) == pytest.approx(60))  # rows a minute apart
 
 
 @pytest.mark.parametrize("soc, voltage", [(1.0, 4.2), (0.0, 2.5), (0.5, None)])

@@ -79,8 +79,8 @@ def test_an_unknown_surrogate_is_named_at_the_property(tmp_path, capsys):
         ('{ surrogate = "mineral", part = "xx" }', "unknown key 'part' next to 'surrogate'"),
         ("{ surrogate = 3 }", "surrogate must be a name, got 3"),
         (
-            '{ domain = { surrogate = "mineral" } }',
-            "region 'domain': a surrogate serves the whole domain of an instance",
+            '{ domain = { surrogate = "mineral", component = "bulk" } }',
+            "diffusivity.domain: unknown component 'bulk'",
         ),
     ],
 )
@@ -88,6 +88,49 @@ def test_bad_surrogate_properties(tmp_path, capsys, diffusivity, expected):
     error = message(tmp_path, capsys, diffusivity=diffusivity)
     assert "physics.transport.species.A.diffusivity" in error
     assert expected in error
+
+
+def test_a_surrogate_in_a_table_by_region_checks(tmp_path):
+    case = tmp_path / "case.toml"
+    case.write_text(CASE.format(diffusivity='{ domain = { surrogate = "mineral" } }', root=ROOT))
+    assert main(["check", str(case)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("diffusivity", "where", "expected"),
+    [
+        (
+            '{ domain = { surrogate = "minerl" } }',
+            "species.A.diffusivity.domain",
+            "unknown surrogate 'minerl' (did you mean 'mineral'?)",
+        ),
+        (
+            '{ domian = { surrogate = "mineral" } }',
+            "species.A.diffusivity.domian",
+            "unknown region 'domian' (did you mean 'domain'?); regions: domain",
+        ),
+    ],
+)
+def test_bad_surrogates_in_tables_by_region(tmp_path, capsys, diffusivity, where, expected):
+    error = message(tmp_path, capsys, diffusivity=diffusivity)
+    assert f"case.toml: physics.transport.{where}: {expected}" in error
+
+
+@pytest.mark.parametrize(
+    "factor",
+    [
+        '{ surrogate = "mineral", component = "tensor" }',
+        '{ domain = { surrogate = "mineral", component = "tensor" } }',
+    ],
+)
+def test_a_tensor_for_a_transport_factor_is_refused(tmp_path, capsys, factor):
+    """The factor multiplies D(c): a scalar; the tensor of a conductivity surrogate is refused
+    at the factor's path (of a table's entry: its region named)."""
+    error = message(
+        tmp_path, capsys, replace={'effective_diffusivity = "none"': f"transport_factor = {factor}"}
+    )
+    assert "physics.transport.transport_factor" in error
+    assert "this parameter takes a scalar, not a tensor" in error
 
 
 def test_a_tensor_for_a_scalar_parameter_is_refused(tmp_path, capsys):

@@ -236,3 +236,15 @@ def test_a_refresh_batch_spreads_over_the_unsure_states():
     crowded = np.array([[0.349], [0.3495], [0.2], [0.352]])  # near the design: one RVE
     chosen = ServedSurrogate._clusters(served, crowded, uncertainty=np.array([3, 2, 1, 0.5]))
     assert chosen[:, 0].tolist() == pytest.approx([0.349, 0.2])
+
+
+def test_no_states_get_no_prediction():
+    """A rank that owns no cell of the regions a surrogate serves predicts for no state (the
+    Gaussian process itself refuses an empty input)."""
+    backbone = TensorBackbone(1.0, 0.0, np.diag(np.log(laws.conductivity_xi([1 / 3] * 3))))
+    surrogate = Surrogate(backbone, ["volume_fraction"], [[0.0, 0.9]])
+    fractions = np.array([0.6, 0.7, 0.8])
+    surrogate.fit(fractions[:, None], [np.eye(3) * (1 - f) ** 2 for f in fractions])
+    prediction = surrogate.predict(np.zeros((0, 1)))
+    assert prediction.properties.shape == (0, 3, 3)
+    assert prediction.uncertainty.shape == prediction.anchored.shape == (0,)

@@ -20,7 +20,8 @@ An accepted step's end properties become the next step's; a step the time loop r
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ from app.multiscale.spec import SurrogateSpec
 
 if TYPE_CHECKING:
     from app.multiscale.served import ServedSurrogate
-from app.parameters import Surrogate, walk_values
+from app.parameters import PerRegion, Surrogate, walk_values
 from app.solve_system import SolveReport
 
 log = logging.getLogger("scalebridge")
@@ -80,32 +81,41 @@ class Multiscale:
             CaseError: An unknown surrogate, a component that does not fit its parameter, or a
                 problem with a ``[surrogates]`` section.
         """
-        uses = [
-            (f"physics.{instance}.{path}", value)
-            for instance, plugin in physics.items()
-            for path, value in walk_values(plugin.params)
-            if isinstance(value, Surrogate)
-        ]
+        uses = list(_uses(physics))
         surrogates: Mapping[str, SurrogateSpec] = case.surrogates
         steady = not case.time.transient
-        for where, value in uses:
-            if value.name not in surrogates:
+        regions = store.domains.mesh_data.regions
+        for use in uses:
+            if use.value.name not in surrogates:
+                name = use.value.name
                 raise CaseError(
-                    where,
-                    f"unknown surrogate '{value.name}'{did_you_mean(value.name, surrogates)}; "
+                    use.where,
+                    f"unknown surrogate '{name}'{did_you_mean(name, surrogates)}; "
                     f"surrogates: {listing(surrogates)}",
-                    f"define it in a [surrogates.{value.name}] section",
+                    f"define it in a [surrogates.{name}] section",
+                )
+            if use.region is not None and use.region not in regions:
+                raise CaseError(
+                    use.where,
+                    f"unknown region '{use.region}'{did_you_mean(use.region, regions)}; "
+                    f"regions: {listing(regions)}",
                 )
         served = _serve(surrogates, base_dir, store, comm) if surrogates else {}
         gdim = store.mesh.geometry.dim
-        for where, value in uses:
-            surrogate = served[value.name]
+        outputs = []
+        for use in uses:
+            surrogate = served[use.value.name]
             output = properties.resolve(
-                value, surrogate.spec.property, surrogate.spec.units(), gdim, where
+                use.value, surrogate.spec.property, surrogate.spec.units(), gdim, use.where
             )
-            surrogate.serve(output)
-            store.served[value] = output.field
-        for name in sorted(set(surrogates) - {value.name for _, value in uses}):
+            surrogate.serve(output, use.region)
+            store.served[use.value] = output.field
+            outputs.append(output)
+        for use, output in zip(uses, outputs, strict=True):  # the served cells are known now
+            boundary = physics[use.instance].domain
+            if boundary is not None and boundary not in regions:
+                served[use.value.name].serve_on(output, boundary)
+        for name in sorted(set(surrogates) - {use.value.name for use in uses}):
             log.warning("surrogates.%s: no property of the case reads it", name)
         return cls(served, steady, comm)
 
@@ -247,6 +257,9 @@ class Multiscale:
                 f"{len(s.database.records)} RVEs from the database"
             )
             lines += [f"  -> {output.field} ({output.component})" for output, _ in s.outputs]
+            if s.regions is not None:
+                lines.append(f"  on the cells of {listing(sorted(s.regions))} only")
+            lines += [f"  copied onto '{copy.boundary}'" for copy in s.copies]
         return lines
 
     def close(self, folder: Path | None) -> None:
@@ -258,6 +271,27 @@ class Multiscale:
                 from app.multiscale.plot import plot_surrogate
 
                 plot_surrogate(surrogate, folder / f"surrogate_{name}.png")
+
+
+@dataclass(frozen=True)
+class Use:
+    """A parameter naming a surrogate: its case path, value, instance, and the region of the
+    table by region it is an entry of (None: the whole property)."""
+
+    where: str
+    value: Surrogate
+    instance: str
+    region: str | None
+
+
+def _uses(physics: Mapping[str, Physics]) -> Iterator[Use]:
+    for instance, plugin in physics.items():
+        region_of: dict[int, str] = {}
+        for path, value in walk_values(plugin.params):
+            if isinstance(value, PerRegion):  # walked before its entries
+                region_of |= {id(item): region for region, item in value.values.items()}
+            elif isinstance(value, Surrogate):
+                yield Use(f"physics.{instance}.{path}", value, instance, region_of.get(id(value)))
 
 
 def _serve(

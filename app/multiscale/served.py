@@ -37,6 +37,7 @@ from app.meshing_gmsh import find_file
 from app.multiscale import laws, properties
 from app.multiscale.backbones import ModuliBackbone, TensorBackbone
 from app.multiscale.batch import RVEPool, homogenise, material_of
+from app.multiscale.cellwise import BoundaryCopy, served_cells, set_cells
 from app.multiscale.database import RESOLUTION, Database
 from app.multiscale.microstructure import Microstructure
 from app.multiscale.spec import FRACTION, SurrogateSpec
@@ -94,6 +95,9 @@ class ServedSurrogate:
             path = find_file(spec.database, base_dir, f"{self.where}.database")
             self.database.load(path, f"{self.where}.database")
         self.outputs: list[tuple[properties.Output, fem.Function]] = []
+        self.regions: set[str] | None = set()  # the cells served (None: all of the mesh)
+        self.cells: np.ndarray | None = None
+        self.copies: list[BoundaryCopy] = []
         self.rve_solves = 0
         self.calls = 0
         self.max_uncertainty = 0.0
@@ -146,18 +150,22 @@ class ServedSurrogate:
             "phases": {"matrix": self.matrix.tolist(), "inclusion": self.inclusion.tolist()},
         }
 
-    def _field(self, name: str, units: str, shape: tuple[int, ...] = ()) -> fem.Function:
+    def _field(
+        self, name: str, units: str, shape: tuple[int, ...] = (), boundary: str | None = None
+    ) -> fem.Function:
         if name in self.store:
             raise CaseError(
                 self.where,
                 f"the surrogate's field '{name}' has the name of a field of the case",
                 "rename the surrogate",
             )
-        spec = FieldSpec(name, {0: "scalar", 2: "tensor"}[len(shape)], units, ("DG", 0))
-        return self.store.add(spec, self.where).function
+        rank = {0: "scalar", 2: "tensor"}[len(shape)]
+        spec = FieldSpec(name, rank, units, ("DG", 0), boundary)
+        return self.store.add(spec, self.where, shape=shape).function
 
-    def serve(self, output: properties.Output) -> None:
-        """Fill ``output`` cell by cell from now on."""
+    def serve(self, output: properties.Output, region: str | None = None) -> None:
+        """Fill ``output`` cell by cell from now on, on the cells of ``region`` at least (None:
+        every cell)."""
         if self.spec.property == "elasticity" and self.dim < self.store.mesh.geometry.dim:
             raise CaseError(
                 f"{self.where}.microstructure",
@@ -167,6 +175,23 @@ class ServedSurrogate:
             )
         if all(output.field != served.field for served, _ in self.outputs):
             self.outputs.append((output, self._field(output.field, output.units, output.shape)))
+        if region is None or self.regions is None:
+            self.regions = None
+        else:
+            self.regions.add(region)
+            self.cells = served_cells(self._cells, self.store.domains.mesh_data, self.regions)
+
+    def serve_on(self, output: properties.Output, boundary: str) -> None:
+        """Copy ``output`` onto the mesh of ``boundary`` (after every :meth:`serve`), for an
+        instance placed there (see :mod:`app.multiscale.cellwise`)."""
+        name = f"{output.field}_{boundary}"
+        if name in self.store:
+            return
+        source = next(function for served, function in self.outputs if served == output)
+        target = self._field(name, output.units, output.shape, boundary)
+        self.copies.append(
+            BoundaryCopy(source, target, self._cells, self.store.domains, boundary, self.cells)
+        )
 
     def compile(self, namespace: dict[str, Any], t: fem.Constant) -> None:
         """Compile each descriptor's expression for evaluation at the cells."""
@@ -200,6 +225,8 @@ class ServedSurrogate:
             self._evaluate[name]()
             columns.append(self.descriptors[name].x.array[: owned_size(self._cells)])
         states = np.column_stack(columns)
+        if self.cells is not None:
+            states = states[self.cells]
         self._check_finite(states, t)
         clipped = np.clip(states, self.ranges[:, 0], self.ranges[:, 1])
         self._warn_clamped(states, clipped)
@@ -427,14 +454,10 @@ class ServedSurrogate:
                 )
             else:
                 cellwise = properties.elastic_values(output, bulk, shear)
-            _set_owned(function, cellwise)
-        _set_owned(self.uncertainty, uncertainty)
+            set_cells(function, cellwise, self.cells)
+        set_cells(self.uncertainty, uncertainty, self.cells)
+        for copy in self.copies:
+            copy.update()
 
     def close(self) -> None:
         self.database.close()
-
-
-def _set_owned(function: fem.Function, cellwise: np.ndarray) -> None:
-    size = owned_size(function.function_space)
-    function.x.array[:size] = np.asarray(cellwise).ravel()
-    function.x.scatter_forward()

@@ -67,7 +67,8 @@ class _Output:
     calibration: float = 1.0
 
     def predict(self, scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.process is None:
+        # no states (a rank without a cell of the surrogate's regions): scikit-learn refuses
+        if self.process is None or not len(scaled):
             return np.full(len(scaled), self.constant), np.zeros(len(scaled))
         mean, std = self.process.predict(scaled, return_std=True)
         return mean, std * self.calibration

@@ -9,8 +9,10 @@ One equation, two readings. With a material coefficient ``a`` and the flux ``G``
   ``D = -G = -eps grad phi`` the electric displacement (Gauss's law div D = rho).
 * ``mode = "conduction"``: ``a`` is the conductivity sigma, ``f`` a volumetric current source
   s (current injected per volume, e.g. by an electrode reaction) and ``i = -G`` the current
-  density, so that div i = s. With ``diffusion_potential`` the current of a concentrated
-  electrolyte carries the diffusion term of the concentration field c::
+  density, so that div i = s; ``transport_factor`` f (default 1) multiplies sigma: a porous
+  medium's eps/tau (a surrogate of its unit cell per region) times the electrolyte's
+  sigma(c). With ``diffusion_potential`` the current of a concentrated electrolyte carries the
+  diffusion term of the concentration field c::
 
       i = -sigma (grad phi - k grad ln c),     k = chi R T / F  [V]
 

@@ -103,7 +103,13 @@ Equipotential = TotalCurrentBoundary | TotalChargeBoundary | FloatingBoundary | 
 # What each mode reads: its parameters and its boundary types.
 MODE_PARAMETERS = {
     "dielectric": {"permittivity", "charge_density"},
-    "conduction": {"conductivity", "current_source", "diffusion_potential", "joule_heating"},
+    "conduction": {
+        "conductivity",
+        "transport_factor",
+        "current_source",
+        "diffusion_potential",
+        "joule_heating",
+    },
 }
 BOUNDARY_TYPES = {
     "dielectric": ("potential", "surface_charge", "total_charge", "floating"),

@@ -59,6 +59,13 @@ class Electrostatics(Physics):
         )
         charge_density: Property = quantity("C/m^3", 0.0, "Charge density rho (dielectric)")
         conductivity: Property = quantity("S/m", 1.0, "Conductivity sigma (conduction)", gt=0)
+        transport_factor: Property = quantity(
+            "dimensionless",
+            1.0,
+            "Factor f of the effective conductivity f sigma (conduction): a porous medium's "
+            "eps/tau, e.g. a surrogate per region, times sigma(c) of its electrolyte",
+            gt=0,
+        )
         current_source: Property = quantity(
             "A/m^3", 0.0, "Volumetric current source s, div i = s (conduction)"
         )
@@ -192,9 +199,13 @@ class Electrostatics(Physics):
 
     # Forms ----------------------------------------------------------------------------------
     def _material(self, ctx: Context) -> ufl.core.expr.Expr:
-        """Permittivity or conductivity."""
+        """Permittivity, or conductivity (times the transport factor if given)."""
         p = self.params
-        return ctx.coefficient(p.conductivity if self.conduction else p.permittivity)
+        if not self.conduction:
+            return ctx.coefficient(p.permittivity)
+        if p.given("transport_factor"):
+            return ctx.coefficient(p.transport_factor) * ctx.coefficient(p.conductivity)
+        return ctx.coefficient(p.conductivity)
 
     def _flux(self, ctx: Context) -> ufl.core.expr.Expr:
         """G = a (grad phi - k grad ln c): minus the current density or the displacement."""

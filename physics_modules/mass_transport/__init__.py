@@ -5,10 +5,14 @@ volume) obeying a conservation law in a porous medium of porosity ``eps``::
 
     d(eps c)/dt + div N = S                                      in the domain (or a region)
     N = -D_eff grad c  +  q c  -  z D_eff c F/(R T) grad phi      flux (mol/(m^2 s))
-    D_eff = max(eps, eps_floor)^b D    (Bruggeman b = 1.5, Archie b = m = 2, or D_eff = D)
+    D_eff = f max(eps, eps_floor)^b D  (Bruggeman b = 1.5, Archie b = m = 2, or D_eff = f D)
     S = source(c, ...) + X_source + (1 - t+) s_I/(n F)           volumetric sources
 
-with ``eps_floor`` (``porosity_floor``, default 0) the diffusive path a pore space that fills
+with ``f`` the ``transport_factor`` (default 1): what a microstructure's tortuosity leaves of
+the diffusivity, eps/tau with ``effective_diffusivity = "none"``, often a surrogate of its
+unit cell per region (``{ negative = { surrogate = "packing" }, separator = "eps_s**1.5" }``)
+while D(c) stays the species' own function of the concentration; ``eps_floor``
+(``porosity_floor``, default 0) the diffusive path a pore space that fills
 up (a clogging mineral) keeps, ``q`` the Darcy (superficial) velocity of a vector field named
 by ``velocity``, ``z`` the charge number (Nernst-Planck migration in the potential field named
 by ``potential``) and ``S`` per unit total volume: the case's ``source`` (an expression that

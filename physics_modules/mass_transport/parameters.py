@@ -134,6 +134,13 @@ class MassTransportParameters(Parameters):
     exponent: float | None = Field(
         None, gt=0, description="Exponent b of D_eff = eps^b D (default 1.5 or 2)"
     )
+    transport_factor: Property = quantity(
+        "dimensionless",
+        1.0,
+        'Factor f of D_eff = f eps^b D (or f D with effective_diffusivity = "none"): a '
+        "microstructure's eps/tau, e.g. a surrogate per region, times D(c) of the species",
+        gt=0,
+    )
     porosity_floor: float = Field(
         0.0, ge=0, lt=1, description="eps_floor of D_eff = max(eps, eps_floor)^b D"
     )

@@ -94,9 +94,11 @@ class MassTransport(Physics):
         return ctx.coefficient(self.params.porosity)
 
     def _diffusivity(self, ctx: Context, name: str) -> Any:
-        """Effective diffusivity D_eff = max(eps, eps_floor)^b D."""
+        """Effective diffusivity D_eff = f max(eps, eps_floor)^b D."""
         p = self.params
         D = ctx.coefficient(p.species[name].diffusivity)
+        if p.given("transport_factor"):
+            D = ctx.coefficient(p.transport_factor) * D
         if p.effective_diffusivity == "none":
             return D
         exponent = p.exponent if p.exponent is not None else EXPONENTS[p.effective_diffusivity]
