@@ -204,11 +204,20 @@ class FormContext(Context):
         return self._readable_field(name).function
 
     def _readable_field(self, name: str) -> Any:
-        """The stored field, or on a boundary's mesh the trace of a field living elsewhere."""
+        """The stored field, or the trace of a field living elsewhere: on a boundary's mesh
+        of any solved field of another mesh, on the parent of a global value of a boundary."""
         field = self._store[name]
-        if self.boundary is None or field.space.mesh is self.mesh:
+        if field.space.mesh is self.mesh:
             return field
-        return self._store.trace(name, self.boundary)
+        if self.boundary is not None:
+            return self._store.trace(name, self.boundary)
+        home = self._store.domains.of(field.space.mesh)
+        if field.is_global and home is not None and home.surface:
+            try:
+                return self._store.trace(name, None)
+            except KeyError:  # derived: no copy, and the integral's check names the problem
+                return field
+        return field
 
     def test(self, name: str) -> Any:
         if name not in self._tests:

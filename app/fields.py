@@ -134,7 +134,8 @@ class FieldStore:
         self.domains = domains
         self.mesh = domains.parent
         self._fields: dict[str, Field] = {}
-        self._traces: dict[tuple[str, str], Field] = {}  # (source, boundary) -> trace
+        self._traces: dict[tuple[str, str | None], Field] = {}  # (field, boundary) -> trace
+        self._trace_sources: dict[Field, str] = {}  # trace -> the field it is projected from
         self._solved_state: SolvedFields | None = None
         # parameter values served cellwise by a surrogate -> the field that holds them
         self.served: dict[Any, str] = {}
@@ -189,38 +190,56 @@ class FieldStore:
             function.x.array[:] = variable.initial
         return internal
 
-    def add_trace(self, name: str, boundary: str, history: int) -> Field:
-        """Create the trace of the field ``name`` on the mesh of ``boundary`` (app/traces.py):
-        a discontinuous field of the source's degree, named ``<name>_<boundary>``, living on
-        the part of the boundary beside the region the source lives on."""
-        source = self._fields[name]
-        degree = source.spec.space[1]
+    def add_trace(
+        self, name: str, boundary: str | None, history: int, source: str | None = None
+    ) -> Field:
+        """Create the trace of the field ``name`` on the mesh of ``boundary`` (app/traces.py),
+        named ``<name>_<boundary>``: a discontinuous field of the source's degree living on the
+        part of the boundary beside the region the source lives on, or for a global value one
+        value on the boundary's mesh. ``boundary`` None is the parent mesh (``<name>_parent``:
+        a global value of a boundary's mesh read on the parent or its regions).
+
+        Args:
+            name: The field read.
+            boundary: The boundary whose mesh reads it (None: the parent's).
+            history: Previous time levels to keep.
+            source: The field the trace is projected from, if not ``name`` (a global value of
+                one boundary reaches another through its copy on the parent).
+        """
+        projected = self._fields[source or name]
+        family, degree = projected.spec.space
         spec = FieldSpec(
-            f"{name}_{boundary}",
-            source.spec.rank,
-            source.spec.units,
-            ("DG", degree),
+            f"{name}_{boundary or 'parent'}",
+            projected.spec.rank,
+            projected.spec.units,
+            ("Real", 0) if family == "Real" else ("DG", degree),
             boundary,
-            description=f"Trace of {name} on '{boundary}'",
+            description=f"Trace of {name} on '{boundary or 'the parent mesh'}'",
         )
-        trace = self.add(spec, source.provider, history)
-        trace.parts = None if source.spec.region is None else (source.spec.region,)
+        trace = self.add(spec, projected.provider, history)
+        if family != "Real" and projected.spec.region is not None:
+            trace.parts = (projected.spec.region,)
         self._traces[name, boundary] = trace
+        self._trace_sources[trace] = projected.spec.name
         return trace
 
-    def trace(self, name: str, boundary: str) -> Field:
-        """The trace of a field on a boundary's mesh.
+    def trace(self, name: str, boundary: str | None) -> Field:
+        """The trace of a field on a boundary's mesh (None: a global value's on the parent).
 
         Raises:
             KeyError: The field has no trace there (nothing on the boundary reads it).
         """
         if (name, boundary) not in self._traces:
-            raise KeyError(f"field '{name}' has no trace on '{boundary}'")
+            raise KeyError(f"field '{name}' has no trace on '{boundary or 'the parent mesh'}'")
         return self._traces[name, boundary]
 
-    def traces(self) -> list[tuple[str, str, Field]]:
-        """(source, boundary, trace) of every trace."""
-        return [(name, boundary, trace) for (name, boundary), trace in self._traces.items()]
+    def traces(self) -> list[tuple[str, str | None, Field]]:
+        """(source, boundary, trace) of every trace, in the order they were created (a trace
+        projected from another follows it); the source is the field projected."""
+        return [
+            (self._trace_sources[trace], boundary, trace)
+            for (_, boundary), trace in self._traces.items()
+        ]
 
     def internals(self) -> list[Field]:
         """The internal variables of the run."""

@@ -96,9 +96,14 @@ class Group(GroupStepping):
             for spec in plugin.provides
             if not spec.derived
         ]
-        # The traces of the group's fields on boundaries are solved with them (app/traces.py).
+        # The traces of the group's fields on boundaries are solved with them (app/traces.py),
+        # and so are the traces of those traces (a global value copied to the parent first).
         solved = {field.spec.name for field in self.unknowns}
-        self.traces = [(store[n], b, trace) for n, b, trace in store.traces() if n in solved]
+        self.traces = []
+        for name, boundary, trace in store.traces():
+            if name in solved:
+                self.traces.append((store[name], boundary, trace))
+                solved.add(trace.spec.name)
         self.unknowns += [trace for _, _, trace in self.traces]
         self.subcycles = subcycles
         self.transient: set[str] = set()  # fields with a time derivative

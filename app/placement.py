@@ -109,7 +109,8 @@ def create_fields(physics: Mapping[str, Physics], store: FieldStore, depth: int)
 def create_traces(
     physics: Mapping[str, Physics], graph: FieldGraph, store: FieldStore, depth: int
 ) -> None:
-    """The trace of every parent field an instance on a boundary reads.
+    """The trace of every parent field an instance on a boundary reads, and of every global
+    value read on a mesh other than its own (app/traces.py).
 
     Raises:
         CaseError: It reads a field that cannot have a trace there: a derived field of the
@@ -121,22 +122,50 @@ def create_traces(
             continue
         source = store[name]
         for instance, _ in users:
-            boundary = physics[instance].domain
-            if boundary is None or boundary in data.regions or source.spec.region == boundary:
+            domain = physics[instance].domain
+            boundary = None if domain is None or domain in data.regions else domain
+            if source.is_global and not (source.spec.derived or source.internal is not None):
+                _global_trace(store, name, boundary, depth)
                 continue
-            if (name, boundary) in {(n, b) for n, b, _ in store.traces()}:
+            if boundary is None or source.spec.region == boundary:
                 continue
             if source.spec.derived or source.internal is not None or source.is_global:
                 problem = "a derived field" if source.spec.derived else "not a solved field"
             elif source.spec.region in data.boundaries:
                 problem = f"a field of the boundary '{source.spec.region}'"
             else:
-                store.add_trace(name, boundary, depth)
+                _ensure_trace(store, name, boundary, depth)
                 continue
             raise CaseError(
                 f"physics.{instance}",
                 f"'{instance}' lives on the boundary '{boundary}' and reads '{name}', which is "
-                f"{problem}: only solved fields of the parent mesh or of its regions reach a "
-                "boundary (as their traces)",
+                f"{problem}: only solved fields of the parent mesh or of its regions, and solved "
+                "global values, reach a boundary (as their traces)",
                 f"place '{instance}' where '{name}' lives, or read a solved field",
             )
+
+
+def _global_trace(store: FieldStore, name: str, reader: str | None, depth: int) -> None:
+    """The global value ``name`` on the mesh of the boundary ``reader`` (None: the parent's):
+    a boundary's value reaches the parent through its copy there, and another boundary through
+    that copy."""
+    data = store.domains.mesh_data
+    home = store[name].spec.region if store[name].spec.region in data.boundaries else None
+    if reader == home:
+        return
+    if home is not None:
+        _ensure_trace(store, name, None, depth)
+        source = store.trace(name, None).spec.name
+    else:
+        source = name
+    if reader is not None:
+        _ensure_trace(store, name, reader, depth, source)
+
+
+def _ensure_trace(
+    store: FieldStore, name: str, boundary: str | None, depth: int, source: str | None = None
+) -> None:
+    try:
+        store.trace(name, boundary)
+    except KeyError:
+        store.add_trace(name, boundary, depth, source)

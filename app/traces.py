@@ -19,6 +19,15 @@ restriction to a facet lies in it (the projection is exact), and values on the t
 region's edge stay apart (zero off the region). It has no time derivative, so the consistent
 initialisation before the first row solves it from the initial state; its starting guess is
 the field's values located geometrically (:func:`initial_guess`).
+
+A global value (a real element: the lumped temperature of a cell) is one number, so it crosses
+between meshes both ways: its trace is one value on the reader's mesh with the row
+``int_B (lambda - u) m ds = 0`` (B the boundary that holds one of the two). A global value of a
+boundary's mesh read on the parent or its regions (the particles' Arrhenius diffusivity on the
+(x, r) mesh reading the cell temperature of the line r = 1) gets a copy on the parent,
+``<field>_parent``; one read on another boundary is the trace of that copy. The copy's column
+in the readers' rows is dense (every dof reads it) and the Jacobian keeps it, so Newton
+converges as fast as with the value on one mesh.
 """
 
 from __future__ import annotations
@@ -31,9 +40,15 @@ from app.errors import CaseError
 from app.fields import Field
 
 
-def projection(trace: Field, source: Field, boundary: str, test: ufl.Argument, domains: Domains):
-    """The trace's row: its projection over the parent's facets of ``boundary``."""
+def projection(
+    trace: Field, source: Field, boundary: str | None, test: ufl.Argument, domains: Domains
+):
+    """The trace's row: its projection over the parent's facets of ``boundary``, or for a
+    global value's copy on the parent (``boundary`` None) over those of the source's boundary."""
     measures = domains.measures(domains.mesh_data)
+    if trace.is_global:
+        facets = boundary or source.spec.region
+        return ufl.inner(trace.function - source.function, test) * measures.ds(facets)
     region = source.spec.region
     if region is None:
         return ufl.inner(trace.function - source.function, test) * measures.ds(boundary)
@@ -49,7 +64,10 @@ def projection(trace: Field, source: Field, boundary: str, test: ufl.Argument, d
 def initial_guess(trace: Field, source: Field, domains: Domains) -> None:
     """Start the trace from the source's values at its nodes (zero off the source's region),
     so that a first Newton solve starts from the surface values, not from zero."""
-    domains.transfer(source.function, trace.function)
+    if trace.is_global:  # one value, held alike by every rank (as owner or ghost)
+        trace.function.x.array[:] = source.function.x.array
+    else:
+        domains.transfer(source.function, trace.function)
     if trace.parts is not None:
         data = domains.named(trace.space.mesh)
         tags = [data.regions[name] for name in trace.parts]

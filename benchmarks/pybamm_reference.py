@@ -67,6 +67,7 @@ SCENARIOS = {
     "Chen2020_DFN_CCCV": Scenario("Chen2020", steps=CCCV),
     "Marquis2019_DFN_1C": Scenario("Marquis2019", c_rate=1.0),
     "Chen2020_DFN_lumped_1C": Scenario("Chen2020", c_rate=1.0, options={"thermal": "lumped"}),
+    "Marquis2019_DFN_lumped_1C": Scenario("Marquis2019", c_rate=1.0, options={"thermal": "lumped"}),
 }
 
 

@@ -1,7 +1,8 @@
 """Runs of cases/battery_discharge.toml and cases/battery_cycling.toml compared with the PyBaMM
 references in tests/data (written by benchmarks/pybamm_reference.py, which documents each
 PyBaMM call: the DFN with default options, or ``options={"thermal": "lumped"}`` for the lumped
-run, Chen2020 from ``set_initial_state(1.0)``, 160 points per domain, IDAKLU at rtol 1e-8).
+runs, Chen2020 or Marquis2019 from ``set_initial_state(1.0)``, 160 points per domain, IDAKLU at
+rtol 1e-8).
 
 Used by tests/test_battery.py and tests/test_battery_cycling.py, and on its own for the
 full-size figures::
@@ -9,6 +10,7 @@ full-size figures::
     .venv/bin/python -m tests.battery Chen2020_DFN_1C [--set KEY=VALUE ...]
     .venv/bin/python -m tests.battery Chen2020_DFN_lumped_1C
     .venv/bin/python -m tests.battery Chen2020_DFN_CCCV
+    .venv/bin/python -m tests.battery Marquis2019_DFN_lumped_1C
 
 prints the differences from PyBaMM's run of the same name: capacity and voltage RMS for a
 discharge, the temperature rise for the lumped run, the voltage RMS step by step for a cycle.
@@ -46,6 +48,11 @@ CYCLES = {
         "protocol.repeat=1",
     ],
     "Chen2020_DFN_CCCV": [*ISOTHERMAL, "protocol.repeat=1"],
+    "Marquis2019_DFN_lumped_1C": [
+        "parameters.set=Marquis2019",
+        'protocol.steps=["Discharge at 1C until 3.105 V"]',
+        "protocol.repeat=1",
+    ],
 }
 #: a mesh small enough for the test suite (the case's default is 20 + 20 + 20 by 10)
 SMALL_MESH = [
@@ -135,9 +142,11 @@ def compare(name: str, ours: dict) -> str:
         return f"{name}: voltage RMS {rms * 1e3:.3f} mV step by step, {steps} steps"
     largest, final = temperature_rise_difference(ours, theirs)
     rise = theirs["temperature_K"][-1] - theirs["temperature_K"][0]
+    capacity, rms = differences(ours, theirs)
     return (
         f"{name}: temperature rise {rise:.3f} K (PyBaMM), ours {final:+.4f} K at the end, "
-        f"at most {largest:.4f} K apart, {steps} steps"
+        f"at most {largest:.4f} K apart; capacity {capacity:+.3%}, voltage RMS "
+        f"{rms * 1e3:.3f} mV, {steps} steps"
     )
 
 
