@@ -21,8 +21,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from app.field_spec import QUADRATURE, FieldSpec, InternalVariable
 from app.parameters import (
     FieldName,
     FieldNames,
@@ -43,12 +44,6 @@ from app.units import parse_units
 
 if TYPE_CHECKING:
     import ufl
-
-Rank = Literal["scalar", "vector", "tensor"]
-
-#: The space of a field stored at the quadrature points of its group's forms (``FieldSpec(space=
-#: QUADRATURE)``): a derived field that reads internal variables. The degree is the group's.
-QUADRATURE = ("Quadrature", 0)
 
 # Physical constants (CODATA 2018, SI), shared so that coupled plug-ins use the same numbers.
 FARADAY = 96485.33212331001  # C/mol
@@ -87,91 +82,6 @@ __all__ = [
     "quantity",
     "unit_rule",
 ]
-
-
-# --------------------------------------------------------------------------------------------
-# Fields
-# --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FieldSpec:
-    """A field a plug-in provides or requires.
-
-    Attributes:
-        name: Global field name, shared by provider and consumers ("temperature").
-        rank: "scalar", "vector" (gdim components) or "tensor" (gdim x gdim). A requirement
-            may accept several, e.g. ``("scalar", "tensor")`` for an eigenstrain that is
-            isotropic or not; the consumer tells them apart by ``ctx.field(name).ufl_shape``.
-        units: pint unit string ("K", "W/m^3"); consumers must ask for a compatible unit.
-        space: Finite element (family, degree) the provider solves or stores the field in;
-            :data:`QUADRATURE` for values at the quadrature points of the provider's group.
-        region: Named cell region the field lives on (None: the whole domain), or a named
-            exterior boundary for a surface field (integrate it with ``ctx.ds(region)``).
-        derived: Computed from other fields by :meth:`Physics.derived` rather than solved for.
-        optional: For requirements only: the plug-in runs without a provider (e.g. a heat
-            source nobody provides is zero).
-        description: One line for ``scalebridge modules`` and ``check``.
-    """
-
-    name: str
-    rank: Rank | tuple[Rank, ...]
-    units: str
-    space: tuple[str, int] = ("Lagrange", 1)
-    region: str | None = None
-    derived: bool = False
-    optional: bool = False
-    description: str = ""
-
-    @property
-    def ranks(self) -> tuple[Rank, ...]:
-        """The ranks the spec accepts (a provided field has one)."""
-        return self.rank if isinstance(self.rank, tuple) else (self.rank,)
-
-    def shape(self, gdim: int) -> tuple[int, ...]:
-        """The value shape of the field on a mesh of geometric dimension ``gdim``."""
-        return {"scalar": (), "vector": (gdim,), "tensor": (gdim, gdim)}[self.rank]
-
-
-@dataclass(frozen=True)
-class InternalVariable:
-    """State a material remembers from one time step to the next: a plastic strain, the strain of
-    a Maxwell branch, a stress built up at an earlier stiffness.
-
-    A plug-in declares it in :attr:`Physics.internal_variables` and gives its new value in
-    :meth:`Physics.update`, as UFL of the current unknowns and of the values at the end of the
-    last accepted step (``ctx.previous(name)``), which its residual reads too. The framework
-    stores it, at each quadrature point of the group's forms (``at="quadrature"``) or once per
-    cell (``at="cell"``), evaluates the update after every solve and makes it the previous value
-    only when the step is accepted: a rejected or retried step leaves it untouched. It is a
-    field of the case (``ctx.field(name)`` is the latest value, for derived fields and
-    quantities; other plug-ins may require it), written to the field files as cell means.
-
-    Attributes:
-        name: Field name, unique among the case's fields.
-        units: pint unit string.
-        shape: Value shape: ``()`` a scalar, ``(3, 3)`` a tensor with the out-of-plane
-            components a 2D formulation needs, ``(n,)`` n values.
-        at: "quadrature" (at the quadrature points of the group's forms) or "cell" (one value
-            per cell, at its midpoint).
-        initial: Value of every component before the first step.
-        description: One line for ``scalebridge modules`` and ``check``.
-    """
-
-    name: str
-    units: str
-    shape: tuple[int, ...] = ()
-    at: Literal["quadrature", "cell"] = "quadrature"
-    initial: float = 0.0
-    description: str = ""
-
-    @property
-    def rank(self) -> Rank:
-        return ("scalar", "vector", "tensor")[len(self.shape)]
-
-    @property
-    def spec(self) -> FieldSpec:
-        """The variable as a field others may require."""
-        space = QUADRATURE if self.at == "quadrature" else ("DG", 0)
-        return FieldSpec(self.name, self.rank, self.units, space, description=self.description)
 
 
 # --------------------------------------------------------------------------------------------

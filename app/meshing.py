@@ -156,18 +156,16 @@ class MeshSpec(BaseModel):
         """Lengths read when the case loads, so they may be parameter-set constants ("L_n")."""
         if not isinstance(raw, list):
             return raw
-        metres = []
-        for index, value in enumerate(raw):
-            path = f"mesh.{info.field_name}.{index}"
-            metres.append(constant_value(value, "m", path))
-            if info.field_name == "length" and metres[-1] <= 0:
-                # Said here, with the text as written: a length computed from [parameters]
-                # constants ("thickness/2") is wrong because of the constant.
-                written, fix = repr(value), "give a positive length"
-                if isinstance(value, str) and not looks_like_quantity(value):
-                    written = f"'{value}' = {metres[-1]:g} m"
-                    fix += f"; '{value}' is computed from [parameters]: check the values used"
-                raise CaseError(path, f"lengths must be positive, got {written}", fix)
+        metres = [constant_value(v, "m", f"mesh.{info.field_name}.{i}") for i, v in enumerate(raw)]
+        bad = next((i for i, m in enumerate(metres) if m <= 0), None)
+        if info.field_name == "length" and bad is not None:
+            # Said with the text as written: "thickness/2" is wrong because of the constant.
+            value, fix = raw[bad], "give a positive length"
+            written = repr(value)
+            if isinstance(value, str) and not looks_like_quantity(value):
+                written = f"'{value}' = {metres[bad]:g} m"
+                fix += f"; '{value}' is computed from [parameters]: check the values used"
+            raise CaseError(f"mesh.length.{bad}", f"lengths must be positive, got {written}", fix)
         return metres
 
     @field_validator("cache")
