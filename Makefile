@@ -85,6 +85,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/elasticity_3d.py --plain --repeats 3
 	$(BIN)/python benchmarks/quadrature.py --chen2020 --2d
 	$(BIN)/python benchmarks/study_speedup.py
+	$(BIN)/python benchmarks/battery_pybamm.py
 	$(BIN)/python benchmarks/multiscale.py --case convergence
 	$(BIN)/python benchmarks/multiscale.py --case batch --count 32 --size 0.02
 

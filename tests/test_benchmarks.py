@@ -47,6 +47,8 @@ RUN_BY = {
     "plain_elasticity_3d.py": "test_elasticity_benchmark_runs (--plain)",
     "quadrature.py": "test_quadrature_benchmark_runs",
     "pybamm_reference.py": "tests/test_pybamm_reference.py (needs pybamm; slow)",
+    "battery_pybamm.py": "test_battery_benchmark_runs (needs pybamm)",
+    "plain_pybamm_dfn.py": "test_battery_benchmark_runs (needs pybamm)",
     "study_speedup.py": "test_study_speedup_benchmark_runs",
     "multiscale.py": "test_rve_batches_give_the_same_tensors_on_one_and_two_ranks",
     "scaling.py": "test_scaling_run_on_one_and_two_ranks",
@@ -175,6 +177,19 @@ def test_quadrature_benchmark_runs():
 
 
 @pytest.mark.mpi
+def test_battery_benchmark_runs(tmp_path):
+    """Two minutes of the 1C discharge on a small mesh, ours against PyBaMM's: both deliver
+    the same charge, and the record holds each side's medians and the ratios (no timing
+    asserted)."""
+    pytest.importorskip("pybamm")
+    run("benchmarks/battery_pybamm.py", "--tiny", "--repeats", "1", "--out", str(tmp_path))
+    record = json.loads((tmp_path / "battery_pybamm.json").read_text())
+    assert abs(record["capacity_relative"]) < 1e-6, record  # 5 A for 120 s on both sides
+    assert record["voltage_rms_V"] < 0.05, record  # small mesh against PyBaMM's default one
+    for key in ("wall_s", "cpu_s", "peak_mb"):
+        assert record[f"ratio_{key}"] > 0, record
+
+
 def test_study_speedup_benchmark_runs(tmp_path):
     """A few members on one rank and on two groups: the same table (no timing asserted)."""
     run("benchmarks/study_speedup.py", "--samples", "4", "--repeats", "1", "--out", str(tmp_path))
