@@ -24,7 +24,7 @@ from app.forms import FormRules
 from app.meshing import MeshData
 from app.parameter_set import ParameterTable
 from app.parameters import Surrogate, walk_values
-from app.timeint import TimeScheme
+from app.timeint import StartValues, TimeScheme
 
 
 def unknown(kind: str, name: str, known: list[str]) -> BadValue:
@@ -66,8 +66,8 @@ class ParameterConstants:
     control's ``value``) updates them, and the constants defined from it, without recompiling.
     """
 
-    def __init__(self, table: ParameterTable | None):
-        self.table = table
+    def __init__(self, table: ParameterTable | None, start_values: StartValues | None = None):
+        self.table, self._start_values = table, start_values
         self._meshes: list[tuple[Any, dict[str, fem.Constant]]] = []
 
     def on(self, mesh: Any) -> dict[str, fem.Constant]:
@@ -79,6 +79,8 @@ class ParameterConstants:
                 return constants
         values = self.table.values()
         constants = {n: fem.Constant(mesh, PETSc.ScalarType(v)) for n, v in values.items()}
+        for constant in constants.values() if self._start_values else ():
+            self._start_values.track(constant)  # a protocol may set any of them
         self._meshes.append((mesh, constants))
         return constants
 

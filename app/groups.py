@@ -207,7 +207,10 @@ class Group(GroupStepping):
         self.rows = self._rows()
         self.transient = {row.field.spec.name for row in self.rows if row.transient}
         zeros = self.rules.zeros
-        blocks = [self.scheme.discretise(row, self.unknowns, self._store) for row in self.rows]
+        start = self.rules.start_values
+        blocks = [
+            self.scheme.discretise(row, self.unknowns, self._store, start) for row in self.rows
+        ]
         blocks = [None if block is None else self.rules.localise(block, zeros) for block in blocks]
         for field, block in zip(self.unknowns, blocks, strict=True):
             if block is None or block.empty():
