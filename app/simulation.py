@@ -33,11 +33,7 @@ from mpi4py import MPI
 from app import output_quantities, runner
 from app.case import LoadedCase, load_case
 from app.checkpoint import Checkpoint
-from app.context import (
-    FormContext,
-    ParameterConstants,
-    locate_value,
-)
+from app.context import FormContext, locate_value
 from app.contracts import BadValue, Quantity
 from app.control_targets import ControlTargets
 from app.coupling import Coupler, build_groups, link
@@ -50,6 +46,7 @@ from app.groups import Group, blame
 from app.meshing import MeshData, build_mesh
 from app.multiscale.manager import Multiscale
 from app.output import column
+from app.parameter_constants import ParameterConstants
 from app.placement import check_placement, create_fields, create_traces
 from app.probes import Probes
 from app.quantities import Quantities, add_case_columns, quantity_columns
