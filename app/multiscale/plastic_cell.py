@@ -46,6 +46,10 @@ from app.multiscale.rve import lu_solver
 from app.pointwise import quadrature_space
 from app.return_mapping import J2History, J2Material, j2_return_mapping
 
+# Newton's backtracking: halvings of a correction, and the residual norm of a stress-free cell
+_HALVINGS = 8
+_TINY = 1e-300
+
 Elastic = tuple[float, float]  # (bulk K, shear G) in Pa, as app.multiscale.materials.Elasticity
 
 
@@ -272,20 +276,19 @@ class PlasticCell:
 
     def _newton(self) -> tuple[PETSc.Vec, PETSc.Mat, PETSc.KSP, tuple[float, ...]]:
         """Newton from the latest converged fluctuation; returns the residual, the Jacobian and
-        its factorisation at the converged state, and the relative residuals."""
+        its factorisation at the converged state, and the relative residuals.
+
+        A full step that does not lower |P^T R| is halved (backtracking): a piecewise-linear
+        response (yielding layers of very different hardening) otherwise cycles between two
+        guesses of which points yield.
+        """
         P = self._prolongation
         residual = fem_petsc.create_vector(self.space)
         reduced, correction = P.createVecRight(), P.createVecRight()
         update = residual.duplicate()
-        solver, history = None, []
+        imbalance = self._imbalance(residual, reduced)
+        solver, history = None, [imbalance / max(residual.norm(), _TINY)]
         for iteration in range(self.max_iterations + 1):
-            self._assemble(residual)
-            P.multTranspose(residual, reduced)
-            size, imbalance = residual.norm(), reduced.norm()
-            relative = imbalance / size if size > 0 else 0.0
-            if not math.isfinite(relative):
-                raise SolverError(f"the cell's Newton residual is not finite at {iteration}")
-            history.append(relative)
             jacobian = fem_petsc.assemble_matrix(self._jacobian)
             jacobian.assemble()
             operator = reduced_operator(jacobian, P)
@@ -293,21 +296,52 @@ class PlasticCell:
                 solver = lu_solver(operator)
             else:
                 solver.setOperators(operator)
-            if relative <= self.tolerance:
+            if history[-1] <= self.tolerance:
                 return residual, jacobian, solver, tuple(history)
             if iteration == self.max_iterations:
                 break
             reduced.scale(-1.0)
             solver.solve(reduced, correction)
             P.mult(correction, update)
-            self.fluctuation.x.petsc_vec.axpy(1.0, update)
-            self.fluctuation.x.scatter_forward()
+            imbalance = self._line_search(update, residual, reduced, imbalance)
+            history.append(imbalance / max(residual.norm(), _TINY))
         listing = ", ".join(f"{r:.2e}" for r in history)
         raise SolverError(
             f"the cell's Newton did not converge in {self.max_iterations} iterations at the "
             f"macro strain {self.macro.value.tolist()} (relative residuals {listing}); take a "
             "smaller macro step"
         )
+
+    def _line_search(
+        self, update: PETSc.Vec, residual: PETSc.Vec, reduced: PETSc.Vec, before: float
+    ) -> float:
+        """Move the fluctuation by the longest of update, update/2, ... (at most 8 halvings)
+        that lowers |P^T R| (Armijo); leaves R and P^T R of the new state, returns |P^T R|."""
+        start = self.fluctuation.x.petsc_vec.copy()
+        length = 1.0
+        for _ in range(_HALVINGS + 1):
+            self.fluctuation.x.petsc_vec.waxpy(length, update, start)
+            self.fluctuation.x.scatter_forward()
+            after = self._imbalance(residual, reduced)
+            if after <= (1 - 1e-4 * length) * before:
+                break
+            length /= 2
+        return after
+
+    def _imbalance(self, residual: PETSc.Vec, reduced: PETSc.Vec) -> float:
+        """Assemble R at the current fluctuation and P^T R; returns |P^T R|.
+
+        Raises:
+            SolverError: R is not finite.
+        """
+        self._assemble(residual)
+        self._prolongation.multTranspose(residual, reduced)
+        imbalance = reduced.norm()
+        if not math.isfinite(imbalance):
+            raise SolverError(
+                f"the cell's residual is not finite at the macro strain {self.macro.value.tolist()}"
+            )
+        return imbalance
 
     def _tangent(self, jacobian: PETSc.Mat, solver: PETSc.KSP) -> np.ndarray:
         """C_kj = a_k^T J (a_j + w_j) / |Y| with P^T J P w_j = -P^T J a_j (see the module)."""
