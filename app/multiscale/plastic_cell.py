@@ -46,7 +46,7 @@ from app.multiscale.rve import lu_solver
 from app.pointwise import quadrature_space
 from app.return_mapping import J2History, J2Material, j2_return_mapping
 
-# Newton's backtracking: halvings of a correction, and the residual norm of a stress-free cell
+# Newton's backtracking: halvings of a correction; the forces' norm of a stress-free cell
 _HALVINGS = 8
 _TINY = 1e-300
 
@@ -80,7 +80,7 @@ class J2Phase:
 @dataclass(frozen=True)
 class CellResponse:
     """A converged cell solve: Mandel average stress and consistent tangent, Newton's relative
-    residual |P^T R| / |R| per iteration, and the wall time."""
+    residual |P^T R| / max(|R|, |R_0|) per iteration, and the wall time."""
 
     stress: np.ndarray
     tangent: np.ndarray
@@ -157,8 +157,8 @@ class PlasticCell:
         regions: Region names and their tags; each must have a phase.
         phases: The law of each region: (K, G) for an elastic phase, or a :class:`J2Phase`.
         degree: Lagrange degree of the fluctuation.
-        tolerance: Newton stops when |P^T R| <= tolerance |R| (R the unconstrained residual,
-            the stress's boundary forces).
+        tolerance: Newton stops when |P^T R| <= tolerance max(|R|, |R_0|) (R the
+            unconstrained residual, the stress's boundary forces; R_0 that of the start).
         max_iterations: Newton corrections before the solve fails.
     """
 
@@ -287,7 +287,9 @@ class PlasticCell:
         reduced, correction = P.createVecRight(), P.createVecRight()
         update = residual.duplicate()
         imbalance = self._imbalance(residual, reduced)
-        solver, history = None, [imbalance / max(residual.norm(), _TINY)]
+        # forces of the start too: a cell unloaded to zero strain has |R| at round-off
+        start = max(residual.norm(), _TINY)
+        solver, history = None, [imbalance / start]
         for iteration in range(self.max_iterations + 1):
             jacobian = fem_petsc.assemble_matrix(self._jacobian)
             jacobian.assemble()
@@ -304,7 +306,7 @@ class PlasticCell:
             solver.solve(reduced, correction)
             P.mult(correction, update)
             imbalance = self._line_search(update, residual, reduced, imbalance)
-            history.append(imbalance / max(residual.norm(), _TINY))
+            history.append(imbalance / max(residual.norm(), start))
         listing = ", ".join(f"{r:.2e}" for r in history)
         raise SolverError(
             f"the cell's Newton did not converge in {self.max_iterations} iterations at the "
