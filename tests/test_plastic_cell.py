@@ -206,6 +206,8 @@ def test_a_failed_newton_raises_and_leaves_the_accepted_state(inclusion_cell):
 def test_bad_input_is_refused_with_the_value(inclusion_cell):
     with pytest.raises(ValueError, match=r"J2Phase.yield_stress must be finite and > 0, got -1"):
         J2Phase(bulk=1.0, shear=1.0, yield_stress=-1.0)
+    with pytest.raises(ValueError, match=r"the cell has no regions"):
+        PlasticCell(inclusion_cell[0], inclusion_cell[1], {}, {"matrix": STEEL})
     with pytest.raises(ValueError, match=r"regions \['inclusion'\] have no phase"):
         PlasticCell(*inclusion_cell, {"matrix": STEEL})
     with pytest.raises(ValueError, match=r"elastic phase needs finite K, G > 0, got \(1.0, 0.0\)"):

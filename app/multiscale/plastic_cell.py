@@ -172,6 +172,8 @@ class PlasticCell:
         tolerance: float = 1e-12,
         max_iterations: int = 25,
     ):
+        if not regions:
+            raise ValueError("the cell has no regions: its mesh names no phase")
         missing = sorted(set(regions) - set(phases))
         if missing:
             raise ValueError(f"the cell's regions {missing} have no phase ({sorted(phases)})")
