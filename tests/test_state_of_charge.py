@@ -1,21 +1,14 @@
 """The state-of-charge window (app/state_of_charge.py) against its closed form for linear
-open-circuit potentials, found without SciPy's optimize module (0.3 s of every battery run) by
-a Brent iteration that gives SciPy's brentq roots to the bit."""
-
-import math
-import subprocess
-import sys
-from pathlib import Path
+open-circuit potentials."""
 
 import pytest
 
-from app.state_of_charge import ROOT_RTOL, ROOT_XTOL, Electrode, _brent, soc_at_voltage, window
+from app.state_of_charge import Electrode, soc_at_voltage, window
 
 # U_n(x) = A - B x, U_p(y) = C - D y: every root of the algorithm is that of a linear equation
 A, B, C, D = 0.8, 0.7, 4.6, 1.5
 Q_N, Q_P = 1.3, 1.1  # capacities [mol/m^2]
 X_START, Y_START = 0.8, 0.3
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _electrodes() -> tuple[Electrode, Electrode]:
@@ -47,33 +40,3 @@ def test_soc_at_voltage_is_linear_between_the_ends():
     # linear potentials and a linear path in (x, y): the voltage is linear in the SOC
     soc = soc_at_voltage(limits, negative.ocp, positive.ocp, 3.25)
     assert soc == pytest.approx(0.25, abs=1e-13)
-
-
-def test_no_scipy_optimize_is_imported():
-    script = (
-        "import sys; from tests.test_state_of_charge import _electrodes; "
-        "from app.state_of_charge import window; window(*_electrodes(), 3.0, 4.0); "
-        "print('scipy.optimize' in sys.modules)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT
-    )
-    assert result.stdout.strip() == "False", result.stderr
-
-
-@pytest.mark.parametrize("steepness", [0.3, 3.0, 30.0])
-@pytest.mark.parametrize("root", [0.013, 0.5, 0.9871])
-def test_roots_are_brentqs_to_the_bit(steepness, root):
-    """Open-circuit-like curves (a steep tanh step on a slope, an exponential, a logarithm)."""
-    from scipy.optimize import brentq  # here: the subprocess below imports this module
-
-    curves = [
-        lambda x: math.tanh(steepness * (x - root)) + 0.05 * (x - root),
-        lambda x: math.exp(steepness * x) - math.exp(steepness * root),
-        lambda x: math.log(x / root) + steepness * (x - root) ** 3,
-    ]
-    low, high = 1e-9, 1 - 1e-9
-    for curve in curves:
-        ours = _brent(curve, low, high, curve(low))
-        assert ours == brentq(curve, low, high, xtol=ROOT_XTOL, rtol=ROOT_RTOL, maxiter=500)
-        assert ours == pytest.approx(root, abs=1e-14)
