@@ -7,9 +7,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import dolfinx.mesh as dmesh
+import numpy as np
 import pytest
 from mpi4py import MPI
 
+import app.meshing as meshing
 from app.errors import CaseError
 from app.meshing import MeshSpec, build_mesh
 from tests.conftest import (
@@ -163,3 +166,27 @@ def test_refined_interval_is_the_finer_interval(tmp_path):
     for ranks in (1, 2):
         refined, _ = _run(rod, tmp_path / f"refined{ranks}", ranks, "--set", "mesh.refine=2")
         assert_same_quantities(fine, refined, rtol=1e-12)
+
+
+def test_one_rank_box_is_built_without_partitioning(monkeypatch):
+    """On one rank there is nothing to distribute: no partitioner runs (the grid blocks are for
+    2 ranks and more, test above), and the box is DOLFINx's own ``create_box``, cell for cell."""
+    partitions = []
+
+    def spying_partitioner(*args):
+        partition = grid_partitioner(*args)
+
+        def spy(*call):
+            partitions.append(call)
+            return partition(*call)
+
+        return spy
+
+    grid_partitioner = meshing.grid_partitioner
+    monkeypatch.setattr(meshing, "grid_partitioner", spying_partitioner)
+    spec = MeshSpec(type="box", length=[1.0, 2.0, 1.0], cells=[3, 4, 2], cell="tetrahedron")
+    built = build_mesh(spec, MPI.COMM_SELF, Path(".")).mesh
+    assert partitions == []
+    plain = dmesh.create_box(MPI.COMM_SELF, [[0, 0, 0], [1, 2, 1]], [3, 4, 2])
+    cells = [msh.geometry.x[msh.geometry.dofmaps[0]] for msh in (built, plain)]
+    np.testing.assert_array_equal(cells[0], cells[1])
