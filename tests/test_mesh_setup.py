@@ -91,6 +91,8 @@ def test_cached_mesh_is_read_back_on_any_number_of_ranks(tmp_path):
     assert len(list((tmp_path / "meshes").iterdir())) == 1
     cached, log = _run(case, tmp_path / "cached", 1, *cache)
     assert "mesh read from the cache" in log
+    assert "from the mesh cache" in (tmp_path / "cached" / "run.log").read_text()
+    assert "from the mesh cache" not in (tmp_path / "built" / "run.log").read_text()
     assert_same_quantities(built, cached, rtol=1e-14)
     uncached, _ = _run(case, tmp_path / "np2", 2, "--set", "mesh.size=0.004")
     for attempt in ("xdmf", "partition"):  # first read from the file, then the 2-rank copy
