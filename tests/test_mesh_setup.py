@@ -10,6 +10,8 @@ from pathlib import Path
 import dolfinx.mesh as dmesh
 import numpy as np
 import pytest
+import ufl
+from dolfinx import fem
 from mpi4py import MPI
 
 import app.meshing as meshing
@@ -192,3 +194,23 @@ def test_one_rank_box_is_built_without_partitioning(monkeypatch):
     plain = dmesh.create_box(MPI.COMM_SELF, [[0, 0, 0], [1, 2, 1]], [3, 4, 2])
     cells = [msh.geometry.x[msh.geometry.dofmaps[0]] for msh in (built, plain)]
     np.testing.assert_array_equal(cells[0], cells[1])
+
+
+def test_one_rank_gmsh_mesh_is_built_without_partitioning(tmp_path, monkeypatch):
+    """A gmsh mesh on one rank is not run through a graph partitioner either; its layers and
+    boundaries keep their exact measures."""
+    made = []
+    create = dmesh.create_cell_partitioner
+    monkeypatch.setattr(dmesh, "create_cell_partitioner", lambda *a: made.append(a) or create(*a))
+    shutil.copy(ROOT / "meshes" / "two_layer.geo", tmp_path)
+    spec = MeshSpec(type="gmsh", file="two_layer.geo")
+    data = build_mesh(spec, MPI.COMM_SELF, tmp_path)
+    assert made == []
+    dx = ufl.Measure("dx", domain=data.mesh, subdomain_data=data.cell_tags)
+    ds = ufl.Measure("ds", domain=data.mesh, subdomain_data=data.facet_tags)
+    areas = [
+        fem.assemble_scalar(fem.form(1.0 * dx(data.regions[n]))) for n in ("insulation", "brick")
+    ]
+    assert areas == pytest.approx([0.05 * 0.05, 0.10 * 0.05], rel=1e-12)
+    length = fem.assemble_scalar(fem.form(1.0 * ds(data.boundaries["bottom"])))
+    assert length == pytest.approx(0.15, rel=1e-12)
