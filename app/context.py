@@ -22,7 +22,7 @@ from app.errors import did_you_mean, listing
 from app.fields import FieldStore
 from app.forms import FormRules
 from app.meshing import MeshData
-from app.parameter_set import ParameterTable
+from app.parameter_constants import ParameterConstants
 from app.parameters import Surrogate, walk_values
 from app.timeint import TimeScheme
 
@@ -58,54 +58,6 @@ def not_integrable(name: str, data: MeshData) -> BadValue | None:
         fix=f"fix a value on '{name}' (a Dirichlet condition), or apply the term on a "
         f"boundary: {listing(data.boundaries)}",
     )
-
-
-class ParameterConstants:
-    """The constants of a case's parameter set as ``fem.Constant`` objects: one per name and
-    mesh, shared by every form on that mesh. Setting a value (:meth:`set`, or a protocol
-    control's ``value``) updates them, and the constants defined from it, without recompiling.
-    """
-
-    def __init__(self, table: ParameterTable | None):
-        self.table = table
-        self._meshes: list[tuple[Any, dict[str, fem.Constant]]] = []
-
-    def on(self, mesh: Any) -> dict[str, fem.Constant]:
-        """Every constant by name, on ``mesh`` (none without a parameter set)."""
-        if self.table is None:
-            return {}
-        for known, constants in self._meshes:
-            if known is mesh:
-                return constants
-        values = self.table.values()
-        constants = {n: fem.Constant(mesh, PETSc.ScalarType(v)) for n, v in values.items()}
-        self._meshes.append((mesh, constants))
-        return constants
-
-    def set(self, name: str, value: float) -> None:
-        """Change a constant everywhere (and what is defined from it)."""
-        for changed in self.table.set_value(name, value):
-            for _, constants in self._meshes:
-                constants[changed].value = self.table.constants[changed].value
-
-    def control(self, name: str) -> ParameterControl:
-        """What a protocol step sets: an object whose ``value`` is this constant."""
-        return ParameterControl(self, name)
-
-
-class ParameterControl:
-    """A parameter-set constant as a protocol control target (``value = ...`` sets it)."""
-
-    def __init__(self, constants: ParameterConstants, name: str):
-        self._constants, self.name = constants, name
-
-    @property
-    def value(self) -> float:
-        return self._constants.table.constants[self.name].value
-
-    @value.setter
-    def value(self, value: float) -> None:
-        self._constants.set(self.name, value)
 
 
 class FormContext(Context):

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from app.case import LoadedCase
-from app.context import FormContext, ParameterConstants, parameter_owner
+from app.context import FormContext, parameter_owner
 from app.contracts import Formula, Value
 from app.errors import CaseError, did_you_mean
+from app.parameter_constants import ParameterConstants
 from app.units import compatible, si_factor
 
 

@@ -32,13 +32,13 @@ from mpi4py import MPI
 from pydantic import Field, field_validator
 
 from app.acceleration import accelerator
-from app.context import ParameterConstants
 from app.contracts import Parameters, Physics
 from app.errors import CaseError, SolverError, did_you_mean, listing, shown
 from app.fields import FieldStore, owned, owned_size
 from app.forms import FormRules
 from app.groups import Group, blame
 from app.meshing import MeshData
+from app.parameter_constants import ParameterConstants
 from app.registry import FieldGraph
 from app.solve_system import SolveReport
 from app.timeint import TimeScheme

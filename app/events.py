@@ -18,8 +18,9 @@ parameter it sets, the value it sets when the step gives none, and for bare thre
 
 A step with "to" ramps its control instead of setting it ("Ramp to 180 degC at 2 K/min"): the
 constant moves linearly from the value it has at the step's start, is set to its value at the
-end of every time step (where implicit schemes evaluate the forcing), and the step ends when it
-reaches the target.
+end of every time step (where implicit schemes evaluate the forcing; Crank-Nicolson's old level
+reads its value at the step's start, app/timeint.py), and the step ends when it reaches the
+target.
 """
 
 from __future__ import annotations

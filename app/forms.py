@@ -41,6 +41,7 @@ from ufl.corealg.traversal import unique_pre_traversal
 
 from app.contracts import BadValue
 from app.domain_forms import ConstantAliases, localised
+from app.timeint import StartValues
 
 NONLINEAR_EXTRA = 2
 
@@ -66,16 +67,20 @@ class FormRules:
             (filled by the contexts).
         aliases: The constants of one mesh as constants of the meshes they are integrated
             over (app/domain_forms.py).
+        start_values: The constants a protocol changes, with their values at a step's start.
     """
 
     quadrature_degree: int | None = None
     controlled: frozenset[int] = frozenset()
     zeros: dict[Any, tuple[str, Any]] = field(default_factory=dict)
     aliases: ConstantAliases = field(default_factory=ConstantAliases)
+    start_values: StartValues = field(default_factory=StartValues)
 
     def built(self, instance: str, value: Any, constant: Any) -> None:
         """Record the constant a context built for a parameter value of an instance."""
-        if float(constant.value) == 0.0 and id(value) not in self.controlled:
+        if id(value) in self.controlled:
+            self.start_values.track(constant)
+        elif float(constant.value) == 0.0:
             self.zeros[constant] = (instance, value)
 
     def degree(self, msh: mesh.Mesh, field_degree: int, nonlinear: bool) -> int:

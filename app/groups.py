@@ -30,7 +30,7 @@ import ufl
 from dolfinx import fem
 
 from app.conditions import BoundaryValue, FixedValue, fixed_value, pinned
-from app.context import FormContext, ParameterConstants, unknown
+from app.context import FormContext, unknown
 from app.contracts import BadValue, Physics
 from app.domain_forms import check_integrals
 from app.domains import Evaluation
@@ -39,6 +39,7 @@ from app.fields import Field, FieldStore
 from app.forms import FormRules, adjustable, nonpolynomial, with_degree
 from app.group_stepping import GroupStepping
 from app.meshing import MeshData
+from app.parameter_constants import ParameterConstants
 from app.pointwise import pointwise_degrees
 from app.rates import Rates
 from app.registry import FieldGraph
@@ -207,7 +208,10 @@ class Group(GroupStepping):
         self.rows = self._rows()
         self.transient = {row.field.spec.name for row in self.rows if row.transient}
         zeros = self.rules.zeros
-        blocks = [self.scheme.discretise(row, self.unknowns, self._store) for row in self.rows]
+        start = self.rules.start_values
+        blocks = [
+            self.scheme.discretise(row, self.unknowns, self._store, start) for row in self.rows
+        ]
         blocks = [None if block is None else self.rules.localise(block, zeros) for block in blocks]
         for field, block in zip(self.unknowns, blocks, strict=True):
             if block is None or block.empty():

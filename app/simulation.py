@@ -33,11 +33,7 @@ from mpi4py import MPI
 from app import output_quantities, runner
 from app.case import LoadedCase, load_case
 from app.checkpoint import Checkpoint
-from app.context import (
-    FormContext,
-    ParameterConstants,
-    locate_value,
-)
+from app.context import FormContext, locate_value
 from app.contracts import BadValue, Quantity
 from app.control_targets import ControlTargets
 from app.coupling import Coupler, build_groups, link
@@ -50,6 +46,7 @@ from app.groups import Group, blame
 from app.meshing import MeshData, build_mesh
 from app.multiscale.manager import Multiscale
 from app.output import column
+from app.parameter_constants import ParameterConstants
 from app.placement import check_placement, create_fields, create_traces
 from app.probes import Probes
 from app.quantities import Quantities, add_case_columns, quantity_columns
@@ -58,7 +55,7 @@ from app.run_plot import check_plot
 from app.runner import Result
 from app.safeguards import StopRequests
 from app.solve_system import SolveReport, describe_groups
-from app.timeint import ACCURACY, ORDERS, TimeScheme
+from app.timeint import ACCURACY, ORDERS, StartValues, TimeScheme
 from app.traces import initial_guess
 
 log = logging.getLogger("scalebridge")
@@ -73,7 +70,8 @@ class Simulation:
         self.loaded, self.comm = loaded, comm
         self.case, self.physics = loaded.case, loaded.physics
         self.graph = check_contracts(self.physics, loaded.parameters)
-        self.parameter_constants = ParameterConstants(loaded.parameters)
+        self.start_values = StartValues()  # of the constants a protocol changes (CN reads them)
+        self.parameter_constants = ParameterConstants(loaded.parameters, self.start_values)
         self.targets = ControlTargets(loaded, self.context, self.parameter_constants)
         self.mesh_data: MeshData | None = None
         self.groups: list[Group] = []
@@ -117,7 +115,11 @@ class Simulation:
             self.case, self.physics, self.store, self.loaded.base_dir, self.comm
         )
         self._static: set[Any] = set()
-        rules = FormRules(self.case.solver.quadrature_degree, self.targets.controlled())
+        rules = FormRules(
+            self.case.solver.quadrature_degree,
+            self.targets.controlled(),
+            start_values=self.start_values,
+        )
         with self._located():
             self.groups = build_groups(
                 self.case.coupling,
@@ -369,7 +371,11 @@ class Simulation:
     def step(self, start: float, dt: float) -> SolveReport:
         """Solve the step from ``start``; on failure the state is back at ``start``. With
         surrogates, the step may be solved again with refreshed properties."""
-        for ramp in self._stage.ramps if self._stage else ():
+        ramps = self._stage.ramps if self._stage else []
+        for ramp in ramps:  # at the step's start also after a rejected try
+            ramp.constant.value = ramp.value_at(start)
+        self.start_values.record()
+        for ramp in ramps:
             ramp.constant.value = ramp.value_at(start + dt)  # the forcing at the step's end
         solve = functools.partial(self.coupler.step, start, dt)
         return self.multiscale.advance(solve, self.coupler.rollback, start + dt)

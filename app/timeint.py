@@ -15,6 +15,11 @@ history would span split steps whose frozen partner fields differ)::
 
     CN:    C (u - u_n)/dt + [F(u, t) + F(u_n, t_n)]/2 = 0
 
+F(u_n, t_n) reads every constant a run changes between steps (protocol controls, the
+parameter set's constants) at its value at the step's start (:class:`StartValues`): a ramp
+sets its constant to the step's end value, and reading that at both levels would make the
+average first order in time.
+
 A storage discretises d(amount)/dt the same way, with the amount at earlier levels built from
 the earlier values of every solved field and of t. The rows of fields without a time derivative
 (potentials, constraints) are F(u, t) = 0 at the new level under every scheme: averaging them
@@ -48,11 +53,30 @@ from typing import Any, Literal
 import numpy as np
 import ufl
 from dolfinx import fem
+from ufl.domain import extract_unique_domain
 
 from app.fields import Field
 
 ORDERS = {"steady": 0, "bdf1": 1, "bdf2": 2, "cn": 1}  # history levels the rate uses
 ACCURACY = {"steady": 0, "bdf1": 1, "bdf2": 2, "cn": 2}  # order of accuracy in time
+
+
+class StartValues:
+    """The constants a run changes between steps, each with a twin holding its value at the
+    step's start (what Crank-Nicolson's old level reads)."""
+
+    def __init__(self) -> None:
+        self.twins: dict[Any, fem.Constant] = {}
+
+    def track(self, constant: fem.Constant) -> None:
+        if constant not in self.twins:
+            domain = extract_unique_domain(constant)
+            self.twins[constant] = fem.Constant(domain, constant.value.copy())
+
+    def record(self) -> None:
+        """Take the constants' present values as the start values of the next step."""
+        for constant, twin in self.twins.items():
+            twin.value = constant.value
 
 
 @dataclass
@@ -194,17 +218,25 @@ class TimeScheme:
             earlier += a2 * history[1]
         return (self.dt * target - time * earlier) / (a0 * time + self.dt)
 
-    def discretise(self, row: Row, unknowns: list[Field], fields: Iterable[Field]) -> ufl.Form:
+    def discretise(
+        self,
+        row: Row,
+        unknowns: list[Field],
+        fields: Iterable[Field],
+        start_values: StartValues | None = None,
+    ) -> ufl.Form:
         """The row's residual over the step the scheme is prepared for.
 
         Args:
             row: The field's equations.
             unknowns: The group's solved fields (their old level enters CN's average).
             fields: Every field (a storage at an earlier level reads all solved fields then).
+            start_values: The changing constants' values at the step's start (CN's old level).
         """
         form = row.operator
         if form is not None and row.transient and self.theta < 1:
-            old: dict[Any, Any] = {field.function: field.history[0] for field in unknowns}
+            old: dict[Any, Any] = dict(start_values.twins) if start_values else {}
+            old |= {field.function: field.history[0] for field in unknowns}
             old[self.t] = self.t_old
             form = self.theta * form + (1 - self.theta) * ufl.replace(form, old)
         fields = list(fields)

@@ -106,9 +106,8 @@ from physics_modules.reaction_network import (
     FieldNames,
     Reaction,
     Species,
-    concentration_power,
+    checked_reaction,
     parse_equation,
-    parse_value,
 )
 
 __all__ = ["Equation", "ReactionKinetics", "parse_equation"]
@@ -163,22 +162,7 @@ class ReactionKinetics(Physics):
                         f"species {name!r}: use a name, not x, y, z, t, pi or a field's"
                     )
             for key, reaction in self.reactions.items():
-                where = f"reactions.{key}"
-                eq = parse_equation(reaction.equation)
-                for name in [*eq.reactants, *eq.products]:
-                    if name not in species:
-                        raise ValueError(f"{where}.equation: species '{name}' is not declared")
-                used |= {name for name, nu in eq.net.items() if nu != 0}
-                minerals = [n for n in {**eq.reactants, **eq.products} if species[n].molar_volume]
-                if reaction.law == "saturation" and len(minerals) != 1:
-                    raise ValueError(
-                        f"{where}: law = 'saturation' needs 1 mineral, not {len(minerals)}"
-                    )
-                for key2 in ("orders", "reverse_orders"):
-                    if set(getattr(reaction, key2)) & set(minerals):
-                        raise ValueError(f"{where}.{key2}: minerals have activity 1, no order")
-                self._balanced(where, eq)
-                self._parse_constants(where, reaction, eq)
+                used |= checked_reaction(f"reactions.{key}", reaction, species)
             unused = sorted(set(species) - used)
             if unused:
                 raise ValueError(f"species {', '.join(unused)} take part in no reaction")
@@ -208,41 +192,6 @@ class ReactionKinetics(Physics):
                     "field, x, y, z, t or pi"
                 )
             return self
-
-        def _balanced(self, where: str, eq: Equation) -> None:
-            """Element balance, where every species of the equation has a composition."""
-            if not all(self.species[name].composition for name in eq.net):
-                return
-            elements = {e for name in eq.net for e in self.species[name].composition}
-            for element in sorted(elements):
-                change = sum(
-                    nu * self.species[n].composition.get(element, 0.0) for n, nu in eq.net.items()
-                )
-                if abs(change) > 1e-12:
-                    raise ValueError(f"{where}.equation: element {element} does not balance")
-
-        def _order(self, side: dict[str, float], orders: dict[str, float]) -> float:
-            return sum(
-                orders.get(n, nu) for n, nu in side.items() if not self.species[n].molar_volume
-            )
-
-        def _parse_constants(self, where: str, reaction: Reaction, eq: Equation) -> None:
-            """Rate and equilibrium constants in the SI units their law and orders imply."""
-            forward = self._order(eq.reactants, reaction.orders)
-            reverse = self._order(eq.products, reaction.reverse_orders)
-            units = {"rate_constant": "mol/(m^2*s)", "equilibrium_constant": reverse - forward}
-            if reaction.law == "mass_action":
-                units = {"rate_constant": 1 - forward, "reverse_rate_constant": 1 - reverse}
-                units["equilibrium_constant"] = reverse - forward
-            for key, unit in units.items():
-                unit = (
-                    unit
-                    if isinstance(unit, str)
-                    else concentration_power(unit, key != "equilibrium_constant")
-                )
-                if getattr(reaction, key) is not None:
-                    value = parse_value(getattr(reaction, key), unit, f"{where}.{key} (in {unit})")
-                    object.__setattr__(reaction, key, value)
 
     # Contracts ------------------------------------------------------------------------------
     def _minerals(self) -> dict[str, float]:

@@ -174,6 +174,55 @@ class Reaction(Parameters):
         return self
 
 
+def checked_reaction(where: str, reaction: Reaction, species: dict[str, Species]) -> set[str]:
+    """Check a reaction against the declared species, parse its constants in the SI units its
+    law and orders imply, and return the species it changes."""
+    eq = parse_equation(reaction.equation)
+    for name in [*eq.reactants, *eq.products]:
+        if name not in species:
+            raise ValueError(f"{where}.equation: species '{name}' is not declared")
+    minerals = [n for n in {**eq.reactants, **eq.products} if species[n].molar_volume]
+    if reaction.law == "saturation" and len(minerals) != 1:
+        raise ValueError(f"{where}: law = 'saturation' needs 1 mineral, not {len(minerals)}")
+    for key in ("orders", "reverse_orders"):
+        if set(getattr(reaction, key)) & set(minerals):
+            raise ValueError(f"{where}.{key}: minerals have activity 1, no order")
+    _check_balance(where, eq, species)
+    _parse_constants(where, reaction, eq, species)
+    return {name for name, nu in eq.net.items() if nu != 0}
+
+
+def _check_balance(where: str, eq: Equation, species: dict[str, Species]) -> None:
+    """Element balance, where every species of the equation has a composition."""
+    if not all(species[name].composition for name in eq.net):
+        return
+    elements = {e for name in eq.net for e in species[name].composition}
+    for element in sorted(elements):
+        change = sum(nu * species[n].composition.get(element, 0.0) for n, nu in eq.net.items())
+        if abs(change) > 1e-12:
+            raise ValueError(f"{where}.equation: element {element} does not balance")
+
+
+def _parse_constants(
+    where: str, reaction: Reaction, eq: Equation, species: dict[str, Species]
+) -> None:
+    def order(side: dict[str, float], orders: dict[str, float]) -> float:
+        return sum(orders.get(n, nu) for n, nu in side.items() if not species[n].molar_volume)
+
+    forward = order(eq.reactants, reaction.orders)
+    reverse = order(eq.products, reaction.reverse_orders)
+    units = {"rate_constant": "mol/(m^2*s)", "equilibrium_constant": reverse - forward}
+    if reaction.law == "mass_action":
+        units = {"rate_constant": 1 - forward, "reverse_rate_constant": 1 - reverse}
+        units["equilibrium_constant"] = reverse - forward
+    for key, unit in units.items():
+        if not isinstance(unit, str):
+            unit = concentration_power(unit, key != "equilibrium_constant")
+        if getattr(reaction, key) is not None:
+            value = parse_value(getattr(reaction, key), unit, f"{where}.{key} (in {unit})")
+            object.__setattr__(reaction, key, value)
+
+
 class Clock(Parameters):
     """A cellwise clock theta (s): d(theta)/dt = rate."""
 

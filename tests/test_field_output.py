@@ -11,14 +11,14 @@ import pytest
 from dolfinx import fem, mesh
 from mpi4py import MPI
 
-from app import plotting
+from app import run_reader
 from app.output import FieldOutput, FieldWriter, _OutputCopy
 from tests.conftest import CASES, scalebridge
 
 
 def nodal_values(run, name: str) -> tuple[np.ndarray, np.ndarray]:
     """A field's values at the last output time, one row per node, sorted by coordinates."""
-    data = plotting.read_snapshot(plotting.open_run(run).fields[name], -1)
+    data = run_reader.read_snapshot(run_reader.open_run(run).fields[name], -1)
     points = np.round(np.asarray(data.points), 12)
     order = np.lexsort(points.T[::-1])
     return points[order], np.asarray(data.point_data[name])[order]
@@ -118,21 +118,21 @@ def test_2d_tensors_are_written_as_3x3_in_xdmf(tmp_path):
     back as plot reads it; a 2D vector as [x, y, 0]."""
     msh = unit_square()
     write_once(tmp_path, tensor_fields(msh))
-    run = {s.name: s for s in plotting._index_xdmf(tmp_path / "fields.xdmf")}
-    cellwise = plotting.read_snapshot(run["s"], 0).cell_data["s"]
+    run = {s.name: s for s in run_reader._index_xdmf(tmp_path / "fields.xdmf")}
+    cellwise = run_reader.read_snapshot(run["s"], 0).cell_data["s"]
     assert cellwise.shape == (32, 9)
     x_mid = cellwise[:, 4] - 4  # yy = 4 + x at the centroid
     assert np.abs(cellwise - np.outer(np.ones(32), [1, 2, 0, 3, 4, 0, 0, 0, 0])
                   - np.outer(x_mid, [0, 0, 0, 0, 1, 0, 0, 0, 0])).max() < 1e-14  # fmt: skip
     assert x_mid.min() > 0 and x_mid.max() < 1
-    data = plotting.read_snapshot(run["e"], 0)
+    data = run_reader.read_snapshot(run["e"], 0)
     points, nodal = np.asarray(data.points), np.asarray(data.point_data["e"])
     expected = np.zeros((len(points), 9))
     expected[:, [0, 1, 3, 4]] = np.column_stack(
         [5 + points[:, 0], 6 + 0 * points[:, 0], 7 + 0 * points[:, 0], 8 + points[:, 1]]
     )
     assert np.abs(nodal - expected).max() < 1e-14
-    velocity = plotting.read_snapshot(run["v"], 0).point_data["v"]
+    velocity = run_reader.read_snapshot(run["v"], 0).point_data["v"]
     assert velocity.shape == (25, 3) and np.abs(velocity[:, 2]).max() == 0
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from matplotlib import colormaps
 
-from app import plotting
+from app import plotting, run_reader
 from app.cli import main
 from tests.conftest import CASES, read_quantities, scalebridge
 
@@ -97,7 +97,7 @@ def test_default_columns_leave_out_flat_ones(plate_np2, tmp_path, capsys):
     """The plate's insulated sides and absent source give zero heat flows, and its heater
     delivers a constant 2 kW/m for these two minutes: by default only the columns that change
     are drawn, temperatures among them (the headline plot showed four flat zeros first)."""
-    run = plotting.open_run(plate_np2)
+    run = run_reader.open_run(plate_np2)
     assert plotting.quantity_columns([run], None) == [
         "heat_flow_right_W_per_m", "heat_flow_top_W_per_m", "stored_energy_J_per_m",
         "max_temperature_K", "min_temperature_K",
@@ -126,8 +126,8 @@ def test_default_columns_leave_out_flat_ones(plate_np2, tmp_path, capsys):
 def test_colour_bars_carry_the_units(plate_np2, tmp_path, monkeypatch):
     """The run folder's fields.json gives each field's units; the snapshots' colour bars show
     them (as their titles, read from the plotter before it draws)."""
-    assert plotting.open_run(plate_np2).units == {"temperature": "K", "heat_flux": "W/m^2"}
-    pv = plotting._pyvista()
+    assert run_reader.open_run(plate_np2).units == {"temperature": "K", "heat_flux": "W/m^2"}
+    pv = run_reader.offscreen_pyvista()
     titles, screenshot = [], pv.Plotter.screenshot
 
     def record(plotter, *args, **kwargs):
@@ -141,18 +141,18 @@ def test_colour_bars_carry_the_units(plate_np2, tmp_path, monkeypatch):
 
 def test_snapshot_holds_the_written_values(plate_np2):
     """What the snapshots draw: the whole mesh and the field's values at each output time."""
-    run = plotting.open_run(plate_np2)
+    run = run_reader.open_run(plate_np2)
     assert set(run.fields) == {"temperature", "heat_flux"}
     series = run.fields["temperature"]
     assert series.times == [0.0, 60.0, 120.0]
     quantities = read_quantities(plate_np2)
     for index in range(3):
-        data = plotting.read_snapshot(series, index)
+        data = run_reader.read_snapshot(series, index)
         assert (data.n_points, data.n_cells) == (41 * 21, 2 * 40 * 20)
         values = np.asarray(data.point_data["temperature"])
         assert values.min() == pytest.approx(quantities["min_temperature_K"][index], rel=1e-11)
         assert values.max() == pytest.approx(quantities["max_temperature_K"][index], rel=1e-11)
-    flux = plotting.read_snapshot(run.fields["heat_flux"], -1).cell_data["heat_flux"]
+    flux = run_reader.read_snapshot(run.fields["heat_flux"], -1).cell_data["heat_flux"]
     assert flux.shape == (1600, 3) and np.abs(flux[:, 2]).max() == 0
     assert np.linalg.norm(flux, axis=1).max() > 1e4  # 40 kW/m^2 enters under the heater
 
@@ -224,8 +224,8 @@ def test_p2_vtx_is_written_at_degree_two(plate_np2, plate_weak_p2):
         plate_np2 / "fields.bp" / "data.0"
     ).stat().st_size
     assert ratio > 2.5, ratio
-    p2 = plotting.open_run(plate_weak_p2).fields["temperature"]
-    assert plotting.read_snapshot(p2, -1).n_points == 861
+    p2 = run_reader.open_run(plate_weak_p2).fields["temperature"]
+    assert run_reader.read_snapshot(p2, -1).n_points == 861
 
 
 def test_every_cycle_thins_field_output(tmp_path):
@@ -238,7 +238,7 @@ def test_every_cycle_thins_field_output(tmp_path):
     assert process.returncode == 0, process.stderr
     cycles = np.array(read_quantities(out)["cycle"])
     assert set(cycles) == {0, 1, 2}
-    written = plotting.open_run(out).fields["temperature"].times
+    written = run_reader.open_run(out).fields["temperature"].times
     times = np.array(read_quantities(out)["time_s"])
     kept = times[np.isin(cycles, [0, 2])]
     assert len(written) == len(kept) < len(times)  # measured: 135 of 199
@@ -272,9 +272,9 @@ def test_fields_on_a_submesh_get_their_own_files(tmp_path):
     names = {path.name for path in tmp_path.iterdir()}
     assert {"fields.xdmf", "fields_left.xdmf", "fields.bp", "fields_left.bp"} <= names
     assert "view.py" in names
-    files = {s.name: s for path in tmp_path.glob("*.xdmf") for s in plotting._index_xdmf(path)}
+    files = {s.name: s for path in tmp_path.glob("*.xdmf") for s in run_reader._index_xdmf(path)}
     assert files["u"].file.name == "fields.xdmf" and files["c"].file.name == "fields_left.xdmf"
-    data = plotting.read_snapshot(files["c"], -1)
+    data = run_reader.read_snapshot(files["c"], -1)
     assert data.n_cells == len(left) == 32  # the left half of 8 x 4 x 2 triangles
     values = np.asarray(data.point_data["c"])
     assert values.min() == pytest.approx(-1.0) and values.max() == pytest.approx(1.0)
@@ -297,7 +297,7 @@ def test_discontinuous_fields_are_written_alike_on_any_partition(plate_weak_p2, 
     assert process.returncode == 0, process.stderr
     nodal = []
     for run in (plate_weak_p2, out):
-        data = plotting.read_snapshot(plotting.open_run(run).fields["heat_flux"], -1)
+        data = run_reader.read_snapshot(run_reader.open_run(run).fields["heat_flux"], -1)
         points = np.round(np.asarray(data.points), 9)
         order = np.lexsort(points.T[::-1])
         nodal.append(np.asarray(data.point_data["heat_flux"])[order])
