@@ -179,8 +179,8 @@ def test_cellwise_constants_are_written_without_a_copy(tmp_path, monkeypatch):
     )
     write_once(tmp_path, [flux])
     assert interpolations == []
-    (series,) = plotting._index_xdmf(tmp_path / "fields.xdmf")
-    written = plotting.read_snapshot(series, 0).cell_data["q"]
+    (series,) = run_reader._index_xdmf(tmp_path / "fields.xdmf")
+    written = run_reader.read_snapshot(series, 0).cell_data["q"]
     assert written.shape == (48, 3)
     np.testing.assert_array_equal(
         np.sort(written, axis=0), np.sort(flux.x.array.reshape(-1, 3), axis=0)
