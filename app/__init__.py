@@ -17,6 +17,11 @@ from importlib.metadata import PackageNotFoundError, version
 with contextlib.suppress(ImportError):
     import dolfinx_solver  # noqa: F401
 
+from app import jit_cache
+
+# Before any form is compiled: FFCx 0.11 lists its whole cache folder on every cached form.
+jit_cache.install()
+
 try:
     __version__ = version("scalebridge")
 except PackageNotFoundError:  # running from a source tree that was never installed

@@ -40,6 +40,7 @@ from app.parameters import (
     unit_rule,
 )
 from app.quantity_spec import Quantity
+from app.return_mapping import J2History, J2Material, J2Step, deviatoric, j2_return_mapping
 from app.units import parse_units
 
 if TYPE_CHECKING:
@@ -67,6 +68,9 @@ __all__ = [
     "FieldSpec",
     "Formula",
     "InternalVariable",
+    "J2History",
+    "J2Material",
+    "J2Step",
     "Modes",
     "Parameters",
     "PerDimension",
@@ -75,7 +79,9 @@ __all__ = [
     "Property",
     "Quantity",
     "Value",
+    "deviatoric",
     "extent",
+    "j2_return_mapping",
     "one_of",
     "parse_property",
     "parse_units",

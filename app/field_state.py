@@ -23,7 +23,6 @@ import numpy as np
 from dolfinx import fem
 from dolfinx import mesh as dmesh
 from mpi4py import MPI
-from scipy.spatial import cKDTree
 
 from app.errors import CaseError, ScaleBridgeError
 
@@ -139,6 +138,9 @@ class SolvedFields:
         rows = np.zeros(len(keys.keys), dtype=np.int64)
         unmatched = len(keys.keys)
         if len(saved_keys):
+            # imported here: SciPy's spatial module costs a run that never restarts 0.2-0.4 s
+            from scipy.spatial import cKDTree
+
             distance, rows = cKDTree(saved_keys).query(keys.keys, distance_upper_bound=tolerance)
             unmatched = int(np.count_nonzero(~np.isfinite(distance)))
         unmatched = comm.allreduce(unmatched, op=MPI.SUM)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from app.fields import Field, owned
-from app.solve_system import SolveReport, System, jacobian_blocks
+from app.solve_system import SolveReport, System
 from app.solvers import make_solver
 
 
@@ -58,17 +58,16 @@ class GroupStepping:
     def _algebraic_solver(self, algebraic: list[Field]) -> Any:
         """A solver of the rows of ``algebraic`` for those fields alone."""
         names = {field.spec.name for field in algebraic}
-        blocks = [
-            block
-            for field, block in zip(self.unknowns, self.system.residuals, strict=True)
-            if field.spec.name in names
-        ]
+        rows = [i for i, field in enumerate(self.unknowns) if field.spec.name in names]
+        blocks = [self.system.residuals[i] for i in rows]
+        # their blocks of the group's Jacobian: the same forms, not differentiated again
+        jacobian = [[self.system.jacobian[i][j] for j in rows] for i in rows]
         functions = [field.function for field in algebraic]
         single = algebraic[0].spec.name if len(algebraic) == 1 else None
         system = System(
             functions,
             blocks,
-            jacobian_blocks(blocks, functions),
+            jacobian,
             [fixed.condition for fixed in self.fixed if fixed.field in names],
             self.system.spd,
             self._static,

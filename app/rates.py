@@ -22,7 +22,8 @@ costs more than a run's steps). CG needs a symmetric operator: every time term a
 capacity (C du/dt); a storage of an amount that reads several fields couples their rates
 unsymmetrically, and takes GMRES with the same preconditioner.
 
-The solver is set up on first use, so runs that report no reaction never build it. Under BDF the
+The system is differentiated and its solver set up on first use, so runs that report no
+reaction never build them. Under BDF the
 rates serve only rows that follow no step (the first, or an event checked at a stage's start),
 so a large system releases its matrix after each use rather than hold it through the run.
 """
@@ -30,6 +31,7 @@ so a large system releases its matrix after each use rather than hold it through
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from typing import Any
 
 import ufl
@@ -84,18 +86,8 @@ class Rates:
         names = set(self.residuals)
         conditions = [condition.rate(scheme.t) for condition in fixed if condition.field in names]
         self._values = [value for _, value in conditions if value is not None]
-        unknowns = list(self.rates.values())
-        blocks = list(self.residuals.values())
-        self.system = System(
-            unknowns,
-            blocks,
-            jacobian_blocks(blocks, unknowns),
-            [bc for bc, _ in conditions],
-            False,
-            static,
-            None,
-            entity_maps,
-        )
+        self._bcs = [bc for bc, _ in conditions]
+        self._static, self._entity_maps = static, entity_maps
         self._t = scheme.t
         self._solver = None
         self._compiled = False
@@ -105,6 +97,16 @@ class Rates:
             for term in row.terms
         )
         self._preset = "cg_jacobi" if symmetric else "gmres_jacobi"
+
+    @cached_property
+    def system(self) -> System:
+        """The rates' linear system, differentiated on first use: most runs never solve it."""
+        unknowns = list(self.rates.values())
+        blocks = list(self.residuals.values())
+        jacobian = jacobian_blocks(blocks, unknowns)
+        return System(
+            unknowns, blocks, jacobian, self._bcs, False, self._static, None, self._entity_maps
+        )
 
     def solve(self, solver_spec: Any, domains: Domains) -> None:
         """Solve for the rates at the current state (compiling on first use).

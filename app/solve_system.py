@@ -101,11 +101,17 @@ def jacobian_blocks(
     blocks: list[ufl.Form], unknowns: list[fem.Function]
 ) -> list[list[ufl.Form | None]]:
     """dF_i/du_j by ``ufl.derivative``; None where a block is structurally zero (assembling it
-    across meshes without an entity map would fail)."""
+    across meshes without an entity map would fail). A residual that does not read u_j has no
+    derivative by it: that block is None without differentiating the whole residual (most
+    blocks of a coupled system, each costing as much UFL work as a block that is there)."""
     rows = []
     for block in blocks:
         row = []
+        read = set(block.coefficients())
         for u in unknowns:
+            if u not in read:
+                row.append(None)
+                continue
             du = ufl.TrialFunction(u.function_space)
             J = ufl.algorithms.expand_derivatives(ufl.derivative(block, u, du))
             row.append(None if J.empty() else J)

@@ -3,9 +3,10 @@ as a whole process, import, build, solve and write, against PyBaMM's DFN doing t
 (benchmarks/plain_pybamm_dfn.py: default options, mesh and IDAKLU solver).
 
 Both write their quantities to a CSV and no field files (``output.xdmf = false``). The JIT
-cache is a fresh folder (``XDG_CACHE_HOME``) unless ``--shared-cache``: FFCx keeps every form
-ever compiled in one flat folder, and loading a cached form lists that folder (46 ms each at
-54,000 entries, 12 of a run's 43 s on a machine that has run the test suite many times). One
+cache is a fresh folder (``XDG_CACHE_HOME``) unless ``--shared-cache`` (the user's): either
+gives the same times since app/jit_cache.py loads a cached form by its path (FFCx 0.11 listed
+its flat cache folder for every cached form, 46 ms each at 54,000 entries; measured at 73,000
+entries: 3.4-3.5 CPU-s a run with either folder, 9.3 with the shared one before). One
 untimed run of each warms the caches; then the two alternate for ``--repeats`` rounds
 (paired: slow drifts of a shared machine hit both alike). Reports median wall time, median CPU
 time (user + system of the process: on a loaded machine the wall time waits for the CPU, the

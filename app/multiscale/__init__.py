@@ -11,6 +11,8 @@ Where things live:
 * ``laws``, ``backbones``, ``surrogate``: closed forms, the bounded maps between properties and
   what is learned, and the Gaussian-process surrogate;
 * ``batch``, ``database``: RVE solves on sub-communicators, and their JSON-lines records;
+* ``plastic_cell``, ``ensemble``: nonlinear cells with a J2 history (strain increment in, average
+  stress and consistent tangent out), one per macro point on sub-communicators;
 * ``properties``, ``served``, ``manager``: what a ``{ surrogate = ... }`` parameter receives, one
   surrogate during a run, and the hooks the simulation calls around each step;
 * ``plot``: the PNG of a surrogate against its training points.

@@ -175,7 +175,7 @@ class CellProblem:
         A = fem_petsc.assemble_matrix(self._operator)
         A.assemble()
         P = prolongation(self.space)
-        solver = _lu(reduced_operator(A, P))
+        solver = lu_solver(reduced_operator(A, P))
         b = fem_petsc.create_vector(self.space)
         reduced, x = P.createVecRight(), P.createVecRight()
         columns = []
@@ -195,7 +195,7 @@ class CellProblem:
         bc = fem.dirichletbc(zero, dofs, self.space)
         A = fem_petsc.assemble_matrix(self._operator, bcs=[bc])
         A.assemble()
-        solver = _lu(A)
+        solver = lu_solver(A)
         b = fem_petsc.create_vector(self.space)
         columns = []
         for load in self._basis():
@@ -215,7 +215,7 @@ class CellProblem:
         A.assemble()
         rows = self._gauge_rows()
         A.zeroRowsColumns(rows, diag=1.0)
-        solver = _lu(A)
+        solver = lu_solver(A)
         b = fem_petsc.create_vector(self.space)
         columns = []
         for load in self._basis():
@@ -258,7 +258,7 @@ def _constant(tensor: np.ndarray) -> Any:
     return ufl.as_tensor(tensor.tolist()) if tensor.ndim else float(tensor)
 
 
-def _lu(A: PETSc.Mat) -> PETSc.KSP:
+def lu_solver(A: PETSc.Mat) -> PETSc.KSP:
     solver = PETSc.KSP().create(A.getComm())
     solver.setOptionsPrefix(f"rve_{next(_prefixes)}_")
     solver.setOperators(A)

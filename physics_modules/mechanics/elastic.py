@@ -8,6 +8,8 @@ from typing import Any
 
 import ufl
 
+from app.contracts import deviatoric
+
 #: A law as the plug-in holds it per region: the 3x3 normal block of the stiffness and the shear
 #: moduli [G12, G13, G23].
 Law = tuple[list[list[Any]], list[Any]]
@@ -19,11 +21,6 @@ def in_3d(tensor: Any, zz: Any = 0) -> Any:
         return tensor
     t = tensor
     return ufl.as_matrix([[t[0, 0], t[0, 1], 0], [t[1, 0], t[1, 1], 0], [0, 0, zz]])
-
-
-def deviatoric(tensor: Any) -> Any:
-    """The deviatoric part of a 3x3 tensor."""
-    return tensor - ufl.tr(tensor) / 3 * ufl.Identity(3)
 
 
 def von_mises(stress: Any) -> Any:
