@@ -119,7 +119,9 @@ class MeshData:
     def from_cache(
         cls, msh: dmesh.Mesh, tags: dict[str, dmesh.MeshTags | None], names: dict[str, Any]
     ) -> "MeshData":
-        """The mesh data a cache entry holds (:meth:`cached_tags`, :meth:`cached_names`)."""
+        """The mesh data a cache entry holds (:meth:`cached_tags`, :meth:`cached_names`); its
+        description says so (the run's log, written after the mesh is made, shows it)."""
+        described = names | {"description": f"{names['description']}, from the mesh cache"}
         return cls(
             mesh=msh,
             cell_tags=tags["cell_tags"],
@@ -127,7 +129,7 @@ class MeshData:
             vertex_tags=tags["point_tags"],
             edge_tags=tags["edge_tags"],
             interior_boundaries=frozenset(names["interior_boundaries"]),
-            **{key: names[key] for key in _NAMED},
+            **{key: described[key] for key in _NAMED},
         )
 
 

@@ -469,8 +469,9 @@ def _builtin_mesh(spec: MeshSpec, comm: MPI.Comm) -> dmesh.Mesh:
     ghosts = dmesh.GhostMode.shared_facet
     cell_type = dmesh.CellType[cell]
     # Blocks of the grid instead of a graph partitioner, whose cost does not shrink with ranks.
+    # One rank has nothing to distribute: without a partitioner DOLFINx skips that work.
     axis_order = (1, 0) if cell == "quadrilateral" else tuple(range(spec.dim))
-    blocks = grid_partitioner(counts, cell_type, axis_order)
+    blocks = grid_partitioner(counts, cell_type, axis_order) if comm.size > 1 else None
     if spec.type == "interval":
         return dmesh.create_interval(
             comm, counts[0], [origin[0], corners[1][0]], ghost_mode=ghosts, partitioner=blocks

@@ -74,7 +74,11 @@ def load_gmsh(
         if status == "error":
             raise CaseError(*payload)
         dim, groups = payload
-        partitioner = dmesh.create_cell_partitioner(dmesh.GhostMode.shared_facet, 2)
+        partitioner = (  # one rank has nothing to distribute: DOLFINx then skips that work
+            dmesh.create_cell_partitioner(dmesh.GhostMode.shared_facet, 2)
+            if comm.size > 1
+            else None
+        )
         data = dgmsh.model_to_mesh(gmsh.model, comm, 0, gdim=dim, partitioner=partitioner)
     finally:
         if comm.rank == 0 and gmsh.isInitialized():

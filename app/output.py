@@ -253,6 +253,8 @@ def _xdmf_space(function: fem.Function, mesh: Any) -> Any:
     if is_pointwise(space):
         return cell_mean_space(space, shape)
     if element.embedded_superdegree == 0 and element.discontinuous:
+        if element.basix_element.family == basix.ElementFamily.P and shape == space.value_shape:
+            return None  # cellwise constants as they are: a copy would cost an interpolation
         family, degree = "Discontinuous Lagrange", 0
     else:
         family, degree = "Lagrange", mesh.geometry.cmaps[0].degree

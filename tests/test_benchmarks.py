@@ -76,6 +76,24 @@ def test_benchmark_and_its_plain_reference_agree(case, tmp_path):
     assert timers["app.simulation.Simulation.step"]["calls"] >= 1
 
 
+def test_benchmark_series_reads_the_cached_mesh_and_measures_cpu_time(tmp_path):
+    """``--mesh-cache``: every timed ScaleBridge run reads the mesh its warm-up wrote (the plain
+    script builds its own), with the same answer; both variants' CPU time is recorded."""
+    run(
+        "benchmarks/run.py",
+        *("--cells", "4", "--repeats", "2", "--mesh-cache", "--out", str(tmp_path)),
+    )
+    record = json.loads((tmp_path / "heat_3d.json").read_text())
+    assert record["mesh_cache"] and record["agree"], record
+    assert [r["mesh_from_cache"] for r in record["scalebridge"]["runs"]] == [True, True]
+    for variant in ("scalebridge", "plain"):
+        cpu = [r["cpu_s"] for r in record[variant]["runs"]]
+        assert all(t > 0 for t in cpu), record
+        assert record["cpu_median_s"][variant] == pytest.approx(sum(cpu) / 2)
+    ratio = record["cpu_median_s"]["scalebridge"] / record["cpu_median_s"]["plain"]
+    assert record["ratio"]["cpu_median"] == pytest.approx(ratio)
+
+
 def test_elasticity_benchmark_runs(tmp_path):
     """Two tiny refinements, two pairs each: CG + GAMG converges, the support carries the
     weight, the timers the script reports were recorded, a size's time is the median of its

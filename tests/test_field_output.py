@@ -162,3 +162,26 @@ def test_2d_tensors_are_written_as_3x3_in_vtx(tmp_path):
     found = cellwise[(cellwise[:, :4] == [1, 2, 0, 3]).all(axis=1)]
     assert len(found) == 2  # the two cells, yy = 4 + x at their centroids
     assert np.allclose(found[:, 5:], 0) and np.allclose(sorted(found[:, 4]), [4 + 1 / 3, 4 + 2 / 3])
+
+
+def test_cellwise_constants_are_written_without_a_copy(tmp_path, monkeypatch):
+    """A DG0 vector (a heat flux) is written as it is, read back cell for cell, with no
+    interpolation into an output copy at each write."""
+    msh = mesh.create_unit_cube(MPI.COMM_SELF, 2, 2, 2)
+    flux = fem.Function(fem.functionspace(msh, ("Discontinuous Lagrange", 0, (3,))), name="q")
+    flux.interpolate(lambda x: np.vstack([x[0], 2 * x[1], 3 + x[2]]))
+    interpolations = []
+    interpolate = fem.Function.interpolate
+    monkeypatch.setattr(
+        fem.Function,
+        "interpolate",
+        lambda f, *a, **k: interpolations.append(f) or interpolate(f, *a, **k),
+    )
+    write_once(tmp_path, [flux])
+    assert interpolations == []
+    (series,) = run_reader._index_xdmf(tmp_path / "fields.xdmf")
+    written = run_reader.read_snapshot(series, 0).cell_data["q"]
+    assert written.shape == (48, 3)
+    np.testing.assert_array_equal(
+        np.sort(written, axis=0), np.sort(flux.x.array.reshape(-1, 3), axis=0)
+    )

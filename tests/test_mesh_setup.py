@@ -7,9 +7,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import dolfinx.mesh as dmesh
+import numpy as np
 import pytest
+import ufl
+from dolfinx import fem
 from mpi4py import MPI
 
+import app.meshing as meshing
 from app.errors import CaseError
 from app.meshing import MeshSpec, build_mesh
 from tests.conftest import (
@@ -88,6 +93,8 @@ def test_cached_mesh_is_read_back_on_any_number_of_ranks(tmp_path):
     assert len(list((tmp_path / "meshes").iterdir())) == 1
     cached, log = _run(case, tmp_path / "cached", 1, *cache)
     assert "mesh read from the cache" in log
+    assert "from the mesh cache" in (tmp_path / "cached" / "run.log").read_text()
+    assert "from the mesh cache" not in (tmp_path / "built" / "run.log").read_text()
     assert_same_quantities(built, cached, rtol=1e-14)
     uncached, _ = _run(case, tmp_path / "np2", 2, "--set", "mesh.size=0.004")
     for attempt in ("xdmf", "partition"):  # first read from the file, then the 2-rank copy
@@ -163,3 +170,47 @@ def test_refined_interval_is_the_finer_interval(tmp_path):
     for ranks in (1, 2):
         refined, _ = _run(rod, tmp_path / f"refined{ranks}", ranks, "--set", "mesh.refine=2")
         assert_same_quantities(fine, refined, rtol=1e-12)
+
+
+def test_one_rank_box_is_built_without_partitioning(monkeypatch):
+    """On one rank there is nothing to distribute: no partitioner runs (the grid blocks are for
+    2 ranks and more, test above), and the box is DOLFINx's own ``create_box``, cell for cell."""
+    partitions = []
+
+    def spying_partitioner(*args):
+        partition = grid_partitioner(*args)
+
+        def spy(*call):
+            partitions.append(call)
+            return partition(*call)
+
+        return spy
+
+    grid_partitioner = meshing.grid_partitioner
+    monkeypatch.setattr(meshing, "grid_partitioner", spying_partitioner)
+    spec = MeshSpec(type="box", length=[1.0, 2.0, 1.0], cells=[3, 4, 2], cell="tetrahedron")
+    built = build_mesh(spec, MPI.COMM_SELF, Path(".")).mesh
+    assert partitions == []
+    plain = dmesh.create_box(MPI.COMM_SELF, [[0, 0, 0], [1, 2, 1]], [3, 4, 2])
+    cells = [msh.geometry.x[msh.geometry.dofmaps[0]] for msh in (built, plain)]
+    np.testing.assert_array_equal(cells[0], cells[1])
+
+
+def test_one_rank_gmsh_mesh_is_built_without_partitioning(tmp_path, monkeypatch):
+    """A gmsh mesh on one rank is not run through a graph partitioner either; its layers and
+    boundaries keep their exact measures."""
+    made = []
+    create = dmesh.create_cell_partitioner
+    monkeypatch.setattr(dmesh, "create_cell_partitioner", lambda *a: made.append(a) or create(*a))
+    shutil.copy(ROOT / "meshes" / "two_layer.geo", tmp_path)
+    spec = MeshSpec(type="gmsh", file="two_layer.geo")
+    data = build_mesh(spec, MPI.COMM_SELF, tmp_path)
+    assert made == []
+    dx = ufl.Measure("dx", domain=data.mesh, subdomain_data=data.cell_tags)
+    ds = ufl.Measure("ds", domain=data.mesh, subdomain_data=data.facet_tags)
+    areas = [
+        fem.assemble_scalar(fem.form(1.0 * dx(data.regions[n]))) for n in ("insulation", "brick")
+    ]
+    assert areas == pytest.approx([0.05 * 0.05, 0.10 * 0.05], rel=1e-12)
+    length = fem.assemble_scalar(fem.form(1.0 * ds(data.boundaries["bottom"])))
+    assert length == pytest.approx(0.15, rel=1e-12)
