@@ -26,7 +26,7 @@ from app.contracts import Parameters, Physics, quantity
 from app.coupling import CouplingSpec
 from app.errors import CaseError, shown
 from app.events import EventSpec, ProtocolSpec
-from app.meshing import MeshSpec
+from app.mesh_spec import MeshSpec
 from app.multiscale.spec import SurrogateSpec
 from app.output_quantities import OutputQuantity, check_names
 from app.parameter_resolution import resolve

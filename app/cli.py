@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import typing
 from pathlib import Path
@@ -110,11 +111,22 @@ def main(argv: list[str] | None = None) -> int:
             )
             where = f"{given}: " if given else ""
             print(f"scalebridge: error: {where}{exc}", file=sys.stderr, flush=True)
+        if getattr(sys.modules.get("app.output"), "UNFINISHED", None):
+            _end_before_destructors(exc.exit_code)
         return exc.exit_code
     finally:
         if console is not None:
             log.removeHandler(console)
     return 0
+
+
+def _end_before_destructors(code: int) -> None:
+    """End the process now with ``code``: ADIOS2 would retry closing the VTX files it could not
+    finish (app/output.py) from their destructors, and failing again, abort the process."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _console_log(rank: int, quiet: bool) -> logging.Handler | None:

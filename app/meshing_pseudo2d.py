@@ -62,7 +62,7 @@ class LayerSpec(BaseModel):
 
 
 class MeshSpec(Protocol):
-    """The settings of :class:`app.meshing.MeshSpec` this module reads."""
+    """The settings of :class:`app.mesh_spec.MeshSpec` this module reads."""
 
     layers: list[LayerSpec] | None
     radial_cells: int

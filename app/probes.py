@@ -42,10 +42,11 @@ from mpi4py import MPI
 from pydantic import Field, model_validator
 
 from app.errors import CaseError, did_you_mean, listing
-from app.output import column, cut_table, open_table
+from app.output import column
 from app.parameters import Parameters, quantity
 from app.point_location import Located, bounding_box, locate
 from app.pointwise import CellMean, cell_mean_space, quadrature_degree
+from app.quantity_table import cut_table, open_table
 
 AXES = "xyz"
 
@@ -333,7 +334,7 @@ class Probes:
             self._streams[name] = open_table(path, self.profile_columns(name), resume)
 
     def state(self) -> dict[str, Any]:
-        """The profiles in a checkpoint: each file's length (app/output.py, QuantityTable)."""
+        """The profiles in a checkpoint: each file's length (app/quantity_table.py)."""
         sizes = {name: stream.tell() for name, stream in self._streams.items()}
         return {"bytes": self._comm.bcast(sizes, root=0)}
 

@@ -172,10 +172,18 @@ class RunDirectory:
             if status == "interrupted":
                 record["restart_from"] = self.checkpoint["folder"]
                 record["restart_command"] = f"scalebridge restart {self.path}"
+        text = json.dumps(record, indent=2) + "\n"
         try:
-            replace_text(self.path / PROVENANCE, json.dumps(record, indent=2) + "\n")
-        except OSError as exc:  # a full disk: the record of the last change stays
-            log.error("cannot update %s: %s", PROVENANCE, exc.strerror)
+            replace_text(self.path / PROVENANCE, text)
+        except OSError:
+            # A full disk takes no new file, but the record's own blocks take the new record
+            # (it grows by far less than a block): in place, since the run stops anyway.
+            try:
+                with (self.path / PROVENANCE).open("r+") as stream:
+                    stream.write(text)
+                    stream.truncate()
+            except OSError as exc:  # the record of the last change stays
+                log.error("cannot update %s: %s", PROVENANCE, exc.strerror)
 
     def _attach_log(self) -> None:
         if self.comm.rank == 0:

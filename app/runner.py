@@ -30,7 +30,8 @@ from app.checkpoint import Checkpoint, CheckpointFiles, Registry
 from app.errors import CaseError, Diverged, Interrupted, OutputFailed
 from app.events import StageSettings
 from app.non_finite import non_finite
-from app.output import FieldOutput, FieldWriter, QuantityTable
+from app.output import FieldOutput, FieldWriter
+from app.quantity_table import QuantityTable
 from app.run_folder import RunDirectory
 from app.run_plot import plot_run
 from app.safeguards import StopRequests, agreed, collective, free_bytes, room, size_text
@@ -288,13 +289,26 @@ class Session:
             stepped = sim.case.time.end is not None or sim.stages is not None  # a time loop
             if self.files is not None and self.spec.at_end and stepped:
                 self.checkpoint()
-        finally:
-            self.table.close()
-            sim.probes.close()
+        except BaseException:
+            self._close(folder, failing=True)
+            raise
+        self._close(folder, failing=False)
+        return self._result(folder, time.perf_counter() - started)
+
+    def _close(self, folder: Path | None, failing: bool) -> None:
+        """Close the run's files. A field file that cannot be finished fails the run, unless
+        it is failing already: then the first error is the one reported, and this one logged."""
+        self.table.close()
+        self.sim.probes.close()
+        try:
             if self.writer is not None:
                 self.writer.close()
-            sim.multiscale.close(folder)
-        return self._result(folder, time.perf_counter() - started)
+        except OutputFailed as exc:
+            if not failing:
+                raise
+            log.error("%s", exc)
+        finally:
+            self.sim.multiscale.close(folder)
 
     def _result(self, folder: Path | None, wall_time: float) -> Result:
         sim, table, loop = self.sim, self.table, self.loop

@@ -28,7 +28,8 @@ from pathlib import Path
 from mpi4py import MPI
 
 import app  # noqa: F401  (dolfinx_solver before dolfinx)
-from app.meshing import MeshSpec, build_mesh
+from app.mesh_spec import MeshSpec
+from app.meshing import build_mesh
 
 CONNECTIVITY: list[float] = []  # seconds of each create_connectivity call while reading
 

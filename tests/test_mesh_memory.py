@@ -57,7 +57,8 @@ MEASURE = textwrap.dedent(
     from pathlib import Path
     import app
     from mpi4py import MPI
-    from app.meshing import MeshSpec, build_mesh
+    from app.meshing import build_mesh
+    from app.mesh_spec import MeshSpec
     kind, cell, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     spec = MeshSpec(type=kind, cell=cell, cells=[n] * {"rectangle": 2, "box": 3}[kind])
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -16,7 +16,8 @@ from mpi4py import MPI
 
 import app.meshing as meshing
 from app.errors import CaseError
-from app.meshing import MeshSpec, build_mesh
+from app.mesh_spec import MeshSpec
+from app.meshing import build_mesh
 from tests.conftest import (
     CASES,
     ROOT,
@@ -138,7 +139,8 @@ BLOCKS_SCRIPT = """
 import app
 from pathlib import Path
 from mpi4py import MPI
-from app.meshing import MeshSpec, build_mesh
+from app.meshing import build_mesh
+from app.mesh_spec import MeshSpec
 
 for cell, cells in (("tetrahedron", [4, 6, 4]), ("hexahedron", [4, 6, 4])):
     data = build_mesh(MeshSpec(type="box", cell=cell, cells=cells), MPI.COMM_WORLD, Path("."))

@@ -12,7 +12,8 @@ from dolfinx import fem
 from mpi4py import MPI
 
 from app.errors import CaseError
-from app.meshing import MeshData, MeshSpec, build_mesh
+from app.mesh_spec import MeshSpec
+from app.meshing import MeshData, build_mesh
 from tests.conftest import ROOT, mpi_python
 
 MESHES = ROOT / "meshes"
@@ -408,7 +409,8 @@ import app
 import ufl
 from dolfinx import fem
 from mpi4py import MPI
-from app.meshing import MeshSpec, build_mesh
+from app.meshing import build_mesh
+from app.mesh_spec import MeshSpec
 
 data = build_mesh(MeshSpec(type="gmsh", file="meshes/two_layer.geo"), MPI.COMM_WORLD, {root!r})
 sizes = {{}}
@@ -452,7 +454,8 @@ import json
 import app
 from mpi4py import MPI
 from app.errors import CaseError
-from app.meshing import MeshSpec, build_mesh
+from app.meshing import build_mesh
+from app.mesh_spec import MeshSpec
 
 try:
     build_mesh(MeshSpec(type="gmsh", file="broken.geo"), MPI.COMM_WORLD, {folder!r})

@@ -12,7 +12,8 @@ from mpi4py import MPI
 from app import Simulation
 from app.case import load_case, validate
 from app.errors import CaseError
-from app.meshing import MeshSpec, build_mesh, facet_regions
+from app.mesh_spec import MeshSpec
+from app.meshing import build_mesh, facet_regions
 from tests.conftest import assert_same_quantities, runs_on_ranks
 
 LAYERS = [
