@@ -276,10 +276,11 @@ class Simulation:
         derived_fields = [self.store[name] for name in derived]
         read = self._evaluator.coefficients()
         probed = self.probes.fields()
+        written_to_files = self.case.output.xdmf or self.case.output.vtx
         self._refresh_at_output = [
             target
             for target in derived_fields
-            if (self.case.output.xdmf and target.spec.name in self._output_fields)
+            if (written_to_files and target.spec.name in self._output_fields)
             or target.function in read
             or target.spec.name in probed
         ]
