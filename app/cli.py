@@ -249,10 +249,11 @@ def _output_plan(output: Any, simulation: Any) -> str:
     when = f"every {output.interval:g} s" if output.interval else "every step"
     if output.times:
         when += " and at " + ", ".join(f"{t:g}" for t in output.times) + " s"
-    fields = ", ".join(simulation._output_fields) if output.xdmf else "none"
-    if output.xdmf and output.vtx:
-        fields += " (XDMF and VTX)"
-    if output.xdmf and output.every_cycle:
+    formats = [name for name, chosen in (("XDMF", output.xdmf), ("VTX", output.vtx)) if chosen]
+    fields = "none"
+    if formats:
+        fields = f"{', '.join(simulation._output_fields)} ({' and '.join(formats)})"
+    if formats and output.every_cycle:
         fields += f", in protocol cycles 0, {output.every_cycle}, {2 * output.every_cycle}, ..."
     return f"{when}; fields: {fields}"
 

@@ -86,6 +86,20 @@ def test_check_prints_the_plan():
         "OK: the case is valid.",
     ):
         assert expected in out, expected
+    assert "fields: temperature, heat_flux (XDMF)" in out
+
+
+def test_check_names_the_field_files_of_vtx_alone():
+    process = scalebridge(
+        "check",
+        "cases/two_layer_wall.toml",
+        "--set",
+        "output.xdmf=false",
+        "--set",
+        "output.vtx=true",
+    )
+    assert process.returncode == 0, process.stderr
+    assert "fields: temperature, heat_flux (VTX)" in process.stdout  # it said "none"
 
 
 def test_modules_lists_fields_and_parameters():
