@@ -97,11 +97,6 @@ def get_cached_module(module_name, object_names, cache_dir, timeout):
     raise TimeoutError(_unfinished_compile_message(c_file, timeout))
 
 
-def _load_objects(cache_dir, module_name, object_names):
-    """FFCx's ``_load_objects`` (a module just compiled into ``cache_dir``), by path."""
-    return _load_by_path(cache_dir, module_name, object_names)
-
-
 def scans_cache_folder(function) -> bool:
     """Whether an FFCx JIT function locates modules with a ``FileFinder`` (the pre-#887 code)."""
     code = getattr(function, "__code__", None)
@@ -112,7 +107,7 @@ def patch(jit: ModuleType) -> None:
     """Replace the folder-scanning look-ups of an imported ``ffcx.codegeneration.jit``."""
     for name, replacement in (
         ("get_cached_module", get_cached_module),
-        ("_load_objects", _load_objects),
+        ("_load_objects", _load_by_path),  # a module just compiled
     ):
         original = getattr(jit, name, None)
         if original is not None and scans_cache_folder(original):

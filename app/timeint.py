@@ -53,6 +53,7 @@ from typing import Any, Literal
 import numpy as np
 import ufl
 from dolfinx import fem
+from ufl.algorithms.analysis import extract_constants
 from ufl.domain import extract_unique_domain
 
 from app.fields import Field
@@ -67,15 +68,23 @@ class StartValues:
 
     def __init__(self) -> None:
         self.twins: dict[Any, fem.Constant] = {}
+        self._read: dict[Any, fem.Constant] = {}  # the twins some old level reads
 
     def track(self, constant: fem.Constant) -> None:
         if constant not in self.twins:
             domain = extract_unique_domain(constant)
             self.twins[constant] = fem.Constant(domain, constant.value.copy())
 
+    def old_level(self, form: ufl.Form) -> dict[Any, fem.Constant]:
+        """The twins of the tracked constants ``form`` reads (recorded before every step)."""
+        read = {c: self.twins[c] for c in extract_constants(form) if c in self.twins}
+        self._read |= read
+        return read
+
     def record(self) -> None:
-        """Take the constants' present values as the start values of the next step."""
-        for constant, twin in self.twins.items():
+        """Take the present values of the constants an old level reads as the start values of
+        the next step (none under BDF: a step over every parameter-set constant for nothing)."""
+        for constant, twin in self._read.items():
             twin.value = constant.value
 
 
@@ -235,7 +244,7 @@ class TimeScheme:
         """
         form = row.operator
         if form is not None and row.transient and self.theta < 1:
-            old: dict[Any, Any] = dict(start_values.twins) if start_values else {}
+            old: dict[Any, Any] = start_values.old_level(form) if start_values else {}
             old |= {field.function: field.history[0] for field in unknowns}
             old[self.t] = self.t_old
             form = self.theta * form + (1 - self.theta) * ufl.replace(form, old)

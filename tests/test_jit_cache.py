@@ -91,7 +91,7 @@ def test_patched_whichever_is_imported_first(order):
             *imports,
             "import app.jit_cache as c",
             "print(jit.get_cached_module is "
-            "c.get_cached_module, jit._load_objects is c._load_objects)",
+            "c.get_cached_module, jit._load_objects is c._load_by_path)",
         ]
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
