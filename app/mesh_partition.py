@@ -45,6 +45,15 @@ def process_grid(counts: Sequence[int], parts: int) -> list[int]:
     return best[1]
 
 
+def grid_fits(counts: Sequence[int], parts: int) -> bool:
+    """Whether ``parts`` ranks can share a grid of ``counts`` cells in blocks of whole cells."""
+    try:
+        process_grid(counts, parts)
+    except ValueError:
+        return False
+    return True
+
+
 def _factorisations(number: int, factors: int) -> list[tuple[int, ...]]:
     if factors == 1:
         return [(number,)]

@@ -39,7 +39,7 @@ from app.errors import CaseError
 from app.mesh_cache import MeshCache, cache_folder, cache_key
 from app.mesh_data import MeshData
 from app.mesh_memory import BYTES_PER_CELL, memory_budget, simplex_cells
-from app.mesh_partition import grid_partitioner
+from app.mesh_partition import grid_fits, grid_partitioner
 from app.mesh_refine import refine, refined_cells
 from app.mesh_sets import BOUNDARIES, EDGES, POINTS, REGIONS
 from app.mesh_spec import BUILTIN_CELLS, MeshSpec
@@ -189,9 +189,12 @@ def _builtin_mesh(spec: MeshSpec, comm: MPI.Comm) -> dmesh.Mesh:
     ghosts = dmesh.GhostMode.shared_facet
     cell_type = dmesh.CellType[cell]
     # Blocks of the grid instead of a graph partitioner, whose cost does not shrink with ranks.
-    # One rank has nothing to distribute: without a partitioner DOLFINx skips that work.
+    # One rank has nothing to distribute: without a partitioner DOLFINx skips that work. A grid
+    # with fewer cells than ranks (a one-cell batch reactor on 2 ranks) is DOLFINx's to share.
     axis_order = (1, 0) if cell == "quadrilateral" else tuple(range(spec.dim))
-    blocks = grid_partitioner(counts, cell_type, axis_order) if comm.size > 1 else None
+    blocks = None
+    if comm.size > 1 and grid_fits(counts, comm.size):
+        blocks = grid_partitioner(counts, cell_type, axis_order)
     if spec.type == "interval":
         return dmesh.create_interval(
             comm, counts[0], [origin[0], corners[1][0]], ghost_mode=ghosts, partitioner=blocks

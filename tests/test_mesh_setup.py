@@ -69,6 +69,13 @@ def test_refined_wall_conducts_the_closed_form_on_1_and_2_ranks(tmp_path):
     assert flow[-1] == pytest.approx(WALL_FLOW, rel=1e-8)
 
 
+@pytest.mark.mpi
+def test_a_grid_with_fewer_cells_than_ranks_runs_on_2_ranks_as_on_1(tmp_path):
+    # a one-cell batch reactor: the grid blocks cannot split it (a raw traceback and a hang)
+    serial, parallel = runs_on_ranks(CASES / "calcite_batch.toml", tmp_path, timeout=120)
+    assert_same_quantities(serial, parallel, rtol=1e-10)
+
+
 def test_refinement_refuses_quadrilaterals():
     with pytest.raises(CaseError) as error:
         MeshSpec(type="rectangle", cell="quadrilateral", refine=1)
