@@ -29,9 +29,9 @@ from app.units import unit_suffix
 
 log = logging.getLogger("scalebridge")
 
-#: VTX writers ADIOS2 could not close (a full disk). Its writer retries from its destructor and,
-#: failing there, terminates the process; so they are kept until the command ends the process
-#: without running destructors (app/cli.py), with its own exit code and message.
+#: Field files left open after a write failed (a full disk): HDF5 and ADIOS2 abort the process
+#: when they close (or their destructors close) such a file, so they are kept until the command
+#: ends the process without running destructors (app/cli.py), with its own exit code and message.
 UNFINISHED: list[Any] = []
 
 VIEW_SCRIPT = Path(__file__).with_name("paraview_view.py")
@@ -235,6 +235,13 @@ class FieldWriter:
         problems = [found for found in self.comm.allgather(problem) if found]
         if problems:
             raise OutputFailed(f"a VTX field file could not be finished: {problems[0]}")
+
+    def abandon(self) -> None:
+        """Leave the open segment's files as they are, after a write failed (see UNFINISHED);
+        a restart removes the segments begun after its checkpoint."""
+        UNFINISHED.extend(stream for stream, _ in self._open or [])
+        UNFINISHED.extend(writer for writer, _ in self._vtx)
+        self._open, self._vtx = None, []
 
     def close(self) -> None:
         if self._open is not None and self.segment > 0:

@@ -193,22 +193,26 @@ class Session:
             stepped = sim.case.time.end is not None or sim.stages is not None  # a time loop
             if self.files is not None and self.spec.at_end and stepped:
                 self.checkpoint()
-        except BaseException:
-            self._close(folder, failing=True)
+        except BaseException as exc:
+            self._close(folder, exc)
             raise
-        self._close(folder, failing=False)
+        self._close(folder, None)
         return self._result(folder, time.perf_counter() - started)
 
-    def _close(self, folder: Path | None, failing: bool) -> None:
+    def _close(self, folder: Path | None, failure: BaseException | None) -> None:
         """Close the run's files. A field file that cannot be finished fails the run, unless
-        it is failing already: then the first error is the one reported, and this one logged."""
+        it is failing already: then the first error is the one reported, and this one logged.
+        After a failed write (a full disk) the field files are left open: HDF5 and ADIOS2
+        abort the process when they close a file whose writes failed."""
         self.table.close()
         self.sim.probes.close()
         try:
-            if self.writer is not None:
+            if self.writer is not None and isinstance(failure, OutputFailed):
+                self.writer.abandon()
+            elif self.writer is not None:
                 self.writer.close()
         except OutputFailed as exc:
-            if not failing:
+            if failure is None:
                 raise
             log.error("%s", exc)
         finally:
