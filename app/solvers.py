@@ -30,7 +30,7 @@ from petsc4py import PETSc
 from ufl.algorithms.analysis import extract_constants
 
 from app.affine import AffineVector, DataOf
-from app.errors import CaseError
+from app.errors import CaseError, SolverError
 from app.newton import install_field_convergence, install_step_convergence
 from app.non_finite import non_finite
 from app.preconditioner_reuse import PreconditionerReuse
@@ -312,6 +312,7 @@ class NewtonSolver:
         )
         if multi:
             _lift_by_fixed_columns(self.problem)
+        self._laws = _RefreshedLaws(self.problem, system.laws) if system.laws else None
         self._nullspace = attach_modes(self.problem.A, system)
         self.problem.solver.setConvergenceHistory(reset=True)
         configure_direct_solve(self.problem.solver.getKSP(), self.problem.A, self.problem.P_mat)
@@ -327,6 +328,8 @@ class NewtonSolver:
     def solve(self) -> SolveReport:
         snes = self.problem.solver
         saved = [u.x.array.copy() for u in self.system.unknowns]
+        if self._laws is not None:
+            self._laws.failure = ""
         self.problem.solve()
         norms = tuple(float(norm) for norm in snes.getConvergenceHistory()[0])
         reason = snes.getConvergedReason()
@@ -350,10 +353,45 @@ class NewtonSolver:
             snes.getLinearSolveIterations(),
             f"Newton {reason_name(PETSc.SNES.ConvergedReason, reason)}"
             + ("" if finite else ", non-finite solution")
-            + singular,
+            + singular
+            + (f" ({self._laws.failure})" if self._laws is not None and self._laws.failure else ""),
             norms,
             where,
         )
+
+
+class _RefreshedLaws:
+    """Refresh a system's pointwise laws (app/pointwise_law.py) from the iterate before SNES
+    assembles the residual or the Jacobian there.
+
+    A law that fails (an RVE's Newton) makes the residual not finite, so the solve fails like
+    any diverged Newton (and a step is retried smaller); its message is kept in ``failure``.
+    """
+
+    def __init__(self, problem: fem_petsc.NonlinearProblem, laws: list[Any]):
+        self.laws, self.failure = laws, ""
+        snes = problem.solver
+        b, (residual, args, kargs) = snes.getFunction()
+        A, P, (jacobian, jargs, jkargs) = snes.getJacobian()
+        self._unknowns = kargs["u"]
+        snes.setFunction(self._before(residual, poison=True), b, args=args, kargs=kargs)
+        snes.setJacobian(self._before(jacobian, poison=False), A, P, args=jargs, kargs=jkargs)
+
+    def _before(self, assemble: Any, poison: bool) -> Any:
+        def refreshed(snes: PETSc.SNES, x: PETSc.Vec, *rest: Any, **options: Any) -> None:
+            _ghost_update(x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
+            fem_petsc.assign(x, self._unknowns)
+            failed = False
+            try:
+                for law in self.laws:
+                    law.refresh()
+            except SolverError as exc:
+                self.failure, failed = str(exc), True
+            assemble(snes, x, *rest, **options)
+            if failed and poison:
+                rest[0].set(np.nan)
+
+        return refreshed
 
 
 def _lift_by_fixed_columns(problem: fem_petsc.NonlinearProblem) -> None:
