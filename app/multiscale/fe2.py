@@ -75,10 +75,9 @@ class RVEMaterial:
         self.dim = dim
         self._accepted = self._trial = np.zeros((0, 0))
         self.solves = 0  # cell solves so far
-        self.iterations = 0  # the largest cell Newton count of the latest solve
-        # wall time of cell solves in the step being taken (rejected tries included); the
-        # time loop writes a step's row before it commits the step
-        self.seconds = 0.0
+        # the largest cell Newton count and the wall time of cell solves in the step being
+        # taken, rejected tries included (the time loop writes a row before it commits)
+        self.iterations, self.seconds = 0, 0.0
 
     def describe(self) -> str:
         source = self.micro.path.name if self.micro else HOMOGENEOUS
@@ -108,14 +107,14 @@ class RVEMaterial:
             self.seconds += self.comm.allreduce(time.perf_counter() - started, op=MPI.MAX)
         self._trial = strains
         self.solves += len(strains)
-        self.iterations = int(response.iterations.max())
+        self.iterations = max(self.iterations, int(response.iterations.max()))
         zz = response.out_of_plane if strains.shape[1] == 3 else None
         return PointAnswers(response.stress, response.tangent, zz)
 
     def commit(self) -> None:
         self.ensemble.commit()
         self._accepted = self._trial
-        self.seconds = 0.0
+        self.iterations, self.seconds = 0, 0.0
 
     def rollback(self) -> None:
         self.ensemble.rollback()

@@ -245,8 +245,8 @@ class Multiscale:
     def columns(self) -> list[str]:
         """quantities.csv columns: RVE solves so far, surrogate calls (cell evaluations), the
         largest relative uncertainty of the latest evaluation; for FE2 cells (``[rves]``)
-        cell solves so far, the largest cell Newton count of the latest solve and the wall
-        seconds of cell solves in the step (its rejected tries included)."""
+        cell solves so far, and the largest cell Newton count and the wall seconds of cell
+        solves in the step (its rejected tries included)."""
         served = [
             f"surrogate_{name}_{column}"
             for name in self.served
