@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import tomli_w
 import ufl
 from dolfinx import fem
 from dolfinx.fem.petsc import LinearProblem
@@ -22,11 +23,12 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from app import Simulation
+from app.cli import main
 from app.multiscale.materials import Elasticity
 from app.multiscale.microstructure import Microstructure
 from app.multiscale.plastic_cell import J2Phase
 from app.multiscale.rve import CellProblem
-from tests.conftest import CASES, read_quantities, scalebridge
+from tests.conftest import CASES, ROOT, read_quantities, scalebridge
 
 STEEL = {
     "youngs_modulus": "200 GPa",
@@ -67,7 +69,11 @@ def homogeneous_cells() -> dict:
     case = copy.deepcopy(CANTILEVER)
     case["physics"]["mechanics"]["constitutive"] = {"rve": "point"}
     case["rves"] = {
-        "point": {"microstructure": "homogeneous", "mesh_size": 0.5, "phases": {"matrix": STEEL}}
+        "point": {
+            "microstructure": "homogeneous",
+            "mesh_size": 0.5,
+            "phases": {"matrix": dict(STEEL)},
+        }
     }
     return case
 
@@ -242,3 +248,89 @@ def test_plate_on_one_and_two_ranks(tmp_path):
             continue
         scale = forces if column.startswith("reaction") else np.abs(values).max()
         assert np.abs(np.subtract(values, parallel[column])).max() <= 1e-10 * scale, column
+
+
+# Bad input ------------------------------------------------------------------------------------
+def _rve(case):
+    return case["rves"]["point"]
+
+
+def _mechanics(case):
+    return case["physics"]["mechanics"]
+
+
+INCLUSION = str(ROOT / "meshes" / "rve_inclusion.py")
+BAD = {
+    "unknown name": (
+        lambda c: _mechanics(c).update(constitutive={"rve": "piont"}),
+        "physics.mechanics.constitutive: unknown rve 'piont' (did you mean 'point'?)",
+    ),
+    "wrong units": (
+        lambda c: _rve(c)["phases"]["matrix"].update(yield_stress="250 m"),
+        "rves.point.phases.matrix.yield_stress: '250 m' has units of m but Pa was expected",
+    ),
+    "hardening without yield stress": (
+        lambda c: _rve(c)["phases"]["matrix"].pop("yield_stress"),
+        "rves.point.phases.matrix: isotropic_modulus is a plastic phase's hardening, but the "
+        "phase has no yield_stress",
+    ),
+    "no such script": (
+        lambda c: _rve(c).update(microstructure="no_such_cell.py"),
+        "rves.point.microstructure: file 'no_such_cell.py' not found",
+    ),
+    "3D cell under a 2D macro problem": (
+        lambda c: _rve(c).update(
+            microstructure=INCLUSION,
+            parameters={"shape": "sphere", "volume_fraction": 0.1},
+            phases={"matrix": dict(STEEL), "inclusion": dict(STEEL)},
+        ),
+        "rves.point.microstructure: rve_inclusion.py builds a 3D cell, but the macro mesh is 2D",
+    ),
+    "a region no cell has": (
+        lambda c: _rve(c)["phases"].update(fibre=dict(STEEL)),
+        "rves.point.phases: a cell's regions are 'matrix' and 'inclusion', got 'fibre'",
+    ),
+    "stiffness twice": (
+        lambda c: _mechanics(c).update(youngs_modulus="1 GPa"),
+        "physics.mechanics: youngs_modulus and constitutive both give the stiffness",
+    ),
+    "with the plug-in's plasticity": (
+        lambda c: _mechanics(c).update(plasticity=PLASTICITY),
+        "physics.mechanics: choose one of constitutive and plasticity",
+    ),
+    "axisymmetric": (
+        lambda c: _mechanics(c).update(formulation="axisymmetric"),
+        "physics.mechanics.formulation: constitutive cells take plane strain or 3D strains",
+    ),
+    "no stiffness at all": (
+        lambda c: _mechanics(c).pop("constitutive"),
+        "physics.mechanics: give youngs_modulus and poisson_ratio",
+    ),
+}
+
+
+@pytest.mark.parametrize("change, message", BAD.values(), ids=BAD.keys())
+def test_bad_input_is_one_case_error(change, message, tmp_path, capsys):
+    case = homogeneous_cells()
+    change(case)
+    path = tmp_path / "case.toml"
+    path.write_text(tomli_w.dumps(case))
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("scalebridge: error:") == 1 and "Traceback" not in err
+
+
+def test_a_cell_region_without_a_phase_stops_the_run_with_exit_code_2(tmp_path):
+    case = homogeneous_cells()
+    _rve(case).update(
+        microstructure=INCLUSION, parameters={"shape": "circle", "volume_fraction": 0.2}
+    )
+    path = tmp_path / "case.toml"
+    path.write_text(tomli_w.dumps(case))
+    process = scalebridge("run", path, "-o", tmp_path / "run")
+    assert process.returncode == 2
+    assert process.stderr.strip() == (
+        f"scalebridge: error: {path}: rves.point.phases: the cell has a region 'inclusion' "
+        "without a phase. Fix: add phases.inclusion"
+    )
