@@ -110,6 +110,9 @@ def test_homogeneous_cells_are_the_plugins_own_plasticity():
     assert abs(reference[-1]) > 0.2 * np.abs(reference).max()
     scale = np.abs(reference).max()
     assert np.abs(fe2.quantities[force] - reference).max() <= 1e-8 * scale
+    # the stress of the outputs too, sigma_zz of plane strain included
+    stress = own.quantities["max_von_mises_Pa"]
+    assert np.abs(fe2.quantities["max_von_mises_Pa"] - stress).max() <= 1e-8 * stress.max()
     u, v = (r.fields["displacement"].x.array for r in (own, fe2))
     assert np.abs(u - v).max() <= 1e-8 * np.abs(u).max()
     # every quadrature point had its cell solved at every Newton iterate
@@ -236,8 +239,16 @@ def test_plate_newton_is_quadratic_while_the_cells_yield(plate):
 def test_plate_on_one_and_two_ranks(tmp_path):
     tables = []
     for ranks in (1, 2):
+        # loading past yield and the first unloading step
         process = scalebridge(
-            "run", CASES / "fe2_plate.toml", "-o", tmp_path / f"np{ranks}", "-q", ranks=ranks
+            "run",
+            CASES / "fe2_plate.toml",
+            "-o",
+            tmp_path / f"np{ranks}",
+            "-q",
+            "--set",
+            "time.end=1.25",
+            ranks=ranks,
         )
         assert process.returncode == 0, process.stderr
         tables.append(read_quantities(tmp_path / f"np{ranks}"))
@@ -334,3 +345,13 @@ def test_a_cell_region_without_a_phase_stops_the_run_with_exit_code_2(tmp_path):
         f"scalebridge: error: {path}: rves.point.phases: the cell has a region 'inclusion' "
         "without a phase. Fix: add phases.inclusion"
     )
+
+
+def test_a_restart_of_an_fe2_run_is_refused(tmp_path):
+    path = tmp_path / "case.toml"
+    path.write_text(tomli_w.dumps(homogeneous_cells() | {"time": {"end": 0.5, "dt": 0.25}}))
+    assert scalebridge("run", path, "-o", tmp_path / "run", "-q").returncode == 0
+    process = scalebridge("restart", tmp_path / "run", "--set", "time.end=1")
+    assert process.returncode == 2
+    assert "rves: a restart cannot continue an FE2 run" in process.stderr
+    assert "Traceback" not in process.stderr
