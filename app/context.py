@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import ufl
 from dolfinx import fem
 from mpi4py import MPI
@@ -362,13 +363,21 @@ class FormContext(Context):
                 value=source,
                 fix=f"add an [rves.{source.rve}] section",
             )
+        if self.domain is not None or self.boundary is not None:
+            raise BadValue(
+                f"a pointwise law (rve '{source.rve}') needs its instance on the whole mesh; "
+                f"this one is placed on '{self.domain or self.boundary}'",
+                token="domain",
+                fix="remove domain from the instance's table",
+            )
         if self.quadrature_degree is None:
             raise RuntimeError(
                 f"plug-in '{self.instance}' reads a pointwise law but declares no field at "
                 "quadrature points, so its group's quadrature degree is not fixed yet"
             )
+        cells = np.asarray(self.mesh.topology.original_cell_index, dtype=np.int64)
         law = self.laws[source.rve] = LinearisedStress(
-            strain, self.mesh, self.quadrature_degree, response
+            strain, self.mesh, cells, self.quadrature_degree, response
         )
         return law
 

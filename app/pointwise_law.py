@@ -67,11 +67,14 @@ class LinearisedStress:
     Args:
         strain: The 3x3 strain the law is driven by, in UFL (of the unknowns).
         mesh: The mesh it is integrated on.
+        cells: The original (input) index of each local cell of ``mesh`` (the global order).
         degree: The group's quadrature degree.
         response: The law.
     """
 
-    def __init__(self, strain: Any, mesh: Any, degree: int, response: PointResponse):
+    def __init__(
+        self, strain: Any, mesh: Any, cells: np.ndarray, degree: int, response: PointResponse
+    ):
         self.response, self.mesh = response, mesh
         self.dim = self.mesh.geometry.dim
         self.basis = mandel_basis(self.dim)
@@ -85,18 +88,17 @@ class LinearisedStress:
         tdim = self.mesh.topology.dim
         self._owned = np.arange(self.mesh.topology.index_map(tdim).size_local, dtype=np.int32)
         self._dofs = self.out_of_plane.function_space.dofmap.list[self._owned]
-        self._order, self._mine = self._global_order()
+        self._order, self._mine = self._global_order(cells)
         self._expression: fem.Expression | None = None
         self._last: np.ndarray | None = None  # the strains of the latest solve (global order)
         self._values = (self.strain_values, self.stress_values, self.tangent, self.out_of_plane)
         self._accepted = (None, [f.x.array.copy() for f in self._values])
         self._trial = False  # the law has solved since the last commit or rollback
 
-    def _global_order(self) -> tuple[np.ndarray, np.ndarray]:
+    def _global_order(self, original: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The sort order of all points by (original cell index, point), and the positions of
         this rank's points in it."""
         comm = self.mesh.comm
-        original = np.asarray(self.mesh.topology.original_cell_index, dtype=np.int64)
         per_cell = self._dofs.shape[1]
         local = (original[self._owned][:, None] * per_cell + np.arange(per_cell)).ravel()
         everyone = np.concatenate(comm.allgather(local))

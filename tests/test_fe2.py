@@ -355,3 +355,12 @@ def test_a_restart_of_an_fe2_run_is_refused(tmp_path):
     assert process.returncode == 2
     assert "rves: a restart cannot continue an FE2 run" in process.stderr
     assert "Traceback" not in process.stderr
+
+
+def test_cells_on_an_instance_placed_on_a_region_are_refused(capsys):
+    case = str(CASES / "fe2_plate.toml")
+    assert main(["check", case, "--set", "physics.mechanics.domain=solid"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "physics.mechanics.domain: a pointwise law (rve 'composite') needs its instance on " in err
+    )
