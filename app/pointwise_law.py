@@ -92,7 +92,7 @@ class LinearisedStress:
         self._expression: fem.Expression | None = None
         self._last: np.ndarray | None = None  # the strains of the latest solve (global order)
         self._values = (self.strain_values, self.stress_values, self.tangent, self.out_of_plane)
-        self._accepted = (None, [f.x.array.copy() for f in self._values])
+        self._accepted = [f.x.array.copy() for f in self._values]
         self._trial = False  # the law has solved since the last commit or rollback
 
     def _global_order(self, original: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,7 +147,8 @@ class LinearisedStress:
 
     def refresh(self) -> None:
         """Ask the law for S and C at the strains of the current iterate (nothing to do when the
-        strains are those of the latest solve). Collective."""
+        strains are those of the latest solve of this step: the Jacobian after the residual).
+        Collective."""
         strains = self._gather(self._expression.eval(self.mesh, self._owned))
         if self._last is not None and np.array_equal(strains, self._last):
             return
@@ -182,12 +183,15 @@ class LinearisedStress:
         if self._trial:
             self.response.commit()
         self._trial = False
-        self._accepted = (self._last, [f.x.array.copy() for f in self._values])
+        self._accepted = [f.x.array.copy() for f in self._values]
+        # the tangent of the latest solve is that of the old history: the next step's first
+        # iterate asks the law again (an elastic predictor's tangent for a J2 law)
+        self._last = None
 
     def rollback(self) -> None:
         """Back to the accepted state: the law's history and the values read at the points."""
         self.response.rollback()
         self._trial = False
-        self._last, arrays = self._accepted
-        for function, array in zip(self._values, arrays, strict=True):
+        self._last = None
+        for function, array in zip(self._values, self._accepted, strict=True):
             function.x.array[:] = array

@@ -339,7 +339,10 @@ class NewtonSolver:
         )
         factored = reason > 0 and snes.getIterationNumber() > 0  # else no linear solve ran
         singular = _singular(snes.getKSP(), self.system) if factored else ""
-        converged = reason > 0 and finite and not singular
+        # a law that failed at a line search's trial point is no converged solve, whatever
+        # SNES concluded from the step it backtracked to
+        failed_law = self._laws is not None and bool(self._laws.failure)
+        converged = reason > 0 and finite and not singular and not failed_law
         if self.reuse is not None:
             self.reuse.after_solve(converged)
         where = ""
@@ -351,10 +354,14 @@ class NewtonSolver:
             converged,
             snes.getIterationNumber(),
             snes.getLinearSolveIterations(),
-            f"Newton {reason_name(PETSc.SNES.ConvergedReason, reason)}"
+            (
+                f"a pointwise law failed in Newton's iterations: {self._laws.failure}; "
+                if failed_law
+                else ""
+            )
+            + f"Newton {reason_name(PETSc.SNES.ConvergedReason, reason)}"
             + ("" if finite else ", non-finite solution")
-            + singular
-            + (f" ({self._laws.failure})" if self._laws is not None and self._laws.failure else ""),
+            + singular,
             norms,
             where,
         )
@@ -364,8 +371,8 @@ class _RefreshedLaws:
     """Refresh a system's pointwise laws (app/pointwise_law.py) from the iterate before SNES
     assembles the residual or the Jacobian there.
 
-    A law that fails (an RVE's Newton) makes the residual not finite, so the solve fails like
-    any diverged Newton (and a step is retried smaller); its message is kept in ``failure``.
+    A law that fails (an RVE's Newton) makes the residual not finite and the solve fails like
+    any diverged Newton (a step is retried smaller); its message is kept in ``failure``.
     """
 
     def __init__(self, problem: fem_petsc.NonlinearProblem, laws: list[Any]):
