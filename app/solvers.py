@@ -330,19 +330,26 @@ class NewtonSolver:
         saved = [u.x.array.copy() for u in self.system.unknowns]
         if self._laws is not None:
             self._laws.failure = ""
-        self.problem.solve()
+        try:
+            self.problem.solve()
+            reason = snes.getConvergedReason()
+        except PETSc.Error:  # MUMPS refusing a factor of inf/NaN entries raises in KSPSolve
+            reason = PETSc.SNES.ConvergedReason.DIVERGED_LINEAR_SOLVE
         norms = tuple(float(norm) for norm in snes.getConvergenceHistory()[0])
-        reason = snes.getConvergedReason()
         finite = all(
             u.function_space.mesh.comm.allreduce(np.isfinite(u.x.array).all(), op=MPI.LAND)
             for u in self.system.unknowns
         )
         factored = reason > 0 and snes.getIterationNumber() > 0  # else no linear solve ran
         singular = _singular(snes.getKSP(), self.system) if factored else ""
-        # a law that failed at a line search's trial point is no converged solve, whatever
-        # SNES concluded from the step it backtracked to
+        # PETSc calls a line search that failed (a non-finite residual at every trial point)
+        # converged when the step it shrank to is below stol times the solution: the iterate is
+        # then left where it was, with the trial's residual (a particle emptied past c = 0)
+        stalled = reason > 0 and not np.isfinite(snes.getFunction()[0].norm())
+        # likewise a law that failed at a trial point (an RVE's Newton) fails the solve, even
+        # where the line search backtracked to a step so short that SNES judged it converged
         failed_law = self._laws is not None and bool(self._laws.failure)
-        converged = reason > 0 and finite and not singular and not failed_law
+        converged = reason > 0 and finite and not singular and not stalled and not failed_law
         if self.reuse is not None:
             self.reuse.after_solve(converged)
         where = ""
@@ -361,6 +368,7 @@ class NewtonSolver:
             )
             + f"Newton {reason_name(PETSc.SNES.ConvergedReason, reason)}"
             + ("" if finite else ", non-finite solution")
+            + (", the line search found no finite residual" if stalled else "")
             + singular,
             norms,
             where,
