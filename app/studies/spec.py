@@ -42,7 +42,8 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from app.case import read_toml, validate
+from app.case import validate
+from app.toml_files import read_toml
 from app.errors import CaseError
 from app.parameters import Parameters, one_of, quantity
 
