@@ -4,8 +4,6 @@ the place and exit code 2."""
 
 import codecs
 
-import pytest
-
 from app.cli import main
 from tests.test_bad_input import VALID, error_of
 
@@ -58,31 +56,3 @@ def test_set_file_that_is_not_utf8(tmp_path, capsys):
         f"parameters.set: set file '{set_file}': not UTF-8 text: byte 0xe9 on line 1 is not "
         "valid UTF-8. Fix: save the set file as UTF-8" in message
     )
-
-
-@pytest.mark.parametrize(
-    ("setting", "place", "given"),
-    [
-        (
-            "boundaries.top = { type = 'temperature', value = '-5 K' }",
-            "physics.heat.boundaries.top.value",
-            "-5 K",
-        ),
-        (
-            "boundaries.top = { type = 'temperature', value = '-300 degC' }",
-            "physics.heat.boundaries.top.value",
-            "-26.85 K",
-        ),
-        (
-            "boundaries.top = { type = 'convection', h = 10, ambient = '-1 K' }",
-            "physics.heat.boundaries.top.ambient",
-            "-1 K",
-        ),
-        ("initial = '-0.5 K'", "physics.heat.initial", "-0.5 K"),
-    ],
-)
-def test_absolute_temperature_below_zero_kelvin(tmp_path, capsys, setting, place, given):
-    case = tmp_path / "case.toml"
-    case.write_text(VALID + setting + "\n")
-    assert main(["check", str(case)]) == 2
-    assert f"{place}: must be >= 0 K, got {given}." in error_of(capsys)
