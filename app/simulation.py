@@ -40,6 +40,7 @@ from app.coupling import Coupler, build_groups, link
 from app.domains import Domains, Evaluation
 from app.errors import CaseError, did_you_mean, listing
 from app.events import Stage, event_trigger, protocol_stages, step_limits
+from app.extensions import Extensions
 from app.fields import FieldStore, assign
 from app.forms import FormRules
 from app.groups import Group, blame
@@ -115,10 +116,13 @@ class Simulation:
             self.case, self.physics, self.store, self.loaded.base_dir, self.comm
         )
         self._static: set[Any] = set()
+        extensions = Extensions(self.domains, self.store.extensions())
+        self.domains.extend = extensions.expression
         rules = FormRules(
             self.case.solver.quadrature_degree,
             self.targets.controlled(),
             start_values=self.start_values,
+            extend=extensions,
         )
         with self._located():
             self.groups = build_groups(
