@@ -35,6 +35,7 @@ from dolfinx import fem
 from dolfinx import mesh as dmesh
 from mpi4py import MPI
 from ufl.corealg.traversal import traverse_unique_terminals
+from ufl.domain import extract_unique_domain
 
 from app.domains import Domains
 from app.mesh_sets import tag_values
@@ -180,7 +181,8 @@ def guess(extension: fem.Function, source: fem.Function, columns: Columns) -> No
 
 class Extensions:
     """The form pass that makes a parent integral read extensions instead of fields of a
-    boundary's mesh (integrals over that boundary's own facets keep the field).
+    boundary's mesh (integrals over that boundary's own facets keep the field). Created, it
+    also makes the domains' evaluations of expressions read them (``domains.extend``).
 
     Args:
         domains: The domains of the run.
@@ -191,6 +193,7 @@ class Extensions:
         self._domains = domains
         self._extensions = extensions
         self._planes: dict[str, tuple[np.ndarray, float] | None] = {}
+        domains.extend = self.expression
 
     def __call__(self, form: ufl.Form) -> ufl.Form:
         parent = self._domains.parent.ufl_domain()
@@ -224,7 +227,7 @@ class Extensions:
         if isinstance(terminal, fem.Function):
             surface = self._domains.of(terminal.function_space.mesh)
         elif isinstance(terminal, ufl.SpatialCoordinate):
-            home = terminal.ufl_domain()
+            home = extract_unique_domain(terminal)
             surface = next(
                 (r for r in self._domains.submeshes() if r.mesh.ufl_domain() == home), None
             )

@@ -116,13 +116,11 @@ class Simulation:
             self.case, self.physics, self.store, self.loaded.base_dir, self.comm
         )
         self._static: set[Any] = set()
-        extensions = Extensions(self.domains, self.store.extensions())
-        self.domains.extend = extensions.expression
         rules = FormRules(
             self.case.solver.quadrature_degree,
             self.targets.controlled(),
             start_values=self.start_values,
-            extend=extensions,
+            extend=Extensions(self.domains, self.store.extensions()),
         )
         with self._located():
             self.groups = build_groups(

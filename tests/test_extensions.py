@@ -20,8 +20,6 @@ from app.simulation import Simulation
 from tests.conftest import mpi_python
 from tests.extension_cases import MESH, largest_error, plane_field
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 
 @pytest.mark.parametrize("kind", ["prescribed", "solved"])
 def test_a_field_of_the_plane_read_below_it_is_its_value_above(kind):
