@@ -1,7 +1,10 @@
 """Cases of a field of a boundary read on the parent's regions (app/extensions.py), and a script
 that prints how far the read values are from the field's closed form (for 1 and 2 ranks):
 
-    mpirun -n 2 python -m tests.extension_cases solved
+    mpirun -n 2 python -m tests.extension_cases solved 2d
+
+The boundary is the plane r = 1 of a 2D cell's (x, y, r) mesh ("2d") or the line r = 1 of a 1D
+cell's pseudo-2D (x, r) mesh ("1d").
 """
 
 import sys
@@ -30,7 +33,19 @@ MESH = {
         "radial_grading": 1.5,
     },
 }
-PLANE = "300 + 10*sin(x)*cos(0.7*y) + x*y"  # K, not in the mesh's space
+MESH_1D = {
+    "type": "pseudo2d",
+    "layers": [
+        {"name": "negative", "thickness": 2.0, "cells": 5},
+        {"name": "separator", "thickness": 1.0, "cells": 2},
+        {"name": "positive", "thickness": 2.0, "cells": 5},
+    ],
+    "radial_cells": 4,
+    "radial_grading": 1.5,
+}
+MESHES = {"2d": MESH, "1d": MESH_1D}
+# K, not in the meshes' spaces; y is r on the 1D cell's mesh (1 on its line r = 1)
+PLANE = "300 + 10*sin(x)*cos(0.7*y) + x*y"
 
 
 def plane_field(kind: str, value: str = PLANE) -> dict:
@@ -45,11 +60,11 @@ def plane_field(kind: str, value: str = PLANE) -> dict:
     return {"type": "heat", "domain": "top", "conductivity": 1e-200, "initial": value}
 
 
-def read_case(kind: str) -> dict:
+def read_case(kind: str, cell: str = "2d") -> dict:
     """The plane's temperature read at the nodes of the negative electrode's cells (a
     prescribed field there: the temperature as its value) and by a diffusion there."""
     return {
-        "mesh": MESH,
+        "mesh": MESHES[cell],
         "physics": {
             "plane": plane_field(kind),
             "read": {
@@ -68,21 +83,24 @@ def read_case(kind: str) -> dict:
     }
 
 
-def largest_error(kind: str) -> float:
-    """max |value read - PLANE(x, y)| over the read field's nodes (all ranks)."""
-    result = Simulation.from_case(read_case(kind)).run()
+def largest_error(kind: str, cell: str = "2d") -> float:
+    """max |value read - PLANE at the point above| over the read field's nodes (all ranks)."""
+    result = Simulation.from_case(read_case(kind, cell)).run()
     fields = [result.fields["seen"]]
     if kind == "solved":
         fields.append(result.fields["temperature_negative"])
     error = 0.0
     for function in fields:
-        x, y = function.function_space.tabulate_dof_coordinates()[:, :2].T
+        points = function.function_space.tabulate_dof_coordinates()
+        if cell == "1d":
+            points[:, 1] = 1.0  # the line r = 1 above
+        x, y = points[:, :2].T
         exact = 300 + 10 * np.sin(x) * np.cos(0.7 * y) + x * y
         error = max(error, float(np.abs(function.x.array - exact).max(initial=0.0)))
     return MPI.COMM_WORLD.allreduce(error, op=MPI.MAX)
 
 
 if __name__ == "__main__":
-    error = largest_error(sys.argv[1])
+    error = largest_error(*sys.argv[1:])
     if MPI.COMM_WORLD.rank == 0:
         print(f"error {error:.3e}")

@@ -4,7 +4,8 @@ below it, T_ext(x, y, r) = T(x, y, 1).
 
 - A prescribed field of the plane (an expression of x and y there) and a solved one (heat that
   keeps its initial value) read at the nodes of the negative electrode's cells equal the
-  expression at every node, on 1 and 2 ranks (the solved one through the extension unknown).
+  expression at every node, on 1 and 2 ranks (the solved one through the extension unknown);
+  the same for a field of the line r = 1 of a 1D cell's (x, r) mesh.
 - A diffusion along r whose diffusivity follows a non-uniform temperature of the plane equals
   the same diffusion with the temperature written as an expression of x and y.
 - Reads that cannot be extended are refused at the reader's place in the case.
@@ -21,14 +22,16 @@ from tests.conftest import mpi_python
 from tests.extension_cases import MESH, largest_error, plane_field
 
 
+@pytest.mark.parametrize("cell", ["2d", "1d"])
 @pytest.mark.parametrize("kind", ["prescribed", "solved"])
-def test_a_field_of_the_plane_read_below_it_is_its_value_above(kind):
-    assert largest_error(kind) < 1e-12 * 300
+def test_a_field_of_the_plane_read_below_it_is_its_value_above(kind, cell):
+    assert largest_error(kind, cell) < 1e-12 * 300
 
 
+@pytest.mark.parametrize("cell", ["2d", "1d"])
 @pytest.mark.parametrize("kind", ["prescribed", "solved"])
-def test_the_same_on_two_ranks(kind):
-    process = mpi_python("-m", "tests.extension_cases", kind)
+def test_the_same_on_two_ranks(kind, cell):
+    process = mpi_python("-m", "tests.extension_cases", kind, cell)
     assert process.returncode == 0, process.stderr
     error = float(process.stdout.split("error")[-1])
     assert error < 1e-12 * 300
