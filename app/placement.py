@@ -178,7 +178,8 @@ def _global_trace(store: FieldStore, name: str, reader: str | None, depth: int) 
 def _extended(source: Field, plugin: Physics, data: MeshData) -> bool:
     """Whether an instance on the parent or a region reads a solved spatial field of a
     boundary's mesh elsewhere than in conditions on that boundary (``boundaries.<name>``: its
-    own facets, where the field itself is read)."""
+    own facets, where the field itself is read). A name only passed to a set function that
+    ignores it (Chen2020's D_s_n(theta, T)) is not read."""
     boundary = source.spec.region
     solved = not (source.spec.derived or source.internal is not None or source.is_global)
     if not solved or boundary not in data.boundaries:
@@ -188,7 +189,7 @@ def _extended(source: Field, plugin: Physics, data: MeshData) -> bool:
         return True
     return any(
         isinstance(value, Formula)
-        and name in value.names
+        and name in value.expression.read_names
         and ("boundaries", boundary) not in itertools.pairwise(path.split("."))
         for path, value in walk_values(plugin.params)
     )

@@ -108,3 +108,18 @@ def test_the_particles_read_the_local_temperature():
     gain = local["voltage_V"] - voltage
     assert 0.015 < gain[-1] < 0.03  # faster diffusion in the warm particles (21.6 mV)
     assert np.all(gain >= -1e-6)
+
+
+@pytest.mark.parametrize("arrhenius", [False, True])
+def test_an_extension_only_where_the_temperature_is_read(arrhenius):
+    """Chen2020's D_s_n(theta, T) ignores T: its particles need no extension of the plane's
+    temperature (no unknowns for nothing); with an Arrhenius body they read it."""
+    case = tomllib.loads(CASE.read_text())
+    case["mesh"]["parameters"] |= SMALL | {"height_cells": 2}
+    if arrhenius:
+        case["parameters"] |= {"D_s_n": "3.3e-14" + ARRHENIUS}
+    sim = Simulation.from_case(case, base_dir=CASES)
+    sim.build()
+    assert ("temperature_negative" in sim.store) is arrhenius
+    assert "temperature_positive" not in sim.store
+    assert "temperature_parent" not in sim.store
