@@ -52,7 +52,6 @@ class Columns:
         boundary: The boundary the field lives on.
         place: The region read on (None: the whole mesh).
         normal: The boundary's unit normal (its sign is immaterial).
-        offset: normal . x on the boundary.
         height: Extent of the place's cells along the normal.
         basis: Orthonormal tangent vectors of the boundary (columns of a gdim x (gdim - 1)).
         tolerance: Distance within which two positions on the boundary are one.
@@ -61,7 +60,6 @@ class Columns:
     boundary: str
     place: str | None
     normal: np.ndarray
-    offset: float
     height: float
     basis: np.ndarray
     tolerance: float
@@ -112,10 +110,10 @@ def find_columns(domains: Domains, boundary: str, place: str | None) -> Columns:
         NoColumns: The boundary is not flat, or a cell of the place is not the prism of one of
             the boundary's facets beside the place along its normal.
     """
-    normal, offset, edge = plane(domains, boundary)
+    normal, _, edge = plane(domains, boundary)
     msh, tdim = domains.parent, domains.parent.topology.dim
     comm, tolerance = msh.comm, MATCH * edge
-    columns = Columns(boundary, place, normal, offset, 0.0, _tangents(normal), tolerance)
+    columns = Columns(boundary, place, normal, 0.0, _tangents(normal), tolerance)
     facets = _vertices(msh, tdim - 1, _facets(domains, boundary, place))
     gathered = np.concatenate(comm.allgather(columns.along(facets.reshape(-1, len(normal)))))
     where = "the whole mesh" if place is None else f"region '{place}'"
@@ -186,7 +184,7 @@ class Extensions:
 
     Args:
         domains: The domains of the run.
-        extensions: (source function, place) -> the extension's function and its columns.
+        extensions: (source function, place) -> the extension's function.
     """
 
     def __init__(self, domains: Domains, extensions: dict[tuple[Any, str | None], Any]):
