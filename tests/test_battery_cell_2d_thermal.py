@@ -83,7 +83,7 @@ def test_the_temperature_couples_back(runs):
     case = tomllib.loads(CASE.read_text())
     case["mesh"]["parameters"] |= SMALL | {"height_cells": 2}
     case["protocol"]["steps"] = ["Discharge at 1C for 10 minutes"]
-    case["output"] = {"fields": [], "xdmf": False}
+    case["output"] |= {"fields": [], "xdmf": False, "probes": {}}
     heat = case["physics"]["heat"]
     heat["heat_sources"], heat["source"] = [], 0
     isothermal = Simulation.from_case(case, base_dir=CASES).run().quantities
