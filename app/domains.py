@@ -16,6 +16,7 @@ between non-matching meshes).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +78,9 @@ class Domains:
         self._regions: dict[str, Region] = {}
         self._measures: dict[int, Measures] = {}
         self._interpolation: dict[tuple[int, int], Any] = {}
+        # (expression, region or None) -> the expression reading the extensions of boundary
+        # fields there (app/extensions.py; set by the simulation once they exist)
+        self.extend: Callable[[Any, str | None], Any] | None = None
 
     def region(self, name: str) -> Region:
         """The submesh of a named region or boundary (created on first use; collective)."""
@@ -227,7 +231,8 @@ class Evaluation:
 
     def __post_init__(self) -> None:
         target_space = self.target.function_space
-        expression = self._cell_means(ufl.as_ufl(self.expression), target_space)
+        expression = self._extended(ufl.as_ufl(self.expression), target_space.mesh)
+        expression = self._cell_means(expression, target_space)
         meshes = {self._mesh_of(t) for t in _terminals(expression)} - {None}
         regions = {self.domains.of(m) for m in meshes} - {None}
         if len(regions) > 1:
@@ -248,6 +253,14 @@ class Evaluation:
             # evaluated, which DOLFINx needs.
             expression = expression * fem.Constant(where, np.float64(1.0))
         self._compiled = fem.Expression(expression, points)
+
+    def _extended(self, expression: Any, target: mesh.Mesh) -> Any:
+        """Boundary fields read at the nodes of a region or of the parent as their extensions
+        (values on a boundary's own mesh stay what they are)."""
+        place = self.domains.of(target)
+        if self.domains.extend is None or (place is not None and place.surface):
+            return expression
+        return self.domains.extend(expression, None if place is None else place.name)
 
     def _cell_means(self, expression: Any, target_space: Any) -> Any:
         """Replace values at quadrature points by their cell means (refreshed on every

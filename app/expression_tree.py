@@ -69,6 +69,13 @@ def _has_vars(tree: Node) -> bool:
     return tree.kind == "var" or any(_has_vars(child) for child in tree.args)
 
 
+def variables(tree: Node) -> frozenset[str]:
+    """The names ``tree`` reads (after defined functions' bodies replaced their calls)."""
+    if tree.kind == "var":
+        return frozenset((tree.value,))
+    return frozenset().union(*(variables(child) for child in tree.args))
+
+
 def fold(tree: Node) -> Node:
     """``tree`` with constant numeric parts replaced by their value (under strict_floats)."""
     if tree.kind in ("num", "var") or tree.is_boolean:

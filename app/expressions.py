@@ -33,6 +33,7 @@ from app.expression_tree import (
     strict_floats,
     substitute,
     tree_to_ufl,
+    variables,
     within,
 )
 from app.units import LARGEST
@@ -74,6 +75,12 @@ class Expression:
     _order: tuple[str, ...] = field(repr=False, compare=False)  # names by first appearance
     calls: tuple[tuple[str, tuple[str | None, ...]], ...] = ()
     head: str | None = None
+
+    @property
+    def read_names(self) -> frozenset[str]:
+        """The names the value depends on: ``names`` without those only passed to a defined
+        function that ignores them (``D_s(theta, T)`` whose body is a constant)."""
+        return variables(self._tree)
 
     def check_names(self, known: Iterable[str]) -> None:
         """Raise ExpressionError for the first name (in reading order) not in ``known``."""

@@ -47,6 +47,8 @@ class Field:
         update: How an internal variable's new value is computed (set when compiled).
         parts: For a field on a boundary's mesh, the regions of that mesh it lives on (None:
             all of it); elsewhere it is zero.
+        columns: For the extension of a boundary's field (app/extensions.py), the columns it
+            extends along (None for any other field).
     """
 
     spec: FieldSpec
@@ -57,6 +59,7 @@ class Field:
     internal: InternalVariable | None = None
     update: Evaluation | None = None
     parts: tuple[str, ...] | None = None
+    columns: Any = None
 
     @property
     def space(self) -> fem.FunctionSpace:
@@ -224,6 +227,34 @@ class FieldStore:
         self._traces[name, boundary] = trace
         self._trace_sources[trace] = projected.spec.name
         return trace
+
+    def add_extension(self, name: str, columns: Any, history: int) -> Field:
+        """Create the extension of the boundary field ``name`` on the place of ``columns`` (a
+        region, or None: the parent mesh), named ``<name>_<region>`` or ``<name>_parent``: a
+        field of the source's space there (app/extensions.py)."""
+        source = self._fields[name]
+        place = columns.place
+        spec = FieldSpec(
+            f"{name}_{place or 'parent'}",
+            source.spec.rank,
+            source.spec.units,
+            source.spec.space,
+            place,
+            description=f"Extension of {name} along the normal of '{columns.boundary}'",
+        )
+        extension = self.add(spec, source.provider, history)
+        extension.columns = columns
+        self._traces[name, place] = extension
+        self._trace_sources[extension] = name
+        return extension
+
+    def extensions(self) -> dict[tuple[Any, str | None], Any]:
+        """(source function, place) -> the function of its extension there."""
+        return {
+            (self._fields[self._trace_sources[trace]].function, place): trace.function
+            for (_, place), trace in self._traces.items()
+            if trace.columns is not None
+        }
 
     def trace(self, name: str, boundary: str | None) -> Field:
         """The trace of a field on a boundary's mesh (None: a global value's on the parent).

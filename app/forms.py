@@ -30,7 +30,7 @@ the terms before compiling. A value a protocol controls is not fixed, so it stay
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +68,8 @@ class FormRules:
         aliases: The constants of one mesh as constants of the meshes they are integrated
             over (app/domain_forms.py).
         start_values: The constants a protocol changes, with their values at a step's start.
+        extend: The pass that makes parent integrals read the extensions of boundary fields
+            (app/extensions.py; None: forms are left as they are).
     """
 
     quadrature_degree: int | None = None
@@ -75,6 +77,7 @@ class FormRules:
     zeros: dict[Any, tuple[str, Any]] = field(default_factory=dict)
     aliases: ConstantAliases = field(default_factory=ConstantAliases)
     start_values: StartValues = field(default_factory=StartValues)
+    extend: Callable[[ufl.Form], ufl.Form] | None = None
 
     def built(self, instance: str, value: Any, constant: Any) -> None:
         """Record the constant a context built for a parameter value of an instance."""
@@ -92,8 +95,13 @@ class FormRules:
 
     def localise(self, form: ufl.Form, zeros: Mapping[Any, tuple[str, Any]]) -> ufl.Form:
         """The form without the terms of ``zeros``, each integral reading the constants and
-        coordinates of its own integration domain."""
-        return localised(without_zeros(form, zeros), self.aliases)
+        coordinates of its own integration domain, and the extensions of boundary fields off
+        their boundary."""
+        return localised(without_zeros(self.extended(form), zeros), self.aliases)
+
+    def extended(self, form: ufl.Form) -> ufl.Form:
+        """The form with parent integrals off a boundary reading the extensions of its fields."""
+        return form if self.extend is None else self.extend(form)
 
     def finish(self, form: ufl.Form, degree: int) -> ufl.Form:
         """The form without its identically zero terms, integrated at ``degree`` over domains

@@ -340,6 +340,7 @@ class Group(GroupStepping):
                 capacities = plugin.capacity(ctx) if transient else {}
                 storages = plugin.storage(ctx) if transient else {}
                 if form is not None:
+                    form = self.rules.extended(form)
                     check_integrals(form, f"plug-in '{instance}'", store.domains)
             solved = [spec.name for spec in plugin.provides if not spec.derived]
             if form is None:

@@ -5,21 +5,28 @@ on the region's submesh) or on a boundary (``domain = "top"``: its fields live o
 own mesh, app/boundary_mesh.py, optionally on some of its regions only: ``regions =
 ["negative", "positive"]``). This module checks the placement, creates every provided field
 where it lives, and the traces (app/traces.py) of parent fields that instances on a boundary
-read.
+read, and the extensions (app/extensions.py) of boundary fields that instances on the parent or
+on a region read.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import replace
 
 from app.context import unknown
-from app.contracts import Physics
+from app.contracts import Formula, Physics
 from app.domains import Domains
 from app.errors import CaseError, did_you_mean, listing
-from app.fields import FieldStore
+from app.extensions import NoColumns, find_columns
+from app.fields import Field, FieldStore
 from app.meshing import MeshData
+from app.parameters import walk_values
 from app.registry import FieldGraph
+
+#: Element families whose extension along columns is exact (values at nodes).
+NODAL = ("Lagrange", "P", "Q", "CG")
 
 
 def check_placement(instance: str, plugin: Physics, domains: Domains) -> None:
@@ -109,12 +116,14 @@ def create_fields(physics: Mapping[str, Physics], store: FieldStore, depth: int)
 def create_traces(
     physics: Mapping[str, Physics], graph: FieldGraph, store: FieldStore, depth: int
 ) -> None:
-    """The trace of every parent field an instance on a boundary reads, and of every global
-    value read on a mesh other than its own (app/traces.py).
+    """The trace of every parent field an instance on a boundary reads, of every global
+    value read on a mesh other than its own (app/traces.py), and the extension of every solved
+    field of a boundary that an instance on the parent or a region reads off that boundary
+    (app/extensions.py).
 
     Raises:
         CaseError: It reads a field that cannot have a trace there: a derived field of the
-            parent, or a field of another boundary.
+            parent, or a field of another boundary; or one that cannot be extended.
     """
     data = store.domains.mesh_data
     for name, users in graph.consumers.items():
@@ -127,7 +136,11 @@ def create_traces(
             if source.is_global and not (source.spec.derived or source.internal is not None):
                 _global_trace(store, name, boundary, depth)
                 continue
-            if boundary is None or source.spec.region == boundary:
+            if boundary is None:
+                if _extended(source, physics[instance], data):
+                    _ensure_extension(store, name, instance, domain, depth)
+                continue
+            if source.spec.region == boundary:
                 continue
             if source.spec.derived or source.internal is not None or source.is_global:
                 problem = "a derived field" if source.spec.derived else "not a solved field"
@@ -160,6 +173,64 @@ def _global_trace(store: FieldStore, name: str, reader: str | None, depth: int) 
         source = name
     if reader is not None:
         _ensure_trace(store, name, reader, depth, source)
+
+
+def _extended(source: Field, plugin: Physics, data: MeshData) -> bool:
+    """Whether an instance on the parent or a region reads a solved spatial field of a
+    boundary's mesh elsewhere than in conditions on that boundary (``boundaries.<name>``: its
+    own facets, where the field itself is read). A name only passed to a set function that
+    ignores it (Chen2020's D_s_n(theta, T)) is not read."""
+    boundary = source.spec.region
+    solved = not (source.spec.derived or source.internal is not None or source.is_global)
+    if not solved or boundary not in data.boundaries:
+        return False
+    name = source.spec.name
+    if any(spec.name == name for spec in plugin.requires):
+        return True
+    return any(
+        isinstance(value, Formula)
+        and name in value.expression.read_names
+        and ("boundaries", boundary) not in itertools.pairwise(path.split("."))
+        for path, value in walk_values(plugin.params)
+    )
+
+
+def _ensure_extension(
+    store: FieldStore, name: str, instance: str, place: str | None, depth: int
+) -> None:
+    """The extension of the boundary field ``name`` on ``place`` (None: the parent).
+
+    Raises:
+        CaseError: At ``physics.<instance>``: the field is not nodal, the boundary not flat, or
+            the place's cells do not stand in columns on it.
+    """
+    try:
+        store.trace(name, place)
+        return
+    except KeyError:
+        pass
+    source = store[name]
+    boundary = source.spec.region
+    where = "the whole mesh" if place is None else f"region '{place}'"
+    problem = None
+    if source.spec.space[0] not in NODAL:
+        problem = f"its space is {source.spec.space[0]}, not a nodal (Lagrange) one"
+    else:
+        try:
+            columns = find_columns(store.domains, boundary, place)
+        except NoColumns as exc:
+            problem = str(exc)
+    if problem is not None:
+        raise CaseError(
+            f"physics.{instance}",
+            f"'{instance}' reads '{name}', a field of the boundary '{boundary}', on {where}, "
+            f"where it is read as its extension along the boundary's normal; it cannot be "
+            f"extended: {problem}",
+            f"read '{name}' only in conditions on '{boundary}' (boundaries.{boundary}), or use "
+            "a mesh whose cells stand in columns on a flat boundary (a pseudo2d mesh, an "
+            "extruded gmsh mesh)",
+        )
+    store.add_extension(name, columns, depth)
 
 
 def _ensure_trace(

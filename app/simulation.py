@@ -40,6 +40,7 @@ from app.coupling import Coupler, build_groups, link
 from app.domains import Domains, Evaluation
 from app.errors import CaseError, did_you_mean, listing
 from app.events import Stage, event_trigger, protocol_stages, step_limits
+from app.extensions import Extensions
 from app.fields import FieldStore, assign
 from app.forms import FormRules
 from app.groups import Group, blame
@@ -119,6 +120,7 @@ class Simulation:
             self.case.solver.quadrature_degree,
             self.targets.controlled(),
             start_values=self.start_values,
+            extend=Extensions(self.domains, self.store.extensions()),
         )
         with self._located():
             self.groups = build_groups(

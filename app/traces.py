@@ -28,6 +28,10 @@ boundary's mesh read on the parent or its regions (the particles' Arrhenius diff
 ``<field>_parent``; one read on another boundary is the trace of that copy. The copy's column
 in the readers' rows is dense (every dof reads it) and the Jacobian keeps it, so Newton
 converges as fast as with the value on one mesh.
+
+The other way, a spatial field of a boundary's mesh read on the parent or on a region is its
+extension along the boundary's normal (app/extensions.py), kept here with the traces: one more
+unknown of the field's group, ``<field>_<region>`` or ``<field>_parent``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 import ufl
 
+from app import extensions
 from app.domains import Domains
 from app.errors import CaseError
 from app.fields import Field
@@ -44,7 +49,10 @@ def projection(
     trace: Field, source: Field, boundary: str | None, test: ufl.Argument, domains: Domains
 ):
     """The trace's row: its projection over the parent's facets of ``boundary``, or for a
-    global value's copy on the parent (``boundary`` None) over those of the source's boundary."""
+    global value's copy on the parent (``boundary`` None) over those of the source's boundary;
+    for an extension, its row along the columns (app/extensions.py)."""
+    if trace.columns is not None:
+        return extensions.row(trace.function, source.function, trace.columns, test, domains)
     measures = domains.measures(domains.mesh_data)
     if trace.is_global:
         facets = boundary or source.spec.region
@@ -63,8 +71,11 @@ def projection(
 
 def initial_guess(trace: Field, source: Field, domains: Domains) -> None:
     """Start the trace from the source's values at its nodes (zero off the source's region),
-    so that a first Newton solve starts from the surface values, not from zero."""
-    if trace.is_global:  # one value, held alike by every rank (as owner or ghost)
+    so that a first Newton solve starts from the surface values, not from zero (an extension:
+    from the source's values in its columns)."""
+    if trace.columns is not None:
+        extensions.guess(trace.function, source.function, trace.columns)
+    elif trace.is_global:  # one value, held alike by every rank (as owner or ghost)
         trace.function.x.array[:] = source.function.x.array
     else:
         domains.transfer(source.function, trace.function)

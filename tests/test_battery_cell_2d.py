@@ -165,16 +165,16 @@ def test_the_2d_case_is_battery_discharge_on_another_mesh():
 
 
 def test_the_thermal_case_adds_heat_to_the_2d_case():
-    """The electrochemistry on the plane reads the temperature field where the isothermal
-    case reads T_amb; the particles, on the (x, y, r) mesh, stay at T_amb."""
+    """The electrochemistry on the plane and the particles below it (through the extension
+    of the plane's temperature along r) read the temperature field where the isothermal case
+    reads T_amb."""
     plain = tomllib.loads(CELL_2D.read_text())
     warm = tomllib.loads(CELL_2D.read_text().replace("T_amb", "temperature"))
     thermal = tomllib.loads((ROOT / "cases" / "battery_cell_2d_thermal.toml").read_text())
     for name in ("parameters", "mesh", "time", "solver", "protocol", "output", "events"):
         assert thermal[name] == plain[name], name
     for name, section in warm["physics"].items():
-        expected = plain["physics"][name] if name.endswith("_particles") else section
-        assert _thermal_free(thermal["physics"][name]) == _thermal_free(expected), name
+        assert _thermal_free(thermal["physics"][name]) == _thermal_free(section), name
     assert set(thermal["physics"]) - set(plain["physics"]) == {"heat"}
 
 
