@@ -44,7 +44,7 @@ from app.pointwise import pointwise_degrees
 from app.rates import Rates
 from app.registry import FieldGraph
 from app.solve_system import SolveReport, System, jacobian_blocks
-from app.solvers import LinearSolver, make_solver
+from app.solvers import make_solver
 from app.timeint import Row, TimeScheme, TimeTerm
 from app.traces import check_degree, projection
 
@@ -439,9 +439,7 @@ class Group(GroupStepping):
         instant = self.rates is not None and not (self._pending is not None and one_step)
         rated = instant and bool(names & set(self.rates.residuals))
         if rated:
-            # the capacity matrix shares the step operator's sparsity pattern where it can
-            pattern = self.solver.pattern() if isinstance(self.solver, LinearSolver) else None
-            self.rates.solve(self._solver_spec, self._store.domains, pattern)
+            self.rates.solve(self._solver_spec, self._store.domains)
         residuals = zip(self.unknowns, self.system.residuals, strict=True)
         step = {field.spec.name: block for field, block in residuals}
         forms = {}

@@ -23,8 +23,7 @@ capacity (C du/dt); a storage of an amount that reads several fields couples the
 unsymmetrically, and takes GMRES with the same preconditioner.
 
 The system is differentiated and its solver set up on first use, so runs that report no
-reaction never build them. A single field's capacity matrix shares the sparsity pattern of the
-step operator (app/linear_problem.py): no second pattern is built. Under BDF the
+reaction never build them. Under BDF the
 rates serve only rows that follow no step (the first, or an event checked at a stage's start),
 so a large system releases its matrix after each use rather than hold it through the run.
 """
@@ -41,7 +40,6 @@ from dolfinx import fem
 from app.conditions import FixedValue
 from app.domains import Domains
 from app.errors import SolverError
-from app.linear_problem import Pattern
 from app.solve_system import System, jacobian_blocks
 from app.solvers import make_solver
 from app.timeint import Row, TimeScheme
@@ -110,9 +108,8 @@ class Rates:
             unknowns, blocks, jacobian, self._bcs, False, self._static, None, self._entity_maps
         )
 
-    def solve(self, solver_spec: Any, domains: Domains, pattern: Pattern | None = None) -> None:
-        """Solve for the rates at the current state (compiling on first use); the capacity
-        matrix shares the sparsity pattern of ``pattern`` (the step operator) if it holds it.
+    def solve(self, solver_spec: Any, domains: Domains) -> None:
+        """Solve for the rates at the current state (compiling on first use).
 
         Raises:
             SolverError: The iterative solve failed (a transient field with no capacity
@@ -128,7 +125,7 @@ class Rates:
             # rate is undefined and reads into no flow.
             update = {"preset": self._preset, "rtol": RATE_RTOL, "petsc": {}}
             spec = solver_spec.model_copy(update=update)
-            self._solver = make_solver(self.system, spec, f"{self.name}_rates", pattern=pattern)
+            self._solver = make_solver(self.system, spec, f"{self.name}_rates")
         for value in self._values:
             value.update()
         report = self._solver.solve()

@@ -29,9 +29,8 @@ from mpi4py import MPI
 from petsc4py import PETSc
 from ufl.algorithms.analysis import extract_constants
 
-from app.affine import AffineVector, DataOf, within_pattern
+from app.affine import AffineVector, DataOf
 from app.errors import CaseError
-from app.linear_problem import Pattern, SharedPatternProblem
 from app.newton import install_field_convergence, install_step_convergence
 from app.non_finite import non_finite
 from app.preconditioner_reuse import PreconditionerReuse
@@ -134,8 +133,6 @@ class LinearSolver:
         stored: Keep the right-hand side as stored pieces (``[solver] stored_products``).
         repeated: The solver is used at every step: store the pieces at the first solve (else
             at the second, so a one-off solve compiles nothing more).
-        pattern: An assembled operator of the same single field whose sparsity pattern holds
-            this one's: the matrix shares it (app/linear_problem.py) instead of building its own.
     """
 
     def __init__(
@@ -145,29 +142,23 @@ class LinearSolver:
         prefix: str,
         stored: bool = True,
         repeated: bool = False,
-        pattern: Pattern | None = None,
     ):
         self.system = system
         multi = len(system.unknowns) > 1
         a = system.jacobian if multi else system.jacobian[0][0]
         L = [self._rhs(F, system) for F in system.residuals]
         self.nest = _is_fieldsplit(options)
-        if pattern is not None and _shares(a, system, pattern) and not self.nest:
-            self.problem = SharedPatternProblem(
-                a, L[0], system.unknowns[0], system.bcs, pattern, prefix, options
-            )
-        else:
-            self.problem = fem_petsc.LinearProblem(
-                a,
-                L if multi else L[0],
-                u=system.unknowns if multi else system.unknowns[0],
-                P=a if self.nest else None,
-                bcs=system.bcs,
-                kind=_kind(multi, self.nest),
-                petsc_options_prefix=prefix,
-                petsc_options=options,
-                entity_maps=system.entity_maps or None,
-            )
+        self.problem = fem_petsc.LinearProblem(
+            a,
+            L if multi else L[0],
+            u=system.unknowns if multi else system.unknowns[0],
+            P=a if self.nest else None,
+            bcs=system.bcs,
+            kind=_kind(multi, self.nest),
+            petsc_options_prefix=prefix,
+            petsc_options=options,
+            entity_maps=system.entity_maps or None,
+        )
         forms = [b for row in system.jacobian for b in row if b is not None]
         evolving = any(
             set(ufl.algorithms.extract_coefficients(form)) - system.static for form in forms
@@ -175,7 +166,6 @@ class LinearSolver:
         self._operator_data = DataOf(changing=evolving)
         self._operator_data.add_constants(c for form in forms for c in extract_constants(form))
         self.matrix_assemblies = 0
-        self._assembled_unsolved = False  # the operator changed since the last solve
         self._nullspace = attach_modes(self.problem.A, system)
         configure_direct_solve(self.problem.solver, self.problem.A, self.problem.P_mat)
         configure_splits(self.problem.solver)
@@ -196,30 +186,16 @@ class LinearSolver:
         """Whether the operator's data changed since it was assembled (always at first)."""
         return self._operator_data.changed()
 
-    def _assemble_operator(self) -> None:
-        """Assemble the operator if its data changed since it was last assembled."""
+    def solve(self) -> SolveReport:
         problem = self.problem
-        if self._matrix_is_stale():
+        operator_changed = self._matrix_is_stale()
+        if operator_changed:
             self.matrix_assemblies += 1
-            self._assembled_unsolved = True
             for matrix, form in ((problem.A, problem.a), (problem.P_mat, problem.preconditioner)):
                 if matrix is not None:
                     matrix.zeroEntries()
                     fem_petsc.assemble_matrix(matrix, form, bcs=problem.bcs)
                     matrix.assemble()
-
-    def pattern(self) -> Pattern | None:
-        """The operator of a single field, assembled (as the next solve would), whose sparsity
-        pattern another operator of the field may share; None for several fields."""
-        if len(self.system.unknowns) > 1 or self.nest:
-            return None
-        self._assemble_operator()
-        return Pattern(self.problem.A, self.system.jacobian[0][0])
-
-    def solve(self) -> SolveReport:
-        problem = self.problem
-        self._assemble_operator()
-        operator_changed, self._assembled_unsolved = self._assembled_unsolved, False
         if self._rhs_form is not None and self._solves_before_storing == 0:
             if self._stored_rhs is None:
                 self._stored_rhs = _StoredRightHandSide(self._rhs_form, self.system, problem)
@@ -395,27 +371,12 @@ def _lift_by_fixed_columns(problem: fem_petsc.NonlinearProblem) -> None:
     problem.solver.setFunction(assemble, problem.b, args=args, kargs=kargs | {"jacobian": lifting})
 
 
-def _shares(a: Any, system: System, pattern: Pattern) -> bool:
-    """Whether a single field's operator ``a`` can share the sparsity pattern of ``pattern``:
-    the same test and trial spaces, on one mesh, and integrals the pattern holds."""
-    if len(system.unknowns) > 1 or system.entity_maps:
-        return False
-    spaces = [argument.ufl_function_space() for argument in a.arguments()]
-    theirs = [argument.ufl_function_space() for argument in pattern.form.arguments()]
-    return spaces == theirs and within_pattern(a, pattern.form)
-
-
 def make_solver(
-    system: System,
-    spec: SolverSpec,
-    name: str,
-    repeated: bool = False,
-    pattern: Pattern | None = None,
+    system: System, spec: SolverSpec, name: str, repeated: bool = False
 ) -> LinearSolver | NewtonSolver:
     """The solver for a group: assemble-once reuse when the system is affine, else Newton.
 
-    ``repeated``: the solver is used at every time step (see :class:`LinearSolver`);
-    ``pattern``: an operator whose sparsity pattern a linear system may share.
+    ``repeated``: the solver is used at every time step (see :class:`LinearSolver`).
     """
     preset = choose_preset(spec.preset, system)
     options = petsc_options(preset, spec.rtol, system)
@@ -448,7 +409,7 @@ def make_solver(
     prefix = f"sb{next(_prefixes)}_{name}_"
     try:
         if system.linear:
-            return LinearSolver(system, options, prefix, spec.stored_products, repeated, pattern)
+            return LinearSolver(system, options, prefix, spec.stored_products, repeated)
         newton = spec.newton
         return NewtonSolver(system, options, prefix, newton.reuse_preconditioner, newton.field_rtol)
     except PETSc.Error as exc:

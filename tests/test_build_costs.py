@@ -1,8 +1,7 @@
 """What building and stepping a run does not repeat (issue 12's speed target): no Jacobian block
 differentiated for a residual that does not read its unknown, no block differentiated twice,
-no rate system built for a run that never solves it, no second sparsity pattern for the rates of
-a field whose step operator has one, no lifting by columns without fixed values, and no SciPy
-module imported that the run does not use. Each keeps the answers: the
+no rate system built for a run that never solves it, no lifting by columns without fixed
+values, and no SciPy module imported that the run does not use. Each keeps the answers: the
 residual is the same to the bit, the blocks are the group's own."""
 
 import subprocess
@@ -12,7 +11,6 @@ import numpy as np
 import pytest
 import ufl
 from dolfinx import fem
-from dolfinx.fem import petsc as fem_petsc
 
 from app import solve_system
 from app.simulation import Simulation
@@ -100,38 +98,3 @@ def test_a_run_imports_no_scipy_spatial_or_optimize():
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT
     )
     assert result.stdout.strip() == "[]", result.stderr
-
-
-def test_rates_share_the_step_operators_sparsity_pattern(monkeypatch):
-    """A heated bar (P1, k = 2, rho c_p = 1, source s = 1000, uniform initial temperature held
-    at its left end) reports the heat through that end at t = 0: the reaction of the
-    semi-discrete equations, M w = F on the free nodes (K u0 = 0), R = (M w - F) at the end,
-    computed here by hand. One sparsity pattern is built for the run: the capacity matrix of
-    the rates shares the step operator's (it built its own before)."""
-    built = []
-    create_matrix = fem_petsc.create_matrix
-
-    def counted(*args, **kwargs):
-        built.append(args[0])
-        return create_matrix(*args, **kwargs)
-
-    monkeypatch.setattr(fem_petsc, "create_matrix", counted)
-    cells, source = 8, 1000.0
-    heat = {"conductivity": 2.0, "density": 1.0, "specific_heat": 1.0, "source": source}
-    heat |= {"initial": 300.0, "boundaries": {"left": {"type": "temperature", "value": 300.0}}}
-    case = {
-        "mesh": {"type": "interval", "length": [1.0], "cells": [cells]},
-        "physics": {"heat": heat},
-        "time": {"scheme": "bdf1", "end": 1.0, "dt": 1.0},
-        "output": {"xdmf": False},
-    }
-    flow = Simulation.from_case(case).run().quantities["heat_flow_left_W_per_m2"]
-    assert len(built) == 1
-    h = 1.0 / cells
-    mass, load = np.zeros((cells + 1, cells + 1)), np.zeros(cells + 1)
-    for cell in range(cells):
-        mass[cell : cell + 2, cell : cell + 2] += h / 6 * np.array([[2, 1], [1, 2]])
-        load[cell : cell + 2] += source * h / 2
-    rate = np.zeros(cells + 1)
-    rate[1:] = np.linalg.solve(mass[1:, 1:], load[1:])
-    assert flow[0] == pytest.approx(-(mass[0] @ rate - load[0]), rel=1e-12)
