@@ -78,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: the exit code of an internal error, a bug rather than the input (EX_SOFTWARE of sysexits.h)
+INTERNAL_ERROR = 70
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``scalebridge`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -114,6 +118,20 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(sys.modules.get("app.output"), "UNFINISHED", None):
             _end_before_destructors(exc.exit_code)
         return exc.exit_code
+    except Exception as exc:
+        if os.environ.get("SCALEBRIDGE_TRACEBACK"):
+            raise
+        # A bug in ScaleBridge, not in the input: one line here (the run's log keeps where)
+        print(
+            f"scalebridge: internal error on rank {comm.rank}: {type(exc).__name__}: {exc}. "
+            "This is a bug: please report it with the run folder's run.log (set "
+            "SCALEBRIDGE_TRACEBACK=1 to print where it happened)",
+            file=sys.stderr,
+            flush=True,
+        )
+        if comm.size > 1:  # the other ranks may wait in a collective call for this one
+            comm.Abort(INTERNAL_ERROR)
+        return INTERNAL_ERROR
     finally:
         if console is not None:
             log.removeHandler(console)

@@ -277,6 +277,16 @@ class Stage:
         return repr(self.text)
 
 
+def early_end(event: Trigger, t: float, stage: Stage, later: bool) -> str:
+    """The protocol step a case event cut short (PyBaMM calls such an experiment infeasible):
+    said plainly, since the results stop there."""
+    return (
+        f"the event '{event.text}' ended the run at t = {t:.6g} s, during protocol step "
+        f"{stage.index} (cycle {stage.cycle}): {stage.text}"
+        + ("; the protocol's later steps were not run" if later else "")
+    )
+
+
 def protocol_stages(
     spec: ProtocolSpec,
     constant_at: Callable[[str], tuple[Any, str]],

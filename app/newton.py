@@ -16,7 +16,10 @@ the field's own units -- is below ``field_rtol`` times the field's scale:
 S_i the largest absolute value among the group's fields of the same units (the potentials
 share one scale in volts, so a field near 0 V is not judged against itself). The diagonal is
 that of the last Jacobian assembled, so a step that starts close enough to the solution (a
-good predictor) converges without a linear solve. This test replaces PETSc's relative tests
+good predictor) converges without a linear solve -- as long as the Jacobian's constants are
+those it was assembled with: a diagonal of M/dt from a step of 1e-5 s (an event located) would
+judge the next 60 s step's residual a million times too small and accept its first guess. This
+test replaces PETSc's relative tests
 (``rtol`` on the norm of the whole residual, and the step tolerance against the norm of the
 whole solution), which a field of small rows or small values would pass unconverged beside a
 large one; ``atol`` (a residual that is zero to round-off), the iteration limit and the check
@@ -50,17 +53,27 @@ class FieldConvergence:
         rtol: ``field_rtol``.
     """
 
-    def __init__(self, snes: PETSc.SNES, sizes: Sequence[int], units: Sequence[str], rtol: float):
+    def __init__(
+        self,
+        snes: PETSc.SNES,
+        sizes: Sequence[int],
+        units: Sequence[str],
+        rtol: float,
+        constants: Sequence[Any] = (),
+    ):
         self.rtol = rtol
         self._offsets = np.cumsum([0, *sizes])
         self._group = _unit_indices(units)
         self._comm = snes.comm.tompi4py()
         self._diagonal: np.ndarray | None = None
+        self._constants = constants
+        self._assembled_with: list[np.ndarray] = []  # the constants' values at that assembly
         matrix, preconditioner, (compute, args, kargs) = snes.getJacobian()
 
         def jacobian(solver: PETSc.SNES, x: PETSc.Vec, J: PETSc.Mat, P: PETSc.Mat) -> None:
             compute(solver, x, J, P, *args, **kargs)
             self._diagonal = J.getDiagonal().getArray().copy()
+            self._assembled_with = [np.array(c.value) for c in self._constants]
 
         snes.setJacobian(jacobian, matrix, preconditioner)
 
@@ -71,6 +84,8 @@ class FieldConvergence:
             return _REASONS.DIVERGED_FNORM_NAN
         if fnorm <= atol:
             return _REASONS.CONVERGED_FNORM_ABS
+        if iteration == 0 and self._diagonal_is_stale():
+            return _REASONS.CONVERGED_ITERATING
         if self._fields_converged(snes):
             return _REASONS.CONVERGED_FNORM_RELATIVE
         if iteration >= max_it:
@@ -95,6 +110,16 @@ class FieldConvergence:
         self._comm.Allreduce(MPI.IN_PLACE, values, op=MPI.MAX)
         scales = np.array([values[self._group == g].max() for g in self._group])
         return largest, scales
+
+    def _diagonal_is_stale(self) -> bool:
+        """Whether a constant of the Jacobian (dt, a scheme's coefficient, a protocol's
+        setting) has changed since the diagonal was assembled (the same on every rank)."""
+        if len(self._assembled_with) != len(self._constants):  # none assembled yet
+            return True
+        return any(
+            not np.array_equal(c.value, value)
+            for c, value in zip(self._constants, self._assembled_with, strict=True)
+        )
 
     def _fields_converged(self, snes: PETSc.SNES) -> bool:
         if self._diagonal is None or len(self._diagonal) != len(snes.getSolution().getArray()):
@@ -179,7 +204,18 @@ def install_field_convergence(
 ) -> FieldConvergence:
     """Judge the problem's Newton iterations field by field (see the module docstring)."""
     snes = problem.solver
-    test = FieldConvergence(snes, _owned_sizes(unknowns), units, rtol)
+    test = FieldConvergence(snes, _owned_sizes(unknowns), units, rtol, _constants(problem.J))
     snes.setConvergenceTest(test)
     problem.field_convergence = test  # lives as long as the problem
     return test
+
+
+def _constants(jacobian: Any) -> list[Any]:
+    """The constants of a Jacobian form, or of a block of them, each once."""
+    blocks = jacobian if isinstance(jacobian, Sequence) else [[jacobian]]
+    found = {}
+    for row in blocks:
+        for form in row if isinstance(row, Sequence) else [row]:
+            for constant in [] if form is None else form._cpp_object.constants:
+                found.setdefault(id(constant), constant)
+    return list(found.values())

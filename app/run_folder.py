@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import time
+import traceback
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Any
 import tomli_w
 
 from app import __version__
-from app.errors import CaseError, Interrupted, OutputFailed
+from app.errors import CaseError, Interrupted, OutputFailed, ScaleBridgeError
 from app.safeguards import writable
 
 log = logging.getLogger("scalebridge")
@@ -129,6 +130,10 @@ class RunDirectory:
             raise
         except BaseException as exc:
             self._write_provenance("failed", error=f"{type(exc).__name__}: {exc}")
+            if self._log_handler is not None and not isinstance(exc, ScaleBridgeError):
+                # a bug, not the case: where it happened, for a report (the console says less)
+                self._log_handler.stream.write("".join(traceback.format_exception(exc)))
+                self._log_handler.flush()
             raise
         else:
             self._write_provenance("completed")

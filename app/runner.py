@@ -144,6 +144,8 @@ def run(
         result = session.execute(started)
         plot_run(simulation.case.output.plot, folder.path, simulation.comm)
         record.update(steps=result.steps, rejected_steps=result.rejected)
+        if result.event is not None:
+            record.update(stopped_by_event=result.event)
         log.info(
             "run completed: %d steps (%d rejected) in %.2f s; results in %s",
             result.steps,

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from app.errors import Diverged, SolverError
-from app.events import Trigger
+from app.events import Trigger, early_end
 from app.solve_system import SolveReport
 
 log = logging.getLogger("scalebridge")
@@ -260,6 +260,9 @@ class TimeLoop:
                 fired = self._march(stage_end)
                 if fired in self.events:
                     position.fired = fired.text
+                    if stage is not None:
+                        later = position.stage + 1 < len(stages)
+                        log.warning("%s", early_end(fired, position.t, stage, later))
                 if position.fired or position.t >= end - self._tolerance(end):
                     break
                 position.stage += 1

@@ -328,16 +328,23 @@ class NewtonSolver:
     def solve(self) -> SolveReport:
         snes = self.problem.solver
         saved = [u.x.array.copy() for u in self.system.unknowns]
-        self.problem.solve()
+        try:
+            self.problem.solve()
+            reason = snes.getConvergedReason()
+        except PETSc.Error:  # MUMPS refusing a factor of inf/NaN entries raises in KSPSolve
+            reason = PETSc.SNES.ConvergedReason.DIVERGED_LINEAR_SOLVE
         norms = tuple(float(norm) for norm in snes.getConvergenceHistory()[0])
-        reason = snes.getConvergedReason()
         finite = all(
             u.function_space.mesh.comm.allreduce(np.isfinite(u.x.array).all(), op=MPI.LAND)
             for u in self.system.unknowns
         )
         factored = reason > 0 and snes.getIterationNumber() > 0  # else no linear solve ran
         singular = _singular(snes.getKSP(), self.system) if factored else ""
-        converged = reason > 0 and finite and not singular
+        # PETSc calls a line search that failed (a non-finite residual at every trial point)
+        # converged when the step it shrank to is below stol times the solution: the iterate is
+        # then left where it was, with the trial's residual (a particle emptied past c = 0)
+        stalled = reason > 0 and not np.isfinite(snes.getFunction()[0].norm())
+        converged = reason > 0 and finite and not singular and not stalled
         if self.reuse is not None:
             self.reuse.after_solve(converged)
         where = ""
@@ -351,6 +358,7 @@ class NewtonSolver:
             snes.getLinearSolveIterations(),
             f"Newton {reason_name(PETSc.SNES.ConvergedReason, reason)}"
             + ("" if finite else ", non-finite solution")
+            + (", the line search found no finite residual" if stalled else "")
             + singular,
             norms,
             where,

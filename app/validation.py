@@ -107,7 +107,21 @@ def _case_error(exc: ValidationError, model: type[BaseModel], raw: Any, prefix: 
         message = message.replace("Input should be", "expected", 1)
         if not isinstance(given, Mapping | list):
             message += f", got {shown(given)}"
-    return CaseError(path, message + suffix)
+    return CaseError(path, message + suffix, _type_fix(kind, given))
+
+
+def _type_fix(kind: str, given: Any) -> str | None:
+    """How to write a value of the kind pydantic expected, for the type errors a case file makes."""
+    example = given if isinstance(given, int | float) and not isinstance(given, bool) else 1
+    return {
+        "list_type": f"write a list in brackets, e.g. [{example}]",
+        "tuple_type": f"write a list in brackets, e.g. [{example}]",
+        "int_parsing": "write a whole number without quotes, e.g. 10",
+        "int_from_float": "write a whole number, e.g. 10",
+        "float_parsing": "write a number without quotes, e.g. 1.5 or 2e-3",
+        "bool_parsing": "write true or false",
+        "string_type": f'write it in quotes, e.g. "{example}"',
+    }.get(kind)
 
 
 def _data_path(loc: tuple[Any, ...], raw: Any) -> list[str]:

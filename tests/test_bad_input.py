@@ -345,3 +345,22 @@ def test_output_interval_that_would_list_endless_times(tmp_path, capsys):
     assert time.perf_counter() - started < 10
     message = error_of(capsys)
     assert "output.interval: an output every 1e-300 s from 0 s to 10 s makes 1e+301" in message
+
+
+@pytest.mark.parametrize(
+    ("assignment", "path", "fix"),
+    [
+        ("mesh.cells=4", "mesh.cells", "Fix: write a list in brackets, e.g. [4]"),
+        (
+            'mesh.cells=["a", 4]',
+            "mesh.cells.0",
+            "Fix: write a whole number without quotes, e.g. 10",
+        ),
+        ("output.xdmf=3", "output.xdmf", "Fix: write true or false"),
+    ],
+)
+def test_a_value_of_the_wrong_type_says_how_to_write_it(tmp_path, capsys, assignment, path, fix):
+    check(tmp_path, VALID, "--set", assignment)
+    message = error_of(capsys)
+    assert f"case.toml: {path}: expected " in message
+    assert message.endswith(fix)

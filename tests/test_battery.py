@@ -4,6 +4,8 @@ Small meshes here (tests/battery.py SMALL_MESH: 8 + 4 + 8 cells by 6); the case'
 and the full-size figures are in the branch report (``python -m tests.battery <reference>``).
 """
 
+import json
+
 import numpy as np
 import pytest
 
@@ -97,6 +99,25 @@ def test_at_zero_current_the_voltage_is_the_open_circuit_difference(tmp_path, so
         assert q["voltage_V"][0] == pytest.approx(voltage, abs=1e-6)
     assert np.ptp(q["voltage_V"]) < 1e-9 * 4.2  # at rest nothing moves beyond field_rtol
     assert np.ptp(q["cyclable_lithium_mol"]) <= 1e-12 * q["cyclable_lithium_mol"][0]
+
+
+def test_a_step_that_drives_the_voltage_past_the_window_ends_the_run_as_in_pybamm(tmp_path):
+    """A discharge "for 10 hours" has no voltage condition of its own: the run ends where the
+    voltage leaves the set's window by 1 V (V_min - 1 = 1.5 V for Chen2020), where PyBaMM's
+    experiment stops as infeasible, and says which protocol step the event cut short."""
+    out = tmp_path / "run"
+    steps = 'protocol.steps=["Discharge at 1C for 10 hours", "Rest for 1 hour"]'
+    args = [a for s in ("output.xdmf=false", steps, *SMALL_MESH) for a in ("--set", s)]
+    run = scalebridge("run", CASE, *args, "-o", out)
+    assert run.returncode == 0, run.stderr[-3000:]
+    q = {name: np.array(values) for name, values in read_quantities(out).items()}
+    assert q["voltage_V"][-1] == pytest.approx(1.5, abs=1e-3)
+    assert np.all(q["voltage_V"] > 1.5 - 1e-3) and np.all(q["step"] == 0)
+    assert "during protocol step 0 (cycle 0): Discharge at 1C for 10 hours; the protocol's " in (
+        run.stderr + run.stdout
+    )
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["stopped_by_event"] == "voltage_outside_window_V > 1"
 
 
 def test_a_rest_after_a_discharge_relaxes_toward_open_circuit(tmp_path):

@@ -20,7 +20,7 @@ import pytest
 
 from app.errors import CaseError
 from app.simulation import Simulation
-from tests.conftest import runs_on_ranks
+from tests.conftest import read_quantities, runs_on_ranks, scalebridge
 
 # One worker runs the module: its tests share the two runs of the fixture.
 pytestmark = [pytest.mark.xdist_group("cell_protocol"), pytest.mark.slow, pytest.mark.mpi]
@@ -167,3 +167,18 @@ def test_bad_cell_input_names_the_case_path(path: str, value, where: str):
         Simulation.from_case(case_with(path, value)).build()
     assert where in str(caught.value)
     assert path.rpartition(".")[0] in str(caught.value)
+
+
+def test_a_discharge_past_empty_ends_at_the_voltage_window_not_frozen(tmp_path):
+    """1C "for 10 hours" empties the negative electrode after about 51 min: its Newton steps
+    then reach c < 0, where every residual PETSc's line search tries is NaN, which PETSc calls
+    converged by the step norm, leaving the state frozen while time and the discharge capacity
+    ran on (50 A h from a 5 A h cell). Such a step is rejected; the run ends at the event of
+    the set's voltage window widened by 1 V, as PyBaMM's experiment stops."""
+    steps = ['protocol.steps=["Discharge at 1C for 10 hours"]', "protocol.repeat=1"]
+    args = [a for s in ("output.xdmf=false", *steps) for a in ("--set", s)]
+    run = scalebridge("run", CASE, *args, "-o", tmp_path / "run", "-q", timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    q = {name: np.asarray(values) for name, values in read_quantities(tmp_path / "run").items()}
+    assert q["voltage_V"][-1] == pytest.approx(2.5 - 1, abs=1e-3)
+    assert q["time_s"][-1] < 3600 and q["discharge_capacity_Ah"][-1] < ONE_C

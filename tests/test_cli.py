@@ -5,7 +5,7 @@ import tomllib
 
 import pytest
 
-from tests.conftest import read_quantities, scalebridge
+from tests.conftest import CASES, read_quantities, scalebridge
 
 SHORT_PLATE = ["--set", "time.end=120", "--set", "output.interval=60"]
 
@@ -151,3 +151,26 @@ def test_bad_input_under_mpi_prints_once(tmp_path):
     assert process.returncode == 2
     assert process.stderr.count("scalebridge: error:") == 1
     assert "Traceback" not in process.stderr
+
+
+def test_an_internal_error_is_one_line_with_its_traceback_in_the_run_log(
+    tmp_path, capsys, monkeypatch
+):
+    """A bug (here an exception planted in the time loop) is not the user's input: one line
+    on stderr with exit code 70, the traceback in run.log, provenance 'failed'."""
+    from app import cli, scheduler
+
+    def planted(self):
+        raise RuntimeError("planted failure")
+
+    monkeypatch.setattr(scheduler.TimeLoop, "run", planted)
+    monkeypatch.delenv("SCALEBRIDGE_TRACEBACK", raising=False)
+    out = tmp_path / "run"
+    code = cli.main(["run", str(CASES / "heated_rod.toml"), "-o", str(out), "-q"])
+    assert code == cli.INTERNAL_ERROR == 70
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert lines[0].startswith("scalebridge: internal error on rank 0: RuntimeError: planted")
+    log = (out / "run.log").read_text()
+    assert "Traceback" in log and 'raise RuntimeError("planted failure")' in log
+    assert json.loads((out / "provenance.json").read_text())["status"] == "failed"

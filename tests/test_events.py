@@ -10,7 +10,7 @@ import ufl
 from dolfinx import fem
 from mpi4py import MPI
 
-from app.errors import CaseError, SolverError
+from app.errors import CaseError, Diverged, SolverError
 from app.expressions import parse
 from app.simulation import Simulation
 from tests.conftest import ROOT, assert_same_quantities, runs_on_ranks
@@ -60,10 +60,10 @@ def test_event_with_an_unknown_quantity_is_a_case_error():
         Simulation.from_case(case).build()
 
 
-def test_non_finite_solutions_are_rejected_and_retried():
-    """sqrt(420 - T) is NaN above 420 K: a long first step overshoots there; the step is
-    rejected, retried smaller, and nothing non-finite reaches the output."""
-    case = {
+def _heat_toward_420_K(end: float) -> dict:
+    """k = sqrt(420 - T), heated by 1500 W/m^2: more than the bar can carry below 420 K (at
+    most int_300^420 k dT = 876 W/m), so no solution exists after about 0.039 s."""
+    return {
         "mesh": {"type": "interval", "cells": [20]},
         "physics": {
             "heat": {
@@ -75,14 +75,44 @@ def test_non_finite_solutions_are_rejected_and_retried():
                 },
             }
         },
-        "time": {"scheme": "bdf1", "end": 200.0, "dt": 100.0, "adaptive": {}},
-        "output": {"interval": 50.0},
+        "time": {"scheme": "bdf1", "end": end, "dt": end, "adaptive": {}},
+        "output": {"interval": end / 4},
     }
-    result = Simulation.from_case(case).run()
+
+
+def test_non_finite_solutions_are_rejected_and_retried():
+    """One step to 0.035 s overshoots to where sqrt(420 - T) is NaN; the step is rejected,
+    retried smaller, and nothing non-finite reaches the output."""
+    result = Simulation.from_case(_heat_toward_420_K(0.035)).run()
     assert result.rejected > 0
     for values in result.quantities.values():
         assert np.isfinite(values).all()
-    assert result.quantities["max_temperature_K"][-1] < 420
+
+
+def test_a_run_past_the_end_of_its_solution_fails_instead_of_freezing():
+    """Past 0.039 s every Newton trial is NaN. PETSc calls such a failed line search converged
+    (by the step norm), which used to leave the state frozen to the end (200 s) and the run
+    'completed'; the step is rejected until dt_min and the run fails, saying where and why."""
+    with pytest.raises(Diverged) as failure:
+        Simulation.from_case(_heat_toward_420_K(200.0)).run()
+    message = str(failure.value)
+    assert "residual of field 'temperature' is nan" in message
+    assert "the line search found no finite residual" in message
+    assert "dt would fall below time.adaptive.dt_min" in message
+
+
+def test_a_factorisation_of_infinite_entries_is_a_failed_step_not_a_petsc_error():
+    """dT/dt = 100 sqrt(400 - T) reaches 400 K at t = 0.2 s, where the Jacobian's
+    d/dT sqrt(400 - T) is infinite: MUMPS refuses the factor and PETSc raises inside the
+    Newton solve. That is a failed step like any other (retried smaller, then the run fails
+    with the solver's reason), never a PETSc traceback."""
+    case = {
+        "mesh": {"type": "interval", "cells": [4]},
+        "physics": {"heat": {"initial": 300, "source": "100*sqrt(400 - temperature)"}},
+        "time": {"scheme": "bdf1", "end": 1.0, "dt": 0.5, "adaptive": {}},
+    }
+    with pytest.raises(SolverError, match="Newton DIVERGED_LINEAR_SOLVE"):
+        Simulation.from_case(case).run()
 
 
 # u = (1 + x^2) g(t), g = 1 + 4 exp(-t/tau): a sharp transient (tau = 0.01) then a slow tail.

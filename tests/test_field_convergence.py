@@ -86,3 +86,34 @@ def test_field_rtol_needs_one_monolithic_vector(tmp_path):
     assert "Traceback" not in run.stderr
     assert "solver.newton.field_rtol" in run.stderr
     assert "fieldsplit" in run.stderr
+
+
+def test_a_jacobian_diagonal_from_another_time_step_does_not_pass_a_first_guess():
+    """(u - u_old)/dt = 1 from u_old = 1000: after a step of 1e-8 s (an event located) the
+    stored diagonal is 1e8; judged by it, the next 60 s step's first guess u_old would look
+    converged (1/1e8 <= 1e-9 * 1000). A changed dt makes the diagonal stale: Newton iterates."""
+    domain = mesh.create_unit_interval(MPI.COMM_SELF, 1)
+    space = fem.functionspace(domain, ("DG", 0))
+    u, u_old = fem.Function(space), fem.Function(space)
+    dt = fem.Constant(domain, 1e-8)
+    v = ufl.TestFunction(space)
+    problem = fem_petsc.NonlinearProblem(
+        ((u - u_old) / dt - 1) * v * ufl.dx,
+        u,
+        petsc_options_prefix="stale_diagonal_",
+        petsc_options={
+            "snes_type": "newtonls",
+            "snes_linesearch_type": "basic",
+            "ksp_type": "preonly",
+            "pc_type": "lu",
+        },
+    )
+    install_field_convergence(problem, [u], ["mol/m^3"], 1e-9)
+    u_old.x.array[:] = u.x.array[:] = 1000.0
+    problem.solve()
+    assert u.x.array[0] == pytest.approx(1000 + 1e-8, abs=1e-12)
+    u_old.x.array[:] = u.x.array
+    dt.value = 60.0
+    problem.solve()
+    assert problem.solver.getIterationNumber() >= 1
+    assert u.x.array[0] == pytest.approx(1060 + 1e-8, rel=1e-12)
