@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from app import registry
 from app.checkpoint import CheckpointSpec
@@ -27,6 +27,7 @@ from app.coupling import CouplingSpec
 from app.errors import CaseError, shown
 from app.events import EventSpec, ProtocolSpec
 from app.mesh_spec import MeshSpec
+from app.multiscale.rve_spec import HOMOGENEOUS, RVESpec
 from app.multiscale.spec import SurrogateSpec
 from app.output_quantities import OutputQuantity, check_names
 from app.parameter_resolution import resolve
@@ -186,14 +187,21 @@ class Case(Parameters):
         'properties written { surrogate = "<name>" }',
     )
 
-    @field_validator("surrogates", mode="before")
+    rves: dict[str, RVESpec] = Field(
+        default_factory=dict,
+        description="Nonlinear unit cells solved at every quadrature point (FE2), read by "
+        'constitutive = { rve = "<name>" }',
+    )
+
+    @field_validator("surrogates", "rves", mode="before")
     @classmethod
-    def _surrogate_names(cls, raw: Any) -> Any:
+    def _section_names(cls, raw: Any, info: ValidationInfo) -> Any:
         if isinstance(raw, Mapping):
             for name in raw:
                 if not str(name).isidentifier():
                     raise ValueError(
-                        f"surrogate names are letters, digits and underscores: {name!r}"
+                        f"{info.field_name[:-1]} names are letters, digits and underscores: "
+                        f"{name!r}"
                     )
         return raw
 
@@ -245,6 +253,9 @@ class LoadedCase:
             for key in ("microstructure", "database"):
                 if key in section:
                     section[key] = str(self.file_hint(section[key]))
+        for section in data.get("rves", {}).values():
+            if section["microstructure"] != HOMOGENEOUS:
+                section["microstructure"] = str(self.file_hint(section["microstructure"]))
         data["physics"] = {
             name: {"type": plugin.name}
             | ({"domain": plugin.domain} if plugin.domain else {})

@@ -219,8 +219,8 @@ def _check(args: argparse.Namespace, comm: Any) -> str:
         lines += [f"    [{stage.cycle}] {stage.text}" for stage, _, _ in simulation.stages[:12]] + (
             ["    ..."] if len(simulation.stages) > 12 else []
         )
-    if simulation.multiscale.served:
-        lines += ["", "Surrogates (an RVE where unsure; properties served cellwise):"]
+    if simulation.multiscale.served or simulation.multiscale.rves:
+        lines += ["", "Multiscale (surrogates serving properties cellwise; FE2 cells per point):"]
         lines += [f"  {line}" for line in simulation.multiscale.describe()]
     lines += ["", "Quantities (quantities.csv columns):"]
     lines += [f"  {name}: {q.description}" for name, q in simulation.quantities.items()]

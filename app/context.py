@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import ufl
 from dolfinx import fem
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from app.contracts import BadValue, Context, Formula, PerDimension, PerRegion, Value
+from app.contracts import BadValue, Context, Formula, PerDimension, PerRegion, RVESource, Value
 from app.control_modes import ModeRegistry
 from app.errors import did_you_mean, listing
 from app.fields import FieldStore
@@ -24,6 +25,7 @@ from app.forms import FormRules
 from app.meshing import MeshData
 from app.parameter_constants import ParameterConstants
 from app.parameters import Surrogate, walk_values
+from app.pointwise_law import LinearisedStress
 from app.timeint import TimeScheme
 
 
@@ -125,6 +127,8 @@ class FormContext(Context):
         self._modes = ModeRegistry()
         self._inline: dict[str, Any] = {}
         self._sizes: dict[str | None, float] = {}
+        self.quadrature_degree: int | None = None  # the group's, once values at points fix it
+        self.laws: dict[str, LinearisedStress] = {}  # see point_stress
 
     # Fields ---------------------------------------------------------------------------------
     @property
@@ -345,6 +349,37 @@ class FormContext(Context):
             case Surrogate():
                 return self._served(value)
         raise TypeError(f"cannot turn {value!r} into a coefficient")
+
+    def point_stress(self, source: RVESource, strain: Any) -> LinearisedStress:
+        """The law of ``{ rve = ... }`` at the group's quadrature points (one per name: the
+        plug-in's methods all read the same values)."""
+        law = self.laws.get(source.rve)
+        if law is not None:
+            return law
+        response = self._store.point_laws.get(source.rve)
+        if response is None:
+            raise BadValue(
+                f"rve '{source.rve}' is not defined",
+                value=source,
+                fix=f"add an [rves.{source.rve}] section",
+            )
+        if self.domain is not None or self.boundary is not None:
+            raise BadValue(
+                f"a pointwise law (rve '{source.rve}') needs its instance on the whole mesh; "
+                f"this one is placed on '{self.domain or self.boundary}'",
+                token="domain",
+                fix="remove domain from the instance's table",
+            )
+        if self.quadrature_degree is None:
+            raise RuntimeError(
+                f"plug-in '{self.instance}' reads a pointwise law but declares no field at "
+                "quadrature points, so its group's quadrature degree is not fixed yet"
+            )
+        cells = np.asarray(self.mesh.topology.original_cell_index, dtype=np.int64)
+        law = self.laws[source.rve] = LinearisedStress(
+            strain, self.mesh, cells, self.quadrature_degree, response
+        )
+        return law
 
     def _served(self, value: Surrogate) -> Any:
         """The cellwise property a surrogate serves (a field the multiscale layer updates; on

@@ -32,6 +32,7 @@ from app.parameters import (
     PerDimension,
     PerRegion,
     Property,
+    RVESource,
     Value,
     extent,
     one_of,
@@ -78,6 +79,7 @@ __all__ = [
     "Physics",
     "Property",
     "Quantity",
+    "RVESource",
     "Value",
     "deviatoric",
     "extent",
@@ -186,6 +188,18 @@ class Context(ABC):
         """The value of one of the instance's internal variables at the end of the last
         accepted step (its initial value before the first). Residuals and updates read the
         history through it; ``ctx.field(name)`` is the value after the latest solve."""
+
+    @abstractmethod
+    def point_stress(self, source: RVESource, strain: Any) -> Any:
+        """The stress a law outside UFL computes at the quadrature points from ``strain`` (3x3
+        UFL of the unknowns; plane strain on 2D meshes): an RVE per point for ``{ rve = ... }``.
+
+        Returns an object with ``stress(strain)``, the stress for the residual (exact at the
+        current iterate, with the law's consistent tangent as its derivative), and
+        ``latest()``, the stress of the latest solve for outputs (3x3 each). The framework
+        refreshes it before each assembly and commits or rolls back the law's history with
+        the step (app/pointwise_law.py). Raises :class:`BadValue` for an unknown name.
+        """
 
     @abstractmethod
     def relaxation(self, name: str, target: Any, time: Any) -> Any:

@@ -195,6 +195,8 @@ class FieldStore:
         self._solved_state: SolvedFields | None = None
         # parameter values served cellwise by a surrogate -> the field that holds them
         self.served: dict[Any, str] = {}
+        # laws outside UFL by the name parameters give them ({ rve = ... }: app/pointwise_law.py)
+        self.point_laws: dict[str, Any] = {}
 
     def add(
         self,

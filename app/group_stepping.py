@@ -74,6 +74,7 @@ class GroupStepping:
             self._modes.get(single),
             self.system.entity_maps,
             [field.spec.units for field in algebraic],
+            self.system.laws,
         )
         spec = self._solver_spec
         if spec.preset == "fieldsplit" and single is not None:
@@ -124,6 +125,8 @@ class GroupStepping:
         if self._pending is not None:
             for field in [*self.unknowns, *self.internal]:
                 field.push_history()
+            for law in self.laws:
+                law.commit()
             self.scheme.accept(self._pending)
             self._pending = None
 
@@ -158,6 +161,8 @@ class GroupStepping:
         for field, saved in zip(self.internal, internal, strict=True):
             for level, array in zip((field.function, *field.history), saved, strict=True):
                 level.x.array[:] = array
+        for law in self.laws:
+            law.rollback()
         self.scheme.rewind_to(state)
         self._pending = None
 

@@ -13,6 +13,10 @@ Two more solves use the same rows: the rates at an instant that the reported flo
 (app/rates.py), and the consistent initial values of the fields without a time derivative
 (``initialise``, app/group_stepping.py).
 
+Laws evaluated outside UFL at the quadrature points (an RVE per point, app/pointwise_law.py)
+are refreshed by the solver before each assembly and committed or rolled back with the step,
+as the internal variables are.
+
 The group also owns its plug-ins' internal variables (:class:`~app.contracts.InternalVariable`):
 it creates them at its quadrature points, evaluates their updates after each successful solve,
 makes them the accepted values in ``commit`` (and between substeps) and restores them
@@ -139,6 +143,9 @@ class Group(GroupStepping):
             )
         self.quadrature_degree: int | None = None  # of every form of the group, once assembled
         self.internal: list[Field] = self._add_pointwise()
+        for context in self.contexts.values():
+            context.quadrature_degree = self.quadrature_degree
+        self.laws: list[Any] = []  # laws outside UFL at quadrature points (app/pointwise_law.py)
         self.derived: dict[str, Any] = {}  # derived fields of the group's plug-ins, in UFL
         self.derive()
         self.system: System | None = None
@@ -206,6 +213,7 @@ class Group(GroupStepping):
             with blame(instance):
                 self._modes.update(plugin.modes(self.contexts[instance]))
         self.rows = self._rows()
+        self.laws = [law for context in self.contexts.values() for law in context.laws.values()]
         self.transient = {row.field.spec.name for row in self.rows if row.transient}
         zeros = self.rules.zeros
         start = self.rules.start_values
@@ -234,6 +242,7 @@ class Group(GroupStepping):
             self._modes.get(single),
             self._store.domains.entity_maps,
             [field.spec.units for field in self.unknowns],
+            self.laws,
         )
         if self.transient:
             self.rates = Rates(
@@ -410,6 +419,8 @@ class Group(GroupStepping):
         for internal in self.internal:
             expression = self._updates[internal.spec.name]
             internal.update = Evaluation(expression, internal.function, self._store.domains)
+        for law in self.laws:
+            law.compile()
         if self.system is not None:
             self.solver = make_solver(
                 self.system, solver_spec, self.name, repeated=self.scheme.transient

@@ -412,6 +412,20 @@ def _type_of(value: Any) -> Any:
     return value.get("type") if isinstance(value, Mapping) else getattr(value, "type", None)
 
 
+class RVESource(Parameters):
+    """A constitutive law computed at every quadrature point by a nonlinear unit cell (FE2),
+    written ``{ rve = "name" }``; the cell is defined in the case's ``[rves.<name>]`` section."""
+
+    rve: str = Field(description="Name of the [rves.<name>] section")
+
+    @field_validator("rve")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not name.isidentifier():
+            raise ValueError(f"an RVE name is letters, digits and underscores, got {name!r}")
+        return name
+
+
 def walk_values(model: BaseModel, path: str = "") -> Iterator[tuple[str, Any]]:
     """Every leaf value of a parameter model with its dotted path, through nested models,
     dicts and lists; used by the framework to find the expressions a case wrote."""

@@ -117,6 +117,13 @@ def check(checkpoint: Checkpoint, simulation: Simulation) -> list[str]:
             "properties in use are not part of a checkpoint",
             "run the case again from its start",
         )
+    if simulation.case.rves:
+        raise CaseError(
+            "rves",
+            "a restart cannot continue an FE2 run: the histories of its cells (one per "
+            "quadrature point) are not part of a checkpoint",
+            "run the case again from its start",
+        )
     _check_position(checkpoint, simulation)
     return [
         f"{path}: {_shown(old)} -> {_shown(new)}"

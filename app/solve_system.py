@@ -65,6 +65,8 @@ class System:
         modes: (Near-)nullspace of a single-field system, for multigrid and singular operators.
         entity_maps: Maps between the meshes of fields on regions (empty: one mesh).
         units: The units of each unknown (fields in the same units share a scale).
+        laws: Laws evaluated outside UFL at quadrature points (app/pointwise_law.py), refreshed
+            from the iterate before each assembly; they make the system nonlinear.
     """
 
     unknowns: list[fem.Function]
@@ -76,12 +78,13 @@ class System:
     modes: Modes | None = None
     entity_maps: list[Any] = field(default_factory=list)
     units: list[str] = field(default_factory=list)
+    laws: list[Any] = field(default_factory=list)
 
     @property
     def linear(self) -> bool:
-        """The Jacobian does not depend on the unknowns."""
+        """The Jacobian does not depend on the unknowns (nor on a law refreshed from them)."""
         unknowns = set(self.unknowns)
-        return not any(
+        return not self.laws and not any(
             unknowns & set(ufl.algorithms.extract_coefficients(block))
             for row in self.jacobian
             for block in row

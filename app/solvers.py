@@ -30,7 +30,7 @@ from petsc4py import PETSc
 from ufl.algorithms.analysis import extract_constants
 
 from app.affine import AffineVector, DataOf
-from app.errors import CaseError
+from app.errors import CaseError, SolverError
 from app.newton import install_field_convergence, install_step_convergence
 from app.non_finite import non_finite
 from app.preconditioner_reuse import PreconditionerReuse
@@ -313,6 +313,7 @@ class NewtonSolver:
         )
         if multi:
             _lift_by_fixed_columns(self.problem)
+        self._laws = _RefreshedLaws(self.problem, system.laws) if system.laws else None
         self._nullspace = attach_modes(self.problem.A, system)
         self.problem.solver.setConvergenceHistory(reset=True)
         configure_direct_solve(self.problem.solver.getKSP(), self.problem.A, self.problem.P_mat)
@@ -328,6 +329,8 @@ class NewtonSolver:
     def solve(self) -> SolveReport:
         snes = self.problem.solver
         saved = [u.x.array.copy() for u in self.system.unknowns]
+        if self._laws is not None:
+            self._laws.failure = ""
         try:
             self.problem.solve()
             reason = snes.getConvergedReason()
@@ -344,7 +347,10 @@ class NewtonSolver:
         # converged when the step it shrank to is below stol times the solution: the iterate is
         # then left where it was, with the trial's residual (a particle emptied past c = 0)
         stalled = reason > 0 and not np.isfinite(snes.getFunction()[0].norm())
-        converged = reason > 0 and finite and not singular and not stalled
+        # likewise a law that failed at a trial point (an RVE's Newton) fails the solve, even
+        # where the line search backtracked to a step so short that SNES judged it converged
+        failed_law = self._laws is not None and bool(self._laws.failure)
+        converged = reason > 0 and finite and not singular and not stalled and not failed_law
         if self.reuse is not None:
             self.reuse.after_solve(converged)
         where = ""
@@ -356,13 +362,52 @@ class NewtonSolver:
             converged,
             snes.getIterationNumber(),
             snes.getLinearSolveIterations(),
-            f"Newton {reason_name(PETSc.SNES.ConvergedReason, reason)}"
+            (
+                f"a pointwise law failed in Newton's iterations: {self._laws.failure}; "
+                if failed_law
+                else ""
+            )
+            + f"Newton {reason_name(PETSc.SNES.ConvergedReason, reason)}"
             + ("" if finite else ", non-finite solution")
             + (", the line search found no finite residual" if stalled else "")
             + singular,
             norms,
             where,
         )
+
+
+class _RefreshedLaws:
+    """Refresh a system's pointwise laws (app/pointwise_law.py) from the iterate before SNES
+    assembles the residual or the Jacobian there.
+
+    A law that fails (an RVE's Newton) makes the residual not finite and the solve fails like
+    any diverged Newton (a step is retried smaller); its message is kept in ``failure``.
+    """
+
+    def __init__(self, problem: fem_petsc.NonlinearProblem, laws: list[Any]):
+        self.laws, self.failure = laws, ""
+        snes = problem.solver
+        b, (residual, args, kargs) = snes.getFunction()
+        A, P, (jacobian, jargs, jkargs) = snes.getJacobian()
+        self._unknowns = kargs["u"]
+        snes.setFunction(self._before(residual, poison=True), b, args=args, kargs=kargs)
+        snes.setJacobian(self._before(jacobian, poison=False), A, P, args=jargs, kargs=jkargs)
+
+    def _before(self, assemble: Any, poison: bool) -> Any:
+        def refreshed(snes: PETSc.SNES, x: PETSc.Vec, *rest: Any, **options: Any) -> None:
+            _ghost_update(x, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
+            fem_petsc.assign(x, self._unknowns)
+            failed = False
+            try:
+                for law in self.laws:
+                    law.refresh()
+            except SolverError as exc:
+                self.failure, failed = str(exc), True
+            assemble(snes, x, *rest, **options)
+            if failed and poison:
+                rest[0].set(np.nan)
+
+        return refreshed
 
 
 def _lift_by_fixed_columns(problem: fem_petsc.NonlinearProblem) -> None:

@@ -13,6 +13,8 @@ Where things live:
 * ``batch``, ``database``: RVE solves on sub-communicators, and their JSON-lines records;
 * ``plastic_cell``, ``ensemble``: nonlinear cells with a J2 history (strain increment in, average
   stress and consistent tangent out), one per macro point on sub-communicators;
+* ``rve_spec``, ``fe2``: the ``[rves.<name>]`` section and FE2, a cell per quadrature point of
+  a macro problem as the law of ``constitutive = { rve = ... }`` (app/pointwise_law.py);
 * ``properties``, ``served``, ``manager``: what a ``{ surrogate = ... }`` parameter receives, one
   surrogate during a run, and the hooks the simulation calls around each step;
 * ``plot``: the PNG of a surrogate against its training points.

@@ -29,12 +29,14 @@ from app.multiscale.plastic_cell import PlasticCell
 @dataclass(frozen=True)
 class EnsembleResponse:
     """The cells' answers in point order: Mandel stresses (points x m), tangents
-    (points x m x m), Newton corrections and wall seconds per point."""
+    (points x m x m), Newton corrections, wall seconds and (2D cells) the out-of-plane stress
+    sigma_zz per point."""
 
     stress: np.ndarray
     tangent: np.ndarray
     iterations: np.ndarray
     seconds: np.ndarray
+    out_of_plane: np.ndarray
 
 
 class CellEnsemble:
@@ -81,13 +83,16 @@ class CellEnsemble:
                 response = self._cells[point].solve(increments[point])
             except SolverError as exc:
                 raise SolverError(f"macro point {point}: {exc}") from None
-            return response.stress, response.tangent, response.iterations, response.seconds
+            return (
+                response.stress,
+                response.tangent,
+                response.iterations,
+                response.seconds,
+                response.out_of_plane,
+            )
 
         answers = self.pool.map(solve, range(self.points))
-        stress, tangent, iterations, seconds = (
-            np.array(part) for part in zip(*answers, strict=True)
-        )
-        return EnsembleResponse(stress, tangent, iterations, seconds)
+        return EnsembleResponse(*(np.array(part) for part in zip(*answers, strict=True)))
 
     def commit(self) -> None:
         """Accept every point's last solve (the macro step is accepted)."""

@@ -38,8 +38,9 @@ from app.multiscale import properties
 from app.multiscale.spec import SurrogateSpec
 
 if TYPE_CHECKING:
+    from app.multiscale.fe2 import RVEMaterial
     from app.multiscale.served import ServedSurrogate
-from app.parameters import PerRegion, Surrogate, walk_values
+from app.parameters import PerRegion, RVESource, Surrogate, walk_values
 from app.solve_system import SolveReport
 
 log = logging.getLogger("scalebridge")
@@ -53,8 +54,15 @@ class Multiscale:
     Build it with :meth:`create`.
     """
 
-    def __init__(self, served: dict[str, ServedSurrogate], steady: bool, comm: MPI.Comm):
+    def __init__(
+        self,
+        served: dict[str, ServedSurrogate],
+        steady: bool,
+        comm: MPI.Comm,
+        rves: dict[str, RVEMaterial] | None = None,
+    ):
         self.served, self.comm = served, comm
+        self.rves = rves or {}
         self.implicit = {
             name: s.spec.coupling == "implicit" or (s.spec.coupling == "auto" and steady)
             for name, s in served.items()
@@ -117,7 +125,13 @@ class Multiscale:
                 served[use.value.name].serve_on(output, boundary)
         for name in sorted(set(surrogates) - {use.value.name for use in uses}):
             log.warning("surrogates.%s: no property of the case reads it", name)
-        return cls(served, steady, comm)
+        rves = {}
+        readers = list(_rve_uses(physics))
+        if readers or case.rves:  # the cell solvers load only for FE2 runs
+            from app.multiscale import fe2
+
+            rves = fe2.attach(case.rves, readers, store, base_dir, comm)
+        return cls(served, steady, comm, rves)
 
     # Set-up ---------------------------------------------------------------------------------
     def compile(self, store: FieldStore, derived: Mapping[str, Any]) -> None:
@@ -230,18 +244,28 @@ class Multiscale:
     # Output ---------------------------------------------------------------------------------
     def columns(self) -> list[str]:
         """quantities.csv columns: RVE solves so far, surrogate calls (cell evaluations), the
-        largest relative uncertainty of the latest evaluation."""
-        return [
+        largest relative uncertainty of the latest evaluation; for FE2 cells (``[rves]``)
+        cell solves so far, and the largest cell Newton count and the wall seconds of cell
+        solves in the step (its rejected tries included)."""
+        served = [
             f"surrogate_{name}_{column}"
             for name in self.served
             for column in ("rve_solves", "calls", "max_uncertainty")
         ]
+        return served + [
+            f"rve_{name}_{column}"
+            for name in self.rves
+            for column in ("solves", "iterations", "step_seconds")
+        ]
 
     def row(self) -> list[float]:
-        return [
+        served = [
             value
             for s in self.served.values()
             for value in (s.rve_solves, s.calls, s.max_uncertainty)
+        ]
+        return served + [
+            value for r in self.rves.values() for value in (r.solves, r.iterations, r.seconds)
         ]
 
     def describe(self) -> list[str]:
@@ -260,10 +284,12 @@ class Multiscale:
             if s.regions is not None:
                 lines.append(f"  on the cells of {listing(sorted(s.regions))} only")
             lines += [f"  copied onto '{copy.boundary}'" for copy in s.copies]
-        return lines
+        return lines + [material.describe() for material in self.rves.values()]
 
     def close(self, folder: Path | None) -> None:
         """Close the databases; plot each surrogate against its training points (rank 0)."""
+        for material in self.rves.values():
+            material.free()
         for name, surrogate in self.served.items():
             surrogate.close()
             surrogate.pool.free()
@@ -292,6 +318,15 @@ def _uses(physics: Mapping[str, Physics]) -> Iterator[Use]:
                 region_of |= {id(item): region for region, item in value.values.items()}
             elif isinstance(value, Surrogate):
                 yield Use(f"physics.{instance}.{path}", value, instance, region_of.get(id(value)))
+
+
+def _rve_uses(physics: Mapping[str, Physics]) -> Iterator[tuple[str, RVESource]]:
+    """Every parameter naming an RVE (FE2): its case path and value."""
+    for instance, plugin in physics.items():
+        for key in type(plugin.params).model_fields:
+            value = getattr(plugin.params, key)
+            if isinstance(value, RVESource):
+                yield f"physics.{instance}.{key}", value
 
 
 def _serve(

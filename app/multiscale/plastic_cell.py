@@ -80,12 +80,14 @@ class J2Phase:
 @dataclass(frozen=True)
 class CellResponse:
     """A converged cell solve: Mandel average stress and consistent tangent, Newton's relative
-    residual |P^T R| / max(|R|, |R_0|) per iteration, and the wall time."""
+    residual |P^T R| / max(|R|, |R_0|) per iteration, the wall time and, for a 2D cell, the
+    average out-of-plane stress sigma_zz of plane strain (0 for a 3D cell)."""
 
     stress: np.ndarray
     tangent: np.ndarray
     residuals: tuple[float, ...]
     seconds: float
+    out_of_plane: float = 0.0
 
     @property
     def iterations(self) -> int:
@@ -200,6 +202,11 @@ class PlasticCell:
             for name, tag in regions.items()
         )
         self._residual = fem.form(residual)
+        # plane strain's sigma_zz, which the in-plane Mandel stress leaves out
+        self._out_of_plane = None
+        if self.dim == 2:
+            zz = sum(laws[name].stress(strain)[2, 2] * dx(tag) for name, tag in regions.items())
+            self._out_of_plane = fem.form(zz)
         self._jacobian = fem.form(ufl.derivative(residual, self.fluctuation, du))
         self._updates = self._update_expressions(laws, regions, cell_tags, strain)
         self._averages = self._average_forms(dx)
@@ -273,8 +280,11 @@ class PlasticCell:
             raise
         stress = np.array([a.dot(residual) for a in self._affine]) / self.volume
         tangent = self._tangent(jacobian, solver)
+        zz = 0.0
+        if self._out_of_plane is not None:
+            zz = self.mesh.comm.allreduce(fem.assemble_scalar(self._out_of_plane)) / self.volume
         self._trial = strain
-        return CellResponse(stress, tangent, history, time.perf_counter() - started)
+        return CellResponse(stress, tangent, history, time.perf_counter() - started, zz)
 
     def _newton(self) -> tuple[PETSc.Vec, PETSc.Mat, PETSc.KSP, tuple[float, ...]]:
         """Newton from the latest converged fluctuation; returns the residual, the Jacobian and

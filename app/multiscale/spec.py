@@ -229,6 +229,18 @@ def elastic_phase(raw: Any) -> tuple[float, float]:
     return first, second
 
 
+def si_value(raw: Any, unit: str) -> float:
+    """A number (already SI) or a string with units, in SI.
+
+    Raises:
+        ValueError: Not a number, not finite, or units of another dimension.
+    """
+    try:
+        return _units.to_si(raw, unit, "")
+    except CaseError as exc:
+        raise ValueError(exc.problem) from None
+
+
 def _si(raw: Any, unit: str, key: str) -> float:
     try:
         value = _units.to_si(raw, unit, key)

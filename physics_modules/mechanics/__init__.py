@@ -35,7 +35,10 @@ with its internal variables at the quadrature points (``plasticity.py``, ``visco
 * ``viscoelasticity``: a generalised Maxwell solid (Prony series in shear and bulk) with a WLF
   or Arrhenius time-temperature shift, integrated exactly (exponential) or by the time scheme;
 * ``stress_form = "incremental"``: the rate form sigma_{n+1} = sigma_n + C : d(eps - eps*), for
-  a stiffness that changes with the state (stress built at a low modulus stays locked in).
+  a stiffness that changes with the state (stress built at a low modulus stays locked in);
+* ``constitutive = { rve = "name" }`` (FE2, ``homogenised.py``): the stress of a nonlinear unit
+  cell at every quadrature point (``[rves.<name>]``), its homogenised tangent for Newton, plane
+  strain or 3D.
 
 Their stress-like outputs are values at the quadrature points (written as cell means).
 

@@ -5,7 +5,16 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from app.contracts import FieldNames, Parameters, PerRegion, Property, Value, one_of, quantity
+from app.contracts import (
+    FieldNames,
+    Parameters,
+    PerRegion,
+    Property,
+    RVESource,
+    Value,
+    one_of,
+    quantity,
+)
 
 
 # Boundary conditions ----------------------------------------------------------------------------
@@ -189,10 +198,15 @@ class MechanicsParameters(Parameters):
         "auto", description="auto: 3d on 3D meshes, plane_strain on 2D meshes"
     )
     degree: int = Field(1, ge=1, le=2, description="Lagrange degree of the displacement")
-    youngs_modulus: Property = quantity(
-        "Pa", ..., "Young's modulus E (the long-term one with viscoelasticity)", gt=0
+    youngs_modulus: Property | None = quantity(
+        "Pa", None, "Young's modulus E (the long-term one with viscoelasticity)", gt=0
     )
-    poisson_ratio: Property = quantity("dimensionless", ..., "Poisson ratio nu", gt=-1)
+    poisson_ratio: Property | None = quantity("dimensionless", None, "Poisson ratio nu", gt=-1)
+    constitutive: RVESource | None = Field(
+        None,
+        description="Stress from a nonlinear unit cell at every quadrature point (FE2): { rve "
+        '= "name" } with an [rves.<name>] section, instead of youngs_modulus and poisson_ratio',
+    )
     orthotropic: dict[str, Orthotropic] = Field(
         default_factory=dict, description="Orthotropic constants by region (override E, nu)"
     )
@@ -229,7 +243,9 @@ class MechanicsParameters(Parameters):
 
     @field_validator("poisson_ratio")
     @classmethod
-    def _below_half(cls, value: Property) -> Property:
+    def _below_half(cls, value: Property | None) -> Property | None:
+        if value is None:
+            return value
         values = value.values.values() if isinstance(value, PerRegion) else [value]
         for item in values:
             if isinstance(item, Value) and item.value >= 0.5:
@@ -243,8 +259,28 @@ class MechanicsParameters(Parameters):
         return laws[0] if laws else None
 
     def _memories(self) -> list[str]:
-        laws = [name for name in ("plasticity", "viscoelasticity") if getattr(self, name)]
+        laws = [
+            name
+            for name in ("constitutive", "plasticity", "viscoelasticity")
+            if getattr(self, name)
+        ]
         return laws + ["stress_form"] * (self.stress_form == "incremental")
+
+    @model_validator(mode="after")
+    def _one_stiffness(self) -> "MechanicsParameters":
+        given = [name for name in ("youngs_modulus", "poisson_ratio") if getattr(self, name)]
+        if self.constitutive is not None and given:
+            raise ValueError(
+                f"{given[0]} and constitutive both give the stiffness: the cells of "
+                f"constitutive have their own phases; remove {given[0]}"
+            )
+        missing = [name for name in ("youngs_modulus", "poisson_ratio") if not getattr(self, name)]
+        if self.constitutive is None and missing:
+            raise ValueError(
+                f'give {" and ".join(missing)} (or constitutive = {{ rve = "name" }}, a '
+                "stress from unit cells)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_memory(self) -> "MechanicsParameters":
@@ -270,6 +306,6 @@ class MechanicsParameters(Parameters):
 
     @model_validator(mode="after")
     def _isotropic_memory(self) -> "MechanicsParameters":
-        if self.orthotropic and self.memory in ("plasticity", "viscoelasticity"):
+        if self.orthotropic and self.memory in ("constitutive", "plasticity", "viscoelasticity"):
             raise ValueError(f"{self.memory} is isotropic; orthotropic regions are elastic only")
         return self

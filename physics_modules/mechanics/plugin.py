@@ -22,6 +22,7 @@ from app.contracts import (
 )
 
 from .elastic import Law, in_3d, isotropic, linear_stress, neo_hookean, von_mises
+from .homogenised import CellStress
 from .incremental import IncrementalElasticity
 from .parameters import (
     DisplacementBoundary,
@@ -65,9 +66,13 @@ class Mechanics(Physics):
         super().__init__(params, instance, domain, regions)
         self.memory = self._memory_law()
 
-    def _memory_law(self) -> J2Plasticity | GeneralisedMaxwell | IncrementalElasticity | None:
-        """The material law with internal variables the case chose (None: elastic)."""
+    def _memory_law(
+        self,
+    ) -> J2Plasticity | GeneralisedMaxwell | IncrementalElasticity | CellStress | None:
+        """The material law with a history the case chose (None: elastic)."""
         p = self.params
+        if p.constitutive is not None:
+            return CellStress(p.constitutive)
         if p.plasticity is not None:
             return J2Plasticity(p.plasticity, self._lame)
         if p.viscoelasticity is not None:
@@ -181,8 +186,29 @@ class Mechanics(Physics):
 
     def _mechanical_strain(self, ctx: Context) -> Any:
         """The strain the material feels: sym(grad u) - eps* (3x3)."""
+        if self.params.constitutive is not None:
+            self._check_cells(ctx)
         H = self._gradient(ctx, ctx.field("displacement"))
         return ufl.sym(H) - self._eigenstrain(ctx)
+
+    def _check_cells(self, ctx: Context) -> None:
+        """Unit cells take the strain of plane strain (2D cells) or of 3D."""
+        formulation = self._formulation(ctx)
+        if formulation not in ("plane_strain", "3d"):
+            raise BadValue(
+                f"constitutive cells take plane strain or 3D strains, not {formulation} (its "
+                "hoop strain is out of the cell's plane)",
+                token="formulation",
+                fix='use formulation = "plane_strain" on a 2D mesh, or a 3D mesh',
+            )
+        p = self.params
+        if ctx.gdim == 2 and (p.thermal_expansion or p.swelling or p.eigenstrains):
+            raise BadValue(
+                "an eigenstrain has an out-of-plane part eps*_zz, which a 2D cell in plane "
+                "strain cannot take",
+                token="constitutive",
+                fix="remove thermal_expansion, swelling and eigenstrains, or use a 3D mesh",
+            )
 
     # Constitutive laws ----------------------------------------------------------------------
     def _lame(self, ctx: Context) -> tuple[Any, Any]:
