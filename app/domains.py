@@ -228,18 +228,26 @@ class Evaluation:
     _mirrors: list[tuple[Any, Any]] = field(default_factory=list)
     _means: list[CellMean] = field(default_factory=list)
     _result: fem.Function | None = None
+    _where: Any = None  # the mesh the expression is evaluated on
 
     def __post_init__(self) -> None:
-        target_space = self.target.function_space
-        expression = self._extended(ufl.as_ufl(self.expression), target_space.mesh)
-        expression = self._cell_means(expression, target_space)
-        meshes = {self._mesh_of(t) for t in _terminals(expression)} - {None}
+        # boundary fields read off their boundary as their extensions: what _compile evaluates
+        self.expression = self._extended(
+            ufl.as_ufl(self.expression), self.target.function_space.mesh
+        )
+        meshes = {self._mesh_of(t) for t in _terminals(self.expression)} - {None}
         regions = {self.domains.of(m) for m in meshes} - {None}
         if len(regions) > 1:
             names = ", ".join(sorted(r.name for r in regions))
             raise BadValue(f"an expression mixes fields of several regions ({names})")
-        region = regions.pop() if regions else self.domains.of(target_space.mesh)
-        where = self.domains.parent if region is None else region.mesh
+        region = regions.pop() if regions else self.domains.of(self.target.function_space.mesh)
+        self._where = self.domains.parent if region is None else region.mesh
+
+    def _compile(self) -> None:
+        """The compiled expression and the functions it needs, made on the first evaluation:
+        a derived field nobody reads is never compiled and holds no memory."""
+        target_space, where = self.target.function_space, self._where
+        expression = self._cell_means(ufl.as_ufl(self.expression), target_space)
         if where is not self.domains.parent:
             expression = self._mirror(expression, where)
         self._result = (
@@ -306,6 +314,8 @@ class Evaluation:
 
     def __call__(self) -> None:
         """Evaluate with the current values and store the result in the target."""
+        if self._compiled is None:
+            self._compile()
         for mean in self._means:
             mean()
         for original, copy in self._mirrors:

@@ -4,6 +4,11 @@ Each field gets its own function space (sharing a space object between fields le
 condition on one leak into another's block). Solved fields keep the history the time scheme
 needs; derived fields are refreshed from their plug-in's UFL expression when someone reads them.
 Consumers only ever see the store's functions, so a plug-in never knows who provides a field.
+
+A derived field's values cost memory and an interpolation per refresh, and most of them are read
+by nobody in a given run (a stress tensor of a run that writes no field file): its function is a
+:class:`DeferredFunction`, a placeholder in UFL whose values are allocated the first time anything
+uses them (a form or expression compiled with it, a field file, a probe, its refresh).
 A field restricted to a region lives on the region's submesh (see :mod:`app.domains`).
 
 The store is also the one registry of internal variables (:class:`~app.contracts.
@@ -22,6 +27,7 @@ from typing import Any
 
 import basix.ufl
 import numpy as np
+import ufl
 from dolfinx import fem, la
 from mpi4py import MPI
 
@@ -30,6 +36,51 @@ from app.domains import Domains, Evaluation
 from app.errors import CaseError
 from app.field_state import SolvedFields
 from app.pointwise import cell_state, is_pointwise, quadrature_space, restore_cell_state
+
+
+class DeferredFunction(fem.Function):
+    """A function whose values are allocated on first use.
+
+    It is a UFL coefficient of its space from the start (forms and expressions may name it, and
+    identity checks find it), but its degree-of-freedom vector exists only once something
+    reaches for the values: ``x``, DOLFINx's C++ object (compiling a form or an expression with
+    it, interpolating into it, writing it) or ``dtype``. Until then it holds no memory beyond
+    its space; once allocated it is an ordinary function, zero until assigned.
+    """
+
+    def __init__(self, space: fem.FunctionSpace, name: str):
+        ufl.Coefficient.__init__(self, space.ufl_function_space())
+        self._V = space
+        self._label = name
+        self._values: fem.Function | None = None
+
+    @property
+    def allocated(self) -> bool:
+        """Whether the values exist (something has used them)."""
+        return self._values is not None
+
+    def _allocate(self) -> fem.Function:
+        if self._values is None:
+            self._values = fem.Function(self._V, name=self._label)
+        return self._values
+
+    @property
+    def _cpp_object(self) -> Any:
+        return self._allocate()._cpp_object
+
+    @property
+    def _x(self) -> la.Vector:
+        return self._allocate().x
+
+    @property
+    def name(self) -> str:
+        return self._label
+
+    @name.setter
+    def name(self, name: str) -> None:
+        self._label = name
+        if self._values is not None:
+            self._values.name = name
 
 
 @dataclass(eq=False)  # a field is an identity: compared and hashed as the object it is
@@ -74,6 +125,11 @@ class Field:
     def pointwise(self) -> bool:
         """Values at quadrature points (no shape functions: shown as cell means)."""
         return is_pointwise(self.space)
+
+    @property
+    def unused(self) -> bool:
+        """A derived field whose values nothing has used so far (none are allocated)."""
+        return isinstance(self.function, DeferredFunction) and not self.function.allocated
 
     def refresh(self) -> None:
         """Re-evaluate a derived field from the current state."""
@@ -173,7 +229,10 @@ class FieldStore:
             spec = replace(spec, space=(family, quadrature_degree))
         else:
             space = fem.functionspace(where, (family, degree, shape))
-        function = fem.Function(space, name=spec.name)
+        if spec.derived:
+            function = DeferredFunction(space, spec.name)
+        else:
+            function = fem.Function(space, name=spec.name)
         past = [fem.Function(space, name=f"{spec.name}_n{i + 1}") for i in range(history)]
         self._fields[spec.name] = Field(spec, provider, function, past)
         return self._fields[spec.name]

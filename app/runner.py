@@ -17,6 +17,7 @@ import logging
 import math
 import signal
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from app import __version__
 from app.checkpoint import Checkpoint, CheckpointFiles, Registry
 from app.errors import Diverged, Interrupted, OutputFailed
 from app.events import StageSettings
+from app.fields import Field, FieldStore
 from app.non_finite import non_finite
 from app.output import FieldOutput, FieldWriter
 from app.output_estimate import OutputEstimate, check_room, space_values
@@ -48,7 +50,8 @@ class Result:
 
     Attributes:
         quantities: Each quantities.csv column as an array (one entry per output time).
-        fields: Final value of every field.
+        fields: Final value of every field (derived fields nothing read are evaluated when
+            first looked up).
         output_dir: The run folder (None for a run without output).
         steps: Accepted time steps.
         rejected: Rejected (retried) time steps.
@@ -58,13 +61,41 @@ class Result:
     """
 
     quantities: dict[str, np.ndarray]
-    fields: dict[str, fem.Function]
+    fields: Mapping[str, fem.Function]
     output_dir: Path | None
     steps: int
     rejected: int
     wall_time: float
     event: str | None = None
     profiles: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+
+class FinalFields(Mapping[str, fem.Function]):
+    """Every field's function at the end of a run, by name. A derived field that nothing read
+    during the run is evaluated at the final state when first looked up (an interpolation, on
+    every rank: look fields up alike on all ranks), so a run pays only for what is used.
+
+    Args:
+        store: The run's fields.
+        unused: Derived fields not evaluated since the last step.
+    """
+
+    def __init__(self, store: FieldStore, unused: list[Field]):
+        self._store = store
+        self._unused = set(unused)
+
+    def __getitem__(self, name: str) -> fem.Function:
+        target = self._store[name]
+        if target in self._unused:
+            self._unused.discard(target)
+            target.refresh()
+        return target.function
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._store.names())
+
+    def __len__(self) -> int:
+        return len(self._store.names())
 
 
 def run(
@@ -223,13 +254,18 @@ class Session:
     def _result(self, folder: Path | None, wall_time: float) -> Result:
         sim, table, loop = self.sim, self.table, self.loop
         current = set(sim._refresh_at_output)  # refreshed at the last output
+        unused = []  # derived fields nothing has read: evaluated when the result's user asks
         for target in sim.store:
-            if target not in current:
+            if target in current:
+                continue
+            if target.unused:
+                unused.append(target)
+            else:
                 target.refresh()  # the result's derived fields match its final state
         columns = np.array(table.rows, dtype=float).reshape(-1, len(table.columns))
         return Result(
             {name: columns[:, i] for i, name in enumerate(table.columns)},
-            {target.spec.name: target.function for target in sim.store},
+            FinalFields(sim.store, unused),
             folder,
             loop.steps,
             loop.rejected,

@@ -27,6 +27,19 @@ AUTO_DIRECT_LIMIT = 100_000
 # a field through that is held only by a Robin coefficient 1e-9 of its conductance.
 NULL_PIVOT_TOLERANCE = 1e-10
 
+# GAMG on an operator with rigid-body modes as near-nullspace (elasticity), chosen by measuring
+# set-up plus iteration time over three refinements (benchmarks/gamg_variants.py; the table is
+# in benchmarks/SCALING.md): weak couplings dropped when aggregating, a coarsest level of about
+# 1000 equations (one level fewer), 5 iterations for the smoothers' eigenvalue estimates and one
+# Chebyshev iteration per smoothing (PETSc: -1, 50, 10 and 2). CG iterations stay flat under
+# refinement, and the time to solution is 0.7-0.8x that of PETSc's settings.
+RIGID_BODY_GAMG: dict[str, Any] = {
+    "pc_gamg_threshold": 0.01,
+    "pc_gamg_coarse_eq_limit": 1000,
+    "pc_gamg_esteig_ksp_max_it": 5,
+    "mg_levels_ksp_max_it": 1,
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "direct": {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"},
     "cg_gamg": {"ksp_type": "cg", "pc_type": "gamg"},

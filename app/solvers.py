@@ -36,6 +36,7 @@ from app.non_finite import non_finite
 from app.preconditioner_reuse import PreconditionerReuse
 from app.solve_system import SolveReport, System, attach_modes, choose_preset, petsc_options
 from app.solver_options import (
+    RIGID_BODY_GAMG,
     SolverSpec,
     configure_direct_solve,
     configure_splits,
@@ -434,9 +435,7 @@ def make_solver(
     preset = choose_preset(spec.preset, system)
     options = petsc_options(preset, spec.rtol, system)
     if system.modes is not None and options.get("pc_type") == "gamg":
-        # Vector operators with rigid-body modes (elasticity) coarsen better with a small drop
-        # threshold: iteration counts then stay flat under refinement.
-        options["pc_gamg_threshold"] = 0.01
+        options |= RIGID_BODY_GAMG
     options |= spec.petsc
     if not system.linear:
         newton = spec.newton

@@ -21,6 +21,8 @@ _started = time.perf_counter()
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import json  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 
 # The PyPI wheel needs this before dolfinx/petsc4py; other installs do not have it.
 with contextlib.suppress(ImportError):
@@ -56,21 +58,21 @@ def rigid_body_modes(space: fem.FunctionSpace) -> PETSc.NullSpace:
     return PETSc.NullSpace().create(vectors=vectors, comm=comm)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", type=int, default=44, help="N: 4N x N x N cells (44)")
-    args = parser.parse_args()
-    comm = MPI.COMM_WORLD
-    phases: dict[str, float] = {"import": time.perf_counter() - _started}
-    clock = time.perf_counter()
+@dataclass
+class Cantilever:
+    """The assembled problem: operator (block size 3, rigid-body near-nullspace), right-hand
+    side, space, solution, the residual form and the fixed dofs."""
 
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        phases[name] = now - clock
-        clock = now
+    A: PETSc.Mat
+    b: PETSc.Vec
+    V: fem.FunctionSpace
+    displacement: fem.Function
+    residual: fem.Form
+    dofs: np.ndarray
 
-    n = args.cells
+
+def cantilever(comm: MPI.Comm, n: int, lap: Callable[[str], None]) -> Cantilever:
+    """The cantilever with 4n x n x n cells, assembled (``lap`` is called after each phase)."""
     msh = mesh.create_box(comm, [[0.0, 0.0, 0.0], [LENGTH, 1.0, 1.0]], [4 * n, n, n])
     fdim = msh.topology.dim - 1
     msh.topology.create_connectivity(fdim, msh.topology.dim)
@@ -105,6 +107,26 @@ def main() -> None:
     b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
     fem_petsc.set_bc(b, [bc])
     lap("assemble")
+    return Cantilever(A, b, V, displacement, residual, dofs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=int, default=44, help="N: 4N x N x N cells (44)")
+    args = parser.parse_args()
+    comm = MPI.COMM_WORLD
+    phases: dict[str, float] = {"import": time.perf_counter() - _started}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        phases[name] = now - clock
+        clock = now
+
+    system = cantilever(comm, args.cells, lap)
+    A, b, V, displacement = system.A, system.b, system.V, system.displacement
+    residual, dofs = system.residual, system.dofs
 
     ksp = PETSc.KSP().create(comm)
     ksp.setOperators(A)

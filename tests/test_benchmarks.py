@@ -46,6 +46,7 @@ RUN_BY = {
     "elasticity_3d.py": "test_elasticity_benchmark_runs",
     "plain_elasticity_3d.py": "test_elasticity_benchmark_runs (--plain)",
     "quadrature.py": "test_quadrature_benchmark_runs",
+    "gamg_variants.py": "test_gamg_variants_benchmark_runs",
     "pybamm_reference.py": "tests/test_pybamm_reference.py (needs pybamm; slow)",
     "battery_pybamm.py": "test_battery_benchmark_runs (needs pybamm)",
     "plain_pybamm_dfn.py": "test_battery_benchmark_runs (needs pybamm)",
@@ -182,6 +183,28 @@ def test_phase_timers_find_every_function_by_name():
         assert set(read) <= set(phases.TIMED), set(read) - set(phases.TIMED)
     with pytest.raises(LookupError, match=r"app\.fields\.interpolate: interpolate does not exist"):
         phases.resolve("app.fields.interpolate")  # the name that broke make bench
+
+
+def test_gamg_variants_benchmark_runs(tmp_path):
+    """benchmarks/gamg_variants.py at two tiny sizes: every variant's solution agrees with
+    PETSc's default settings (the script refuses otherwise), and the record holds each."""
+    variants = ["default", "threshold 0.01", "tuned + chebyshev 1 it", "sor smoother"]
+    run(
+        "benchmarks/gamg_variants.py",
+        "--sizes",
+        "3",
+        "5",
+        "--variants",
+        *variants,
+        "--out",
+        str(tmp_path),
+    )
+    rows = json.loads((tmp_path / "gamg_variants.json").read_text())["rows"]
+    assert [(row["n"], row["variant"]) for row in rows] == [
+        (n, name) for n in (3, 5) for name in variants
+    ]
+    assert all(row["converged"] and row["iterations"] > 0 for row in rows), rows
+    assert all(row["difference"] < 1e-6 for row in rows), rows
 
 
 def test_quadrature_benchmark_runs():
