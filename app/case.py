@@ -36,8 +36,9 @@ from app.parameters import parameter_scope
 from app.probes import Probe, check_probe_names, probe_table
 from app.run_plot import PlotSpec
 from app.solver_options import SolverSpec
+from app.toml_files import read_toml
 from app.units import to_si
-from app.validation import MAX_NESTING, check_values, validate
+from app.validation import check_values, validate
 
 
 class AdaptiveSpec(Parameters):
@@ -326,28 +327,6 @@ def _find(node: Any, token: str) -> str | None:
 # --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a case file; a missing file or malformed TOML is a CaseError."""
-    if not path.is_file():
-        raise CaseError("", f"case file '{path}' not found", "check the path")
-    try:
-        with path.open("rb") as stream:
-            return tomllib.load(stream)
-    except tomllib.TOMLDecodeError as exc:
-        raise CaseError("", f"not valid TOML: {exc}", "fix the syntax there") from None
-    except RecursionError:
-        raise CaseError(
-            "", f"arrays or tables are nested too deeply (at most {MAX_NESTING} levels)"
-        ) from None
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise CaseError(
-            "",
-            f"not UTF-8 text: byte {exc.object[exc.start]:#04x} on line {line} is not valid UTF-8",
-            "save the case file as UTF-8 (TOML files are UTF-8)",
-        ) from None
-
-
 def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | Sequence[str]) -> None:
     """Set values by dotted path, in place: ``{"physics.heat.conductivity": 50}`` or the
     command-line form ``["physics.heat.conductivity=50"]`` (values read as TOML when they parse,

@@ -42,6 +42,7 @@ declared ones.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -261,6 +262,7 @@ class _Defined:
     # of the committed steps: the integral, the extreme or the crossing time (None: not yet)
     integral: float | None = 0.0
     before: tuple[float, float] | None = None  # (time, SI value of the column) at the last commit
+    place: str = ""  # in the case file
 
     @property
     def source(self) -> str | None:
@@ -317,7 +319,7 @@ class ColumnQuantities:
                 expression = _parsed(spec.value, where)
                 result = _units_of(expression, known, constants, fields, where)
             factor = _conversion(result, spec.units, where)
-            defined = _Defined(key, spec, expression, factor, threshold)
+            defined = _Defined(key, spec, expression, factor, threshold, place=f"{where}.value")
             defined.integral = defined.initial()
             self.defined.append(defined)
             known[key] = spec.units
@@ -345,7 +347,14 @@ class ColumnQuantities:
                 value = self._running(d, known[d.source], time)
             else:
                 env = {**(self._table.values() if self._table else {}), **known}
-                value = d.factor * float(d.expression.evaluate(env))
+                try:
+                    value = d.factor * float(d.expression.evaluate(env))
+                except ExpressionError as exc:  # the columns reached a value it is not defined at
+                    raise CaseError(
+                        d.place,
+                        f"{exc} at t = {time:g} s",
+                        "guard it where it is undefined, e.g. 'a/b if b != 0 else 0'",
+                    ) from None
             results[d.column] = value
             known[d.column] = value * self._to_si[d.column]
         return results
@@ -451,7 +460,9 @@ def _units_of(
                 f"columns ({listing(known)}) or the parameter set's constants",
             )
     try:
-        result = expression.combine(env)
+        with warnings.catch_warnings():  # magnitudes of 1 may meet a 0 of the expression
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = expression.combine(env)
     except (pint.DimensionalityError, ValueError, TypeError) as exc:
         raise CaseError(f"{where}.value", f"inconsistent units: {exc}") from None
     return result if isinstance(result, pint.Quantity) else registry().Quantity(result)

@@ -45,7 +45,6 @@ This module holds the file format and the resolved :class:`ParameterTable`;
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -59,6 +58,7 @@ from app.contracts import FARADAY, GAS_CONSTANT
 from app.errors import CaseError, did_you_mean, listing
 from app.expression_tree import FUNCTIONS
 from app.expressions import Expression, Function
+from app.toml_files import read_toml
 
 #: Keys of a case's [parameters] section that are not names of the set.
 CASE_KEYS = ("set", "initial_soc", "initial_voltage")
@@ -157,11 +157,7 @@ def locate(given: str, base_dir: Path) -> Path:
 def read_set_file(path: Path) -> SetFile:
     """Read and validate a set file's structure (names and expressions are checked later)."""
     where = f"set file '{path}'"
-    try:
-        with path.open("rb") as stream:
-            data = tomllib.load(stream)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise CaseError("parameters.set", f"{where} cannot be read: {exc}") from None
+    data = read_toml(path, "parameters.set", "set file")
     try:
         return SetFile.model_validate(data)
     except ValidationError as exc:

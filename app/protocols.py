@@ -109,12 +109,17 @@ class Amount:
             ProtocolError: Incompatible dimensions, or a C-rate without a positive capacity.
         """
         if self.c_rate:
-            if capacity_ah is None or not 0 < capacity_ah < math.inf:
+            if capacity_ah is None:
                 problem = f"the C-rate {self} needs the nominal capacity to become a current"
                 raise ProtocolError(
                     problem,
                     'give protocol.capacity (e.g. "5 A*h"), or use a parameter set that has the '
                     "nominal capacity Q_nom",
+                )
+            if not 0 < capacity_ah < math.inf:
+                raise ProtocolError(
+                    f"the C-rate {self} needs a positive nominal capacity, got {capacity_ah:g} A*h",
+                    "give a positive parameters.Q_nom or protocol.capacity",
                 )
             quantity = registry().Quantity(self.magnitude * capacity_ah, "A")
         else:

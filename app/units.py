@@ -13,6 +13,7 @@ pint reads as a unit only (no arithmetic, no scaling factor): ``"0.0437 1/s"``, 
 import math
 import re
 import sys
+import tokenize
 from functools import cache
 
 import pint
@@ -32,7 +33,7 @@ MAX_UNIT_LENGTH = 100
 # pint evaluates powers in unit strings exactly, so "m**9**9**9" would never finish parsing.
 _POWER_SIGN = re.compile(r"\*\*|\^")
 _SMALL_POWER = re.compile(
-    r"(?:\*\*|\^)\s*\(?\s*[-+]?\d{1,2}(?:\.\d+)?(?![\d.]|\s*\)?\s*(?:\*\*|\^))"
+    r"(?:\*\*|\^)\s*\(?\s*[-+]?\d{1,2}(?:\.\d+)?(?![\d.eE]|\s*\)?\s*(?:\*\*|\^))"
 )
 LARGEST = f"{sys.float_info.max:.2g}"  # for messages about overflow
 
@@ -92,6 +93,17 @@ def parse_units(units: str) -> pint.Unit:
         return registry().Unit(units)
     except (pint.errors.PintError, AttributeError, TypeError, ValueError) as exc:
         raise ValueError(f"unknown unit {units!r}") from exc
+    except (tokenize.TokenError, SyntaxError, ArithmeticError) as exc:
+        # pint reads units with Python's tokenizer and arithmetic: an unclosed bracket or
+        # quote, a null byte or "1/0" fail there
+        detail = str(exc)
+        if isinstance(exc, ArithmeticError):
+            reason = "it divides by zero"
+        elif "EOF" in detail or "unterminated" in detail:
+            reason = "a bracket or quote is not closed"
+        else:
+            reason = "it is not a product of units and powers"
+        raise ValueError(f"the unit {units!r} cannot be read: {reason}") from exc
 
 
 def compatible(units_a: str, units_b: str) -> bool:

@@ -55,7 +55,7 @@ class TemperatureBoundary(Parameters):
     """Prescribed temperature."""
 
     type: Literal["temperature"]
-    value: Property = quantity("K", ..., "Boundary temperature T_b")
+    value: Property = quantity("K", ..., "Boundary temperature T_b", ge=0)
 
 
 class FluxBoundary(Parameters):
@@ -70,7 +70,7 @@ class ConvectionBoundary(Parameters):
 
     type: Literal["convection"]
     h: Property = quantity("W/(m^2*K)", ..., "Heat transfer coefficient", ge=0)
-    ambient: Property = quantity("K", ..., "Ambient temperature T_inf")
+    ambient: Property = quantity("K", ..., "Ambient temperature T_inf", ge=0)
 
 
 class RadiationBoundary(Parameters):
@@ -78,7 +78,7 @@ class RadiationBoundary(Parameters):
 
     type: Literal["radiation"]
     emissivity: Property = quantity("dimensionless", ..., "Emissivity eps in [0, 1]", ge=0)
-    ambient: Property = quantity("K", ..., "Temperature of the surroundings T_inf")
+    ambient: Property = quantity("K", ..., "Temperature of the surroundings T_inf", ge=0)
 
 
 Boundary = one_of(TemperatureBoundary, FluxBoundary, ConvectionBoundary, RadiationBoundary)
@@ -95,7 +95,7 @@ class Lumped(Parameters):
     )
     cooling_area: Property = quantity("m^2", 0.0, "Area A cooled by convection", ge=0)
     h: Property = quantity("W/(m^2*K)", 0.0, "Heat transfer coefficient of the cooling", ge=0)
-    ambient: Property = quantity("K", 298.15, "Ambient temperature T_inf")
+    ambient: Property = quantity("K", 298.15, "Ambient temperature T_inf", ge=0)
 
 
 class Heat(Physics):
@@ -123,7 +123,7 @@ class Heat(Physics):
             "J/(m^3*K)", None, "rho c_p, instead of density and specific_heat", gt=0
         )
         source: Property = quantity("W/m^3", 0.0, "Volumetric heat source q")
-        initial: Property = quantity("K", 293.15, "Initial temperature")
+        initial: Property = quantity("K", 293.15, "Initial temperature", ge=0)
         reference: float = quantity("K", 293.15, "Reference temperature of the stored energy")
         heat_sources: FieldNames = Field(
             ["heat_source"],

@@ -63,6 +63,10 @@ def test_the_issue_examples_in_a_case():
         ("nan m", "expected a number or a string with units"),
         ("0x10 m", "cannot read '0x10 m' as a quantity"),
         ("1 m**9**9**9", "the powers in the units 'm**9**9**9' must be small whole numbers"),
+        ("1 m**1e9", "the powers in the units 'm**1e9' must be small whole numbers"),
+        ("1 m/(s*s", "the unit 'm/(s*s' cannot be read: a bracket or quote is not closed"),
+        ("1 m/(1/0)", "the unit 'm/(1/0)' cannot be read: it divides by zero"),
+        ("1 m\x00", "cannot be read: it is not a product of units and powers"),
     ],
 )
 def test_numbers_a_case_may_not_give(text, fragment):

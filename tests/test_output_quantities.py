@@ -147,3 +147,28 @@ def test_one_and_two_ranks_agree(tmp_path):
         results.append(read_quantities(out))
     assert_same_quantities(*results, rtol=1e-12)
     assert results[0]["top"][-1] == pytest.approx(1.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_a_quantity_undefined_mid_run_names_its_path(tmp_path, ranks):
+    """sqrt(T_max - 0.6 T_peak) is defined until the slab's peak temperature has fallen by 40 %
+    (4/pi exp(-pi^2 t) = 0.6 at t = 0.076 s): the run stops there with one message at the
+    quantity's path and exit code 2 on every rank, not an internal error (exit 70)."""
+    peak = 'output.quantities.peak={ maximum = "max_temperature_K", units = "K" }'
+    excess = (
+        'output.quantities.excess={ value = "sqrt(max_temperature_K - 0.6*peak_K)", '
+        'units = "K**0.5" }'
+    )
+    args = ("--set", peak, "--set", excess, "--set", "output.xdmf=false")
+    run = scalebridge("run", CASES / "slab_cooling.toml", *args, "-o", tmp_path, ranks=ranks)
+    assert run.returncode == 2, run.stderr[-2000:]
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, run.stderr
+    assert (
+        "output.quantities.excess.value: cannot evaluate 'sqrt(max_temperature_K - 0.6*pea"
+        in lines[0]
+    )
+    assert "invalid value encountered in sqrt at t = 0.07" in lines[0]
+    assert "Fix: guard it where it is undefined" in lines[0]
+    rows = read_quantities(tmp_path)["time_s"]
+    assert rows[-1] == pytest.approx(0.05)  # the output before it is kept

@@ -146,8 +146,11 @@ def test_c_rates_need_the_capacity():
     assert c_20.to("mA", capacity_ah=5.0) == pytest.approx(250.0)
     with pytest.raises(ProtocolError, match="needs the nominal capacity"):
         c_20.to("A")
-    with pytest.raises(ProtocolError, match="needs the nominal capacity"):
-        c_20.to("A", capacity_ah=0.0)
+    for capacity in (0.0, -5.0):
+        with pytest.raises(
+            ProtocolError, match=f"needs a positive nominal capacity, got {capacity:g} A"
+        ):
+            c_20.to("A", capacity_ah=capacity)
     with pytest.raises(ProtocolError, match=r"0\.05C gives a current, which cannot be conver"):
         c_20.to("V", capacity_ah=5.0)
 

@@ -42,9 +42,10 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from app.case import read_toml, validate
+from app.case import validate
 from app.errors import CaseError
 from app.parameters import Parameters, one_of, quantity
+from app.toml_files import read_toml
 
 # The arguments each distribution takes (SI values of the parameter).
 DISTRIBUTIONS: dict[str, tuple[str, ...]] = {

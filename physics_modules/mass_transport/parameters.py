@@ -14,7 +14,7 @@ class ConcentrationBoundary(Parameters):
     """Prescribed concentration (a Dirichlet condition)."""
 
     type: Literal["concentration"]
-    value: Property = quantity("mol/m^3", ..., "Boundary concentration c_b")
+    value: Property = quantity("mol/m^3", ..., "Boundary concentration c_b", ge=0)
 
 
 class FluxBoundary(Parameters):
@@ -29,7 +29,7 @@ class MassTransferBoundary(Parameters):
 
     type: Literal["mass_transfer"]
     coefficient: Property = quantity("m/s", ..., "Mass-transfer coefficient k_m", ge=0)
-    ambient: Property = quantity("mol/m^3", ..., "Bulk concentration c_inf outside")
+    ambient: Property = quantity("mol/m^3", ..., "Bulk concentration c_inf outside", ge=0)
 
 
 class CurrentBoundary(Parameters):
@@ -65,7 +65,7 @@ class Species(Parameters):
     source: Property = quantity(
         "mol/(m^3*s)", 0.0, "Volumetric source per total volume (may use the species itself)"
     )
-    initial: Property = quantity("mol/m^3", 0.0, "Initial concentration")
+    initial: Property = quantity("mol/m^3", 0.0, "Initial concentration", ge=0)
     region: str | None = Field(None, description="Cell region the species lives on (None: all)")
     transference: float = quantity(
         "dimensionless", 0.0, "Transference number t+ < 1: reaction currents count (1 - t+)", ge=0

@@ -152,7 +152,7 @@ class WLFShift(Parameters):
     """Williams-Landel-Ferry: log10 a_T = -C1 (T - T_ref) / (C2 + T - T_ref)."""
 
     type: Literal["wlf"]
-    reference_temperature: Property = quantity("K", ..., "T_ref, where a_T = 1")
+    reference_temperature: Property = quantity("K", ..., "T_ref, where a_T = 1", ge=0)
     c1: Property = quantity("dimensionless", ..., "C1", gt=0)
     c2: Property = quantity("K", ..., "C2 (T - T_ref must stay above -C2)", gt=0)
 
@@ -216,7 +216,7 @@ class MechanicsParameters(Parameters):
     thermal_expansion: Property | None = quantity(
         "1/K", None, "Linear thermal expansion coefficient alpha (None: no thermal strain)"
     )
-    reference_temperature: Property = quantity("K", 293.15, "Stress-free temperature")
+    reference_temperature: Property = quantity("K", 293.15, "Stress-free temperature", ge=0)
     swelling: Swelling | None = Field(None, description="Swelling by a concentration")
     eigenstrains: FieldNames = Field(
         [], description="Eigenstrain fields (dimensionless) others provide: scalar or tensor"

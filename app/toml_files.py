@@ -1,0 +1,46 @@
+"""Reading TOML files (case, study and parameter-set files) into dicts, every failure a
+CaseError: a missing file or a folder, text that is not UTF-8, malformed or too deeply nested
+TOML. A leading byte-order mark, which Windows editors write, is accepted."""
+
+from __future__ import annotations
+
+import codecs
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from app.errors import CaseError
+from app.validation import MAX_NESTING
+
+
+def read_toml(path: Path, place: str = "", what: str = "case file") -> dict[str, Any]:
+    """Parse the TOML file at ``path``; errors are located at ``place`` in the case and name
+    the file as ``what``."""
+    prefix = "" if not place else f"{what} '{path}': "
+    if path.is_dir():
+        raise CaseError(place, f"{what} '{path}' is a folder", f"give the path of the {what}")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CaseError(place, f"{what} '{path}' not found", "check the path") from None
+    except OSError as exc:
+        raise CaseError(place, f"{what} '{path}' cannot be read: {exc.strerror}") from None
+    try:
+        text = data.removeprefix(codecs.BOM_UTF8).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise CaseError(
+            place,
+            f"{prefix}not UTF-8 text: byte {exc.object[exc.start]:#04x} on line {line} is not "
+            "valid UTF-8",
+            f"save the {what} as UTF-8 (TOML files are UTF-8)",
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CaseError(place, f"{prefix}not valid TOML: {exc}", "fix the syntax there") from None
+    except RecursionError:
+        raise CaseError(
+            place,
+            f"{prefix}arrays or tables are nested too deeply (at most {MAX_NESTING} levels)",
+        ) from None
