@@ -182,3 +182,16 @@ def test_a_discharge_past_empty_ends_at_the_voltage_window_not_frozen(tmp_path):
     q = {name: np.asarray(values) for name, values in read_quantities(tmp_path / "run").items()}
     assert q["voltage_V"][-1] == pytest.approx(2.5 - 1, abs=1e-3)
     assert q["time_s"][-1] < 3600 and q["discharge_capacity_Ah"][-1] < ONE_C
+
+
+def test_charging_a_full_cell_ends_at_the_filled_electrode_not_in_nan(tmp_path):
+    """1C charge "for 10 hours" from SOC 1 fills the negative electrode after about 12 min;
+    past it sqrt(c_max - c) in the exchange current has no real value. The case's event at a
+    stoichiometry of 0.999 ends the run there (it failed with 'j_n is nan' before)."""
+    steps = ['protocol.steps=["Charge at 1C for 10 hours"]', "protocol.repeat=1"]
+    args = [a for s in ("output.xdmf=false", *steps) for a in ("--set", s)]
+    run = scalebridge("run", CASE, *args, "-o", tmp_path / "run", "-q", timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    q = {name: np.asarray(values) for name, values in read_quantities(tmp_path / "run").items()}
+    assert q["negative_max_stoichiometry"][-1] == pytest.approx(0.999, abs=1e-6)
+    assert np.all(q["current_A"] == pytest.approx(-ONE_C))
