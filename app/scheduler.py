@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from app.errors import Diverged, SolverError
 from app.events import Trigger, early_end
+from app.output_times import OutputTimes
 from app.solve_system import SolveReport
 
 log = logging.getLogger("scalebridge")
@@ -105,42 +106,6 @@ class LoopState:
     last_output: float | None = None
     fired: str | None = None
     done: bool = False
-
-
-@dataclass
-class OutputTimes:
-    """When rows are written: every ``interval`` from the start (also in a run without an end),
-    at the ``extra`` times and at the end; after every step when neither is given."""
-
-    start: float
-    end: float
-    interval: float | None
-    extra: list[float]
-
-    def __post_init__(self) -> None:
-        self.extra = sorted(t for t in self.extra if self.start < t <= self.end)
-
-    @property
-    def every_step(self) -> bool:
-        return not self.interval and not self.extra
-
-    def after(self, t: float, tolerance: float) -> float:
-        """The first output time after ``t`` (infinite when there is none)."""
-        times = [s for s in self.extra if s > t + tolerance]
-        if self.interval:
-            count = math.floor((t + tolerance - self.start) / self.interval) + 1
-            times.append(self.start + count * self.interval)
-        if not self.every_step and math.isfinite(self.end):
-            times.append(self.end)
-        return min((s for s in times if s <= self.end), default=math.inf)
-
-    def hits(self, t: float, tolerance: float) -> bool:
-        """Whether ``t`` is an output time."""
-        if self.interval:
-            count = round((t - self.start) / self.interval)
-            if count >= 1 and abs(self.start + count * self.interval - t) <= tolerance:
-                return True
-        return any(abs(t - s) <= tolerance for s in (*self.extra, self.end))
 
 
 class TimeLoop:

@@ -282,3 +282,20 @@ def test_a_condition_moving_away_ends_the_run():
     del case["physics"]["heat"]["boundaries"]["top"]
     with pytest.raises(SolverError, match=r"'max temperature < 250 K' was never met: by t = "):
         Simulation.from_case(case).run()
+
+
+@pytest.mark.parametrize(("times", "rows"), [([100.0], [0, 10]), ([5.0, 100.0], [0, 5, 10])])
+def test_output_times_outside_the_run_are_said_and_do_not_mean_every_step(caplog, times, rows):
+    """Listed output times past the end (a case whose time.end was shortened) write no row and
+    are reported; the run still writes at the times inside it and at the end, not after every
+    step as a case without output times does."""
+    case = {
+        "mesh": {"type": "interval", "cells": [4]},
+        "physics": {"heat": {"initial": 300, "source": 1}},
+        "time": {"scheme": "bdf1", "end": 10.0, "dt": 1.0},
+        "output": {"times": times},
+    }
+    with caplog.at_level("WARNING", logger="scalebridge"):
+        result = Simulation.from_case(case).run()
+    assert list(result.quantities["time_s"]) == pytest.approx(rows)
+    assert "output.times: 1 of the" in caplog.text and "no rows there" in caplog.text
