@@ -16,6 +16,7 @@ Each equation is one scalar root, found by Brent's method to round-off.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -114,6 +115,55 @@ def _root(
             f"the open-circuit voltage cannot reach {target:g} V ({what}): between the "
             f"stoichiometry limits it ranges over [{reach[0]:.6g}, {reach[1]:.6g}] V"
         )
-    from scipy.optimize import brentq  # only cases with a state of charge need it (0.4 s)
+    return brent(function, low, high, at_low, at_high)
 
-    return float(brentq(function, low, high, xtol=1e-15, rtol=8.9e-16, maxiter=500))
+
+def brent(
+    function: Callable[[float], float],
+    low: float,
+    high: float,
+    at_low: float,
+    at_high: float,
+    xtol: float = 1e-15,
+    rtol: float = 8.9e-16,
+    max_iterations: int = 500,
+) -> float:
+    """The root of ``function`` bracketed by ``low`` and ``high`` (values ``at_low`` and
+    ``at_high`` of opposite signs), by Brent's method: the steps of scipy.optimize.brentq (its
+    brentq.c), which a run would import for this alone (0.4 s of a 2 s battery case)."""
+    previous, current, at_previous, at_current = low, high, at_low, at_high
+    if at_previous == 0:
+        return previous
+    if at_current == 0:
+        return current
+    block = at_block = step_before = step = 0.0
+    for _ in range(max_iterations):
+        if at_previous * at_current < 0:  # the bracket is [previous, current]: restart it
+            block, at_block = previous, at_previous
+            step_before = step = current - previous
+        if abs(at_block) < abs(at_current):  # keep the best estimate in ``current``
+            previous, current, block = current, block, current
+            at_previous, at_current, at_block = at_current, at_block, at_current
+        tolerance = (xtol + rtol * abs(current)) / 2
+        bisection = (block - current) / 2
+        if at_current == 0 or abs(bisection) < tolerance:
+            return current
+        interpolated = False
+        if abs(step_before) > tolerance and abs(at_current) < abs(at_previous):
+            if previous == block:  # secant
+                trial = -at_current * (current - previous) / (at_current - at_previous)
+            else:  # inverse quadratic interpolation
+                slope_previous = (at_previous - at_current) / (previous - current)
+                slope_block = (at_block - at_current) / (block - current)
+                trial = -at_current * (at_block * slope_block - at_previous * slope_previous)
+                trial /= slope_block * slope_previous * (at_block - at_previous)
+            # a short step that keeps shrinking is taken, else bisect
+            interpolated = 2 * abs(trial) < min(abs(step_before), 3 * abs(bisection) - tolerance)
+        if interpolated:
+            step_before, step = step, trial
+        else:
+            step_before = step = bisection
+        previous, at_previous = current, at_current
+        current += step if abs(step) > tolerance else math.copysign(tolerance, bisection)
+        at_current = function(current)
+    raise StateOfChargeError(f"no root found in {max_iterations} iterations")
