@@ -30,6 +30,7 @@ from petsc4py import PETSc
 from ufl.algorithms.analysis import extract_constants
 
 from app.affine import AffineVector, DataOf
+from app.block_assembly import BlockAssembly
 from app.errors import CaseError, SolverError
 from app.newton import install_field_convergence, install_step_convergence
 from app.non_finite import non_finite
@@ -311,9 +312,11 @@ class NewtonSolver:
             petsc_options=options,
             entity_maps=system.entity_maps or None,
         )
-        if multi:
-            _lift_by_fixed_columns(self.problem)
-        self._laws = _RefreshedLaws(self.problem, system.laws) if system.laws else None
+        if multi and not nest:
+            BlockAssembly(self.problem, system.unknowns, system.bcs)
+        self._laws = (
+            _RefreshedLaws(self.problem, system.unknowns, system.laws) if system.laws else None
+        )
         self._nullspace = attach_modes(self.problem.A, system)
         self.problem.solver.setConvergenceHistory(reset=True)
         configure_direct_solve(self.problem.solver.getKSP(), self.problem.A, self.problem.P_mat)
@@ -384,12 +387,14 @@ class _RefreshedLaws:
     any diverged Newton (a step is retried smaller); its message is kept in ``failure``.
     """
 
-    def __init__(self, problem: fem_petsc.NonlinearProblem, laws: list[Any]):
+    def __init__(
+        self, problem: fem_petsc.NonlinearProblem, unknowns: list[fem.Function], laws: list[Any]
+    ):
         self.laws, self.failure = laws, ""
         snes = problem.solver
         b, (residual, args, kargs) = snes.getFunction()
         A, P, (jacobian, jargs, jkargs) = snes.getJacobian()
-        self._unknowns = kargs["u"]
+        self._unknowns = unknowns if len(unknowns) > 1 else unknowns[0]
         snes.setFunction(self._before(residual, poison=True), b, args=args, kargs=kargs)
         snes.setJacobian(self._before(jacobian, poison=False), A, P, args=jargs, kargs=jkargs)
 
@@ -408,21 +413,6 @@ class _RefreshedLaws:
                 rest[0].set(np.nan)
 
         return refreshed
-
-
-def _lift_by_fixed_columns(problem: fem_petsc.NonlinearProblem) -> None:
-    """Lift the block residual with the Jacobian blocks of fields that have fixed values only.
-
-    DOLFINx's residual lifts with every block of the Jacobian, so each residual evaluation packs
-    the coefficients of all of them (most of its cost for a coupled system of small blocks),
-    while lifting by a column without Dirichlet conditions adds nothing: the lifted entries are
-    those of its fixed dofs. The residual is the same, term for term.
-    """
-    _, (assemble, args, kargs) = problem.solver.getFunction()
-    jacobian = kargs["jacobian"]
-    fixed = fem.bcs_by_block(fem.extract_function_spaces(jacobian, 1), kargs["bcs"])
-    lifting = [[block if fixed[j] else None for j, block in enumerate(row)] for row in jacobian]
-    problem.solver.setFunction(assemble, problem.b, args=args, kargs=kargs | {"jacobian": lifting})
 
 
 def make_solver(
