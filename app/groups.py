@@ -451,7 +451,10 @@ class Group(GroupStepping):
         instant = self.rates is not None and not (self._pending is not None and one_step)
         rated = instant and bool(names & set(self.rates.residuals))
         if rated:
-            self.rates.solve(self._solver_spec, self._store.domains)
+            # a BDF run's first rates may borrow the step matrix (app/rates.py); a CN run needs
+            # the rates at every row, in a matrix of their own assembled once
+            lender = self.solver if one_step else None
+            self.rates.solve(self._solver_spec, self._store.domains, lender)
         residuals = zip(self.unknowns, self.system.residuals, strict=True)
         step = {field.spec.name: block for field, block in residuals}
         forms = {}

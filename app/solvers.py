@@ -166,6 +166,8 @@ class LinearSolver:
         )
         self._operator_data = DataOf(changing=evolving)
         self._operator_data.add_constants(c for form in forms for c in extract_constants(form))
+        # Until the first solve (which always assembles the operator) the rates at the start
+        # may borrow the matrix (app/rates.py)
         self.matrix_assemblies = 0
         self._nullspace = attach_modes(self.problem.A, system)
         configure_direct_solve(self.problem.solver, self.problem.A, self.problem.P_mat)
