@@ -176,7 +176,7 @@ class Rates:
         reason)."""
         system, rate = self.system, self.system.unknowns[0]
         operator = fem.form(system.jacobian[0][0])
-        rhs = fem.form(LinearSolver._rhs(system.residuals[0], system))
+        rhs = fem.form(LinearSolver.right_hand_side(system.residuals[0], system))
         matrix.zeroEntries()
         fem_petsc.assemble_matrix(matrix, operator, bcs=system.bcs)
         matrix.assemble()
@@ -184,20 +184,8 @@ class Rates:
         fem_petsc.apply_lifting(b, [operator], bcs=[system.bcs])
         b.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
         fem_petsc.set_bc(b, system.bcs)
-        ksp = PETSc.KSP().create(matrix.getComm())
-        ksp.setOperators(matrix)
-        prefix = f"{self.name}_rates_borrowed_"
-        ksp.setOptionsPrefix(prefix)
-        options = PETSc.Options()
-        settings = petsc_options(spec.preset, spec.rtol, system)
-        for key, value in settings.items():
-            options[prefix + key] = value
-        ksp.setFromOptions()
-        for key in settings:
-            del options[prefix + key]
-        ksp.setInitialGuessNonzero(True)
-        solution = rate.x.petsc_vec
-        ksp.solve(b, solution)
+        ksp = self._ksp(matrix, petsc_options(spec.preset, spec.rtol, system))
+        ksp.solve(b, rate.x.petsc_vec)
         rate.x.scatter_forward()
         reason = ksp.getConvergedReason()
         comm = rate.function_space.mesh.comm
@@ -206,6 +194,21 @@ class Rates:
         b.destroy()
         name = reason_name(PETSc.KSP.ConvergedReason, reason)
         return reason > 0 and finite, f"linear solver {name}" + ("" if finite else ", non-finite")
+
+    def _ksp(self, matrix: PETSc.Mat, settings: dict[str, Any]) -> PETSc.KSP:
+        """A KSP on ``matrix`` with the given options, starting from the current rates."""
+        ksp = PETSc.KSP().create(matrix.getComm())
+        ksp.setOperators(matrix)
+        prefix = f"{self.name}_rates_borrowed_"
+        ksp.setOptionsPrefix(prefix)
+        options = PETSc.Options()
+        for key, value in settings.items():
+            options[prefix + key] = value
+        ksp.setFromOptions()
+        for key in settings:  # the options database is global: leave it as it was
+            del options[prefix + key]
+        ksp.setInitialGuessNonzero(True)
+        return ksp
 
     def release(self) -> None:
         """Free the solver's matrix and vectors if the system is large (it is set up again on

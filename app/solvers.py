@@ -147,7 +147,7 @@ class LinearSolver:
         self.system = system
         multi = len(system.unknowns) > 1
         a = system.jacobian if multi else system.jacobian[0][0]
-        L = [self._rhs(F, system) for F in system.residuals]
+        L = [self.right_hand_side(F, system) for F in system.residuals]
         self.nest = _is_fieldsplit(options)
         self.problem = fem_petsc.LinearProblem(
             a,
@@ -179,7 +179,8 @@ class LinearSolver:
         self._stored_rhs: _StoredRightHandSide | None = None
 
     @staticmethod
-    def _rhs(F: ufl.Form, system: System) -> ufl.Form:
+    def right_hand_side(F: ufl.Form, system: System) -> ufl.Form:
+        """The right-hand side of the affine system F(u) = A u - b: -F at u = 0."""
         zero = {u: ufl.zero(*u.ufl_shape) for u in system.unknowns}
         L = -ufl.replace(F, zero)
         L = ufl.algorithms.expand_derivatives(L)
