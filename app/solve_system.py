@@ -67,6 +67,8 @@ class System:
         units: The units of each unknown (fields in the same units share a scale).
         laws: Laws evaluated outside UFL at quadrature points (app/pointwise_law.py), refreshed
             from the iterate before each assembly; they make the system nonlinear.
+        hierarchy: The meshes the mesh was refined from (app.mesh_refine.MeshHierarchy), kept
+            for geometric multigrid; None otherwise.
     """
 
     unknowns: list[fem.Function]
@@ -79,6 +81,7 @@ class System:
     entity_maps: list[Any] = field(default_factory=list)
     units: list[str] = field(default_factory=list)
     laws: list[Any] = field(default_factory=list)
+    hierarchy: Any = None
 
     @property
     def linear(self) -> bool:
