@@ -325,7 +325,10 @@ class NewtonSolver:
         configure_direct_solve(self.problem.solver.getKSP(), self.problem.A, self.problem.P_mat)
         configure_splits(self.problem.solver.getKSP())
         ksp = self.problem.solver.getKSP()
-        amg = ksp.getType() != "preonly" and ksp.getPC().getType() in ("gamg", "hypre", "mg")
+        # Geometric multigrid is set up again at every Jacobian: its set-up (P^T A P with known
+        # prolongations) is cheap, and a kept one smooths with Chebyshev bounds of an older
+        # operator, which diverge when the spectrum grows (GMRES failed where k rises with T).
+        amg = ksp.getType() != "preonly" and ksp.getPC().getType() in ("gamg", "hypre")
         self.reuse = PreconditionerReuse(self.problem.solver) if reuse and amg else None
         if field_rtol is not None:
             install_field_convergence(self.problem, system.unknowns, system.units, field_rtol)
