@@ -30,6 +30,7 @@ strain energies are compared.
     .venv/bin/python benchmarks/elasticity_3d.py --plain          # against the plain script
     .venv/bin/python benchmarks/elasticity_3d.py --plain --repeats 3   # medians of 3 pairs
     .venv/bin/python benchmarks/elasticity_3d.py --gmg --plain --sizes 22 32   # multigrid
+    .venv/bin/python benchmarks/elasticity_3d.py --gmg --petsc '{mg_levels_ksp_max_it = 1}'
 """
 
 from __future__ import annotations
@@ -180,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="geometric multigrid on a refined coarse box (benchmarks/elasticity_3d_gmg.toml)",
     )
+    parser.add_argument(
+        "--petsc",
+        help="solver.petsc of the runs, a TOML table (smoother variants: "
+        "'{mg_levels_ksp_max_it = 1}')",
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="folder of the JSON record")
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -187,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.gmg and (args.plain_preset or any(n % 2 for n in args.sizes)):
         parser.error("--gmg takes even sizes (a coarse box refined) and no --plain-preset")
     extra = ["--set", f"solver.petsc={PETSC_GAMG}"] if args.plain_preset else []
+    if args.petsc:
+        if args.plain_preset:
+            parser.error("--petsc and --plain-preset both set solver.petsc")
+        extra = ["--set", f"solver.petsc={args.petsc}"]
     name = "elasticity_3d" + ("_plain_preset" if args.plain_preset else "")
     name += "_gmg" if args.gmg else ""
     name += f"_np{args.ranks}" if args.ranks > 1 else ""
@@ -255,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.gmg
         else "cg_gamg (rtol 1e-8), near-nullspace: 6 rigid-body modes",
         "gamg": PETSC_GAMG if args.plain_preset else "the preset (app/solver_options.py)",
+        "petsc": args.petsc,
         "rows": rows,
         "iteration_spread": spread,
         "goal_spread": SPREAD,
