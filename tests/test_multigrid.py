@@ -12,7 +12,7 @@ import pytest
 
 from app.errors import CaseError
 from app.simulation import Simulation
-from tests.conftest import assert_same_quantities, mpi_python, runs_on_ranks
+from tests.conftest import assert_same_quantities, mpi_python, runs_on_ranks, scalebridge
 
 WEIGHT = 7850 * 9.81 * 4.0  # N: rho g V of the cantilever
 
@@ -205,3 +205,24 @@ def test_a_group_of_two_fields_is_refused_at_the_preset():
         sim.run()
     message = str(error.value)
     assert "solver.preset" in message and "several" in message and "'fieldsplit'" in message
+
+
+def test_a_field_on_a_region_is_refused_at_the_preset():
+    case = heated_square(4, 1, "cg_gmg")
+    case["mesh"]["regions"] = {"hot": "x < 0.5"}
+    case["physics"]["heat"]["domain"] = "hot"
+    sim = Simulation.from_case(case)
+    with pytest.raises(CaseError) as error:
+        sim.run()
+    message = str(error.value)
+    assert "solver.preset" in message and "'temperature' lives on a region" in message
+    assert "'cg_gamg'" in message
+
+
+def test_the_cli_says_what_the_preset_needs_and_exits_2(cases):
+    process = scalebridge(
+        "check", cases.parent / "benchmarks" / "elasticity_3d_gmg.toml", "--set", "mesh.refine=0"
+    )
+    assert process.returncode == 2, process.stderr
+    assert "Traceback" not in process.stderr
+    assert "solver.preset" in process.stderr and "mesh.refine >= 1" in process.stderr
