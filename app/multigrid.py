@@ -9,9 +9,10 @@ multigrid builds the same kind of hierarchy by aggregation at every set-up, most
 here the prolongations are known and have at most a few entries a row.
 
 Dirichlet conditions: the rows of P at fixed fine dofs are empty. The fine operator's rows and
-columns there are the identity, and keeping them in P would add unit entries to coarse rows of
-stiffness (order E h): the coarse operators would not see the fixed boundary. Without them the
-coarse operators are those of the free dofs and stay symmetric positive definite.
+columns there are the identity, so the coarse operators are those of the free dofs (symmetric
+positive definite) and a coarse correction never moves a fixed value. Keeping those rows gave
+the same CG iteration counts (Poisson and the cantilever, 1-3 levels, measured), but it mixes
+unit entries into coarse rows of stiffness and lets corrections move fixed values.
 """
 
 from __future__ import annotations

@@ -226,3 +226,14 @@ def test_the_cli_says_what_the_preset_needs_and_exits_2(cases):
     assert process.returncode == 2, process.stderr
     assert "Traceback" not in process.stderr
     assert "solver.preset" in process.stderr and "mesh.refine >= 1" in process.stderr
+
+
+def test_a_cached_mesh_is_not_read_when_the_coarse_meshes_are_needed(tmp_path):
+    """The mesh cache holds only the refined mesh: with geometric multigrid the mesh is built
+    (and solved on its levels) even where a cache is named, and nothing is stored there."""
+    case = heated_square(4, 1, "cg_gmg")
+    case["mesh"]["cache"] = str(tmp_path / "meshes")
+    sim = Simulation.from_case(case)
+    sim.run()
+    assert sim.mesh_data.hierarchy is not None and len(sim.mesh_data.hierarchy.meshes) == 2
+    assert not any((tmp_path / "meshes").glob("**/*"))
