@@ -106,7 +106,9 @@ class GeometricMultigrid:
 
     def _configure(self, ksp: PETSc.KSP, options: dict[str, Any]) -> None:
         pc = ksp.getPC()
-        coarsest = {"mg_coarse_pc_type": "lu", "mg_coarse_pc_factor_mat_solver_type": "mumps"}
+        # CG's operators are symmetric: a Cholesky factor takes half the memory of LU's.
+        factor = "cholesky" if options.get("ksp_type") == "cg" else "lu"
+        coarsest = {"mg_coarse_pc_type": factor, "mg_coarse_pc_factor_mat_solver_type": "mumps"}
         if self.coarse_size > COARSE_DIRECT_LIMIT:
             coarsest = {"mg_coarse_pc_type": "gamg"}
         settings = MULTIGRID_LEVELS | coarsest

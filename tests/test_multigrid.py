@@ -129,7 +129,9 @@ def test_poisson_gives_the_direct_answer_in_iterations_that_do_not_grow():
         values, iterations, sim = solve(heated_square(8, levels, "cg_gmg"), "temperature")
         rise = np.abs(exact - 300).max()
         assert np.abs(values - exact).max() < 1e-8 * rise, levels
-        assert sim.groups[0].solver.problem.solver.getPC().getMGLevels() == levels + 1
+        pc = sim.groups[0].solver.problem.solver.getPC()
+        assert pc.getMGLevels() == levels + 1
+        assert pc.getMGCoarseSolve().getPC().getType() == "cholesky"  # CG: symmetric
         counts.append(iterations)
         jacobi.append(solve(heated_square(8, levels, "cg_jacobi"), "temperature")[1])
     assert max(counts) <= 1.3 * min(counts), counts
@@ -143,7 +145,8 @@ def test_a_newton_jacobian_is_preconditioned_on_the_same_levels():
     exact = solve(heated_square(8, 2, "direct", k), "temperature")[0]
     values, iterations, sim = solve(heated_square(8, 2, "gmres_gmg", k), "temperature")
     assert np.abs(values - exact).max() < 1e-7 * np.abs(exact - 300).max()
-    assert sim.groups[0].solver.problem.solver.getKSP().getPC().getType() == "mg"
+    pc = sim.groups[0].solver.problem.solver.getKSP().getPC()
+    assert pc.getType() == "mg" and pc.getMGCoarseSolve().getPC().getType() == "lu"
     newton = sim.groups[0].solver.problem.solver.getIterationNumber()
     assert newton >= 2 and iterations <= 12 * newton, (newton, iterations)
 
