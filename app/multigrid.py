@@ -55,17 +55,14 @@ def check_multigrid(system: System, preset: str, group: str) -> None:
             "on a region or boundary (a submesh without refinement levels)",
             f"use '{alternative}'",
         )
-    element = space.ufl_element()
     basix = space.element.basix_element
-    if (
-        basix.family.name != "P"
-        or basix.discontinuous
-        or not 1 <= element.embedded_superdegree <= 2
-    ):
+    lagrange = basix.family.name == "P" and not basix.discontinuous
+    if not lagrange or not 1 <= basix.degree <= 2:
+        kind = f"degree {basix.degree}" if lagrange else "not continuous Lagrange"
         raise CaseError(
             "solver.preset",
             f"'{preset}' prolongs continuous Lagrange fields of degree 1 or 2, not field "
-            f"'{system.unknowns[0].name}' ({element})",
+            f"'{system.unknowns[0].name}' ({kind})",
             f"use '{alternative}'",
         )
 

@@ -240,3 +240,27 @@ def test_a_cached_mesh_is_not_read_when_the_coarse_meshes_are_needed(tmp_path):
     sim.run()
     assert sim.mesh_data.hierarchy is not None and len(sim.mesh_data.hierarchy.meshes) == 2
     assert not any((tmp_path / "meshes").glob("**/*"))
+
+
+def test_a_field_of_degree_3_is_refused_at_the_preset():
+    case = heated_square(4, 1, "cg_gmg")
+    case["physics"]["heat"]["degree"] = 3
+    sim = Simulation.from_case(case)
+    with pytest.raises(CaseError) as error:
+        sim.run()
+    message = str(error.value)
+    assert "solver.preset" in message and "'temperature' (degree 3)" in message
+    assert "'cg_gamg'" in message
+
+
+def test_p2_elasticity_gives_the_direct_answer():
+    """Quadratic displacements: the prolongation of P2 (ten coarse weights a row) serves the
+    solve as P1's does."""
+    answers = {}
+    for preset in ("direct", "cg_gmg"):
+        case = cantilever(2, 1, preset)
+        case["physics"]["mechanics"]["degree"] = 2
+        answers[preset], iterations, _ = solve(case, "displacement")
+    error = np.abs(answers["cg_gmg"] - answers["direct"]).max()
+    assert error < 1e-8 * np.abs(answers["direct"]).max()
+    assert iterations < 20
