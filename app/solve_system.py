@@ -169,10 +169,13 @@ def petsc_options(preset: str, rtol: float, system: System) -> dict[str, Any]:
     return options
 
 
-def attach_modes(matrix: PETSc.Mat, system: System) -> PETSc.NullSpace | None:
+def attach_modes(
+    matrix: PETSc.Mat, system: System, preconditioner: str | None = None
+) -> PETSc.NullSpace | None:
     """Give the operator its near-nullspace (and nullspace, when exact); returns the PETSc
-    object, which must stay alive as long as the matrix."""
-    if system.modes is None:
+    object, which must stay alive as long as the matrix. Geometric multigrid (``pc_type``
+    ``mg``) reads no near-nullspace: there the modes are made only when they are exact."""
+    if system.modes is None or (preconditioner == "mg" and not system.modes.exact):
         return None
     space = system.unknowns[0].function_space
     vectors = []

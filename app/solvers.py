@@ -169,7 +169,7 @@ class LinearSolver:
         self._operator_data = DataOf(changing=evolving)
         self._operator_data.add_constants(c for form in forms for c in extract_constants(form))
         self.matrix_assemblies = 0
-        self._nullspace = attach_modes(self.problem.A, system)
+        self._nullspace = attach_modes(self.problem.A, system, options.get("pc_type"))
         self._multigrid = _multigrid(self.problem.solver, system, options)
         configure_direct_solve(self.problem.solver, self.problem.A, self.problem.P_mat)
         configure_splits(self.problem.solver)
@@ -319,7 +319,7 @@ class NewtonSolver:
         if multi:
             _lift_by_fixed_columns(self.problem)
         self._laws = _RefreshedLaws(self.problem, system.laws) if system.laws else None
-        self._nullspace = attach_modes(self.problem.A, system)
+        self._nullspace = attach_modes(self.problem.A, system, options.get("pc_type"))
         self._multigrid = _multigrid(self.problem.solver.getKSP(), system, options)
         self.problem.solver.setConvergenceHistory(reset=True)
         configure_direct_solve(self.problem.solver.getKSP(), self.problem.A, self.problem.P_mat)

@@ -264,3 +264,13 @@ def test_p2_elasticity_gives_the_direct_answer():
     error = np.abs(answers["cg_gmg"] - answers["direct"]).max()
     assert error < 1e-8 * np.abs(answers["direct"]).max()
     assert iterations < 20
+
+
+def test_the_rigid_body_modes_are_not_made_for_geometric_multigrid():
+    """PCMG reads no near-nullspace: the six modes (six vectors of the field's size, each
+    interpolated) are made for GAMG only."""
+    for preset, modes in (("cg_gmg", 0), ("cg_gamg", 6)):
+        sim = Simulation.from_case(cantilever(2, 1, preset))
+        sim.run()
+        nullspace = sim.groups[0].solver.problem.A.getNearNullSpace()
+        assert (len(nullspace.getVecs()) if nullspace.handle else 0) == modes, preset
