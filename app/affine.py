@@ -225,7 +225,7 @@ class AffineVector:
                 operator is not None
                 and not maps
                 and function.function_space == test_space
-                and _within_pattern(derivative, operator_form)
+                and within_pattern(derivative, operator_form)
             )
             if shared:
                 matrix = operator.duplicate(PETSc.Mat.DuplicateOption.SHARE_NONZERO_PATTERN)
@@ -250,7 +250,7 @@ class AffineVector:
             matrix.destroy()
 
 
-def _within_pattern(form: ufl.Form, operator: ufl.Form | None) -> bool:
+def within_pattern(form: ufl.Form, operator: ufl.Form | None) -> bool:
     """Whether the sparsity pattern of ``operator`` holds that of ``form`` (on the same
     spaces): each integral of ``form`` is one of the operator's (type and subdomain), or a cell
     or exterior-facet integral when the operator integrates over every cell (which couples the

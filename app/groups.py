@@ -243,6 +243,7 @@ class Group(GroupStepping):
             self._store.domains.entity_maps,
             [field.spec.units for field in self.unknowns],
             self.laws,
+            self.mesh_data.hierarchy,
         )
         if self.transient:
             self.rates = Rates(
@@ -451,7 +452,10 @@ class Group(GroupStepping):
         instant = self.rates is not None and not (self._pending is not None and one_step)
         rated = instant and bool(names & set(self.rates.residuals))
         if rated:
-            self.rates.solve(self._solver_spec, self._store.domains)
+            # a BDF run's first rates may borrow the step matrix (app/rates.py); a CN run needs
+            # the rates at every row, in a matrix of their own assembled once
+            lender = self.solver if one_step else None
+            self.rates.solve(self._solver_spec, self._store.domains, lender)
         residuals = zip(self.unknowns, self.system.residuals, strict=True)
         step = {field.spec.name: block for field, block in residuals}
         forms = {}

@@ -9,8 +9,9 @@ current state (:meth:`app.groups.Group.residuals_now`: a BDF step's residual, re
 history shifts, or the semi-discrete rows with the rates at this instant).
 
 The sum of the residual over a set of dofs is the residual form tested with the indicator of
-those dofs (1 there, 0 elsewhere), a scalar form like the integral quantities. Both are
-evaluated by :class:`app.affine.AffineScalar`: a quantity affine in the fields (a heat flow, a
+those dofs (1 there, 0 elsewhere), a scalar form like the integral quantities, integrated
+over the cells that hold those dofs only (app/reaction_support.py: the others add zeros). Both
+are evaluated by :class:`app.affine.AffineScalar`: a quantity affine in the fields (a heat flow, a
 stored energy, a linear problem's reaction) becomes dot products with vectors assembled once.
 """
 
@@ -34,6 +35,7 @@ from app.fields import FieldStore, owned, owned_size
 from app.magnitudes import magnitude, magnitude_form
 from app.meshing import MeshData
 from app.output import column
+from app.reaction_support import Support
 
 
 class Quantities:
@@ -80,14 +82,14 @@ class Quantities:
         self._scales: dict[str, Callable[[], float]] | None = None
         # A degree of freedom on two boundaries (a corner) counts for the first one only, so the
         # reactions of a field add up to its total residual.
-        self._indicators: dict[str, fem.Function] = {}
+        self._indicators: dict[str, Support] = {}
         claimed: dict[tuple[str, int | None], np.ndarray] = {}
         for name, q in self.columns.items():
             if q.reduction == "reaction":
                 space = store[q.field].space
                 dofs = _boundary_dofs(space, store, q.boundary, q.component)
                 taken = claimed.get((q.field, q.component), np.empty(0, dtype=dofs.dtype))
-                self._indicators[name] = _indicator(space, np.setdiff1d(dofs, taken))
+                self._indicators[name] = Support(_indicator(space, np.setdiff1d(dofs, taken)))
                 claimed[(q.field, q.component)] = np.union1d(taken, dofs)
         self._reactions: dict[tuple[str, str], AffineScalar] = {}  # by (column, kind)
         # The extremes of a field on part of a boundary's mesh (an electrode's overpotential)
@@ -146,8 +148,9 @@ class Quantities:
     def _reaction(self, name: str, kind: str, residual: ufl.Form) -> float:
         """The residual summed over the quantity's dofs: tested with their indicator."""
         if (name, kind) not in self._reactions:
-            tested = ufl.replace(residual, {residual.arguments()[0]: self._indicators[name]})
-            self._reactions[name, kind] = self._affine(tested)
+            support = self._indicators[name]
+            tested = ufl.replace(residual, {residual.arguments()[0]: support.indicator})
+            self._reactions[name, kind] = self._affine(support.restrict(tested))
         return self._reactions[name, kind].value()
 
     def _integral(self, form: fem.Form) -> float:
@@ -180,7 +183,8 @@ class Quantities:
             return derived_scale
         if quantity.reduction == "reaction":
             residual = self._residual_forms[quantity.field]
-            form = ufl.replace(residual, {residual.arguments()[0]: self._indicators[name]})
+            indicator = self._indicators[name].indicator
+            form = ufl.replace(residual, {residual.arguments()[0]: indicator})
         elif quantity.form.empty():
             return lambda: 0.0
         else:

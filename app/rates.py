@@ -26,6 +26,12 @@ The system is differentiated and its solver set up on first use, so runs that re
 reaction never build them. Under BDF the
 rates serve only rows that follow no step (the first, or an event checked at a stage's start),
 so a large system releases its matrix after each use rather than hold it through the run.
+
+The first row (t = 0) comes before the first step, when the step solver's matrix has been
+created but not yet assembled (its first solve assembles it, whatever it holds): where that
+matrix's sparsity pattern holds the capacity matrix's (one field, the same space), the rates are
+assembled and solved in it, so the start costs no second sparsity pattern and matrix (a tenth
+of the run's set-up on a large mesh). Later rows have their own matrix.
 """
 
 from __future__ import annotations
@@ -34,14 +40,20 @@ from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import ufl
 from dolfinx import fem
+from dolfinx.fem import petsc as fem_petsc
+from mpi4py import MPI
+from petsc4py import PETSc
 
+from app.affine import within_pattern
 from app.conditions import FixedValue
 from app.domains import Domains
 from app.errors import SolverError
-from app.solve_system import System, jacobian_blocks
-from app.solvers import make_solver
+from app.solve_system import System, jacobian_blocks, petsc_options
+from app.solver_options import reason_name
+from app.solvers import LinearSolver, make_solver
 from app.timeint import Row, TimeScheme
 
 RATE_RTOL = 1e-12  # relative residual of the rate solve: cheap, and flows to round-off
@@ -108,8 +120,9 @@ class Rates:
             unknowns, blocks, jacobian, self._bcs, False, self._static, None, self._entity_maps
         )
 
-    def solve(self, solver_spec: Any, domains: Domains) -> None:
-        """Solve for the rates at the current state (compiling on first use).
+    def solve(self, solver_spec: Any, domains: Domains, step_solver: Any = None) -> None:
+        """Solve for the rates at the current state (compiling on first use), in the matrix of
+        ``step_solver`` (the group's) if it may be borrowed (see the module docstring).
 
         Raises:
             SolverError: The iterative solve failed (a transient field with no capacity
@@ -119,22 +132,83 @@ class Rates:
             for value in self._values:
                 value.compile(domains)
             self._compiled = True
-        if self._solver is None:
-            # A field with no capacity somewhere (species in pores that have closed) leaves zero
-            # rows of the capacity matrix; Jacobi takes 1 for a zero diagonal there, where the
-            # rate is undefined and reads into no flow.
-            update = {"preset": self._preset, "rtol": RATE_RTOL, "petsc": {}}
-            spec = solver_spec.model_copy(update=update)
-            self._solver = make_solver(self.system, spec, f"{self.name}_rates")
+        # A field with no capacity somewhere (species in pores that have closed) leaves zero
+        # rows of the capacity matrix; Jacobi takes 1 for a zero diagonal there, where the
+        # rate is undefined and reads into no flow.
+        update = {"preset": self._preset, "rtol": RATE_RTOL, "petsc": {}}
+        spec = solver_spec.model_copy(update=update)
         for value in self._values:
             value.update()
-        report = self._solver.solve()
-        if not report.converged:
+        borrowed = self._borrowable(step_solver) if self._solver is None else None
+        if borrowed is not None:
+            converged, reason = self._solve_in(borrowed, spec)
+        else:
+            if self._solver is None:
+                self._solver = make_solver(self.system, spec, f"{self.name}_rates")
+            report = self._solver.solve()
+            converged, reason = report.converged, report.reason
+        if not converged:
             fields = ", ".join(field.spec.name for field in self.rates)
             raise SolverError(
                 f"the rates d/dt of {fields} at t = {float(self._t.value):.6g} s, which the "
-                f"flows through fixed-value boundaries need, could not be solved ({report.reason})"
+                f"flows through fixed-value boundaries need, could not be solved ({reason})"
             )
+
+    def _borrowable(self, step_solver: Any) -> PETSc.Mat | None:
+        """The step solver's matrix if it has not been assembled yet (its first solve assembles
+        it) and holds the rates' system: one field in the same space, a sparsity pattern that
+        holds the capacity matrix's; else None."""
+        if not isinstance(step_solver, LinearSolver) or step_solver.matrix_assemblies:
+            return None
+        step, system = step_solver.system, self.system
+        if step_solver.nest or len(step.unknowns) != 1 or len(system.unknowns) != 1:
+            return None
+        if system.entity_maps or step.entity_maps:
+            return None
+        same_space = system.unknowns[0].function_space == step.unknowns[0].function_space
+        if not same_space or not within_pattern(system.jacobian[0][0], step.jacobian[0][0]):
+            return None
+        return step_solver.problem.A
+
+    def _solve_in(self, matrix: PETSc.Mat, spec: Any) -> tuple[bool, str]:
+        """Assemble the rates' system into ``matrix`` and solve it as :class:`LinearSolver`
+        would on its first solve (the same forms, options and initial guess); (converged,
+        reason)."""
+        system, rate = self.system, self.system.unknowns[0]
+        operator = fem.form(system.jacobian[0][0])
+        rhs = fem.form(LinearSolver.right_hand_side(system.residuals[0], system))
+        matrix.zeroEntries()
+        fem_petsc.assemble_matrix(matrix, operator, bcs=system.bcs)
+        matrix.assemble()
+        b = fem_petsc.assemble_vector(rhs)
+        fem_petsc.apply_lifting(b, [operator], bcs=[system.bcs])
+        b.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+        fem_petsc.set_bc(b, system.bcs)
+        ksp = self._ksp(matrix, petsc_options(spec.preset, spec.rtol, system))
+        ksp.solve(b, rate.x.petsc_vec)
+        rate.x.scatter_forward()
+        reason = ksp.getConvergedReason()
+        comm = rate.function_space.mesh.comm
+        finite = bool(comm.allreduce(bool(np.isfinite(rate.x.array).all()), op=MPI.LAND))
+        ksp.destroy()
+        b.destroy()
+        name = reason_name(PETSc.KSP.ConvergedReason, reason)
+        return reason > 0 and finite, f"linear solver {name}" + ("" if finite else ", non-finite")
+
+    def _ksp(self, matrix: PETSc.Mat, settings: dict[str, Any]) -> PETSc.KSP:
+        """A KSP on ``matrix`` with the given options, starting from the current rates."""
+        ksp = PETSc.KSP().create(matrix.getComm())
+        ksp.setOperators(matrix)
+        prefix = f"{self.name}_rates_borrowed_"
+        ksp.setOptionsPrefix(prefix)
+        options = PETSc.Options()
+        for key, value in settings.items():
+            options[prefix + key] = value
+        ksp.setFromOptions()
+        for key in settings:  # the options database is global: leave it as it was
+            del options[prefix + key]
+        ksp.setInitialGuessNonzero(True)
+        return ksp
 
     def release(self) -> None:
         """Free the solver's matrix and vectors if the system is large (it is set up again on

@@ -32,11 +32,13 @@ from ufl.algorithms.analysis import extract_constants
 from app.affine import AffineVector, DataOf
 from app.block_assembly import BlockAssembly
 from app.errors import CaseError, SolverError
+from app.multigrid import GeometricMultigrid, check_multigrid
 from app.newton import install_field_convergence, install_step_convergence
 from app.non_finite import non_finite
 from app.preconditioner_reuse import PreconditionerReuse
 from app.solve_system import SolveReport, System, attach_modes, choose_preset, petsc_options
 from app.solver_options import (
+    GEOMETRIC_MULTIGRID,
     RIGID_BODY_GAMG,
     SolverSpec,
     configure_direct_solve,
@@ -148,7 +150,7 @@ class LinearSolver:
         self.system = system
         multi = len(system.unknowns) > 1
         a = system.jacobian if multi else system.jacobian[0][0]
-        L = [self._rhs(F, system) for F in system.residuals]
+        L = [self.right_hand_side(F, system) for F in system.residuals]
         self.nest = _is_fieldsplit(options)
         self.problem = fem_petsc.LinearProblem(
             a,
@@ -167,8 +169,11 @@ class LinearSolver:
         )
         self._operator_data = DataOf(changing=evolving)
         self._operator_data.add_constants(c for form in forms for c in extract_constants(form))
+        # Until the first solve (which always assembles the operator) the rates at the start
+        # may borrow the matrix (app/rates.py)
         self.matrix_assemblies = 0
-        self._nullspace = attach_modes(self.problem.A, system)
+        self._nullspace = attach_modes(self.problem.A, system, options.get("pc_type"))
+        self._multigrid = _multigrid(self.problem.solver, system, options)
         configure_direct_solve(self.problem.solver, self.problem.A, self.problem.P_mat)
         configure_splits(self.problem.solver)
         if options.get("ksp_type") != "preonly":
@@ -178,7 +183,8 @@ class LinearSolver:
         self._stored_rhs: _StoredRightHandSide | None = None
 
     @staticmethod
-    def _rhs(F: ufl.Form, system: System) -> ufl.Form:
+    def right_hand_side(F: ufl.Form, system: System) -> ufl.Form:
+        """The right-hand side of the affine system F(u) = A u - b: -F at u = 0."""
         zero = {u: ufl.zero(*u.ufl_shape) for u in system.unknowns}
         L = -ufl.replace(F, zero)
         L = ufl.algorithms.expand_derivatives(L)
@@ -249,6 +255,8 @@ class LinearSolver:
         """Free the PETSc objects now rather than when the solver is collected."""
         if self._stored_rhs is not None:
             self._stored_rhs.destroy()
+        if self._multigrid is not None:
+            self._multigrid.destroy()
         self._nullspace = None
         self.problem = None
 
@@ -317,11 +325,15 @@ class NewtonSolver:
         self._laws = (
             _RefreshedLaws(self.problem, system.unknowns, system.laws) if system.laws else None
         )
-        self._nullspace = attach_modes(self.problem.A, system)
+        self._nullspace = attach_modes(self.problem.A, system, options.get("pc_type"))
+        self._multigrid = _multigrid(self.problem.solver.getKSP(), system, options)
         self.problem.solver.setConvergenceHistory(reset=True)
         configure_direct_solve(self.problem.solver.getKSP(), self.problem.A, self.problem.P_mat)
         configure_splits(self.problem.solver.getKSP())
         ksp = self.problem.solver.getKSP()
+        # Geometric multigrid is set up again at every Jacobian: its set-up (P^T A P with known
+        # prolongations) is cheap, and a kept one smooths with Chebyshev bounds of an older
+        # operator, which diverge when the spectrum grows (GMRES failed where k rises with T).
         amg = ksp.getType() != "preonly" and ksp.getPC().getType() in ("gamg", "hypre")
         self.reuse = PreconditionerReuse(self.problem.solver) if reuse and amg else None
         if field_rtol is not None:
@@ -415,6 +427,13 @@ class _RefreshedLaws:
         return refreshed
 
 
+def _multigrid(ksp: PETSc.KSP, system: System, options: dict[str, Any]) -> Any:
+    """Geometric multigrid on the system's refinement hierarchy, when the preset asks for it."""
+    if system.hierarchy is None or options.get("pc_type") != "mg":
+        return None
+    return GeometricMultigrid(ksp, system, options)
+
+
 def make_solver(
     system: System, spec: SolverSpec, name: str, repeated: bool = False
 ) -> LinearSolver | NewtonSolver:
@@ -423,6 +442,8 @@ def make_solver(
     ``repeated``: the solver is used at every time step (see :class:`LinearSolver`).
     """
     preset = choose_preset(spec.preset, system)
+    if preset in GEOMETRIC_MULTIGRID:
+        check_multigrid(system, preset, name)
     options = petsc_options(preset, spec.rtol, system)
     if system.modes is not None and options.get("pc_type") == "gamg":
         options |= RIGID_BODY_GAMG
