@@ -363,3 +363,18 @@ def test_a_damaged_rank_file_refuses_the_restart_on_every_rank_and_the_fix_works
     continued = scalebridge("restart", folder, "-q", "--set", "time.end=600", ranks=2)
     assert continued.returncode == 0, continued.stderr
     assert read_quantities(folder)["time_s"][-1] == pytest.approx(600)
+
+
+def test_a_quantities_row_changed_since_the_checkpoint_refuses_the_restart_on_two_ranks(tmp_path):
+    folder = tmp_path / "run"
+    process = scalebridge("run", CASE, "-o", folder, "-q", "--set", "time.end=300", ranks=2)
+    assert process.returncode == 0, process.stderr
+    table = folder / "quantities.csv"
+    lines = table.read_bytes().split(b"\n")
+    lines[2] = b"x" + lines[2]  # an edit by hand: rank 0 raised alone and rank 1 waited forever
+    table.write_bytes(b"\n".join(lines))
+
+    refused = scalebridge("restart", folder, "-q", "--set", "time.end=600", ranks=2, timeout=120)
+    assert refused.returncode == 2
+    assert "Traceback" not in refused.stderr
+    assert f"--restart: line 3 of '{table}' is not a row of numbers: 'x" in refused.stderr
