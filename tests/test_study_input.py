@@ -133,6 +133,14 @@ def test_bad_study_is_one_message_and_exit_2_before_any_member(tmp_path, capsys,
     assert not (tmp_path / "out").exists()  # nothing ran
 
 
+def test_a_folder_given_as_the_study_file_is_named_as_one(tmp_path, capsys):
+    assert main(["study", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"scalebridge: error: {tmp_path}: study file '{tmp_path}' is a folder. Fix: give the "
+        "path of the study file\n"
+    )
+
+
 def test_missing_case_file_names_the_study_key(tmp_path, capsys):
     path = study(tmp_path, case="no_such_case.toml")
     assert main(["study", path]) == 2

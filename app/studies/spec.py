@@ -335,9 +335,7 @@ class StudySpec(Parameters):
 
 def load_study(path: Path) -> StudySpec:
     """Read and validate a study file (CaseError located in the study file)."""
-    if not path.is_file():
-        raise CaseError("", f"study file '{path}' not found", "check the path")
-    raw = read_toml(path)
+    raw = read_toml(path, what="study file")
     if isinstance(raw.get("parameters"), Mapping):
         raw["parameters"] = _flatten(raw["parameters"], "parameters")
     if isinstance(raw.get("quantities"), list):  # shorthand: final values of these columns
