@@ -83,6 +83,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/mesh_cache.py
 	$(BIN)/mpirun -n 2 $(BIN)/python benchmarks/mesh_cache.py
 	$(BIN)/python benchmarks/elasticity_3d.py --plain --repeats 3
+	$(BIN)/python benchmarks/elasticity_3d.py --gmg --plain --repeats 3
 	$(BIN)/python benchmarks/quadrature.py --chen2020 --2d
 	$(BIN)/python benchmarks/study_speedup.py
 	$(BIN)/python benchmarks/battery_pybamm.py

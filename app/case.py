@@ -35,7 +35,7 @@ from app.parameter_set import ParameterTable
 from app.parameters import parameter_scope
 from app.probes import Probe, check_probe_names, probe_table
 from app.run_plot import PlotSpec
-from app.solver_options import SolverSpec
+from app.solver_options import GEOMETRIC_MULTIGRID, SolverSpec
 from app.toml_files import read_toml
 from app.units import to_si
 from app.validation import check_values, validate
@@ -205,6 +205,19 @@ class Case(Parameters):
                         f"{name!r}"
                     )
         return raw
+
+    @model_validator(mode="after")
+    def _multigrid_has_levels(self) -> Case:
+        preset = self.solver.preset
+        if preset in GEOMETRIC_MULTIGRID and not self.mesh.refine:
+            raise CaseError(
+                "solver.preset",
+                f"'{preset}' is geometric multigrid on the meshes that mesh.refine makes, but "
+                "this mesh is not refined (mesh.refine = 0)",
+                "give a coarser mesh and mesh.refine >= 1 (each refinement halves the cells' "
+                f"size), or use '{GEOMETRIC_MULTIGRID[preset]}' (algebraic multigrid)",
+            )
+        return self
 
     @model_validator(mode="after")
     def _outputs_fit(self) -> Case:

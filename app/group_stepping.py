@@ -75,6 +75,7 @@ class GroupStepping:
             self.system.entity_maps,
             [field.spec.units for field in algebraic],
             self.system.laws,
+            self.system.hierarchy,
         )
         spec = self._solver_spec
         if spec.preset == "fieldsplit" and single is not None:

@@ -244,6 +244,7 @@ class Group(GroupStepping):
             self._store.domains.entity_maps,
             [field.spec.units for field in self.unknowns],
             self.laws,
+            self.mesh_data.hierarchy,
         )
         if self.transient:
             self.rates = Rates(

@@ -6,6 +6,8 @@ from typing import Any
 
 from dolfinx import mesh as dmesh
 
+from app.mesh_refine import MeshHierarchy
+
 
 @dataclass(frozen=True)
 class MeshData:
@@ -28,6 +30,8 @@ class MeshData:
         edge_tags: Edge-set tag of the named edges (None below 3D).
         edges: Edge set name -> edge tag value.
         edge_counts: Edge set name -> global number of edges.
+        hierarchy: The coarse meshes ``refine`` made this one from, kept only when a solver
+            asks for them (geometric multigrid), else None.
     """
 
     mesh: dmesh.Mesh
@@ -45,6 +49,7 @@ class MeshData:
     edge_tags: dmesh.MeshTags | None
     edges: dict[str, int]
     edge_counts: dict[str, int]
+    hierarchy: MeshHierarchy | None = None
 
     @property
     def fixable(self) -> list[str]:

@@ -14,9 +14,15 @@ transfer is done here: ``parent_cell`` and ``parent_facet`` are in the order of 
 before DOLFINx reorders them, i.e. indexed by ``original_cell_index`` minus the rank's offset,
 and values reach ghost copies through the index maps. Built-in meshes name their entities
 from coordinates after refinement, which gives the same names.
+
+The coarse meshes are dropped as soon as the next one is made, unless a solver needs them
+(geometric multigrid, app/multigrid.py): then :class:`MeshHierarchy` keeps each one with the
+parent of every owned cell of the mesh refined from it.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from dolfinx import cpp, la
@@ -28,8 +34,26 @@ from app.mesh_partition import keep_partitioner
 Tags = dict[int, dmesh.MeshTags | None]
 
 
-def refine(msh: dmesh.Mesh, tags: Tags, levels: int) -> tuple[dmesh.Mesh, Tags]:
-    """``msh`` refined uniformly ``levels`` times, with its tags (by entity dimension) carried.
+@dataclass(frozen=True)
+class MeshHierarchy:
+    """The nested meshes of a uniform refinement, coarsest first; the last is the case's mesh.
+
+    Attributes:
+        meshes: The meshes, each refined once from the one before.
+        parents: For each mesh after the first, the local index (in the mesh before) of the
+            parent of each of its owned cells, in its own (local) cell order. A child lives on
+            its parent's rank, so a parent is always a local cell.
+    """
+
+    meshes: tuple[dmesh.Mesh, ...]
+    parents: tuple[np.ndarray, ...]
+
+
+def refine(
+    msh: dmesh.Mesh, tags: Tags, levels: int, keep_coarse: bool = False
+) -> tuple[dmesh.Mesh, Tags, MeshHierarchy | None]:
+    """``msh`` refined uniformly ``levels`` times, with its tags (by entity dimension) carried,
+    and the hierarchy of meshes when ``keep_coarse`` asks for it (None otherwise).
 
     Raises:
         CaseError: The mesh has cells other than simplices, or edge tags (3D curve groups).
@@ -60,6 +84,7 @@ def refine(msh: dmesh.Mesh, tags: Tags, levels: int) -> tuple[dmesh.Mesh, Tags]:
             "mesh the file finer instead (mesh.size)",
         )
     partitioner = dmesh.create_cell_partitioner(keep_partitioner(), dmesh.GhostMode.shared_facet, 2)
+    meshes, parents = [msh], []
     for _ in range(levels):
         if tdim > 1:
             msh.topology.create_entities(1)
@@ -70,8 +95,19 @@ def refine(msh: dmesh.Mesh, tags: Tags, levels: int) -> tuple[dmesh.Mesh, Tags]:
             option = dmesh.RefinementOption.parent_cell_and_facet
         fine, parent_cell, parent_facet = dmesh.refine(msh, None, partitioner, option)
         tags = _carry(msh, fine, tags, parent_cell, parent_facet)
+        if keep_coarse:
+            meshes.append(fine)
+            parents.append(parent_cell[_input_order(fine)])
         msh = fine
-    return msh, tags
+    hierarchy = MeshHierarchy(tuple(meshes), tuple(parents)) if keep_coarse else None
+    return msh, tags, hierarchy
+
+
+def _input_order(fine: dmesh.Mesh) -> np.ndarray:
+    """Each owned cell's index in DOLFINx's input order, by which ``parent_cell`` and
+    ``parent_facet`` are indexed (DOLFINx reorders the cells it is given)."""
+    cells = fine.topology.index_map(fine.topology.dim)
+    return fine.topology.original_cell_index[: cells.size_local] - cells.local_range[0]
 
 
 def _carry(
@@ -83,8 +119,7 @@ def _carry(
 ) -> Tags:
     tdim = coarse.topology.dim
     cells = fine.topology.index_map(tdim)
-    # Children in DOLFINx's input order: parent_cell and parent_facet are indexed by it.
-    order = fine.topology.original_cell_index[: cells.size_local] - cells.local_range[0]
+    order = _input_order(fine)
     parents = parent_cell[order]
     carried: Tags = {}
     for dim, coarse_tags in tags.items():

@@ -59,7 +59,9 @@ _SIDES = (
 )
 
 
-def build_mesh(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshData:
+def build_mesh(
+    spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path, keep_coarse: bool = False
+) -> MeshData:
     """Build the mesh of a case, with named regions, boundaries, point and edge sets, or read
     it from the mesh cache (:mod:`app.mesh_cache`) when a run built it before.
 
@@ -69,14 +71,19 @@ def build_mesh(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshDa
         spec: The validated ``[mesh]`` section.
         comm: Communicator to distribute the mesh on.
         base_dir: Folder of the case file; relative mesh files are looked up there first.
+        keep_coarse: Keep the coarse meshes of ``refine`` (geometric multigrid). The cache
+            holds only the refined mesh, so such a mesh is built, never read from it.
 
     Raises:
         CaseError: On every rank, for a missing or bad mesh file and for conditions that
             select nothing.
     """
     folder = cache_folder(spec.cache, base_dir)
+    if keep_coarse and spec.refine and folder is not None:
+        log.info("mesh cache not used: geometric multigrid needs the coarse meshes")
+        folder = None
     if folder is None:
-        return _build(spec, comm, base_dir)
+        return _build(spec, comm, base_dir, keep_coarse)
     source = find_file(spec.file, base_dir) if spec.type == "gmsh" else None
     cache = MeshCache(folder, cache_key(spec.model_dump(exclude={"cache"}), source), comm)
     found = cache.load()
@@ -88,7 +95,9 @@ def build_mesh(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshDa
     return data
 
 
-def _build(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshData:
+def _build(
+    spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path, keep_coarse: bool = False
+) -> MeshData:
     """The mesh of a case built from its section (see :func:`build_mesh`)."""
     if spec.type == "gmsh":
         msh, tags, names = load_gmsh(spec, comm, base_dir)
@@ -114,8 +123,9 @@ def _build(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshData:
         counts = "x".join(map(str, spec.cell_counts()))
         cell = "" if spec.type == "interval" else f" {spec.cell_type()}"
         description = f"{spec.type} {counts}{cell}"
+    hierarchy = None
     if spec.refine:
-        msh, tags = refine(msh, tags, spec.refine)
+        msh, tags, hierarchy = refine(msh, tags, spec.refine, keep_coarse)
         description += f", refined {spec.refine}x"
     tdim = msh.topology.dim
     if spec.edges and tdim != 3:
@@ -174,6 +184,7 @@ def _build(spec: MeshSpec, comm: MPI.Comm, base_dir: pathlib.Path) -> MeshData:
         edge_tags=None if lines is None else mesh_sets.meshtags(msh, 1, lines, "edge_tags"),
         edges=edges,
         edge_counts={} if lines is None else mesh_sets.keep_used(msh, 1, lines, edges)[0],
+        hierarchy=hierarchy,
     )
 
 

@@ -56,6 +56,7 @@ from app.run_plot import check_plot
 from app.runner import Result
 from app.safeguards import StopRequests
 from app.solve_system import SolveReport, describe_groups
+from app.solver_options import GEOMETRIC_MULTIGRID
 from app.timeint import ACCURACY, ORDERS, StartValues, TimeScheme
 from app.traces import initial_guess
 
@@ -97,7 +98,8 @@ class Simulation:
         """Mesh, fields, forms, boundary conditions and outputs, without compiling anything."""
         if self.mesh_data is not None:
             return
-        self.mesh_data = build_mesh(self.case.mesh, self.comm, self.loaded.base_dir)
+        multigrid = self.case.solver.preset in GEOMETRIC_MULTIGRID
+        self.mesh_data = build_mesh(self.case.mesh, self.comm, self.loaded.base_dir, multigrid)
         time_spec = self.case.time
         # Error control extrapolates the history with a polynomial of the scheme's accuracy.
         depth = ORDERS[time_spec.scheme]

@@ -67,6 +67,8 @@ class System:
         units: The units of each unknown (fields in the same units share a scale).
         laws: Laws evaluated outside UFL at quadrature points (app/pointwise_law.py), refreshed
             from the iterate before each assembly; they make the system nonlinear.
+        hierarchy: The meshes the mesh was refined from (app.mesh_refine.MeshHierarchy), kept
+            for geometric multigrid; None otherwise.
     """
 
     unknowns: list[fem.Function]
@@ -79,6 +81,7 @@ class System:
     entity_maps: list[Any] = field(default_factory=list)
     units: list[str] = field(default_factory=list)
     laws: list[Any] = field(default_factory=list)
+    hierarchy: Any = None
 
     @property
     def linear(self) -> bool:
@@ -166,10 +169,13 @@ def petsc_options(preset: str, rtol: float, system: System) -> dict[str, Any]:
     return options
 
 
-def attach_modes(matrix: PETSc.Mat, system: System) -> PETSc.NullSpace | None:
+def attach_modes(
+    matrix: PETSc.Mat, system: System, preconditioner: str | None = None
+) -> PETSc.NullSpace | None:
     """Give the operator its near-nullspace (and nullspace, when exact); returns the PETSc
-    object, which must stay alive as long as the matrix."""
-    if system.modes is None:
+    object, which must stay alive as long as the matrix. Geometric multigrid (``pc_type``
+    ``mg``) reads no near-nullspace: there the modes are made only when they are exact."""
+    if system.modes is None or (preconditioner == "mg" and not system.modes.exact):
         return None
     space = system.unknowns[0].function_space
     vectors = []

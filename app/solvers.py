@@ -31,11 +31,13 @@ from ufl.algorithms.analysis import extract_constants
 
 from app.affine import AffineVector, DataOf
 from app.errors import CaseError, SolverError
+from app.multigrid import GeometricMultigrid, check_multigrid
 from app.newton import install_field_convergence, install_step_convergence
 from app.non_finite import non_finite
 from app.preconditioner_reuse import PreconditionerReuse
 from app.solve_system import SolveReport, System, attach_modes, choose_preset, petsc_options
 from app.solver_options import (
+    GEOMETRIC_MULTIGRID,
     RIGID_BODY_GAMG,
     SolverSpec,
     configure_direct_solve,
@@ -167,7 +169,8 @@ class LinearSolver:
         self._operator_data = DataOf(changing=evolving)
         self._operator_data.add_constants(c for form in forms for c in extract_constants(form))
         self.matrix_assemblies = 0
-        self._nullspace = attach_modes(self.problem.A, system)
+        self._nullspace = attach_modes(self.problem.A, system, options.get("pc_type"))
+        self._multigrid = _multigrid(self.problem.solver, system, options)
         configure_direct_solve(self.problem.solver, self.problem.A, self.problem.P_mat)
         configure_splits(self.problem.solver)
         if options.get("ksp_type") != "preonly":
@@ -248,6 +251,8 @@ class LinearSolver:
         """Free the PETSc objects now rather than when the solver is collected."""
         if self._stored_rhs is not None:
             self._stored_rhs.destroy()
+        if self._multigrid is not None:
+            self._multigrid.destroy()
         self._nullspace = None
         self.problem = None
 
@@ -314,11 +319,15 @@ class NewtonSolver:
         if multi:
             _lift_by_fixed_columns(self.problem)
         self._laws = _RefreshedLaws(self.problem, system.laws) if system.laws else None
-        self._nullspace = attach_modes(self.problem.A, system)
+        self._nullspace = attach_modes(self.problem.A, system, options.get("pc_type"))
+        self._multigrid = _multigrid(self.problem.solver.getKSP(), system, options)
         self.problem.solver.setConvergenceHistory(reset=True)
         configure_direct_solve(self.problem.solver.getKSP(), self.problem.A, self.problem.P_mat)
         configure_splits(self.problem.solver.getKSP())
         ksp = self.problem.solver.getKSP()
+        # Geometric multigrid is set up again at every Jacobian: its set-up (P^T A P with known
+        # prolongations) is cheap, and a kept one smooths with Chebyshev bounds of an older
+        # operator, which diverge when the spectrum grows (GMRES failed where k rises with T).
         amg = ksp.getType() != "preonly" and ksp.getPC().getType() in ("gamg", "hypre")
         self.reuse = PreconditionerReuse(self.problem.solver) if reuse and amg else None
         if field_rtol is not None:
@@ -410,6 +419,13 @@ class _RefreshedLaws:
         return refreshed
 
 
+def _multigrid(ksp: PETSc.KSP, system: System, options: dict[str, Any]) -> Any:
+    """Geometric multigrid on the system's refinement hierarchy, when the preset asks for it."""
+    if system.hierarchy is None or options.get("pc_type") != "mg":
+        return None
+    return GeometricMultigrid(ksp, system, options)
+
+
 def _lift_by_fixed_columns(problem: fem_petsc.NonlinearProblem) -> None:
     """Lift the block residual with the Jacobian blocks of fields that have fixed values only.
 
@@ -433,6 +449,8 @@ def make_solver(
     ``repeated``: the solver is used at every time step (see :class:`LinearSolver`).
     """
     preset = choose_preset(spec.preset, system)
+    if preset in GEOMETRIC_MULTIGRID:
+        check_multigrid(system, preset, name)
     options = petsc_options(preset, spec.rtol, system)
     if system.modes is not None and options.get("pc_type") == "gamg":
         options |= RIGID_BODY_GAMG

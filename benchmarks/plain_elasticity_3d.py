@@ -3,15 +3,19 @@
 The reference ``benchmarks/elasticity_3d.py --plain`` times ScaleBridge against: what a competent
 DOLFINx user would write for the cantilever, with PETSc's default GAMG settings:
 
-* a 4 x 1 x 1 m box, ``create_box`` with 4N x N x N cells split into tetrahedra, P1 displacement;
+* a 4 x 1 x 1 m box, ``create_box`` with 4N x N x N cells split into tetrahedra, P1 displacement
+  (``--refine L``: the box of 4N x N x N / 2^L cells refined uniformly L times by DOLFINx, the
+  mesh of benchmarks/elasticity_3d_gmg.toml, so both solve the identical discrete problem);
 * linear isotropic elasticity, E = 210 GPa, nu = 0.3, gravity rho g = 7850 * 9.81 N/m^3 along -z,
   the left face (x = 0) fixed;
 * CG + GAMG (rtol 1e-8) with the six rigid-body modes as near-nullspace and block size 3;
-* the reaction of the support (the residual summed over its z dofs), which balances the weight.
+* the reaction of the support (the residual summed over its z dofs), which balances the weight,
+  and the strain energy (half the loads' work), to compare solutions of the same mesh.
 
 Prints one JSON object on stdout: wall time, phase times, dofs, CG iterations, the reaction.
 
     python benchmarks/plain_elasticity_3d.py --cells 44           # 176 x 44 x 44, 1.08M dofs
+    python benchmarks/plain_elasticity_3d.py --cells 44 --refine 2   # 44 x 11 x 11 refined twice
 """
 
 import time
@@ -71,9 +75,16 @@ class Cantilever:
     dofs: np.ndarray
 
 
-def cantilever(comm: MPI.Comm, n: int, lap: Callable[[str], None]) -> Cantilever:
-    """The cantilever with 4n x n x n cells, assembled (``lap`` is called after each phase)."""
-    msh = mesh.create_box(comm, [[0.0, 0.0, 0.0], [LENGTH, 1.0, 1.0]], [4 * n, n, n])
+def cantilever(
+    comm: MPI.Comm, n: int, lap: Callable[[str], None], refinements: int = 0
+) -> Cantilever:
+    """The cantilever with 4n x n x n cells, assembled (``lap`` is called after each phase);
+    with ``refinements``, a box of 2^refinements times fewer cells a side refined to them."""
+    m = n >> refinements
+    msh = mesh.create_box(comm, [[0.0, 0.0, 0.0], [LENGTH, 1.0, 1.0]], [4 * m, m, m])
+    for _ in range(refinements):
+        msh.topology.create_entities(1)
+        msh = mesh.refine(msh)[0]
     fdim = msh.topology.dim - 1
     msh.topology.create_connectivity(fdim, msh.topology.dim)
     left = mesh.locate_entities_boundary(msh, fdim, lambda x: np.isclose(x[0], 0.0))
@@ -113,7 +124,12 @@ def cantilever(comm: MPI.Comm, n: int, lap: Callable[[str], None]) -> Cantilever
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=44, help="N: 4N x N x N cells (44)")
+    parser.add_argument(
+        "--refine", type=int, default=0, help="L: a box of N / 2^L cells a side refined L times"
+    )
     args = parser.parse_args()
+    if args.cells % 2**args.refine:
+        parser.error(f"--cells {args.cells} is not divisible by 2^{args.refine}")
     comm = MPI.COMM_WORLD
     phases: dict[str, float] = {"import": time.perf_counter() - _started}
     clock = time.perf_counter()
@@ -124,7 +140,7 @@ def main() -> None:
         phases[name] = now - clock
         clock = now
 
-    system = cantilever(comm, args.cells, lap)
+    system = cantilever(comm, args.cells, lap, args.refine)
     A, b, V, displacement = system.A, system.b, system.V, system.displacement
     residual, dofs = system.residual, system.dofs
 
@@ -145,6 +161,8 @@ def main() -> None:
     r.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
     owned = dofs[dofs < V.dofmap.index_map.size_local]
     reaction = comm.allreduce(float(r.array[3 * owned + 2].sum()), op=MPI.SUM)
+    # The work of the loads over 2 (the fixed dofs hold 0 in b): the strain energy at the solution
+    energy = 0.5 * b.dot(displacement.x.petsc_vec)
     lap("reaction")
     if comm.rank == 0:
         result = {
@@ -153,6 +171,7 @@ def main() -> None:
             "dofs": 3 * V.dofmap.index_map.size_global,
             "cg_iterations": ksp.getIterationNumber(),
             "reaction_left_z_N": reaction,
+            "strain_energy_J": energy,
         }
         print(json.dumps(result, indent=1))
 

@@ -117,6 +117,26 @@ def test_elasticity_benchmark_runs(tmp_path):
         assert len(row["plain_peak_rss_mb"]) == 1 and row["plain_peak_rss_mb"][0] > 10, row
 
 
+def test_elasticity_benchmark_with_geometric_multigrid_solves_the_plain_scripts_problem(
+    tmp_path,
+):
+    """``--gmg``: a coarse box refined (the plain script refines the same box by DOLFINx): the
+    same discrete problem, so the same strain energy to the solver's tolerance; CG + GMG's
+    iterations flat, CPU time and memory of both recorded."""
+    run(
+        "benchmarks/elasticity_3d.py",
+        *("--gmg", "--sizes", "4", "8", "--plain", "--out", str(tmp_path)),
+    )
+    record = json.loads((tmp_path / "elasticity_3d_gmg.json").read_text())
+    assert record["weight_balanced"] and record["iterations_ok"], record
+    assert record["case"] == "benchmarks/elasticity_3d_gmg.toml"
+    for row in record["rows"]:
+        assert row["strain_energy_J"] == pytest.approx(row["plain_strain_energy_J"], rel=1e-7)
+        assert row["cpu_s"] > 0 and row["plain_cpu_s"] > 0, row
+    elasticity = load("elasticity_3d.py")
+    assert [elasticity.levels(n) for n in (4, 22, 32, 44)] == [1, 1, 2, 2]  # 2, 11, 8, 11
+
+
 def test_scaling_run_on_one_and_two_ranks(tmp_path):
     """The phases add up to the whole process on each rank count (the rest is what no timer
     holds); the projection follows Amdahl's law from the measured speed-ups; per-rank peak
