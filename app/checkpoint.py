@@ -22,16 +22,22 @@ On disk (``RUN_DIR/checkpoints``)::
 
 A checkpoint is written to ``.writing-<n>`` and renamed when every rank's file is complete
 (``fsync``), so a kill at any moment leaves the previous checkpoints intact; the newest ``keep``
-stay. Settings: the case's ``[checkpoint]`` section (:class:`CheckpointSpec`).
+stay. ``state.json`` holds a CRC-32 of its own content and of every rank's file, so a checkpoint
+damaged or changed after it was written (a truncated copy, a flipped bit, a rank file taken from
+another checkpoint) is refused by name before anything is restored from it. Settings: the case's
+``[checkpoint]`` section (:class:`CheckpointSpec`).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import re
 import shutil
+import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +54,7 @@ log = logging.getLogger("scalebridge")
 
 FOLDER = "checkpoints"
 STATE = "state.json"
-FORMAT = 1  # bumped when the layout of a checkpoint changes
+FORMAT = 2  # bumped when the layout of a checkpoint changes (2: checksums)
 _NAME = re.compile(r"checkpoint-(\d{6,})")
 
 
@@ -191,10 +197,9 @@ class CheckpointFiles:
                 partial checkpoint is removed and the previous ones are intact.
         """
         values, arrays = split(parts)
-        document = json.dumps({"format": FORMAT, "manifest": manifest, "parts": values})
         size = self.comm.allreduce(sum(a.nbytes for a in arrays.values()), op=MPI.SUM)
         if self._room is not None:
-            self._room(size + len(document))
+            self._room(size + len(json.dumps({"manifest": manifest, "parts": values})))
         existing = self.numbers()
         number = (existing[-1] if existing else 0) + 1
         partial = self.folder / f".writing-{number:06d}"
@@ -202,25 +207,31 @@ class CheckpointFiles:
         if self.comm.rank == 0:
             failure = _attempt(lambda: _fresh_folder(partial))
         failure = self.comm.bcast(failure, root=0)
+        written = None
         if failure is None:
-            failure = _attempt(lambda: _write_arrays(partial, self.comm.rank, arrays))
-            if self.comm.rank == 0 and failure is None:
-                failure = _attempt(lambda: _write_text(partial / STATE, document))
-        failures = [f for f in self.comm.allgather(failure) if f]
-        final = self.path(number)
-        if not failures and self.comm.rank == 0:
-            failure = _attempt(lambda: _publish(partial, final))
-        failures += [f for f in [self.comm.bcast(failure, root=0)] if f and f not in failures]
-        if failures:
-            if self.comm.rank == 0:
+            try:
+                written = _write_arrays(partial, self.comm.rank, arrays)
+            except OSError as exc:
+                failure = _reason(exc)
+        outcomes = self.comm.gather((failure, written), root=0)
+        if self.comm.rank == 0:
+            failure = next((f for f, _ in outcomes if f), None)
+            if failure is None:
+                body = {"manifest": manifest, "parts": values, "files": [w for _, w in outcomes]}
+                failure = _attempt(lambda: _write_text(partial / STATE, _document(body)))
+            if failure is None:
+                failure = _attempt(lambda: _publish(partial, self.path(number)))
+            if failure is not None:
                 shutil.rmtree(partial, ignore_errors=True)
-            raise OutputFailed(f"the checkpoint could not be written: {failures[0]}")
+        failure = self.comm.bcast(failure, root=0)
+        if failure is not None:
+            raise OutputFailed(f"the checkpoint could not be written: {failure}")
         if self.comm.rank == 0:
             for old in existing[: max(0, len(existing) + 1 - self.keep)]:
                 shutil.rmtree(self.path(old), ignore_errors=True)
         self.comm.barrier()
-        self.latest = final
-        return final
+        self.latest = self.path(number)
+        return self.latest
 
     def read(self, number: int | None = None) -> Checkpoint:
         """The newest complete checkpoint (or checkpoint ``number``), on every rank.
@@ -237,23 +248,59 @@ class CheckpointFiles:
                 "at the end and on SIGTERM/SIGINT by default)",
             )
         path = self.path(numbers[-1] if number is None else number)
+        earlier = [n for n in numbers if n < int(_NAME.fullmatch(path.name)[1])]
+        fix = (
+            f"remove '{path.name}' to restart from '{self.path(earlier[-1]).name}', or start a "
+            "new run"
+            if earlier
+            else "start a new run (the folder holds no earlier checkpoint)"
+        )
         try:
-            document = json.loads((path / STATE).read_text())
-            ranks = document["manifest"]["ranks"]
-            arrays = _read_arrays(path, ranks)
-        except (OSError, KeyError, ValueError) as exc:
-            raise CaseError(
-                "--restart", f"cannot read the checkpoint '{path}': {exc}", None
-            ) from None
-        if document.get("format") != FORMAT:
-            raise CaseError(
-                "--restart",
-                f"the checkpoint '{path}' has format {document.get('format')}, this version "
-                f"reads format {FORMAT}",
-                "restart with the ScaleBridge version that wrote it",
-            )
+            body = _read_body(path)
+            arrays = _read_arrays(path, body["files"])
+            problem = None
+        except _OtherFormat as exc:
+            problem, fix = str(exc), "restart with the ScaleBridge version that wrote it"
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            problem = f"cannot read the checkpoint '{path}': {exc}"
+        # Every rank reads the files; they agree on refusing, so none goes on alone.
+        refusals = [(p, f) for p, f in self.comm.allgather((problem, fix)) if p]
+        if refusals:
+            raise CaseError("--restart", *refusals[0])
         self.latest = path
-        return Checkpoint(path, join(document["parts"], arrays), document["manifest"])
+        return Checkpoint(path, join(body["parts"], arrays), body["manifest"])
+
+
+class _OtherFormat(ValueError):
+    """A checkpoint written by a version with another layout."""
+
+
+def _document(body: dict[str, Any]) -> str:
+    """state.json's text: the body and a CRC-32 of its JSON text."""
+    checksum = zlib.crc32(json.dumps(body).encode())
+    return json.dumps({"format": FORMAT, "crc32": checksum, "body": body})
+
+
+def _read_body(path: Path) -> dict[str, Any]:
+    """The body of the checkpoint's state.json, its format and checksum verified.
+
+    Raises:
+        _OtherFormat: Another version wrote it.
+        ValueError: Its content is not what was written.
+    """
+    document = json.loads((path / STATE).read_text())
+    if not isinstance(document, dict) or "format" not in document:
+        raise ValueError(f"its {STATE} is not a checkpoint's")
+    if document["format"] != FORMAT:
+        raise _OtherFormat(
+            f"the checkpoint '{path}' has format {document['format']}, this version reads "
+            f"format {FORMAT}"
+        )
+    body = document.get("body")
+    # json.dumps of what json.loads read gives the text written back, float for float
+    if zlib.crc32(json.dumps(body).encode()) != document.get("crc32"):
+        raise ValueError(f"its {STATE} was changed or damaged after it was written")
+    return body
 
 
 def _attempt(action: Callable[[], None]) -> str | None:
@@ -261,8 +308,12 @@ def _attempt(action: Callable[[], None]) -> str | None:
     try:
         action()
     except OSError as exc:
-        return f"{exc.strerror or exc} ({exc.filename or ''})".replace(" ()", "")
+        return _reason(exc)
     return None
+
+
+def _reason(exc: OSError) -> str:
+    return f"{exc.strerror or exc} ({exc.filename or ''})".replace(" ()", "")
 
 
 def _fresh_folder(path: Path) -> None:
@@ -271,11 +322,17 @@ def _fresh_folder(path: Path) -> None:
     path.mkdir(parents=True)
 
 
-def _write_arrays(folder: Path, rank: int, arrays: dict[str, np.ndarray]) -> None:
-    with (folder / f"rank-{rank:05d}.npz").open("wb") as stream:
-        np.savez(stream, **arrays)
+def _write_arrays(folder: Path, rank: int, arrays: dict[str, np.ndarray]) -> tuple[str, int, int]:
+    """Write a rank's file; its name, size and CRC-32 (what a reader checks it by)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    data = buffer.getvalue()
+    name = f"rank-{rank:05d}.npz"
+    with (folder / name).open("wb") as stream:
+        stream.write(data)
         stream.flush()
         os.fsync(stream.fileno())
+    return name, len(data), zlib.crc32(data)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -295,11 +352,21 @@ def _publish(partial: Path, final: Path) -> None:
         os.close(descriptor)
 
 
-def _read_arrays(folder: Path, ranks: int) -> dict[str, np.ndarray]:
-    """Every rank file's arrays, concatenated along the first axis by name."""
+def _read_arrays(folder: Path, files: list[list[Any]]) -> dict[str, np.ndarray]:
+    """Every rank file's arrays, concatenated along the first axis by name, each file's size
+    and CRC-32 checked against those written.
+
+    Raises:
+        ValueError: A file is not the one written.
+    """
     pieces: dict[str, list[np.ndarray]] = {}
-    for rank in range(ranks):
-        with np.load(folder / f"rank-{rank:05d}.npz") as data:
-            for name in data.files:
-                pieces.setdefault(name, []).append(data[name])
+    for name, size, checksum in files:
+        data = (folder / name).read_bytes()
+        if len(data) != size:
+            raise ValueError(f"{name} has {len(data)} bytes, {size} were written")
+        if zlib.crc32(data) != checksum:
+            raise ValueError(f"{name} was changed or damaged after it was written (CRC-32)")
+        with np.load(io.BytesIO(data)) as loaded:
+            for array in loaded.files:
+                pieces.setdefault(array, []).append(loaded[array])
     return {name: np.concatenate(parts) for name, parts in pieces.items()}

@@ -21,6 +21,7 @@ import numpy as np
 
 from app import registry
 from app.contracts import Physics
+from app.declarations import declaration_problems
 
 PluginLike = type[Physics] | str
 CaseLike = Mapping[str, Any] | str | Path
@@ -155,21 +156,9 @@ def _rank_of(shape: tuple[int, ...], gdim: int) -> str:
     return names.get(tuple(shape), f"shape {tuple(shape)}")
 
 
-def _check_specs(name: str, instance: str, plugin: Physics) -> None:
-    from app.units import parse_units
-
-    provided = plugin.provides
-    names = [spec.name for spec in provided]
-    require(len(set(names)) == len(names), f"'{instance}' ({name}) provides {names} twice")
-    for role, specs in (("provides", provided), ("requires", plugin.requires)):
-        for spec in specs:
-            where = f"'{instance}' ({name}) {role} '{spec.name}'"
-            require(spec.name.isidentifier(), f"{where}: field names must be identifiers")
-            ranks = spec.ranks if role == "requires" else (spec.rank,)
-            require(
-                set(ranks) <= {"scalar", "vector", "tensor"}, f"{where}: unknown rank {spec.rank!r}"
-            )
-            guard(lambda spec=spec: parse_units(spec.units), f"{where}: units {spec.units!r}")
+def _check_specs(instance: str, plugin: Physics) -> None:
+    problems = declaration_problems(instance, plugin)
+    require(not problems, "; ".join(problems))
 
 
 def _shape_checked(plugin: Physics, instance: str, method: str) -> Any:
@@ -231,7 +220,7 @@ def run_checked(cls: type[Physics], spec: CaseData, scales: bool = False) -> Che
         sim = guard(lambda: Simulation.from_case(spec.raw, base_dir=spec.base_dir), "the case")
     for instance in instances:
         plugin = sim.physics[instance]
-        _check_specs(cls.name, instance, plugin)
+        _check_specs(instance, plugin)
         for method in ("derived", "initial"):
             setattr(plugin, method, _shape_checked(plugin, instance, method))
     guard(sim.build, f"building the forms of {instances}")

@@ -30,7 +30,9 @@ from app.timeint import TimeScheme
 
 
 def unknown(kind: str, name: str, known: list[str]) -> BadValue:
-    kinds = "boundaries" if kind == "boundary" else f"{kind}s"
+    kinds = " or ".join(
+        f"{word[:-1]}ies" if word.endswith("y") else f"{word}s" for word in kind.split(" or ")
+    )
     return BadValue(
         f"unknown {kind} '{name}'{did_you_mean(name, known)}; {kinds} here: {listing(known)}",
         token=name,

@@ -32,6 +32,7 @@ from dolfinx import fem, la
 from mpi4py import MPI
 
 from app.contracts import FieldSpec, InternalVariable
+from app.declarations import FIX as DECLARATION_FIX
 from app.domains import Domains, Evaluation
 from app.errors import CaseError
 from app.field_state import SolvedFields
@@ -228,7 +229,15 @@ class FieldStore:
             space = quadrature_space(where, shape, quadrature_degree)
             spec = replace(spec, space=(family, quadrature_degree))
         else:
-            space = fem.functionspace(where, (family, degree, shape))
+            try:
+                space = fem.functionspace(where, (family, degree, shape))
+            except (ValueError, RuntimeError) as exc:  # basix's words for a family or degree
+                raise CaseError(
+                    f"physics.{provider}",
+                    f"'{provider}' declares field '{spec.name}' in the space {spec.space!r}, "
+                    f"which DOLFINx cannot make on {where.basix_cell().name} cells: {exc}",
+                    DECLARATION_FIX,
+                ) from None
         if spec.derived:
             function = DeferredFunction(space, spec.name)
         else:

@@ -36,6 +36,7 @@ from dolfinx import fem
 from app.conditions import BoundaryValue, FixedValue, fixed_value, pinned
 from app.context import FormContext, unknown
 from app.contracts import BadValue, Physics
+from app.declarations import FIX as DECLARATION_FIX
 from app.domain_forms import check_integrals
 from app.domains import Evaluation
 from app.errors import CaseError
@@ -344,13 +345,23 @@ class Group(GroupStepping):
                     form = self.rules.extended(form)
                     check_integrals(form, f"plug-in '{instance}'", store.domains)
             solved = [spec.name for spec in plugin.provides if not spec.derived]
+            where = f"'{instance}' ({plugin.name})"
             if form is None:
                 if solved:
-                    raise ValueError(f"plug-in '{instance}' solves {solved} but has no residual")
+                    raise CaseError(
+                        f"physics.{instance}",
+                        f"{where} provides {solved} to be solved for, but its residual() "
+                        "returns None",
+                        f"{DECLARATION_FIX}: give a residual, or declare them derived=True",
+                    )
                 continue
             both = sorted(set(capacities) & set(storages))
             if both:
-                raise ValueError(f"plug-in '{instance}' gives {both} a capacity and a storage")
+                raise CaseError(
+                    f"physics.{instance}",
+                    f"{where} gives {both} both a capacity and a storage",
+                    DECLARATION_FIX,
+                )
             for kind, declared in (("capacity", capacities), ("storage", storages)):
                 for name, expression in declared.items():
                     where = ctx.over(store[name].spec.region)

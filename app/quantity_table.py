@@ -82,10 +82,23 @@ def cut_table(
         elif not lines or next(csv.reader(lines[:1])) != columns:
             problem = f"the columns of '{path}' differ from this run's"
         else:
-            stream.seek(length)
-            stream.truncate()
-            rows = [[float(value) for value in row] for row in csv.reader(lines[1:])]
+            rows, problem = _numbers(lines[1:], path)
+            if problem is None:
+                stream.seek(length)
+                stream.truncate()
     problem, rows = comm.bcast((problem, rows), root=0)
     if problem:
         raise CaseError("--restart", problem, "run again from the start")
     return rows
+
+
+def _numbers(lines: list[str], path: Path) -> tuple[list[list[float]], str | None]:
+    """The rows of a table's lines after its header, or what is wrong with them (a file changed
+    since it was written: the rows are only read, never trusted to parse)."""
+    rows = []
+    for number, row in enumerate(csv.reader(lines), start=2):
+        try:
+            rows.append([float(value) for value in row])
+        except ValueError:
+            return [], f"line {number} of '{path}' is not a row of numbers: {','.join(row)!r}"
+    return rows, None

@@ -16,6 +16,8 @@ from functools import cache
 from importlib.metadata import entry_points
 
 from app.contracts import FieldSpec, Formula, Physics
+from app.declarations import FIX as DECLARATION_FIX
+from app.declarations import declaration_problems
 from app.errors import CaseError, did_you_mean, listing
 from app.parameter_set import ParameterTable
 from app.parameters import walk_values
@@ -117,8 +119,13 @@ def check_contracts(
     provides).
 
     Raises:
-        CaseError: Naming the plug-ins involved and the field, located at the consumer.
+        CaseError: Naming the plug-ins involved and the field, located at the consumer; or a
+            plug-in's declaration that is not well formed (app/declarations.py).
     """
+    for instance, plugin in physics.items():
+        problems = declaration_problems(instance, plugin)
+        if problems:
+            raise CaseError(f"physics.{instance}", "; ".join(problems), DECLARATION_FIX)
     graph = FieldGraph()
     names = parameters.names() if parameters else set()
     for instance, plugin in physics.items():

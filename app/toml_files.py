@@ -1,6 +1,7 @@
-"""Reading TOML files (case, study and parameter-set files) into dicts, every failure a
-CaseError: a missing file or a folder, text that is not UTF-8, malformed or too deeply nested
-TOML. A leading byte-order mark, which Windows editors write, is accepted."""
+"""Reading TOML files (case, study and parameter-set files) into dicts, and the text of other
+input files (a calibration's data), every failure a CaseError: a missing file or a folder, text
+that is not UTF-8, malformed or too deeply nested TOML. A leading byte-order mark, which Windows
+editors and spreadsheets write, is accepted."""
 
 from __future__ import annotations
 
@@ -17,6 +18,23 @@ def read_toml(path: Path, place: str = "", what: str = "case file") -> dict[str,
     """Parse the TOML file at ``path``; errors are located at ``place`` in the case and name
     the file as ``what``."""
     prefix = "" if not place else f"{what} '{path}': "
+    text = read_text(path, place, what, "TOML files are UTF-8")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CaseError(place, f"{prefix}not valid TOML: {exc}", "fix the syntax there") from None
+    except RecursionError:
+        raise CaseError(
+            place,
+            f"{prefix}arrays or tables are nested too deeply (at most {MAX_NESTING} levels)",
+        ) from None
+
+
+def read_text(path: Path, place: str, what: str, why_utf8: str) -> str:
+    """The UTF-8 text of the file at ``path`` without a leading byte-order mark; a folder, a
+    missing or unreadable file and text that is not UTF-8 are CaseErrors at ``place`` naming
+    the file as ``what`` (``why_utf8`` says why the file must be UTF-8)."""
+    prefix = "" if not place else f"{what} '{path}': "
     if path.is_dir():
         raise CaseError(place, f"{what} '{path}' is a folder", f"give the path of the {what}")
     try:
@@ -26,21 +44,12 @@ def read_toml(path: Path, place: str = "", what: str = "case file") -> dict[str,
     except OSError as exc:
         raise CaseError(place, f"{what} '{path}' cannot be read: {exc.strerror}") from None
     try:
-        text = data.removeprefix(codecs.BOM_UTF8).decode("utf-8")
+        return data.removeprefix(codecs.BOM_UTF8).decode("utf-8")
     except UnicodeDecodeError as exc:
         line = exc.object[: exc.start].count(b"\n") + 1
         raise CaseError(
             place,
             f"{prefix}not UTF-8 text: byte {exc.object[exc.start]:#04x} on line {line} is not "
             "valid UTF-8",
-            f"save the {what} as UTF-8 (TOML files are UTF-8)",
-        ) from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CaseError(place, f"{prefix}not valid TOML: {exc}", "fix the syntax there") from None
-    except RecursionError:
-        raise CaseError(
-            place,
-            f"{prefix}arrays or tables are nested too deeply (at most {MAX_NESTING} levels)",
+            f"save the {what} as UTF-8 ({why_utf8})",
         ) from None

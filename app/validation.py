@@ -100,6 +100,8 @@ def _case_error(exc: ValidationError, model: type[BaseModel], raw: Any, prefix: 
         return CaseError(
             path, f"got {shown(given)}{did_you_mean(given, options)}; expected {expected}{suffix}"
         )
+    if kind in ("model_type", "dict_type"):
+        return _table_expected(model, keys, raw, path, given, suffix)
     if kind == "value_error":  # a plug-in's validator: its message, as written
         return CaseError(path, str(ctx["error"]) + suffix)
     message = error["msg"]
@@ -108,6 +110,29 @@ def _case_error(exc: ValidationError, model: type[BaseModel], raw: Any, prefix: 
         if not isinstance(given, Mapping | list):
             message += f", got {shown(given)}"
     return CaseError(path, message + suffix, _type_fix(kind, given))
+
+
+def _table_expected(
+    model: type[BaseModel], keys: list[str], raw: Any, path: str, given: Any, suffix: str
+) -> CaseError:
+    """A value where a table (a model) goes: the table's keys, and how to write one or, for an
+    optional table (``time.adaptive = false``), that leaving it out is how to have none."""
+    allowed = _allowed_keys(model, keys, raw)
+    keys_here = f" with the keys {listing(allowed)}" if allowed else ""
+    fix = f"write a table, e.g. [{path}] followed by lines key = value"
+    if _optional(model, keys, raw):
+        fix += ", or leave it out for none"
+    return CaseError(path, f"expected a table{keys_here}, got {shown(given)}{suffix}", fix)
+
+
+def _optional(model: type[BaseModel], keys: list[str], raw: Any) -> bool:
+    """Whether the model's field at ``keys`` may be left out to have none (default None)."""
+    parent: Any = model
+    for key in keys[:-1]:
+        raw = raw.get(key) if isinstance(raw, Mapping) else None
+        parent = _step(parent, key, raw)
+    field = parent.model_fields.get(keys[-1]) if _is_model(parent) and keys else None
+    return field is not None and not field.is_required() and field.default is None
 
 
 def _type_fix(kind: str, given: Any) -> str | None:

@@ -29,8 +29,10 @@ with their reactants by themselves; every other consumed amount (minerals, speci
 laws) multiplies its direction by min(1, c/threshold), and a direction producing a mineral by
 min(1, (eps - eps_min)/porosity_cutoff). With an implicit time step no amount goes negative and
 the pore space never fills beyond eps_min (with bdf1; bdf2 may undershoot slightly where an
-amount runs out abruptly). Rates are integrated at the nodes (``lumped``), as
-mass transport integrates its sources at degree 1, so every element balance closes exactly.
+amount runs out abruptly); a rate per fluid volume is eps r with eps taken as 0 where it is not
+positive, so no state with the pores overfilled solves a step. Rates are integrated at the nodes
+(``lumped``), as mass transport integrates its sources at degree 1, so every element balance
+closes exactly.
 
 Solved species live in cellwise-constant spaces (DG0): each cell is a well-mixed reactor, a
 local ODE, and a one-cell mesh is a batch reactor. Derived fields: ``X_source`` per transported
@@ -341,7 +343,12 @@ class ReactionKinetics(Physics):
         volume = reaction.volume or (
             "fluid" if reaction.law in ("mass_action", "expression") else "bulk"
         )
-        return rate * self._porosity(ctx) if volume == "fluid" else rate
+        if volume == "bulk":
+            return rate
+        # A rate per fluid volume has no fluid to act in where the minerals fill the pores:
+        # times a negative porosity it reversed, a root of the step's equations with the
+        # minerals beyond the pore space and the species below zero, which Newton found.
+        return rate * ufl.max_value(self._porosity(ctx), 0.0)
 
     def _rates(self, ctx: Context) -> dict[str, Any]:
         return {name: self._rate(ctx, r) for name, r in self.params.reactions.items()}

@@ -357,6 +357,22 @@ def test_output_interval_that_would_list_endless_times(tmp_path, capsys):
             "Fix: write a whole number without quotes, e.g. 10",
         ),
         ("output.xdmf=3", "output.xdmf", "Fix: write true or false"),
+        (
+            "time.adaptive=false",  # adaptivity is off without the table
+            "time.adaptive",
+            "Fix: write a table, e.g. [time.adaptive] followed by lines key = value, or leave "
+            "it out for none",
+        ),
+        (
+            "mesh=3",
+            "mesh",
+            "Fix: write a table, e.g. [mesh] followed by lines key = value",
+        ),
+        (
+            "physics.heat=[1]",
+            "physics.heat",
+            "Fix: write a table, e.g. [physics.heat] followed by lines key = value",
+        ),
     ],
 )
 def test_a_value_of_the_wrong_type_says_how_to_write_it(tmp_path, capsys, assignment, path, fix):
@@ -364,3 +380,11 @@ def test_a_value_of_the_wrong_type_says_how_to_write_it(tmp_path, capsys, assign
     message = error_of(capsys)
     assert f"case.toml: {path}: expected " in message
     assert message.endswith(fix)
+
+
+def test_a_value_where_a_table_goes_names_the_keys_of_the_table(tmp_path, capsys):
+    check(tmp_path, VALID, "--set", "time.adaptive=true")
+    message = error_of(capsys)
+    assert "time.adaptive: expected a table with the keys atol, dt_max, dt_min," in message
+    assert "got True." in message
+    assert "AdaptiveSpec" not in message  # a class name the case file never mentions

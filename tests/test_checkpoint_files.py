@@ -2,11 +2,13 @@
 comes back as it was, the newest ``keep`` checkpoints stay, and a write that fails leaves the
 previous checkpoint as the latest complete one."""
 
+import shutil
+
 import numpy as np
 import pytest
 from mpi4py import MPI
 
-from app.checkpoint import CheckpointFiles, Registry
+from app.checkpoint import FORMAT, CheckpointFiles, Registry
 from app.errors import CaseError, OutputFailed
 
 
@@ -75,3 +77,72 @@ def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path):
     latest = CheckpointFiles(tmp_path, MPI.COMM_SELF).read()
     assert latest.path == first
     assert latest.time == 1.0
+
+
+def two_checkpoints(folder) -> CheckpointFiles:
+    """A run folder holding checkpoints 1 and 2 of a part with rows and scalars."""
+    files = CheckpointFiles(folder, MPI.COMM_SELF)
+    for cycle in (1, 2):
+        part = Counter(np.full((4, 2), float(cycle)), cycle=cycle)
+        files.write({"battery": part.state()}, {"time": float(cycle), "ranks": 1})
+    return files
+
+
+def truncate(path) -> None:
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def flip_a_byte(path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda c: truncate(c / "rank-00000.npz"), r"rank-00000\.npz has 100 bytes, \d+ were"),
+        (lambda c: (c / "rank-00000.npz").write_bytes(b""), r"rank-00000\.npz has 0 bytes"),
+        (
+            lambda c: flip_a_byte(c / "rank-00000.npz"),
+            r"rank-00000\.npz was changed or damaged after it was written \(CRC-32\)",
+        ),
+        (  # the same size, another checkpoint's rows: read without a checksum, a silent mix
+            lambda c: shutil.copy(c.parent / "checkpoint-000001/rank-00000.npz", c),
+            r"rank-00000\.npz was changed or damaged after it was written",
+        ),
+        (
+            lambda c: (c / "state.json").write_text(
+                (c / "state.json").read_text().replace('"cycle": 2', '"cycle": 3')
+            ),
+            r"its state\.json was changed or damaged after it was written",
+        ),
+        (lambda c: (c / "state.json").write_text("[1, 2]"), "its state.json is not a checkpoint"),
+        (lambda c: truncate(c / "state.json"), "cannot read the checkpoint"),
+    ],
+    ids=["truncated", "empty", "flipped-byte", "other-checkpoint", "edited", "list", "cut-json"],
+)
+def test_a_damaged_checkpoint_is_refused_by_file_with_the_earlier_one_as_fix(
+    tmp_path, damage, problem
+):
+    two_checkpoints(tmp_path)
+    latest = tmp_path / "checkpoints" / "checkpoint-000002"
+    damage(latest)
+    with pytest.raises(CaseError, match=problem) as refusal:
+        CheckpointFiles(tmp_path, MPI.COMM_SELF).read()
+    assert refusal.value.path == "--restart"
+    assert str(latest) in refusal.value.problem
+    assert refusal.value.fix == (
+        "remove 'checkpoint-000002' to restart from 'checkpoint-000001', or start a new run"
+    )
+    earlier = CheckpointFiles(tmp_path, MPI.COMM_SELF).read(1)
+    assert earlier.parts["battery"]["cycle"] == 1
+    np.testing.assert_array_equal(earlier.parts["battery"]["nested"]["rows"], np.ones((4, 2)))
+
+
+def test_a_checkpoint_of_another_format_names_both_formats(tmp_path):
+    two_checkpoints(tmp_path)
+    state = tmp_path / "checkpoints" / "checkpoint-000002" / "state.json"
+    state.write_text(state.read_text().replace(f'"format": {FORMAT}', '"format": 1'))
+    with pytest.raises(CaseError, match=f"has format 1, this version reads format {FORMAT}"):
+        CheckpointFiles(tmp_path, MPI.COMM_SELF).read()

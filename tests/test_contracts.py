@@ -164,3 +164,99 @@ def test_plugin_reading_an_undeclared_field_is_a_plugin_error(use_plugins):
     }
     with pytest.raises(KeyError, match="reads field 'temperature' without declaring it"):
         Simulation.from_case(case).build()
+
+
+class Broken(Physics):
+    """A plug-in whose provides property fails, as third-party code may."""
+
+    name = "broken"
+
+    @property
+    def provides(self):
+        raise RuntimeError("the plug-in's table is missing")
+
+
+BAD_DECLARATIONS = {
+    "rank": (
+        [FieldSpec("q", "matrix", "W/m^3", derived=True)],
+        "'probe' (probe) provides 'q': unknown rank 'matrix' (one of scalar, vector, tensor)",
+    ),
+    "units": (
+        [FieldSpec("q", "scalar", "furlong/blorp", derived=True)],
+        "'probe' (probe) provides 'q': unknown unit 'furlong/blorp'",
+    ),
+    "name": (
+        [FieldSpec("heat flux", "scalar", "W/m^2", derived=True)],
+        "'probe' (probe) provides 'heat flux': field names must be identifiers",
+    ),
+    "names, not specs": (["q"], "'probe' (probe).provides holds 'q', not a FieldSpec"),
+    "not a list": (None, "'probe' (probe).provides failed: TypeError: 'NoneType' object"),
+    "degree": (
+        [FieldSpec("q", "scalar", "W/m^3", space=("Lagrange", -1))],
+        "'probe' (probe) provides 'q': space ('Lagrange', -1) is not a (family, degree) pair",
+    ),
+}
+
+
+@pytest.mark.parametrize("provides, problem", BAD_DECLARATIONS.values(), ids=list(BAD_DECLARATIONS))
+def test_a_malformed_declaration_is_the_plugins_error_before_any_build(provides, problem):
+    probe = probe_class(provides)
+    with pytest.raises(CaseError) as error:
+        registry.check_contracts({"heat": heat(), "probe": probe(probe.Parameters(), "probe")})
+    assert error.value.path == "physics.probe"
+    assert error.value.problem.startswith(problem), error.value.problem
+    assert error.value.fix.startswith("the plug-in's author must correct its declaration")
+
+
+def test_a_declaration_that_raises_is_reported_with_its_exception():
+    with pytest.raises(CaseError, match=r"'b' \(broken\)\.provides failed: RuntimeError: the "):
+        registry.check_contracts({"heat": heat(), "b": Broken(Broken.Parameters(), "b")})
+
+
+def probe_class(provides) -> type[Physics]:
+    """A plug-in class named 'probe' providing ``provides``."""
+    cls = type(make(name="probe"))
+    cls.provides = property(lambda self: provides)
+    return cls
+
+
+PROBE_CASE = {
+    "mesh": {"type": "rectangle", "cells": [2, 2]},
+    "physics": {"heat": {}, "p": {"type": "probe"}},
+}
+
+
+def test_a_space_dolfinx_cannot_make_is_the_plugins_error(use_plugins):
+    use_plugins(probe_class([FieldSpec("q", "scalar", "W/m^3", space=("Nonsense", 1))]))
+    with pytest.raises(CaseError) as error:
+        Simulation.from_case(PROBE_CASE).build()
+    assert error.value.path == "physics.p"
+    assert error.value.problem.startswith(
+        "'p' declares field 'q' in the space ('Nonsense', 1), which DOLFINx cannot make on "
+        "triangle cells: Unknown element family"
+    )
+
+
+def test_a_solved_field_without_a_residual_is_the_plugins_error(use_plugins, tmp_path, capsys):
+    from app.cli import main
+
+    use_plugins(probe_class([FieldSpec("q", "scalar", "W/m^3")]))
+    path = tmp_path / "case.toml"
+    path.write_text(
+        '[mesh]\ntype = "rectangle"\ncells = [2, 2]\n[physics.heat]\n[physics.p]\ntype = "probe"\n'
+    )
+    assert main(["run", str(path), "-o", str(tmp_path / "out"), "-q"]) == 2
+    message = capsys.readouterr().err
+    assert "physics.p: 'p' (probe) provides ['q'] to be solved for, but its residual() " in message
+    assert "Fix: the plug-in's author must correct its declaration" in message
+    assert "Traceback" not in message
+
+
+def test_a_field_on_an_unknown_place_lists_the_places(use_plugins):
+    use_plugins(probe_class([FieldSpec("q", "scalar", "W/m^3", region="nowhere")]))
+    with pytest.raises(CaseError) as error:
+        Simulation.from_case(PROBE_CASE).build()
+    assert error.value.problem == (
+        "unknown region or boundary 'nowhere'; regions or boundaries here: bottom, domain, left, "
+        "right, top"
+    )

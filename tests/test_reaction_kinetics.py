@@ -23,7 +23,7 @@ from scipy.optimize import brentq
 from scipy.special import erf
 
 from app.cli import main
-from app.errors import CaseError
+from app.errors import CaseError, SolverError
 from app.simulation import Simulation
 from physics_modules.reaction_kinetics import parse_equation
 from tests.conftest import CASES, assert_same_quantities, runs_on_ranks
@@ -186,6 +186,25 @@ def test_calcite_batch_b1(cases):
     gained = column(q, "chemistry_amount_Ca")[-1] - column(q, "chemistry_amount_Ca")[0]
     lost = column(q, "chemistry_amount_calcite")[0] - column(q, "chemistry_amount_calcite")[-1]
     assert gained == pytest.approx(lost, rel=1e-8)  # to Newton's tolerance (measured 1.2e-9)
+
+
+def test_a_dissolution_faster_than_its_mineral_ends_with_the_mineral_gone(cases):
+    """1000 mol/(m^3 s) per fluid volume dissolves the reactor's 965 mol/m^3 of calcite within
+    a second. With 100 s steps the step's equations had a root with calcite beyond the pore
+    space (porosity -0.36, Ca -35851 mol/m^2) where the rate, times that porosity, reversed:
+    Newton found it and the run completed. Now the fixed steps fail, and adaptive steps end
+    with every mole of calcite in solution."""
+    fast = {"physics.chemistry.reactions.dissolution.rate": "1e3"}
+    with pytest.raises(SolverError, match="the solve failed at t = 100 s"):
+        Simulation.from_case(cases / "calcite_batch.toml", fast).run()
+    adaptive = fast | {"time.adaptive": {"dt_max": 1000.0}}
+    q = Simulation.from_case(cases / "calcite_batch.toml", adaptive).run().quantities
+    calcite, ca = column(q, "chemistry_amount_calcite"), column(q, "chemistry_amount_Ca")
+    assert min(q["chemistry_min_porosity"]) >= 0.9644 - 1e-12  # the pores never shrink
+    assert min(q["chemistry_min_Ca_mol_per_m3"]) >= 0
+    assert abs(calcite[-1]) < 1e-12 * calcite[0]
+    assert ca[-1] == pytest.approx(calcite[0], rel=1e-10)  # every mole of calcite dissolved
+    assert max(q["chemistry_min_porosity"]) == pytest.approx(1.0, rel=1e-12)
 
 
 def test_calcite_batch_b1_as_reversible_mass_action():

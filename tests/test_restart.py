@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -341,3 +342,39 @@ def test_read_only_output_folder(tmp_path):
     assert "Traceback" not in process.stderr
     assert "Read-only file system" in process.stderr
     assert "choose another folder with -o" in process.stderr
+
+
+def test_a_damaged_rank_file_refuses_the_restart_on_every_rank_and_the_fix_works(tmp_path):
+    folder = tmp_path / "run"
+    process = scalebridge("run", CASE, "-o", folder, "-q", "--set", "time.end=300", ranks=2)
+    assert process.returncode == 0, process.stderr
+    latest = folder / "checkpoints" / f"checkpoint-{checkpoint_numbers(folder)[-1]:06d}"
+    damaged = latest / "rank-00001.npz"
+    damaged.write_bytes(damaged.read_bytes()[:500])  # a copy cut short, as a full disk leaves
+
+    refused = scalebridge("restart", folder, "-q", "--set", "time.end=600", ranks=2, timeout=120)
+    assert refused.returncode == 2
+    assert "Traceback" not in refused.stderr
+    assert refused.stderr.count("rank-00001.npz has 500 bytes") == 1, refused.stderr
+    earlier = f"checkpoint-{checkpoint_numbers(folder)[-2]:06d}"
+    assert f"Fix: remove '{latest.name}' to restart from '{earlier}'" in refused.stderr
+
+    shutil.rmtree(latest)
+    continued = scalebridge("restart", folder, "-q", "--set", "time.end=600", ranks=2)
+    assert continued.returncode == 0, continued.stderr
+    assert read_quantities(folder)["time_s"][-1] == pytest.approx(600)
+
+
+def test_a_quantities_row_changed_since_the_checkpoint_refuses_the_restart_on_two_ranks(tmp_path):
+    folder = tmp_path / "run"
+    process = scalebridge("run", CASE, "-o", folder, "-q", "--set", "time.end=300", ranks=2)
+    assert process.returncode == 0, process.stderr
+    table = folder / "quantities.csv"
+    lines = table.read_bytes().split(b"\n")
+    lines[2] = b"x" + lines[2]  # an edit by hand: rank 0 raised alone and rank 1 waited forever
+    table.write_bytes(b"\n".join(lines))
+
+    refused = scalebridge("restart", folder, "-q", "--set", "time.end=600", ranks=2, timeout=120)
+    assert refused.returncode == 2
+    assert "Traceback" not in refused.stderr
+    assert f"--restart: line 3 of '{table}' is not a row of numbers: 'x" in refused.stderr

@@ -140,3 +140,58 @@ def test_bad_data_are_refused(tmp_path, capsys, changes, message):
     path.write_text(tomli_w.dumps(raw))
     assert main(["study", str(path), "-o", str(tmp_path / "out")]) == 2
     assert message in capsys.readouterr().err
+
+
+def spreadsheet_export(path: Path, rows: list[list[str]], time_header: str, scale: float) -> None:
+    """The rows as a spreadsheet saves them: a byte-order mark, CRLF, a space after each
+    comma, blank lines, and the times divided by ``scale`` under ``time_header``."""
+    lines = [f"{time_header}, {rows[0][1]}", ""]
+    lines += [f"{float(t) / scale!r}, {v}" for t, v in rows[1:]]
+    path.write_bytes(b"\xef\xbb\xbf" + ("\r\n".join(lines) + "\r\n\r\n").encode())
+
+
+@pytest.mark.parametrize(("time_header", "scale"), [("time_s", 1), ("time [h]", 3600),
+                                                    ("t (min)", 60)])  # fmt: skip
+def test_a_spreadsheet_export_reads_as_the_plain_csv(tmp_path, time_header, scale):
+    from app.studies.calibration import read_data
+
+    shipped = STUDY.parent / "data" / "danckwerts_uptake.csv"
+    plain = read_data(load_study(STUDY).method, STUDY.parent)
+    with shipped.open(newline="") as stream:
+        rows = list(csv.reader(stream))
+    export = tmp_path / "export.csv"
+    spreadsheet_export(export, rows, time_header, scale)
+    method = load_study(STUDY).method.model_copy(
+        update={"data": str(export), "time_column": time_header}
+    )
+    read = read_data(method, tmp_path)
+    np.testing.assert_allclose(read.times, plain.times, rtol=1e-14)
+    np.testing.assert_array_equal(read.values, plain.values)
+
+
+UNREADABLE_DATA = {
+    "UTF-16": (
+        "time_s".encode("utf-16"),
+        {},
+        "method.data: data file '{data}': not UTF-8 text: byte 0xff on line 1",
+    ),
+    "empty": (b"", {}, "method.data: data.csv is empty. Fix: write a header line"),
+    "blank": (b"\n\n", {}, "method.data: data.csv is empty"),
+    "time unit": (
+        f"time [kg],{COLUMN}\n0.1,-1.8\n".encode(),
+        {"time_column": "time [kg]"},
+        "method.time_column: the time column 'time [kg]' names the unit 'kg', not a unit of time",
+    ),
+}
+
+
+@pytest.mark.parametrize("content, changes, message", UNREADABLE_DATA.values(),
+                         ids=list(UNREADABLE_DATA))  # fmt: skip
+def test_unreadable_data_are_refused_with_exit_2(tmp_path, capsys, content, changes, message):
+    from app.cli import main
+
+    data = tmp_path / "data.csv"
+    data.write_bytes(content)
+    path = calibration_study(tmp_path, data, "bad", **changes)
+    assert main(["study", str(path), "-o", str(tmp_path / "out")]) == 2
+    assert message.format(data=data) in capsys.readouterr().err

@@ -1,10 +1,13 @@
 """Bad study files: one message naming the place in the study file, exit code 2, and no member
 run (no study folder), on one rank and on two."""
 
+import numpy as np
 import pytest
 import tomli_w
 
 from app.cli import main
+from app.studies.design import from_unit
+from app.studies.spec import TRUNCATION_REACH, ParameterSpec
 from tests.conftest import CASES, scalebridge
 
 ROD = str(CASES / "heated_rod.toml")
@@ -47,6 +50,21 @@ BAD = {
     "bounds in the wrong order": (
         {"parameters": {"physics.heat.conductivity": uniform(20.0, 10.0)}},
         "parameters.physics.heat.conductivity: lower (20) must be below upper (10).",
+    ),
+    "truncated normal out of its normal's reach": (
+        {
+            "parameters": {
+                "physics.heat.conductivity": {
+                    "distribution": "truncated_normal",
+                    "mean": 15.0,
+                    "std": 0.5,
+                    "lower": 30.0,  # 30 std above the mean: every member took 19.11, below it
+                    "upper": 40.0,
+                }
+            }
+        },
+        "parameters.physics.heat.conductivity: the interval [30, 40] lies 30 standard "
+        "deviations from the mean 15",
     ),
     "bounds outside the valid range": (
         {"parameters": {"physics.heat.conductivity": uniform(-1.0, 10.0)}},
@@ -115,6 +133,14 @@ def test_bad_study_is_one_message_and_exit_2_before_any_member(tmp_path, capsys,
     assert not (tmp_path / "out").exists()  # nothing ran
 
 
+def test_a_folder_given_as_the_study_file_is_named_as_one(tmp_path, capsys):
+    assert main(["study", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"scalebridge: error: {tmp_path}: study file '{tmp_path}' is a folder. Fix: give the "
+        "path of the study file\n"
+    )
+
+
 def test_missing_case_file_names_the_study_key(tmp_path, capsys):
     path = study(tmp_path, case="no_such_case.toml")
     assert main(["study", path]) == 2
@@ -156,3 +182,21 @@ def test_a_set_constant_may_change_the_values_written_with_it(tmp_path):
     study = Study.from_file(path, tmp_path / "out")
     assert study.names == ["parameters.t_plus"]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("sigmas", [0.0, 3.0, TRUNCATION_REACH, -TRUNCATION_REACH])
+def test_a_truncated_normal_within_reach_samples_its_interval(sigmas):
+    """Up to the reach the spec allows, chaospy's quantiles are scipy's (beyond 7.5 std they
+    are not: raising the reach fails here)."""
+    from scipy import stats
+
+    lower = 15.0 + sigmas * 0.5 if sigmas >= 0 else 15.0 + sigmas * 0.5 - 2.0
+    upper = lower + 2.0
+    spec = ParameterSpec(
+        distribution="truncated_normal", mean=15.0, std=0.5, lower=lower, upper=upper
+    )
+    u = np.linspace(0.001, 0.999, 41)
+    values = np.array(from_unit(spec, u))
+    exact = stats.truncnorm((lower - 15.0) / 0.5, (upper - 15.0) / 0.5, 15.0, 0.5).ppf(u)
+    assert np.all((values >= lower) & (values <= upper))
+    np.testing.assert_allclose(values, exact, atol=1e-4 * 0.5)

@@ -22,8 +22,10 @@ is sampled with emcee's affine-invariant ensemble sampler, either
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
+import re
 import time
 import warnings
 from collections.abc import Callable
@@ -36,6 +38,8 @@ import numpy as np
 from app.errors import CaseError
 from app.studies.design import marginal
 from app.studies.spec import CalibrationMethod, QuantitySpec, StudySpec
+from app.toml_files import read_text
+from app.units import compatible, si_factor
 
 
 @dataclass
@@ -48,27 +52,40 @@ class Data:
 
 
 def read_data(method: CalibrationMethod, study_dir: Path) -> Data:
-    """The measured CSV (CaseError at ``method.data`` and friends when it is unusable)."""
+    """The measured CSV (CaseError at ``method.data`` and friends when it is unusable).
+
+    A spreadsheet's habits are read as meant: a byte-order mark, blank lines, spaces around
+    the names of the header. A time column named with a unit in brackets (``time [h]``,
+    ``t (min)``) is in that unit; without one it is in seconds.
+    """
     path = (study_dir / method.data).resolve()
-    if not path.is_file():
+    text = read_text(path, "method.data", "data file", "a CSV of numbers")
+    rows = [
+        (reader.line_num, row)
+        for reader in [csv.reader(io.StringIO(text, newline=""))]
+        for row in reader
+        if any(cell.strip() for cell in row)
+    ]
+    if not rows:
         raise CaseError(
-            "method.data", f"data file '{path}' not found", "the path is relative to the study file"
+            "method.data",
+            f"{path.name} is empty",
+            "write a header line naming the columns, then one line of numbers per time",
         )
-    with path.open(newline="") as stream:
-        rows = list(csv.reader(stream))
-    header, rows = (rows[0], rows[1:]) if rows else ([], [])
+    header = [name.strip() for name in rows[0][1]]
     wanted = {"time_column": method.time_column, "data_column": method.data_column or method.column}
     if method.noise_column:
         wanted["noise_column"] = method.noise_column
     columns = {}
     for key, name in wanted.items():
-        if name not in header:
+        if name.strip() not in header:
             raise CaseError(
                 f"method.{key}",
                 f"'{name}' is not a column of {path.name} (it has {', '.join(header)})",
+                "name a column of the file's first line (values separated by commas)",
             )
-        columns[key] = _numbers(rows, header.index(name), path, name)
-    times = columns["time_column"]
+        columns[key] = _numbers(rows[1:], header.index(name.strip()), path, name)
+    times = columns["time_column"] * _seconds_per_unit(method.time_column)
     if times.size == 0:
         raise CaseError("method.data", f"{path.name} holds no data rows")
     if np.any(np.diff(times) <= 0):
@@ -79,9 +96,31 @@ def read_data(method: CalibrationMethod, study_dir: Path) -> Data:
     return Data(times, columns["data_column"], noise)
 
 
-def _numbers(rows: list[list[str]], index: int, path: Path, name: str) -> np.ndarray:
+_UNIT_IN_NAME = re.compile(r".*?[\[(]\s*(?P<unit>[^\[\]()]+?)\s*[\])]\s*")
+
+
+def _seconds_per_unit(time_column: str) -> float:
+    """What one unit of the time column is in seconds: its unit in brackets, or 1."""
+    named = _UNIT_IN_NAME.fullmatch(time_column)
+    if named is None:
+        return 1.0
+    unit = named["unit"]
+    try:
+        right = compatible(unit, "s")
+    except ValueError:
+        right = False
+    if not right:
+        raise CaseError(
+            "method.time_column",
+            f"the time column '{time_column}' names the unit '{unit}', not a unit of time",
+            "name the unit of the times in brackets, e.g. 'time [h]', or none for seconds",
+        )
+    return si_factor(unit)
+
+
+def _numbers(rows: list[tuple[int, list[str]]], index: int, path: Path, name: str) -> np.ndarray:
     values = []
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         try:
             value = float(row[index])
         except (ValueError, IndexError):

@@ -56,6 +56,10 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "truncated_normal": ("mean", "std", "lower", "upper"),
 }
 _ARGUMENTS = ("lower", "upper", "mean", "std", "mu", "sigma")
+#: How many standard deviations from its mean a truncated normal's interval may start. chaospy's
+#: TruncNormal inverts its distribution function to 1e-5 std there, 0.6 std at 8 and returns
+#: one value outside the interval beyond (measured against scipy.stats.truncnorm).
+TRUNCATION_REACH = 6.0
 _SPEC_KEYS = {"distribution", "values", "path", "expression"}
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
@@ -112,6 +116,21 @@ class ParameterSpec(Parameters):
             raise ValueError(f"lower ({self.lower:g}) must be below upper ({self.upper:g})")
         if self.distribution == "loguniform" and self.lower is not None and self.lower <= 0:
             raise ValueError(f"loguniform needs lower > 0, got {self.lower:g}")
+        return self
+
+    @model_validator(mode="after")
+    def _truncation_within_reach(self) -> ParameterSpec:
+        if self.distribution != "truncated_normal" or self.std is None:
+            return self
+        distance = max(self.lower - self.mean, self.mean - self.upper) / self.std
+        if distance > TRUNCATION_REACH:
+            raise ValueError(
+                f"the interval [{self.lower:g}, {self.upper:g}] lies {distance:.3g} standard "
+                f"deviations from the mean {self.mean:g}, where the normal's probability is "
+                f"below 1e-9 and the truncated normal cannot be sampled (at most "
+                f"{TRUNCATION_REACH:g}); give a uniform distribution over the interval, or a "
+                "mean and std that reach it"
+            )
         return self
 
     @property
@@ -316,9 +335,7 @@ class StudySpec(Parameters):
 
 def load_study(path: Path) -> StudySpec:
     """Read and validate a study file (CaseError located in the study file)."""
-    if not path.is_file():
-        raise CaseError("", f"study file '{path}' not found", "check the path")
-    raw = read_toml(path)
+    raw = read_toml(path, what="study file")
     if isinstance(raw.get("parameters"), Mapping):
         raw["parameters"] = _flatten(raw["parameters"], "parameters")
     if isinstance(raw.get("quantities"), list):  # shorthand: final values of these columns
