@@ -1,8 +1,9 @@
 """What building and stepping a run does not repeat (issue 12's speed target): no Jacobian block
 differentiated for a residual that does not read its unknown, no block differentiated twice,
 no rate system built for a run that never solves it, no lifting by columns without fixed
-values, and no SciPy module imported that the run does not use. Each keeps the answers: the
-residual is the same to the bit, the blocks are the group's own."""
+values (the residual and Jacobian still DOLFINx's own), and no SciPy module imported that the
+run does not use. Each keeps the answers: the residual is the same to the bit, the blocks are
+the group's own."""
 
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import ufl
 from dolfinx import fem
+from dolfinx.fem import petsc as fem_petsc
 
 from app import solve_system
 from app.simulation import Simulation
@@ -69,24 +71,37 @@ def test_rates_are_not_differentiated_in_a_run_that_never_solves_them(battery):
     assert len(rates.system.unknowns) == len(rates.residuals)
 
 
-def test_residual_lifted_by_fixed_columns_only_is_dolfinx_residual(battery):
+def test_the_battery_residual_and_jacobian_are_dolfinx_own(battery):
+    """The DFN's SNES callbacks (app/block_assembly.py: one loop over 35 blocks, the lifting
+    skipped while the fixed dofs hold their values) give DOLFINx's residual and Jacobian to the
+    bit, at a state off the fixed values (a first Newton iterate) and on them."""
     problem = battery.groups[0].solver.problem
     snes = problem.solver
-    _, (assemble, args, kargs) = snes.getFunction()
-    lifting = kargs["jacobian"]
-    fixed = fem.bcs_by_block(fem.extract_function_spaces(problem.J, 1), kargs["bcs"])
-    assert any(fixed) and not all(fixed)
-    for row, full_row in zip(lifting, problem.J, strict=True):
-        for j, (block, full) in enumerate(zip(row, full_row, strict=True)):
-            assert block is (full if fixed[j] else None)
-    # at a state off the fixed values (a first Newton iterate) the residual is the same
+    _, (residual, args, kargs) = snes.getFunction()
+    J, P, (jacobian, jargs, jkargs) = snes.getJacobian()
+    bcs = battery.groups[0].solver.system.bcs
+    layout = problem.b.getAttr("_blocks")
     x = problem.x.copy()
+    x.setAttr("_blocks", layout)
     x.setRandom()
-    ours, theirs = problem.b.duplicate(), problem.b.duplicate()
-    assemble(snes, x.copy(), ours, *args, **kargs)
-    assemble(snes, x.copy(), theirs, *args, **(kargs | {"jacobian": problem.J}))
-    assert np.array_equal(ours.array, theirs.array)
-    assert np.abs(ours.array).max() > 0
+    for on_fixed_values in (False, True):
+        if on_fixed_values:
+            rows = fem.extract_function_spaces(problem.J, 0)
+            fem_petsc.set_bc(x, fem.bcs_by_block(rows, bcs))
+        ours, theirs = problem.b.duplicate(), problem.b.duplicate()
+        ours.setAttr("_blocks", layout)
+        theirs.setAttr("_blocks", layout)
+        residual(snes, x.copy(), ours, *(args or ()), **(kargs or {}))
+        fem_petsc.assemble_residual(
+            snes, x.copy(), theirs, problem.u, problem.F, problem.J, bcs, layout
+        )
+        assert np.array_equal(ours.array, theirs.array)
+        assert np.abs(ours.array).max() > 0
+        jacobian(snes, x.copy(), J, P, *(jargs or ()), **(jkargs or {}))
+        ours_matrix = J.copy()
+        fem_petsc.assemble_jacobian(snes, x.copy(), J, P, problem.u, problem.J, None, bcs)
+        ours_matrix.axpy(-1.0, J)
+        assert ours_matrix.norm() == 0.0
 
 
 def test_a_run_imports_no_scipy_spatial_or_optimize():
