@@ -26,7 +26,12 @@ from petsc4py import PETSc
 from app.errors import CaseError
 from app.prolongation import prolongation
 from app.solve_system import System
-from app.solver_options import COARSE_DIRECT_LIMIT, GEOMETRIC_MULTIGRID, MULTIGRID_LEVELS
+from app.solver_options import (
+    COARSE_DIRECT_LIMIT,
+    GEOMETRIC_MULTIGRID,
+    MULTIGRID_LEVELS,
+    prefixed_options,
+)
 
 
 def check_multigrid(system: System, preset: str, group: str) -> None:
@@ -112,18 +117,11 @@ class GeometricMultigrid:
         settings |= {
             key: value for key, value in options.items() if key.startswith(("mg_", "pc_mg_"))
         }
-        prefix = ksp.getOptionsPrefix() or ""
-        database = PETSc.Options()
-        for key, value in settings.items():
-            database[f"{prefix}{key}"] = value
-        try:
+        with prefixed_options(ksp.getOptionsPrefix() or "", settings):
             pc.setFromOptions()
             for level in range(1, pc.getMGLevels()):
                 pc.getMGSmoother(level).setFromOptions()
             pc.getMGCoarseSolve().setFromOptions()
-        finally:
-            for key in settings:
-                database.delValue(f"{prefix}{key}")
 
     def destroy(self) -> None:
         for matrix in self.prolongations:

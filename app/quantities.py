@@ -82,14 +82,14 @@ class Quantities:
         self._scales: dict[str, Callable[[], float]] | None = None
         # A degree of freedom on two boundaries (a corner) counts for the first one only, so the
         # reactions of a field add up to its total residual.
-        self._indicators: dict[str, Support] = {}
+        self._supports: dict[str, Support] = {}
         claimed: dict[tuple[str, int | None], np.ndarray] = {}
         for name, q in self.columns.items():
             if q.reduction == "reaction":
                 space = store[q.field].space
                 dofs = _boundary_dofs(space, store, q.boundary, q.component)
                 taken = claimed.get((q.field, q.component), np.empty(0, dtype=dofs.dtype))
-                self._indicators[name] = Support(_indicator(space, np.setdiff1d(dofs, taken)))
+                self._supports[name] = Support(_indicator(space, np.setdiff1d(dofs, taken)))
                 claimed[(q.field, q.component)] = np.union1d(taken, dofs)
         self._reactions: dict[tuple[str, str], AffineScalar] = {}  # by (column, kind)
         # The extremes of a field on part of a boundary's mesh (an electrode's overpotential)
@@ -148,7 +148,7 @@ class Quantities:
     def _reaction(self, name: str, kind: str, residual: ufl.Form) -> float:
         """The residual summed over the quantity's dofs: tested with their indicator."""
         if (name, kind) not in self._reactions:
-            support = self._indicators[name]
+            support = self._supports[name]
             tested = ufl.replace(residual, {residual.arguments()[0]: support.indicator})
             self._reactions[name, kind] = self._affine(support.restrict(tested))
         return self._reactions[name, kind].value()
@@ -183,7 +183,7 @@ class Quantities:
             return derived_scale
         if quantity.reduction == "reaction":
             residual = self._residual_forms[quantity.field]
-            indicator = self._indicators[name].indicator
+            indicator = self._supports[name].indicator
             form = ufl.replace(residual, {residual.arguments()[0]: indicator})
         elif quantity.form.empty():
             return lambda: 0.0

@@ -52,7 +52,7 @@ from app.conditions import FixedValue
 from app.domains import Domains
 from app.errors import SolverError
 from app.solve_system import System, jacobian_blocks, petsc_options
-from app.solver_options import reason_name
+from app.solver_options import prefixed_options, reason_name
 from app.solvers import LinearSolver, make_solver
 from app.timeint import Row, TimeScheme
 
@@ -170,13 +170,20 @@ class Rates:
             return None
         return step_solver.problem.A
 
+    @cached_property
+    def _borrowed_forms(self) -> tuple[fem.Form, fem.Form]:
+        """The rates' operator and right-hand side, compiled once for solves in a borrowed
+        matrix (every row before the step solver's first assembly)."""
+        system = self.system
+        rhs = LinearSolver.right_hand_side(system.residuals[0], system)
+        return fem.form(system.jacobian[0][0]), fem.form(rhs)
+
     def _solve_in(self, matrix: PETSc.Mat, spec: Any) -> tuple[bool, str]:
         """Assemble the rates' system into ``matrix`` and solve it as :class:`LinearSolver`
         would on its first solve (the same forms, options and initial guess); (converged,
         reason)."""
         system, rate = self.system, self.system.unknowns[0]
-        operator = fem.form(system.jacobian[0][0])
-        rhs = fem.form(LinearSolver.right_hand_side(system.residuals[0], system))
+        operator, rhs = self._borrowed_forms
         matrix.zeroEntries()
         fem_petsc.assemble_matrix(matrix, operator, bcs=system.bcs)
         matrix.assemble()
@@ -201,12 +208,8 @@ class Rates:
         ksp.setOperators(matrix)
         prefix = f"{self.name}_rates_borrowed_"
         ksp.setOptionsPrefix(prefix)
-        options = PETSc.Options()
-        for key, value in settings.items():
-            options[prefix + key] = value
-        ksp.setFromOptions()
-        for key in settings:  # the options database is global: leave it as it was
-            del options[prefix + key]
+        with prefixed_options(prefix, settings):
+            ksp.setFromOptions()
         ksp.setInitialGuessNonzero(True)
         return ksp
 

@@ -7,6 +7,8 @@ PETSc's set-up (MUMPS controls, fieldsplit blocks, the options database after a 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from petsc4py import PETSc
@@ -197,6 +199,21 @@ def reason_name(kind: type, code: int) -> str:
     """PETSc's name for a converged/diverged reason code, e.g. ``DIVERGED_MAX_IT``."""
     names = [name for name, value in vars(kind).items() if value == code and name.isupper()]
     return next((n for n in names if n != "CONVERGED_ITERATING"), str(code))
+
+
+@contextmanager
+def prefixed_options(prefix: str, settings: Mapping[str, Any]) -> Iterator[None]:
+    """``settings`` in PETSc's options database under ``prefix`` for the ``setFromOptions``
+    calls made inside the block, removed after it: the database is global, and a solver made
+    later must not read them."""
+    database = PETSc.Options()
+    for key, value in settings.items():
+        database[f"{prefix}{key}"] = value
+    try:
+        yield
+    finally:
+        for key in settings:
+            database.delValue(f"{prefix}{key}")
 
 
 def undo_failed_setup(prefix: str, options: dict[str, Any]) -> None:

@@ -10,30 +10,13 @@ import numpy as np
 import pytest
 
 from app.simulation import Simulation
-
-WEIGHT = 7850 * 9.81 * 4.0  # N: rho g V
-
-
-def cantilever(n: int, preset: str = "cg_gamg") -> dict:
-    return {
-        "mesh": {"type": "box", "length": [4, 1, 1], "cells": [4 * n, n, n]},
-        "physics": {
-            "mechanics": {
-                "youngs_modulus": "210 GPa",
-                "poisson_ratio": 0.3,
-                "body_force": [0, 0, "-7850*9.81"],
-                "boundaries": {"left": {"type": "fixed"}},
-            }
-        },
-        "solver": {"preset": preset, "rtol": 1e-10},
-        "output": {"xdmf": False},
-    }
+from tests.cantilever import WEIGHT, cantilever
 
 
 def test_the_settings_reach_petsc_and_the_answer_is_the_direct_one():
     results = {}
     for preset in ("direct", "cg_gamg"):
-        sim = Simulation.from_case(cantilever(6, preset))
+        sim = Simulation.from_case(cantilever(6, preset=preset))
         results[preset] = sim.run()
     pc = sim.groups[0].solver.problem.solver.getPC()
     assert pc.getType() == "gamg"
