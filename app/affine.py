@@ -264,3 +264,37 @@ def within_pattern(form: ufl.Form, operator: ufl.Form | None) -> bool:
         or (everywhere and i.integral_type() in ("cell", "exterior_facet"))
         for i in form.integrals()
     )
+
+
+class StoredRightHandSide:
+    """A single field's right-hand side from stored pieces: b = c + sum_k B_k f_k, where
+    c = L(0) + lifting of the boundary values is kept while its data, the operator and the
+    boundary values stay the same."""
+
+    def __init__(self, form: ufl.Form, system: Any, problem: Any):
+        self._problem = problem
+        self._affine = AffineVector(
+            form, system.static, system.entity_maps, problem.A, system.jacobian[0][0]
+        )
+        self._data = self._affine.rest_data
+        comm = problem.A.getComm().tompi4py()
+        self._boundary_values = DataOf(values=[bc.g for bc in problem.bcs], comm=comm)
+        self._constant = problem.b.duplicate()
+
+    def assemble(self, b: PETSc.Vec, operator_changed: bool) -> None:
+        problem, constant = self._problem, self._constant
+        stale = [self._data.changed(), self._boundary_values.changed(), operator_changed]
+        if any(stale):
+            with constant.localForm() as local:
+                local.set(0.0)
+            if self._affine.rest is not None:
+                fem_petsc.assemble_vector(constant, self._affine.rest)
+            fem_petsc.apply_lifting(constant, [problem.a], bcs=[problem.bcs])
+            constant.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
+        constant.copy(b)
+        self._affine.add_products(b)
+        fem_petsc.set_bc(b, problem.bcs)
+
+    def destroy(self) -> None:
+        self._affine.destroy()
+        self._constant.destroy()

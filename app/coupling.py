@@ -133,7 +133,7 @@ class Coupler:
     def restart(self) -> None:
         """After a jump in the forcing: multistep schemes start again with BDF1."""
         for group in self.groups:
-            group.scheme.restart()
+            group.restart()
 
     def initialise(self, strict: bool = True) -> None:
         """Each group in solve order solves its fields without a time derivative, the others

@@ -15,7 +15,7 @@ import numpy as np
 
 from app.fields import Field, owned
 from app.solve_system import SolveReport, System
-from app.solvers import make_solver
+from app.solvers import NewtonSolver, make_solver
 
 
 class GroupStepping:
@@ -82,11 +82,21 @@ class GroupStepping:
             spec = spec.model_copy(update={"preset": "auto"})
         return make_solver(system, spec, f"{self.name}_initial")
 
+    def restart(self) -> None:
+        """After a jump in the forcing: the scheme starts again with BDF1, and kept Jacobians
+        are assembled again (a stage's control may have changed the system)."""
+        self.scheme.restart()
+        for solver in (self.solver, self._initial_solver):
+            if isinstance(solver, NewtonSolver):
+                solver.forget_jacobian()
+
     def reset(self) -> None:
         """Back to the start time for another run: no history; boundary values evaluated
         again (a constant they read may have a new value)."""
         self.scheme.reset()
         self._pending = None
+        if isinstance(self.solver, NewtonSolver):
+            self.solver.forget_jacobian()
         for value in self.boundary_values:
             value.update()
 

@@ -436,7 +436,11 @@ class Group(GroupStepping):
             law.compile()
         if self.system is not None:
             self.solver = make_solver(
-                self.system, solver_spec, self.name, repeated=self.scheme.transient
+                self.system,
+                solver_spec,
+                self.name,
+                repeated=self.scheme.transient,
+                scheme=self.scheme,
             )
 
     def solve(self) -> SolveReport:

@@ -40,6 +40,8 @@ import numpy as np
 from mpi4py import MPI
 from petsc4py import PETSc
 
+from app.jacobian_reuse import JacobianReuse, jacobian_constants
+
 _REASONS = PETSc.SNES.ConvergedReason
 
 
@@ -68,6 +70,7 @@ class FieldConvergence:
         self._diagonal: np.ndarray | None = None
         self._constants = constants
         self._assembled_with: list[np.ndarray] = []  # the constants' values at that assembly
+        self.reuse: JacobianReuse | None = None  # a kept Jacobian (app/jacobian_reuse.py)
         matrix, preconditioner, (compute, args, kargs) = snes.getJacobian()
 
         def jacobian(solver: PETSc.SNES, x: PETSc.Vec, J: PETSc.Mat, P: PETSc.Mat) -> None:
@@ -84,9 +87,8 @@ class FieldConvergence:
             return _REASONS.DIVERGED_FNORM_NAN
         if fnorm <= atol:
             return _REASONS.CONVERGED_FNORM_ABS
-        if iteration == 0 and self._diagonal_is_stale():
-            return _REASONS.CONVERGED_ITERATING
-        if self._fields_converged(snes):
+        stale = iteration == 0 and self._diagonal_is_stale()
+        if self._fields_converged(snes, iteration) and not stale:
             return _REASONS.CONVERGED_FNORM_RELATIVE
         if iteration >= max_it:
             return _REASONS.DIVERGED_MAX_IT
@@ -121,11 +123,24 @@ class FieldConvergence:
             for c, value in zip(self._constants, self._assembled_with, strict=True)
         )
 
-    def _fields_converged(self, snes: PETSc.SNES) -> bool:
+    def _fields_converged(self, snes: PETSc.SNES, iteration: int) -> bool:
         if self._diagonal is None or len(self._diagonal) != len(snes.getSolution().getArray()):
             return False
         largest, scales = self.corrections(snes)
-        return bool(np.all(largest <= self.rtol * scales))
+        tolerances = self.rtol * scales
+        if self.reuse is None:
+            return bool(np.all(largest <= tolerances))
+        updates = self._largest(np.abs(snes.getSolutionUpdate().getArray()))
+        return self.reuse.accepts(iteration, largest, updates, tolerances)
+
+    def _largest(self, values: np.ndarray) -> np.ndarray:
+        """The largest of ``values`` in each field (global)."""
+        count = len(self._offsets) - 1
+        largest = np.array(
+            [values[self._offsets[i] : self._offsets[i + 1]].max(initial=0.0) for i in range(count)]
+        )
+        self._comm.Allreduce(MPI.IN_PLACE, largest, op=MPI.MAX)
+        return largest
 
 
 class StepConvergence:
@@ -204,18 +219,8 @@ def install_field_convergence(
 ) -> FieldConvergence:
     """Judge the problem's Newton iterations field by field (see the module docstring)."""
     snes = problem.solver
-    test = FieldConvergence(snes, _owned_sizes(unknowns), units, rtol, _constants(problem.J))
+    constants = jacobian_constants(problem.J)
+    test = FieldConvergence(snes, _owned_sizes(unknowns), units, rtol, constants)
     snes.setConvergenceTest(test)
     problem.field_convergence = test  # lives as long as the problem
     return test
-
-
-def _constants(jacobian: Any) -> list[Any]:
-    """The constants of a Jacobian form, or of a block of them, each once."""
-    blocks = jacobian if isinstance(jacobian, Sequence) else [[jacobian]]
-    found = {}
-    for row in blocks:
-        for form in row if isinstance(row, Sequence) else [row]:
-            for constant in [] if form is None else form._cpp_object.constants:
-                found.setdefault(id(constant), constant)
-    return list(found.values())

@@ -463,6 +463,6 @@ class TimeLoop:
             return dt
         if adaptive.rtol:
             return self._resize(step, error, dt_max) if error is not None else dt
-        if report.iterations <= adaptive.easy_iterations:
+        if report.iterations - report.kept_jacobian_iterations <= adaptive.easy_iterations:
             return min(dt * adaptive.growth, dt_max)
         return dt

@@ -30,6 +30,8 @@ class SolveReport:
         residual_norms: The residual norm before each Newton iteration and after the last (of
             the last Newton solve): their ratios show the order of convergence.
         non_finite: Where a failed solve met a non-finite value (app/non_finite.py), or "".
+        kept_jacobian_iterations: Those of the Newton iterations made with a Jacobian kept from
+            an earlier iterate (app/jacobian_reuse.py): cheap, and no sign of a hard step.
     """
 
     converged: bool
@@ -38,6 +40,7 @@ class SolveReport:
     reason: str
     residual_norms: tuple[float, ...] = ()
     non_finite: str = ""
+    kept_jacobian_iterations: int = 0
 
     def then(self, later: SolveReport) -> SolveReport:
         """This solve followed by ``later``: the counts add up, the later outcome decides."""
@@ -48,6 +51,7 @@ class SolveReport:
             later.reason,
             later.residual_norms or self.residual_norms,
             later.non_finite,
+            self.kept_jacobian_iterations + later.kept_jacobian_iterations,
         )
 
 

@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 from petsc4py import PETSc
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from app.contracts import Parameters
+from app.errors import CaseError
 from app.petsc_options import check_petsc_options
 
 AUTO_DIRECT_LIMIT = 100_000
@@ -111,6 +112,25 @@ class NewtonSpec(Parameters):
         description="Initial guess of a step: the last values, or their linear "
         "extrapolation from the two before",
     )
+    jacobian_reuse: bool = Field(
+        False,
+        description="Modified Newton (as IDA does): keep the factorised Jacobian across "
+        "iterations and steps, assembled again when the error contracts poorly, alpha/dt "
+        "changes by a quarter, another constant changes, a solve fails, a protocol stage "
+        "starts, or every 20 solves (app/jacobian_reuse.py); needs field_rtol",
+    )
+
+    @model_validator(mode="after")
+    def _reuse_judged_by_fields(self) -> NewtonSpec:
+        if self.jacobian_reuse and self.field_rtol is None:
+            raise CaseError(
+                "solver.newton.jacobian_reuse",
+                "a kept Jacobian needs the field-by-field convergence test (field_rtol), "
+                "which is made stricter by the contraction rate of the kept Jacobian; PETSc's "
+                "own tests would take a slow contraction's small update as converged",
+                "set solver.newton.field_rtol (e.g. 1e-9), or jacobian_reuse = false",
+            )
+        return self
 
 
 class SolverSpec(Parameters):

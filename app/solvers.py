@@ -29,9 +29,10 @@ from mpi4py import MPI
 from petsc4py import PETSc
 from ufl.algorithms.analysis import extract_constants
 
-from app.affine import AffineVector, DataOf
+from app.affine import DataOf, StoredRightHandSide
 from app.block_assembly import BlockAssembly
 from app.errors import CaseError, SolverError
+from app.jacobian_reuse import JacobianReuse, install_jacobian_reuse
 from app.multigrid import GeometricMultigrid, check_multigrid
 from app.newton import install_field_convergence, install_step_convergence
 from app.non_finite import non_finite
@@ -180,7 +181,7 @@ class LinearSolver:
             self.problem.solver.setInitialGuessNonzero(True)
         self._rhs_form = None if multi or not stored else L[0]
         self._solves_before_storing = 0 if repeated else 1
-        self._stored_rhs: _StoredRightHandSide | None = None
+        self._stored_rhs: StoredRightHandSide | None = None
 
     @staticmethod
     def right_hand_side(F: ufl.Form, system: System) -> ufl.Form:
@@ -206,7 +207,7 @@ class LinearSolver:
                     matrix.assemble()
         if self._rhs_form is not None and self._solves_before_storing == 0:
             if self._stored_rhs is None:
-                self._stored_rhs = _StoredRightHandSide(self._rhs_form, self.system, problem)
+                self._stored_rhs = StoredRightHandSide(self._rhs_form, self.system, problem)
             self._stored_rhs.assemble(problem.b, operator_changed)
         else:
             self._solves_before_storing = max(0, self._solves_before_storing - 1)
@@ -261,40 +262,6 @@ class LinearSolver:
         self.problem = None
 
 
-class _StoredRightHandSide:
-    """A single field's right-hand side from stored pieces: b = c + sum_k B_k f_k, where
-    c = L(0) + lifting of the boundary values is kept while its data, the operator and the
-    boundary values stay the same."""
-
-    def __init__(self, form: ufl.Form, system: System, problem: Any):
-        self._problem = problem
-        self._affine = AffineVector(
-            form, system.static, system.entity_maps, problem.A, system.jacobian[0][0]
-        )
-        self._data = self._affine.rest_data
-        comm = problem.A.getComm().tompi4py()
-        self._boundary_values = DataOf(values=[bc.g for bc in problem.bcs], comm=comm)
-        self._constant = problem.b.duplicate()
-
-    def assemble(self, b: PETSc.Vec, operator_changed: bool) -> None:
-        problem, constant = self._problem, self._constant
-        stale = [self._data.changed(), self._boundary_values.changed(), operator_changed]
-        if any(stale):
-            with constant.localForm() as local:
-                local.set(0.0)
-            if self._affine.rest is not None:
-                fem_petsc.assemble_vector(constant, self._affine.rest)
-            fem_petsc.apply_lifting(constant, [problem.a], bcs=[problem.bcs])
-            constant.ghostUpdate(PETSc.InsertMode.ADD, PETSc.ScatterMode.REVERSE)
-        constant.copy(b)
-        self._affine.add_products(b)
-        fem_petsc.set_bc(b, problem.bcs)
-
-    def destroy(self) -> None:
-        self._affine.destroy()
-        self._constant.destroy()
-
-
 class NewtonSolver:
     """Newton's method (PETSc SNES with line search) on the group's block residual."""
 
@@ -305,6 +272,8 @@ class NewtonSolver:
         prefix: str,
         reuse: bool = False,
         field_rtol: float | None = None,
+        jacobian_reuse: bool = False,
+        scheme: Any = None,
     ):
         self.system = system
         multi = len(system.unknowns) > 1
@@ -336,21 +305,43 @@ class NewtonSolver:
         # operator, which diverge when the spectrum grows (GMRES failed where k rises with T).
         amg = ksp.getType() != "preonly" and ksp.getPC().getType() in ("gamg", "hypre")
         self.reuse = PreconditionerReuse(self.problem.solver) if reuse and amg else None
+        self.jacobian_reuse: JacobianReuse | None = None
         if field_rtol is not None:
-            install_field_convergence(self.problem, system.unknowns, system.units, field_rtol)
+            test = install_field_convergence(
+                self.problem, system.unknowns, system.units, field_rtol
+            )
+            if jacobian_reuse:  # wraps the test's Jacobian: a kept one leaves its diagonal
+                self.jacobian_reuse = install_jacobian_reuse(self.problem, test, scheme)
         elif len(set(system.units)) > 1 and not nest:
             install_step_convergence(self.problem, system.unknowns, system.units)
 
-    def solve(self) -> SolveReport:
-        snes = self.problem.solver
-        saved = [u.x.array.copy() for u in self.system.unknowns]
+    def forget_jacobian(self) -> None:
+        """The next iteration assembles the Jacobian (the system changed)."""
+        if self.jacobian_reuse is not None:
+            self.jacobian_reuse.invalidate()
+
+    def _newton(self) -> int:
+        """Newton's iterations from the current guess; SNES's converged reason."""
         if self._laws is not None:
             self._laws.failure = ""
         try:
             self.problem.solve()
-            reason = snes.getConvergedReason()
+            return self.problem.solver.getConvergedReason()
         except PETSc.Error:  # MUMPS refusing a factor of inf/NaN entries raises in KSPSolve
-            reason = PETSc.SNES.ConvergedReason.DIVERGED_LINEAR_SOLVE
+            return PETSc.SNES.ConvergedReason.DIVERGED_LINEAR_SOLVE
+
+    def _restore(self, saved: list[np.ndarray]) -> None:
+        for u, values in zip(self.system.unknowns, saved, strict=True):
+            u.x.array[:] = values
+
+    def solve(self) -> SolveReport:
+        snes = self.problem.solver
+        saved = [u.x.array.copy() for u in self.system.unknowns]
+        kept = self.jacobian_reuse
+        if kept is None:
+            reason = self._newton()
+        else:
+            reason = kept.solve(self._newton, lambda: self._restore(saved))
         norms = tuple(float(norm) for norm in snes.getConvergenceHistory()[0])
         finite = all(
             u.function_space.mesh.comm.allreduce(np.isfinite(u.x.array).all(), op=MPI.LAND)
@@ -368,11 +359,12 @@ class NewtonSolver:
         converged = reason > 0 and finite and not singular and not stalled and not failed_law
         if self.reuse is not None:
             self.reuse.after_solve(converged)
+        if kept is not None:
+            kept.end_solve(converged)
         where = ""
         if not converged:
             where = _where_not_finite(self.system, snes.getFunction()[0], None)
-            for u, values in zip(self.system.unknowns, saved, strict=True):
-                u.x.array[:] = values
+            self._restore(saved)
         return SolveReport(
             converged,
             snes.getIterationNumber(),
@@ -388,6 +380,7 @@ class NewtonSolver:
             + singular,
             norms,
             where,
+            0 if kept is None else kept.kept_iterations,
         )
 
 
@@ -435,11 +428,12 @@ def _multigrid(ksp: PETSc.KSP, system: System, options: dict[str, Any]) -> Any:
 
 
 def make_solver(
-    system: System, spec: SolverSpec, name: str, repeated: bool = False
+    system: System, spec: SolverSpec, name: str, repeated: bool = False, scheme: Any = None
 ) -> LinearSolver | NewtonSolver:
     """The solver for a group: assemble-once reuse when the system is affine, else Newton.
 
     ``repeated``: the solver is used at every time step (see :class:`LinearSolver`).
+    ``scheme``: the group's time scheme (a kept Jacobian watches its alpha/dt).
     """
     preset = choose_preset(spec.preset, system)
     if preset in GEOMETRIC_MULTIGRID:
@@ -474,7 +468,15 @@ def make_solver(
         if system.linear:
             return LinearSolver(system, options, prefix, spec.stored_products, repeated)
         newton = spec.newton
-        return NewtonSolver(system, options, prefix, newton.reuse_preconditioner, newton.field_rtol)
+        return NewtonSolver(
+            system,
+            options,
+            prefix,
+            newton.reuse_preconditioner,
+            newton.field_rtol,
+            newton.jacobian_reuse,
+            scheme,
+        )
     except PETSc.Error as exc:
         undo_failed_setup(prefix, options)
         if not spec.petsc:

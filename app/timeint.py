@@ -184,6 +184,17 @@ class TimeScheme:
     def time(self) -> float:
         return float(self.t.value)
 
+    def constants(self) -> tuple[fem.Constant, ...]:
+        """The constants the scheme sets at every step (time levels, dt, coefficients)."""
+        return (self.t, self.t_old, self.t_older, self.dt, *self._coefficients)
+
+    def new_level_coefficient(self) -> float:
+        """alpha/dt: the factor of the new level in du/dt (0 without a time derivative), by
+        which a capacity enters the Jacobian."""
+        if not self.transient:
+            return 0.0
+        return float(self._coefficients[0].value) / float(self.dt.value)
+
     def capacity_rate(self, field: Field) -> Any:
         """UFL of du/dt of a solved field at the new level: a0 u/dt plus the weighted sum of its
         earlier levels, held in one function that :meth:`prepare` updates.
@@ -328,7 +339,7 @@ class TimeScheme:
     def state(self) -> dict[str, Any]:
         """The scheme in a checkpoint (app/checkpoint.py): its step history and every constant
         the forms read, so that quantities read before the next step match an unbroken run."""
-        constants = (self.t, self.t_old, self.t_older, self.dt, *self._coefficients)
+        constants = self.constants()
         return {
             "accepted_steps": self.accepted_steps,
             "last_dt": self.last_dt,
@@ -337,8 +348,7 @@ class TimeScheme:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        constants = (self.t, self.t_old, self.t_older, self.dt, *self._coefficients)
-        for constant, value in zip(constants, state["constants"], strict=True):
+        for constant, value in zip(self.constants(), state["constants"], strict=True):
             constant.value = value
         self.accepted_steps = int(state["accepted_steps"])
         self.last_dt = state["last_dt"]
