@@ -8,7 +8,7 @@ the kept one still contracts the error quickly. It is assembled again (and so fa
 PETSc sets up a preconditioner only when its operator changed) before an iteration when
 
 - the error contracted poorly in the last iteration (by less than ``POOR_RATE`` per
-  iteration, the worst field; measured on the scaled corrections of app/newton.py): the
+  iteration, the worst field; measured on the updates of successive kept corrections): the
   iterate is then far from the solution, and the rest of that solve is full Newton;
 - the scheme's coefficient of the new level, alpha/dt, has changed by more than
   ``COEFFICIENT_CHANGE`` relative since the assembly (IDA's test on cj);

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -330,23 +330,36 @@ class ColumnQuantities:
     def columns(self) -> list[str]:
         return [d.column for d in self.defined]
 
-    def needs(self) -> set[str]:
-        """Columns (of plug-ins and probes) the definitions read."""
-        read = set()
-        for d in self.defined:
-            read |= {d.source} if d.expression is None else set(d.expression.names)
+    def needs(self, columns: Iterable[str] | None = None) -> set[str]:
+        """Columns (of plug-ins and probes) the definitions of ``columns`` (default: all) read,
+        directly or through the defined columns they read."""
+        read = set().union(*(_reads(d) for d in self._reached(columns)))
         constants = set() if self._table is None else set(self._table.constants)
         return read - constants - set(self.columns)
 
-    def evaluate(self, values: Mapping[str, float], time: float) -> dict[str, float]:
-        """Every defined column at ``time``, from the values of the columns they read."""
+    def _reached(self, columns: Iterable[str] | None) -> list[_Defined]:
+        """The definitions of ``columns`` and of the defined columns they read, in order (a
+        definition reads only columns defined before it)."""
+        if columns is None:
+            return self.defined
+        wanted = set(columns)
+        for d in reversed(self.defined):
+            if d.column in wanted:
+                wanted |= _reads(d)
+        return [d for d in self.defined if d.column in wanted]
+
+    def evaluate(
+        self, values: Mapping[str, float], time: float, columns: Iterable[str] | None = None
+    ) -> dict[str, float]:
+        """The defined ``columns`` (default: all) at ``time``, from the values of the columns
+        they read (:meth:`needs`)."""
         known = {name: value * self._to_si[name] for name, value in values.items()}
+        env = {**(self._table.values() if self._table else {}), **known}
         results = {}
-        for d in self.defined:
+        for d in self._reached(columns):
             if d.expression is None:
                 value = self._running(d, known[d.source], time)
             else:
-                env = {**(self._table.values() if self._table else {}), **known}
                 try:
                     value = d.factor * float(d.expression.evaluate(env))
                 except ExpressionError as exc:  # the columns reached a value it is not defined at
@@ -356,7 +369,7 @@ class ColumnQuantities:
                         "guard it where it is undefined, e.g. 'a/b if b != 0 else 0'",
                     ) from None
             results[d.column] = value
-            known[d.column] = value * self._to_si[d.column]
+            known[d.column] = env[d.column] = value * self._to_si[d.column]
         return results
 
     def _running(self, d: _Defined, value: float, time: float) -> float:
@@ -401,6 +414,10 @@ class ColumnQuantities:
         for d in self.defined:
             integral, before = state[d.column]
             d.integral, d.before = integral, None if before is None else tuple(before)
+
+
+def _reads(d: _Defined) -> set[str]:  # columns and parameter-set constants
+    return {d.source} if d.expression is None else set(d.expression.names)
 
 
 def _parsed(text: str, where: str) -> Expression:

@@ -64,6 +64,7 @@ class Quantities:
         stored: bool = True,
     ):
         self.columns = dict(columns)
+        self._read: dict[tuple[str, ...] | None, set[Any]] = {}  # see coefficients
         self._store = store
         self._residuals_now = residuals_now
         self._comm = mesh_data.mesh.comm
@@ -113,7 +114,13 @@ class Quantities:
 
     def coefficients(self, names: list[str] | None = None) -> set[Any]:
         """Functions the quantities (all, or the named ones) read (so derived fields among them
-        are kept current)."""
+        are kept current); found once per list of names (events ask after every step)."""
+        key = tuple(names) if names else None
+        if key not in self._read:
+            self._read[key] = self._coefficients(names)
+        return self._read[key]
+
+    def _coefficients(self, names: list[str] | None) -> set[Any]:
         found = set()
         for quantity in (self.columns[n] for n in names) if names else self.columns.values():
             for form in (quantity.form, quantity.per):

@@ -417,9 +417,10 @@ class Simulation:
         defined = [name for name in columns if name in self.case_quantities.units]
         values = self._read([name for name in columns if name not in defined])
         if defined:
-            needed = self._read(sorted(self.case_quantities.needs()))
+            needed = self._read(sorted(self.case_quantities.needs(defined)))
             time = self.groups[0].scheme.time
-            values |= self.case_quantities.evaluate(needed, time)
+            evaluated = self.case_quantities.evaluate(needed, time, defined)
+            values |= {name: evaluated[name] for name in defined}
         return values
 
     def _read(self, columns: list[str]) -> dict[str, float]:

@@ -142,7 +142,10 @@ def test_same_discharge_on_two_ranks(tmp_path):
     settings = [*SMALL_MESH, 'protocol.steps=["Discharge at 2C for 5 minutes"]']
     args = [arg for setting in settings for arg in ("--set", setting)]
     serial, parallel = runs_on_ranks(every_step(tmp_path), tmp_path, *args)
-    assert serial["time_s"] == parallel["time_s"]
+    # the step sizes follow the voltage (its limit per step): a round-off difference of the
+    # factorisations may move the 12th digit of a time written with 12
+    np.testing.assert_allclose(serial["time_s"], parallel["time_s"], rtol=1e-11, atol=0)
+    assert serial["newton_iterations"] == parallel["newton_iterations"]
     assert_same_by_units(serial, parallel, rtol=1e-8)
 
 

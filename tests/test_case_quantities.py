@@ -204,3 +204,23 @@ def test_a_case_quantity_may_not_rewrite_a_terminal_column(tmp_path):
     assert run.returncode == 2
     assert "Traceback" not in run.stderr
     assert "output.quantities.voltage: the column 'voltage_V' is already written" in run.stderr
+
+
+def test_a_condition_on_a_case_quantity_reads_only_the_columns_it_is_made_of():
+    """The battery's window event reads voltage_outside_window_V after every step: only the
+    voltage is evaluated for it, not the particle and salt amounts of the case's other
+    quantities (an integral each), and it is max(V_min - V, V - V_max)."""
+    from app.simulation import Simulation
+
+    settings = [*SMALL_MESH, "output.xdmf=false"]
+    simulation = Simulation.from_case(CASE, overrides=settings)
+    simulation.compile()
+    evaluator, asked = simulation._evaluator, []
+    evaluate = evaluator.evaluate
+    evaluator.evaluate = lambda names=None: asked.append(names) or evaluate(names)
+    window = simulation.values(["voltage_outside_window_V"])
+    assert [name for names in asked for name in names] == ["voltage_V"]
+    voltage = evaluate(["voltage_V"])["voltage_V"]
+    V_min, V_max = (CHEN2020.constants[name].value for name in ("V_min", "V_max"))
+    expected = max(V_min - voltage, voltage - V_max)
+    assert window == {"voltage_outside_window_V": pytest.approx(expected, rel=1e-12)}
