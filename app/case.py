@@ -77,6 +77,13 @@ class TimeSpec(Parameters):
         default_factory=list,
         description="Times where the forcing jumps: steps end there and BDF2 restarts with BDF1",
     )
+    max_steps: int = Field(
+        100_000,
+        ge=1,
+        description="Steps tried (accepted and rejected) before the run stops, as MOOSE's "
+        "num_steps: a step size far off the run's scale, or one the controller cut and never "
+        "grew again, ends the run saying so instead of stepping for days",
+    )
 
     @field_validator("breakpoints", mode="before")
     @classmethod
@@ -96,6 +103,21 @@ class TimeSpec(Parameters):
                 "time.dt",
                 f"{stepping} needs a time step, and none is given",
                 'give dt = "1 min" (the first step when [time.adaptive] is set)',
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _steps_within_max_steps(self) -> TimeSpec:
+        if self.end is None or self.dt is None or self.adaptive is not None:
+            return self
+        steps = (self.end - self.start) / self.dt
+        if steps > self.max_steps:
+            raise CaseError(
+                "time.dt",
+                f"{steps:.3g} steps of {self.dt:g} s from {self.start:g} s to {self.end:g} s "
+                f"are more than time.max_steps = {self.max_steps}",
+                "give a time step on the run's scale, set [time.adaptive] to let it grow, or "
+                "raise time.max_steps when the run needs that many",
             )
         return self
 

@@ -268,6 +268,7 @@ class TimeLoop:
         while position.t < end - tolerance:
             if self._boundary is not None:
                 self._boundary()
+            self._check_step_count(end)
             t, bracket = position.t, position.bracket
             target = next((s for s in stops if s > t + tolerance), end)
             target = min(target, self._outputs.after(t, tolerance))
@@ -341,6 +342,21 @@ class TimeLoop:
                 log.info("'%s' at t = %.9g s", fired.text, t)
                 return fired
         return None
+
+    def _check_step_count(self, end: float) -> None:
+        """End a run that has tried ``time.max_steps`` steps: a step size that collapsed (cut
+        on failures and never grown again, or held short by a limit) would otherwise step on
+        for days with nothing to show."""
+        position, limit = self.position, self.time.max_steps
+        if position.steps + position.rejected < limit:
+            return
+        until = f" of {end:g} s" if math.isfinite(end) else ""
+        raise SolverError(
+            f"the run tried time.max_steps = {limit} steps ({position.rejected} of them "
+            f"rejected) and reached t = {position.t:.6g} s{until}, with steps of "
+            f"{position.dt:.3g} s at the end; raise time.max_steps if the run needs that many, "
+            "else find what keeps the steps short (time.adaptive settings, the run log)"
+        )
 
     def _excess(self, before: dict, after: dict) -> float:
         """The largest change of a limited quantity over the step, relative to its limit."""
