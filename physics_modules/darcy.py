@@ -27,7 +27,7 @@ balance is S dp/dt + alpha d(eps_v)/dt - div(k/mu (grad p - rho_f g)) = Q.
   reference k0 of the Kozeny-Carman law of a porosity phi (a number or an expression naming a
   porosity field, e.g. reaction kinetics' ``porosity``)::
 
-      k = k0 (phi/phi0)^3 ((1 - phi0)/(1 - phi))^2
+      k = k0 (phi/phi0)^3 ((1 - phi0)/(1 - phi))^2        (phi < 1; k = 0 where phi <= 0)
 
 * ``gravity`` g (m/s^2, a vector; none by default) with the fluid density rho_f drives the
   hydrostatic part of the flow; p is then the pore pressure, not the excess over hydrostatic.
@@ -211,7 +211,10 @@ class Darcy(Physics):
         law = self.params.kozeny_carman
         if law is None:
             return k
-        phi, phi0 = ctx.coefficient(law.porosity), law.reference_porosity
+        # Pores a mineral has closed (a porosity field a little below 0) pass nothing: a
+        # negative phi^3 would turn the flow up the pressure gradient.
+        phi = ufl.max_value(ctx.coefficient(law.porosity), 0)
+        phi0 = law.reference_porosity
         return k * (phi / phi0) ** 3 * ((1 - phi0) / (1 - phi)) ** 2
 
     def _gravity(self, ctx: Context) -> ufl.core.expr.Expr | None:

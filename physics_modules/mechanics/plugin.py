@@ -48,7 +48,8 @@ class Mechanics(Physics):
     Provides ``displacement`` (m) and derived ``strain``, ``stress``, ``von_mises``,
     ``strain_energy_density`` and the out-of-plane stress, and the internal variables of its
     material law; requires ``temperature`` (K) with thermal expansion or a time-temperature
-    shift and the swelling concentration (mol/m^3) with swelling.
+    shift, the swelling concentration (mol/m^3) with swelling and the pore pressure (Pa) with
+    ``pore_pressure``.
     """
 
     name = "mechanics"
