@@ -208,10 +208,19 @@ def test_tracer_front_moves_at_darcy_velocity_over_porosity():
     assert front == pytest.approx(0.4, abs=1 / 200)
 
 
-def test_prescribed_pore_pressure_loads_mechanics_one_way():
+LAWS = {
+    "elastic": {},
+    "plasticity": {"plasticity": {"yield_stress": "1 GPa", "isotropic_modulus": "1 GPa"}},
+    "incremental": {"stress_form": "incremental"},
+}
+
+
+@pytest.mark.parametrize("law", list(LAWS))
+def test_prescribed_pore_pressure_loads_mechanics_one_way(law):
     """A free plane-strain block on rollers under a uniform pore pressure P (prescribed, no
     flow): the total stress is zero, the effective stress alpha P in-plane, so it expands by
-    eps = alpha P / (2 (lambda + mu)) and sigma_zz = lambda 2 eps - alpha P."""
+    eps = alpha P / (2 (lambda + mu)) and sigma_zz = lambda 2 eps - alpha P, whichever law
+    gives the effective stress (elastic, plasticity below yield, incremental)."""
     E, nu, P, alpha = 1e9, 0.3, 1e6, 0.7
     case = {
         "mesh": {"type": "rectangle", "length": [2.0, 1.0], "cells": [4, 2]},
@@ -225,7 +234,8 @@ def test_prescribed_pore_pressure_loads_mechanics_one_way():
                     "left": {"type": "displacement", "x": 0},
                     "bottom": {"type": "displacement", "y": 0},
                 },
-            },
+            }
+            | LAWS[law],
         },
         "output": {"quantities": {"sigma_zz": {"value": "out_of_plane_stress", "units": "Pa"}}},
     }

@@ -121,7 +121,8 @@ def test_profile_converges_at_second_order():
 def test_compressible_medium_with_alpha_below_one():
     """S = 2e-8 1/Pa and alpha = 0.8: the undrained pressure p_0 = alpha load/(alpha^2 + S M_v),
     the instantaneous settlement s_0 and c_v all change; U still follows the series in the
-    T_v of the generalised c_v (what the set's derived constants give the case's columns)."""
+    T_v of the generalised c_v (what the set's derived constants give the case's columns and
+    output times)."""
     storage, alpha = 2e-8, 0.8
     overrides = {"parameters.S": storage, "parameters.alpha": alpha}
     q = Simulation.from_case(CASE, overrides=overrides).run().quantities
@@ -129,6 +130,9 @@ def test_compressible_medium_with_alpha_below_one():
     assert q["base_pressure_Pa"][0] == pytest.approx(undrained, rel=1e-10)
     assert q["settlement_m"][0] == pytest.approx((LOAD - alpha * undrained) / M_V, rel=1e-10)
     time_factors = q["time_s"] / consolidation_time(storage, alpha)
+    # output.times and the end are written in t_c, so the rows follow the set's new c_v
+    listed = [0, 0.01, 0.05, 0.1, 0.197, 0.5, 0.848, 1]
+    np.testing.assert_allclose(time_factors, listed, rtol=1e-9)
     for time_factor, degree in zip(time_factors[1:], q["consolidation_degree"][1:], strict=True):
         assert degree == pytest.approx(degree_of_consolidation(time_factor), rel=1e-2)
 
