@@ -107,7 +107,10 @@ class OutputSpec(Parameters):
     """What to write and when. Quantities are written at every output time."""
 
     interval: float | None = quantity("s", None, "Time between outputs (default: every step)", gt=0)
-    times: list[float] = Field(default_factory=list, description="Extra output times [s]")
+    times: list[float] = Field(
+        default_factory=list,
+        description="Extra output times [s] (numbers, with units, or of the set's constants)",
+    )
     fields: list[str] | None = Field(None, description="Fields to write (default: all)")
     xdmf: bool = Field(True, description="Write fields as an XDMF time series")
     vtx: bool = Field(
