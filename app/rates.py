@@ -22,6 +22,12 @@ costs more than a run's steps). CG needs a symmetric operator: every time term a
 capacity (C du/dt); a storage of an amount that reads several fields couples their rates
 unsymmetrically, and takes GMRES with the same preconditioner.
 
+A field without a time derivative that a storage reads (the displacement in Biot's fluid
+content S p + alpha div u, solved in the same group) has its rate too: its row F(u, t) = 0 holds
+at every instant, so dF/du w_u + dF/dt = 0 joins the system (solved directly then), and with
+S = 0 it is what determines the pressure's rate. Such a row serves no reaction: its flows are
+its step's residual's.
+
 The system is differentiated and its solver set up on first use, so runs that report no
 reaction never build them. Under BDF the
 rates serve only rows that follow no step (the first, or an event checked at a stage's start),
