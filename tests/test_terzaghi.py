@@ -193,3 +193,29 @@ def test_one_and_two_ranks_agree(tmp_path):
     """Every column equal to 1e-8, a zero by symmetry (the base's sliding) to round-off of the
     settlement."""
     assert_same_by_units(*runs_on_ranks(CASE, tmp_path), rtol=1e-8)
+
+
+def test_thin_3d_column_consolidates_as_the_2d_one():
+    """The same layer as a 3D column (box, rollers on its four sides, along y): its degree of
+    consolidation at T_v = 0.2 is the series' (P1/P1, 10 cells, 10 BDF2 steps)."""
+    end = 0.2 * consolidation_time()
+    sides = ("left", "right", "back", "front")
+    rollers = {side: {"type": "displacement", "xxzz"[i]: 0} for i, side in enumerate(sides)}
+    boundaries = rollers | {
+        "bottom": {"type": "displacement", "y": 0},
+        "top": {"type": "pressure", "value": "load"},
+    }
+    overrides = {
+        "mesh.type": "box",
+        "mesh.length": ["H/10", "H", "H/10"],
+        "mesh.cells": [1, 10, 1],
+        "output.probes.base.at": ["H/20", 0, "H/20"],
+        "physics.mechanics.degree": 1,
+        "physics.mechanics.boundaries": boundaries,
+        "time.end": end,
+        "time.dt": end / 10,
+        "time.adaptive": None,
+        "output.times": [],
+    }
+    q = Simulation.from_case(CASE, overrides=overrides).run().quantities
+    assert q["consolidation_degree"][-1] == pytest.approx(degree_of_consolidation(0.2), rel=1e-2)
