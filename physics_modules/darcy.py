@@ -110,7 +110,7 @@ class KozenyCarman(Parameters):
     )
 
 
-class FieldNames(Parameters):
+class ProvidedFields(Parameters):
     """Names of the fields the instance provides (rename them to run several instances)."""
 
     pressure: FieldName = Field("pressure", description="Solved pore pressure p")
@@ -160,7 +160,7 @@ class Darcy(Physics):
             default_factory=dict,
             description="Condition per named boundary; boundaries not listed are impermeable",
         )
-        fields: FieldNames = Field(default_factory=FieldNames, description="Field names")
+        fields: ProvidedFields = Field(default_factory=ProvidedFields, description="Field names")
 
         @field_validator("biot_coefficient")
         @classmethod
