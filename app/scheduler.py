@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -118,7 +119,7 @@ class TimeLoop:
         events: Triggers that stop the run.
         stages: Protocol stages: (stage object applied by the stepper, duration or None,
             trigger or None); None without a protocol.
-        progress: Show a progress bar (rank 0, runs longer than a few seconds).
+        progress: Show a progress bar (rank 0, on a terminal, runs longer than a few seconds).
         comm: The communicator.
         record: Writes the output row (and fields) of the current state: ``record(t, dt,
             report)``.
@@ -144,7 +145,9 @@ class TimeLoop:
         self._write = record
         self.limits = limits or {}
         self.events, self.stages = events, stages
-        self._progress = progress and comm.rank == 0
+        # a bar only on a terminal: in a log file or a pipe its redraws are noise, and it would
+        # interleave with the one-line error a failed run ends with
+        self._progress = progress and comm.rank == 0 and sys.stderr.isatty()
         self._boundary = boundary
         self.position = LoopState(time.start, time.dt or 0.0)
         self._resumed = False
