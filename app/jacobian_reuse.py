@@ -117,18 +117,20 @@ class JacobianReuse:
             return now != 0.0
         return abs(now / then - 1.0) > COEFFICIENT_CHANGE
 
-    def solve(self, newton: Callable[[], int], restore: Callable[[], None]) -> int:
-        """Run ``newton`` (returns SNES's reason); if it fails having used a kept Jacobian,
+    def solve(
+        self, newton: Callable[[], tuple[int, Any]], restore: Callable[[], None]
+    ) -> tuple[int, Any]:
+        """Run ``newton`` (SNES's reason first); if it fails having used a kept Jacobian,
         ``restore`` the initial guess and run it again as full Newton."""
         self._begin_solve()
-        reason = newton()
-        if reason <= 0 and self.used_kept:
+        result = newton()
+        if result[0] <= 0 and self.used_kept:
             restore()
             self.invalidate()
             self._begin_solve()
             self._full_newton = True
-            reason = newton()
-        return reason
+            result = newton()
+        return result
 
     def _begin_solve(self) -> None:
         """Before a Newton solve: an old Jacobian is assembled again."""

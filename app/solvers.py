@@ -36,7 +36,7 @@ from app.jacobian_reuse import JacobianReuse, install_jacobian_reuse
 from app.multigrid import GeometricMultigrid, check_multigrid
 from app.newton import install_field_convergence, install_step_convergence
 from app.non_finite import non_finite
-from app.preconditioner_reuse import PreconditionerReuse
+from app.preconditioner_reuse import PreconditionerReuse, newton_counts
 from app.solve_system import SolveReport, System, attach_modes, choose_preset, petsc_options
 from app.solver_options import (
     GEOMETRIC_MULTIGRID,
@@ -320,15 +320,20 @@ class NewtonSolver:
         if self.jacobian_reuse is not None:
             self.jacobian_reuse.invalidate()
 
-    def _newton(self) -> int:
-        """Newton's iterations from the current guess; SNES's converged reason."""
+    def _newton(self) -> tuple[int, tuple | None]:
+        """Newton's iterations from the current guess: SNES's converged reason, and the counts
+        of a solve a kept preconditioner restarted (else None: SNES's own)."""
         if self._laws is not None:
             self._laws.failure = ""
+        snes, counts = self.problem.solver, None
         try:
-            self.problem.solve()
-            return self.problem.solver.getConvergedReason()
+            if self.reuse is None:
+                self.problem.solve()
+            else:
+                counts = self.reuse.solve(snes, self.problem.solve)
+            return snes.getConvergedReason(), counts
         except PETSc.Error:  # MUMPS refusing a factor of inf/NaN entries raises in KSPSolve
-            return PETSc.SNES.ConvergedReason.DIVERGED_LINEAR_SOLVE
+            return PETSc.SNES.ConvergedReason.DIVERGED_LINEAR_SOLVE, counts
 
     def _restore(self, saved: list[np.ndarray]) -> None:
         for u, values in zip(self.system.unknowns, saved, strict=True):
@@ -339,10 +344,10 @@ class NewtonSolver:
         saved = [u.x.array.copy() for u in self.system.unknowns]
         kept = self.jacobian_reuse
         if kept is None:
-            reason = self._newton()
+            reason, counts = self._newton()
         else:
-            reason = kept.solve(self._newton, lambda: self._restore(saved))
-        norms = tuple(float(norm) for norm in snes.getConvergenceHistory()[0])
+            reason, counts = kept.solve(self._newton, lambda: self._restore(saved))
+        iterations, linear, norms = counts or newton_counts(snes)
         finite = all(
             u.function_space.mesh.comm.allreduce(np.isfinite(u.x.array).all(), op=MPI.LAND)
             for u in self.system.unknowns
@@ -367,8 +372,8 @@ class NewtonSolver:
             self._restore(saved)
         return SolveReport(
             converged,
-            snes.getIterationNumber(),
-            snes.getLinearSolveIterations(),
+            iterations,
+            linear,
             (
                 f"a pointwise law failed in Newton's iterations: {self._laws.failure}; "
                 if failed_law
@@ -378,7 +383,7 @@ class NewtonSolver:
             + ("" if finite else ", non-finite solution")
             + (", the line search found no finite residual" if stalled else "")
             + singular,
-            norms,
+            tuple(norms),
             where,
             0 if kept is None else kept.kept_iterations,
         )

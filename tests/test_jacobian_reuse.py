@@ -41,10 +41,10 @@ def _cube_root_solver(rtol):
 def _solve(problem, reuse, guess, u):
     def newton():
         problem.solve()
-        return problem.solver.getConvergedReason()
+        return problem.solver.getConvergedReason(), None
 
     u.x.array[:] = guess
-    reason = reuse.solve(newton, lambda: None)
+    reason, _ = reuse.solve(newton, lambda: None)
     reuse.end_solve(reason > 0)
     return reason
 
