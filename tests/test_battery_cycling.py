@@ -51,9 +51,12 @@ def _thermal_free(section: dict) -> dict:
 def test_shared_sections_follow_battery_discharge():
     """No include mechanism for cases: the copy is kept equal here. Every section of the
     discharge is in the cycle unchanged, except the temperature (the field instead of T_amb),
-    the heat the electrochemistry provides, the protocol's steps and the output's fields."""
+    the heat the electrochemistry provides, the protocol's steps, the output's fields, and the
+    kept Jacobian (the cycle is full Newton: its Marquis2019 test bounds Newton's iterations)."""
     discharge_case = tomllib.loads(CASE.read_text().replace("T_amb", "temperature"))
     cycle = tomllib.loads(CYCLING.read_text())
+    assert discharge_case["solver"]["newton"].pop("jacobian_reuse") is True
+    assert "jacobian_reuse" not in cycle["solver"]["newton"]
     for name in ("parameters", "mesh", "time", "solver"):
         assert cycle[name] == discharge_case[name], name
     for name, section in discharge_case["physics"].items():
