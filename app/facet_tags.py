@@ -22,7 +22,6 @@ no facets at all (:meth:`FacetTags.from_arrays`).
 
 from __future__ import annotations
 
-
 import numpy as np
 from dolfinx import cpp, fem, la
 from dolfinx import mesh as dmesh
