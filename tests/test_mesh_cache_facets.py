@@ -151,11 +151,9 @@ def test_cases_with_interfaces_and_components_agree_with_and_without_the_cache(t
     ):
         for ranks in (1, 2):
             runs = {}
-            for label, options in (
-                ("plain", ()),
-                ("first", ("--set", f'mesh.cache="{tmp_path / "cache"}"')),
-                ("cached", ("--set", f'mesh.cache="{tmp_path / "cache"}"')),
-            ):
+            # a cache of its own: the cached run reads the partition the first one built
+            cache = ("--set", f'mesh.cache="{tmp_path / f"cache_{case}_{ranks}"}"')
+            for label, options in (("plain", ()), ("first", cache), ("cached", cache)):
                 out = tmp_path / f"{case}_{ranks}_{label}"
                 process = scalebridge(
                     "run", ROOT / "cases" / case, "-o", out, "-q", *options, *extra, ranks=ranks
