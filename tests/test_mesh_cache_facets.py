@@ -130,16 +130,53 @@ def _heat(folder: Path) -> Simulation:
     return Simulation.from_case(case, overrides)
 
 
-def test_the_heat_benchmark_on_a_cached_mesh_creates_no_facets(tmp_path):
-    built = _heat(tmp_path / "cache")
+def heat_twice(folder: Path) -> dict:
+    """The heat benchmark built (writing the cache) and read from it: whether the read mesh
+    had no facets after the run, the built one had them, and the quantities were identical."""
+    built = _heat(folder)
     expected = built.run().quantities
-    assert _facets(3, built.mesh_data.mesh) is not None  # a built mesh has them
-    cached = _heat(tmp_path / "cache")
+    cached = _heat(folder)
     quantities = cached.run().quantities
-    assert "from the mesh cache" in cached.mesh_data.description
-    assert _facets(3, cached.mesh_data.mesh) is None
-    for column, values in expected.items():
-        assert np.array_equal(values, quantities[column]), column
+    comm = MPI.COMM_WORLD
+    return {
+        "built_facets": comm.allreduce(_facets(3, built.mesh_data.mesh) is not None, MPI.LAND),
+        "facetless": comm.allreduce(_facets(3, cached.mesh_data.mesh) is None, MPI.LAND),
+        "from_cache": "from the mesh cache" in cached.mesh_data.description,
+        "same": all(np.array_equal(v, quantities[k]) for k, v in expected.items()),
+        "rows": len(expected["time_s"]),
+    }
+
+
+def test_the_heat_benchmark_on_a_cached_mesh_creates_no_facets(tmp_path):
+    record = heat_twice(tmp_path / "cache")
+    assert record == {
+        "built_facets": True,
+        "facetless": True,
+        "from_cache": True,
+        "same": True,
+        "rows": 2,
+    }
+
+
+def test_the_heat_benchmark_on_two_ranks_creates_no_facets(tmp_path):
+    script = tmp_path / "heat.py"
+    script.write_text(
+        f"import json, sys\nfrom pathlib import Path\nsys.path.insert(0, {str(ROOT)!r})\n"
+        "import app\nfrom mpi4py import MPI\n"
+        "from tests.test_mesh_cache_facets import heat_twice\n"
+        f"record = heat_twice(Path({str(tmp_path / 'cache')!r}))\n"
+        "if MPI.COMM_WORLD.rank == 0:\n    print(json.dumps(record))\n"
+    )
+    process = mpi_python(script)
+    assert process.returncode == 0, process.stderr
+    record = json.loads(process.stdout.strip().splitlines()[-1])
+    assert record == {
+        "built_facets": True,
+        "facetless": True,
+        "from_cache": True,
+        "same": True,
+        "rows": 2,
+    }
 
 
 def test_cases_with_interfaces_and_components_agree_with_and_without_the_cache(tmp_path):
