@@ -125,17 +125,21 @@ def _matrix(a: Any, kind: Any) -> Any:
         or any(space.mesh != mesh for space in form.function_spaces)
     ):
         return None
-    cells = [
-        np.asarray(form.domains(kind_, i)).reshape(-1, 1 if kind_ == IntegralType.cell else 2)
-        for kind_ in types
-        for i in range(form.num_integrals(kind_, 0))
-    ]
-    covered = np.unique(np.concatenate([entities[:, 0] for entities in cells]))
+    cell_map = mesh.topology.index_map(mesh.topology.dim)
+    covered = np.zeros(cell_map.size_local + cell_map.num_ghosts, dtype=bool)
+    for integral_type in types:
+        width = 1 if integral_type == IntegralType.cell else 2
+        for i in range(form.num_integrals(integral_type, 0)):
+            covered[np.asarray(form.domains(integral_type, i))[::width]] = True
     # Never assembled (only its cells and dofmaps are read): it needs no kernel.
     no_kernel = 0
     surrogate = type(form)(
         form.function_spaces,
-        {IntegralType.cell: [(0, no_kernel, covered.astype(np.int32), np.empty(0, np.int8))]},
+        {
+            IntegralType.cell: [
+                (0, no_kernel, np.flatnonzero(covered).astype(np.int32), np.empty(0, np.int8))
+            ]
+        },
         [],
         [],
         False,
