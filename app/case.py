@@ -32,12 +32,11 @@ from app.multiscale.spec import SurrogateSpec
 from app.output_quantities import OutputQuantity, check_names
 from app.parameter_resolution import resolve
 from app.parameter_set import ParameterTable
-from app.parameters import parameter_scope
+from app.parameters import constant_value, parameter_scope
 from app.probes import Probe, check_probe_names, probe_table
 from app.run_plot import PlotSpec
 from app.solver_options import GEOMETRIC_MULTIGRID, SolverSpec
 from app.toml_files import read_toml
-from app.units import to_si
 from app.validation import check_values, validate
 
 
@@ -77,6 +76,13 @@ class TimeSpec(Parameters):
         default_factory=list,
         description="Times where the forcing jumps: steps end there and BDF2 restarts with BDF1",
     )
+    max_steps: int = Field(
+        100_000,
+        ge=1,
+        description="Steps tried (accepted and rejected) before the run stops, as MOOSE's "
+        "num_steps: a step size far off the run's scale, or one the controller cut and never "
+        "grew again, ends the run saying so instead of stepping for days",
+    )
 
     @field_validator("breakpoints", mode="before")
     @classmethod
@@ -99,6 +105,21 @@ class TimeSpec(Parameters):
             )
         return self
 
+    @model_validator(mode="after")
+    def _steps_within_max_steps(self) -> TimeSpec:
+        if self.end is None or self.dt is None or self.adaptive is not None:
+            return self
+        steps = (self.end - self.start) / self.dt
+        if steps > self.max_steps:
+            raise CaseError(
+                "time.dt",
+                f"{steps:.3g} steps of {self.dt:g} s from {self.start:g} s to {self.end:g} s "
+                f"are more than time.max_steps = {self.max_steps}",
+                "give a time step on the run's scale, set [time.adaptive] to let it grow, or "
+                "raise time.max_steps when the run needs that many",
+            )
+        return self
+
     @property
     def transient(self) -> bool:
         return self.scheme != "steady"
@@ -108,7 +129,10 @@ class OutputSpec(Parameters):
     """What to write and when. Quantities are written at every output time."""
 
     interval: float | None = quantity("s", None, "Time between outputs (default: every step)", gt=0)
-    times: list[float] = Field(default_factory=list, description="Extra output times [s]")
+    times: list[float] = Field(
+        default_factory=list,
+        description="Extra output times [s] (numbers, with units, or of the set's constants)",
+    )
     fields: list[str] | None = Field(None, description="Fields to write (default: all)")
     xdmf: bool = Field(True, description="Write fields as an XDMF time series")
     vtx: bool = Field(
@@ -150,10 +174,11 @@ class OutputSpec(Parameters):
 
 
 def _times(raw: Any, path: str) -> Any:
-    """A list of times in seconds, each a number or a string with units."""
+    """A list of times in seconds, each a number, a string with units or an expression of the
+    parameter set's constants (as ``time.end`` may be: "0.05*t_c")."""
     if not isinstance(raw, list):
         return raw  # pydantic says what is wrong with it
-    return [to_si(item, "s", f"{path}[{index}]") for index, item in enumerate(raw)]
+    return [constant_value(item, "s", f"{path}[{index}]") for index, item in enumerate(raw)]
 
 
 MAX_OUTPUTS = 10**6  # output times are listed before the run

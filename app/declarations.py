@@ -10,6 +10,7 @@ built from it (it was an internal error deep in the build, or not noticed at all
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -64,7 +65,21 @@ def _spec_problems(where: str, spec: FieldSpec, provided: bool) -> list[str]:
         problems.append(
             f"{where}: space {spec.space!r} is not a (family, degree) pair such as ('Lagrange', 1)"
         )
+    if not _are_bounds(spec.bounds):
+        problems.append(
+            f"{where}: bounds {spec.bounds!r} are not (lower, upper) finite numbers or None, "
+            "lower below upper, such as (0.0, 1.0) or (0.0, None)"
+        )
     return problems
+
+
+def _are_bounds(bounds: Any) -> bool:
+    if not (isinstance(bounds, tuple) and len(bounds) == 2):
+        return False
+    numbers = [b for b in bounds if b is not None]
+    if not all(isinstance(b, int | float) and not isinstance(b, bool) for b in numbers):
+        return False
+    return all(math.isfinite(b) for b in numbers) and (len(numbers) < 2 or numbers[0] < numbers[1])
 
 
 def _is_space(space: Any) -> bool:

@@ -27,6 +27,8 @@ from dolfinx import cpp, fem, la
 from dolfinx import mesh as dmesh
 
 _ARRAYS = ("cells", "local", "values", "integrated", "exterior")
+#: The names :meth:`FacetTags.arrays` stores them under (the mesh cache checks an entry has them).
+SAVED_ARRAYS = tuple(f"facet_{name}" for name in _ARRAYS)
 
 
 class FacetTags:
@@ -85,12 +87,12 @@ class FacetTags:
     @classmethod
     def from_arrays(cls, msh: dmesh.Mesh, arrays: dict[str, np.ndarray]) -> FacetTags:
         """The tags :meth:`arrays` stored, on the same mesh (cells numbered as they were)."""
-        return cls(msh, *(arrays[f"facet_{name}"] for name in _ARRAYS))
+        return cls(msh, *(arrays[name] for name in SAVED_ARRAYS))
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Everything this holds but the mesh, by name (for the mesh cache)."""
         held = (self._cells, self._local, self.values, self._integrated, self._exterior)
-        return {f"facet_{name}": array for name, array in zip(_ARRAYS, held, strict=True)}
+        return dict(zip(SAVED_ARRAYS, held, strict=True))
 
     def pairs(self, value: int) -> np.ndarray:
         """Every local facet (owned and ghost) tagged ``value``: (cell, local facet) rows."""

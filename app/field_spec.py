@@ -32,6 +32,10 @@ class FieldSpec:
         optional: For requirements only: the plug-in runs without a provider (e.g. a heat
             source nobody provides is zero).
         description: One line for ``scalebridge modules`` and ``check``.
+        bounds: The range (lower, upper; None: unbounded) a solved field's values must stay
+            in, e.g. (0, 1) for a degree of cure: a step whose solution leaves it fails like a
+            diverged solve (an adaptive run retries it shorter). BDF2 extrapolates from two
+            levels and can overshoot a bound its rate law respects.
     """
 
     name: str
@@ -42,6 +46,7 @@ class FieldSpec:
     derived: bool = False
     optional: bool = False
     description: str = ""
+    bounds: tuple[float | None, float | None] = (None, None)
 
     @property
     def ranks(self) -> tuple[Rank, ...]:

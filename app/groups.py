@@ -40,6 +40,7 @@ from app.declarations import FIX as DECLARATION_FIX
 from app.domain_forms import check_integrals
 from app.domains import Evaluation
 from app.errors import CaseError
+from app.field_bounds import outside_bounds
 from app.fields import Field, FieldStore
 from app.forms import FormRules, adjustable, nonpolynomial, with_degree
 from app.group_stepping import GroupStepping
@@ -440,9 +441,18 @@ class Group(GroupStepping):
             )
 
     def solve(self) -> SolveReport:
-        """Solve for the group's unknowns at the time the scheme is prepared for."""
+        """Solve for the group's unknowns at the time the scheme is prepared for; a solution
+        beyond a field's bounds (app/field_bounds.py) fails, the unknowns as before it."""
         self._update_boundary_values()
-        return self.solver.solve()
+        bounded = [field for field in self.unknowns if field.spec.bounds != (None, None)]
+        saved = [field.function.x.array.copy() for field in bounded]
+        report = self.solver.solve()
+        outside = outside_bounds(bounded) if report.converged else ""
+        if not outside:
+            return report
+        for field, values in zip(bounded, saved, strict=True):
+            field.function.x.array[:] = values
+        return replace(report, converged=False, reason=f"{report.reason}; {outside}")
 
     def _update_boundary_values(self) -> None:
         for value in self.boundary_values:

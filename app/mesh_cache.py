@@ -21,7 +21,8 @@ parallel afterwards. An entry ``<folder>/<key>/`` holds
 Writing is all or nothing: an entry (or a partition) is written to a temporary folder and
 renamed into place, so runs that build the same mesh at the same time, or a run killed while
 writing, leave either a complete entry or none. A folder that cannot be written only costs the
-cache (the run goes on and says so in its log).
+cache (the run goes on and says so in its log); so does an entry damaged afterwards (a file cut
+short, edited or copied from another entry): it is removed and written anew.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ import logging
 import os
 import shutil
 import uuid
+import zipfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +47,32 @@ from dolfinx import cpp, fem, io
 from dolfinx import mesh as dmesh
 
 from app import facetless_forms
-from app.facet_tags import FacetTags
+from app.facet_tags import SAVED_ARRAYS, FacetTags
 
 log = logging.getLogger("scalebridge")
 
 ENVIRONMENT = "SCALEBRIDGE_MESH_CACHE"
 FORMAT = "scalebridge-mesh-cache-2"
+_INDEX_MAP = ("size", "ghosts", "owners")
 _INDEX_MAP_TAG = 1202  # DOLFINx's default tag for building an index map's neighbourhoods
 _TAGS = {"cell_tags": "cells", "facet_tags": "facets", "point_tags": "vertices", "edge_tags": 1}
+#: The arrays of every rank's file (:func:`_save`), besides the tags.
+_SAVED = {
+    "cell_type",
+    "degree",
+    "variant",
+    "gdim",
+    "cells",
+    "original_cell_index",
+    "dofmap",
+    "x",
+    "input_global_indices",
+    *(f"{prefix}_{name}" for prefix in ("vertex", "cell", "node") for name in _INDEX_MAP),
+    *SAVED_ARRAYS,
+}
+# What reading a damaged entry raises: files cut short or edited (zip CRCs, JSON, HDF5 in
+# DOLFINx, a RuntimeError), or written by something else (missing keys, other shapes).
+_DAMAGED = (OSError, EOFError, ValueError, KeyError, TypeError, RuntimeError, zipfile.BadZipFile)
 
 
 def cache_folder(setting: str | bool | None, base_dir: Path) -> Path | None:
@@ -94,24 +115,61 @@ class MeshCache:
     def _partition(self) -> Path:
         return self.entry / f"ranks_{self.comm.size}"
 
-    def load(self) -> tuple[dmesh.Mesh, dict[str, dmesh.MeshTags | None], FacetTags, dict] | None:
-        """The cached mesh, its tags (by name, but the facets'), its facet tags and its names;
-        None when there is no entry."""
+    def load(
+        self, names_required: Iterable[str] = ()
+    ) -> tuple[dmesh.Mesh, dict[str, dmesh.MeshTags | None], FacetTags, dict] | None:
+        """The cached mesh, its tags (by name, but the facets'), its facet tags and its names
+        (an object with at least ``names_required``); None when there is no entry, or when it
+        is damaged (cut short, edited, copied from elsewhere): then it is removed, with a
+        warning, for the run to build the mesh and write it again. Collective.
+
+        Every rank reads its files before any collective step: a rank whose file failed
+        while the others went on into DOLFINx's collective calls would hang the run.
+        """
         names = self.entry / "names.json"
         present = self.comm.bcast(names.is_file() if self.comm.rank == 0 else None, root=0)
         if not present:
             return None
-        described = json.loads(names.read_text())
+        described = self._read(lambda: _names(names, {"edged", *names_required}))
+        if described is None:
+            return None
         partition = self._partition
         if self.comm.bcast(partition.is_dir() if self.comm.rank == 0 else None, root=0):
-            restored = _restore(partition / f"rank_{self.comm.rank}.npz", self.comm)
+            arrays = self._read(lambda: _arrays(partition / f"rank_{self.comm.rank}.npz"))
+            if arrays is None:
+                return None
+            restored = _restore(arrays, self.comm)
             if restored is not None:
                 return (*restored, described)
             log.warning("mesh cache: %s does not fit, reading the XDMF file instead", partition)
-        msh, tags = self._read_xdmf(described)
+        read = self._read(lambda: self._read_xdmf(described))
+        if read is None:
+            return None
+        msh, tags = read
         facets = FacetTags.from_meshtags(msh, tags.pop("facet_tags"))
         self._publish(self._partition, lambda folder: _save(msh, tags, facets, folder, self.comm))
         return msh, tags, facets, described
+
+    def _read(self, read: Callable[[], Any]) -> Any:
+        """``read()`` on every rank, or None on every rank when it failed on any (the entry is
+        then removed)."""
+        problem = None
+        try:
+            value = read()
+        except _DAMAGED as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+        problems = [found for found in self.comm.allgather(problem) if found]
+        if not problems:
+            return value
+        log.warning(
+            "mesh cache: the entry %s is damaged (%s); building the mesh again",
+            self.entry,
+            problems[0],
+        )
+        if self.comm.rank == 0:
+            shutil.rmtree(self.entry, ignore_errors=True)
+        self.comm.Barrier()
+        return None
 
     def store(
         self,
@@ -193,6 +251,7 @@ class MeshCache:
 
 
 def _index_map(index_map: Any) -> dict[str, np.ndarray]:
+    """The arrays of an index map (:data:`_INDEX_MAP`)."""
     return {
         "size": np.array(index_map.size_local),
         "ghosts": np.asarray(index_map.ghosts, dtype=np.int64),
@@ -248,10 +307,27 @@ def _links(adjacency: Any, rows: np.ndarray) -> np.ndarray:
     return adjacency.array.reshape(-1, width)[rows] if width else np.empty((0, 0))
 
 
-def _restore(path: Path, comm: Any) -> tuple[dmesh.Mesh, dict, FacetTags] | None:
-    """The mesh a rank held, rebuilt from its arrays, without facets; None (on every rank)
-    when an edge created again is not numbered as it was."""
-    data = np.load(path)
+def _names(path: Path, required: set[str]) -> dict[str, Any]:
+    """An entry's ``names.json``: an object with the ``required`` names."""
+    described = json.loads(path.read_text())
+    if not isinstance(described, dict) or not required <= described.keys():
+        raise ValueError(f"'{path}' is not an object with {', '.join(sorted(required))}")
+    return described
+
+
+def _arrays(path: Path) -> dict[str, np.ndarray]:
+    """A rank's arrays, every one read (a cut-short or altered file fails its CRC here)."""
+    with np.load(path) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    missing = _SAVED - arrays.keys()
+    if missing:
+        raise KeyError(f"'{path}' has no {', '.join(sorted(missing))}")
+    return arrays
+
+
+def _restore(data: dict[str, np.ndarray], comm: Any) -> tuple[dmesh.Mesh, dict, FacetTags] | None:
+    """The mesh a rank held, rebuilt from its arrays (:func:`_arrays`), without facets; None
+    (on every rank) when an edge created again is not numbered as it was."""
     facetless_forms.install()  # this mesh has no facets: forms must not need them
     cell_type = dmesh.CellType(int(data["cell_type"]))
     maps = {

@@ -162,3 +162,5 @@ _NAMED = (
     "edges",
     "edge_counts",
 )
+#: The names of a mesh cache entry's names.json (:meth:`MeshData.cached_names`).
+CACHED_NAMES = (*_NAMED, "interior_boundaries", "edged")

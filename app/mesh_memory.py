@@ -104,7 +104,14 @@ class MemoryBudget:
     nodes: tuple[Node, ...]
     size: int
 
-    def check(self, cells: float, bytes_per_cell: int, where: str, what: str) -> None:
+    def check(
+        self,
+        cells: float,
+        bytes_per_cell: int,
+        where: str,
+        what: str,
+        fix: str = "use fewer or larger cells",
+    ) -> None:
         """Refuse a mesh of ``cells`` cells that some node cannot hold.
 
         Args:
@@ -113,6 +120,7 @@ class MemoryBudget:
             where: Case-file path to blame.
             what: What makes how many cells, e.g. "cells = [30000, 30000] makes 1.8e+09
                 triangle cells".
+            fix: How to make the mesh smaller.
 
         Raises:
             CaseError: Naming the cells, the memory needed and the memory available.
@@ -130,7 +138,7 @@ class MemoryBudget:
                 f"{what}, which need about {_size(need)} of memory on {place} ({ranks}, "
                 f"{bytes_per_cell} bytes per cell measured); it has {_size(node.available)} "
                 "available",
-                "use fewer or larger cells",
+                fix,
             )
 
 

@@ -29,6 +29,7 @@ from dolfinx import cpp, la
 from dolfinx import mesh as dmesh
 
 from app.errors import CaseError
+from app.mesh_memory import BYTES_PER_CELL, memory_budget
 from app.mesh_partition import keep_partitioner
 
 Tags = dict[int, dmesh.MeshTags | None]
@@ -83,6 +84,7 @@ def refine(
             "refinement",
             "mesh the file finer instead (mesh.size)",
         )
+    _check_memory(msh, levels)
     partitioner = dmesh.create_cell_partitioner(keep_partitioner(), dmesh.GhostMode.shared_facet, 2)
     meshes, parents = [msh], []
     for _ in range(levels):
@@ -204,6 +206,19 @@ def _shared_tags(
     total.scatter_forward()
     found = np.flatnonzero(total.array > 0).astype(np.int32)
     return dmesh.meshtags(msh, dim, found, np.rint(total.array[found]).astype(np.int32))
+
+
+def _check_memory(msh: dmesh.Mesh, levels: int) -> None:
+    """Refuse a refinement the memory cannot hold before it starts: a gmsh mesh (whose cells
+    are counted only once it is made) refined 10 times took 12 GB and more until the kernel
+    killed it. Collective."""
+    tdim = msh.topology.dim
+    coarse = msh.topology.index_map(tdim).size_global
+    cell = msh.topology.cell_type.name
+    cells = refined_cells(coarse, tdim, levels)
+    what = f"the mesh's {coarse} {cell} cells, refined {levels}x, make {cells:.3g} cells"
+    fix = "refine fewer times, or start from a coarser mesh"
+    memory_budget(msh.comm).check(cells, BYTES_PER_CELL[cell], "mesh.refine", what, fix)
 
 
 def refined_cells(cells: float, dim: int, levels: int) -> float:

@@ -38,7 +38,7 @@ from app import mesh_sets
 from app.errors import CaseError
 from app.facet_tags import FacetTags
 from app.mesh_cache import MeshCache, cache_folder, cache_key
-from app.mesh_data import MeshData
+from app.mesh_data import CACHED_NAMES, MeshData
 from app.mesh_memory import BYTES_PER_CELL, memory_budget, simplex_cells
 from app.mesh_partition import grid_fits, grid_partitioner
 from app.mesh_refine import refine, refined_cells
@@ -87,7 +87,7 @@ def build_mesh(
         return _build(spec, comm, base_dir, keep_coarse)
     source = find_file(spec.file, base_dir) if spec.type == "gmsh" else None
     cache = MeshCache(folder, cache_key(spec.model_dump(exclude={"cache"}), source), comm)
-    found = cache.load()
+    found = cache.load(CACHED_NAMES)
     if found is not None:
         log.info("mesh read from the cache %s", cache.entry)
         return MeshData.from_cache(*found)

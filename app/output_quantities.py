@@ -462,8 +462,15 @@ def _units_of(
     try:
         with warnings.catch_warnings():  # magnitudes of 1 may meet a 0 of the expression
             warnings.simplefilter("ignore", RuntimeWarning)
-            result = expression.combine(env)
-    except (pint.DimensionalityError, ValueError, TypeError) as exc:
+            try:
+                result = expression.combine(env)
+            except ZeroDivisionError:  # a difference of two names, (a - b)/(c - d): 1 - 1 = 0
+                distinct = {
+                    name: value * (1 + math.sqrt(2) * (i + 1))
+                    for i, (name, value) in enumerate(env.items())
+                }
+                result = expression.combine(distinct)
+    except (pint.DimensionalityError, ValueError, TypeError, ZeroDivisionError) as exc:
         raise CaseError(f"{where}.value", f"inconsistent units: {exc}") from None
     return result if isinstance(result, pint.Quantity) else registry().Quantity(result)
 

@@ -330,6 +330,17 @@ def parse_property(raw: Any, units: str) -> Property:
         raise ValueError(exc.message()) from None
 
 
+def _optional_table(field: Any) -> bool:
+    """Whether a parameter is a table (a model) that may be left out (default None)."""
+    if field.is_required() or field.default is not None:
+        return False
+    annotation = field.annotation
+    return any(
+        isinstance(kind, type) and issubclass(kind, BaseModel)
+        for kind in (annotation, *get_args(annotation))
+    )
+
+
 class Parameters(BaseModel):
     """Base of every plug-in's parameter model (and of nested models such as boundaries).
 
@@ -345,6 +356,8 @@ class Parameters(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _convert_units(cls, raw: Any, info: ValidationInfo) -> Any:
+        if raw is False and _optional_table(cls.model_fields[info.field_name]):
+            return None  # `--set time.adaptive=false` switches a table off: --set cannot delete
         meta = cls.model_fields[info.field_name].json_schema_extra
         if isinstance(meta, dict) and "units_by_dimension" in meta and raw is not None:
             return _per_dimension(raw, meta["units_by_dimension"], meta)

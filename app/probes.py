@@ -46,7 +46,7 @@ from app.output import column
 from app.parameters import Parameters, quantity
 from app.point_location import Located, bounding_box, locate
 from app.pointwise import CellMean, cell_mean_space, quadrature_degree
-from app.quantity_table import cut_table, open_table
+from app.quantity_table import cut_table, open_tables
 
 AXES = "xyz"
 
@@ -326,12 +326,13 @@ class Probes:
         """Start the profile CSVs (rank 0) in ``folder``/profiles (``resume``: open a stopped
         run's, to be cut back to its checkpoint by :meth:`restore`)."""
         self._folder = folder
-        if folder is None or not self.lines or self._comm.rank != 0:
+        if folder is None or not self.lines:
             return
-        (folder / "profiles").mkdir(exist_ok=True)
-        for name in self.lines:
-            path = folder / "profiles" / f"{name}.csv"
-            self._streams[name] = open_table(path, self.profile_columns(name), resume)
+        tables = {
+            name: (folder / "profiles" / f"{name}.csv", self.profile_columns(name))
+            for name in self.lines
+        }
+        self._streams = open_tables(tables, resume, self._comm)
 
     def state(self) -> dict[str, Any]:
         """The profiles in a checkpoint: each file's length (app/quantity_table.py)."""

@@ -24,8 +24,10 @@ class QuantityTable:
         self.rows: list[list[float]] = []
         self.path, self.comm = path, comm
         self._stream = None
-        if path is not None and comm.rank == 0:
-            self._stream = open_table(path, columns, resume)
+        tables = {} if path is None else {"quantities": (path, columns)}
+        streams = open_tables(tables, resume, comm)
+        if streams:
+            self._stream = streams["quantities"]
             self._writer = csv.writer(self._stream)
 
     def append(self, row: list[float]) -> None:
@@ -53,10 +55,42 @@ class QuantityTable:
             self._stream.close()
 
 
-def open_table(path: Path, columns: list[str], resume: bool) -> Any:
-    """A CSV file for writing rows: new, with its header, or (``resume``) the existing one,
-    to be cut back by :func:`cut_table`."""
-    if resume and path.is_file():
+def open_tables(
+    tables: dict[str, tuple[Path, list[str]]], resume: bool, comm: Any
+) -> dict[str, Any]:
+    """Open CSV files for writing rows (collective; rank 0 gets the streams, by the keys of
+    ``tables``, the other ranks none): new, with their header, or (``resume``) the existing
+    ones, to be cut back by :func:`cut_table`.
+
+    Raises:
+        CaseError: A file cannot be opened (a folder in its place, no permission), on every
+            rank: rank 0 alone raising left the others in its next collective call.
+    """
+    streams, problem = {}, None
+    if comm.rank == 0:
+        try:
+            for key, (path, columns) in tables.items():
+                streams[key] = _open_table(path, columns, resume)
+        except OSError as exc:
+            for stream in streams.values():
+                stream.close()
+            streams, problem = {}, f"cannot open '{exc.filename}' to write rows: {exc.strerror}"
+    problem = comm.bcast(problem, root=0)
+    if problem is None:
+        return streams
+    if resume:
+        raise CaseError(
+            "--restart",
+            f"{problem}; a restart appends to the stopped run's tables",
+            "put the stopped run's file back (or remove what is in its place), or run again "
+            "from the start",
+        )
+    raise CaseError("--output", problem, "choose another folder with -o")
+
+
+def _open_table(path: Path, columns: list[str], resume: bool) -> Any:
+    path.parent.mkdir(exist_ok=True)
+    if resume and path.exists():
         return path.open("r+", newline="")
     stream = path.open("w", newline="")
     csv.writer(stream).writerow(columns)

@@ -22,6 +22,12 @@ costs more than a run's steps). CG needs a symmetric operator: every time term a
 capacity (C du/dt); a storage of an amount that reads several fields couples their rates
 unsymmetrically, and takes GMRES with the same preconditioner.
 
+A field without a time derivative that a storage reads (the displacement in Biot's fluid
+content S p + alpha div u, solved in the same group) has its rate too: its row F(u, t) = 0 holds
+at every instant, so dF/du w_u + dF/dt = 0 joins the system (solved directly then), and with
+S = 0 it is what determines the pressure's rate. Such a row serves no reaction: its flows are
+its step's residual's.
+
 The system is differentiated and its solver set up on first use, so runs that report no
 reaction never build them. Under BDF the
 rates serve only rows that follow no step (the first, or an event checked at a stage's start),
@@ -87,15 +93,18 @@ class Rates:
         finish: Callable[[ufl.Form], ufl.Form],
     ):
         transient = [row for row in rows if row.transient]
+        constraints = _constraints_read(rows)
         self.name = name
         self.rates = {
             row.field: fem.Function(row.field.space, name=f"d{row.field.spec.name}_dt")
-            for row in transient
+            for row in transient + constraints
         }
         self.residuals = {
             row.field.spec.name: finish(scheme.semi_discrete(row, self.rates)) for row in transient
         }
-        names = set(self.residuals)
+        # not reactions' rows: a constrained field's flows are those of its step's residual
+        self._constraints = [finish(scheme.differentiated(row, self.rates)) for row in constraints]
+        names = set(self.residuals) | {row.field.spec.name for row in constraints}
         conditions = [condition.rate(scheme.t) for condition in fixed if condition.field in names]
         self._values = [value for _, value in conditions if value is not None]
         self._bcs = [bc for bc, _ in conditions]
@@ -108,13 +117,14 @@ class Rates:
             for row in transient
             for term in row.terms
         )
-        self._preset = "cg_jacobi" if symmetric else "gmres_jacobi"
+        # a constraint's row (elasticity) is no mass matrix: Jacobi would not do for it
+        self._preset = "direct" if constraints else "cg_jacobi" if symmetric else "gmres_jacobi"
 
     @cached_property
     def system(self) -> System:
         """The rates' linear system, differentiated on first use: most runs never solve it."""
         unknowns = list(self.rates.values())
-        blocks = list(self.residuals.values())
+        blocks = list(self.residuals.values()) + self._constraints
         jacobian = jacobian_blocks(blocks, unknowns)
         return System(
             unknowns, blocks, jacobian, self._bcs, False, self._static, None, self._entity_maps
@@ -219,3 +229,21 @@ class Rates:
         if self._solver is not None and self.system.size > RELEASE_ABOVE:
             self._solver.destroy()
             self._solver = None
+
+
+def _constraints_read(rows: Sequence[Row]) -> list[Row]:
+    """The rows without time terms whose field a storage reads (the displacement in a fluid
+    content S p + alpha div u): their rates enter the storage's, so the rates' system takes
+    their rows differentiated in time (:meth:`TimeScheme.differentiated`) beside the others;
+    without them the fluid content's rate would be the pressure's alone, undetermined when
+    S = 0."""
+    read = set()
+    for row in rows:
+        for term in row.terms:
+            if term.kind == "storage":
+                read |= set(ufl.algorithms.extract_coefficients(term.expression))
+    return [
+        row
+        for row in rows
+        if not row.transient and row.operator is not None and row.field.function in read
+    ]

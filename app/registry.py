@@ -188,6 +188,9 @@ def _check_requirement(
     graph: FieldGraph, physics: Mapping[str, Physics], consumer: str, spec: FieldSpec
 ) -> None:
     where = f"physics.{consumer}"
+    naming = _naming_parameter(physics[consumer], spec.name)
+    if naming:
+        where = f"{where}.{naming}"
     kind = physics[consumer].name
     if spec.name not in graph.providers:
         if spec.optional:
@@ -216,6 +219,15 @@ def _check_requirement(
             "the two plug-ins disagree on what the field is; check their field names",
         )
     graph.consumers.setdefault(spec.name, []).append((consumer, spec))
+
+
+def _naming_parameter(plugin: Physics, name: str) -> str | None:
+    """The parameter where the case named a required field (``pore_pressure.field``), if it
+    names it: an error about the field points there rather than at the whole instance."""
+    for path, value in walk_values(plugin.params):
+        if isinstance(value, str) and value == name:
+            return path
+    return None
 
 
 def _check_reference(

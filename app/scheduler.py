@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -118,7 +119,7 @@ class TimeLoop:
         events: Triggers that stop the run.
         stages: Protocol stages: (stage object applied by the stepper, duration or None,
             trigger or None); None without a protocol.
-        progress: Show a progress bar (rank 0, runs longer than a few seconds).
+        progress: Show a progress bar (rank 0, on a terminal, runs longer than a few seconds).
         comm: The communicator.
         record: Writes the output row (and fields) of the current state: ``record(t, dt,
             report)``.
@@ -144,7 +145,9 @@ class TimeLoop:
         self._write = record
         self.limits = limits or {}
         self.events, self.stages = events, stages
-        self._progress = progress and comm.rank == 0
+        # a bar only on a terminal: in a log file or a pipe its redraws are noise, and it would
+        # interleave with the one-line error a failed run ends with
+        self._progress = progress and comm.rank == 0 and sys.stderr.isatty()
         self._boundary = boundary
         self.position = LoopState(time.start, time.dt or 0.0)
         self._resumed = False
@@ -268,6 +271,7 @@ class TimeLoop:
         while position.t < end - tolerance:
             if self._boundary is not None:
                 self._boundary()
+            self._check_step_count(end)
             t, bracket = position.t, position.bracket
             target = next((s for s in stops if s > t + tolerance), end)
             target = min(target, self._outputs.after(t, tolerance))
@@ -341,6 +345,21 @@ class TimeLoop:
                 log.info("'%s' at t = %.9g s", fired.text, t)
                 return fired
         return None
+
+    def _check_step_count(self, end: float) -> None:
+        """End a run that has tried ``time.max_steps`` steps: a step size that collapsed (cut
+        on failures and never grown again, or held short by a limit) would otherwise step on
+        for days with nothing to show."""
+        position, limit = self.position, self.time.max_steps
+        if position.steps + position.rejected < limit:
+            return
+        until = f" of {end:g} s" if math.isfinite(end) else ""
+        raise SolverError(
+            f"the run tried time.max_steps = {limit} steps ({position.rejected} of them "
+            f"rejected) and reached t = {position.t:.6g} s{until}, with steps of "
+            f"{position.dt:.3g} s at the end; raise time.max_steps if the run needs that many, "
+            "else find what keeps the steps short (time.adaptive settings, the run log)"
+        )
 
     def _excess(self, before: dict, after: dict) -> float:
         """The largest change of a limited quantity over the step, relative to its limit."""

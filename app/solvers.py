@@ -35,7 +35,7 @@ from app.errors import CaseError, SolverError
 from app.multigrid import GeometricMultigrid, check_multigrid
 from app.newton import install_field_convergence, install_step_convergence
 from app.non_finite import non_finite
-from app.preconditioner_reuse import PreconditionerReuse
+from app.preconditioner_reuse import PreconditionerReuse, newton_counts
 from app.solve_system import SolveReport, System, attach_modes, choose_preset, petsc_options
 from app.solver_options import (
     GEOMETRIC_MULTIGRID,
@@ -346,12 +346,16 @@ class NewtonSolver:
         saved = [u.x.array.copy() for u in self.system.unknowns]
         if self._laws is not None:
             self._laws.failure = ""
+        counts = None
         try:
-            self.problem.solve()
+            if self.reuse is None:
+                self.problem.solve()
+            else:
+                counts = self.reuse.solve(snes, self.problem.solve)
             reason = snes.getConvergedReason()
         except PETSc.Error:  # MUMPS refusing a factor of inf/NaN entries raises in KSPSolve
             reason = PETSc.SNES.ConvergedReason.DIVERGED_LINEAR_SOLVE
-        norms = tuple(float(norm) for norm in snes.getConvergenceHistory()[0])
+        iterations, linear, norms = counts or newton_counts(snes)
         finite = all(
             u.function_space.mesh.comm.allreduce(np.isfinite(u.x.array).all(), op=MPI.LAND)
             for u in self.system.unknowns
@@ -375,8 +379,8 @@ class NewtonSolver:
                 u.x.array[:] = values
         return SolveReport(
             converged,
-            snes.getIterationNumber(),
-            snes.getLinearSolveIterations(),
+            iterations,
+            linear,
             (
                 f"a pointwise law failed in Newton's iterations: {self._laws.failure}; "
                 if failed_law
@@ -386,7 +390,7 @@ class NewtonSolver:
             + ("" if finite else ", non-finite solution")
             + (", the line search found no finite residual" if stalled else "")
             + singular,
-            norms,
+            tuple(norms),
             where,
         )
 

@@ -54,6 +54,7 @@ import numpy as np
 import ufl
 from dolfinx import fem
 from ufl.algorithms.analysis import extract_constants
+from ufl.algorithms.map_integrands import map_integrands
 from ufl.domain import extract_unique_domain
 
 from app.fields import Field
@@ -276,6 +277,25 @@ class TimeScheme:
                 for field, w in rates.items():
                     rate = rate + ufl.derivative(amount, field.function, w)
             form = term.weak(rate) if form is None else form + term.weak(rate)
+        return form
+
+    def differentiated(self, row: Row, rates: Mapping[Field, Any]) -> ufl.Form:
+        """d/dt of a row without time terms, a constraint F(u, t) = 0 that holds at every
+        instant (equilibrium beside a flow): its derivative along the given rates plus its
+        explicit change in t, which the rates of a storage that reads the constrained field
+        obey too (the semi-discrete system is then one of index 1)."""
+        form = row.operator
+        if self.t in extract_constants(form):
+            moving = ufl.variable(self.t)
+            form = map_integrands(
+                lambda integrand: ufl.diff(ufl.replace(integrand, {self.t: moving}), moving),
+                form,
+            )
+        else:
+            form = None
+        for field, w in rates.items():
+            along = ufl.derivative(row.operator, field.function, w)
+            form = along if form is None else form + along
         return form
 
     def earlier(self, expression: Any, fields: Iterable[Field], level: int) -> Any:

@@ -116,12 +116,12 @@ def _table_expected(
     model: type[BaseModel], keys: list[str], raw: Any, path: str, given: Any, suffix: str
 ) -> CaseError:
     """A value where a table (a model) goes: the table's keys, and how to write one or, for an
-    optional table (``time.adaptive = false``), that leaving it out is how to have none."""
+    optional table (``time.adaptive = 3``), that false or leaving it out is how to have none."""
     allowed = _allowed_keys(model, keys, raw)
     keys_here = f" with the keys {listing(allowed)}" if allowed else ""
     fix = f"write a table, e.g. [{path}] followed by lines key = value"
     if _optional(model, keys, raw):
-        fix += ", or leave it out for none"
+        fix += ", or false (or leave it out) for none"
     return CaseError(path, f"expected a table{keys_here}, got {shown(given)}{suffix}", fix)
 
 

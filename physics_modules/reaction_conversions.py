@@ -164,7 +164,11 @@ def conversion_fields(conversions: dict[str, Conversion], heat: str | None) -> l
     """Each conversion (DG0, solved), its rate and, when named, the heat they release."""
     specs = []
     for name in conversions:
-        specs.append(FieldSpec(name, "scalar", "dimensionless", ("DG", 0), description=name))
+        specs.append(
+            FieldSpec(
+                name, "scalar", "dimensionless", ("DG", 0), description=name, bounds=(0.0, 1.0)
+            )
+        )
         specs.append(
             FieldSpec(name + "_rate", "scalar", "1/s", ("DG", 0), derived=True, description=name)
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from tests.conftest import scalebridge
+from tests.conftest import CASES, scalebridge
 
 VALID = """
 title = "A small valid case"
@@ -358,10 +358,10 @@ def test_output_interval_that_would_list_endless_times(tmp_path, capsys):
         ),
         ("output.xdmf=3", "output.xdmf", "Fix: write true or false"),
         (
-            "time.adaptive=false",  # adaptivity is off without the table
+            "time.adaptive=3",
             "time.adaptive",
-            "Fix: write a table, e.g. [time.adaptive] followed by lines key = value, or leave "
-            "it out for none",
+            "Fix: write a table, e.g. [time.adaptive] followed by lines key = value, or false "
+            "(or leave it out) for none",
         ),
         (
             "mesh=3",
@@ -388,3 +388,13 @@ def test_a_value_where_a_table_goes_names_the_keys_of_the_table(tmp_path, capsys
     assert "time.adaptive: expected a table with the keys atol, dt_max, dt_min," in message
     assert "got True." in message
     assert "AdaptiveSpec" not in message  # a class name the case file never mentions
+
+
+def test_false_switches_an_optional_table_off():
+    """``--set`` can change a value but not delete a table: false is how a command line turns
+    off a case's [time.adaptive] (or any table that may be left out)."""
+    from app.case import load_case
+
+    case = CASES / "heated_plate.toml"
+    assert load_case(case).case.time.adaptive is not None
+    assert load_case(case, ["time.adaptive=false"]).case.time.adaptive is None

@@ -39,6 +39,23 @@ def test_columns_and_constants_combine_in_si_whatever_units_they_are_written_in(
     assert values["millivolts_mV"] == pytest.approx(3700.0, rel=1e-12)
 
 
+def test_difference_of_two_names_in_a_denominator():
+    """Units are checked on values of magnitude 1, where (a - b) is 0: a degree of
+    consolidation (s - s_0)/(s_inf - s_0) still gets its units (it crashed with a division by
+    zero) and its value; a ratio of a name by itself minus itself is refused by its units."""
+    q = table(
+        {"settlement_m": "m", "initial_m": "m", "final_mm": "mm"},
+        constants=None,
+        degree={"value": "(settlement_m - initial_m)/(final_mm - initial_m)", "units": "percent"},
+    )
+    values = q.evaluate({"settlement_m": 0.003, "initial_m": 0.001, "final_mm": 5.0}, 0.0)
+    assert values["degree_percent"] == pytest.approx(50.0, rel=1e-12)
+    with pytest.raises(CaseError, match="does not convert to V"):
+        table(
+            {"a_m": "m", "b_m": "m"}, constants=None, bad={"value": "a_m/(b_m - a_m)", "units": "V"}
+        )
+
+
 def test_running_integral_is_the_trapezoidal_rule_over_accepted_steps():
     """Of a column rising linearly (exact for the rule), in the declared units, restarting at
     reset; a value between commits integrates up to its time without being kept."""

@@ -1,10 +1,14 @@
 """The command line: run folders, check, modules, overrides, and the same behaviour under MPI."""
 
 import json
+import sys
 import tomllib
 
 import pytest
+from tqdm import tqdm
 
+import app.scheduler
+from app.simulation import Simulation
 from tests.conftest import CASES, read_quantities, scalebridge
 
 SHORT_PLATE = ["--set", "time.end=120", "--set", "output.interval=60"]
@@ -174,3 +178,22 @@ def test_an_internal_error_is_one_line_with_its_traceback_in_the_run_log(
     log = (out / "run.log").read_text()
     assert "Traceback" in log and 'raise RuntimeError("planted failure")' in log
     assert json.loads((out / "provenance.json").read_text())["status"] == "failed"
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_the_progress_bar_is_drawn_on_a_terminal_only(monkeypatch, terminal):
+    """In a log file or a pipe (a cluster job, CI, ``2> log``) a bar's redraws are noise and
+    would interleave with a failed run's one-line error, so only a terminal gets one."""
+    drawn = []
+
+    def bar(*args, disable=False, **kwargs):
+        drawn.append(not disable)
+        return tqdm(*args, disable=True, **kwargs)
+
+    monkeypatch.setattr(app.scheduler, "tqdm", bar)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    case = tomllib.loads((CASES / "slab_cooling.toml").read_text())
+    case["time"]["end"] = 0.01
+    case["output"]["xdmf"] = False
+    Simulation.from_case(case, base_dir=CASES).run(progress=True)
+    assert drawn == [terminal]

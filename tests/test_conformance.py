@@ -176,6 +176,35 @@ CASES = {
             },
         },
     },
+    # Biot: pore pressure and displacement in one Newton solve, a permeability of the pressure
+    # (nonlinear) times Kozeny-Carman of a porosity field, storage and a flux.
+    "darcy": {
+        "mesh": RECTANGLE,
+        "physics": {
+            "rock": {"type": "prescribed", "fields": {"phi": {"value": "0.3 + 0.1*x"}}},
+            "darcy": {
+                "permeability": "1e-12*(1 + 1e-6*pressure)",
+                "kozeny_carman": {"porosity": "phi", "reference_porosity": 0.3},
+                "storage": "1e-9 1/Pa",
+                "biot_coefficient": 0.8,
+                "initial": "1e4*y",
+                "boundaries": {
+                    "top": {"type": "pressure", "value": 0},
+                    "left": {"type": "flux", "value": "1e-6*y"},
+                },
+            },
+            "mechanics": {
+                "youngs_modulus": "1 GPa",
+                "poisson_ratio": 0.25,
+                "pore_pressure": {"field": "pressure", "biot_coefficient": 0.8},
+                "boundaries": {
+                    "bottom": {"type": "fixed"},
+                    "top": {"type": "pressure", "value": "1e4*t"},
+                },
+            },
+        },
+        "time": {"scheme": "bdf1", "end": 20.0, "dt": 10.0},
+    },
     # The example plug-in, found through its entry point, with the built-in it is coupled to.
     "darcy_flow": shortened(ROOT / "examples" / "darcy_flow" / "cases" / "tracer.toml", 10.0),
 }

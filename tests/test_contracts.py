@@ -195,6 +195,10 @@ BAD_DECLARATIONS = {
         [FieldSpec("q", "scalar", "W/m^3", space=("Lagrange", -1))],
         "'probe' (probe) provides 'q': space ('Lagrange', -1) is not a (family, degree) pair",
     ),
+    "bounds": (
+        [FieldSpec("q", "scalar", "W/m^3", bounds=(1.0, 0.0))],
+        "'probe' (probe) provides 'q': bounds (1.0, 0.0) are not (lower, upper) finite numbers",
+    ),
 }
 
 

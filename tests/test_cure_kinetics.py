@@ -246,3 +246,16 @@ def test_a_steady_run_refuses_a_degree_of_cure():
     assert error.value.path == "physics.cure.conversions.degree_of_cure"
     assert "a steady run has no history for it" in str(error.value)
     assert "set time.scheme (bdf1, bdf2 or cn), time.end and time.dt" in str(error.value)
+
+
+def test_bdf2_does_not_cure_beyond_complete():
+    # Kamal-Sourour's rate is 0 at alpha = 1, but BDF2 extrapolates from two levels: at 470 K
+    # with growing steps a step landed at alpha = 1.07, an exact root of its equations (the
+    # rate is 0 there), and the run 'completed' with more than all of the resin cured
+    case = batch(KAMAL_SOUROUR, 470.0, 3600.0, 120)
+    case["time"]["adaptive"] = {"dt_max": 60.0}
+    result = Simulation.from_case(case).run()
+    alpha = result.quantities["cure_max_degree_of_cure"]
+    assert alpha.max() <= 1.0 + 1e-9
+    assert alpha[-1] == pytest.approx(1.0, abs=1e-6)
+    assert result.rejected > 0  # the steps that overshot, retried shorter

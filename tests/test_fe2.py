@@ -28,6 +28,7 @@ from app.multiscale.materials import Elasticity
 from app.multiscale.microstructure import Microstructure
 from app.multiscale.plastic_cell import J2Phase
 from app.multiscale.rve import CellProblem
+from app.multiscale.rve_spec import PhaseSpec
 from tests.conftest import CASES, ROOT, read_quantities, scalebridge
 
 STEEL = {
@@ -346,6 +347,10 @@ BAD = {
         lambda c: _mechanics(c).update(formulation="axisymmetric"),
         "physics.mechanics.formulation: constitutive cells take plane strain or 3D strains",
     ),
+    "a zero Young's modulus": (  # it was taken as not given: 'got poisson_ratio'
+        lambda c: _rve(c)["phases"]["matrix"].update(youngs_modulus=0),
+        "rves.point.phases.matrix: need E > 0 and -1 < nu < 0.5, got E = 0, nu = 0.3",
+    ),
     "no stiffness at all": (
         lambda c: _mechanics(c).pop("constitutive"),
         "physics.mechanics: give youngs_modulus and poisson_ratio",
@@ -397,3 +402,10 @@ def test_cells_on_an_instance_placed_on_a_region_are_refused(capsys):
     assert (
         "physics.mechanics.domain: a pointwise law (rve 'composite') needs its instance on " in err
     )
+
+
+def test_a_phase_with_a_poisson_ratio_of_zero_is_complete():
+    # nu = 0 (cork, some foams) was dropped as if not given: 'give exactly one pair ... got
+    # youngs_modulus'; with nu = 0, K = E/3 and G = E/2
+    phase = PhaseSpec(youngs_modulus="3 GPa", poisson_ratio=0)
+    assert phase.law() == pytest.approx((1e9, 1.5e9), rel=1e-15)

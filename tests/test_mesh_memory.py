@@ -175,3 +175,26 @@ def test_two_ranks_give_one_verdict(tmp_path):
     assert len(lines) == 1 and "Traceback" not in process.stderr, process.stderr
     # Both ranks on this machine: rank 0's node holds the whole mesh and rank 1's half.
     assert "need about 621 GB of memory on the node of rank 0 (2 ranks" in lines[0]
+
+
+def test_a_gmsh_mesh_refined_beyond_the_memory_is_refused_before_refining(
+    tmp_path, capsys, monkeypatch
+):
+    # gmsh meshes are counted only once made: refined 10x, the wall's mesh took 12 GB and more
+    # until the kernel killed the run; the memory is cut here to refuse a small refinement
+    monkeypatch.setattr("app.mesh_memory.available_memory", lambda: 5_000_000)
+    case = tmp_path / "case.toml"
+    wall = ROOT / "meshes" / "two_layer.geo"
+    case.write_text(
+        f'[mesh]\ntype = "gmsh"\nfile = "{wall}"\nsize = 0.005\nrefine = 3\n'
+        "[physics.heat]\nconductivity = 1\n"
+    )
+    code, captured = _run_check(case, capsys)
+    assert code == 2, captured.err
+    cells = 722 * 4**3
+    assert (
+        f"mesh.refine: the mesh's 722 triangle cells, refined 3x, make {cells:.3g} cells, which "
+        f"need about {cells * 230 / 1e6:.3g} MB of memory on the node of rank 0 (1 rank, 230 "
+        "bytes per cell measured); it has 5 MB available. Fix: refine fewer times, or start "
+        "from a coarser mesh"
+    ) in captured.err

@@ -223,3 +223,25 @@ def test_one_rank_gmsh_mesh_is_built_without_partitioning(tmp_path, monkeypatch)
     assert areas == pytest.approx([0.05 * 0.05, 0.10 * 0.05], rel=1e-12)
     length = fem.assemble_scalar(fem.form(1.0 * ds(data.boundaries["bottom"])))
     assert length == pytest.approx(0.15, rel=1e-12)
+
+
+@pytest.mark.mpi
+def test_a_damaged_cache_entry_is_built_again_on_every_rank(tmp_path):
+    case = _wall(tmp_path)
+    cache = ("--set", 'mesh.cache="meshes"')
+    _run(case, tmp_path / "built", 2, *cache)
+    (entry,) = (tmp_path / "meshes").iterdir()
+    rank_file = entry / "ranks_2" / "rank_1.npz"
+    rank_file.write_bytes(rank_file.read_bytes()[:200])  # rank 1 raised alone (BadZipFile)
+    quantities, log = _run(case, tmp_path / "cut", 2, *cache)
+    assert f"mesh cache: the entry {entry} is damaged (BadZipFile: " in log
+    (flow,) = [values for name, values in quantities.items() if name.startswith("heat_flow_left")]
+    assert flow[-1] == pytest.approx(WALL_FLOW, rel=1e-8)
+    _, log = _run(case, tmp_path / "again", 2, *cache)
+    assert "mesh read from the cache" in log  # the entry was written anew
+
+    (entry / "names.json").write_text("[]")  # an edit: an internal error (exit 70) on 1 rank
+    _, log = _run(case, tmp_path / "edited", 1, *cache)
+    assert (
+        f"mesh cache: the entry {entry} is damaged (ValueError: '{entry}/names.json' is not " in log
+    )

@@ -378,3 +378,20 @@ def test_a_quantities_row_changed_since_the_checkpoint_refuses_the_restart_on_tw
     assert refused.returncode == 2
     assert "Traceback" not in refused.stderr
     assert f"--restart: line 3 of '{table}' is not a row of numbers: 'x" in refused.stderr
+
+
+def test_a_folder_in_place_of_quantities_csv_refuses_the_restart_on_two_ranks(tmp_path):
+    folder = tmp_path / "run"
+    process = scalebridge("run", CASE, "-o", folder, "-q", "--set", "time.end=300", ranks=2)
+    assert process.returncode == 0, process.stderr
+    table = folder / "quantities.csv"
+    table.unlink()
+    table.mkdir()  # rank 0 alone raised IsADirectoryError: exit 70, an internal error
+
+    refused = scalebridge("restart", folder, "-q", "--set", "time.end=600", ranks=2, timeout=120)
+    assert refused.returncode == 2, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert (
+        f"--restart: cannot open '{table}' to write rows: Is a directory; a restart appends to "
+        "the stopped run's tables. Fix: put the stopped run's file back" in refused.stderr
+    )

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from app.errors import SolverError
+from app.errors import CaseError, SolverError
 from app.simulation import Simulation
 from tests.conftest import scalebridge
 
@@ -197,3 +197,27 @@ def test_steady_field_that_no_boundary_fixes_is_refused():
     heat["boundaries"] = {"right": {"type": "convection", "h": 10.0, "ambient": 300.0}}
     result = Simulation.from_case(case).run()  # a convection side fixes it
     assert result.quantities["heat_flow_right_W_per_m2"][-1] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_fixed_step_far_off_the_runs_scale_is_refused_before_the_run():
+    with pytest.raises(CaseError) as refused:
+        Simulation.from_case(linear_case("bdf1", dt=1e-9))  # 1e9 steps: it stepped for days
+    assert str(refused.value) == (
+        "time.dt: 1e+09 steps of 1e-09 s from 0 s to 1 s are more than time.max_steps = "
+        "100000. Fix: give a time step on the run's scale, set [time.adaptive] to let it "
+        "grow, or raise time.max_steps when the run needs that many"
+    )
+
+
+def test_a_step_size_that_never_grows_again_ends_at_max_steps():
+    # Every Newton solve of the nonlinear conduction takes more iterations than "easy": the
+    # controller keeps the 1e-4 s step, 10,000 steps for the run
+    case = HARD | {"time": HARD["time"] | {"dt": 1e-4, "max_steps": 40}}
+    case["time"]["adaptive"] = {"easy_iterations": 1}
+    with pytest.raises(SolverError) as stopped:
+        Simulation.from_case(case).run()
+    assert str(stopped.value) == (
+        "the run tried time.max_steps = 40 steps (0 of them rejected) and reached t = 0.004 s "
+        "of 1 s, with steps of 0.0001 s at the end; raise time.max_steps if the run needs that "
+        "many, else find what keeps the steps short (time.adaptive settings, the run log)"
+    )

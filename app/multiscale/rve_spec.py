@@ -71,10 +71,7 @@ class PhaseSpec(Parameters):
 
     @model_validator(mode="after")
     def _complete(self) -> PhaseSpec:
-        given = {
-            key: getattr(self, key) for pair in ELASTIC_PAIRS for key in pair if getattr(self, key)
-        }
-        elastic_phase(given)  # exactly one pair, in range (0 alone would be a pore)
+        elastic_phase(self._elastic())  # exactly one pair, in range
         hardening = [key for key in HARDENING if getattr(self, key)]
         if hardening and self.yield_stress is None:
             raise ValueError(
@@ -88,15 +85,22 @@ class PhaseSpec(Parameters):
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key):g}")
         return self
 
+    def _elastic(self) -> dict[str, float]:
+        """The elastic constants given, zeros included: a Poisson ratio of 0 (cork, foams)
+        left out made a complete pair look incomplete."""
+        return {
+            key: getattr(self, key)
+            for pair in ELASTIC_PAIRS
+            for key in pair
+            if getattr(self, key) is not None
+        }
+
     def law(self) -> Elastic | J2Phase:
         """(K, G) of an elastic phase, or the :class:`J2Phase`."""
         # the cell solvers load only when a run uses them, not with every case file
         from app.multiscale.plastic_cell import J2Phase
 
-        given = {
-            key: getattr(self, key) for pair in ELASTIC_PAIRS for key in pair if getattr(self, key)
-        }
-        bulk, shear = elastic_phase(given)
+        bulk, shear = elastic_phase(self._elastic())
         if self.yield_stress is None:
             return bulk, shear
         return J2Phase(

@@ -75,7 +75,7 @@ A case uses it as::
 
     [physics.tracer]
     type = "mass_transport"
-    velocity = "velocity"                   # provided by a Darcy flow plug-in
+    velocity = "darcy_velocity"             # provided by the darcy plug-in
     stabilization = "supg"
     species.dye.diffusivity = "1e-9 m^2/s"
     species.dye.source = "-1e-4*dye"

@@ -26,6 +26,19 @@ isotropic, a tensor field its symmetric part, with none out of plane on a 2D mes
                                                [-nu13/E1, -nu23/E2, 1/E3]],
                   shear sigma_ij = 2 G_ij eps_ij (material axes = global axes; per region)
 
+**Porous solids** (``pore_pressure = { field = "pressure", biot_coefficient = 1 }``): the
+effective stress principle of Terzaghi and Biot, the pore pressure p of a field (the darcy
+plug-in's, or a prescribed one) carrying part of the load::
+
+    sigma = sigma'(eps - eps*) - alpha p I
+
+sigma' is the stress of whichever small-strain law the case chose (elastic, orthotropic,
+plasticity, viscoelasticity, incremental, FE2 cells: a yield or a relaxation is driven by the
+effective stress); the ``stress`` field and the reactions are of the total stress, the von Mises
+stress is the same for both. Not with large deformation or plane stress (where sigma_zz = 0
+would involve p). Coupled with darcy (``biot_coefficient`` of both, which should be equal) the
+fluid content reads div u back: Biot's consolidation (cases/terzaghi.toml).
+
 **Materials with memory** (small strain, 3D, plane strain and axisymmetric; one at a time), each
 with its internal variables at the quadrature points (``plasticity.py``, ``viscoelasticity.py``,
 ``incremental.py`` state the equations):

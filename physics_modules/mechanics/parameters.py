@@ -6,6 +6,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from app.contracts import (
+    FieldName,
     FieldNames,
     Parameters,
     PerRegion,
@@ -107,6 +108,23 @@ class Swelling(Parameters):
     field: str = Field(description="Name of the concentration field (mol/m^3)")
     partial_molar_volume: Property = quantity("m^3/mol", ..., "Partial molar volume Omega")
     reference: Property = quantity("mol/m^3", 0.0, "Stress-free concentration c_ref")
+
+
+class PorePressure(Parameters):
+    """Terzaghi-Biot effective stress: the pore pressure p of a field carries part of the load,
+    sigma = sigma' - alpha p I, sigma' the stress of the material law."""
+
+    field: FieldName = Field("pressure", description="Name of the pore pressure field (Pa)")
+    biot_coefficient: Property = quantity(
+        "dimensionless", 1.0, "Biot coefficient alpha = 1 - K/K_s (at most 1)", ge=0
+    )
+
+    @field_validator("biot_coefficient")
+    @classmethod
+    def _at_most_one(cls, value: Property) -> Property:
+        if isinstance(value, Value) and value.value > 1:
+            raise ValueError(f"a Biot coefficient is at most 1, got {value.value:g}")
+        return value
 
 
 # Plasticity -------------------------------------------------------------------------------------
@@ -221,6 +239,9 @@ class MechanicsParameters(Parameters):
     eigenstrains: FieldNames = Field(
         [], description="Eigenstrain fields (dimensionless) others provide: scalar or tensor"
     )
+    pore_pressure: PorePressure | None = Field(
+        None, description="Effective stress of a porous solid: sigma = sigma' - alpha p I"
+    )
     large_deformation: bool = Field(False, description="Neo-Hookean finite strain")
     stress_form: Literal["total", "incremental"] = Field(
         "total",
@@ -301,6 +322,22 @@ class MechanicsParameters(Parameters):
             raise ValueError(
                 f"{self.memory} needs the full 3D stress (3d, plane_strain or axisymmetric); in "
                 "plane stress sigma_zz = 0 would make eps_zz an unknown of the material law"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _pore_pressure_in_small_strain(self) -> "MechanicsParameters":
+        if self.pore_pressure is None:
+            return self
+        if self.large_deformation:
+            raise ValueError(
+                "pore_pressure is small strain only (sigma' - alpha p I is a Cauchy stress); "
+                "set large_deformation = false"
+            )
+        if self.formulation == "plane_stress":
+            raise ValueError(
+                "pore_pressure needs the out-of-plane strain of plane strain, 3d or "
+                "axisymmetric: in plane stress the pore pressure would change sigma_zz = 0"
             )
         return self
 

@@ -48,7 +48,8 @@ class Mechanics(Physics):
     Provides ``displacement`` (m) and derived ``strain``, ``stress``, ``von_mises``,
     ``strain_energy_density`` and the out-of-plane stress, and the internal variables of its
     material law; requires ``temperature`` (K) with thermal expansion or a time-temperature
-    shift and the swelling concentration (mol/m^3) with swelling.
+    shift, the swelling concentration (mol/m^3) with swelling and the pore pressure (Pa) with
+    ``pore_pressure``.
     """
 
     name = "mechanics"
@@ -123,6 +124,10 @@ class Mechanics(Physics):
         if p.swelling is not None:
             fields.append(
                 FieldSpec(p.swelling.field, "scalar", "mol/m^3", description="Swelling strain")
+            )
+        if p.pore_pressure is not None:
+            fields.append(
+                FieldSpec(p.pore_pressure.field, "scalar", "Pa", description="Pore pressure")
             )
         return fields + [
             FieldSpec(name, ("scalar", "tensor"), "dimensionless", description="Eigenstrain")
@@ -267,6 +272,14 @@ class Mechanics(Physics):
         energy = ufl.inner(sigma, elastic) / 2
         return {"piola": sigma, "cauchy": sigma, "strain": ufl.sym(H), "energy": energy}
 
+    def _pore_stress(self, ctx: Context) -> Any:
+        """-alpha p I (3x3), the pore pressure's share of the total stress; zero without one."""
+        pore = self.params.pore_pressure
+        if pore is None:
+            return ufl.zero(3, 3)
+        alpha = ctx.coefficient(pore.biot_coefficient)
+        return -alpha * ctx.field(pore.field) * ufl.Identity(3)
+
     # Loads ----------------------------------------------------------------------------------
     def _vector(self, ctx: Context, values: list[Property], what: str, token: str) -> Any:
         if len(values) != ctx.gdim:
@@ -311,6 +324,8 @@ class Mechanics(Physics):
                 ufl.inner(self._response(ctx, law)["piola"], grad_v) * w * ctx.dx(region)
                 for region, law in self._parts(ctx)
             )
+        if self.params.pore_pressure is not None:
+            form += ufl.inner(self._pore_stress(ctx), grad_v) * w * ctx.dx()
         if self.params.body_force:
             f = self._vector(ctx, self.params.body_force, "body_force", "body_force")
             form -= ufl.inner(f, v) * w * ctx.dx()
@@ -370,6 +385,9 @@ class Mechanics(Physics):
             fields["von_mises"] += indicator * von_mises(sigma)
             fields["energy"] += indicator * response["energy"]
             fields["out_of_plane"] += indicator * sigma[2, 2]
+        # The pore pressure is part of the total stress (isotropic: no von Mises stress).
+        fields["stress"] += self._pore_stress(ctx)
+        fields["out_of_plane"] += self._pore_stress(ctx)[2, 2]
 
         def block(tensor: Any) -> Any:  # the in-plane part of a 3x3 tensor
             return ufl.as_matrix([[tensor[i, j] for j in range(d)] for i in range(d)])
