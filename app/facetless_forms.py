@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 import cffi
+import dolfinx
 import numpy as np
 from dolfinx import cpp
 from dolfinx.fem import IntegralType
@@ -42,9 +43,9 @@ _ffi: cffi.FFI | None = None
 def install() -> None:
     """Route ``dolfinx.fem.form`` through :func:`_factory` and
     ``dolfinx.fem.petsc.create_matrix`` through :func:`_matrix` (once per process)."""
-    original = dolfinx_forms.form_cpp_class
-    if getattr(original, "facetless", False):
-        return
+    original = getattr(dolfinx_forms, "form_cpp_class", None)
+    if original is None or getattr(original, "facetless", False) or not _written_for_this():
+        return  # another DOLFINx (a cluster's own build): it creates the facets, as it must
     create_matrix = dolfinx_petsc.create_matrix
 
     def matrix(a: Any, kind: Any = None) -> Any:
@@ -152,6 +153,12 @@ def _matrix(a: Any, kind: Any) -> Any:
     cpp.fem.build_sparsity_pattern(pattern, surrogate)
     pattern.finalize()
     return cpp.la.petsc.create_matrix(mesh.comm, pattern, kind)
+
+
+def _written_for_this() -> bool:
+    """Whether DOLFINx is the minor version whose internals (the ``Form`` constructor taking
+    integrals, the ufcx structs) this module was written against."""
+    return dolfinx.__version__.startswith("0.11.")
 
 
 def _has_facets(topology: Any) -> bool:

@@ -199,3 +199,29 @@ def test_cases_with_interfaces_and_components_agree_with_and_without_the_cache(t
                 runs[label] = read_quantities(out)
             assert_same_quantities(runs["plain"], runs["cached"], rtol=1e-12)
             assert_same_quantities(runs["plain"], runs["first"], rtol=1e-12)
+
+
+def test_another_dolfinx_keeps_its_own_forms_and_creates_the_facets(tmp_path):
+    """The form patch reads DOLFINx 0.11's internals; under another version (a cluster's own
+    build) it is not installed, DOLFINx creates the facets it needs and the answer is the same."""
+    script = tmp_path / "other.py"
+    script.write_text(
+        f"import json, sys\nfrom pathlib import Path\nsys.path.insert(0, {str(ROOT)!r})\n"
+        "import app\nimport dolfinx\ndolfinx.__version__ = '0.12.0'\n"
+        "from dolfinx.fem import forms\n"
+        "from tests.test_mesh_cache_facets import heat_twice\n"
+        f"record = heat_twice(Path({str(tmp_path / 'cache')!r}))\n"
+        "record['patched'] = hasattr(forms.form_cpp_class, 'facetless')\n"
+        "print(json.dumps(record))\n"
+    )
+    process = mpi_python(script, ranks=1)
+    assert process.returncode == 0, process.stderr
+    record = json.loads(process.stdout.strip().splitlines()[-1])
+    assert record == {
+        "built_facets": True,
+        "facetless": False,
+        "from_cache": True,
+        "same": True,
+        "rows": 2,
+        "patched": False,
+    }
