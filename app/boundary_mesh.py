@@ -21,6 +21,7 @@ import numpy as np
 from dolfinx import mesh as dmesh
 
 from app import mesh_sets
+from app.facet_tags import FacetTags
 from app.meshing import MeshData
 
 
@@ -55,7 +56,9 @@ def boundary_mesh_data(
     return MeshData(
         mesh=submesh,
         cell_tags=mesh_sets.meshtags(submesh, sub_dim, cells, "cell_tags"),
-        facet_tags=mesh_sets.meshtags(submesh, sub_dim - 1, sides, "facet_tags"),
+        facets=FacetTags.from_meshtags(
+            submesh, mesh_sets.meshtags(submesh, sub_dim - 1, sides, "facet_tags")
+        ),
         regions=regions,
         boundaries=boundaries,
         interior_boundaries=frozenset(),

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import ufl
-from dolfinx import fem, mesh
+from dolfinx import fem
 from ufl.algorithms.analysis import extract_constants
 
 from app.context import unknown_fixable
@@ -105,19 +105,20 @@ def fixed_value(
     if bc.boundary not in mesh_data.fixable:
         raise unknown_fixable(bc.boundary, mesh_data)
     where = field.space.mesh
-    topology = where.topology
-    # Dofs on a facet, edge or vertex: each rank finds those of its own entities, and DOLFINx
-    # adds the copies other ranks hold (remote), so a shared dof is fixed everywhere.
-    dim, entities = domains.entities(where, bc.boundary)
-    topology.create_connectivity(dim, topology.dim)
-    cells = mesh.compute_incident_entities(topology, entities, dim, topology.dim)
+    # Dofs on a facet, edge or vertex: each rank finds those of its own entities, and the copies
+    # other ranks hold are added (remote), so a shared dof is fixed everywhere.
     if bc.component is None:
         space = target = field.space
-        dofs = fem.locate_dofs_topological(space, dim, entities)
+        dofs, cells = domains.locate(space, bc.boundary)
     else:
         space = field.space.sub(bc.component)
-        target = space.collapse()[0]
-        dofs = fem.locate_dofs_topological((space, target), dim, entities)
+        target, parent_dofs = space.collapse()
+        located, cells = domains.locate(space, bc.boundary)
+        index_map = space.dofmap.index_map
+        local = (index_map.size_local + index_map.num_ghosts) * space.dofmap.index_map_bs
+        collapsed = np.full(local, -1, dtype=np.int32)
+        collapsed[parent_dofs] = np.arange(len(parent_dofs), dtype=np.int32)
+        dofs = [located, collapsed[located]]
     value, expression = bc.value, None
     if isinstance(value, int | float):
         value = fem.Constant(where, np.full(target.value_shape, float(value)))

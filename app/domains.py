@@ -27,6 +27,7 @@ from ufl.corealg.traversal import traverse_unique_terminals
 
 from app.boundary_mesh import boundary_mesh_data
 from app.contracts import BadValue
+from app.facet_tags import closure_dofs
 from app.measures import Measures
 from app.meshing import MeshData
 from app.pointwise import CellMean, cell_mean_space, is_pointwise, quadrature_degree
@@ -161,6 +162,22 @@ class Domains:
         if region is not None:
             tags = region.tags[tags.name]
         return tags.dim, tags.find(value)
+
+    def locate(self, space: fem.FunctionSpace, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The dofs of a named boundary, point set or edge set in ``space`` (owned and ghost,
+        sorted: what ``fem.locate_dofs_topological`` gives, a shared dof on every rank that
+        holds it) and the local cells touching it (where a value there is evaluated). On the
+        parent's boundaries they come from the facets' (cell, local facet) pairs, which need
+        no facet numbers (app/facet_tags.py)."""
+        where = space.mesh
+        if where is self.parent and name in self.mesh_data.boundaries:
+            pairs = self.mesh_data.facets.pairs(self.mesh_data.boundaries[name])
+            return closure_dofs(space, pairs), np.unique(pairs[:, 0])
+        dim, entities = self.entities(where, name)
+        topology = where.topology
+        topology.create_connectivity(dim, topology.dim)
+        cells = mesh.compute_incident_entities(topology, entities, dim, topology.dim)
+        return fem.locate_dofs_topological(space, dim, entities), cells
 
     def transfer(self, source: fem.Function, target: fem.Function) -> None:
         """Copy values between the parent and a region (same element): a restriction, or an

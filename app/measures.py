@@ -19,13 +19,15 @@ from collections.abc import Iterable
 
 import numpy as np
 import ufl
-from dolfinx import mesh as dmesh
 
 from app.mesh_sets import tag_values
 
 
 class Measures:
     """The shared measures of a mesh with named regions and boundaries.
+
+    Exterior facet integrals run over (cell, local facet) pairs (app/facet_tags.py), so they
+    need no facet numbers: a mesh read from the cache has none until something else needs them.
 
     Args:
         data: The mesh with its tags (a :class:`app.meshing.MeshData`).
@@ -34,30 +36,36 @@ class Measures:
     def __init__(self, data):
         self.data = data
         msh = data.mesh
-        self._parts = self._boundary_parts(data)
+        pairs, tags, regions = self._facet_regions(data)
+        self._parts = self._boundary_parts(data, tags, regions)
         self.part_of = {part: key for key, part in self._parts.items()}  # id -> (boundary, region)
-        exterior = self._refined_facet_tags(data)
+        # ds() runs over every exterior facet, tagged or not; a part nobody has, over none.
+        self._everywhere = max([*self.part_of, 0]) + 1
+        self._nowhere = self._everywhere + 1
+        exterior = self._integration_entities(pairs, tags, regions)
         self.dx = ufl.Measure("dx", domain=msh, subdomain_data=data.cell_tags)
         self._ds = ufl.Measure("ds", domain=msh, subdomain_data=exterior)
-        self.dS = ufl.Measure("dS", domain=msh, subdomain_data=data.facet_tags)
+        self._dS: ufl.Measure | None = None
+
+    @property
+    def dS(self) -> ufl.Measure:
+        """The interior facet measure by boundary tag (creates the facets on first use)."""
+        if self._dS is None:
+            self._dS = ufl.Measure("dS", domain=self.data.mesh, subdomain_data=self.data.facet_tags)
+        return self._dS
 
     @staticmethod
     def _facet_regions(data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Local exterior tagged facets, their boundary tag and the region tag of their cell."""
+        """The exterior tagged facets this rank integrates ((cell, local facet) rows), their
+        boundary tag and the region tag of their cell."""
         msh, tdim = data.mesh, data.mesh.topology.dim
-        msh.topology.create_connectivity(tdim - 1, tdim)
-        to_cells = msh.topology.connectivity(tdim - 1, tdim)
-        interior = {data.boundaries[name] for name in data.interior_boundaries}
-        keep = ~np.isin(data.facet_tags.values, list(interior))
-        facets, tags = data.facet_tags.indices[keep], data.facet_tags.values[keep]
+        pairs, tags = data.facets.integrated_pairs()
         cell_values = tag_values(msh, tdim, data.cell_tags)
-        cells = np.array([to_cells.links(f)[0] for f in facets], dtype=np.int32)
-        return facets, tags, cell_values[cells] if len(cells) else cells
+        return pairs, tags, cell_values[pairs[:, 0]]
 
-    def _boundary_parts(self, data) -> dict[tuple[int, int], int]:
+    def _boundary_parts(self, data, tags, regions) -> dict[tuple[int, int], int]:
         """The id of each (boundary tag, region tag) part of a boundary bordering several
         regions, from every rank's facets."""
-        _, tags, regions = self._facet_regions(data)
         local = {(int(b), int(r)) for b, r in zip(tags, regions, strict=True)}
         pairs = sorted(set().union(*data.mesh.comm.allgather(local)))
         by_boundary: dict[int, list[int]] = {}
@@ -74,15 +82,20 @@ class Measures:
                     next_id += 1
         return parts
 
-    def _refined_facet_tags(self, data) -> dmesh.MeshTags:
-        facets, tags, regions = self._facet_regions(data)
-        values = np.array(
+    def _integration_entities(self, pairs, tags, regions) -> list[tuple[int, np.ndarray]]:
+        """The ``ds`` subdomain data: each part's (cell, local facet) pairs, flat, on every
+        rank (empty where a rank has none), then every exterior facet's and none."""
+        ids = np.array(
             [self._parts[int(b), int(r)] for b, r in zip(tags, regions, strict=True)],
             dtype=np.int32,
         )
-        order = np.argsort(facets)
-        tdim = data.mesh.topology.dim
-        return dmesh.meshtags(data.mesh, tdim - 1, facets[order], values[order])
+        entities = [
+            (part, np.ascontiguousarray(pairs[ids == part].ravel(), dtype=np.int32))
+            for part in sorted(self.part_of)
+        ]
+        entities.append((self._everywhere, self.data.facets.exterior()))
+        entities.append((self._nowhere, np.empty(0, dtype=np.int32)))
+        return entities
 
     def ids(self, boundary: str, regions: Iterable[str] | None = None) -> tuple[int, ...]:
         """The ids of a boundary's facets (only those on the cells of ``regions``)."""
@@ -98,10 +111,10 @@ class Measures:
         """The exterior facet measure: everywhere, of a boundary, or of its part on regions.
         A part that does not exist integrates over nothing."""
         if boundary is None:
-            return self._ds
+            return self._ds(self._everywhere)
         ids = self.ids(boundary, regions)
         if not ids:  # no facet: an id no facet carries
-            return self._ds(max(self.part_of, default=0) + 1)
+            return self._ds(self._nowhere)
         return self._ds(ids[0] if len(ids) == 1 else ids)
 
     def origin(self, part: int) -> tuple[int, int] | None:

@@ -11,10 +11,12 @@ parallel afterwards. An entry ``<folder>/<key>/`` holds
   number of ranks (DOLFINx partitions what it reads);
 * ``names.json``: the names of the regions, boundaries, point and edge sets, with their sizes;
 * ``ranks_<N>/rank_<r>.npz``: the mesh of a run on N ranks as that run held it (index maps,
-  cells, geometry, tags by local number). A run on N ranks rebuilds exactly that mesh from it,
-  without partitioning, reordering or deriving its topology again: the same numbering, so the
-  same results, as the run that built it. A run on another number of ranks reads the XDMF file
-  and adds its own partition to the entry.
+  cells, geometry, tags by local number; the facet tags as (cell, local facet) pairs,
+  :mod:`app.facet_tags`). A run on N ranks rebuilds exactly that mesh from it, without
+  partitioning, reordering or deriving its topology again: the same numbering, so the same
+  results, as the run that built it. It does not even create the facets, which cost most of a
+  read: whatever needs facet numbers creates them on first use. A run on another number of
+  ranks reads the XDMF file and adds its own partition to the entry.
 
 Writing is all or nothing: an entry (or a partition) is written to a temporary folder and
 renamed into place, so runs that build the same mesh at the same time, or a run killed while
@@ -44,10 +46,13 @@ import ufl
 from dolfinx import cpp, fem, io
 from dolfinx import mesh as dmesh
 
+from app import facetless_forms
+from app.facet_tags import SAVED_ARRAYS, FacetTags
+
 log = logging.getLogger("scalebridge")
 
 ENVIRONMENT = "SCALEBRIDGE_MESH_CACHE"
-FORMAT = "scalebridge-mesh-cache-1"
+FORMAT = "scalebridge-mesh-cache-2"
 _INDEX_MAP = ("size", "ghosts", "owners")
 _INDEX_MAP_TAG = 1202  # DOLFINx's default tag for building an index map's neighbourhoods
 _TAGS = {"cell_tags": "cells", "facet_tags": "facets", "point_tags": "vertices", "edge_tags": 1}
@@ -63,6 +68,7 @@ _SAVED = {
     "x",
     "input_global_indices",
     *(f"{prefix}_{name}" for prefix in ("vertex", "cell", "node") for name in _INDEX_MAP),
+    *SAVED_ARRAYS,
 }
 # What reading a damaged entry raises: files cut short or edited (zip CRCs, JSON, HDF5 in
 # DOLFINx, a RuntimeError), or written by something else (missing keys, other shapes).
@@ -111,11 +117,11 @@ class MeshCache:
 
     def load(
         self, names_required: Iterable[str] = ()
-    ) -> tuple[dmesh.Mesh, dict[str, dmesh.MeshTags | None], dict] | None:
-        """The cached mesh, its tags (by name) and its names (an object with at least
-        ``names_required``); None when there is no entry, or when it is damaged (cut short,
-        edited, copied from elsewhere): then it is removed, with a warning, for the run to
-        build the mesh and write it again. Collective.
+    ) -> tuple[dmesh.Mesh, dict[str, dmesh.MeshTags | None], FacetTags, dict] | None:
+        """The cached mesh, its tags (by name, but the facets'), its facet tags and its names
+        (an object with at least ``names_required``); None when there is no entry, or when it
+        is damaged (cut short, edited, copied from elsewhere): then it is removed, with a
+        warning, for the run to build the mesh and write it again. Collective.
 
         Every rank reads its files before any collective step: a rank whose file failed
         while the others went on into DOLFINx's collective calls would hang the run.
@@ -140,8 +146,9 @@ class MeshCache:
         if read is None:
             return None
         msh, tags = read
-        self._publish(self._partition, lambda folder: _save(msh, tags, folder, self.comm))
-        return msh, tags, described
+        facets = FacetTags.from_meshtags(msh, tags.pop("facet_tags"))
+        self._publish(self._partition, lambda folder: _save(msh, tags, facets, folder, self.comm))
+        return msh, tags, facets, described
 
     def _read(self, read: Callable[[], Any]) -> Any:
         """``read()`` on every rank, or None on every rank when it failed on any (the entry is
@@ -164,8 +171,15 @@ class MeshCache:
         self.comm.Barrier()
         return None
 
-    def store(self, msh: dmesh.Mesh, tags: dict[str, dmesh.MeshTags | None], names: dict) -> None:
-        """Write the entry: XDMF, names and this run's partition."""
+    def store(
+        self,
+        msh: dmesh.Mesh,
+        tags: dict[str, dmesh.MeshTags | None],
+        facets: FacetTags,
+        names: dict,
+    ) -> None:
+        """Write the entry: XDMF (``tags`` with the facets' by number), names and this run's
+        partition."""
 
         def write(folder: Path) -> None:
             with io.XDMFFile(self.comm, str(folder / "mesh.xdmf"), "w") as stream:
@@ -182,7 +196,10 @@ class MeshCache:
             if self.comm.rank == 0:
                 partition.mkdir()
             self.comm.Barrier()
-            _save(msh, tags, partition, self.comm)
+            others = {
+                name: entity_tags for name, entity_tags in tags.items() if name != "facet_tags"
+            }
+            _save(msh, others, facets, partition, self.comm)
 
         self._publish(self.entry, write)
 
@@ -242,7 +259,13 @@ def _index_map(index_map: Any) -> dict[str, np.ndarray]:
     }
 
 
-def _save(msh: dmesh.Mesh, tags: dict[str, dmesh.MeshTags | None], folder: Path, comm: Any) -> None:
+def _save(
+    msh: dmesh.Mesh,
+    tags: dict[str, dmesh.MeshTags | None],
+    facets: FacetTags,
+    folder: Path,
+    comm: Any,
+) -> None:
     """This rank's part of the mesh, as it holds it, into ``folder/rank_<r>.npz``."""
     topology, geometry = msh.topology, msh.geometry
     tdim = topology.dim
@@ -257,6 +280,7 @@ def _save(msh: dmesh.Mesh, tags: dict[str, dmesh.MeshTags | None], folder: Path,
         "dofmap": geometry.dofmaps(0) if callable(geometry.dofmaps) else geometry.dofmaps[0],
         "x": geometry.x,
         "input_global_indices": np.asarray(geometry.input_global_indices, dtype=np.int64),
+        **facets.arrays(),
     }
     for prefix, index_map in (
         ("vertex", topology.index_map(0)),
@@ -301,9 +325,10 @@ def _arrays(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _restore(data: dict[str, np.ndarray], comm: Any) -> tuple[dmesh.Mesh, dict] | None:
-    """The mesh a rank held, rebuilt from its arrays (:func:`_arrays`); None (on every rank)
-    when an entity created again is not numbered as it was."""
+def _restore(data: dict[str, np.ndarray], comm: Any) -> tuple[dmesh.Mesh, dict, FacetTags] | None:
+    """The mesh a rank held, rebuilt from its arrays (:func:`_arrays`), without facets; None
+    (on every rank) when an edge created again is not numbered as it was."""
+    facetless_forms.install()  # this mesh has no facets: forms must not need them
     cell_type = dmesh.CellType(int(data["cell_type"]))
     maps = {
         prefix: cpp.common.IndexMap(
@@ -341,17 +366,13 @@ def _restore(data: dict[str, np.ndarray], comm: Any) -> tuple[dmesh.Mesh, dict] 
     tdim = msh.topology.dim
     tags: dict[str, dmesh.MeshTags | None] = {}
     numbered = True
-    for name, dim in (
-        ("cell_tags", tdim),
-        ("facet_tags", tdim - 1),
-        ("point_tags", 0),
-        ("edge_tags", 1),
-    ):
+    for name, dim in (("cell_tags", tdim), ("point_tags", 0), ("edge_tags", 1)):
         if f"{name}_indices" not in data:
             tags[name] = None
             continue
         indices, values = data[f"{name}_indices"], data[f"{name}_values"]
-        msh.topology.create_connectivity(dim, tdim)
+        if 0 < dim < tdim:
+            msh.topology.create_connectivity(dim, tdim)
         if f"{name}_vertices" in data:
             vertices = _links(msh.topology.connectivity(dim, 0), indices)
             numbered &= vertices.shape == data[f"{name}_vertices"].shape and bool(
@@ -361,7 +382,7 @@ def _restore(data: dict[str, np.ndarray], comm: Any) -> tuple[dmesh.Mesh, dict] 
         tags[name].name = name
     if not comm.allreduce(numbered, op=_and()):
         return None
-    return msh, tags
+    return msh, tags, FacetTags.from_arrays(msh, data)
 
 
 def _and():

@@ -6,6 +6,7 @@ from typing import Any
 
 from dolfinx import mesh as dmesh
 
+from app.facet_tags import FacetTags
 from app.mesh_refine import MeshHierarchy
 
 
@@ -16,7 +17,8 @@ class MeshData:
     Attributes:
         mesh: The DOLFINx mesh.
         cell_tags: Region tag of every cell.
-        facet_tags: Boundary tag of the named facets.
+        facets: Boundary tag of the named facets, as (cell, local facet) pairs
+            (:mod:`app.facet_tags`); :attr:`facet_tags` numbers them.
         regions: Region name -> cell tag value.
         boundaries: Boundary name -> facet tag value.
         interior_boundaries: Boundaries made of interior facets (use ``dS``); the rest are
@@ -36,7 +38,7 @@ class MeshData:
 
     mesh: dmesh.Mesh
     cell_tags: dmesh.MeshTags
-    facet_tags: dmesh.MeshTags
+    facets: FacetTags
     regions: dict[str, int]
     boundaries: dict[str, int]
     interior_boundaries: frozenset[str]
@@ -50,6 +52,12 @@ class MeshData:
     edges: dict[str, int]
     edge_counts: dict[str, int]
     hierarchy: MeshHierarchy | None = None
+
+    @property
+    def facet_tags(self) -> dmesh.MeshTags:
+        """Boundary tag of the named facets by facet number (creates the mesh's facets on a
+        mesh read from the cache: what needs no numbers asks :attr:`facets` instead)."""
+        return self.facets.meshtags()
 
     @property
     def fixable(self) -> list[str]:
@@ -105,7 +113,8 @@ class MeshData:
         return "\n".join(lines)
 
     def cached_tags(self) -> dict[str, dmesh.MeshTags | None]:
-        """The tags, by the names the mesh cache stores them under."""
+        """The tags, by the names the mesh cache stores them under (the facet tags by number,
+        for its XDMF file)."""
         return {
             "cell_tags": self.cell_tags,
             "facet_tags": self.facet_tags,
@@ -122,7 +131,11 @@ class MeshData:
 
     @classmethod
     def from_cache(
-        cls, msh: dmesh.Mesh, tags: dict[str, dmesh.MeshTags | None], names: dict[str, Any]
+        cls,
+        msh: dmesh.Mesh,
+        tags: dict[str, dmesh.MeshTags | None],
+        facets: FacetTags,
+        names: dict[str, Any],
     ) -> "MeshData":
         """The mesh data a cache entry holds (:meth:`cached_tags`, :meth:`cached_names`); its
         description says so (the run's log, written after the mesh is made, shows it)."""
@@ -130,7 +143,7 @@ class MeshData:
         return cls(
             mesh=msh,
             cell_tags=tags["cell_tags"],
-            facet_tags=tags["facet_tags"],
+            facets=facets,
             vertex_tags=tags["point_tags"],
             edge_tags=tags["edge_tags"],
             interior_boundaries=frozenset(names["interior_boundaries"]),

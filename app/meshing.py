@@ -36,6 +36,7 @@ from mpi4py import MPI
 
 from app import mesh_sets
 from app.errors import CaseError
+from app.facet_tags import FacetTags
 from app.mesh_cache import MeshCache, cache_folder, cache_key
 from app.mesh_data import CACHED_NAMES, MeshData
 from app.mesh_memory import BYTES_PER_CELL, memory_budget, simplex_cells
@@ -91,7 +92,7 @@ def build_mesh(
         log.info("mesh read from the cache %s", cache.entry)
         return MeshData.from_cache(*found)
     data = _build(spec, comm, base_dir)
-    cache.store(data.mesh, data.cached_tags(), data.cached_names())
+    cache.store(data.mesh, data.cached_tags(), data.facets, data.cached_names())
     return data
 
 
@@ -171,7 +172,9 @@ def _build(
     return MeshData(
         mesh=msh,
         cell_tags=mesh_sets.meshtags(msh, tdim, cells, "cell_tags"),
-        facet_tags=mesh_sets.meshtags(msh, tdim - 1, facets, "facet_tags"),
+        facets=FacetTags.from_meshtags(
+            msh, mesh_sets.meshtags(msh, tdim - 1, facets, "facet_tags")
+        ),
         regions=regions,
         boundaries=boundaries,
         interior_boundaries=frozenset(name for name in boundaries if inner[name]),

@@ -194,7 +194,7 @@ def build(
     quantities = {}
     for name, spec in specs.items():
         where = f"output.quantities.{name}"
-        measure, interior = _measure(spec.over, mesh_data, f"{where}.over")
+        measure, interior = _measure(spec.over, store, mesh_data, f"{where}.over")
         value = _ufl(spec.value, names, f"{where}.value", interior)
         description = f"{'integral' if spec.integral else 'mean'} of {spec.value}"
         form = with_degree(value * measure, degree)
@@ -228,20 +228,20 @@ def _ufl(text: str, names: Mapping[str, Any], where: str, interior: bool) -> Any
     return ufl.avg(value) if interior else value
 
 
-def _measure(over: str | None, mesh_data: MeshData, where: str) -> tuple[Any, bool]:
-    """The measure of a place, and whether it is an interior boundary (an interface)."""
-    mesh = mesh_data.mesh
+def _measure(
+    over: str | None, store: FieldStore, mesh_data: MeshData, where: str
+) -> tuple[Any, bool]:
+    """The measure of a place (the mesh's shared measures, app/measures.py), and whether it is
+    an interior boundary (an interface)."""
+    measures = store.domains.measures(mesh_data)
     if over is None:
-        return ufl.Measure("dx", domain=mesh), False
+        return ufl.Measure("dx", domain=mesh_data.mesh), False
     if over in mesh_data.regions:
-        dx = ufl.Measure("dx", domain=mesh, subdomain_data=mesh_data.cell_tags)
-        return dx(mesh_data.regions[over]), False
+        return measures.dx(mesh_data.regions[over]), False
+    if over in mesh_data.interior_boundaries:
+        return measures.dS(mesh_data.boundaries[over]), True
     if over in mesh_data.boundaries:
-        interior = over in mesh_data.interior_boundaries
-        measure = ufl.Measure(
-            "dS" if interior else "ds", domain=mesh, subdomain_data=mesh_data.facet_tags
-        )
-        return measure(mesh_data.boundaries[over]), interior
+        return measures.ds(over), False
     places = [*mesh_data.regions, *mesh_data.boundaries]
     raise CaseError(
         where,

@@ -284,10 +284,8 @@ def _boundary_dofs(
 ) -> np.ndarray:
     """Owned degrees of freedom (indices into the unrolled array) of a boundary, point set or
     edge set: each counted once, by the rank that owns it."""
-    dim, entities = store.domains.entities(space.mesh, boundary)
-    space.mesh.topology.create_connectivity(dim, space.mesh.topology.dim)
     target = space if component is None else space.sub(component)
-    dofs = fem.locate_dofs_topological(target, dim, entities)
+    dofs = store.domains.locate(target, boundary)[0]
     block = space.dofmap.index_map_bs
     if component is None and block > 1:
         dofs = (dofs[:, None] * block + np.arange(block)).ravel()

@@ -5,10 +5,10 @@ degrees of freedom: 1 there, 0 elsewhere. Every cell that holds none of those do
 exactly zero, yet a form integrates every cell: for a face of a 3D box, a hundred times more
 cells than the ones that count. :meth:`Support.restrict` gives the same form with each
 integral's cells and facets cut down to the *support* (the cells holding a dof where the
-indicator is not zero, ghost cells included, and their facets), so the value is the same sum of
-the same cell contributions without the zeros, at a cost that follows the boundary, not the
-volume. Each integral keeps its own subdomain: its integration entities are those DOLFINx
-would integrate, filtered to the support.
+indicator is not zero, ghost cells included, and the exterior facets of those cells), so the
+value is the same sum of the same cell contributions without the zeros, at a cost that follows
+the boundary, not the volume. Each integral keeps its own subdomain: its integration entities
+are those DOLFINx would integrate, filtered to the support.
 
 Forms this does not cover (interior-facet, vertex or ridge integrals, an integral over another
 mesh than the indicator's) are returned unchanged: the reaction is then integrated everywhere,
@@ -28,7 +28,7 @@ _TYPES = {"cell": IntegralType.cell, "exterior_facet": IntegralType.exterior_fac
 
 
 class Support:
-    """The cells (and their facets) holding a dof where an indicator is not zero.
+    """The cells holding a dof where an indicator is not zero.
 
     Args:
         indicator: A function that is zero outside a few dofs (it must not change after).
@@ -36,16 +36,14 @@ class Support:
 
     def __init__(self, indicator: fem.Function):
         self.indicator = indicator
-        self._masks: dict[str, np.ndarray] | None = None
+        self._cells: np.ndarray | None = None
 
-    def masks(self) -> dict[str, np.ndarray]:
-        """Which local cells and facets (owned and ghost) are in the support, by integral
-        type; found on first use and kept (forms of several kinds share them)."""
-        if self._masks is None:
-            cells = _support_cells(self.indicator)
-            mesh = self.indicator.function_space.mesh
-            self._masks = {"cell": cells, "exterior_facet": _facets_of(mesh, cells)}
-        return self._masks
+    def cells(self) -> np.ndarray:
+        """Which local cells (owned and ghost) are in the support (a mask); found on first use
+        and kept (forms of several kinds share it)."""
+        if self._cells is None:
+            self._cells = _support_cells(self.indicator)
+        return self._cells
 
     def restrict(self, form: ufl.Form) -> ufl.Form:
         """``form`` integrated only over the support; ``form`` itself when it has integrals
@@ -56,19 +54,16 @@ class Support:
         covered = all(integral.integral_type() in _TYPES for integral in integrals)
         if not covered or domains != {mesh.ufl_domain()}:
             return form
-        originals = [_original_entities(mesh, integral) for integral in integrals]
-        if any(entities is None for entities in originals):
-            return form
-        support = self.masks()
+        support = self.cells()
         restricted, data = [], {kind: [] for kind in _TYPES}
-        for integral, entities in zip(integrals, originals, strict=True):
+        for integral in integrals:
             kind = integral.integral_type()
-            entities = entities[support[kind][entities]].astype(np.int32)
-            domain = cpp.fem.compute_integration_domains(
-                _TYPES[kind], mesh.topology._cpp_object, entities
-            )
+            # A facet integral's entities are (cell, local facet) pairs: kept by their cell.
+            width = 1 if kind == "cell" else 2
+            entities = _integration_entities(mesh, integral).reshape(-1, width)
+            entities = entities[support[entities[:, 0]]]
             identifier = len(data[kind])
-            data[kind].append((identifier, np.asarray(domain)))
+            data[kind].append((identifier, np.ascontiguousarray(entities.ravel())))
             restricted.append((integral, identifier))
         measures = {
             kind: ufl.Measure(kind, domain=mesh, subdomain_data=data[kind]) for kind in _TYPES
@@ -90,42 +85,39 @@ def _support_cells(indicator: fem.Function) -> np.ndarray:
     return nonzero[space.dofmap.list].any(axis=1)
 
 
-def _facets_of(mesh: Any, cells: np.ndarray) -> np.ndarray:
-    """Which local facets belong to the cells of the mask ``cells`` (a mask)."""
-    tdim = mesh.topology.dim
-    mesh.topology.create_connectivity(tdim, tdim - 1)
-    cell_facets = mesh.topology.connectivity(tdim, tdim - 1)
-    facets = np.zeros(_local_count(mesh, tdim - 1), dtype=bool)
-    facets[cell_facets.array[np.repeat(cells, np.diff(cell_facets.offsets))]] = True
-    return facets
-
-
-def _original_entities(mesh: Any, integral: ufl.Integral) -> np.ndarray | None:
-    """The cells or facets DOLFINx integrates ``integral`` over (before the owned filter of
-    ``compute_integration_domains``), or None for subdomain data given as integration
-    entities already (not meshtags)."""
+def _integration_entities(mesh: Any, integral: ufl.Integral) -> np.ndarray:
+    """What DOLFINx integrates ``integral`` over: owned cells, or the flat (cell, local facet)
+    pairs of exterior facets, from meshtags or from integration entities given as such."""
     tdim = mesh.topology.dim
     kind = integral.integral_type()
-    identifier = integral.subdomain_id()
-    exterior = None
+    identifiers = integral.subdomain_id()
+    identifiers = identifiers if isinstance(identifiers, tuple) else (identifiers,)
+    data = integral.subdomain_data()
+    if "everywhere" in identifiers or "otherwise" in identifiers:
+        if kind == "cell":
+            entities = np.arange(_local_count(mesh, tdim), dtype=np.int32)
+        else:
+            mesh.topology.create_connectivity(tdim - 1, tdim)
+            entities = cpp.mesh.exterior_facet_indices(mesh.topology._cpp_object)
+        return _domain(mesh, kind, entities)
+    if data is None:  # DOLFINx integrates an untagged id over nothing
+        return np.empty(0, dtype=np.int32)
+    if isinstance(data, list):  # integration entities already
+        given = dict(data)
+        return np.concatenate([np.asarray(given[i], dtype=np.int32) for i in identifiers])
+    entities = np.concatenate([data.find(i) for i in identifiers])
     if kind == "exterior_facet":
         mesh.topology.create_connectivity(tdim - 1, tdim)
         exterior = cpp.mesh.exterior_facet_indices(mesh.topology._cpp_object)
-    if identifier == "everywhere":
-        if kind == "cell":
-            return np.arange(_local_count(mesh, tdim), dtype=np.int32)
-        return exterior
-    tags = integral.subdomain_data()
-    if tags is None:
-        return np.empty(0, dtype=np.int32)  # DOLFINx integrates an untagged id over nothing
-    if not hasattr(tags, "find"):
-        return None
-    entities = tags.find(identifier)
-    if exterior is None:
-        return entities
-    is_exterior = np.zeros(_local_count(mesh, tdim - 1), dtype=bool)
-    is_exterior[exterior] = True
-    return entities[is_exterior[entities]]
+        entities = np.intersect1d(entities, exterior)
+    return _domain(mesh, kind, entities)
+
+
+def _domain(mesh: Any, kind: str, entities: np.ndarray) -> np.ndarray:
+    domain = cpp.fem.compute_integration_domains(
+        _TYPES[kind], mesh.topology._cpp_object, np.sort(entities).astype(np.int32)
+    )
+    return np.asarray(domain, dtype=np.int32)
 
 
 def _local_count(mesh: Any, dim: int) -> int:

@@ -165,8 +165,8 @@ def test_scaling_run_on_one_and_two_ranks(tmp_path):
 
 
 def test_mesh_cache_benchmark_reads_the_tags_it_built():
-    """On 1 and 2 ranks the cached read gives the tags the build gave; the connectivity DOLFINx
-    creates again is part of the read, so the bound it sets is above the measured ratio."""
+    """On 1 and 2 ranks the cached read gives the tags the build gave, and creates no facets
+    (their creation was most of a read: app/facet_tags.py)."""
     script = BENCHMARKS / "mesh_cache.py"
     outputs = [run(str(script), "--cells", "4", "--repeats", "1").stdout]
     process = mpi_python(script, "--cells", "4", "--repeats", "1")
@@ -176,8 +176,8 @@ def test_mesh_cache_benchmark_reads_the_tags_it_built():
         record = json.loads(output.strip().splitlines()[-1])
         assert record["ranks"] == ranks and record["cells"] == 6 * 4**3, record
         assert record["same_tags"], record
-        assert 0 < record["read_connectivity_s"] < record["read_s"], record
-        assert record["bound"] > record["ratio"] > 0, record
+        assert record["facetless"] and record["ratio"] > 0, record
+        assert record["read_connectivity_s"] < record["read_s"], record
 
 
 def test_amdahl_serial_fraction_and_halo():
