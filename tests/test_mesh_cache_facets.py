@@ -158,24 +158,31 @@ def test_the_heat_benchmark_on_a_cached_mesh_creates_no_facets(tmp_path):
     }
 
 
-def test_the_heat_benchmark_on_two_ranks_creates_no_facets(tmp_path):
-    script = tmp_path / "heat.py"
+def heat_twice_in_a_process(folder: Path, ranks: int, preamble: str = "") -> dict:
+    """:func:`heat_twice` in a fresh process on ``ranks`` ranks (``preamble`` runs after
+    ``import app``), with whether DOLFINx's form factory was patched afterwards."""
+    script = folder / "heat.py"
     script.write_text(
         f"import json, sys\nfrom pathlib import Path\nsys.path.insert(0, {str(ROOT)!r})\n"
-        "import app\nfrom mpi4py import MPI\n"
+        f"import app\n{preamble}from mpi4py import MPI\nfrom dolfinx.fem import forms\n"
         "from tests.test_mesh_cache_facets import heat_twice\n"
-        f"record = heat_twice(Path({str(tmp_path / 'cache')!r}))\n"
+        f"record = heat_twice(Path({str(folder / 'cache')!r}))\n"
+        "record['patched'] = hasattr(forms.form_cpp_class, 'facetless')\n"
         "if MPI.COMM_WORLD.rank == 0:\n    print(json.dumps(record))\n"
     )
-    process = mpi_python(script)
+    process = mpi_python(script, ranks=ranks)
     assert process.returncode == 0, process.stderr
-    record = json.loads(process.stdout.strip().splitlines()[-1])
-    assert record == {
+    return json.loads(process.stdout.strip().splitlines()[-1])
+
+
+def test_the_heat_benchmark_on_two_ranks_creates_no_facets(tmp_path):
+    assert heat_twice_in_a_process(tmp_path, ranks=2) == {
         "built_facets": True,
         "facetless": True,
         "from_cache": True,
         "same": True,
         "rows": 2,
+        "patched": True,
     }
 
 
@@ -204,20 +211,8 @@ def test_cases_with_interfaces_and_components_agree_with_and_without_the_cache(t
 def test_another_dolfinx_keeps_its_own_forms_and_creates_the_facets(tmp_path):
     """The form patch reads DOLFINx 0.11's internals; under another version (a cluster's own
     build) it is not installed, DOLFINx creates the facets it needs and the answer is the same."""
-    script = tmp_path / "other.py"
-    script.write_text(
-        f"import json, sys\nfrom pathlib import Path\nsys.path.insert(0, {str(ROOT)!r})\n"
-        "import app\nimport dolfinx\ndolfinx.__version__ = '0.12.0'\n"
-        "from dolfinx.fem import forms\n"
-        "from tests.test_mesh_cache_facets import heat_twice\n"
-        f"record = heat_twice(Path({str(tmp_path / 'cache')!r}))\n"
-        "record['patched'] = hasattr(forms.form_cpp_class, 'facetless')\n"
-        "print(json.dumps(record))\n"
-    )
-    process = mpi_python(script, ranks=1)
-    assert process.returncode == 0, process.stderr
-    record = json.loads(process.stdout.strip().splitlines()[-1])
-    assert record == {
+    other = "import dolfinx\ndolfinx.__version__ = '0.12.0'\n"
+    assert heat_twice_in_a_process(tmp_path, ranks=1, preamble=other) == {
         "built_facets": True,
         "facetless": False,
         "from_cache": True,
