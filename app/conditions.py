@@ -112,7 +112,8 @@ def fixed_value(
         dofs, cells = domains.locate(space, bc.boundary)
     else:
         space = field.space.sub(bc.component)
-        target, parent_dofs = space.collapse()
+        target, parent_maps = space.collapse()  # a new-to-old map per cell type: one here
+        parent_dofs = np.concatenate(parent_maps)
         located, cells = domains.locate(space, bc.boundary)
         index_map = space.dofmap.index_map
         local = (index_map.size_local + index_map.num_ghosts) * space.dofmap.index_map_bs

@@ -3,6 +3,7 @@
 pairs, and must be exactly what DOLFINx's own facet-based calls give, on 1 and 2 ranks."""
 
 import json
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -220,3 +221,16 @@ def test_another_dolfinx_keeps_its_own_forms_and_creates_the_facets(tmp_path):
         "rows": 2,
         "patched": False,
     }
+
+
+def test_a_component_fixed_by_an_expression_of_time_follows_it():
+    """One component of a vector field fixed to an expression of t: its value lives in the
+    collapsed space, so the located dofs carry their collapsed numbers (DOLFINx's collapse map
+    is a list per cell type; reading it as one array pinned every dof to the first value)."""
+    case = tomllib.loads((ROOT / "cases" / "cyclic_bar.toml").read_text())
+    mechanics = case["physics"]["mechanics"]
+    del mechanics["plasticity"]
+    mechanics["boundaries"]["top"] = {"type": "displacement", "y": "1e-4*t"}
+    case["time"]["end"] = 0.05
+    rows = Simulation.from_case(case, base_dir=ROOT / "cases").run().quantities
+    np.testing.assert_allclose(rows["displacement_top_y_m"], 1e-4 * rows["time_s"], rtol=1e-12)
