@@ -9,9 +9,9 @@ anyway. :class:`FacetTags` holds a mesh's boundary tags in that form:
 
 * :meth:`FacetTags.pairs`: every local facet of a tag (owned and ghost), as one (cell, local
   facet) pair each: where dofs are located (:func:`closure_dofs`);
-* :meth:`FacetTags.integration`: the pairs DOLFINx integrates an exterior facet tag over (each
-  facet on the one rank that owns it), and :meth:`FacetTags.exterior` those of every exterior
-  facet (``ds`` everywhere);
+* :meth:`FacetTags.integrated_pairs`: the pairs DOLFINx integrates exterior facet tags over
+  (each facet on the one rank that owns it), and :meth:`FacetTags.exterior` those of every
+  exterior facet (``ds`` everywhere);
 * :meth:`FacetTags.meshtags`: the tags as DOLFINx ``MeshTags`` of facet numbers, for everything
   else (interfaces ``dS``, boundary meshes, extensions): the facets are created on first use.
 
@@ -98,12 +98,6 @@ class FacetTags:
         """Every local facet (owned and ghost) tagged ``value``: (cell, local facet) rows."""
         chosen = self.values == value
         return np.stack([self._cells[chosen], self._local[chosen]], axis=1)
-
-    def integration(self, value: int) -> np.ndarray:
-        """The flat (cell, local facet) pairs an exterior facet integral over ``value`` runs
-        over on this rank: each facet once, on the rank that owns it."""
-        chosen = self._integrated & (self.values == value)
-        return np.stack([self._cells[chosen], self._local[chosen]], axis=1).ravel()
 
     def integrated_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """The (cell, local facet) rows and tags of every exterior tagged facet integrated
