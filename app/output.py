@@ -25,6 +25,7 @@ from app.field_segments import SEGMENTS, merge, remove_segments_from, segment_pa
 from app.fields import owned_size
 from app.pointwise import CellMean, cell_mean_space, is_pointwise, quadrature_degree
 from app.run_folder import replace_text
+from app.safeguards import disk_state
 from app.units import unit_suffix
 
 log = logging.getLogger("scalebridge")
@@ -35,6 +36,9 @@ log = logging.getLogger("scalebridge")
 UNFINISHED: list[Any] = []
 
 VIEW_SCRIPT = Path(__file__).with_name("paraview_view.py")
+
+#: ADIOS2 colours its error messages for a terminal; a message of ours carries the text only.
+ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def column(name: str, units: str) -> str:
@@ -234,7 +238,10 @@ class FieldWriter:
         self._open, self._vtx = None, []
         problems = [found for found in self.comm.allgather(problem) if found]
         if problems:
-            raise OutputFailed(f"a VTX field file could not be finished: {problems[0]}")
+            raise OutputFailed(
+                f"a VTX field file could not be finished ({disk_state(self.folder)}): "
+                f"{ANSI_CODES.sub('', problems[0])}"
+            )
 
     def abandon(self) -> None:
         """Leave the open segment's files as they are, after a write failed (see UNFINISHED);

@@ -97,6 +97,15 @@ def free_bytes(folder: Path) -> int:
     return shutil.disk_usage(folder).free
 
 
+def disk_state(folder: Path) -> str:
+    """What the disk of ``folder`` has free, for a message about a write that failed (ADIOS2's
+    own messages do not say that the disk is full)."""
+    try:
+        return f"the disk of '{folder}' has {size_text(free_bytes(folder))} free"
+    except OSError as exc:
+        return f"cannot read the free space of '{folder}': {exc.strerror}"
+
+
 def size_text(count: float) -> str:
     """A byte count for people: '1.2 MB'."""
     for unit in ("B", "kB", "MB", "GB", "TB"):
