@@ -34,7 +34,8 @@ import numpy as np
 from dolfinx import mesh as dmesh
 from mpi4py import MPI
 
-from app import mesh_sets
+from app import facetless_forms, mesh_sets
+from app.box_sides import box_sides
 from app.errors import CaseError
 from app.facet_tags import FacetTags
 from app.mesh_cache import MeshCache, cache_folder, cache_key
@@ -131,7 +132,10 @@ def _build(
     tdim = msh.topology.dim
     if spec.edges and tdim != 3:
         spec.refuse_edges(tdim)
-    msh.topology.create_connectivity(tdim - 1, tdim)
+    # A box's sides need no facets (app/box_sides.py); conditions on facets do.
+    sides_only = spec.type in BUILTIN_CELLS and not spec.boundaries and not _has_facets(msh)
+    if not sides_only:
+        msh.topology.create_connectivity(tdim - 1, tdim)
     # Mesh edges cost about 40 % more memory on tetrahedra: made only for edge sets.
     edged = tdim == 3 and bool(spec.edges or names.get(1))
     if edged:
@@ -141,15 +145,18 @@ def _build(
     points = names.get(0, {}) if tdim > 1 else {}
     edges = names.get(1, {}) if edged else {}
     cells = mesh_sets.tag_values(msh, tdim, tags.get(tdim))
-    facets = mesh_sets.tag_values(msh, tdim - 1, tags.get(tdim - 1))
     vertices = mesh_sets.tag_values(msh, 0, tags.get(0) if tdim > 1 else None)
     lines = mesh_sets.tag_values(msh, 1, tags.get(1)) if edged else None
-    outside = dmesh.exterior_facet_indices(msh.topology)
     if spec.type in BUILTIN_CELLS:  # a built-in box: regions and sides are the whole of each
         cells[:] = regions["domain"]
-        _mark_sides(msh, spec, facets, outside)
     mesh_sets.apply_conditions(msh, tdim, cells, regions, spec.regions, REGIONS)
-    mesh_sets.apply_conditions(msh, tdim - 1, facets, boundaries, spec.boundaries, BOUNDARIES)
+    if sides_only:
+        origin, lengths = spec.extent()
+        sides = [(axis, end) for _, axis, end in _SIDES[: 2 * spec.dim]]
+        facet_tags, side_counts = box_sides(msh, origin, lengths, sides)
+        facetless_forms.install()  # the forms of this mesh must not create its facets
+    else:
+        facets, outside = _tag_facets(msh, spec, tags.get(tdim - 1), boundaries)
     taken = dict.fromkeys(regions, "region") | dict.fromkeys(boundaries, "boundary")
     taken |= dict.fromkeys(edges, "edge set")
     mesh_sets.apply_conditions(msh, 0, vertices, points, spec.points, POINTS, taken)
@@ -158,9 +165,15 @@ def _build(
         mesh_sets.apply_conditions(msh, 1, lines, edges, spec.edges, EDGES, taken)
 
     region_cells = mesh_sets.keep_used(msh, tdim, cells, regions)[0]
-    exterior = np.zeros(len(facets), dtype=bool)
-    exterior[outside] = True
-    outer, inner = mesh_sets.keep_used(msh, tdim - 1, facets, boundaries, exterior)
+    if sides_only:
+        outer = {name: side_counts[tag - 1] for name, tag in boundaries.items()}
+        inner = dict.fromkeys(boundaries, 0)
+    else:
+        exterior = np.zeros(len(facets), dtype=bool)
+        exterior[outside] = True
+        outer, inner = mesh_sets.keep_used(msh, tdim - 1, facets, boundaries, exterior)
+        tagged = mesh_sets.meshtags(msh, tdim - 1, facets, "facet_tags")
+        facet_tags = FacetTags.from_meshtags(msh, tagged)
     for name in boundaries:
         if outer[name] and inner[name]:
             where = f"mesh.boundaries.{name}" if name in spec.boundaries else "mesh.file"
@@ -172,9 +185,7 @@ def _build(
     return MeshData(
         mesh=msh,
         cell_tags=mesh_sets.meshtags(msh, tdim, cells, "cell_tags"),
-        facets=FacetTags.from_meshtags(
-            msh, mesh_sets.meshtags(msh, tdim - 1, facets, "facet_tags")
-        ),
+        facets=facet_tags,
         regions=regions,
         boundaries=boundaries,
         interior_boundaries=frozenset(name for name in boundaries if inner[name]),
@@ -189,6 +200,21 @@ def _build(
         edge_counts={} if lines is None else mesh_sets.keep_used(msh, 1, lines, edges)[0],
         hierarchy=hierarchy,
     )
+
+
+def _tag_facets(
+    msh: dmesh.Mesh, spec: MeshSpec, tags: dmesh.MeshTags | None, boundaries: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The boundary tag of every local facet (created before): a built-in box's sides, then the
+    case's conditions on facets (their names added to ``boundaries``); and the owned exterior
+    facets."""
+    tdim = msh.topology.dim
+    facets = mesh_sets.tag_values(msh, tdim - 1, tags)
+    outside = dmesh.exterior_facet_indices(msh.topology)
+    if spec.type in BUILTIN_CELLS:
+        _mark_sides(msh, spec, facets, outside)
+    mesh_sets.apply_conditions(msh, tdim - 1, facets, boundaries, spec.boundaries, BOUNDARIES)
+    return facets, outside
 
 
 def _builtin_mesh(spec: MeshSpec, comm: MPI.Comm) -> dmesh.Mesh:
@@ -215,6 +241,15 @@ def _builtin_mesh(spec: MeshSpec, comm: MPI.Comm) -> dmesh.Mesh:
         )
     create = dmesh.create_rectangle if spec.type == "rectangle" else dmesh.create_box
     return create(comm, corners, counts, cell_type=cell_type, ghost_mode=ghosts, partitioner=blocks)
+
+
+def _has_facets(msh: dmesh.Mesh) -> bool:
+    """Whether the mesh's facets exist (refinement may have made them)."""
+    try:
+        msh.topology.index_map(msh.topology.dim - 1)
+    except RuntimeError:  # "Missing IndexMap in Topology"
+        return False
+    return True
 
 
 def _mark_sides(msh: dmesh.Mesh, spec: MeshSpec, facets: np.ndarray, outside: np.ndarray) -> None:
