@@ -92,28 +92,33 @@ def grid_partitioner(
     def partition(comm, nparts, cell_types, cells) -> cpp.graph.AdjacencyList_int32:
         blocks = np.asarray(process_grid(counts, nparts), dtype=np.int64)
         local = np.asarray(cells[0]).reshape(-1, vertices)
-        # A cell's lowest vertex is the lowest corner of its grid cell.
-        grid_cell = _decode(local.min(axis=1), strides, counts)
-        block = [grid_cell[a] * blocks[a] // counts[a] for a in range(dim)]
-        owner = _rank(block, blocks)
-        start = [(block[a] * counts[a] + blocks[a] - 1) // blocks[a] for a in range(dim)]
-        end = [((block[a] + 1) * counts[a] + blocks[a] - 1) // blocks[a] for a in range(dim)]
+        # A cell's lowest vertex is the lowest corner of its grid cell. Only the axes split
+        # into several blocks place a cell or make ghosts: the others are not decoded.
+        split = [a for a in range(dim) if blocks[a] > 1]
+        lowest = local.min(axis=1)
+        grid_cell = {a: (lowest // strides[a]) % (counts[a] + 1) for a in split}
+        block = {a: grid_cell[a] * blocks[a] // counts[a] for a in split}
+        unsplit = np.zeros(len(local), dtype=np.int64)
+        owner = _rank([block.get(a, unsplit) for a in range(dim)], blocks)
         on_boundary = np.zeros(len(local), dtype=bool)
-        for a in range(dim):
-            first, last = grid_cell[a] == start[a], grid_cell[a] == end[a] - 1
-            on_boundary |= (first & (start[a] > 0)) | (last & (end[a] < counts[a]))
+        for a in split:
+            start = (block[a] * counts[a] + blocks[a] - 1) // blocks[a]
+            end = ((block[a] + 1) * counts[a] + blocks[a] - 1) // blocks[a]
+            on_boundary |= ((grid_cell[a] == start) & (start > 0)) | (
+                (grid_cell[a] == end - 1) & (end < counts[a])
+            )
         rows = np.flatnonzero(on_boundary)
-        corner = [g[rows] for g in grid_cell]
-        coords = _decode(local[rows], strides, counts)
         ghosts = []
-        for facet in facet_vertices:
-            for a in range(dim):
-                along = coords[a][:, facet]
+        for a in split:
+            corner = grid_cell[a][rows]
+            along_axis = (local[rows] // strides[a]) % (counts[a] + 1)
+            for facet in facet_vertices:
+                along = along_axis[:, facet]
                 flat = (along == along[:, :1]).all(axis=1)
-                for side, step in ((along[:, 0] == corner[a], -1), (along[:, 0] > corner[a], 1)):
-                    neighbour = corner[a] + step
+                for side, step in ((along[:, 0] == corner, -1), (along[:, 0] > corner, 1)):
+                    neighbour = corner + step
                     across = flat & side & (neighbour >= 0) & (neighbour < counts[a])
-                    their = [b[rows] for b in block]
+                    their = [block.get(b, unsplit)[rows] for b in range(dim)]
                     their[a] = neighbour * blocks[a] // counts[a]
                     rank = _rank(their, blocks)
                     rank[~across | (rank == owner[rows])] = -1
@@ -141,11 +146,6 @@ def keep_partitioner() -> Partitioner:
         return _adjacency_from_pairs(owner, pairs)
 
     return partition
-
-
-def _decode(numbers: np.ndarray, strides: np.ndarray, counts: np.ndarray) -> list[np.ndarray]:
-    """Grid coordinates (one array per axis) of vertex numbers."""
-    return [(numbers // strides[a]) % (counts[a] + 1) for a in range(len(counts))]
 
 
 def _rank(block: list[np.ndarray], blocks: np.ndarray) -> np.ndarray:
