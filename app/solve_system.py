@@ -15,7 +15,7 @@ from petsc4py import PETSc
 
 from app.contracts import Modes
 from app.errors import CaseError
-from app.solver_options import AUTO_DIRECT_LIMIT, PRESETS
+from app.solver_options import AUTO_DIRECT_LIMIT, PARALLEL_GAMG, PRESETS
 
 
 @dataclass(frozen=True)
@@ -163,6 +163,8 @@ def petsc_options(preset: str, rtol: float, system: System) -> dict[str, Any]:
     options = dict(PRESETS[preset])
     if preset != "direct":
         options["ksp_rtol"] = rtol
+    if options.get("pc_type") == "gamg" and system.unknowns[0].function_space.mesh.comm.size > 1:
+        options |= PARALLEL_GAMG
     if preset == "fieldsplit" and len(system.unknowns) < 2:
         raise CaseError(
             "solver.preset",

@@ -43,6 +43,13 @@ RIGID_BODY_GAMG: dict[str, Any] = {
     "mg_levels_ksp_max_it": 1,
 }
 
+# GAMG on more than one rank: the square of the graph that aggressive coarsening aggregates is
+# formed by transposing the graph explicitly and multiplying, not by PETSc's default parallel
+# transpose-product, whose cost per rank on 2 ranks is about twice one rank's for the whole
+# graph (benchmarks/SCALING.md). Only the graph's sparsity is computed, the same either way, so
+# the aggregates, the hierarchy and every iteration are unchanged; one rank keeps PETSc's default.
+PARALLEL_GAMG: dict[str, Any] = {"pc_gamg_square_0_mat_product_algorithm": "at*b"}
+
 # Geometric multigrid on the meshes of ``mesh.refine`` (app/multigrid.py), with the algebraic
 # preset a case without refinement levels can use instead. Galerkin coarse operators (P^T A P
 # with the refinement's prolongation), Chebyshev smoothing preconditioned by the diagonal, and
