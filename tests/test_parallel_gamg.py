@@ -63,21 +63,15 @@ def test_the_parallel_square_graph_gives_the_same_solve(tmp_path):
 
 
 def test_one_rank_keeps_petsc_defaults():
+    from types import SimpleNamespace
+
     from mpi4py import MPI
 
     from app.solve_system import petsc_options
 
-    class Space:
-        class mesh:
-            comm = MPI.COMM_SELF
-
-    class Unknown:
-        function_space = Space
-
-    class System:
-        unknowns = [Unknown]
-
-    assert petsc_options("cg_gamg", 1e-8, System) == {
+    space = SimpleNamespace(mesh=SimpleNamespace(comm=MPI.COMM_SELF))
+    system = SimpleNamespace(unknowns=[SimpleNamespace(function_space=space)])
+    assert petsc_options("cg_gamg", 1e-8, system) == {
         "ksp_type": "cg",
         "pc_type": "gamg",
         "ksp_rtol": 1e-8,
