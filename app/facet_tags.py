@@ -15,9 +15,10 @@ anyway. :class:`FacetTags` holds a mesh's boundary tags in that form:
 * :meth:`FacetTags.meshtags`: the tags as DOLFINx ``MeshTags`` of facet numbers, for everything
   else (interfaces ``dS``, boundary meshes, extensions): the facets are created on first use.
 
-A built mesh has its facets, and its tags are made from them (:meth:`FacetTags.from_meshtags`);
-the mesh cache stores the arrays (:meth:`FacetTags.arrays`) and a mesh read from it starts with
-no facets at all (:meth:`FacetTags.from_arrays`).
+A built mesh with conditions on facets has its facets, and its tags are made from them
+(:meth:`FacetTags.from_meshtags`); a built-in box's sides are found without them
+(app/box_sides.py); the mesh cache stores the arrays (:meth:`FacetTags.arrays`) and a mesh read
+from it starts with no facets at all (:meth:`FacetTags.from_arrays`).
 """
 
 from __future__ import annotations

@@ -56,7 +56,8 @@ class MeshData:
     @property
     def facet_tags(self) -> dmesh.MeshTags:
         """Boundary tag of the named facets by facet number (creates the mesh's facets on a
-        mesh read from the cache: what needs no numbers asks :attr:`facets` instead)."""
+        mesh read from the cache or a built-in box: what needs no numbers asks :attr:`facets`
+        instead)."""
         return self.facets.meshtags()
 
     @property
