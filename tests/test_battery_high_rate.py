@@ -111,11 +111,17 @@ def test_every_battery_case_stops_at_high_rates(name, rate):
 
 
 @pytest.mark.mpi
-def test_the_stop_is_the_same_on_two_ranks(tmp_path):
-    """1D cell at 5C (small mesh): the same rows up to the same event on 1 and 2 ranks."""
-    settings = [*SMALL_MESH, 'protocol.steps=["Discharge at 5C until 2.5 V"]']
+@pytest.mark.parametrize("name", ["battery_discharge", "battery_cell_2d"])
+def test_the_stop_is_the_same_on_two_ranks(tmp_path, name):
+    """The 1D and the 2D cell at 5C (small meshes): the same rows up to the same event on 1
+    and 2 ranks."""
+    mesh = SMALL_MESH
+    if name == "battery_cell_2d":  # the copy of the case reads the mesh script by its path
+        script = f"mesh.file={CASES.parent / 'meshes' / 'battery_cell_2d.py'}"
+        mesh = [script, *(f"{key}={value}" for key, value in CELL_2D.items())]
+    settings = [*mesh, 'protocol.steps=["Discharge at 5C until 2.5 V"]']
     args = [arg for setting in settings for arg in ("--set", setting)]
-    serial, parallel = runs_on_ranks(every_step(tmp_path), tmp_path, *args)
+    serial, parallel = runs_on_ranks(every_step(tmp_path, CASES / f"{name}.toml"), tmp_path, *args)
     np.testing.assert_allclose(serial["time_s"], parallel["time_s"], rtol=1e-11, atol=0)
     assert_same_by_units(serial, parallel, rtol=1e-8)
     assert min(serial["electrolyte_min_c_e_mol_per_m3"]) == pytest.approx(THRESHOLD, rel=1e-3)
