@@ -33,10 +33,11 @@ from tests.conftest import assert_same_by_units, runs_on_ranks
 B0 = 1.0
 
 
-def liesegang_case(outer: float, end: float = 0.8) -> dict:
+def liesegang_case(outer: float, end: float = 0.8, length: float = 2.0) -> dict:
+    """The column of the given length (400 cells per unit) fed with a0 = ``outer``."""
     transported = {"transported": True}
     return {
-        "mesh": {"type": "interval", "length": [2.0], "cells": [800]},
+        "mesh": {"type": "interval", "length": [length], "cells": [round(400 * length)]},
         "physics": {
             "transport": {
                 "type": "mass_transport",
@@ -105,10 +106,10 @@ def test_bands_follow_the_spacing_law_and_matalon_packters_trend():
 
 @pytest.mark.mpi
 def test_the_same_bands_on_two_ranks(tmp_path):
-    """a0 = 20 to t = 0.1 (its first bands): the species' amounts equal to 1e-8 on 1 and 2
-    ranks (a nucleation switched by round-off would move a band by a cell and its amount by
-    far more)."""
+    """a0 = 20 in a column of length 1 to t = 0.1 (its first bands): the species' amounts
+    equal to 1e-8 on 1 and 2 ranks (a nucleation switched by round-off would move a band by a
+    cell and its amount by far more)."""
     path = tmp_path / "liesegang.toml"
-    path.write_text(tomli_w.dumps(liesegang_case(20.0, end=0.1)))
+    path.write_text(tomli_w.dumps(liesegang_case(20.0, end=0.1, length=1.0)))
     serial, parallel = runs_on_ranks(path, tmp_path)
     assert_same_by_units(serial, parallel, rtol=1e-8)
