@@ -73,6 +73,18 @@ class BoundStops:
                 self._thresholds[column] = bound + STOP_MARGIN * (farthest - bound)
         return values
 
+    def state(self) -> dict[str, Any]:
+        """The thresholds in a checkpoint: a resumed run stops where the unbroken one would,
+        not at thresholds measured from the state it resumes."""
+        return {"thresholds": dict(self._thresholds)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._thresholds = {column: float(value) for column, value in state["thresholds"].items()}
+
+    @property
+    def watched(self) -> bool:
+        return bool(self._watched)
+
 
 def _extreme(function: Any, sign: float) -> float:
     """The largest (sign > 0) or smallest owned value of a function over every rank."""

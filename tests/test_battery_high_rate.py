@@ -19,6 +19,7 @@ and 120 points (1.7 % at 5C, 4.4 % at 10C): the tolerances below.
 """
 
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -26,7 +27,13 @@ import pytest
 from app.bound_stops import STOP_MARGIN
 from app.simulation import Simulation
 from tests.battery import CASE, SMALL_MESH, every_step
-from tests.conftest import CASES, assert_same_by_units, runs_on_ranks
+from tests.conftest import (
+    CASES,
+    assert_same_by_units,
+    read_quantities,
+    runs_on_ranks,
+    scalebridge,
+)
 
 EVENT = "c_e at its lower bound 0"
 C_E_INIT = 1000.0  # Chen2020's initial salt concentration [mol/m^3]
@@ -129,3 +136,36 @@ def test_the_stop_is_the_same_on_two_ranks(tmp_path, name):
         log = (tmp_path / ranks / "run.log").read_text()
         assert f"the event '{EVENT}' ended the run" in log
     assert math.isfinite(serial["voltage_V"][-1])
+
+
+def test_a_restarted_run_stops_where_the_unbroken_run_does(tmp_path):
+    """The stop's threshold is part of a checkpoint: restarted from a checkpoint written when
+    the salt's highest value had risen (discharge piles it up at the negative electrode), the
+    run stops on the same step as the unbroken run, not at a threshold measured from there."""
+    settings = [
+        *SMALL_MESH,
+        'protocol.steps=["Discharge at 5C until 2.5 V"]',
+        "checkpoint.steps=10",
+        "checkpoint.keep=1000",
+    ]
+    args = [arg for setting in settings for arg in ("--set", setting)]
+    case = every_step(tmp_path, CASE)
+    unbroken, continued = tmp_path / "unbroken", tmp_path / "continued"
+    for folder in (unbroken, continued):
+        process = scalebridge("run", case, "-o", folder, "-q", *args)
+        assert process.returncode == 0, process.stderr
+    checkpoints = sorted((continued / "checkpoints").glob("checkpoint-*"))
+    assert len(checkpoints) >= 3
+    for later in checkpoints[2:]:  # as if the run had been killed after its second checkpoint
+        shutil.rmtree(later)
+    again = scalebridge("restart", continued, "-q")
+    assert again.returncode == 0, again.stderr
+    # the kept Jacobian of modified Newton is not part of a checkpoint: after the restart the
+    # iterations differ, and the iterates at the Newton tolerance
+    expected, found = (
+        {name: values for name, values in read_quantities(run).items() if "iterations" not in name}
+        for run in (unbroken, continued)
+    )
+    np.testing.assert_allclose(found["time_s"], expected["time_s"], rtol=1e-8, atol=0)
+    assert_same_by_units(expected, found, rtol=1e-6)
+    assert f"the event '{EVENT}' ended the run" in (continued / "run.log").read_text()
