@@ -26,6 +26,22 @@ PLUGINS = {
             class Parameters:  # not a pydantic model
                 pass
         """,
+    "strict": """
+        from pydantic import field_validator
+
+        from app.contracts import Parameters, Physics
+
+        class Plugin(Physics):
+            name = "strict"
+
+            class Parameters(Parameters):
+                gain: float = 1.0
+
+                @field_validator("gain")
+                @classmethod
+                def refuse(cls, value):
+                    raise TypeError("the validator itself is broken")
+        """,
 }
 
 
@@ -78,9 +94,24 @@ def test_a_plugin_that_cannot_load_is_named_when_used(
     assert f"physics.heat.type: plug-in '{plugin}' {problem}" in message
 
 
+def test_a_validator_that_fails_otherwise_than_with_value_error_names_the_plugin(
+    broken_plugins, tmp_path, capsys
+):
+    assert (
+        check(tmp_path, '[mesh]\ntype = "interval"\ncells = [2]\n[physics.strict]\ngain = 2\n') == 2
+    )
+    message = error_of(capsys)
+    assert "physics.strict: plug-in 'strict' (broken_strict) failed to read its parameters: " in (
+        message
+    )
+    assert "TypeError: the validator itself is broken" in message
+    assert "for the plug-in's author to correct" in message
+
+
 def test_modules_lists_every_plugin_and_names_the_broken_ones(broken_plugins, capsys):
     assert main(["modules"]) == 0
     listing = capsys.readouterr().out
     assert "heat: " in listing and "mechanics: " in listing
     assert "exiter: FAILED TO LOAD: broken_exiter:Plugin: SystemExit:" in listing
     assert "plain_parameters: FAILED TO LOAD:" in listing
+    assert "strict: " in listing
