@@ -31,7 +31,7 @@ from app.checkpoint import Checkpoint, CheckpointFiles, Registry
 from app.errors import CaseError, Diverged, Interrupted, OutputFailed
 from app.events import StageSettings
 from app.fields import Field, FieldStore
-from app.non_finite import non_finite
+from app.non_finite import initial_state_error, non_finite
 from app.output import FieldOutput, FieldWriter, column
 from app.output_estimate import OutputEstimate, check_room, space_values
 from app.quantity_table import QuantityTable
@@ -221,6 +221,11 @@ class Session:
         try:
             if self.resume is not None:
                 self.registry.restore(self.resume.parts)
+            else:  # the initial values, before the solves of the start read them
+                start = sim.case.time.start
+                error = initial_state_error(list(sim.store.solved()), sim.graph.providers, start)
+                if error is not None:
+                    raise error
             self._since = (self.loop.position.steps, self.loop.position.t, time.monotonic())
             self.loop.run()
             stepped = sim.case.time.end is not None or sim.stages is not None  # a time loop
@@ -305,6 +310,10 @@ class Session:
         quantities = sim.evaluate_quantities()
         points, lines = sim.probes.read()
         problem = self._not_finite(quantities, points, lines, t)
+        if problem and report is None:  # the state before any step: the case's initial values
+            error = initial_state_error(self._checked_fields(), sim.graph.providers, t)
+            if error is not None:
+                raise error
         if problem:
             raise Diverged(f"the solution is no longer finite at t = {t:.6g} s: {problem}")
         where = f"the output at t = {t:g} s"
@@ -334,10 +343,7 @@ class Session:
                 (its expression is undefined there, such as log(t - 60) at t = 0).
         """
         sim = self.sim
-        fields = {id(f): f for f in sim.store.solved()}
-        if self.writer is not None:
-            fields |= {id(f): f for f in (sim.store[name] for name in sim._output_fields)}
-        checked = list(fields.values())
+        checked = self._checked_fields()
         problem = non_finite([f.function for f in checked], [f.spec.name for f in checked])
         if problem:
             return problem
@@ -348,6 +354,14 @@ class Session:
                 raise self._undefined_quantity(name, value, t)
             return f"quantity '{name}' is {value}"
         return sim.probes.not_finite(points, lines)
+
+    def _checked_fields(self) -> list[Field]:
+        """The fields an output checks are finite: the solved ones, then those written."""
+        sim = self.sim
+        fields = {id(f): f for f in sim.store.solved()}
+        if self.writer is not None:
+            fields |= {id(f): f for f in (sim.store[name] for name in sim._output_fields)}
+        return list(fields.values())
 
     def _undefined_quantity(self, column_name: str, value: float, t: float) -> CaseError:
         """The error of a case quantity (``[output.quantities]``) that is not finite."""

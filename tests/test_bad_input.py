@@ -398,3 +398,38 @@ def test_false_switches_an_optional_table_off():
     case = CASES / "heated_plate.toml"
     assert load_case(case).case.time.adaptive is not None
     assert load_case(case, ["time.adaptive=false"]).case.time.adaptive is None
+
+
+TRANSIENT = VALID + '\n[time]\nscheme = "bdf1"\nend = 2\ndt = 1\n'
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_an_initial_value_that_is_not_finite_is_the_case_s_error(tmp_path, ranks):
+    """300 + 1/(x - 0.5) is infinite on the mesh's vertices at x = 0.5: the run stops before
+    any step at the instance (exit 2, every rank), not as a divergence of the solve (exit 1)."""
+    case = write(tmp_path, TRANSIENT.replace("conductivity = 2.0", "conductivity = 2.0\n"
+                                              'initial = "300 + 1/(x - 0.5)"'))  # fmt: skip
+    process = scalebridge("run", case, "-o", tmp_path / "out", "-q", ranks=ranks)
+    assert process.returncode == 2, process.stderr
+    lines = [line for line in process.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, process.stderr
+    assert (
+        "case.toml: physics.heat: the initial state at t = 0 s, before any step, is not "
+        in (lines[0])
+    )
+    assert "finite: field 'temperature' is inf at (0.5, " in lines[0]
+    assert '"status": "failed"' in (tmp_path / "out" / "provenance.json").read_text()
+
+
+def test_a_property_undefined_in_the_initial_state_is_the_case_s_error(tmp_path, capsys):
+    """sqrt(x - 1) is NaN on the whole unit square: the heat flux computed from it is too
+    (insulated: a fixed temperature would make the start solve for its rates, which fail)."""
+    insulated = TRANSIENT.replace('boundaries.left = { type = "temperature", value = 300 }', "")
+    case = write(tmp_path, insulated.replace("2.0", '"sqrt(x - 1)"'))
+    assert main(["run", str(case), "-o", str(tmp_path / "out"), "-q"]) == 2
+    message = error_of(capsys)
+    assert "physics.heat: the initial state at t = 0 s, before any step, is not finite: " in (
+        message
+    )
+    assert "field 'heat_flux' is nan" in message
+    assert "Fix: an initial value of physics.heat, or a property that field is computed" in message
