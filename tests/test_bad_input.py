@@ -4,6 +4,7 @@ Most cases call the CLI's ``main`` in-process (the same code the console script 
 through the installed console script to prove the real process exit code and a clean stderr.
 """
 
+import os
 import time
 from pathlib import Path
 
@@ -433,3 +434,23 @@ def test_a_property_undefined_in_the_initial_state_is_the_case_s_error(tmp_path,
     )
     assert "field 'heat_flux' is nan" in message
     assert "Fix: an initial value of physics.heat, or a property that field is computed" in message
+
+
+def test_a_pipe_given_as_the_case_file_is_refused_not_waited_on(tmp_path):
+    """A named pipe nobody writes to blocked the reading of the case forever (and /dev/zero
+    filled the memory): only a regular file is read."""
+    pipe = tmp_path / "case.toml"
+    os.mkfifo(pipe)
+    process = scalebridge("check", pipe, timeout=60)
+    assert process.returncode == 2, process.stderr
+    assert f"case file '{pipe}' is not a regular file (a pipe, socket or device)" in (
+        process.stderr
+    )
+
+
+def test_a_case_file_larger_than_any_input_needs_is_refused_unread(tmp_path, capsys):
+    case = tmp_path / "case.toml"
+    with case.open("wb") as stream:
+        stream.truncate(65 * 2**20)  # sparse: no disk used, nothing worth parsing
+    assert main(["check", str(case)]) == 2
+    assert "case.toml' is larger than 64 MB, more than any input file needs" in error_of(capsys)
