@@ -35,7 +35,7 @@ from app.non_finite import initial_state_error, non_finite
 from app.output import FieldOutput, FieldWriter, column
 from app.output_estimate import OutputEstimate, check_room, space_values
 from app.quantity_table import QuantityTable
-from app.run_folder import RunDirectory
+from app.run_folder import RunDirectory, input_files
 from app.run_plot import plot_run
 from app.safeguards import StopRequests, agreed, collective, room
 from app.scheduler import TimeLoop
@@ -119,7 +119,8 @@ def run(
     simulation.build()  # bad input is reported before anything is written
     if output_dir is None:
         return Session(simulation, None, progress, stops, None).execute(started)
-    folder = RunDirectory(output_dir, simulation.comm, overwrite, resume=resume is not None)
+    inputs = input_files(simulation.loaded)
+    folder = RunDirectory(output_dir, simulation.comm, overwrite, resume is not None, inputs)
     estimate = OutputEstimate.of(simulation)
     check_room(simulation.comm, folder.path, estimate, resume is not None)
     folder.write_case(simulation.loaded.resolved())

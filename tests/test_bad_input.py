@@ -454,3 +454,18 @@ def test_a_case_file_larger_than_any_input_needs_is_refused_unread(tmp_path, cap
         stream.truncate(65 * 2**20)  # sparse: no disk used, nothing worth parsing
     assert main(["check", str(case)]) == 2
     assert "case.toml' is larger than 64 MB, more than any input file needs" in error_of(capsys)
+
+
+def test_overwrite_keeps_a_run_folder_that_holds_an_input_of_the_case(tmp_path, capsys):
+    """--overwrite deleted the whole folder, a case file (or mesh, or parameter set) the case
+    reads from it included; the run's own case.toml may still be run again in place."""
+    out = tmp_path / "out"
+    assert main(["run", str(write(tmp_path, VALID)), "-o", str(out), "-q"]) == 0
+    edited = out / "edited.toml"
+    edited.write_text(VALID.replace("2.0", "3.0"))
+    assert main(["run", str(edited), "-o", str(out), "-q", "--overwrite"]) == 2
+    message = error_of(capsys)
+    assert f"--output: '{out}' holds '{edited}', a file this case reads" in message
+    assert edited.exists()
+    assert main(["run", str(out / "case.toml"), "-o", str(out), "-q", "--overwrite"]) == 0
+    assert not edited.exists()
