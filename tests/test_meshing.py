@@ -215,6 +215,28 @@ def test_msh_round_trip(tmp_path):
     assert data.boundary_facets == geo.boundary_facets
 
 
+def test_msh_without_elements_says_so(tmp_path):
+    """A .msh cut before its $Elements section (a geometry saved unmeshed) was reported as a
+    mix of the cell types [] ."""
+    msh_file = tmp_path / "wall.msh"
+    if MPI.COMM_WORLD.rank == 0:
+        gmsh.initialize(readConfigFiles=False, interruptible=False)
+        try:
+            gmsh.option.setNumber("General.Terminal", 0)
+            gmsh.open(str(MESHES / "two_layer.geo"))
+            gmsh.model.mesh.generate(2)
+            gmsh.write(str(msh_file))
+        finally:
+            gmsh.finalize()
+        text = msh_file.read_text()
+        msh_file.write_text(text[: text.index("$Elements")])
+    MPI.COMM_WORLD.barrier()
+    with pytest.raises(CaseError) as error:
+        build_mesh(MeshSpec(type="gmsh", file="wall.msh"), MPI.COMM_WORLD, tmp_path)
+    assert error.value.path == "mesh.file"
+    assert "has physical surface groups but no 2D elements in them" in str(error.value)
+
+
 def test_gmsh_file_found_from_current_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     data = build_mesh(MeshSpec(type="gmsh", file="meshes/two_layer.geo"), MPI.COMM_WORLD, tmp_path)
