@@ -102,6 +102,12 @@ def _case_error(exc: ValidationError, model: type[BaseModel], raw: Any, prefix: 
         )
     if kind in ("model_type", "dict_type"):
         return _table_expected(model, keys, raw, path, given, suffix)
+    if kind == "too_short" and isinstance(given, Mapping | list):  # an empty table or list
+        least = ctx.get("min_length", 1)
+        table = isinstance(given, Mapping)
+        noun = ("entry" if least == 1 else "entries") if table else f"value{'s' * (least > 1)}"
+        fix = f"add a table [{path}.<name>]" if table else "write the values in the brackets"
+        return CaseError(path, f"expected at least {least} {noun}, got {len(given)}{suffix}", fix)
     if kind == "value_error":  # a plug-in's validator: its message, as written
         return CaseError(path, str(ctx["error"]) + suffix)
     message = error["msg"]

@@ -47,6 +47,10 @@ BAD = {
         "'physics.heat.boundaries.top' is not a value of the case: setting it adds "
         "'physics.heat.boundaries.top'; under 'physics.heat.boundaries' there are: left, right",
     ),
+    "no parameters": (
+        {"parameters": {}},
+        "parameters: expected at least 1 entry, got 0. Fix: add a table [parameters.<name>]",
+    ),
     "bounds in the wrong order": (
         {"parameters": {"physics.heat.conductivity": uniform(20.0, 10.0)}},
         "parameters.physics.heat.conductivity: lower (20) must be below upper (10).",
