@@ -469,3 +469,24 @@ def test_overwrite_keeps_a_run_folder_that_holds_an_input_of_the_case(tmp_path, 
     assert edited.exists()
     assert main(["run", str(out / "case.toml"), "-o", str(out), "-q", "--overwrite"]) == 0
     assert not edited.exists()
+
+
+def test_a_value_of_the_wrong_shape_is_echoed_as_written(tmp_path, capsys):
+    """A traction written as one quantity, where a vector goes, was echoed in its parsed form,
+    'got Value(value=100000000.0)', a class the case file never mentions."""
+    text = """
+[mesh]
+type = "rectangle"
+cells = [2, 2]
+
+[physics.mechanics]
+youngs_modulus = 1e9
+poisson_ratio = 0.3
+boundaries.right = { type = "traction", value = "100 MPa" }
+"""
+    check(tmp_path, text)
+    message = error_of(capsys)
+    assert "physics.mechanics.boundaries.right.value: expected a valid list, got '100 MPa'" in (
+        message
+    )
+    assert "Value(" not in message
