@@ -451,12 +451,6 @@ class Simulation:
         """Every quantity at the current state."""
         return self._evaluator.evaluate()
 
-    @property
-    def undefined_quantities(self) -> set[str]:
-        """Ratios whose latest value was 0/0 (a mean strain before anything is solved): NaN
-        by design."""
-        return self._evaluator.undefined
-
     def quantity_scales(self) -> dict[str, float]:
         """The magnitude of the terms each quantity is made of, at the current state: what a
         quantity that is zero by cancellation is round-off of (see app.magnitudes)."""

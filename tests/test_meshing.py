@@ -196,8 +196,8 @@ def test_size_changes_the_cell_count():
     check_wall(fine)
 
 
-def test_msh_round_trip(tmp_path):
-    msh_file = tmp_path / "wall.msh"
+def write_wall_msh(msh_file: Path, cut_at: str | None = None) -> None:
+    """The two-layer wall meshed into a .msh file (cut before ``cut_at``, if given)."""
     if MPI.COMM_WORLD.rank == 0:
         gmsh.initialize(readConfigFiles=False, interruptible=False)
         try:
@@ -207,7 +207,14 @@ def test_msh_round_trip(tmp_path):
             gmsh.write(str(msh_file))
         finally:
             gmsh.finalize()
+        if cut_at is not None:
+            text = msh_file.read_text()
+            msh_file.write_text(text[: text.index(cut_at)])
     MPI.COMM_WORLD.barrier()
+
+
+def test_msh_round_trip(tmp_path):
+    write_wall_msh(tmp_path / "wall.msh")
     data = build_mesh(MeshSpec(type="gmsh", file="wall.msh"), MPI.COMM_WORLD, tmp_path)
     check_wall(data)
     geo = build(type="gmsh", file="meshes/two_layer.geo")
@@ -218,19 +225,7 @@ def test_msh_round_trip(tmp_path):
 def test_msh_without_elements_says_so(tmp_path):
     """A .msh cut before its $Elements section (a geometry saved unmeshed) was reported as a
     mix of the cell types [] ."""
-    msh_file = tmp_path / "wall.msh"
-    if MPI.COMM_WORLD.rank == 0:
-        gmsh.initialize(readConfigFiles=False, interruptible=False)
-        try:
-            gmsh.option.setNumber("General.Terminal", 0)
-            gmsh.open(str(MESHES / "two_layer.geo"))
-            gmsh.model.mesh.generate(2)
-            gmsh.write(str(msh_file))
-        finally:
-            gmsh.finalize()
-        text = msh_file.read_text()
-        msh_file.write_text(text[: text.index("$Elements")])
-    MPI.COMM_WORLD.barrier()
+    write_wall_msh(tmp_path / "wall.msh", cut_at="$Elements")
     with pytest.raises(CaseError) as error:
         build_mesh(MeshSpec(type="gmsh", file="wall.msh"), MPI.COMM_WORLD, tmp_path)
     assert error.value.path == "mesh.file"
