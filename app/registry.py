@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
 
+from pydantic import BaseModel
+
 from app.contracts import FieldSpec, Formula, Physics
 from app.declarations import FIX as DECLARATION_FIX
 from app.declarations import declaration_problems
@@ -46,19 +48,31 @@ def discover() -> Plugins:
     for entry in entry_points(group=GROUP):
         try:
             cls = entry.load()
-        except Exception as exc:  # a third-party plug-in may fail in any way; report, go on
+        # A third-party plug-in may fail in any way, sys.exit() on import included; report it
+        # against its name and go on, so that cases not using it still run.
+        except (Exception, SystemExit) as exc:
             broken[entry.name] = f"{entry.value}: {type(exc).__name__}: {exc}"
             continue
-        if not (isinstance(cls, type) and issubclass(cls, Physics)):
-            broken[entry.name] = f"{entry.value} is not a subclass of app.contracts.Physics"
-        elif getattr(cls, "name", None) != entry.name:
-            broken[entry.name] = (
-                f"{entry.value}.name is {getattr(cls, 'name', None)!r}, "
-                f"but its entry point is named {entry.name!r}"
-            )
+        problem = _class_problem(entry.name, entry.value, cls)
+        if problem:
+            broken[entry.name] = problem
         else:
             classes[entry.name] = cls
     return Plugins(dict(sorted(classes.items())), broken)
+
+
+def _class_problem(name: str, value: str, cls: object) -> str:
+    """Why what entry point ``name`` (``value``) loaded is not a usable plug-in class, or ""."""
+    if not (isinstance(cls, type) and issubclass(cls, Physics)):
+        return f"{value} is not a subclass of app.contracts.Physics"
+    if getattr(cls, "name", None) != name:
+        return (
+            f"{value}.name is {getattr(cls, 'name', None)!r}, but its entry point is named {name!r}"
+        )
+    parameters = getattr(cls, "Parameters", None)
+    if not (isinstance(parameters, type) and issubclass(parameters, BaseModel)):
+        return f"{value}.Parameters is {parameters!r}, not a pydantic model"
+    return ""
 
 
 def plugin(type_name: str, path: str) -> type[Physics]:
