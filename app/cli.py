@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import typing
 from pathlib import Path
@@ -81,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
 #: the exit code of an internal error, a bug rather than the input (EX_SOFTWARE of sysexits.h)
 INTERNAL_ERROR = 70
 
+#: ADIOS2 and HDF5 colour their error messages for a terminal; ours carry the text only.
+TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*m")
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``scalebridge`` console script; returns the exit code."""
@@ -114,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                 or getattr(args, "run_dir", None)
             )
             where = f"{given}: " if given else ""
-            print(f"scalebridge: error: {where}{exc}", file=sys.stderr, flush=True)
+            message = TERMINAL_CODES.sub("", str(exc))
+            print(f"scalebridge: error: {where}{message}", file=sys.stderr, flush=True)
         if getattr(sys.modules.get("app.output"), "UNFINISHED", None):
             _end_before_destructors(exc.exit_code)
         return exc.exit_code

@@ -37,9 +37,6 @@ UNFINISHED: list[Any] = []
 
 VIEW_SCRIPT = Path(__file__).with_name("paraview_view.py")
 
-#: ADIOS2 colours its error messages for a terminal; a message of ours carries the text only.
-ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")
-
 
 def column(name: str, units: str) -> str:
     """CSV column of a quantity: ``heat_flow_left`` in ``W/m`` -> ``heat_flow_left_W_per_m``."""
@@ -239,8 +236,7 @@ class FieldWriter:
         problems = [found for found in self.comm.allgather(problem) if found]
         if problems:
             raise OutputFailed(
-                f"a VTX field file could not be finished ({disk_state(self.folder)}): "
-                f"{ANSI_CODES.sub('', problems[0])}"
+                f"a VTX field file could not be finished ({disk_state(self.folder)}): {problems[0]}"
             )
 
     def abandon(self) -> None:
