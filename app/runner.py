@@ -285,6 +285,8 @@ class Session:
         registry.add("quantities", self.table)
         registry.add("time_integrals", self.sim.case_quantities)
         registry.add("profiles", self.sim.probes)
+        if self.sim.bound_stops.watched:
+            registry.add("bound_stops", self.sim.bound_stops)
         if self.writer is not None:
             registry.add("field_files", self.writer)
         return registry
