@@ -24,7 +24,7 @@ from app import registry
 from app.checkpoint import CheckpointSpec
 from app.contracts import Parameters, Physics, quantity
 from app.coupling import CouplingSpec
-from app.errors import CaseError, shown
+from app.errors import CaseError, ScaleBridgeError, shown
 from app.events import EventSpec, ProtocolSpec
 from app.mesh_spec import MeshSpec
 from app.multiscale.rve_spec import HOMOGENEOUS, RVESpec
@@ -452,7 +452,18 @@ def _instantiate(instance: str, table: Mapping[str, Any]) -> Physics:
         key: value for key, value in table.items() if key not in ("type", "domain", "regions")
     }
     placement = (instance, domain) if regions is None else (instance, domain, regions)
-    return cls(validate(cls.Parameters, params, where), *placement)
+    try:
+        return cls(validate(cls.Parameters, params, where), *placement)
+    except ScaleBridgeError:
+        raise
+    except Exception as exc:  # the plug-in's own validators or constructor (third-party code)
+        raise CaseError(
+            where,
+            f"plug-in '{type_name}' ({cls.__module__}) failed to read its parameters: "
+            f"{type(exc).__name__}: {exc}",
+            "a validator of a plug-in raises ValueError for bad input; anything else is for "
+            "the plug-in's author to correct (docs/plugin_guide.md)",
+        ) from None
 
 
 def _acting_regions(table: Mapping[str, Any], where: str) -> tuple[str, ...] | None:

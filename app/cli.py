@@ -367,6 +367,8 @@ def _modules(name: str | None) -> str:
             lines += [f"    {_spec(spec)}" for spec in internal]
         except (CaseError, ValueError):
             lines += ["  fields: depend on parameters without defaults"]
+        except Exception as exc:  # a third-party plug-in's code: name it, list the others
+            lines += [f"  fields: the plug-in failed to list them: {type(exc).__name__}: {exc}"]
         lines += ["  parameters:", *_parameters(cls.Parameters, "    ")]
         lines.append("")
     for type_name, problem in plugins.broken.items():

@@ -65,7 +65,7 @@ def registered(cls: type[Physics]) -> Iterator[None]:
         yield
         return
     original = registry.discover
-    patched = registry.Plugins(found.classes | {cls.name: cls}, found.broken)
+    patched = registry.Plugins({**found.classes, cls.name: cls}, found.broken)
     registry.discover = lambda: patched
     try:
         yield

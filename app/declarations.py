@@ -70,6 +70,10 @@ def _spec_problems(where: str, spec: FieldSpec, provided: bool) -> list[str]:
             f"{where}: bounds {spec.bounds!r} are not (lower, upper) finite numbers or None, "
             "lower below upper, such as (0.0, 1.0) or (0.0, None)"
         )
+    if spec.at_bounds not in ("fail", "stop"):
+        problems.append(f"{where}: at_bounds {spec.at_bounds!r} is not 'fail' or 'stop'")
+    elif spec.at_bounds == "stop" and spec.bounds == (None, None):
+        problems.append(f"{where}: at_bounds 'stop' needs bounds to stop at")
     return problems
 
 

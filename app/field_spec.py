@@ -36,6 +36,11 @@ class FieldSpec:
             in, e.g. (0, 1) for a degree of cure: a step whose solution leaves it fails like a
             diverged solve (an adaptive run retries it shorter). BDF2 extrapolates from two
             levels and can overshoot a bound its rate law respects.
+        at_bounds: What reaching a bound does: "fail" only fails the steps that leave it;
+            "stop" also ends the run as an event, located like one, once the field's extreme
+            comes within 1e-4 of its initial distance from the bound (app/bound_stops.py):
+            for a quantity whose equations lose their meaning there, such as a salt that runs
+            out (PyBaMM's "Zero electrolyte concentration cut-off").
     """
 
     name: str
@@ -47,6 +52,7 @@ class FieldSpec:
     optional: bool = False
     description: str = ""
     bounds: tuple[float | None, float | None] = (None, None)
+    at_bounds: Literal["fail", "stop"] = "fail"
 
     @property
     def ranks(self) -> tuple[Rank, ...]:

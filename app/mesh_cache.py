@@ -40,7 +40,6 @@ from typing import Any
 
 import basix.ufl
 import dolfinx
-import gmsh
 import numpy as np
 import ufl
 from dolfinx import cpp, fem, io
@@ -89,6 +88,8 @@ def cache_folder(setting: str | bool | None, base_dir: Path) -> Path | None:
 def cache_key(section: dict[str, Any], source: Path | None) -> str:
     """What determines a mesh: the mesh section, its file's bytes and the versions that mesh
     (gmsh) and number (DOLFINx) it."""
+    import gmsh  # here: loading its library costs every run, and only a cached mesh needs it
+
     digest = hashlib.sha256()
     for part in (FORMAT, dolfinx.__version__, gmsh.__version__):
         digest.update(part.encode())

@@ -45,7 +45,6 @@ from app.mesh_partition import grid_fits, grid_partitioner
 from app.mesh_refine import refine, refined_cells
 from app.mesh_sets import BOUNDARIES, EDGES, POINTS, REGIONS
 from app.mesh_spec import BUILTIN_CELLS, MeshSpec
-from app.meshing_gmsh import find_file, load_gmsh
 from app.meshing_pseudo2d import build_pseudo2d, describe
 
 log = logging.getLogger("scalebridge")
@@ -86,7 +85,11 @@ def build_mesh(
         folder = None
     if folder is None:
         return _build(spec, comm, base_dir, keep_coarse)
-    source = find_file(spec.file, base_dir) if spec.type == "gmsh" else None
+    source = None
+    if spec.type == "gmsh":
+        from app.meshing_gmsh import find_file  # gmsh's library loads only for gmsh meshes
+
+        source = find_file(spec.file, base_dir)
     cache = MeshCache(folder, cache_key(spec.model_dump(exclude={"cache"}), source), comm)
     found = cache.load(CACHED_NAMES)
     if found is not None:
@@ -102,6 +105,8 @@ def _build(
 ) -> MeshData:
     """The mesh of a case built from its section (see :func:`build_mesh`)."""
     if spec.type == "gmsh":
+        from app.meshing_gmsh import load_gmsh  # gmsh's library loads only for gmsh meshes
+
         msh, tags, names = load_gmsh(spec, comm, base_dir)
         size = "" if spec.size is None else f", size {spec.size_si():g} m"
         description = f"gmsh {spec.file}{size}" + (

@@ -262,6 +262,12 @@ def physical_groups(file: str, dim: int, where: str = "mesh.file") -> list[tuple
     if loose:
         raise CaseError(where, f"{word}(s) {loose} of '{file}' are in no physical group", fix)
     cell_types = model.mesh.getElementTypes(dim)
+    if len(cell_types) == 0:
+        raise CaseError(
+            where,
+            f"'{file}' has physical {word} groups but no {dim}D elements in them",
+            f"mesh the geometry (gmsh -{dim}) and save the .msh again, or give the .geo",
+        )
     if len(cell_types) != 1:
         names = [model.mesh.getElementProperties(t)[0] for t in cell_types]
         raise CaseError(

@@ -96,22 +96,18 @@ class FieldConvergence:
 
     def corrections(self, snes: PETSc.SNES) -> tuple[np.ndarray, np.ndarray]:
         """Per field: the largest scaled correction, and the field's scale (global)."""
-        count = len(self._offsets) - 1
-        largest, values = np.zeros(count), np.zeros(count)
         residual = snes.getFunction()[0].getArray()
         solution = snes.getSolution().getArray()
         # a row without a diagonal is converged only where its residual is exactly zero
         scaled = np.where(residual == 0, 0.0, np.inf)
         np.divide(np.abs(residual), np.abs(self._diagonal), out=scaled, where=self._diagonal != 0)
-        for i in range(count):
-            part = slice(self._offsets[i], self._offsets[i + 1])
-            largest[i] = scaled[part].max(initial=0.0)
-            values[i] = np.abs(solution[part]).max(initial=0.0)
-        largest = np.nan_to_num(largest, nan=np.inf)
+        largest = np.nan_to_num(field_maxima(scaled, self._offsets), nan=np.inf)
+        values = field_maxima(np.abs(solution), self._offsets)
         self._comm.Allreduce(MPI.IN_PLACE, largest, op=MPI.MAX)
         self._comm.Allreduce(MPI.IN_PLACE, values, op=MPI.MAX)
-        scales = np.array([values[self._group == g].max() for g in self._group])
-        return largest, scales
+        in_unit = np.zeros(self._group.max() + 1)
+        np.maximum.at(in_unit, self._group, values)
+        return largest, in_unit[self._group]
 
     def _diagonal_is_stale(self) -> bool:
         """Whether a constant of the Jacobian (dt, a scheme's coefficient, a protocol's
@@ -135,10 +131,7 @@ class FieldConvergence:
 
     def _largest(self, values: np.ndarray) -> np.ndarray:
         """The largest of ``values`` in each field (global)."""
-        count = len(self._offsets) - 1
-        largest = np.array(
-            [values[self._offsets[i] : self._offsets[i + 1]].max(initial=0.0) for i in range(count)]
-        )
+        largest = field_maxima(values, self._offsets)
         self._comm.Allreduce(MPI.IN_PLACE, largest, op=MPI.MAX)
         return largest
 
@@ -199,6 +192,16 @@ def install_step_convergence(problem: Any, unknowns: Sequence[Any], units: Seque
     test = StepConvergence(problem.solver, _owned_sizes(unknowns), units)
     problem.solver.setConvergenceTest(test)
     problem.step_convergence = test  # lives as long as the problem
+
+
+def field_maxima(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """The largest of ``values`` (non-negative) in each field's range ``offsets[i]:offsets[i +
+    1]``, 0 for a field with no entries here; one call for all fields (a DFN has 35, and a loop
+    over them cost a fifth of a millisecond every Newton iteration)."""
+    padded = np.append(values, 0.0)  # an empty field's range may start at the end
+    maxima = np.maximum.reduceat(padded, offsets[:-1])
+    maxima[offsets[1:] == offsets[:-1]] = 0.0  # reduceat gives an empty range one entry
+    return maxima
 
 
 def _unit_indices(units: Sequence[str]) -> np.ndarray:

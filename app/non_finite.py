@@ -7,13 +7,15 @@ the rank that owns it and how many values of the field are not finite.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from dolfinx import fem
 from dolfinx import mesh as dmesh
 from mpi4py import MPI
+
+from app.errors import CaseError
 
 
 def non_finite(functions: Sequence[fem.Function], names: Sequence[str], what: str = "") -> str:
@@ -35,6 +37,24 @@ def non_finite(functions: Sequence[fem.Function], names: Sequence[str], what: st
                 f"({count} of {total} values)"
             )
     return ""
+
+
+def initial_state_error(fields: Sequence[Any], providers: Mapping[str, Any], t: float):
+    """The case error of the first of ``fields`` (with ``spec`` and ``function``) not finite
+    in the initial state, at the instance ``providers`` names for it; None when all are finite
+    (collective: every rank finds the same field)."""
+    for field in fields:
+        problem = non_finite([field.function], [field.spec.name])
+        if problem:
+            instance = providers[field.spec.name][0]
+            return CaseError(
+                f"physics.{instance}",
+                f"the initial state at t = {t:g} s, before any step, is not finite: {problem}",
+                f"an initial value of physics.{instance}, or a property that field is computed "
+                "from, is undefined there (a division by zero, the log or sqrt of a negative "
+                "number); guard it, e.g. 'a/b if b != 0 else 0'",
+            )
+    return None
 
 
 def _first(function: fem.Function) -> tuple[str, tuple[float, ...], int, int, int] | None:

@@ -79,6 +79,8 @@ class Quantities:
         self._denominators = {
             name: self._affine(q.per) for name, q in self.columns.items() if q.per is not None
         }
+        #: Ratios whose latest value was 0/0: NaN by design, not a failure (see evaluate).
+        self.undefined: set[str] = set()
         self._residual_forms = dict(residual_forms)
         self._scales: dict[str, Callable[[], float]] | None = None
         # A degree of freedom on two boundaries (a corner) counts for the first one only, so the
@@ -145,6 +147,7 @@ class Quantities:
                     denominator = self._denominators[name].value()
                     # 0/0 before a field is solved for (a mean strain at t = 0): undefined
                     values[name] = values[name] / denominator if denominator else math.nan
+                    (self.undefined.add if not denominator else self.undefined.discard)(name)
             elif quantity.reduction == "reaction":
                 values[name] = quantity.scale * self._reaction(name, *residuals[quantity.field])
             else:

@@ -10,10 +10,13 @@ and a field may not take one of them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from pydantic import BaseModel
 
 from app.contracts import FieldSpec, Formula, Physics
 from app.declarations import FIX as DECLARATION_FIX
@@ -34,31 +37,79 @@ TIME = "t"
 class Plugins:
     """Discovered plug-in classes by type name, and entry points that failed to load."""
 
-    classes: dict[str, type[Physics]]
-    broken: dict[str, str]
+    classes: Mapping[str, type[Physics]]
+    broken: Mapping[str, str]
+
+
+class _EntryPoints:
+    """The group's entry points by name, each loaded on first use only.
+
+    A run loads the plug-ins its case names and no others: importing every built-in (mechanics,
+    reaction networks, ...) cost a DFN discharge about 0.1 s of its start-up. Listing all of
+    them (``scalebridge modules``) loads all."""
+
+    def __init__(self) -> None:
+        self._entries = {entry.name: entry for entry in entry_points(group=GROUP)}
+        self._loaded: dict[str, type[Physics] | str] = {}  # name -> class, or why it failed
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def result(self, name: str) -> type[Physics] | str | None:
+        """The class of the entry point ``name``, why it is broken, or None without one."""
+        if name not in self._entries:
+            return None
+        if name not in self._loaded:
+            self._loaded[name] = _load(self._entries[name])
+        return self._loaded[name]
+
+
+def _load(entry: EntryPoint) -> type[Physics] | str:
+    """The plug-in class an entry point names, or the reason it cannot be used."""
+    try:
+        cls = entry.load()
+    # A third-party plug-in may fail in any way, sys.exit() on import included; report it
+    # against its name and go on, so that cases not using it still run.
+    except (Exception, SystemExit) as exc:
+        return f"{entry.value}: {type(exc).__name__}: {exc}"
+    if not (isinstance(cls, type) and issubclass(cls, Physics)):
+        return f"{entry.value} is not a subclass of app.contracts.Physics"
+    if getattr(cls, "name", None) != entry.name:
+        return (
+            f"{entry.value}.name is {getattr(cls, 'name', None)!r}, "
+            f"but its entry point is named {entry.name!r}"
+        )
+    parameters = getattr(cls, "Parameters", None)
+    if not (isinstance(parameters, type) and issubclass(parameters, BaseModel)):
+        return f"{entry.value}.Parameters is {parameters!r}, not a pydantic model"
+    return cls
+
+
+class _Loaded(Mapping):
+    """The entry points that loaded (``broken=False``: name -> class) or failed to
+    (``broken=True``: name -> reason); a look-up by name loads that entry point only."""
+
+    def __init__(self, entries: _EntryPoints, broken: bool):
+        self._entries, self._broken = entries, broken
+
+    def __getitem__(self, name: str) -> Any:
+        result = self._entries.result(name)
+        if result is None or isinstance(result, str) != self._broken:
+            raise KeyError(name)
+        return result
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in self._entries.names() if name in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 @cache
 def discover() -> Plugins:
-    """Load every entry point of the group once."""
-    classes: dict[str, type[Physics]] = {}
-    broken: dict[str, str] = {}
-    for entry in entry_points(group=GROUP):
-        try:
-            cls = entry.load()
-        except Exception as exc:  # a third-party plug-in may fail in any way; report, go on
-            broken[entry.name] = f"{entry.value}: {type(exc).__name__}: {exc}"
-            continue
-        if not (isinstance(cls, type) and issubclass(cls, Physics)):
-            broken[entry.name] = f"{entry.value} is not a subclass of app.contracts.Physics"
-        elif getattr(cls, "name", None) != entry.name:
-            broken[entry.name] = (
-                f"{entry.value}.name is {getattr(cls, 'name', None)!r}, "
-                f"but its entry point is named {entry.name!r}"
-            )
-        else:
-            classes[entry.name] = cls
-    return Plugins(dict(sorted(classes.items())), broken)
+    """The entry points of the group, found once; each is loaded when first looked up."""
+    entries = _EntryPoints()
+    return Plugins(_Loaded(entries, broken=False), _Loaded(entries, broken=True))
 
 
 def plugin(type_name: str, path: str) -> type[Physics]:

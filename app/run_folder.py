@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +37,21 @@ from app.safeguards import writable
 log = logging.getLogger("scalebridge")
 
 PROVENANCE = "provenance.json"
+CASE = "case.toml"
 FIELDS = "fields.json"
+
+
+def input_files(loaded: Any) -> list[Path]:
+    """The files a loaded case reads, as absolute paths: the case file, the mesh file, the
+    parameter set, microstructures and surrogate databases (those that exist)."""
+    data = loaded.resolved()
+    named = [loaded.path, data["mesh"].get("file")]
+    named += [loaded.parameters.path] if loaded.parameters is not None else []
+    for section in data.get("surrogates", {}).values():
+        named += [section.get("microstructure"), section.get("database")]
+    named += [section.get("microstructure") for section in data.get("rves", {}).values()]
+    paths = [Path(name) for name in named if name]
+    return [path.resolve() for path in paths if path.is_absolute() and path.exists()]
 
 
 class RunDirectory:
@@ -49,13 +64,20 @@ class RunDirectory:
         resume: Continue the run folder of a stopped run (``scalebridge restart``).
     """
 
-    def __init__(self, path: str | Path, comm: Any, overwrite: bool = False, resume: bool = False):
+    def __init__(
+        self,
+        path: str | Path,
+        comm: Any,
+        overwrite: bool = False,
+        resume: bool = False,
+        inputs: Sequence[Path] = (),
+    ):
         self.path = Path(path).resolve()
         self.comm = comm
         self.resume = resume
         problem = None
         if comm.rank == 0:
-            problem = self._reopen() if resume else self._prepare(overwrite)
+            problem = self._reopen() if resume else self._prepare(overwrite, inputs)
         problem = comm.bcast(problem, root=0)
         if problem:
             raise CaseError("--restart" if resume else "--output", *problem)
@@ -64,7 +86,7 @@ class RunDirectory:
         self._log_handler: logging.Handler | None = None
         self.checkpoint: dict[str, Any] | None = None  # the latest: its folder and time
 
-    def _prepare(self, overwrite: bool) -> tuple[str, str] | None:
+    def _prepare(self, overwrite: bool, inputs: Sequence[Path]) -> tuple[str, str] | None:
         if self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
             if not overwrite:
                 return (
@@ -76,6 +98,14 @@ class RunDirectory:
                     f"'{self.path}' exists and is not a ScaleBridge run folder (no {PROVENANCE}); "
                     "refusing to overwrite it",
                     "choose another folder with -o",
+                )
+            # The run's own case.toml may go: the case it holds is read already.
+            kept = [p for p in inputs if p.is_relative_to(self.path) and p != self.path / CASE]
+            if kept:
+                return (
+                    f"'{self.path}' holds '{kept[0]}', a file this case reads, which --overwrite "
+                    "would delete with the folder",
+                    "move the file out of the run folder, or choose another folder with -o",
                 )
             shutil.rmtree(self.path)
         try:
@@ -99,7 +129,7 @@ class RunDirectory:
     def write_case(self, resolved: dict[str, Any]) -> None:
         """The complete case as run, with defaults, in SI (runnable as it is)."""
         if self.comm.rank == 0:
-            replace_text(self.path / "case.toml", tomli_w.dumps(resolved))
+            replace_text(self.path / CASE, tomli_w.dumps(resolved))
 
     def write_fields(self, fields: dict[str, dict[str, str]]) -> None:
         """``fields.json``: each field's units and rank, for ``plot`` and ``view.py``."""

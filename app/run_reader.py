@@ -9,13 +9,16 @@ number of ranks read alike. Used by ``scalebridge plot`` (app/plotting.py).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import json
 import os
 import re
+import sys
 import tempfile
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,14 +161,56 @@ def _snapshot_xdmf(series: FieldSeries, index: int, target: Path) -> Path:
 
 
 def read_snapshot(series: FieldSeries, index: int) -> Any:
-    """The mesh of ``series`` with the field's values at time step ``index`` (pyvista)."""
+    """The mesh of ``series`` with the field's values at time step ``index`` (pyvista).
+
+    Raises:
+        CaseError: The HDF5 data cannot be read (a damaged or cut-short file).
+    """
     pv = offscreen_pyvista()
     with tempfile.TemporaryDirectory(prefix="scalebridge-plot-") as scratch:
         path = _snapshot_xdmf(series, index, Path(scratch) / "snapshot.xdmf")
-        data = pv.get_reader(str(path)).read()
-    if isinstance(data, pv.MultiBlock):
-        data = next(block for block in data if block is not None)
+        with _stderr_into(Path(scratch) / "reader.log") as log:
+            data = pv.get_reader(str(path)).read()
+        if isinstance(data, pv.MultiBlock):
+            data = next((block for block in data if block is not None), None)
+        if data is None or series.name not in data.array_names:
+            why = _reader_problem(log.read_text(errors="replace"))
+            raise CaseError(
+                str(series.file),
+                f"cannot read '{series.name}' at t = {series.times[index]:g} s from its HDF5 "
+                f"file ({why})",
+                "the file is damaged or incomplete (a run still writing it, a copy cut short): "
+                "run the case again",
+            )
     return data
+
+
+def _reader_problem(said: str) -> str:
+    """The telling line of what the HDF5 library and VTK's XDMF reader printed."""
+    for pattern in (
+        r"\): (truncated file[^\n]*)",  # HDF5: a file cut short, with its expected size
+        r"XDMF Error in [^(]*\((Can't Open Dataset [^)\n]*)\)",
+        r"XDMF Error in [^(]*\(([^)\n]*)\)",
+    ):
+        found = re.search(pattern, said)
+        if found:
+            return found[1]
+    return "the reader found no values"
+
+
+@contextlib.contextmanager
+def _stderr_into(path: Path) -> Iterator[Path]:
+    """Send what this process writes to stderr (file descriptor 2) into ``path`` meanwhile:
+    VTK's XDMF reader prints its errors there from C++, over a message of ours."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with path.open("wb") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield path
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def offscreen_pyvista() -> Any:

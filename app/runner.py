@@ -28,14 +28,14 @@ from dolfinx import fem
 
 from app import __version__
 from app.checkpoint import Checkpoint, CheckpointFiles, Registry
-from app.errors import Diverged, Interrupted, OutputFailed
+from app.errors import CaseError, Diverged, Interrupted, OutputFailed
 from app.events import StageSettings
 from app.fields import Field, FieldStore
-from app.non_finite import non_finite
-from app.output import FieldOutput, FieldWriter
+from app.non_finite import initial_state_error, non_finite
+from app.output import FieldOutput, FieldWriter, column
 from app.output_estimate import OutputEstimate, check_room, space_values
 from app.quantity_table import QuantityTable
-from app.run_folder import RunDirectory
+from app.run_folder import RunDirectory, input_files
 from app.run_plot import plot_run
 from app.safeguards import StopRequests, agreed, collective, room
 from app.scheduler import TimeLoop
@@ -119,7 +119,8 @@ def run(
     simulation.build()  # bad input is reported before anything is written
     if output_dir is None:
         return Session(simulation, None, progress, stops, None).execute(started)
-    folder = RunDirectory(output_dir, simulation.comm, overwrite, resume=resume is not None)
+    inputs = input_files(simulation.loaded)
+    folder = RunDirectory(output_dir, simulation.comm, overwrite, resume is not None, inputs)
     estimate = OutputEstimate.of(simulation)
     check_room(simulation.comm, folder.path, estimate, resume is not None)
     folder.write_case(simulation.loaded.resolved())
@@ -221,6 +222,11 @@ class Session:
         try:
             if self.resume is not None:
                 self.registry.restore(self.resume.parts)
+            else:  # the initial values, before the solves of the start read them
+                start = sim.case.time.start
+                error = initial_state_error(list(sim.store.solved()), sim.graph.providers, start)
+                if error is not None:
+                    raise error
             self._since = (self.loop.position.steps, self.loop.position.t, time.monotonic())
             self.loop.run()
             stepped = sim.case.time.end is not None or sim.stages is not None  # a time loop
@@ -285,6 +291,8 @@ class Session:
         registry.add("quantities", self.table)
         registry.add("time_integrals", self.sim.case_quantities)
         registry.add("profiles", self.sim.probes)
+        if self.sim.bound_stops.watched:
+            registry.add("bound_stops", self.sim.bound_stops)
         if self.writer is not None:
             registry.add("field_files", self.writer)
         return registry
@@ -304,7 +312,11 @@ class Session:
         row = sim.row_start(t, dt, report)
         quantities = sim.evaluate_quantities()
         points, lines = sim.probes.read()
-        problem = self._not_finite(quantities, points, lines)
+        problem = self._not_finite(quantities, points, lines, t)
+        if problem and report is None:  # the state before any step: the case's initial values
+            error = initial_state_error(self._checked_fields(), sim.graph.providers, t)
+            if error is not None:
+                raise error
         if problem:
             raise Diverged(f"the solution is no longer finite at t = {t:.6g} s: {problem}")
         where = f"the output at t = {t:g} s"
@@ -323,27 +335,49 @@ class Session:
         for observer in sim.output_observers:
             observer(t)
 
-    def _not_finite(self, quantities: dict, points: list[float], lines: list) -> str:
+    def _not_finite(self, quantities: dict, points: list[float], lines: list, t: float) -> str:
         """The first value of an output that is not finite, or "" (collective): the solved
         fields first (the cause, located), then the written fields, the quantities and the
         probes. A ratio of zeros (a mean over an empty set) is undefined by design, not a
-        divergence: it is written as nan."""
+        divergence: it is written as nan.
+
+        Raises:
+            CaseError: One of the case's own quantities is not finite while every field is
+                (its expression is undefined there, such as log(t - 60) at t = 0).
+        """
+        sim = self.sim
+        checked = self._checked_fields()
+        problem = non_finite([f.function for f in checked], [f.spec.name for f in checked])
+        if problem:
+            return problem
+        for name, value in quantities.items():
+            if math.isfinite(value) or name in sim._evaluator.undefined:  # 0/0 by design
+                continue
+            if sim.quantity_owners.get(name) == "output":
+                raise self._undefined_quantity(name, value, t)
+            return f"quantity '{name}' is {value}"
+        return sim.probes.not_finite(points, lines)
+
+    def _checked_fields(self) -> list[Field]:
+        """The fields an output checks are finite: the solved ones, then those written."""
         sim = self.sim
         fields = {id(f): f for f in sim.store.solved()}
         if self.writer is not None:
             fields |= {id(f): f for f in (sim.store[name] for name in sim._output_fields)}
-        checked = list(fields.values())
-        problem = non_finite([f.function for f in checked], [f.spec.name for f in checked])
-        ratios = {name for name, quantity in sim.quantities.items() if quantity.per is not None}
-        return (
-            problem
-            or next(
-                (f"quantity '{name}' is {value}" for name, value in quantities.items()
-                 if name not in ratios and not math.isfinite(value)),
-                "",
-            )
-            or sim.probes.not_finite(points, lines)
-        )  # fmt: skip
+        return list(fields.values())
+
+    def _undefined_quantity(self, column_name: str, value: float, t: float) -> CaseError:
+        """The error of a case quantity (``[output.quantities]``) that is not finite."""
+        specs = self.sim.case.output.quantities
+        name = next(n for n, spec in specs.items() if column(n, spec.units) == column_name)
+        spec = specs[name]
+        given = f"int {spec.value} / int {spec.per}" if spec.per else spec.value
+        return CaseError(
+            f"output.quantities.{name}",
+            f"{given!r} is {value} at t = {t:g} s, where every field is finite (its expression "
+            "is undefined there)",
+            "guard it where it is undefined, e.g. 'log(a) if a > 0 else 0'",
+        )
 
     def boundary(self) -> None:
         """Before each step: a checkpoint when one is due, and a stop when a rank was asked

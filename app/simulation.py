@@ -31,6 +31,7 @@ from typing import Any
 from mpi4py import MPI
 
 from app import output_quantities, runner
+from app.bound_stops import BoundStops
 from app.case import LoadedCase, load_case
 from app.checkpoint import Checkpoint
 from app.context import FormContext, locate_value
@@ -193,6 +194,9 @@ class Simulation:
             event_trigger(spec, units, tolerance, f"events[{index}]")
             for index, spec in enumerate(self.case.events)
         ]
+        solved = [field for group in self.groups for field in group.unknowns]
+        self.bound_stops = BoundStops(solved, tolerance)
+        self.events += self.bound_stops.triggers
         adaptive = self.case.time.adaptive
         self.limits = step_limits(adaptive.limits if adaptive else {}, units)
         protocol = self.case.protocol
@@ -414,8 +418,10 @@ class Simulation:
 
     def values(self, columns: list[str]) -> dict[str, float]:
         """The named quantities.csv columns now, for events."""
+        values = self.bound_stops.read(columns)
         defined = [name for name in columns if name in self.case_quantities.units]
-        values = self._read([name for name in columns if name not in defined])
+        read = {*defined, *values}
+        values |= self._read([name for name in columns if name not in read])
         if defined:
             needed = self._read(sorted(self.case_quantities.needs(defined)))
             time = self.groups[0].scheme.time

@@ -13,6 +13,9 @@ from typing import Any
 from app.errors import CaseError
 from app.validation import MAX_NESTING
 
+#: The largest input file read (case, study, parameter set, calibration data).
+MAX_BYTES = 64 * 2**20
+
 
 def read_toml(path: Path, place: str = "", what: str = "case file") -> dict[str, Any]:
     """Parse the TOML file at ``path``; errors are located at ``place`` in the case and name
@@ -38,11 +41,26 @@ def read_text(path: Path, place: str, what: str, why_utf8: str) -> str:
     if path.is_dir():
         raise CaseError(place, f"{what} '{path}' is a folder", f"give the path of the {what}")
     try:
-        data = path.read_bytes()
+        # A pipe or a device (/dev/zero) would block or never end: only a regular file is read.
+        if path.exists() and not path.is_file():
+            raise CaseError(
+                place,
+                f"{what} '{path}' is not a regular file (a pipe, socket or device)",
+                f"give the path of the {what}",
+            )
+        with path.open("rb") as stream:
+            data = stream.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise CaseError(place, f"{what} '{path}' not found", "check the path") from None
     except OSError as exc:
         raise CaseError(place, f"{what} '{path}' cannot be read: {exc.strerror}") from None
+    if len(data) > MAX_BYTES:
+        raise CaseError(
+            place,
+            f"{what} '{path}' is larger than {MAX_BYTES // 2**20} MB, more than any input file "
+            "needs",
+            f"check that it is the {what} meant",
+        )
     try:
         return data.removeprefix(codecs.BOM_UTF8).decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -64,7 +64,7 @@ def _case_error(exc: ValidationError, model: type[BaseModel], raw: Any, prefix: 
     error = exc.errors()[0]
     keys = _data_path(error["loc"], raw)
     path = ".".join([prefix, *keys] if prefix else keys)
-    kind, ctx, given = error["type"], error.get("ctx", {}), error.get("input")
+    kind, ctx, given = error["type"], error.get("ctx", {}), _as_written(raw, keys, error)
     key = keys[-1] if keys else ""
     more = exc.error_count() - 1
     suffix = f" ({more} more problem{'s' if more > 1 else ''} after this one)" if more else ""
@@ -102,6 +102,12 @@ def _case_error(exc: ValidationError, model: type[BaseModel], raw: Any, prefix: 
         )
     if kind in ("model_type", "dict_type"):
         return _table_expected(model, keys, raw, path, given, suffix)
+    if kind == "too_short" and isinstance(given, Mapping | list):  # an empty table or list
+        least = ctx.get("min_length", 1)
+        table = isinstance(given, Mapping)
+        noun = ("entry" if least == 1 else "entries") if table else f"value{'s' * (least > 1)}"
+        fix = f"add a table [{path}.<name>]" if table else "write the values in the brackets"
+        return CaseError(path, f"expected at least {least} {noun}, got {len(given)}{suffix}", fix)
     if kind == "value_error":  # a plug-in's validator: its message, as written
         return CaseError(path, str(ctx["error"]) + suffix)
     message = error["msg"]
@@ -110,6 +116,20 @@ def _case_error(exc: ValidationError, model: type[BaseModel], raw: Any, prefix: 
         if not isinstance(given, Mapping | list):
             message += f", got {shown(given)}"
     return CaseError(path, message + suffix, _type_fix(kind, given))
+
+
+def _as_written(raw: Any, keys: list[str], error: Any) -> Any:
+    """The offending value as the case wrote it: pydantic reports a parameter it has already
+    parsed by its parsed form (``Value(value=100000000.0)`` for "100 MPa")."""
+    node = raw
+    for key in keys:
+        if isinstance(node, Mapping) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return error.get("input")
+    return node
 
 
 def _table_expected(

@@ -4,6 +4,7 @@ Most cases call the CLI's ``main`` in-process (the same code the console script 
 through the installed console script to prove the real process exit code and a clean stderr.
 """
 
+import os
 import time
 from pathlib import Path
 
@@ -398,3 +399,94 @@ def test_false_switches_an_optional_table_off():
     case = CASES / "heated_plate.toml"
     assert load_case(case).case.time.adaptive is not None
     assert load_case(case, ["time.adaptive=false"]).case.time.adaptive is None
+
+
+TRANSIENT = VALID + '\n[time]\nscheme = "bdf1"\nend = 2\ndt = 1\n'
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_an_initial_value_that_is_not_finite_is_the_case_s_error(tmp_path, ranks):
+    """300 + 1/(x - 0.5) is infinite on the mesh's vertices at x = 0.5: the run stops before
+    any step at the instance (exit 2, every rank), not as a divergence of the solve (exit 1)."""
+    case = write(tmp_path, TRANSIENT.replace("conductivity = 2.0", "conductivity = 2.0\n"
+                                              'initial = "300 + 1/(x - 0.5)"'))  # fmt: skip
+    process = scalebridge("run", case, "-o", tmp_path / "out", "-q", ranks=ranks)
+    assert process.returncode == 2, process.stderr
+    lines = [line for line in process.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, process.stderr
+    assert (
+        "case.toml: physics.heat: the initial state at t = 0 s, before any step, is not "
+        in (lines[0])
+    )
+    assert "finite: field 'temperature' is inf at (0.5, " in lines[0]
+    assert '"status": "failed"' in (tmp_path / "out" / "provenance.json").read_text()
+
+
+def test_a_property_undefined_in_the_initial_state_is_the_case_s_error(tmp_path, capsys):
+    """sqrt(x - 1) is NaN on the whole unit square: the heat flux computed from it is too
+    (insulated: a fixed temperature would make the start solve for its rates, which fail)."""
+    insulated = TRANSIENT.replace('boundaries.left = { type = "temperature", value = 300 }', "")
+    case = write(tmp_path, insulated.replace("2.0", '"sqrt(x - 1)"'))
+    assert main(["run", str(case), "-o", str(tmp_path / "out"), "-q"]) == 2
+    message = error_of(capsys)
+    assert "physics.heat: the initial state at t = 0 s, before any step, is not finite: " in (
+        message
+    )
+    assert "field 'heat_flux' is nan" in message
+    assert "Fix: an initial value of physics.heat, or a property that field is computed" in message
+
+
+def test_a_pipe_given_as_the_case_file_is_refused_not_waited_on(tmp_path):
+    """A named pipe nobody writes to blocked the reading of the case forever (and /dev/zero
+    filled the memory): only a regular file is read."""
+    pipe = tmp_path / "case.toml"
+    os.mkfifo(pipe)
+    process = scalebridge("check", pipe, timeout=60)
+    assert process.returncode == 2, process.stderr
+    assert f"case file '{pipe}' is not a regular file (a pipe, socket or device)" in (
+        process.stderr
+    )
+
+
+def test_a_case_file_larger_than_any_input_needs_is_refused_unread(tmp_path, capsys):
+    case = tmp_path / "case.toml"
+    with case.open("wb") as stream:
+        stream.truncate(65 * 2**20)  # sparse: no disk used, nothing worth parsing
+    assert main(["check", str(case)]) == 2
+    assert "case.toml' is larger than 64 MB, more than any input file needs" in error_of(capsys)
+
+
+def test_overwrite_keeps_a_run_folder_that_holds_an_input_of_the_case(tmp_path, capsys):
+    """--overwrite deleted the whole folder, a case file (or mesh, or parameter set) the case
+    reads from it included; the run's own case.toml may still be run again in place."""
+    out = tmp_path / "out"
+    assert main(["run", str(write(tmp_path, VALID)), "-o", str(out), "-q"]) == 0
+    edited = out / "edited.toml"
+    edited.write_text(VALID.replace("2.0", "3.0"))
+    assert main(["run", str(edited), "-o", str(out), "-q", "--overwrite"]) == 2
+    message = error_of(capsys)
+    assert f"--output: '{out}' holds '{edited}', a file this case reads" in message
+    assert edited.exists()
+    assert main(["run", str(out / "case.toml"), "-o", str(out), "-q", "--overwrite"]) == 0
+    assert not edited.exists()
+
+
+def test_a_value_of_the_wrong_shape_is_echoed_as_written(tmp_path, capsys):
+    """A traction written as one quantity, where a vector goes, was echoed in its parsed form,
+    'got Value(value=100000000.0)', a class the case file never mentions."""
+    text = """
+[mesh]
+type = "rectangle"
+cells = [2, 2]
+
+[physics.mechanics]
+youngs_modulus = 1e9
+poisson_ratio = 0.3
+boundaries.right = { type = "traction", value = "100 MPa" }
+"""
+    check(tmp_path, text)
+    message = error_of(capsys)
+    assert "physics.mechanics.boundaries.right.value: expected a valid list, got '100 MPa'" in (
+        message
+    )
+    assert "Value(" not in message

@@ -199,6 +199,14 @@ BAD_DECLARATIONS = {
         [FieldSpec("q", "scalar", "W/m^3", bounds=(1.0, 0.0))],
         "'probe' (probe) provides 'q': bounds (1.0, 0.0) are not (lower, upper) finite numbers",
     ),
+    "bound action": (
+        [FieldSpec("q", "scalar", "W/m^3", bounds=(0.0, None), at_bounds="halt")],
+        "'probe' (probe) provides 'q': at_bounds 'halt' is not 'fail' or 'stop'",
+    ),
+    "stop without bounds": (
+        [FieldSpec("q", "scalar", "W/m^3", at_bounds="stop")],
+        "'probe' (probe) provides 'q': at_bounds 'stop' needs bounds to stop at",
+    ),
 }
 
 

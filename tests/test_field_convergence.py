@@ -1,6 +1,8 @@
 """Newton judged field by field in each field's units (app/newton.py, solver.newton.field_rtol),
 and the linear predictor of Newton's initial guess (solver.newton.predictor)."""
 
+import itertools
+
 import numpy as np
 import pytest
 import ufl
@@ -117,3 +119,15 @@ def test_a_jacobian_diagonal_from_another_time_step_does_not_pass_a_first_guess(
     problem.solve()
     assert problem.solver.getIterationNumber() >= 1
     assert u.x.array[0] == pytest.approx(1060 + 1e-8, rel=1e-12)
+
+
+def test_field_maxima_are_each_ranges_largest_value_and_zero_when_empty():
+    from app.newton import field_maxima
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        sizes = rng.integers(0, 4, size=rng.integers(1, 7))  # empty fields at either end too
+        offsets = np.cumsum([0, *sizes])
+        values = np.abs(rng.normal(size=offsets[-1]))
+        expected = [values[a:b].max(initial=0.0) for a, b in itertools.pairwise(offsets)]
+        assert np.array_equal(field_maxima(values, offsets), expected)

@@ -196,8 +196,8 @@ def test_size_changes_the_cell_count():
     check_wall(fine)
 
 
-def test_msh_round_trip(tmp_path):
-    msh_file = tmp_path / "wall.msh"
+def write_wall_msh(msh_file: Path, cut_at: str | None = None) -> None:
+    """The two-layer wall meshed into a .msh file (cut before ``cut_at``, if given)."""
     if MPI.COMM_WORLD.rank == 0:
         gmsh.initialize(readConfigFiles=False, interruptible=False)
         try:
@@ -207,12 +207,29 @@ def test_msh_round_trip(tmp_path):
             gmsh.write(str(msh_file))
         finally:
             gmsh.finalize()
+        if cut_at is not None:
+            text = msh_file.read_text()
+            msh_file.write_text(text[: text.index(cut_at)])
     MPI.COMM_WORLD.barrier()
+
+
+def test_msh_round_trip(tmp_path):
+    write_wall_msh(tmp_path / "wall.msh")
     data = build_mesh(MeshSpec(type="gmsh", file="wall.msh"), MPI.COMM_WORLD, tmp_path)
     check_wall(data)
     geo = build(type="gmsh", file="meshes/two_layer.geo")
     assert data.region_cells == geo.region_cells
     assert data.boundary_facets == geo.boundary_facets
+
+
+def test_msh_without_elements_says_so(tmp_path):
+    """A .msh cut before its $Elements section (a geometry saved unmeshed) was reported as a
+    mix of the cell types [] ."""
+    write_wall_msh(tmp_path / "wall.msh", cut_at="$Elements")
+    with pytest.raises(CaseError) as error:
+        build_mesh(MeshSpec(type="gmsh", file="wall.msh"), MPI.COMM_WORLD, tmp_path)
+    assert error.value.path == "mesh.file"
+    assert "has physical surface groups but no 2D elements in them" in str(error.value)
 
 
 def test_gmsh_file_found_from_current_directory(tmp_path, monkeypatch):

@@ -172,3 +172,20 @@ def test_a_quantity_undefined_mid_run_names_its_path(tmp_path, ranks):
     assert "Fix: guard it where it is undefined" in lines[0]
     rows = read_quantities(tmp_path)["time_s"]
     assert rows[-1] == pytest.approx(0.05)  # the output before it is kept
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_a_quantity_undefined_where_every_field_is_finite_is_refused(tmp_path, ranks):
+    """The mean of log(f - 0.5) (f = x) integrates the log of negative numbers over half the
+    square: NaN over a non-zero area, which was written and the run called completed (only a
+    ratio of zeros is NaN by design). Now one message at the quantity's path, exit code 2 on
+    every rank, and the run folder says it failed."""
+    case = tmp_path / "square.toml"
+    case.write_text(tomli_w.dumps(square({"q": {"value": "log(f - 0.5)"}})))
+    run = scalebridge("run", case, "-o", tmp_path / "out", "-q", ranks=ranks)
+    assert run.returncode == 2, run.stderr[-2000:]
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, run.stderr
+    assert "output.quantities.q: 'log(f - 0.5)' is nan at t = 0 s, where every field" in lines[0]
+    assert "Fix: guard it where it is undefined" in lines[0]
+    assert '"status": "failed"' in (tmp_path / "out" / "provenance.json").read_text()

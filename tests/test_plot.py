@@ -5,6 +5,7 @@ or of the line colours, which is what the tests count.
 """
 
 import re
+import shutil
 from types import SimpleNamespace
 
 import matplotlib.image
@@ -193,6 +194,27 @@ def test_plot_bad_input(plate_np2, tmp_path, capsys, arguments, message):
 def test_plot_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["plot", str(tmp_path)]) == 2
     assert "not a ScaleBridge run folder (no provenance.json)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_a_field_file_cut_short_is_one_message(plate_np2, tmp_path, ranks):
+    """fields.h5 cut to 500 bytes (a copy that ran out of room): the plot names the file and
+    what the HDF5 library said, exit code 2, without VTK's screenfuls on stderr; it was an
+    internal error (exit 70)."""
+    run = tmp_path / "run"
+    shutil.copytree(plate_np2, run)
+    with (run / "fields.h5").open("r+b") as stream:
+        stream.truncate(500)
+    process = scalebridge("plot", run, "--columns", "none", ranks=ranks)
+    assert process.returncode == 2, process.stderr[-3000:]
+    lines = [line for line in process.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, process.stderr[-3000:]
+    assert (
+        f"{run / 'fields.xdmf'}: cannot read 'temperature' at t = 120 s from its HDF5 "
+        in (lines[0])
+    )
+    assert "(truncated file: eof = 500, " in lines[0]
+    assert "Fix: the file is damaged or incomplete" in lines[0]
 
 
 def bp_arrays(folder) -> tuple[set[str], int]:

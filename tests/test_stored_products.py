@@ -15,6 +15,7 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from app.affine import WHOLE_EVALUATIONS, AffineScalar, AffineVector
+from app.fields import owned_size
 from tests.conftest import assert_same_quantities, read_quantities, scalebridge
 
 # Time-dependent data in every place a stored piece can read it: a source and a boundary
@@ -141,3 +142,57 @@ def test_scalar_pieces_only_for_forms_evaluated_often():
         assert quantity.value() == pytest.approx(exact, rel=1e-13)
         assert (quantity._pieces is None) == (evaluation <= WHOLE_EVALUATIONS)
     assert len(quantity._pieces) == 1  # k * field * dx; other**2 stays in the rest
+
+
+def test_the_affinity_read_off_a_form_agrees_with_its_derivative():
+    """``surely_not_affine`` (which spares the derivative) says "not affine" only where the
+    derivative would read a changing function, and says it for the usual nonlinearities."""
+    from ufl.algorithms.analysis import extract_coefficients
+
+    from app.affine import surely_not_affine
+
+    msh = mesh.create_unit_square(MPI.COMM_SELF, 2, 2)
+    space = fem.functionspace(msh, ("Lagrange", 1))
+    f, g, k = fem.Function(space), fem.Function(space), fem.Function(space)
+    static = {k}
+    dx = ufl.dx
+    expected = {
+        "f k": (f * k * dx, False),
+        "grad f k": (ufl.grad(f)[0] * k * dx, False),
+        "f / k": (f / k * dx, False),
+        "f**1 + k**2": ((f**1 + k**2) * dx, False),
+        "where(k > 0, f, 0)": (ufl.conditional(ufl.gt(k, 0), f, 0) * dx, False),
+        "f + g": ((f + g) * dx, False),
+        "f f": (f * f * dx, True),
+        "f g": (f * g * dx, True),
+        "k / f": (k / f * dx, True),
+        "g / (1 + f)": (g / (1 + f) * dx, True),
+        "sinh f": (ufl.sinh(f) * k * dx, True),
+        "f**2": (f**2 * dx, True),
+        "sqrt(f + k)": (ufl.sqrt(f + k) * dx, True),
+        "where(f > 0, 1, 0)": (ufl.conditional(ufl.gt(f, 0), 1, 0) * dx, True),
+        "where(g > 0, f, 0)": (ufl.conditional(ufl.gt(g, 0), f, 0) * dx, True),
+    }
+    step = "where(f > 0, 1, 0)"  # its derivative is zero: not a reason to set f to zero
+    for name, (form, surely) in expected.items():
+        assert surely_not_affine(form, f, static) == surely, name
+        derivative = ufl.algorithms.expand_derivatives(
+            ufl.derivative(form, f, ufl.TestFunction(space))
+        )
+        reads_changing = bool(set(extract_coefficients(derivative)) - static)
+        assert not surely or reads_changing or name == step, name
+
+
+def test_a_stored_step_function_of_a_field_follows_the_field():
+    """The area where a field exceeds a value, evaluated from stored pieces: the field stays
+    in the assembled rest (the derivative of a condition is zero, and setting the field to zero
+    there froze the area at its value for a zero field)."""
+    msh = mesh.create_unit_square(MPI.COMM_WORLD, 8, 8)
+    space = fem.functionspace(msh, ("DG", 0))
+    u = fem.Function(space)
+    area = AffineScalar(ufl.conditional(ufl.gt(u, 0.5), 1.0, 0.0) * ufl.dx, set(), [], msh.comm)
+    x = space.tabulate_dof_coordinates()[:, 0]
+    for width in np.linspace(0.0, 1.0, WHOLE_EVALUATIONS + 3):  # whole, then from pieces
+        u.x.array[:] = np.where(x < width, 1.0, 0.0)
+        expected = np.count_nonzero(x[: owned_size(space)] < width) / 128
+        assert area.value() == pytest.approx(msh.comm.allreduce(expected), abs=1e-14)

@@ -47,6 +47,10 @@ BAD = {
         "'physics.heat.boundaries.top' is not a value of the case: setting it adds "
         "'physics.heat.boundaries.top'; under 'physics.heat.boundaries' there are: left, right",
     ),
+    "no parameters": (
+        {"parameters": {}},
+        "parameters: expected at least 1 entry, got 0. Fix: add a table [parameters.<name>]",
+    ),
     "bounds in the wrong order": (
         {"parameters": {"physics.heat.conductivity": uniform(20.0, 10.0)}},
         "parameters.physics.heat.conductivity: lower (20) must be below upper (10).",
@@ -200,3 +204,17 @@ def test_a_truncated_normal_within_reach_samples_its_interval(sigmas):
     exact = stats.truncnorm((lower - 15.0) / 0.5, (upper - 15.0) / 0.5, 15.0, 0.5).ppf(u)
     assert np.all((values >= lower) & (values <= upper))
     np.testing.assert_allclose(values, exact, atol=1e-4 * 0.5)
+
+
+def test_overwrite_keeps_a_study_folder_that_holds_the_study_file(tmp_path, capsys):
+    """--overwrite deleted the folder with the study file kept in it, then failed reading it:
+    the study file was lost. Now refused before anything is deleted."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "study.toml").write_text("# the copy an earlier study kept\n")
+    mine = out / "mine.toml"
+    mine.write_text((tmp_path / study(tmp_path)).read_text())
+    assert main(["study", str(mine), "-o", str(out), "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert f"output: '{out}' holds '{mine}', a file this study reads, which --overwrite" in err
+    assert mine.exists()

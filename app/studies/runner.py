@@ -140,11 +140,15 @@ class Study:
         return self.comm.size // per_member, group, self.comm.Split(group, self.comm.rank)
 
     def _prepare(self, folder: StudyFolder) -> dict[int, list[str]]:
-        folder.prepare(self.overwrite)
+        study_text = self.path.read_text()
+        inputs = [self.path, self.path.parent / self.spec.case]
+        if self.spec.method.type == "calibration":
+            inputs.append(self.path.parent / self.spec.method.data)
+        folder.prepare(self.overwrite, [file.resolve() for file in inputs])
         done = folder.finished()
         if self.design is not None:
             folder.check_design(done, self.design.values)
-        folder.keep_copy(self.path.read_text())
+        folder.keep_copy(study_text)
         count = "calibration runs" if self.direct else f"{len(self.design.values)} members"
         log.info(
             "study %s: %s (%s), %d already in %s",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -114,8 +114,9 @@ class StudyFolder:
         self.names, self.quantities = names, quantities
         self.header = [*FIXED, *names, *quantities, "error"]
 
-    def prepare(self, overwrite: bool) -> None:
-        """Create the folder, or keep the one of a study to resume it (rank 0)."""
+    def prepare(self, overwrite: bool, inputs: Sequence[Path] = ()) -> None:
+        """Create the folder, or keep the one of a study to resume it (rank 0); ``inputs``
+        (absolute paths of the files the study reads) are never deleted with it."""
         path = self.path
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             if not (path / STUDY_COPY).is_file():
@@ -124,6 +125,16 @@ class StudyFolder:
                     f"'{path}' exists and is not a study folder (no {STUDY_COPY}); refusing to "
                     "use it",
                     "choose another folder with -o",
+                )
+            # The folder's own study.toml may go: its text is read already.
+            own = (path / STUDY_COPY).resolve()
+            kept = [file for file in inputs if file.is_relative_to(path.resolve()) and file != own]
+            if overwrite and kept:
+                raise CaseError(
+                    "output",
+                    f"'{path}' holds '{kept[0]}', a file this study reads, which --overwrite "
+                    "would delete with the folder",
+                    "move the file out of the study folder, or choose another folder with -o",
                 )
             if overwrite:
                 shutil.rmtree(path)

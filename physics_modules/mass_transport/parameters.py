@@ -67,6 +67,12 @@ class Species(Parameters):
     )
     initial: Property = quantity("mol/m^3", 0.0, "Initial concentration", ge=0)
     region: str | None = Field(None, description="Cell region the species lives on (None: all)")
+    stop_at_zero: bool = Field(
+        False,
+        description="End the run, as an event, when the species runs out (its lowest value "
+        "within 1e-4 of its initial highest): for a salt whose conductivity and exchange "
+        "current vanish with it, where no step past that point has a solution",
+    )
     transference: float = quantity(
         "dimensionless", 0.0, "Transference number t+ < 1: reaction currents count (1 - t+)", ge=0
     )

@@ -46,7 +46,13 @@ class MassTransport(Physics):
             space, region = ("Lagrange", degree), species.region
             specs += [
                 FieldSpec(
-                    name, "scalar", "mol/m^3", space, region, description=f"Concentration of {name}"
+                    name,
+                    "scalar",
+                    "mol/m^3",
+                    space,
+                    region,
+                    description=f"Concentration of {name}",
+                    **self._stop_at_zero(species),
                 ),
                 FieldSpec(
                     f"{name}_flux",
@@ -59,6 +65,11 @@ class MassTransport(Physics):
                 ),
             ]
         return specs
+
+    @staticmethod
+    def _stop_at_zero(species: Any) -> dict[str, Any]:
+        """The bounds of a species that ends the run when it runs out (app/bound_stops.py)."""
+        return {"bounds": (0.0, None), "at_bounds": "stop"} if species.stop_at_zero else {}
 
     @property
     def requires(self) -> list[FieldSpec]:
