@@ -302,12 +302,19 @@ class TimeLoop:
                 )
                 continue
             after = self.stepper.values(columns) if columns else {}
-            excess = self._excess(position.before, after)
+            column, excess = self._excess(position.before, after)
             if excess > 1 and bracket is None:
                 self.stepper.rollback()
                 position.rejected += 1
                 position.dt = self._limited(t, step, excess)
-                log.info("step to t = %.6g s changed a limited quantity too much", t + step)
+                log.info(
+                    "step to t = %.6g s changed %s by %.3g (limit %.3g); dt -> %.3g s",
+                    t + step,
+                    column,
+                    abs(after[column] - position.before[column]),
+                    self.limits[column],
+                    position.dt,
+                )
                 continue
             fired = next((trig for trig in triggers if trig.holds(after)), None)
             if fired is not None and step > fired.tolerance:
@@ -361,11 +368,12 @@ class TimeLoop:
             "else find what keeps the steps short (time.adaptive settings, the run log)"
         )
 
-    def _excess(self, before: dict, after: dict) -> float:
-        """The largest change of a limited quantity over the step, relative to its limit."""
-        return max(
-            (abs(after[c] - before[c]) / limit for c, limit in self.limits.items()), default=0.0
-        )
+    def _excess(self, before: dict, after: dict) -> tuple[str | None, float]:
+        """The limited quantity that changed most over the step, relative to its limit, and
+        that ratio (None and 0 without limits)."""
+        ratios = {c: abs(after[c] - before[c]) / limit for c, limit in self.limits.items()}
+        column = max(ratios, key=ratios.get, default=None)
+        return column, ratios.get(column, 0.0)
 
     def _limited(self, t: float, step: float, excess: float) -> float:
         """A shorter step for a change ``excess`` times its limit."""

@@ -449,8 +449,13 @@ class Simulation:
             constant.value = value
         now = self.groups[0].scheme.time
         times = [ramp.begin(started, now) for ramp in stage.ramps]
+        entered = self._stage is None or (self._stage.index, self._stage.cycle) != (
+            stage.index,
+            stage.cycle,
+        )
         self._stage = stage
-        log.info("protocol step %d (cycle %d): %s", stage.index, stage.cycle, stage.text)
+        if entered:  # the first step is applied before the first row too: announced once
+            log.info("protocol step %d (cycle %d): %s", stage.index, stage.cycle, stage.text)
         return max(times) if times else None
 
     def evaluate_quantities(self) -> dict[str, float]:

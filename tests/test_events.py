@@ -299,3 +299,20 @@ def test_output_times_outside_the_run_are_said_and_do_not_mean_every_step(caplog
         result = Simulation.from_case(case).run()
     assert list(result.quantities["time_s"]) == pytest.approx(rows)
     assert "output.times: 1 of the" in caplog.text and "no rows there" in caplog.text
+
+
+def test_limited_steps_and_protocol_steps_are_logged_by_name(caplog):
+    """A step retried for a `[time.adaptive] limits` column names the column, its change and the
+    limit; each protocol step is announced once, though the first is also applied before the
+    first row. The limit holds on every accepted step."""
+    case = tomllib.loads(HEATER.read_text())
+    case["time"] |= {"end": 300.0, "dt": 100.0, "adaptive": {"limits": {"max_temperature_K": 2}}}
+    steps = ["Heat at 5e4 W/m^2 for 2 minutes", "Cool for 3 minutes"]
+    case["protocol"] |= {"steps": steps, "repeat": 1}
+    with caplog.at_level("INFO", logger="scalebridge"):
+        result = Simulation.from_case(case).run()
+    hottest = result.quantities["max_temperature_K"]
+    assert max(abs(np.diff(hottest))) <= 2 * (1 + 1e-9)
+    assert caplog.text.count("protocol step 0 (cycle 0)") == 1
+    assert caplog.text.count("protocol step 1 (cycle 0)") == 1
+    assert "changed max_temperature_K by " in caplog.text and "(limit 2); dt -> " in caplog.text
