@@ -269,7 +269,10 @@ def _time_plan(time: Any) -> str:
 
 
 def _output_plan(output: Any, simulation: Any) -> str:
+    time = simulation.case.time
     when = f"every {output.interval:g} s" if output.interval else "every step"
+    if time.end is None and time.dt is None:
+        when = "the steady solution"
     if output.times:
         when += " and at " + ", ".join(f"{t:g}" for t in output.times) + " s"
     formats = [name for name, chosen in (("XDMF", output.xdmf), ("VTX", output.vtx)) if chosen]

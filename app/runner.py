@@ -147,12 +147,11 @@ def run(
         record.update(steps=result.steps, rejected_steps=result.rejected)
         if result.event is not None:
             record.update(stopped_by_event=result.event)
+        solves = (
+            f"{result.steps} steps ({result.rejected} rejected)" if result.steps else "one solve"
+        )
         log.info(
-            "run completed: %d steps (%d rejected) in %.2f s; results in %s",
-            result.steps,
-            result.rejected,
-            result.wall_time,
-            folder.path,
+            "run completed: %s in %.2f s; results in %s", solves, result.wall_time, folder.path
         )
     return result
 

@@ -90,7 +90,15 @@ def test_check_prints_the_plan():
         "OK: the case is valid.",
     ):
         assert expected in out, expected
-    assert "fields: temperature, heat_flux (XDMF)" in out
+    assert "output: the steady solution; fields: temperature, heat_flux (XDMF)" in out
+
+
+def test_a_steady_run_reports_its_one_solve(tmp_path):
+    """Not "0 steps (0 rejected)", which read as if nothing had been solved."""
+    process = scalebridge("run", "cases/two_layer_wall.toml", "-o", tmp_path / "wall")
+    assert process.returncode == 0, process.stderr
+    assert "run completed: one solve in " in process.stdout + process.stderr
+    assert len(read_quantities(tmp_path / "wall")["time_s"]) == 1
 
 
 def test_check_names_the_field_files_of_vtx_alone():
