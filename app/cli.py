@@ -403,7 +403,8 @@ def _parameters(model: Any, indent: str) -> list[str]:
         if info.is_required():
             default = "required"
         elif info.default_factory is not None:
-            default = f"default {info.default_factory()!r}"
+            made = info.default_factory()  # a nested table's defaults are listed under it
+            default = "defaults below" if hasattr(made, "model_fields") else f"default {made!r}"
         else:
             value = info.default
             default = f"default {getattr(value, 'to_case', lambda v=value: v)()!r}"

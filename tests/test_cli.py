@@ -123,6 +123,8 @@ def test_modules_lists_fields_and_parameters():
     assert "heat_source [scalar, W/m^3, Lagrange 1, optional]" in out
     assert "conductivity [W/(m*K)] default 1.0 (> 0)" in out
     assert "type = 'convection'" in out and "h [W/(m^2*K)] required (>= 0)" in out
+    # a nested table's defaults are listed under it, not as one long repr on its line
+    assert "default FieldNames(" not in out and "    fields defaults below: Field names" in out
 
 
 def test_modules_shows_nested_boundary_types_and_units_that_depend_on_orders():
