@@ -332,9 +332,8 @@ def _plot_files(args: argparse.Namespace) -> str:
         ]
     written = plot(args.runs, _names(args.columns), _names(args.fields), times, args.out)
     folders = ", ".join(sorted({str(path.parent) for path in written})) or "-"
-    return "\n".join(
-        [f"wrote {len(written)} PNG files to {folders}:"] + [f"  {path.name}" for path in written]
-    )
+    files = "1 PNG file" if len(written) == 1 else f"{len(written)} PNG files"
+    return "\n".join([f"wrote {files} to {folders}:"] + [f"  {path.name}" for path in written])
 
 
 def _is_number(text: str) -> bool:

@@ -109,6 +109,7 @@ def test_default_columns_leave_out_flat_ones(plate_np2, tmp_path, capsys):
         "left out (zero or constant in every run): heat_flow_left_W_per_m, "
         "heat_flow_bottom_W_per_m, heat_flow_heater_W_per_m, heat_generated_W_per_m"
     ) in printed
+    assert f"wrote 1 PNG file to {tmp_path}:\n  quantities.png" in printed  # not "1 PNG files"
     # Asked for, a flat column is drawn; a steady run's single values are not flat.
     assert plotting.quantity_columns([run], ["heat_flow_left_W_per_m"]) == [
         "heat_flow_left_W_per_m"
