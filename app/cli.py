@@ -30,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scalebridge",
         description="Finite-element multiphysics across scales (DOLFINx).",
+        epilog=(
+            "first steps: 'scalebridge check cases/heated_plate.toml' validates a case and "
+            "prints its plan; 'scalebridge run cases/heated_plate.toml' writes "
+            "results/heated_plate/; 'scalebridge COMMAND --help' for each command; README.md "
+            "and docs/plugin_guide.md for the rest."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"scalebridge {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -71,8 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     again.add_argument("-q", "--quiet", action="store_true", help="no progress bar or log")
     with_case("check", "Validate a case and print its mesh, fields and solve plan; solve nothing.")
-    modules = commands.add_parser("modules", help="List installed physics plug-ins.")
-    modules.add_argument("name", nargs="?", help="show one plug-in only")
+    text = (
+        "List installed physics plug-ins: the fields each provides and requires, and every "
+        "parameter with its unit, default and bounds."
+    )
+    modules = commands.add_parser(
+        "modules", help="List installed physics plug-ins.", description=text
+    )
+    modules.add_argument("name", nargs="?", help="show one plug-in only (e.g. heat)")
     _plot_parser(commands)
     _new_module_parser(commands)
     studies_cli.add_parser(commands)

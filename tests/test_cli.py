@@ -207,3 +207,12 @@ def test_the_progress_bar_is_drawn_on_a_terminal_only(monkeypatch, terminal):
     case["output"]["xdmf"] = False
     Simulation.from_case(case, base_dir=CASES).run(progress=True)
     assert drawn == [terminal]
+
+
+def test_every_command_has_a_description_and_the_top_help_says_where_to_start():
+    top = scalebridge("--help").stdout
+    assert "first steps: 'scalebridge check cases/heated_plate.toml'" in top
+    for command in ("run", "restart", "check", "modules", "plot", "new-module", "study"):
+        usage, _, rest = scalebridge(command, "--help").stdout.partition("\n\n")
+        assert usage.startswith(f"usage: scalebridge {command}")
+        assert not rest.startswith("positional arguments"), command  # a description first
