@@ -111,10 +111,16 @@ def summary(target: Path, name: str) -> str:
     lines = [f"Created the plug-in package '{name}' in {target}:"]
     lines += [f"  {render(relative, name)}" for relative in FILES]
     shown = target if target.is_absolute() else f"./{target}"  # pip wants a path-like name
+    site = target.parent / "plugins"
+
+    def absolute(path: Path) -> str:
+        return str(path) if path.is_absolute() else f"$PWD/{path}"
+
     lines += [
         "",
         "Next (the plug-in authoring guide, docs/plugin_guide.md, walks through them):",
-        f"  pip install -e {shown}",
+        f"  pip install --no-deps --target {site} {shown}   # not into ScaleBridge's venv",
+        f"  export PYTHONPATH={absolute(target)}:{absolute(site)}",
         f"  scalebridge modules {name}",
         f"  pytest {target / 'tests'}",
         f"  scalebridge run {target / 'cases' / f'{name}_demo.toml'}",

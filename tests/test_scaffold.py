@@ -156,3 +156,25 @@ def test_a_refusal_on_rank_zero_stops_every_rank(tmp_path, command):
     process = scalebridge(command, *args, ranks=2, cwd=tmp_path, timeout=120)
     assert process.returncode == 2, process.stderr
     assert process.stderr.count("scalebridge: error:") == 1, process.stderr
+
+
+def test_the_next_steps_it_prints_work_as_printed(tmp_path):
+    """The printed install and path lines are the guide's (a folder beside this venv, not
+    ``pip install -e`` into it), and with them `scalebridge modules` finds the plug-in."""
+    process = run(BIN / "scalebridge", "new-module", "my_heating", cwd=tmp_path)
+    steps = process.stdout.partition("walks through them):\n")[2].splitlines()
+    assert steps[:2] == [
+        "  pip install --no-deps --target plugins ./my_heating   # not into ScaleBridge's venv",
+        "  export PYTHONPATH=$PWD/my_heating:$PWD/plugins",
+    ]
+    script = "\n".join(
+        [
+            f"export PATH={BIN}:$PATH",
+            steps[0].split("#")[0] + " --no-build-isolation --quiet",  # no index to build from
+            steps[1],
+            steps[2],
+        ]
+    )
+    listed = run("bash", "-e", "-c", script, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "\nmy_heating: Reaction-diffusion of one species" in f"\n{listed.stdout}"
