@@ -119,6 +119,20 @@ def test_demo_case_runs(generated, tmp_path):
     assert 0.5 * entering < q["consumed_mol_per_s_per_m"][-1] < entering
 
 
+def test_a_bad_field_name_in_a_case_is_the_case_writers_to_fix(generated, tmp_path):
+    """The template's `field` is a FieldName: the message points at the case's key, not at
+    the plug-in's author, as a plain `str` did."""
+    package, site = generated
+    case = package / "cases" / f"{NAME}_demo.toml"
+    setting = f'physics.{NAME}.field="my c"'
+    process = run(BIN / "scalebridge", "check", case, "--set", setting, cwd=tmp_path, site=site)
+    assert process.returncode == 2
+    assert f"physics.{NAME}.field: field names are letters, digits and underscores" in (
+        process.stderr
+    )
+    assert "plug-in's author" not in process.stderr
+
+
 @pytest.mark.parametrize(
     ("name", "problem"),
     [
