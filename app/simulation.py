@@ -449,13 +449,9 @@ class Simulation:
             constant.value = value
         now = self.groups[0].scheme.time
         times = [ramp.begin(started, now) for ramp in stage.ramps]
-        entered = self._stage is None or (self._stage.index, self._stage.cycle) != (
-            stage.index,
-            stage.cycle,
-        )
-        self._stage = stage
-        if entered:  # the first step is applied before the first row too: announced once
+        if stage is not self._stage:  # the first is applied before the first row too: once
             log.info("protocol step %d (cycle %d): %s", stage.index, stage.cycle, stage.text)
+        self._stage = stage
         return max(times) if times else None
 
     def evaluate_quantities(self) -> dict[str, float]:
