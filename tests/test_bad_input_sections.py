@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.test_bad_input import TRANSIENT, check, error_of
+from tests.test_bad_input import TRANSIENT, VALID, check, error_of
 
 
 @pytest.mark.parametrize(("point", "index"), [("-1", 0), ("3", 1)])
@@ -22,3 +22,11 @@ def test_breakpoints_at_the_ends_and_within_are_valid(tmp_path, capsys):
 
     case = write(tmp_path, TRANSIENT + 'breakpoints = [0, "0.5 s", 2]\n')
     assert main(["check", str(case)]) == 0, capsys.readouterr().err
+
+
+def test_a_line_probe_from_a_point_to_itself(tmp_path, capsys):
+    probe = "\n[output.probes]\ncut = { from = [0.5, 0.5], to = [0.5, 0.5], points = 10 }\n"
+    check(tmp_path, VALID + probe)
+    message = error_of(capsys)
+    assert "output.probes.cut: a line from [0.5, 0.5] to the same point" in message
+    assert "make it a point probe" in message
