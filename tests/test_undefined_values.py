@@ -8,6 +8,19 @@ from tests.conftest import scalebridge
 from tests.test_bad_input import TRANSIENT, error_of, write
 
 
+def test_a_property_undefined_under_a_fixed_temperature_is_the_case_s_error(tmp_path, capsys):
+    """sqrt(x - 1) is NaN on the whole unit square. With a fixed temperature the first output
+    solves for the rates (the flows through that boundary) and that solve failed with
+    DIVERGED_NANORINF (exit 1); the heat flux computed from the property names it."""
+    case = write(tmp_path, TRANSIENT.replace("2.0", '"sqrt(x - 1)"'))
+    assert main(["run", str(case), "-o", str(tmp_path / "out"), "-q"]) == 2
+    message = error_of(capsys)
+    assert "physics.heat: the initial state at t = 0 s, before any step, is not finite: " in (
+        message
+    )
+    assert "field 'heat_flux' is nan" in message
+
+
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_a_boundary_value_that_is_not_finite_is_the_case_s_error(tmp_path, ranks):
     """300 + 1/(y - 0.5) is infinite at the left side's node at y = 0.5: the run stops at its
