@@ -2,7 +2,9 @@
 
 import pytest
 
-from tests.test_bad_input import TRANSIENT, VALID, check, error_of
+from app.cli import main
+from tests.conftest import CASES
+from tests.test_bad_input import TRANSIENT, VALID, check, error_of, write
 
 
 @pytest.mark.parametrize(("point", "index"), [("-1", 0), ("3", 1)])
@@ -17,9 +19,6 @@ def test_a_breakpoint_outside_the_run(tmp_path, capsys, point, index):
 
 
 def test_breakpoints_at_the_ends_and_within_are_valid(tmp_path, capsys):
-    from app.cli import main
-    from tests.test_bad_input import write
-
     case = write(tmp_path, TRANSIENT + 'breakpoints = [0, "0.5 s", 2]\n')
     assert main(["check", str(case)]) == 0, capsys.readouterr().err
 
@@ -30,3 +29,18 @@ def test_a_line_probe_from_a_point_to_itself(tmp_path, capsys):
     message = error_of(capsys)
     assert "output.probes.cut: a line from [0.5, 0.5] to the same point" in message
     assert "make it a point probe" in message
+
+
+@pytest.mark.parametrize("tolerance", ['"-1 s"', "0"])
+def test_a_protocol_tolerance_that_is_not_positive(capsys, tolerance):
+    """A crossing located to within -1 s is never close enough: the run stepped on in ever
+    smaller steps (heat_cycling.toml: still at t = 68 s after 2 minutes)."""
+    case = CASES / "heat_cycling.toml"
+    assert main(["check", str(case), "--set", f"protocol.tolerance={tolerance}"]) == 2
+    assert "protocol.tolerance: must be > 0 s, got " in error_of(capsys)
+
+
+def test_an_event_tolerance_that_is_not_positive(tmp_path, capsys):
+    event = '\n[[events]]\nwhen = "max_temperature_K > 350"\ntolerance = "-1 ms"\n'
+    check(tmp_path, TRANSIENT.replace("[time]", event + "\n[time]"))
+    assert "events.0.tolerance: must be > 0 s, got -0.001 s" in error_of(capsys)
