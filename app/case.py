@@ -273,6 +273,9 @@ def _find(node: Any, token: str) -> str | None:
 # --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
+_INDEXED = re.compile(r"\[[^\]]*\]")
+
+
 def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | Sequence[str]) -> None:
     """Set values by dotted path, in place: ``{"physics.heat.conductivity": 50}`` or the
     command-line form ``["physics.heat.conductivity=50"]`` (values read as TOML when they parse,
@@ -295,6 +298,13 @@ def _split(assignment: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise CaseError(
             "--set", f"expected KEY=VALUE, got {assignment!r}", "e.g. --set time.end=10"
+        )
+    indexed = _INDEXED.search(key)
+    if indexed:  # else read as an unknown key 'cells[1]', with a spelling fix for it
+        raise CaseError(
+            f"--set {key.strip()}",
+            "list entries cannot be set one by one",
+            f"give the whole list, e.g. --set '{key[: indexed.start()].strip()}=[...]'",
         )
     try:
         value = tomllib.loads(f"v = {text}")["v"]

@@ -44,3 +44,13 @@ def test_an_event_tolerance_that_is_not_positive(tmp_path, capsys):
     event = '\n[[events]]\nwhen = "max_temperature_K > 350"\ntolerance = "-1 ms"\n'
     check(tmp_path, TRANSIENT.replace("[time]", event + "\n[time]"))
     assert "events.0.tolerance: must be > 0 s, got -0.001 s" in error_of(capsys)
+
+
+@pytest.mark.parametrize("key", ["mesh.cells[5]", "mesh.cells[-1]", "mesh.cells[x]"])
+def test_set_on_a_list_entry(tmp_path, capsys, key):
+    """--set has no list indices: 'mesh.cells[5]' read as an unknown key 'cells[5]', whose fix
+    was 'correct the spelling or remove the key'."""
+    check(tmp_path, VALID, "--set", f"{key}=3")
+    message = error_of(capsys)
+    assert f"--set {key}: list entries cannot be set one by one" in message
+    assert "Fix: give the whole list, e.g. --set 'mesh.cells=[...]'" in message
