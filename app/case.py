@@ -164,6 +164,15 @@ class Case(Parameters):
                     f"makes {count:.3g} outputs; at most {MAX_OUTPUTS:,} are allowed",
                     "give a longer interval",
                 )
+        # as time.breakpoints: before the start a slip, after the end a shortened run's
+        for index, point in enumerate(self.output.times):
+            if point < time.start:
+                raise CaseError(
+                    f"output.times[{index}]",
+                    f"{point:g} s is before the run's start at {time.start:g} s",
+                    "give output times after time.start, or remove this one (a time before "
+                    "the run is never reached)",
+                )
         return self
 
 

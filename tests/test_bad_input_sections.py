@@ -15,6 +15,14 @@ def test_a_breakpoint_before_the_start(tmp_path, capsys):
     assert "give breakpoints after time.start" in message
 
 
+def test_an_output_time_before_the_start(tmp_path, capsys):
+    """An output time before the start was skipped without a word (exit 0, no row)."""
+    check(tmp_path, TRANSIENT, "--set", "output.times=[-1, 5]")
+    message = error_of(capsys)
+    assert "output.times[0]: -1 s is before the run's start at 0 s" in message
+    assert "give output times after time.start" in message
+
+
 def test_breakpoints_from_the_start_on_are_valid(tmp_path, capsys):
     # after the end: a run shortened with --set time.end (the scheduler says it is not reached)
     case = write(tmp_path, TRANSIENT + 'breakpoints = [0, "0.5 s", 2, 3]\n')
