@@ -46,3 +46,16 @@ def test_a_boundary_value_undefined_later_stops_at_that_step(tmp_path, capsys):
     assert main(["run", str(write(tmp_path, text)), "-o", str(tmp_path / "out"), "-q"]) == 2
     message = error_of(capsys)
     assert "physics.heat: the value fixed on boundary 'left' at t = 1 s is not finite" in message
+
+
+def test_a_property_undefined_under_a_fixed_temperature_on_two_ranks(tmp_path):
+    """The same on 2 ranks: every rank finds the derived field and stops (no rank waits in
+    the solve of the rates)."""
+    case = write(tmp_path, TRANSIENT.replace("2.0", '"sqrt(x - 1)"'))
+    process = scalebridge("run", case, "-o", tmp_path / "out", "-q", ranks=2)
+    assert process.returncode == 2, process.stderr
+    lines = [line for line in process.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, process.stderr
+    assert (
+        "physics.heat: the initial state at t = 0 s, before any step, is not finite" in (lines[0])
+    )
