@@ -60,3 +60,25 @@ def test_set_on_a_list_entry(tmp_path, capsys, key):
     message = error_of(capsys)
     assert f"--set {key}: list entries cannot be set one by one" in message
     assert "Fix: give the whole list, e.g. --set 'mesh.cells=[...]'" in message
+
+
+def test_a_step_until_a_temperature_below_absolute_zero(capsys):
+    """'until max temperature < -10 K' can never hold: the step heated on (heat_cycling.toml
+    without time.end: still heating at t = 38810 s after 120 s)."""
+    step = '["Heat at 5e4 W/m^2 until max temperature < -10 K"]'
+    assert main(["check", str(CASES / "heat_cycling.toml"), "--set", f"protocol.steps={step}"]) == 2
+    message = error_of(capsys)
+    assert "protocol.steps (step 'Heat at 5e4 W/m^2 until max temperature < -10 K'): " in message
+    assert "-10 K is below absolute zero" in message
+
+
+def test_an_event_on_a_temperature_below_absolute_zero(tmp_path, capsys):
+    check(tmp_path, TRANSIENT, "--set", 'events=[{when = "max_temperature_K < -3"}]')
+    assert "events[0].when: condition 'max_temperature_K < -3': -3 K is below absolute zero" in (
+        error_of(capsys)
+    )
+
+
+def test_a_threshold_in_degrees_celsius_below_zero_is_valid(capsys):
+    step = '["Heat at 5e4 W/m^2 until max temperature > -10 degC"]'
+    assert main(["check", str(CASES / "heat_cycling.toml"), "--set", f"protocol.steps={step}"]) == 0
