@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -32,97 +32,13 @@ from app.multiscale.spec import SurrogateSpec
 from app.output_quantities import OutputQuantity, check_names
 from app.parameter_resolution import resolve
 from app.parameter_set import ParameterTable
-from app.parameters import constant_value, parameter_scope
+from app.parameters import parameter_scope
 from app.probes import Probe, check_probe_names, probe_table
 from app.run_plot import PlotSpec
 from app.solver_options import GEOMETRIC_MULTIGRID, SolverSpec
+from app.time_spec import TimeSpec, times_in_seconds
 from app.toml_files import read_toml
 from app.validation import check_values, validate
-
-
-class AdaptiveSpec(Parameters):
-    """Adaptive time stepping: dt grows after easy steps and shrinks on failure."""
-
-    dt_min: float = quantity("s", 1e-9, "Smallest time step before the run gives up", gt=0)
-    dt_max: float | None = quantity("s", None, "Largest time step (default: the run length)", gt=0)
-    growth: float = Field(1.5, gt=1, description="Factor dt grows by after an easy step")
-    shrink: float = Field(0.5, gt=0, lt=1, description="Factor dt shrinks by after a failure")
-    easy_iterations: int = Field(
-        4, ge=1, description="A step whose Newton solve took at most this many iterations is easy"
-    )
-    rtol: float | None = Field(
-        None, gt=0, description="Relative local-error tolerance; set it for error-based control"
-    )
-    atol: float = Field(1e-8, gt=0, description="Absolute local-error tolerance (field units)")
-    limits: dict[str, float | str] = Field(
-        default_factory=dict,
-        description='Largest change of a quantity over one step, by column ("voltage_V = '
-        '"10 mV""; a number is in the column\'s units)',
-    )
-
-
-class TimeSpec(Parameters):
-    """Time discretisation. ``steady`` without ``end`` is a single steady solve; with ``end``
-    and ``dt`` it is a sequence of steady solves (quasi-static loading)."""
-
-    scheme: Literal["steady", "bdf1", "bdf2", "cn"] = Field(
-        "steady", description="Time scheme (cn: Crank-Nicolson)"
-    )
-    start: float = quantity("s", 0.0, "Start time")
-    end: float | None = quantity("s", None, "End time")
-    dt: float | None = quantity("s", None, "Time step (the first one when adaptive)", gt=0)
-    adaptive: AdaptiveSpec | None = Field(None, description="Adaptive time-step control")
-    breakpoints: list[float] = Field(
-        default_factory=list,
-        description="Times where the forcing jumps: steps end there and BDF2 restarts with BDF1",
-    )
-    max_steps: int = Field(
-        100_000,
-        ge=1,
-        description="Steps tried (accepted and rejected) before the run stops, as MOOSE's "
-        "num_steps: a step size far off the run's scale, or one the controller cut and never "
-        "grew again, ends the run saying so instead of stepping for days",
-    )
-
-    @field_validator("breakpoints", mode="before")
-    @classmethod
-    def _breakpoints_with_units(cls, raw: Any) -> Any:
-        return _times(raw, "time.breakpoints")
-
-    @model_validator(mode="after")
-    def _needs_a_step(self) -> TimeSpec:
-        if self.end is not None and not self.end > self.start:
-            raise CaseError(
-                "time.end",
-                f"the run ends at {self.end:g} s, not after its start at {self.start:g} s",
-            )
-        if self.dt is None and (self.transient or self.end is not None):
-            stepping = f"the {self.scheme} scheme" if self.transient else "a steady run with 'end'"
-            raise CaseError(
-                "time.dt",
-                f"{stepping} needs a time step, and none is given",
-                'give dt = "1 min" (the first step when [time.adaptive] is set)',
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _steps_within_max_steps(self) -> TimeSpec:
-        if self.end is None or self.dt is None or self.adaptive is not None:
-            return self
-        steps = (self.end - self.start) / self.dt
-        if steps > self.max_steps:
-            raise CaseError(
-                "time.dt",
-                f"{steps:.3g} steps of {self.dt:g} s from {self.start:g} s to {self.end:g} s "
-                f"are more than time.max_steps = {self.max_steps}",
-                "give a time step on the run's scale, set [time.adaptive] to let it grow, or "
-                "raise time.max_steps when the run needs that many",
-            )
-        return self
-
-    @property
-    def transient(self) -> bool:
-        return self.scheme != "steady"
 
 
 class OutputSpec(Parameters):
@@ -153,7 +69,7 @@ class OutputSpec(Parameters):
     @field_validator("times", mode="before")
     @classmethod
     def _times_with_units(cls, raw: Any) -> Any:
-        return _times(raw, "output.times")
+        return times_in_seconds(raw, "output.times")
 
     quantities: dict[str, OutputQuantity] = Field(
         default_factory=dict,
@@ -171,14 +87,6 @@ class OutputSpec(Parameters):
     _probe_table = field_validator("probes", mode="before")(probe_table)
     _quantity_names = field_validator("quantities")(check_names)
     _probe_names = field_validator("probes")(check_probe_names)
-
-
-def _times(raw: Any, path: str) -> Any:
-    """A list of times in seconds, each a number, a string with units or an expression of the
-    parameter set's constants (as ``time.end`` may be: "0.05*t_c")."""
-    if not isinstance(raw, list):
-        return raw  # pydantic says what is wrong with it
-    return [constant_value(item, "s", f"{path}[{index}]") for index, item in enumerate(raw)]
 
 
 MAX_OUTPUTS = 10**6  # output times are listed before the run
@@ -255,6 +163,15 @@ class Case(Parameters):
                     f"an output every {interval:g} s from {time.start:g} s to {time.end:g} s "
                     f"makes {count:.3g} outputs; at most {MAX_OUTPUTS:,} are allowed",
                     "give a longer interval",
+                )
+        # as time.breakpoints: before the start a slip, after the end a shortened run's
+        for index, point in enumerate(self.output.times):
+            if point < time.start:
+                raise CaseError(
+                    f"output.times[{index}]",
+                    f"{point:g} s is before the run's start at {time.start:g} s",
+                    "give output times after time.start, or remove this one (a time before "
+                    "the run is never reached)",
                 )
         return self
 
@@ -365,6 +282,9 @@ def _find(node: Any, token: str) -> str | None:
 # --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
+_INDEXED = re.compile(r"\[[^\]]*\]")
+
+
 def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | Sequence[str]) -> None:
     """Set values by dotted path, in place: ``{"physics.heat.conductivity": 50}`` or the
     command-line form ``["physics.heat.conductivity=50"]`` (values read as TOML when they parse,
@@ -387,6 +307,13 @@ def _split(assignment: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise CaseError(
             "--set", f"expected KEY=VALUE, got {assignment!r}", "e.g. --set time.end=10"
+        )
+    indexed = _INDEXED.search(key)
+    if indexed:  # else read as an unknown key 'cells[1]', with a spelling fix for it
+        raise CaseError(
+            f"--set {key.strip()}",
+            "list entries cannot be set one by one",
+            f"give the whole list, e.g. --set '{key[: indexed.start()].strip()}=[...]'",
         )
     try:
         value = tomllib.loads(f"v = {text}")["v"]

@@ -18,8 +18,10 @@ from ufl.algorithms.analysis import extract_constants
 from app.context import unknown_fixable
 from app.contracts import Dirichlet
 from app.domains import Domains, Evaluation
+from app.errors import CaseError
 from app.fields import Field
 from app.meshing import MeshData
+from app.non_finite import non_finite
 
 
 @dataclass
@@ -31,6 +33,7 @@ class BoundaryValue:
     cells: np.ndarray
     evolving: bool
     update: Any = None
+    origin: tuple[str, Dirichlet, Any] | None = None  # (instance, condition, t): checked values
 
     def compile(self, domains: Domains) -> None:
         on_parent = all(
@@ -41,10 +44,28 @@ class BoundaryValue:
             # Only the cells at the boundary: cheap enough to redo every step.
             points = self.function.function_space.element.interpolation_points
             compiled = fem.Expression(self.expression, points)
-            self.update = lambda: self.function.interpolate(compiled, cells0=self.cells)
+            evaluate = lambda: self.function.interpolate(compiled, cells0=self.cells)  # noqa: E731
         else:  # a field on a region, or a value reading one
-            self.update = Evaluation(self.expression, self.function, domains)
+            evaluate = Evaluation(self.expression, self.function, domains)
+        self.update = evaluate if self.origin is None else lambda: self._checked(evaluate)
         self.update()
+
+    def _checked(self, evaluate: Any) -> None:
+        """Evaluate, then refuse a value that is not finite (collective): the solve would
+        fail on it at every step size down to dt_min, which is the case's error, not the
+        solver's (1/(y - 0.05) on a boundary through y = 0.05)."""
+        evaluate()
+        instance, bc, t = self.origin
+        problem = non_finite([self.function], [bc.field])
+        if problem:
+            raise CaseError(
+                f"physics.{instance}",
+                f"the value fixed on boundary '{bc.boundary}' at t = {float(t.value):g} s is "
+                f"not finite: {problem}",
+                f"the expression of that boundary's value (physics.{instance}.boundaries."
+                f"{bc.boundary}) is undefined there (a division by zero, the log or sqrt of a "
+                "negative number); guard it, e.g. 'a/b if b != 0 else 0'",
+            )
 
 
 @dataclass
@@ -95,9 +116,16 @@ class FixedValue:
 
 
 def fixed_value(
-    bc: Dirichlet, field: Field, mesh_data: MeshData, domains: Domains, t: Any, static: set
+    bc: Dirichlet,
+    field: Field,
+    mesh_data: MeshData,
+    domains: Domains,
+    t: Any,
+    static: set,
+    instance: str = "",
 ) -> FixedValue:
-    """Build a plug-in's Dirichlet condition on the space of ``field``.
+    """Build a plug-in's Dirichlet condition on the space of ``field``; an expression value
+    of ``instance`` is checked to be finite at each evaluation.
 
     Raises:
         BadValue: The boundary (or point or edge set) is unknown.
@@ -130,7 +158,8 @@ def fixed_value(
         evolving = t in extract_constants(value) or bool(
             set(ufl.algorithms.extract_coefficients(value)) - static
         )
-        expression = BoundaryValue(function, value, cells, evolving)
+        origin = (instance, bc, t) if instance else None
+        expression = BoundaryValue(function, value, cells, evolving, origin=origin)
         if bc.component is None:
             condition = fem.dirichletbc(function, dofs)
         else:

@@ -50,7 +50,10 @@ class EventSpec(Parameters):
     when: str = Field(description="Condition, e.g. 'max_temperature_K > 350'")
     action: Literal["stop"] = Field("stop", description="What happens: the run stops")
     tolerance: float | None = quantity(
-        "s", None, "How far past the crossing the triggering step may end (default 1e-6 of the run)"
+        "s",
+        None,
+        "How far past the crossing the triggering step may end (default 1e-6 of the run)",
+        gt=0,
     )
 
 
@@ -80,7 +83,7 @@ class ProtocolSpec(Parameters):
         "A*h", None, "Nominal capacity, for C-rates (default: the parameter set's Q_nom)", gt=0
     )
     tolerance: float | None = quantity(
-        "s", None, "How far past a crossing a step may end (default 1e-6 of the run)"
+        "s", None, "How far past a crossing a step may end (default 1e-6 of the run)", gt=0
     )
     _parsed: tuple = PrivateAttr(default=())
 

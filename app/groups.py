@@ -415,7 +415,13 @@ class Group(GroupStepping):
                     raise unknown("boundary", bc.boundary, ctx.boundaries)
             return [
                 fixed_value(
-                    bc, store[bc.field], ctx.mesh_data, store.domains, self.scheme.t, self._static
+                    bc,
+                    store[bc.field],
+                    ctx.mesh_data,
+                    store.domains,
+                    self.scheme.t,
+                    self._static,
+                    instance,
                 )
                 for bc in conditions
             ]

@@ -57,6 +57,16 @@ def initial_state_error(fields: Sequence[Any], providers: Mapping[str, Any], t: 
     return None
 
 
+def derived_state_error(store: Any, graph: Any, t: float):
+    """The case error of the first derived field of ``store`` not finite in the current state
+    (each evaluated first), at the instance that provides it; None when all are finite
+    (collective)."""
+    derived = [f for f in store if f.evaluation is not None and f.internal is None]
+    for target in derived:
+        target.refresh()
+    return initial_state_error(derived, graph.providers, t)
+
+
 def _first(function: fem.Function) -> tuple[str, tuple[float, ...], int, int, int] | None:
     """(nan/inf, coordinates, owning rank, non-finite count, value count) of the reported
     non-finite value of ``function``, or None (collective)."""

@@ -84,6 +84,11 @@ class Probe(Parameters):
                 "a point is [x, y] or { at = [x, y] }; a line is "
                 "{ from = [x, y], to = [x, y], points = 100 }"
             )
+        if self.is_line and self.start == self.end:
+            raise ValueError(
+                f"a line from {self.start} to the same point has no direction to read along; "
+                "give a 'to' different from 'from', or make it a point probe (at = [x, y])"
+            )
         return self
 
     @property

@@ -183,11 +183,21 @@ class Condition:
             return None
         column = self._column(columns)
         if self.threshold is None:
-            return column, self.operator, float(self._number)
-        try:
-            return column, self.operator, self.threshold.to(columns[column], capacity_ah)
-        except ProtocolError as exc:
-            raise ProtocolError(f"condition {self.text!r}: {exc.problem}", exc.fix) from None
+            threshold = float(self._number)
+        else:
+            try:
+                threshold = self.threshold.to(columns[column], capacity_ah)
+            except ProtocolError as exc:
+                raise ProtocolError(f"condition {self.text!r}: {exc.problem}", exc.fix) from None
+        # A temperature (not a difference of them, as "temperature_rise_K" is) below absolute
+        # zero: the condition holds at once or never, and a step until it heats for ever.
+        if column.endswith("temperature_K") and threshold < 0:
+            raise ProtocolError(
+                f"condition {self.text!r}: {threshold:g} K is below absolute zero, where no "
+                "temperature goes",
+                'give an absolute temperature, or one in degC ("-10 degC")',
+            )
+        return column, self.operator, threshold
 
     def _column(self, columns: dict[str, str]) -> str:
         if self.quantity in columns:

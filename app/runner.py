@@ -28,10 +28,10 @@ from dolfinx import fem
 
 from app import __version__
 from app.checkpoint import Checkpoint, CheckpointFiles, Registry
-from app.errors import CaseError, Diverged, Interrupted, OutputFailed
+from app.errors import CaseError, Diverged, Interrupted, OutputFailed, SolverError
 from app.events import StageSettings
 from app.fields import Field, FieldStore
-from app.non_finite import initial_state_error, non_finite
+from app.non_finite import derived_state_error, initial_state_error, non_finite
 from app.output import FieldOutput, FieldWriter, column
 from app.output_estimate import OutputEstimate, check_room, space_values
 from app.quantity_table import QuantityTable
@@ -309,7 +309,15 @@ class Session:
         for target in sim._refresh_at_output:
             target.refresh()
         row = sim.row_start(t, dt, report)
-        quantities = sim.evaluate_quantities()
+        try:
+            quantities = sim.evaluate_quantities()
+        except SolverError:
+            # the rates of the initial state (flows through fixed values) fail on a property
+            # undefined there (sqrt(x - 1)): the case's error, found in the derived fields
+            error = None if report is not None else derived_state_error(sim.store, sim.graph, t)
+            if error is not None:
+                raise error from None
+            raise
         points, lines = sim.probes.read()
         problem = self._not_finite(quantities, points, lines, t)
         if problem and report is None:  # the state before any step: the case's initial values

@@ -196,6 +196,8 @@ class TimeLoop:
                 self._record(time.start, 0.0, None)
         self._outputs = OutputTimes(time.start, end, self.output.interval, self.output.times)
         self._breaks = [b for b in time.breakpoints if time.start < b < end]
+        if any(b > end for b in time.breakpoints) and not self._resumed:
+            log.info("time.breakpoints after the end at %.6g s are not reached", end)
         bounded = math.isfinite(end)  # else the protocol's conditions end it: no total to show
         with tqdm(
             total=end - time.start if bounded else None,
