@@ -62,9 +62,9 @@ class BoundaryValue:
                 f"physics.{instance}",
                 f"the value fixed on boundary '{bc.boundary}' at t = {float(t.value):g} s is "
                 f"not finite: {problem}",
-                f"the expression of that boundary's value (physics.{instance}.boundaries."
-                f"{bc.boundary}) is undefined there (a division by zero, the log or sqrt of a "
-                "negative number); guard it, e.g. 'a/b if b != 0 else 0'",
+                f"the expression physics.{instance} gives for boundary '{bc.boundary}' is "
+                "undefined there (a division by zero, the log or sqrt of a negative number); "
+                "guard it, e.g. 'a/b if b != 0 else 0'",
             )
 
 

@@ -37,7 +37,7 @@ def test_a_boundary_value_that_is_not_finite_is_the_case_s_error(tmp_path, ranks
     )
     assert "finite: field 'temperature' is inf at (" in lines[0]
     assert ", 0.5) on rank " in lines[0]  # x is 0 to round-off
-    assert "physics.heat.boundaries.left" in lines[0]
+    assert "the expression physics.heat gives for boundary 'left' is undefined" in lines[0]
 
 
 def test_a_boundary_value_undefined_later_stops_at_that_step(tmp_path, capsys):
