@@ -8,16 +8,19 @@ form at 54,000 entries, about a quarter of a battery discharge's whole process o
 had run the test suite many times. The file name of a compiled module is fixed by its module
 name (``{module_name}{suffix}`` for the interpreter's extension suffixes), so probing those few
 paths and loading with ``importlib.util.spec_from_file_location`` finds it in O(1) ``stat``
-calls. FFCx's handshake between processes is kept exactly: the exclusive creation of the ``.c``
-file claims a compile, and a waiter polls once a second, up to ``timeout`` times, for the
-``.c.cached`` file that marks it finished (each poll probes afresh, so a module that another
-process compiles meanwhile is found). ``_load_objects``, which loads a form just compiled, scans
+calls. FFCx's handshake between processes is kept: the exclusive creation of the ``.c`` file
+claims a compile, and a waiter polls once a second for the ``.c.cached`` file that marks it
+finished (each poll probes afresh, so a module that another process compiles meanwhile is
+found), for ``timeout`` seconds and, beyond that, while the claim is younger than
+:data:`RUNNING_COMPILE_AGE` (DOLFINx's 10 s failed a run whose large 3D form another process
+was compiling on a loaded machine). ``_load_objects``, which loads a form just compiled, scans
 the folder the same way (removed upstream by #890) and is replaced alike.
 
 A compile killed before it finished leaves its ``.c`` file without ``.c.cached``, and every
-later run waits ``timeout`` seconds for it and fails. That file is not removed here: nothing
-tells an interrupted compile from one still running in another process, possibly under another
-FFCx or on another host sharing the folder. The timeout's message names the file to delete.
+later run waits for it (``timeout`` seconds once the claim is old) and fails. That file is not
+removed here: nothing tells an interrupted compile from one still running in another process,
+possibly under another FFCx or on another host sharing the folder. The timeout's message names
+the file to delete.
 
 `install` (called when `app` is imported) patches FFCx only while its ``get_cached_module``
 still refers to ``FileFinder``: a release carrying #887 is left alone. Delete this module once
@@ -35,6 +38,10 @@ from pathlib import Path
 from types import ModuleType
 
 JIT_MODULE = "ffcx.codegeneration.jit"
+
+#: A claim on a compile younger than this (seconds since its ``.c`` file was last written) is
+#: waited for beyond the JIT ``timeout``; an older one is taken for a compile that was killed.
+RUNNING_COMPILE_AGE = 120.0
 
 
 def compiled_module_path(cache_dir: Path, module_name: str) -> Path | None:
@@ -90,11 +97,21 @@ def get_cached_module(module_name, object_names, cache_dir, timeout):
         return None, None
     except FileExistsError:
         pass
-    for _ in range(timeout):
-        if ready_file.exists():
-            return _load_by_path(cache_dir, module_name, object_names)
+    deadline = time.monotonic() + timeout
+    while not ready_file.exists():
+        if time.monotonic() >= deadline and not _claimed_recently(c_file):
+            raise TimeoutError(_unfinished_compile_message(c_file, timeout))
         time.sleep(1)
-    raise TimeoutError(_unfinished_compile_message(c_file, timeout))
+    return _load_by_path(cache_dir, module_name, object_names)
+
+
+def _claimed_recently(c_file: Path) -> bool:
+    """Whether the claim on a compile is young enough to be running still (its ``.c`` file is
+    written when the compile starts)."""
+    try:
+        return time.time() - c_file.stat().st_mtime < RUNNING_COMPILE_AGE
+    except FileNotFoundError:  # the claim was given up
+        return False
 
 
 def scans_cache_folder(function) -> bool:

@@ -143,9 +143,31 @@ def test_claims_an_uncompiled_module(tmp_path):
     assert (tmp_path / "libffcx_forms_new.c").exists()
 
 
+def test_a_compile_running_longer_than_the_timeout_is_waited_for(crowded_cache, tmp_path):
+    """A claim younger than RUNNING_COMPILE_AGE is a compile still running (a large form on a
+    loaded machine): waited for past the JIT timeout of 1 s, not failed."""
+    source, module_name, names = crowded_cache
+    cache = tmp_path / "slow"
+    cache.mkdir()
+    (cache / f"{module_name}.c").touch()
+
+    def finish_compile():
+        time.sleep(2.5)
+        for path in source.glob(f"{module_name}.*"):
+            shutil.copy(path, cache / path.name)
+
+    other = threading.Thread(target=finish_compile)
+    other.start()
+    objects, _ = jit_cache.get_cached_module(module_name, names, cache, 1)
+    other.join()
+    assert len(objects) == len(names)
+
+
 def test_unfinished_compile_names_the_file_to_delete(tmp_path):
     leftover = tmp_path / "libffcx_forms_killed.c"
     leftover.touch()  # claimed by a compile that was killed: no .c.cached will ever come
+    old = time.time() - jit_cache.RUNNING_COMPILE_AGE - 1
+    os.utime(leftover, (old, old))
     with pytest.raises(TimeoutError) as raised:
         jit_cache.get_cached_module("libffcx_forms_killed", ["form_x"], tmp_path, 1)
     message = str(raised.value)
