@@ -193,16 +193,19 @@ def _monitor(
     )
 
 
-def step_limits(limits: Mapping[str, float | str], units: Mapping[str, str]) -> dict[str, float]:
-    """``[time.adaptive] limits`` in each column's units (a number is in them already).
+def step_limits(
+    limits: Mapping[str, float | str], units: Mapping[str, str], section: str = "limits"
+) -> dict[str, float]:
+    """``[time.adaptive] limits`` (or ``tolerances``) in each column's units (a number is in
+    them already).
 
     Raises:
-        CaseError: At ``time.adaptive.limits.<column>``: an unknown column, a value in other
+        CaseError: At ``time.adaptive.<section>.<column>``: an unknown column, a value in other
             units, a limit that is not positive.
     """
     resolved = {}
     for name, limit in limits.items():
-        where = f"time.adaptive.limits.{name}"
+        where = f"time.adaptive.{section}.{name}"
         if name not in units:
             raise CaseError(
                 where,
@@ -210,7 +213,7 @@ def step_limits(limits: Mapping[str, float | str], units: Mapping[str, str]) -> 
             )
         resolved[name] = to_si(limit, units[name], where)
         if not resolved[name] > 0:
-            raise CaseError(where, f"a limit is positive, got {limit!r}")
+            raise CaseError(where, f"a {section[:-1]} is positive, got {limit!r}")
     return resolved
 
 

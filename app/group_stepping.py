@@ -16,6 +16,7 @@ import numpy as np
 from app.fields import Field, owned
 from app.solve_system import SolveReport, System
 from app.solvers import NewtonSolver, make_solver
+from app.timeint import PREDICTOR_LEVELS, extrapolation_weights
 
 #: The initial solve's Newton budget, in multiples of a step's (solver.newton.max_iterations).
 INITIAL_ITERATIONS = 8
@@ -130,17 +131,24 @@ class GroupStepping:
         return total
 
     def _predict(self, dt: float) -> None:
-        """Newton's initial guess: with ``predictor = "linear"``, the unknowns extrapolated
-        from the last two accepted levels, u_n + w (u_n - u_{n-1}), w = dt/dt_{n-1} (none
-        after a restart: the forcing jumped)."""
+        """Newton's initial guess: with ``predictor = "linear"`` (or ``"quadratic"``), the
+        unknowns extrapolated to the step's end by the polynomial through the last two (three)
+        accepted levels; through fewer after a restart (the forcing jumped), whose first step
+        starts from the last values."""
         spec = self._solver_spec
-        if spec is None or spec.newton.predictor != "linear" or self.scheme.accepted_steps < 1:
+        if spec is None or spec.newton.predictor == "none":
             return
-        omega = dt / self.scheme.last_dt
+        scheme = self.scheme
+        levels = min(PREDICTOR_LEVELS[spec.newton.predictor], len(scheme.times))
+        if scheme.accepted_steps < 1 or levels < 2:
+            return
+        weights = extrapolation_weights(scheme.time, scheme.times[:levels])
         for field in self.unknowns:
-            if len(field.history) >= 2:
-                latest, earlier = field.history[0].x.array, field.history[1].x.array
-                field.function.x.array[:] = latest + omega * (latest - earlier)
+            if len(field.history) >= levels:
+                predicted = weights[0] * field.history[0].x.array
+                for weight, past in zip(weights[1:], field.history[1:levels], strict=True):
+                    predicted += weight * past.x.array
+                field.function.x.array[:] = predicted
 
     def _shift(self) -> None:
         if self._pending is not None:

@@ -216,6 +216,7 @@ class Session:
             record=self.record,
             boundary=self.boundary,
             limits=sim.limits,
+            tolerances=sim.tolerances,
         )
         self.registry = self._registry()
         try:

@@ -3,8 +3,10 @@
 Step control, in order of precedence:
 - a failed solve (divergence, non-finite values, fixed-point iterations that do not converge)
   is rejected and retried with a smaller step (adaptive cases) or ends the run;
-- with ``[time.adaptive] rtol/atol`` the local truncation error of each step (Milne's device)
-  decides acceptance and the next step size; otherwise the step grows after easy Newton solves;
+- with ``[time.adaptive] rtol/atol`` (the fields) or ``tolerances`` (quantity columns:
+  ``voltage_V = "0.1 mV"``) the local truncation error of each step (Milne's device) decides
+  acceptance and the next step size (app/step_control.py); otherwise the step grows after easy
+  Newton solves;
 - ``[time.adaptive] limits`` bound the change of quantities over one step (``voltage_V =
   "10 mV"``): a step that changes one by more is retried shorter, and the next step is sized
   for the limit at the last step's rate (it refines a battery's first seconds and its knee);
@@ -31,6 +33,7 @@ from typing import Any, Protocol
 
 from tqdm import tqdm
 
+from app import step_control as control
 from app.errors import Diverged, SolverError
 from app.events import Trigger, early_end
 from app.output_times import OutputTimes
@@ -59,8 +62,6 @@ STEADY_CHANGE = 1e-9
 # A watched quantity that has moved away from its threshold by this many times its own scale
 # at the stage's first step (|value| + |distance to the threshold|) is running away from it.
 RUNAWAY = 1e3
-# Steps sized from a limit aim at this fraction of it (the rate changes within a step).
-LIMIT_SAFETY = 0.9
 
 
 @dataclass
@@ -87,6 +88,8 @@ class LoopState:
             there, index of the trigger among the stage's triggers].
         scale: |value| + |distance to the threshold| of an unbounded stage's watched quantity
             at its first step (the runaway check).
+        recent: The accepted (time, columns) of ``[time.adaptive] tolerances`` since the
+            scheme last started, newest first (their error estimate).
         steps: Accepted steps so far.
         rejected: Rejected steps so far.
         last_output: The time of the last row written.
@@ -102,6 +105,7 @@ class LoopState:
     before: dict[str, float] = field(default_factory=dict)
     bracket: list | None = None
     scale: float | None = None
+    recent: list = field(default_factory=list)
     steps: int = 0
     rejected: int = 0
     last_output: float | None = None
@@ -126,6 +130,7 @@ class TimeLoop:
         boundary: Called before every step, where :meth:`state` is complete (checkpoints,
             stop requests; app/runner.py).
         limits: Largest change of a quantity column over one step, by column (its units).
+        tolerances: Local error tolerance of a quantity column over one step (its units).
     """
 
     def __init__(
@@ -140,10 +145,14 @@ class TimeLoop:
         record: Callable[[float, float, SolveReport | None], None],
         boundary: Callable[[], None] | None = None,
         limits: dict[str, float] | None = None,
+        tolerances: dict[str, float] | None = None,
     ):
         self.time, self.output, self.stepper = time, output, stepper
         self._write = record
         self.limits = limits or {}
+        self.tolerances = tolerances or {}
+        adaptive = time.adaptive
+        self._controlled = adaptive is not None and bool(adaptive.rtol or self.tolerances)
         self.events, self.stages = events, stages
         # a bar only on a terminal: in a log file or a pipe its redraws are noise, and it would
         # interleave with the one-line error a failed run ends with
@@ -262,9 +271,11 @@ class TimeLoop:
         dt_max = adaptive.dt_max if adaptive and adaptive.dt_max else end - time.start
         tolerance = self._tolerance(end)
         stops = sorted({*(s for s in self._breaks if position.t < s < end), end})
-        columns = sorted({*(c for trigger in triggers for c in trigger.columns), *self.limits})
+        columns = {*(c for trigger in triggers for c in trigger.columns), *self.limits}
+        columns = sorted(columns | set(self.tolerances))
         if not position.entered:
             position.before = self.stepper.values(columns) if columns else {}
+            self._restarted(position.t, position.before)
             position.bracket, position.scale, position.entered = None, None, True
             for trigger in triggers:
                 if trigger.holds(position.before):
@@ -279,7 +290,7 @@ class TimeLoop:
             target = min(target, self._outputs.after(t, tolerance))
             if bracket is not None:
                 target = min(target, bracket[0])
-            step = self._step_size(t, position.dt, target, tolerance)
+            step = control.landing_step(t, position.dt, target, tolerance, self._controlled)
             if bracket is not None:
                 step = self._trial(t, position.before, bracket)
             if not math.isfinite(t + step):  # dt grew without bound, and nothing ended the run
@@ -291,11 +302,12 @@ class TimeLoop:
             if not report.converged:
                 position.dt = self._cut(t, step, report)
                 continue
-            error = self.stepper.error() if adaptive and adaptive.rtol else None
+            after = self.stepper.values(columns) if columns else {}
+            error = self._error(t + step, after)
             if error is not None and error > 1:
                 self.stepper.rollback()
                 position.rejected += 1
-                position.dt = self._resize(step, error, dt_max)
+                position.dt = self._resize(step, step, error, dt_max)
                 log.info(
                     "step to t = %.6g s rejected: error %.2f; dt -> %.3g s",
                     t + step,
@@ -303,12 +315,11 @@ class TimeLoop:
                     position.dt,
                 )
                 continue
-            after = self.stepper.values(columns) if columns else {}
-            column, excess = self._excess(position.before, after)
+            column, excess = control.limit_excess(self.limits, position.before, after)
             if excess > 1 and bracket is None:
                 self.stepper.rollback()
                 position.rejected += 1
-                position.dt = self._limited(t, step, excess)
+                position.dt = control.limited_step(t, step, excess, adaptive.dt_min)
                 log.info(
                     "step to t = %.6g s changed %s by %.3g (limit %.3g); dt -> %.3g s",
                     t + step,
@@ -338,13 +349,15 @@ class TimeLoop:
             if fired is None and self._unbounded is not None:
                 self._check_progress(t, after)
             self.stepper.commit()
+            position.recent = [[t, {c: after[c] for c in self.tolerances}], *position.recent][:4]
             if any(abs(t - b) <= tolerance for b in self._breaks):
                 self.stepper.restart()
                 self.stepper.initialise(start=False)
+                self._restarted(t, self.stepper.values(columns) if columns else {})
             if bracket is None:
                 position.dt = self._next_dt(step, position.dt, report, error, dt_max)
                 if excess > 0:  # the next step at the last one's rate stays within the limits
-                    position.dt = min(position.dt, LIMIT_SAFETY * step / excess)
+                    position.dt = min(position.dt, control.SAFETY * step / excess)
             elif fired is None and t >= bracket[0] - tolerance:
                 position.bracket = None
             position.before = after
@@ -370,23 +383,6 @@ class TimeLoop:
             "else find what keeps the steps short (time.adaptive settings, the run log)"
         )
 
-    def _excess(self, before: dict, after: dict) -> tuple[str | None, float]:
-        """The limited quantity that changed most over the step, relative to its limit, and
-        that ratio (None and 0 without limits)."""
-        ratios = {c: abs(after[c] - before[c]) / limit for c, limit in self.limits.items()}
-        column = max(ratios, key=ratios.get, default=None)
-        return column, ratios.get(column, 0.0)
-
-    def _limited(self, t: float, step: float, excess: float) -> float:
-        """A shorter step for a change ``excess`` times its limit."""
-        dt = step * max(LIMIT_SAFETY / excess, 0.1)
-        if dt < self.time.adaptive.dt_min:
-            raise SolverError(
-                f"at t = {t:.6g} s a quantity changes faster than time.adaptive.limits allow "
-                f"down to dt_min = {self.time.adaptive.dt_min:g} s"
-            )
-        return dt
-
     def _check_progress(self, t: float, values: dict) -> None:
         """End a stage that only its condition can end once the condition can no longer be
         met: the solution stopped changing (a steady state), or the watched quantity ran away
@@ -409,14 +405,6 @@ class TimeLoop:
             "never will. Fix: give the step 'for DURATION' (\"... for 2 hours or until ...\"), "
             "set time.end, or change the condition"
         )
-
-    @staticmethod
-    def _step_size(t: float, dt: float, target: float, tolerance: float) -> float:
-        remaining = target - t
-        # Land on the target rather than leave a sliver before it; when the difference is
-        # round-off in t, keep dt exactly so a reused operator stays valid.
-        step = remaining if remaining - dt < 1e-3 * dt else dt
-        return dt if abs(step - dt) <= tolerance else step
 
     def _trial(self, t: float, before: dict, bracket: list) -> float:
         """The next step while locating a crossing between ``t`` and the bracket's end.
@@ -474,24 +462,36 @@ class TimeLoop:
             )
         return dt
 
-    def _resize(self, step: float, error: float, dt_max: float) -> float:
-        """Step size from the error estimate (safety 0.9, at most x growth, at least /5)."""
+    def _restarted(self, t: float, values: dict) -> None:
+        """The scheme starts again at ``t`` (the run's or a stage's start, a breakpoint): the
+        quantities' error is estimated from the values accepted from there on, and under error
+        control the steps start again from the first one (the first two have no estimate)."""
+        self.position.recent = [[t, {c: values[c] for c in self.tolerances}]]
+        if self._controlled:
+            self.position.dt = min(self.position.dt, self.time.dt)
+
+    def _error(self, t: float, values: dict) -> float | None:
+        """The step's estimated local error relative to its tolerances (the largest of the
+        fields' and the quantities'); None without error control or an estimate yet."""
         adaptive = self.time.adaptive
+        errors = [self.stepper.error() if adaptive and adaptive.rtol else None]
+        if self.tolerances:
+            recent, scheme = self.position.recent, self.time.scheme
+            errors.append(control.quantity_error(recent, t, values, self.tolerances, scheme))
+        known = [error for error in errors if error is not None]
+        return max(known) if known else None
+
+    def _resize(self, step: float, proposal: float, error: float, dt_max: float) -> float:
+        """Step size from the error estimate (app/step_control.py)."""
         order = 1 if self.time.scheme == "bdf1" else 2
-        factor = 0.9 * error ** (-1.0 / (order + 1)) if error > 0 else adaptive.growth
-        dt = step * min(adaptive.growth, max(0.2, factor))
-        if dt < adaptive.dt_min:
-            raise SolverError(
-                f"the error control needs dt < time.adaptive.dt_min = {adaptive.dt_min:g} s"
-            )
-        return min(dt, dt_max)
+        return min(control.resized(step, proposal, error, order, self.time.adaptive), dt_max)
 
     def _next_dt(self, step, dt, report, error, dt_max) -> float:
         adaptive = self.time.adaptive
         if adaptive is None:
             return dt
-        if adaptive.rtol:
-            return self._resize(step, error, dt_max) if error is not None else dt
+        if self._controlled:
+            return self._resize(step, dt, error, dt_max) if error is not None else dt
         if report.iterations - report.kept_jacobian_iterations <= adaptive.easy_iterations:
             return min(dt * adaptive.growth, dt_max)
         return dt

@@ -58,7 +58,7 @@ from app.runner import Result
 from app.safeguards import StopRequests
 from app.solve_system import SolveReport, describe_groups
 from app.solver_options import GEOMETRIC_MULTIGRID
-from app.timeint import ACCURACY, ORDERS, StartValues, TimeScheme
+from app.timeint import ACCURACY, ORDERS, PREDICTOR_LEVELS, StartValues, TimeScheme
 from app.traces import initial_guess
 
 log = logging.getLogger("scalebridge")
@@ -106,8 +106,9 @@ class Simulation:
         depth = ORDERS[time_spec.scheme]
         if time_spec.adaptive and time_spec.adaptive.rtol:
             depth = max(depth, ACCURACY[time_spec.scheme] + 1)
-        if self.case.solver.newton.predictor == "linear" and depth > 0:
-            depth = max(depth, 2)  # extrapolation reads two accepted levels
+        predictor = self.case.solver.newton.predictor
+        if predictor != "none" and depth > 0:  # extrapolation reads that many accepted levels
+            depth = max(depth, PREDICTOR_LEVELS[predictor])
         self.domains = Domains(self.mesh_data)
         self.store = FieldStore(self.domains)
         with self._located():
@@ -199,6 +200,7 @@ class Simulation:
         self.events += self.bound_stops.triggers
         adaptive = self.case.time.adaptive
         self.limits = step_limits(adaptive.limits if adaptive else {}, units)
+        self.tolerances = step_limits(adaptive.tolerances if adaptive else {}, units, "tolerances")
         protocol = self.case.protocol
         self.stages = None
         if protocol is not None:

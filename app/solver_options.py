@@ -114,10 +114,10 @@ class NewtonSpec(Parameters):
         description="Converged when every field's residual, scaled to its units by the "
         "Jacobian's diagonal, is below this fraction of the field's scale (app/newton.py)",
     )
-    predictor: Literal["none", "linear"] = Field(
+    predictor: Literal["none", "linear", "quadratic"] = Field(
         "none",
-        description="Initial guess of a step: the last values, or their linear "
-        "extrapolation from the two before",
+        description="Initial guess of a step: the last values, or their extrapolation by the "
+        "line through the last two (the parabola through the last three)",
     )
     jacobian_reuse: bool = Field(
         False,

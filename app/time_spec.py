@@ -34,6 +34,11 @@ class AdaptiveSpec(Parameters):
         description='Largest change of a quantity over one step, by column ("voltage_V = '
         '"10 mV""; a number is in the column\'s units)',
     )
+    tolerances: dict[str, float | str] = Field(
+        default_factory=dict,
+        description='Local error tolerance of a quantity over one step, by column ("voltage_V '
+        '= "0.1 mV""): steps are sized for it as for rtol/atol (app/step_control.py)',
+    )
 
 
 class TimeSpec(Parameters):
@@ -77,6 +82,16 @@ class TimeSpec(Parameters):
                 "time.dt",
                 f"{stepping} needs a time step, and none is given",
                 'give dt = "1 min" (the first step when [time.adaptive] is set)',
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _tolerances_need_a_scheme(self) -> TimeSpec:
+        if self.adaptive and self.adaptive.tolerances and not self.transient:
+            raise CaseError(
+                "time.adaptive.tolerances",
+                "a steady run has no local time error to control",
+                "remove tolerances, or give a time scheme (bdf1, bdf2, cn)",
             )
         return self
 

@@ -46,7 +46,7 @@ history through the new time, scaled by the ratio of the two methods' error cons
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -61,6 +61,7 @@ from app.fields import Field
 
 ORDERS = {"steady": 0, "bdf1": 1, "bdf2": 2, "cn": 1}  # history levels the rate uses
 ACCURACY = {"steady": 0, "bdf1": 1, "bdf2": 2, "cn": 2}  # order of accuracy in time
+PREDICTOR_LEVELS = {"linear": 2, "quadratic": 3}  # accepted levels Newton's predictor reads
 
 
 class StartValues:
@@ -379,25 +380,48 @@ class TimeScheme:
         with a polynomial of the scheme's order; None while the history is too short."""
         if not self.transient or self.accepted_steps < self.accuracy:
             return None
-        nodes = np.array(self.times[: self.accuracy + 1])
+        nodes = self.times[: self.accuracy + 1]
         if len(nodes) < self.accuracy + 1:
             return None
-        t = self.time
-        weights = np.ones(len(nodes))
-        for j, tj in enumerate(nodes):
-            for m, tm in enumerate(nodes):
-                if m != j:
-                    weights[j] *= (t - tm) / (tj - tm)
-        return weights
+        return extrapolation_weights(self.time, nodes)
 
     def error_factor(self) -> float:
-        """Milne's factor: local error of the step = factor * (solution - predictor).
+        """Milne's factor of the step just solved (see :func:`milne_factor`)."""
+        return milne_factor(self.scheme, (self.time, *self.times))
 
-        BDF1 against linear extrapolation gives 1/(2 + 1/omega) for a step ratio omega; BDF2
-        and CN against quadratic extrapolation give 2/11 and 1/13 (constant-step values, good
-        estimates for the moderate step ratios the controller allows).
-        """
-        if self.accuracy == 1:
-            omega = float(self.dt.value) / self.last_dt
-            return 1.0 / (2.0 + 1.0 / omega)
-        return 1.0 / 13.0 if self.scheme == "cn" else 2.0 / 11.0
+
+def extrapolation_weights(t: float, nodes: Sequence[float]) -> np.ndarray:
+    """Weights of the values at ``nodes`` whose sum is their interpolating polynomial at ``t``
+    (Lagrange's basis)."""
+    weights = np.ones(len(nodes))
+    for j, tj in enumerate(nodes):
+        for m, tm in enumerate(nodes):
+            if m != j:
+                weights[j] *= (t - tm) / (tj - tm)
+    return weights
+
+
+def milne_factor(scheme: str, times: Sequence[float]) -> float:
+    """Milne's factor: local error of a step = factor * (solution - predictor), the predictor
+    being the polynomial of the scheme's order through the accepted values.
+
+    ``times`` are newest first: the step's end, then the accepted levels t_n, t_{n-1}, ...
+    With h = t_{n+1} - t_n, h1 and h2 the two steps before and w = h/h1, the local errors of
+    a smooth solution y are, to leading order (y2, y3 its second and third derivatives):
+
+    - BDF1: h^2 y2/2, against the linear predictor's -h (h + h1) y2/2: the factor is
+      h/(2h + h1) = 1/(2 + 1/w);
+    - variable-step BDF2: a h (h + h1) y3/6 with a = h (1 + w)/(1 + 2w), against the quadratic
+      predictor's -h (h + h1)(h + h1 + h2) y3/6: the factor is a/(a + h + h1 + h2), 2/11 at
+      constant steps and 0.26 when each step is twice the last (2/11 was used for every
+      ratio before, which underestimated the error of growing steps);
+    - Crank-Nicolson: 1/13 (its constant-step value).
+    """
+    h = times[0] - times[1]
+    if ACCURACY[scheme] == 1:
+        return h / (2.0 * h + (times[1] - times[2]))
+    if scheme == "cn":
+        return 1.0 / 13.0
+    h1, h2 = times[1] - times[2], times[2] - times[3]
+    a = h * (h + h1) / (2.0 * h + h1)  # h (1 + w)/(1 + 2w)
+    return a / (a + h + h1 + h2)

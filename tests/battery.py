@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,9 @@ from tests.conftest import CASES, ROOT, read_quantities, scalebridge
 
 CASE = CASES / "battery_discharge.toml"
 CYCLING = CASES / "battery_cycling.toml"
+#: Newton's tolerance of the battery cases (every field's residual below this fraction of its
+#: scale, app/newton.py): what a quantity that should not move may move by
+FIELD_RTOL = tomllib.loads(CASE.read_text())["solver"]["newton"]["field_rtol"]
 DATA = ROOT / "tests" / "data"
 #: reference name -> the case settings of the same discharge
 DISCHARGES = {

@@ -15,6 +15,7 @@ from tests.battery import (
     CASE,
     CYCLES,
     CYCLING,
+    FIELD_RTOL,
     ISOTHERMAL,
     SMALL_MESH,
     differences,
@@ -79,7 +80,7 @@ def test_lumped_temperature_rise_matches_pybamm(tmp_path):
     options={"thermal": "lumped"} (same h, cooling area, cell volume and stack heat capacity):
     the rise T - T_amb within 0.2 K all along (about 14 K at the end). The stored heat changes by
     the heat generated less the heat lost on every step (BDF weights, as the solver does), to
-    Newton's tolerance on T (field_rtol 1e-9 of 298 K, times the heat capacity, ten times over)."""
+    Newton's tolerance on T (field_rtol of 298 K, times the heat capacity, ten times over)."""
     q = discharge(tmp_path, *CYCLES["Chen2020_DFN_lumped_1C"], *SMALL_MESH, case=CYCLING)
     assert all(column in q for column in COLUMNS + STRESSES)
     largest, final = temperature_rise_difference(q, reference("Chen2020_DFN_lumped_1C"))
@@ -89,7 +90,7 @@ def test_lumped_temperature_rise_matches_pybamm(tmp_path):
     energy, dt, net = q["stored_energy_J"], q["dt_s"], q["heat_generated_W"]
     net = net - q["heat_flow_cooling_W"]
     heat_capacity = energy[0] / (q["temperature_K"][0] - 293.15)  # J/K: the heat's reference T
-    newton = 10 * 1e-9 * 298.15 * heat_capacity
+    newton = 10 * FIELD_RTOL * 298.15 * heat_capacity
     for n in range(2, len(energy)):
         w = dt[n] / dt[n - 1]
         change = (1 + 2 * w) / (1 + w) * energy[n] - (1 + w) * energy[n - 1]
@@ -173,7 +174,7 @@ def test_same_cycle_on_two_ranks(tmp_path):
     assert serial["time_s"] == parallel["time_s"]
     assert sorted(set(serial["step"])) == [0, 1, 2, 3, 4]
     assert max(serial["temperature_K"]) > 298.15 + 0.5  # the lumped temperature is coupled
-    # zeros (the rest's current) carry Newton's tolerance (field_rtol 1e-9) of their units
+    # zeros (the rest's current) carry Newton's tolerance (field_rtol) of their units
     assert_same_by_units(serial, parallel, rtol=1e-8, round_off=1e-9)
 
 
