@@ -171,7 +171,9 @@ def test_same_cycle_on_two_ranks(tmp_path):
     settings = [*SMALL_MESH, f"protocol.steps={steps!r}".replace("'", '"'), "protocol.repeat=1"]
     args = [arg for setting in settings for arg in ("--set", setting)]
     serial, parallel = runs_on_ranks(every_step(tmp_path, CYCLING), tmp_path, *args)
-    assert serial["time_s"] == parallel["time_s"]
+    # the step sizes follow the voltage (its local error): a round-off difference of the
+    # factorisations may move the 12th digit of a time written with 12
+    np.testing.assert_allclose(serial["time_s"], parallel["time_s"], rtol=1e-11, atol=0)
     assert sorted(set(serial["step"])) == [0, 1, 2, 3, 4]
     assert max(serial["temperature_K"]) > 298.15 + 0.5  # the lumped temperature is coupled
     # zeros (the rest's current) carry Newton's tolerance (field_rtol) of their units

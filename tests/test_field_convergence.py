@@ -1,5 +1,5 @@
 """Newton judged field by field in each field's units (app/newton.py, solver.newton.field_rtol),
-and the linear predictor of Newton's initial guess (solver.newton.predictor)."""
+and the predictors of Newton's initial guess (solver.newton.predictor)."""
 
 import itertools
 
@@ -60,17 +60,18 @@ def test_a_small_field_is_not_judged_against_a_large_one():
     assert scales == pytest.approx([1, 2], rel=1e-9)  # each field's largest value
 
 
-def test_the_linear_predictor_saves_newton_iterations_and_changes_nothing(tmp_path):
+@pytest.mark.parametrize("predictor", ["linear", "quadratic"])
+def test_a_predictor_saves_newton_iterations_and_changes_nothing(tmp_path, predictor):
     """On a 2C discharge's first 10 minutes: fewer iterations per step from the extrapolated
     guess, the same voltage (both converged to field_rtol)."""
     settings = [*SMALL_MESH, 'protocol.steps=["Discharge at 2C for 10 minutes"]']
-    guessed = discharge(tmp_path / "linear", *settings)
+    guessed = discharge(tmp_path / predictor, *settings, f"solver.newton.predictor={predictor}")
     plain = discharge(tmp_path / "none", *settings, "solver.newton.predictor=none")
     iterations = {
         name: q["newton_iterations"][1:].mean()
-        for name, q in [("linear", guessed), ("none", plain)]
+        for name, q in [(predictor, guessed), ("none", plain)]
     }
-    assert iterations["linear"] < iterations["none"] - 0.5, iterations
+    assert iterations[predictor] < iterations["none"] - 0.5, iterations
     voltage = np.interp(guessed["time_s"], plain["time_s"], plain["voltage_V"])
     assert np.abs(voltage - guessed["voltage_V"]).max() < 5e-5
 
