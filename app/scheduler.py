@@ -479,7 +479,7 @@ class TimeLoop:
             recent, scheme = self.position.recent, self.time.scheme
             errors.append(control.quantity_error(recent, t, values, self.tolerances, scheme))
         known = [error for error in errors if error is not None]
-        return max(known) if known else None
+        return control.rounded(max(known)) if known else None
 
     def _resize(self, step: float, proposal: float, error: float, dt_max: float) -> float:
         """Step size from the error estimate (app/step_control.py)."""

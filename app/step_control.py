@@ -64,6 +64,14 @@ def quantity_error(
     return worst
 
 
+def rounded(error: float) -> float:
+    """The error estimate to 8 significant digits. It is a sum over the ranks (the fields') or
+    read from quantities that are, and the partitions of 1 and 2 ranks round it differently
+    in the last digits; rounded, both decide and size every step alike (a flip of a decision,
+    reject or land, at the 16th digit would send the two runs down different steps)."""
+    return float(f"{error:.8g}")
+
+
 def resized(step: float, proposal: float, error: float, order: int, adaptive: Any) -> float:
     """The next step after one of ``step`` (``proposal``: the step the controller had
     proposed, longer when it was shortened to land on a time) with an estimated ``error``,

