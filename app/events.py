@@ -194,7 +194,8 @@ def _monitor(
 
 
 def step_limits(limits: Mapping[str, float | str], units: Mapping[str, str]) -> dict[str, float]:
-    """``[time.adaptive] limits`` in each column's units (a number is in them already).
+    """``[time.adaptive] limits`` in each column's units (a number is in them already); a limit
+    is a change, so "5 degC" on a column in K is 5 K.
 
     Raises:
         CaseError: At ``time.adaptive.limits.<column>``: an unknown column, a value in other
@@ -208,7 +209,7 @@ def step_limits(limits: Mapping[str, float | str], units: Mapping[str, str]) -> 
                 where,
                 f"unknown column '{name}'{did_you_mean(name, units)}; columns: {listing(units)}",
             )
-        resolved[name] = to_si(limit, units[name], where)
+        resolved[name] = to_si(limit, units[name], where, difference=True)
         if not resolved[name] > 0:
             raise CaseError(where, f"a limit is positive, got {limit!r}")
     return resolved
