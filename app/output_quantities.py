@@ -58,7 +58,7 @@ from app.fields import FieldStore
 from app.forms import with_degree
 from app.meshing import MeshData
 from app.parameters import Parameters
-from app.units import parse_units, registry, to_si
+from app.units import has_offset, parse_units, registry, to_si
 
 AXES = "xyz"
 #: Quantities of a column's history: what each accumulates over the accepted steps.
@@ -107,6 +107,12 @@ class OutputQuantity(Parameters):
     @classmethod
     def _known_units(cls, units: str) -> str:
         parse_units(units)
+        if has_offset(units):  # a column is its SI value times a factor: no room for an offset
+            raise ValueError(
+                f"a column cannot be written in {units!r}, a scale whose zero is not SI's; "
+                "give its SI unit (units = 'K': a temperature in degC is the value in K minus "
+                "273.15)"
+            )
         return units
 
     @property

@@ -3,9 +3,11 @@ degC is 273.15 K above its number, a temperature difference in degC is its numbe
 
 import pytest
 
+from app.cli import main
 from app.events import step_limits
 from physics_modules.mechanics.parameters import WLFShift
 from physics_modules.reaction_conversions import GlassTransition
+from tests.test_bad_input import VALID, check, error_of, write
 
 
 @pytest.mark.parametrize(("limit", "kelvin"), [("5 degC", 5.0), ("9 degF", 5.0), ("5 K", 5.0)])
@@ -25,3 +27,30 @@ def test_differences_of_temperature_in_degrees_and_temperatures_beside_them():
     transition = GlassTransition.model_validate({**glass, "offset": "18 degF"})
     assert transition.offset == pytest.approx(10.0, rel=1e-12)
     assert (transition.uncured, transition.cured) == pytest.approx((273.15, 473.15), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        'value = "max_temperature_K", units = "degC"',
+        'value = "temperature", units = "degF"',
+        'maximum = "max_temperature_K", units = "degC"',
+    ],
+)
+def test_a_column_in_degrees_celsius_is_refused(tmp_path, capsys, definition):
+    """A column is its SI value times a factor: 300 K was written as -81645 'degC'."""
+    check(tmp_path, VALID + f"\n[output.quantities]\nhot = {{ {definition} }}\n")
+    message = error_of(capsys)
+    assert "output.quantities.hot.units" in message
+    assert "units = 'K'" in message
+
+
+def test_a_column_of_a_temperature_difference_in_degrees_is_written(tmp_path, capsys):
+    """delta_degC is a multiple of K: the spread of a 300 K to 310 K plate, 10 delta_degC."""
+    spread = 'spread = { value = "max_temperature_K - min_temperature_K", units = "delta_degC" }'
+    text = VALID.replace("conductivity = 2.0", "conductivity = 2.0\n"
+                         'boundaries.right = { type = "temperature", value = 310 }')  # fmt: skip
+    case = write(tmp_path, text + f"\n[output.quantities]\n{spread}\n")
+    assert main(["run", str(case), "-o", str(tmp_path / "out"), "-q"]) == 0
+    header, row = (tmp_path / "out" / "quantities.csv").read_text().splitlines()[:2]
+    assert float(row.split(",")[header.split(",").index("spread_delta_degC")]) == pytest.approx(10)
