@@ -54,3 +54,30 @@ def test_a_column_of_a_temperature_difference_in_degrees_is_written(tmp_path, ca
     assert main(["run", str(case), "-o", str(tmp_path / "out"), "-q"]) == 0
     header, row = (tmp_path / "out" / "quantities.csv").read_text().splitlines()[:2]
     assert float(row.split(",")[header.split(",").index("spread_delta_degC")]) == pytest.approx(10)
+
+
+PRESCRIBED = """
+[mesh]
+type = "rectangle"
+cells = [2, 2]
+
+[physics.oven]
+type = "prescribed"
+fields.temperature = { units = "UNITS", value = "VALUE" }
+"""
+
+
+@pytest.mark.parametrize(("units", "value"), [("degC", "96.85"), ("mK", "370 K")])
+def test_a_prescribed_field_in_units_other_than_si_is_refused(tmp_path, capsys, units, value):
+    """A prescribed temperature of 96.85 degC was read as 96.85 K by its consumer (a cure at
+    370 K that never started), one of 370 K in mK as 370000 K."""
+    check(tmp_path, PRESCRIBED.replace("UNITS", units).replace("VALUE", value))
+    message = error_of(capsys)
+    assert "physics.oven.fields.temperature.units: field 'temperature' of 'oven'" in message
+    assert "Fix: declare it in K" in message
+
+
+def test_a_prescribed_field_in_si_takes_a_value_in_degrees(tmp_path, capsys):
+    """The fix the message gives: units = 'K' with the value '96.85 degC'."""
+    case = write(tmp_path, PRESCRIBED.replace("UNITS", "K").replace("VALUE", "96.85 degC"))
+    assert main(["check", str(case)]) == 0
