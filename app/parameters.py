@@ -37,6 +37,7 @@ from app.case_values import (
     Value,
 )
 from app.errors import CaseError
+from app.validation import refuse_booleans
 
 if TYPE_CHECKING:
     from app.expressions import Expression, Function
@@ -366,6 +367,7 @@ class Parameters(BaseModel):
     def _convert_units(cls, raw: Any, info: ValidationInfo) -> Any:
         if raw is False and _optional_table(cls.model_fields[info.field_name]):
             return None  # `--set time.adaptive=false` switches a table off: --set cannot delete
+        refuse_booleans(cls.model_fields[info.field_name].annotation, raw)
         meta = cls.model_fields[info.field_name].json_schema_extra
         if isinstance(meta, dict) and "units_by_dimension" in meta and raw is not None:
             return _per_dimension(raw, meta["units_by_dimension"], meta)

@@ -52,6 +52,33 @@ def check_values(raw: Any) -> None:
         pending += [(value, where, depth + 1) for value, where in reversed(children)]
 
 
+def refuse_booleans(annotation: Any, raw: Any) -> None:
+    """Refuse TOML's true or false where a field takes numbers and no booleans: pydantic reads
+    true as 1, so ``cells = [true]`` made one cell and ``repeat = true`` one cycle.
+
+    Raises:
+        ValueError: ``raw`` is, or holds, a boolean (a field validator's error at its path).
+    """
+    kinds, pending = set(), [annotation]
+    while pending:  # the types an annotation names, through unions, lists and dicts
+        kind = pending.pop()
+        kinds.add(typing.get_origin(kind) or kind)
+        pending += [arg for arg in typing.get_args(kind) if not isinstance(arg, str)]
+    if bool in kinds or Any in kinds or not kinds & {int, float}:
+        return
+    values, found = [raw], None
+    while values and found is None:
+        value = values.pop()
+        if isinstance(value, bool):
+            found = value
+        elif isinstance(value, Mapping | list):
+            values += list(value.values() if isinstance(value, Mapping) else value)
+    if found is not None:
+        raise ValueError(
+            f"expected a number, got {str(found).lower()} (a yes/no value); write the number"
+        )
+
+
 def validate[M: BaseModel](model: type[M], raw: Mapping[str, Any], prefix: str) -> M:
     """Validate ``raw`` with ``model``; the first problem becomes a CaseError under ``prefix``."""
     try:
