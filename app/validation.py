@@ -87,8 +87,23 @@ def validate[M: BaseModel](model: type[M], raw: Mapping[str, Any], prefix: str) 
         raise _case_error(exc, model, raw, prefix) from None
 
 
+def _first_error(errors: list[Any]) -> Any:
+    """The error to report: pydantic's first, unless a required key is missing beside an
+    unknown key that is its misspelling (``[Mesh]``): then the unknown key, with its
+    suggestion, rather than 'missing required key mesh' about a table the case did write."""
+    missing = [e["loc"] for e in errors if e["type"] == "missing"]
+    for error in errors if missing else ():
+        *parent, key = error["loc"] or ("",)
+        if error["type"] != "extra_forbidden" or not isinstance(key, str):
+            continue
+        names = [loc[-1] for loc in missing if list(loc[:-1]) == parent]
+        if any(key.lower() == str(name).lower() for name in names) or did_you_mean(key, names):
+            return error
+    return errors[0]
+
+
 def _case_error(exc: ValidationError, model: type[BaseModel], raw: Any, prefix: str) -> CaseError:
-    error = exc.errors()[0]
+    error = _first_error(exc.errors())
     keys = _data_path(error["loc"], raw)
     path = ".".join([prefix, *keys] if prefix else keys)
     kind, ctx, given = error["type"], error.get("ctx", {}), _as_written(raw, keys, error)

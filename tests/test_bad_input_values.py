@@ -29,3 +29,12 @@ def test_booleans_where_they_belong_still_pass(tmp_path):
         main(["check", str(case), "--set", "output.xdmf=false", "--set", "time.adaptive=false"])
         == 0
     )
+
+
+@pytest.mark.parametrize("written", ["Mesh", "mseh"])
+def test_a_required_table_written_otherwise_is_named_as_written(tmp_path, capsys, written):
+    """'[Mesh]' read 'mesh: missing required key mesh', about a table the case did write."""
+    check(tmp_path, TRANSIENT.replace("[mesh", f"[{written}"))
+    message = error_of(capsys)
+    assert f"unknown key '{written}' (did you mean 'mesh'?)" in message
+    assert "missing" not in message
