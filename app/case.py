@@ -343,6 +343,12 @@ def load_case(
     else:
         path = Path(source)
         raw = read_toml(path)
+    if "case" in raw and not raw.keys() & {"mesh", "physics"}:  # read before any override
+        raise CaseError(
+            "case",
+            "this is a study file (it names the case it varies), not a case",
+            f"run it with: scalebridge study {path or 'STUDY_FILE'}",
+        )
     apply_overrides(raw, overrides or {})
     check_values(raw)
     base = Path(base_dir) if base_dir else (path.parent if path else Path.cwd())

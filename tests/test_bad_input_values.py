@@ -4,6 +4,7 @@ from the schema's only in case."""
 import pytest
 
 from app.cli import main
+from tests.conftest import CASES
 from tests.test_bad_input import TRANSIENT, check, error_of, write
 
 
@@ -38,3 +39,23 @@ def test_a_required_table_written_otherwise_is_named_as_written(tmp_path, capsys
     message = error_of(capsys)
     assert f"unknown key '{written}' (did you mean 'mesh'?)" in message
     assert "missing" not in message
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_study_file_given_as_a_case_says_so(tmp_path, capsys, command):
+    """It read 'parameters.set: expected the name of a parameter set', a key it never wrote."""
+    study = CASES / "studies" / "heated_rod_sobol.toml"
+    output = ["-o", str(tmp_path / "out")] if command == "run" else []
+    assert main([command, str(study), *output]) == 2
+    message = error_of(capsys)
+    assert "this is a study file" in message
+    assert f"Fix: run it with: scalebridge study {study}" in message
+
+
+def test_a_case_file_given_as_a_study_says_so(tmp_path, capsys):
+    """It read 'mesh: unknown key mesh (did you mean method?)'."""
+    case = CASES / "heated_rod.toml"
+    assert main(["study", str(case), "-o", str(tmp_path / "out")]) == 2
+    message = error_of(capsys)
+    assert "this is a case file ([mesh], [physics]), not a study" in message
+    assert "a study names it: case = 'heated_rod.toml'" in message
