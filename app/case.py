@@ -29,7 +29,7 @@ from app.events import EventSpec, ProtocolSpec
 from app.mesh_spec import MeshSpec
 from app.multiscale.rve_spec import HOMOGENEOUS, RVESpec
 from app.multiscale.spec import SurrogateSpec
-from app.output_quantities import OutputQuantity, check_names
+from app.output_quantity_spec import OutputQuantity, check_names
 from app.parameter_resolution import resolve
 from app.parameter_set import ParameterTable
 from app.parameters import parameter_scope

@@ -59,3 +59,22 @@ def test_a_case_file_given_as_a_study_says_so(tmp_path, capsys):
     message = error_of(capsys)
     assert "this is a case file ([mesh], [physics]), not a study" in message
     assert "a study names it: case = 'heated_rod.toml'" in message
+
+
+@pytest.mark.parametrize(
+    ("quantities", "path", "fragment"),
+    [
+        ('a = { value = "a_K + 1", units = "K" }', "a.value", "'a_K' is this quantity itself"),
+        ('a = { maximum = "a_K", units = "K" }', "a.maximum", "'a_K' is this quantity itself"),
+        (
+            'a = { value = "b_K + 1", units = "K" }\nb = { value = "a_K + 1", units = "K" }',
+            "a.value",
+            "'b_K' is defined below, by b",
+        ),
+    ],
+)
+def test_a_quantity_defined_through_itself(tmp_path, capsys, quantities, path, fragment):
+    """It read 'unknown name a_K', a column the case had just defined."""
+    check(tmp_path, TRANSIENT + f"\n[output.quantities]\n{quantities}\n")
+    message = error_of(capsys)
+    assert f"output.quantities.{path}: {fragment}" in message
