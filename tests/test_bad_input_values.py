@@ -1,5 +1,6 @@
-"""Values of the right TOML kind for no field: booleans where numbers go, keys that differ
-from the schema's only in case."""
+"""Input of the right form that meant something else: booleans where numbers go, a table
+written in another case, a study file given as a case, a quantity defined through itself, a
+run's case file edited before a restart."""
 
 import pytest
 
@@ -78,3 +79,20 @@ def test_a_quantity_defined_through_itself(tmp_path, capsys, quantities, path, f
     check(tmp_path, TRANSIENT + f"\n[output.quantities]\n{quantities}\n")
     message = error_of(capsys)
     assert f"output.quantities.{path}: {fragment}" in message
+
+
+def test_a_run_s_case_file_edited_before_a_restart_is_not_overwritten(tmp_path, capsys):
+    """The restart continued the checkpoint's case (conductivity 2) and wrote it over the
+    edited case.toml (conductivity 5): the edit ignored, then lost, exit 0."""
+    folder = tmp_path / "out"
+    assert main(["run", str(write(tmp_path, TRANSIENT)), "-o", str(folder), "-q"]) == 0
+    case_file = folder / "case.toml"
+    case_file.write_text(case_file.read_text().replace("conductivity = 2.0", "conductivity = 5.0"))
+    capsys.readouterr()
+    assert main(["restart", str(folder), "-q", "--set", "time.end=3"]) == 2
+    message = error_of(capsys)
+    assert "physics.heat.conductivity: 2.0 here, 5.0 in it" in message
+    assert "(--set physics.heat.conductivity=5.0)" in message
+    assert "conductivity = 5.0" in case_file.read_text()
+    given = ["--set", "time.end=3", "--set", "physics.heat.conductivity=5.0"]
+    assert main(["restart", str(folder), "-q", *given]) == 0
