@@ -121,9 +121,21 @@ class Trigger:
     columns: list[str]
     distance: Callable[[Mapping[str, float]], float]
     tolerance: float
+    where: str = ""  # in the case file
 
     def holds(self, values: Mapping[str, float]) -> bool:
         return self.distance(values) >= 0
+
+    def at_start(self, t: float) -> CaseError:
+        """The error of an event that holds before the run's first step: it would end the
+        run with nothing computed (PyBaMM refuses events already crossed at the start too)."""
+        return CaseError(
+            self.where,
+            f"'{self.text}' holds already at the start (t = {t:g} s), so the run would stop "
+            "before its first step",
+            "check the threshold and its direction against the initial state (see the first "
+            "row of quantities.csv), or remove the event",
+        )
 
 
 def trigger(
@@ -152,7 +164,11 @@ def trigger(
         raise CaseError(where, exc.problem, exc.fix) from None
     sign = 1.0 if operator in (">", ">=") else -1.0
     return Trigger(
-        condition.text, columns, lambda values: sign * (watched(values) - threshold), tolerance
+        condition.text,
+        columns,
+        lambda values: sign * (watched(values) - threshold),
+        tolerance,
+        where,
     )
 
 
