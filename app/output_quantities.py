@@ -453,7 +453,7 @@ def _conversion(result: Any, declared: str, where: str) -> float:
     except pint.DimensionalityError:
         raise CaseError(
             f"{where}.units",
-            f"the value is in {units:~} [{units.dimensionality}], which does not convert to "
-            f"{declared}",
+            f"the value is in {f'{units:~}' or 'no units'} [{units.dimensionality}], which does "
+            f"not convert to {declared}",
             "declare the units of the value",
         ) from None
