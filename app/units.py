@@ -128,6 +128,15 @@ def has_offset(units: str) -> bool:
     return registry().Quantity(0.0, parse_units(units)).to_base_units().m != 0
 
 
+def _is_interval_of_temperature(unit: pint.Unit, declared: str) -> bool:
+    """Whether ``unit`` is pint's interval of an offset scale (delta_degC) given for a value
+    declared as a temperature: 10 delta_degC would read as 10 K, not 283.15 K."""
+    temperature = registry().kelvin.dimensionality
+    if registry().Quantity(1.0, parse_units(declared)).dimensionality != temperature:
+        return False
+    return "delta_" in format(unit, "D")  # its full name, whatever the display format
+
+
 def unit_suffix(units: str) -> str:
     """The unit as a name suffix: ``W/m`` -> ``W_per_m``, ``W/m^2`` -> ``W_per_m2``; empty for
     dimensionless quantities (CSV columns are ``<name>_<suffix>``)."""
@@ -170,6 +179,12 @@ def to_si(value: float | int | str, units: str, path: str, *, difference: bool =
     quantity = registry().Quantity(magnitude, unit)
     if difference and has_offset(unit_text):
         quantity = quantity - registry().Quantity(0.0, unit)  # pint's delta units
+    elif not difference and _is_interval_of_temperature(unit, units):
+        raise CaseError(
+            path,
+            f"{shown(value)} is a temperature difference, but a temperature was expected: "
+            f'give the temperature itself ("{number} degC" or a value in {units})',
+        )
     try:
         converted = quantity.to(units).magnitude
     except pint.errors.DimensionalityError:

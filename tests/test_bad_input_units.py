@@ -29,6 +29,20 @@ def test_differences_of_temperature_in_degrees_and_temperatures_beside_them():
     assert (transition.uncured, transition.cured) == pytest.approx((273.15, 473.15), rel=1e-12)
 
 
+@pytest.mark.parametrize("given", ["10 delta_degC", "18 delta_degF"])
+def test_a_temperature_difference_given_as_a_temperature_is_refused(tmp_path, capsys, given):
+    """10 delta_degC where a boundary temperature is expected read as 10 K, exit 0."""
+    boundary = f'boundaries.right = {{ type = "temperature", value = "{given}" }}'
+    text = VALID.replace("conductivity = 2.0", f"conductivity = 2.0\n{boundary}")
+    check(tmp_path, text)
+    message = error_of(capsys)
+    assert "physics.heat.boundaries.right.value" in message
+    assert "temperature difference, but a temperature was expected" in message
+    assert WLFShift.model_validate(  # where a difference is declared, it is one
+        {"type": "wlf", "reference_temperature": "393.15 K", "c1": 17.4, "c2": given}
+    ).c2.value == pytest.approx(10.0, rel=1e-12)
+
+
 @pytest.mark.parametrize(
     "definition",
     [
