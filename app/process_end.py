@@ -15,7 +15,8 @@ here, in the order the interpreter would do it:
 
 then ``os._exit`` with the command's exit code. Only the console script ends this way
 (``app.cli.console``); the Python API (``Simulation.run()`` in a notebook or a test) returns
-as any library call does.
+as any library call does, and so does a command watched by a profiler, tracer or debugger
+(``python -m cProfile -o run.prof -m app.cli run ...`` writes its file after the command).
 """
 
 from __future__ import annotations
@@ -34,13 +35,21 @@ def end_process(code: int) -> NoReturn:
     still running (a study's worker, a library's pool), the interpreter's own exit, which waits
     for it, ends the process instead."""
     main_thread = threading.main_thread()
-    if any(not t.daemon for t in threading.enumerate() if t is not main_thread):
+    if _observed() or any(not t.daemon for t in threading.enumerate() if t is not main_thread):
         sys.exit(code)
     atexit._run_exitfuncs()  # what Py_Finalize runs first; public only under this name
     _finalize_petsc()
     _finalize_mpi()
     _flush_streams()
     os._exit(code)
+
+
+def _observed() -> bool:
+    """A profiler, tracer, debugger or coverage tool watches the process: it writes its report
+    as the interpreter ends."""
+    monitoring = getattr(sys, "monitoring", None)  # Python 3.12's tools (cProfile among them)
+    tools = monitoring is not None and any(monitoring.get_tool(i) for i in range(6))
+    return sys.gettrace() is not None or sys.getprofile() is not None or tools
 
 
 def _finalize_petsc() -> None:

@@ -4,6 +4,7 @@ on 1 and 2 ranks. The Python API never ends the process."""
 
 import json
 import os
+import pstats
 import subprocess
 
 import numpy as np
@@ -79,3 +80,13 @@ def test_petsc_reports_at_finalisation_and_exit_codes_are_kept(tmp_path, ranks):
 def test_the_python_entry_point_returns_instead_of_ending_the_process(capsys):
     assert main(["modules", "heat"]) == 0
     assert "heat" in capsys.readouterr().out
+
+
+def test_a_profiled_command_ends_through_the_interpreter(tmp_path):
+    """cProfile writes its file after the command returns: the fast exit steps aside."""
+    profile = tmp_path / "modules.prof"
+    command = [str(BIN / "python"), "-m", "cProfile", "-o", str(profile), "-m", "app.cli",
+               "modules", "heat"]  # fmt: skip
+    process = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert process.returncode == 0, process.stderr
+    assert pstats.Stats(str(profile)).total_calls > 0
