@@ -2,21 +2,25 @@
 teardown.
 
 After ``main`` returns, CPython frees every module, UFL expression, form and PETSc object one by
-one: 0.19-0.25 s for a battery discharge (0.02 s with this module), a tenth of a short run.
+one: 0.19-0.25 s for a battery discharge on a quiet machine (0.5-0.95 s against 0.03-0.09 s
+with this module at a load of 7-12), a tenth of a short run.
 Nothing in that teardown writes a result: by then the run has closed its field files (VTX,
 XDMF/HDF5), its CSV tables and its checkpoints (app/runner.py). What must still happen is done
 here, in the order the interpreter would do it:
 
 1. the Python ``atexit`` functions (``logging.shutdown`` flushes and closes the run's log, and
-   any library's hooks),
+   any library's hooks), then Python's buffered streams,
 2. PETSc's finalisation (``-log_view``, ``-options_left`` and friends print there),
-3. MPI's finalisation, so that ``mpirun`` sees every rank end cleanly,
-4. the C library's buffered streams (PETSc prints through them) and Python's own,
+3. MPI's finalisation,
+4. the C library's ``exit``: its own ``atexit`` functions and buffered streams (PETSc prints
+   through them). MPICH finishes its part of the process manager's protocol there: a rank
+   that skipped it (``os._exit``) made ``mpirun`` kill the other ranks' processes that were
+   still ending (a wrapper such as GNU time writing its report).
 
-then ``os._exit`` with the command's exit code. Only the console script ends this way
-(``app.cli.console``); the Python API (``Simulation.run()`` in a notebook or a test) returns
-as any library call does, and so does a command watched by a profiler, tracer or debugger
-(``python -m cProfile -o run.prof -m app.cli run ...`` writes its file after the command).
+Only the console script ends this way (``app.cli.console``); the Python API
+(``Simulation.run()`` in a notebook or a test) returns as any library call does, and so does a
+command watched by a profiler, tracer or debugger (``python -m cProfile -o run.prof -m app.cli
+run ...`` writes its file after the command).
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
-import os
 import sys
 import threading
 from typing import NoReturn
@@ -37,11 +40,13 @@ def end_process(code: int) -> NoReturn:
     main_thread = threading.main_thread()
     if _observed() or any(not t.daemon for t in threading.enumerate() if t is not main_thread):
         sys.exit(code)
-    atexit._run_exitfuncs()  # what Py_Finalize runs first; public only under this name
+    atexit._run_exitfuncs()  # what Py_Finalize runs first (atexit has no public name for it)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # closed, or a pipe gone
+            stream.flush()
     _finalize_petsc()
     _finalize_mpi()
-    _flush_streams()
-    os._exit(code)
+    ctypes.CDLL(None).exit(code)
 
 
 def _observed() -> bool:
@@ -62,10 +67,3 @@ def _finalize_mpi() -> None:
     mpi = sys.modules.get("mpi4py.MPI")
     if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
         mpi.Finalize()
-
-
-def _flush_streams() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError, AttributeError):  # closed, or a pipe gone
-            stream.flush()
-    ctypes.CDLL(None).fflush(None)  # every C stdio stream: PETSc's -log_view goes to stdout

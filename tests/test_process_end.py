@@ -90,3 +90,19 @@ def test_a_profiled_command_ends_through_the_interpreter(tmp_path):
     process = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert process.returncode == 0, process.stderr
     assert pstats.Stats(str(profile)).total_calls > 0
+
+
+@pytest.mark.mpi
+def test_every_rank_ends_cleanly_for_mpirun(tmp_path):
+    """A wrapper that outlives its rank's process (as GNU time does, writing its report) is not
+    killed: each rank finished MPICH's part of the process manager's protocol (it was killed
+    when the ranks ended with os._exit)."""
+    wrapper = '"$@" && sleep 0.3 && echo done > "$0/rank_$PMI_RANK"'
+    command = [str(BIN / "mpirun"), "-n", "2", "sh", "-c", wrapper, str(tmp_path),
+               str(BIN / "scalebridge"), "modules", "heat"]  # fmt: skip
+    for _ in range(3):
+        process = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+        assert process.returncode == 0, process.stdout + process.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["rank_0", "rank_1"]
+        for report in tmp_path.iterdir():
+            report.unlink()
