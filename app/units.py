@@ -122,6 +122,12 @@ def coherent(units: str) -> bool:
     return math.isclose(si_factor(units), 1.0, rel_tol=1e-12)
 
 
+def has_offset(units: str) -> bool:
+    """Whether ``units`` is a scale whose zero is not SI's zero ("degC", "degF"): a value in it
+    is no multiple of its SI value, so it converts by a factor only as a difference."""
+    return registry().Quantity(0.0, parse_units(units)).to_base_units().m != 0
+
+
 def unit_suffix(units: str) -> str:
     """The unit as a name suffix: ``W/m`` -> ``W_per_m``, ``W/m^2`` -> ``W_per_m2``; empty for
     dimensionless quantities (CSV columns are ``<name>_<suffix>``)."""
@@ -131,13 +137,15 @@ def unit_suffix(units: str) -> str:
     return "" if suffix == "dimensionless" else suffix
 
 
-def to_si(value: float | int | str, units: str, path: str) -> float:
+def to_si(value: float | int | str, units: str, path: str, *, difference: bool = False) -> float:
     """Convert a case value to a finite float in ``units``.
 
     Args:
         value: A number (already in ``units``) or a string "<number> <unit>".
         units: The unit the parameter is declared in (SI-coherent, e.g. "W/(m*K)").
         path: Case-file path of the value, for error messages.
+        difference: The value is a change (a step's limit, Tg - T), so a scale with an offset
+            gives an interval: "5 degC" is 5 K, where as a temperature it is 278.15 K.
 
     Raises:
         CaseError: The value is not a number, is not finite (also after conversion), or has
@@ -160,6 +168,8 @@ def to_si(value: float | int | str, units: str, path: str) -> float:
         raise CaseError(path, f"cannot read {shown(value)} as a quantity: {exc}") from None
     magnitude = _finite(float(number), value, units, path)
     quantity = registry().Quantity(magnitude, unit)
+    if difference and has_offset(unit_text):
+        quantity = quantity - registry().Quantity(0.0, unit)  # pint's delta units
     try:
         converted = quantity.to(units).magnitude
     except pint.errors.DimensionalityError:
