@@ -1,8 +1,9 @@
-"""Mass transport in media: the electrolyte of a Li|Li cell (VALIDATION.md A7: drop, limiting current, Sand time), advection
-(Ogata-Banks, outflow, SUPG), migration to Boltzmann equilibrium, positivity under consumption,
-porous media (effective diffusivity, changing porosity, a spherical particle under a constant
-flux: A11's profile), regions and instances side by side, and parameter errors. The
-manufactured-solution rates and analytic transients are in tests/test_mass_transport.py.
+"""Mass transport in media: the electrolyte of a Li|Li cell (VALIDATION.md A7: drop, limiting
+current, Sand time), advection (Ogata-Banks, outflow, SUPG), migration to Boltzmann equilibrium,
+positivity under consumption, porous media (effective diffusivity, changing porosity, a
+spherical particle under a constant flux: A11's profile), regions and instances side by side,
+and parameter errors. The manufactured-solution rates and analytic transients are in
+tests/test_mass_transport.py.
 """
 
 import math
