@@ -73,7 +73,7 @@ class DataOf:
             not np.array_equal(a, b) for a, b in zip(values, self._values, strict=True)
         )
         self._values = values
-        if self._comm is not None:
+        if self._comm is not None and self._comm.size > 1:  # no collective call for one rank
             stale = bool(self._comm.allreduce(stale, op=MPI.LOR))
         return stale
 

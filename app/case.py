@@ -29,7 +29,7 @@ from app.events import EventSpec, ProtocolSpec
 from app.mesh_spec import MeshSpec
 from app.multiscale.rve_spec import HOMOGENEOUS, RVESpec
 from app.multiscale.spec import SurrogateSpec
-from app.output_quantities import OutputQuantity, check_names
+from app.output_quantity_spec import OutputQuantity, check_names
 from app.parameter_resolution import resolve
 from app.parameter_set import ParameterTable
 from app.parameters import parameter_scope
@@ -343,6 +343,12 @@ def load_case(
     else:
         path = Path(source)
         raw = read_toml(path)
+    if "case" in raw and not raw.keys() & {"mesh", "physics"}:  # read before any override
+        raise CaseError(
+            "case",
+            "this is a study file (it names the case it varies), not a case",
+            f"run it with: scalebridge study {path or 'STUDY_FILE'}",
+        )
     apply_overrides(raw, overrides or {})
     check_values(raw)
     base = Path(base_dir) if base_dir else (path.parent if path else Path.cwd())

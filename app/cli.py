@@ -155,6 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def console() -> None:
+    """Entry point of the ``scalebridge`` console script: ``main``, then the process ends
+    without the interpreter's teardown (app/process_end.py)."""
+    from app.process_end import end_process
+
+    end_process(main())
+
+
 def _end_before_destructors(code: int) -> None:
     """End the process now with ``code``: ADIOS2 would retry closing the VTX files it could not
     finish (app/output.py) from their destructors, and failing again, abort the process."""
@@ -476,4 +484,4 @@ def _new_module(args: argparse.Namespace, comm: Any) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -121,9 +121,21 @@ class Trigger:
     columns: list[str]
     distance: Callable[[Mapping[str, float]], float]
     tolerance: float
+    where: str = ""  # in the case file
 
     def holds(self, values: Mapping[str, float]) -> bool:
         return self.distance(values) >= 0
+
+    def at_start(self, t: float) -> CaseError:
+        """The error of an event that holds before the run's first step: it would end the
+        run with nothing computed (PyBaMM refuses events already crossed at the start too)."""
+        return CaseError(
+            self.where,
+            f"'{self.text}' holds already at the start (t = {t:g} s), so the run would stop "
+            "before its first step",
+            "check the threshold and its direction against the initial state (see the first "
+            "row of quantities.csv), or remove the event",
+        )
 
 
 def trigger(
@@ -152,7 +164,11 @@ def trigger(
         raise CaseError(where, exc.problem, exc.fix) from None
     sign = 1.0 if operator in (">", ">=") else -1.0
     return Trigger(
-        condition.text, columns, lambda values: sign * (watched(values) - threshold), tolerance
+        condition.text,
+        columns,
+        lambda values: sign * (watched(values) - threshold),
+        tolerance,
+        where,
     )
 
 
@@ -194,7 +210,8 @@ def _monitor(
 
 
 def step_limits(limits: Mapping[str, float | str], units: Mapping[str, str]) -> dict[str, float]:
-    """``[time.adaptive] limits`` in each column's units (a number is in them already).
+    """``[time.adaptive] limits`` in each column's units (a number is in them already); a limit
+    is a change, so "5 degC" on a column in K is 5 K.
 
     Raises:
         CaseError: At ``time.adaptive.limits.<column>``: an unknown column, a value in other
@@ -208,7 +225,7 @@ def step_limits(limits: Mapping[str, float | str], units: Mapping[str, str]) -> 
                 where,
                 f"unknown column '{name}'{did_you_mean(name, units)}; columns: {listing(units)}",
             )
-        resolved[name] = to_si(limit, units[name], where)
+        resolved[name] = to_si(limit, units[name], where, difference=True)
         if not resolved[name] > 0:
             raise CaseError(where, f"a limit is positive, got {limit!r}")
     return resolved

@@ -29,7 +29,6 @@ import basix.ufl
 import numpy as np
 import ufl
 from dolfinx import fem, la
-from mpi4py import MPI
 
 from app.contracts import FieldSpec, InternalVariable
 from app.declarations import FIX as DECLARATION_FIX
@@ -169,14 +168,15 @@ class Field:
         marks.x.scatter_forward()
         return blocks[:, 0] > 0
 
-    def global_extreme(self, reduction: str, held: np.ndarray | None = None) -> float:
-        """Max or min of the owned nodal values over all ranks (of the ``held`` nodes only)."""
-        values, comm = owned(self.function), self.space.mesh.comm
+    def local_extreme(self, reduction: str, held: np.ndarray | None = None) -> float:
+        """Max or min of this rank's owned nodal values (of the ``held`` nodes only); -inf or
+        inf without any."""
+        values = owned(self.function)
         if held is not None:
             values = values[held[: len(values)]]
         if reduction == "max":
-            return comm.allreduce(values.max(initial=-np.inf), op=MPI.MAX)
-        return comm.allreduce(values.min(initial=np.inf), op=MPI.MIN)
+            return float(values.max(initial=-np.inf))
+        return float(values.min(initial=np.inf))
 
 
 class FieldStore:

@@ -19,6 +19,7 @@ from app.mesh_sets import BOUNDARIES, COORDS, EDGES, POINTS, REGIONS
 from app.meshing_pseudo2d import LayerSpec, check_pseudo2d_spec
 from app.parameters import constant_value
 from app.units import looks_like_quantity, to_si
+from app.validation import refuse_booleans
 
 _DIM = {"interval": 1, "rectangle": 2, "box": 3, "pseudo2d": 2}
 BUILTIN_CELLS = {  # the built-in boxes
@@ -108,6 +109,12 @@ class MeshSpec(BaseModel):
         "from in later runs on any number of ranks; false: no cache (default: the "
         "SCALEBRIDGE_MESH_CACHE environment variable, if set).",
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_not_booleans(cls, raw: Any, info: ValidationInfo) -> Any:
+        refuse_booleans(cls.model_fields[info.field_name].annotation, raw)
+        return raw
 
     @field_validator("length", "origin", mode="before")
     @classmethod

@@ -29,10 +29,11 @@ from typing import Any, Protocol
 import numpy as np
 from dolfinx import mesh as dmesh
 from mpi4py import MPI
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from app.errors import CaseError
 from app.parameters import constant_value
+from app.validation import refuse_booleans
 
 #: Boundary names and tags, as on the built-in rectangle.
 SIDES = {"left": 1, "right": 2, "bottom": 3, "top": 4}
@@ -47,6 +48,12 @@ class LayerSpec(BaseModel):
     name: str = Field(description="Region name of the layer")
     thickness: float = Field(description="In m, with units, or of parameter-set constants")
     cells: int = Field(description="Cells across the layer (in x)")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_not_booleans(cls, raw: Any, info: ValidationInfo) -> Any:
+        refuse_booleans(cls.model_fields[info.field_name].annotation, raw)
+        return raw
 
     @field_validator("thickness", mode="before")
     @classmethod

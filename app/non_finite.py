@@ -7,6 +7,7 @@ the rank that owns it and how many values of the field are not finite.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,7 +16,10 @@ from dolfinx import fem
 from dolfinx import mesh as dmesh
 from mpi4py import MPI
 
+from app.case_values import Formula, PerRegion
 from app.errors import CaseError
+from app.expressions import ExpressionError
+from app.parameters import walk_values
 
 
 def non_finite(functions: Sequence[fem.Function], names: Sequence[str], what: str = "") -> str:
@@ -30,41 +34,83 @@ def non_finite(functions: Sequence[fem.Function], names: Sequence[str], what: st
     for function, name in zip(functions, names, strict=True):
         found = _first(function)
         if found is not None:
-            value, point, rank, count, total = found
-            where = f"at ({', '.join(f'{c:.6g}' for c in point)})" if point else "(global value)"
-            return (
-                f"{what}field '{name}' is {value} {where} on rank {rank} "
-                f"({count} of {total} values)"
-            )
+            return _described(found, name, what)
     return ""
 
 
-def initial_state_error(fields: Sequence[Any], providers: Mapping[str, Any], t: float):
+def _described(found: tuple, name: str, what: str = "") -> str:
+    value, point, rank, count, total = found
+    where = f"at ({', '.join(f'{c:.6g}' for c in point)})" if point else "(global value)"
+    return f"{what}field '{name}' is {value} {where} on rank {rank} ({count} of {total} values)"
+
+
+def initial_state_error(fields: Sequence[Any], sim: Any, t: float):
     """The case error of the first of ``fields`` (with ``spec`` and ``function``) not finite
-    in the initial state, at the instance ``providers`` names for it; None when all are finite
-    (collective: every rank finds the same field)."""
+    in the state at ``t``: at the property of the instance providing it that is undefined
+    where the field is first not finite (one of x, y, z, t and the parameter set's
+    constants), else at the instance; None when all are finite (collective: every rank
+    finds the same field and point). ``sim``: the Simulation (its graph, physics and set)."""
     for field in fields:
-        problem = non_finite([field.function], [field.spec.name])
-        if problem:
-            instance = providers[field.spec.name][0]
+        found = _first(field.function)
+        if found is None:
+            continue
+        problem = _described(found, field.spec.name)
+        instance = sim.graph.providers[field.spec.name][0]
+        table = sim.loaded.parameters
+        constants = table.values() if table is not None else {}
+        named = _undefined_property(sim.physics[instance], found[1], t, constants)
+        if named is not None:
+            path, source = named
             return CaseError(
-                f"physics.{instance}",
-                f"the initial state at t = {t:g} s, before any step, is not finite: {problem}",
-                f"an initial value of physics.{instance}, or a property that field is computed "
-                "from, is undefined there (a division by zero, the log or sqrt of a negative "
-                "number); guard it, e.g. 'a/b if b != 0 else 0'",
+                f"physics.{instance}.{path}",
+                f"'{source}' is not defined at t = {t:g} s where {problem}",
+                "guard it where it is undefined (a division by zero, the log or sqrt of a "
+                "negative number), e.g. 'sqrt(x - 1) if x > 1 else 0'",
             )
+        return CaseError(
+            f"physics.{instance}",
+            f"the initial state at t = {t:g} s, before any step, is not finite: {problem}",
+            f"an initial value of physics.{instance}, or a property that field is computed "
+            "from, is undefined there (a division by zero, the log or sqrt of a negative "
+            "number); guard it, e.g. 'a/b if b != 0 else 0'",
+        )
     return None
 
 
-def derived_state_error(store: Any, graph: Any, t: float):
-    """The case error of the first derived field of ``store`` not finite in the current state
-    (each evaluated first), at the instance that provides it; None when all are finite
-    (collective)."""
-    derived = [f for f in store if f.evaluation is not None and f.internal is None]
+def _undefined_property(
+    plugin: Any, point: tuple[float, ...], t: float, constants: Mapping[str, float]
+) -> tuple[str, str] | None:
+    """(path, expression) of the first expression among ``plugin``'s parameters that reads
+    only x, y, z, t and constants and is undefined (or not finite) at ``point``; None when
+    there is none (a property that reads fields is left to the field's message). Boundary
+    conditions and a region's entry hold elsewhere than at any point: they are not asked."""
+    if not point:  # a global value: no place to evaluate at
+        return None
+    env = {**constants, **dict(zip("xyz", (*point, 0.0, 0.0), strict=False)), "t": t}
+    by_region: list[str] = []
+    for path, value in walk_values(plugin.params):
+        if isinstance(value, PerRegion):
+            by_region.append(f"{path}.")
+        local = "boundaries" in path.split(".") or path.startswith(tuple(by_region))
+        if local or not isinstance(value, Formula) or not value.names <= env.keys():
+            continue
+        try:
+            result = float(value.expression.evaluate(env))
+        except ExpressionError:
+            return path, value.expression.source
+        if not math.isfinite(result):
+            return path, value.expression.source
+    return None
+
+
+def derived_state_error(sim: Any, t: float):
+    """The case error of the first derived field of ``sim.store`` not finite in the current
+    state (each evaluated first), as :func:`initial_state_error` says it; None when all are
+    finite (collective)."""
+    derived = [f for f in sim.store if f.evaluation is not None and f.internal is None]
     for target in derived:
         target.refresh()
-    return initial_state_error(derived, graph.providers, t)
+    return initial_state_error(derived, sim, t)
 
 
 def _first(function: fem.Function) -> tuple[str, tuple[float, ...], int, int, int] | None:

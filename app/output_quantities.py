@@ -49,7 +49,6 @@ from typing import Any
 
 import pint
 import ufl
-from pydantic import Field, field_validator, model_validator
 
 from app.contracts import Quantity
 from app.errors import CaseError, did_you_mean, listing
@@ -57,80 +56,10 @@ from app.expressions import Expression, ExpressionError, parse
 from app.fields import FieldStore
 from app.forms import with_degree
 from app.meshing import MeshData
-from app.parameters import Parameters
+from app.output_quantity_spec import OutputQuantity
 from app.units import parse_units, registry, to_si
 
 AXES = "xyz"
-#: Quantities of a column's history: what each accumulates over the accepted steps.
-HISTORY = ("time_integral", "first_crossing", "maximum", "minimum")
-
-
-class OutputQuantity(Parameters):
-    """A quantity of the case: the mean (or ratio, or integral) of an expression of fields, or
-    an expression of columns and set constants, or the running time integral of a column."""
-
-    value: str | None = Field(
-        None,
-        description="Expression of x, y, z, t and fields (components: u_x, s_xy), or of "
-        "quantities.csv columns and set constants",
-    )
-    per: str | None = Field(None, description="Denominator expression: int value / int per")
-    over: str | None = Field(None, description="Region or boundary (default: the whole mesh)")
-    integral: bool = Field(False, description="The integral of value instead of its mean")
-    time_integral: str | None = Field(
-        None, description="Column whose running integral in time this is"
-    )
-    first_crossing: str | None = Field(
-        None, description="Column whose first crossing of 'at' this is (the time; NaN before)"
-    )
-    at: float | str | None = Field(
-        None, description="The value first_crossing looks for, in the column's units"
-    )
-    maximum: str | None = Field(None, description="Column whose largest value so far this is")
-    minimum: str | None = Field(None, description="Column whose smallest value so far this is")
-    units: str = Field("dimensionless", description="Units of the result (column name)")
-    description: str = Field("", description="One line for the CSV's readers")
-
-    @field_validator("value", "per")
-    @classmethod
-    def _readable(cls, text: str | None) -> str | None:
-        if text is not None:
-            try:
-                expression = parse(text)
-            except ExpressionError as exc:
-                raise ValueError(str(exc)) from None
-            if expression.is_boolean:
-                raise ValueError(f"{text!r} is a condition; write a number (1 if ... else 0)")
-        return text
-
-    @field_validator("units")
-    @classmethod
-    def _known_units(cls, units: str) -> str:
-        parse_units(units)
-        return units
-
-    @property
-    def history(self) -> tuple[str, str] | None:
-        """(kind, column) of a quantity of a column's history, else None."""
-        return next(((kind, getattr(self, kind)) for kind in HISTORY if getattr(self, kind)), None)
-
-    @model_validator(mode="after")
-    def _one_definition(self) -> OutputQuantity:
-        given = [kind for kind in ("value", *HISTORY) if getattr(self, kind) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                "give one of value (an expression), time_integral, first_crossing, maximum or "
-                f"minimum (a column name); got {' and '.join(given) or 'none'}"
-            )
-        if self.history and (self.per or self.over or self.integral):
-            raise ValueError(f"{given[0]} (of a column) takes no per, over or integral")
-        if self.first_crossing is not None and self.at is None:
-            raise ValueError("first_crossing needs 'at': the value of the column it looks for")
-        if self.first_crossing is None and self.at is not None:
-            raise ValueError("'at' belongs to first_crossing only; remove it")
-        if self.integral and self.per is not None:
-            raise ValueError("integral = true takes no per (that would be a ratio)")
-        return self
 
 
 def of_fields(
@@ -145,14 +74,6 @@ def of_fields(
         reads = spec.value is not None and any(n in names for n in parse(spec.value).names)
         (fields if integrated or reads else columns)[name] = spec
     return fields, columns
-
-
-def check_names(quantities: Mapping[str, OutputQuantity]) -> Mapping[str, OutputQuantity]:
-    """Quantity names start CSV column names: letters, digits and underscores."""
-    for name in quantities:
-        if not name.isidentifier():
-            raise ValueError(f"quantity names are letters, digits and underscores, got {name!r}")
-    return quantities
 
 
 def namespace(store: FieldStore, t: Any) -> dict[str, Any]:
@@ -300,6 +221,7 @@ class ColumnQuantities:
         constants = {} if constants is None else constants.constants
         known = dict(units)
         self.defined: list[_Defined] = []
+        columns = {column(name, spec.units): name for name, spec in specs.items()}
         for name, spec in specs.items():
             where = f"output.quantities.{name}"
             key = column(name, spec.units)
@@ -308,6 +230,7 @@ class ColumnQuantities:
             threshold, expression = 0.0, None
             if spec.history is not None:
                 kind, source = spec.history
+                _reads_defined_before({source} - known.keys(), columns, name, f"{where}.{kind}")
                 given = _column_units(source, known, where, kind)
                 result = {
                     "time_integral": _si_unit(given) * registry().second,
@@ -317,6 +240,8 @@ class ColumnQuantities:
                     threshold = to_si(spec.at, given, f"{where}.at") * _si_factor(given)
             else:
                 expression = _parsed(spec.value, where)
+                reads = expression.names - known.keys()
+                _reads_defined_before(reads, columns, name, f"{where}.value")
                 result = _units_of(expression, known, constants, fields, where)
             factor = _conversion(result, spec.units, where)
             defined = _Defined(key, spec, expression, factor, threshold, place=f"{where}.value")
@@ -453,6 +378,23 @@ def _column_units(name: str, known: Mapping[str, str], where: str, kind: str) ->
     return known[name]
 
 
+def _reads_defined_before(
+    reads: set[str], columns: Mapping[str, str], name: str, where: str
+) -> None:
+    """A quantity reads the columns defined above it: one of its own, or below it, would make
+    a definition through itself (a = b + 1, b = a + 1) that has no value."""
+    for read in sorted(reads & columns.keys()):
+        source = columns[read]
+        what = "this quantity itself" if source == name else f"defined below, by {source}"
+        fix = f"move {source} above {name}, unless it reads {name}: then write one out"
+        raise CaseError(
+            where,
+            f"'{read}' is {what}; a quantity reads the columns defined above it, so that none "
+            "is defined through itself",
+            "write the expression out" if source == name else fix,
+        )
+
+
 def _units_of(
     expression: Expression,
     known: Mapping[str, str],
@@ -511,7 +453,7 @@ def _conversion(result: Any, declared: str, where: str) -> float:
     except pint.DimensionalityError:
         raise CaseError(
             f"{where}.units",
-            f"the value is in {units:~} [{units.dimensionality}], which does not convert to "
-            f"{declared}",
+            f"the value is in {f'{units:~}' or 'no units'} [{units.dimensionality}], which does "
+            f"not convert to {declared}",
             "declare the units of the value",
         ) from None

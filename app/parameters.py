@@ -37,6 +37,7 @@ from app.case_values import (
     Value,
 )
 from app.errors import CaseError
+from app.validation import refuse_booleans
 
 if TYPE_CHECKING:
     from app.expressions import Expression, Function
@@ -136,6 +137,7 @@ def quantity(
     ge: float | None = None,
     lt: float | None = None,
     tensor: bool = False,
+    difference: bool = False,
 ) -> Any:
     """Declare a parameter that carries units.
 
@@ -144,6 +146,7 @@ def quantity(
     table by region, or a surrogate (``{ surrogate = "name" }``). ``gt``/``ge``/``lt`` bound
     constant values; ``tensor=True`` says the plug-in accepts a d x d tensor for it (a
     conductivity used as ``k * grad(T)``), which a surrogate then gives in full.
+    ``difference=True`` says the value is a difference (Tg - T), so "10 degC" reads as 10 K.
 
     Example:
         ``conductivity: Property = quantity("W/(m*K)", 1.0, "Thermal conductivity", gt=0)``
@@ -151,6 +154,8 @@ def quantity(
     extra: dict[str, Any] = {"units": units}
     if tensor:
         extra["tensor"] = True
+    if difference:
+        extra["difference"] = True
     if gt is not None:
         extra["gt"] = gt
     if ge is not None:
@@ -216,7 +221,7 @@ def _scalar_value(raw: Any, units: str, meta: Mapping[str, Any], where: str) -> 
                 return Formula(expression)
             raw = float(expression.evaluate({}))
     try:
-        value = _units.to_si(raw, units, "")
+        value = _units.to_si(raw, units, "", difference=meta.get("difference", False))
     except CaseError as exc:
         raise _fail(f"{where}{exc.problem}{hint}") from None
     _check_bounds(value, units, meta, where)
@@ -362,6 +367,7 @@ class Parameters(BaseModel):
     def _convert_units(cls, raw: Any, info: ValidationInfo) -> Any:
         if raw is False and _optional_table(cls.model_fields[info.field_name]):
             return None  # `--set time.adaptive=false` switches a table off: --set cannot delete
+        refuse_booleans(cls.model_fields[info.field_name].annotation, raw)
         meta = cls.model_fields[info.field_name].json_schema_extra
         if isinstance(meta, dict) and "units_by_dimension" in meta and raw is not None:
             return _per_dimension(raw, meta["units_by_dimension"], meta)

@@ -24,7 +24,7 @@ from app.declarations import declaration_problems
 from app.errors import CaseError, did_you_mean, listing
 from app.parameter_set import ParameterTable
 from app.parameters import walk_values
-from app.units import compatible, parse_units
+from app.units import coherent, compatible, parse_units, registry
 
 GROUP = "scalebridge.physics"
 
@@ -198,6 +198,7 @@ def check_contracts(
                     f"({physics[other].name}) and '{instance}' ({plugin.name})",
                     "keep one provider per field",
                 )
+            _check_si_units(instance, plugin, spec)
             graph.providers[spec.name] = (instance, spec)
     for instance, plugin in physics.items():
         for spec in plugin.requires:
@@ -270,6 +271,21 @@ def _check_requirement(
             "the two plug-ins disagree on what the field is; check their field names",
         )
     graph.consumers.setdefault(spec.name, []).append((consumer, spec))
+
+
+def _check_si_units(instance: str, plugin: Physics, spec: FieldSpec) -> None:
+    """A field holds SI values: its consumers and the case's expressions read them without a
+    conversion, so a temperature in degC would be read as 96.85 K, a length in mm as metres."""
+    if coherent(spec.units):
+        return
+    naming = _naming_parameter(plugin, spec.units)
+    base = registry().Quantity(1.0, parse_units(spec.units)).to_base_units().units
+    raise CaseError(
+        f"physics.{instance}" + (f".{naming}" if naming else ""),
+        f"field '{spec.name}' of '{instance}' ({plugin.name}) is in {spec.units}, not an SI "
+        "unit; fields hold SI values, which other plug-ins and expressions read as they are",
+        f"declare it in {base:~}; a value may still be written with its units ('1 {spec.units}')",
+    )
 
 
 def _naming_parameter(plugin: Physics, name: str) -> str | None:

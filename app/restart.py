@@ -30,9 +30,11 @@ from mpi4py import MPI
 from app.case import load_case
 from app.checkpoint import Checkpoint, CheckpointFiles
 from app.errors import CaseError
+from app.run_folder import CASE
 from app.runner import field_signature
 from app.safeguards import StopRequests
 from app.simulation import Result, Simulation
+from app.toml_files import read_toml
 
 log = logging.getLogger("scalebridge")
 
@@ -67,6 +69,8 @@ def restart(
     simulation = Simulation(load_case(source, overrides, None if case else run_dir), comm)
     simulation.build()
     checkpoint.changes = check(checkpoint, simulation)
+    if case is None:
+        _check_case_file(run_dir / CASE, checkpoint, simulation)
     if checkpoint.changes:
         log.info("the case differs from the checkpoint's: %s", "; ".join(checkpoint.changes))
     log.info(
@@ -130,6 +134,35 @@ def check(checkpoint: Checkpoint, simulation: Simulation) -> list[str]:
         for path, (old, new) in changed.items()
         if path != "title" and path != "description"
     ]
+
+
+def _check_case_file(path: Path, checkpoint: Checkpoint, simulation: Simulation) -> None:
+    """Refuse to overwrite a run's case.toml changed since the checkpoint where the case the
+    restart continues (the checkpoint's, with --set) differs from it: the edit would be
+    ignored, then lost."""
+    if not path.is_file():
+        return  # the restart writes it
+    try:
+        written = read_toml(path)
+    except CaseError:
+        return  # not a case any more: nothing of it could be continued
+    edited = differences(checkpoint.case, written)  # since the checkpoint was written
+    now = differences(simulation.loaded.resolved(), written)
+    changed = {where: values for where, values in now.items() if where in edited}
+    if changed:
+        first, (_, value) = next(iter(changed.items()))
+        shown = "; ".join(
+            f"{where}: {_shown(old)} here, {_shown(new)} in it"
+            for where, (old, new) in list(changed.items())[:3]
+        )
+        more = f" ({len(changed) - 3} more)" if len(changed) > 3 else ""
+        raise CaseError(
+            "--restart",
+            f"'{path}' differs from the case this restart continues (the checkpoint's, with "
+            f"--set): {shown}{more}; the restart would run without it and overwrite it",
+            f"to continue with its values give them with --set (--set {first}={_shown(value)}); "
+            "to continue the checkpoint's case, delete it (the restart writes it again)",
+        )
 
 
 def _check_position(checkpoint: Checkpoint, simulation: Simulation) -> None:

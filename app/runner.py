@@ -223,7 +223,7 @@ class Session:
                 self.registry.restore(self.resume.parts)
             else:  # the initial values, before the solves of the start read them
                 start = sim.case.time.start
-                error = initial_state_error(list(sim.store.solved()), sim.graph.providers, start)
+                error = initial_state_error(list(sim.store.solved()), sim, start)
                 if error is not None:
                     raise error
             self._since = (self.loop.position.steps, self.loop.position.t, time.monotonic())
@@ -314,14 +314,14 @@ class Session:
         except SolverError:
             # the rates of the initial state (flows through fixed values) fail on a property
             # undefined there (sqrt(x - 1)): the case's error, found in the derived fields
-            error = None if report is not None else derived_state_error(sim.store, sim.graph, t)
+            error = None if report is not None else derived_state_error(sim, t)
             if error is not None:
                 raise error from None
             raise
         points, lines = sim.probes.read()
         problem = self._not_finite(quantities, points, lines, t)
         if problem and report is None:  # the state before any step: the case's initial values
-            error = initial_state_error(self._checked_fields(), sim.graph.providers, t)
+            error = initial_state_error(self._checked_fields(), sim, t)
             if error is not None:
                 raise error
         if problem:

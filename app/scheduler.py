@@ -268,6 +268,8 @@ class TimeLoop:
             position.bracket, position.scale, position.entered = None, None, True
             for trigger in triggers:
                 if trigger.holds(position.before):
+                    if trigger.where.startswith("events") and not position.steps:
+                        raise trigger.at_start(position.t)
                     log.info("'%s' holds at t = %.6g s", trigger.text, position.t)
                     return trigger
         while position.t < end - tolerance:

@@ -122,6 +122,21 @@ def coherent(units: str) -> bool:
     return math.isclose(si_factor(units), 1.0, rel_tol=1e-12)
 
 
+def has_offset(units: str) -> bool:
+    """Whether ``units`` is a scale whose zero is not SI's zero ("degC", "degF"): a value in it
+    is no multiple of its SI value, so it converts by a factor only as a difference."""
+    return registry().Quantity(0.0, parse_units(units)).to_base_units().m != 0
+
+
+def _is_interval_of_temperature(unit: pint.Unit, declared: str) -> bool:
+    """Whether ``unit`` is pint's interval of an offset scale (delta_degC) given for a value
+    declared as a temperature: 10 delta_degC would read as 10 K, not 283.15 K."""
+    temperature = registry().kelvin.dimensionality
+    if registry().Quantity(1.0, parse_units(declared)).dimensionality != temperature:
+        return False
+    return "delta_" in format(unit, "D")  # its full name, whatever the display format
+
+
 def unit_suffix(units: str) -> str:
     """The unit as a name suffix: ``W/m`` -> ``W_per_m``, ``W/m^2`` -> ``W_per_m2``; empty for
     dimensionless quantities (CSV columns are ``<name>_<suffix>``)."""
@@ -131,13 +146,15 @@ def unit_suffix(units: str) -> str:
     return "" if suffix == "dimensionless" else suffix
 
 
-def to_si(value: float | int | str, units: str, path: str) -> float:
+def to_si(value: float | int | str, units: str, path: str, *, difference: bool = False) -> float:
     """Convert a case value to a finite float in ``units``.
 
     Args:
         value: A number (already in ``units``) or a string "<number> <unit>".
         units: The unit the parameter is declared in (SI-coherent, e.g. "W/(m*K)").
         path: Case-file path of the value, for error messages.
+        difference: The value is a change (a step's limit, Tg - T), so a scale with an offset
+            gives an interval: "5 degC" is 5 K, where as a temperature it is 278.15 K.
 
     Raises:
         CaseError: The value is not a number, is not finite (also after conversion), or has
@@ -160,6 +177,14 @@ def to_si(value: float | int | str, units: str, path: str) -> float:
         raise CaseError(path, f"cannot read {shown(value)} as a quantity: {exc}") from None
     magnitude = _finite(float(number), value, units, path)
     quantity = registry().Quantity(magnitude, unit)
+    if difference and has_offset(unit_text):
+        quantity = quantity - registry().Quantity(0.0, unit)  # pint's delta units
+    elif not difference and _is_interval_of_temperature(unit, units):
+        raise CaseError(
+            path,
+            f"{shown(value)} is a temperature difference, but a temperature was expected: "
+            f'give the temperature itself ("{number} degC" or a value in {units})',
+        )
     try:
         converted = quantity.to(units).magnitude
     except pint.errors.DimensionalityError:

@@ -52,6 +52,33 @@ def check_values(raw: Any) -> None:
         pending += [(value, where, depth + 1) for value, where in reversed(children)]
 
 
+def refuse_booleans(annotation: Any, raw: Any) -> None:
+    """Refuse TOML's true or false where a field takes numbers and no booleans: pydantic reads
+    true as 1, so ``cells = [true]`` made one cell and ``repeat = true`` one cycle.
+
+    Raises:
+        ValueError: ``raw`` is, or holds, a boolean (a field validator's error at its path).
+    """
+    kinds, pending = set(), [annotation]
+    while pending:  # the types an annotation names, through unions, lists and dicts
+        kind = pending.pop()
+        kinds.add(typing.get_origin(kind) or kind)
+        pending += [arg for arg in typing.get_args(kind) if not isinstance(arg, str)]
+    if bool in kinds or Any in kinds or not kinds & {int, float}:
+        return
+    values, found = [raw], None
+    while values and found is None:
+        value = values.pop()
+        if isinstance(value, bool):
+            found = value
+        elif isinstance(value, Mapping | list):
+            values += list(value.values() if isinstance(value, Mapping) else value)
+    if found is not None:
+        raise ValueError(
+            f"expected a number, got {str(found).lower()} (a yes/no value); write the number"
+        )
+
+
 def validate[M: BaseModel](model: type[M], raw: Mapping[str, Any], prefix: str) -> M:
     """Validate ``raw`` with ``model``; the first problem becomes a CaseError under ``prefix``."""
     try:
@@ -60,8 +87,23 @@ def validate[M: BaseModel](model: type[M], raw: Mapping[str, Any], prefix: str) 
         raise _case_error(exc, model, raw, prefix) from None
 
 
+def _first_error(errors: list[Any]) -> Any:
+    """The error to report: pydantic's first, unless a required key is missing beside an
+    unknown key that is its misspelling (``[Mesh]``): then the unknown key, with its
+    suggestion, rather than 'missing required key mesh' about a table the case did write."""
+    missing = [e["loc"] for e in errors if e["type"] == "missing"]
+    for error in errors if missing else ():
+        *parent, key = error["loc"] or ("",)
+        if error["type"] != "extra_forbidden" or not isinstance(key, str):
+            continue
+        names = [loc[-1] for loc in missing if list(loc[:-1]) == parent]
+        if any(key.lower() == str(name).lower() for name in names) or did_you_mean(key, names):
+            return error
+    return errors[0]
+
+
 def _case_error(exc: ValidationError, model: type[BaseModel], raw: Any, prefix: str) -> CaseError:
-    error = exc.errors()[0]
+    error = _first_error(exc.errors())
     keys = _data_path(error["loc"], raw)
     path = ".".join([prefix, *keys] if prefix else keys)
     kind, ctx, given = error["type"], error.get("ctx", {}), _as_written(raw, keys, error)

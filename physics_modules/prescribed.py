@@ -3,7 +3,8 @@
 A known temperature for a thermal-stress analysis, a concentration profile that swells a
 particle, a velocity that advects a species: each becomes a field other plug-ins require, exactly
 as if another physics provided it. Values are expressions of x, y, z, t (and of other fields),
-constants with units, or tables by region, in the field's own units::
+constants with units, or tables by region; a field's units are SI (values are SI to every
+reader), and its value may carry any unit of that dimension (``value = "20 degC"`` in K)::
 
     [physics.imposed]
     type = "prescribed"
@@ -31,7 +32,7 @@ from app.contracts import (
 class FieldValue(Parameters):
     """One prescribed field."""
 
-    units: str = Field("dimensionless", description="Units of the field and of its value")
+    units: str = Field("dimensionless", description="SI units of the field (K, m/s, mol/m^3)")
     value: Any = Field(description="Value: expression, number, quantity, table by region, or list")
     degree: int = Field(1, ge=0, le=3, description="Degree of the field's space (0: cellwise)")
 

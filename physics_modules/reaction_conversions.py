@@ -51,7 +51,7 @@ class GlassTransition(Parameters):
     cured: float = quantity("K", ..., "Tg_inf: glass transition when fully cured", gt=0)
     ratio: float = Field(..., gt=0, le=1, description="lambda of DiBenedetto's equation")
     sharpness: float = quantity("1/K", ..., "C: how fast the rate falls as Tg passes T", gt=0)
-    offset: float = quantity("K", 0.0, "Tg - T at which the rate is halved")
+    offset: float = quantity("K", 0.0, "Tg - T at which the rate is halved", difference=True)
 
     @model_validator(mode="after")
     def _rises(self) -> "GlassTransition":

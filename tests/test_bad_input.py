@@ -415,10 +415,10 @@ def test_an_initial_value_that_is_not_finite_is_the_case_s_error(tmp_path, ranks
     lines = [line for line in process.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, process.stderr
     assert (
-        "case.toml: physics.heat: the initial state at t = 0 s, before any step, is not "
+        "case.toml: physics.heat.initial: '300 + 1/(x - 0.5)' is not defined at t = 0 s "
         in (lines[0])
     )
-    assert "finite: field 'temperature' is inf at (0.5, " in lines[0]
+    assert "where field 'temperature' is inf at (0.5, " in lines[0]
     assert '"status": "failed"' in (tmp_path / "out" / "provenance.json").read_text()
 
 
@@ -429,11 +429,9 @@ def test_a_property_undefined_in_the_initial_state_is_the_case_s_error(tmp_path,
     case = write(tmp_path, insulated.replace("2.0", '"sqrt(x - 1)"'))
     assert main(["run", str(case), "-o", str(tmp_path / "out"), "-q"]) == 2
     message = error_of(capsys)
-    assert "physics.heat: the initial state at t = 0 s, before any step, is not finite: " in (
-        message
-    )
-    assert "field 'heat_flux' is nan" in message
-    assert "Fix: an initial value of physics.heat, or a property that field is computed" in message
+    assert "physics.heat.conductivity: 'sqrt(x - 1)' is not defined at t = 0 s " in message
+    assert "where field 'heat_flux' is nan" in message
+    assert "Fix: guard it where it is undefined" in message
 
 
 def test_a_pipe_given_as_the_case_file_is_refused_not_waited_on(tmp_path):

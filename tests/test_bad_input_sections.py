@@ -82,3 +82,23 @@ def test_an_event_on_a_temperature_below_absolute_zero(tmp_path, capsys):
 def test_a_threshold_in_degrees_celsius_below_zero_is_valid(capsys):
     step = '["Heat at 5e4 W/m^2 until max temperature > -10 degC"]'
     assert main(["check", str(CASES / "heat_cycling.toml"), "--set", f"protocol.steps={step}"]) == 0
+
+
+def test_an_event_that_holds_at_the_start(tmp_path, capsys):
+    """'max_temperature_K > 200' of a plate at 300 K stopped the run at t = 0 before any
+    step: 'run completed', status completed, exit 0, one row."""
+    text = TRANSIENT + '\n[[events]]\nwhen = "max_temperature_K > 200"\n'
+    assert main(["run", str(write(tmp_path, text)), "-o", str(tmp_path / "out"), "-q"]) == 2
+    message = error_of(capsys)
+    assert "events[0].when: 'max_temperature_K > 200' holds already at the start (t = 0 s)" in (
+        message
+    )
+    assert '"status": "failed"' in (tmp_path / "out" / "provenance.json").read_text()
+
+
+def test_an_event_reached_later_still_stops_the_run(tmp_path, capsys):
+    text = TRANSIENT + '\n[[events]]\nwhen = "max_temperature_K > 200"\n'
+    text = text.replace("value = 300 }", 'value = "100 + 200*t" }\ninitial = 100')
+    assert main(["run", str(write(tmp_path, text)), "-o", str(tmp_path / "out"), "-q"]) == 0
+    rows = (tmp_path / "out" / "quantities.csv").read_text().splitlines()
+    assert float(rows[-1].split(",")[0]) == pytest.approx(0.5, abs=1e-3)

@@ -113,10 +113,19 @@ def test_incompatible_units_name_both_plugins():
     assert "'beam' (beam) provides it in W/m^2" in message
 
 
-def test_compatible_units_pass():
-    fine = make(provides=[FieldSpec("heat_source", "scalar", "kW/m^3")], name="beam")
+def test_the_same_units_written_otherwise_pass():
+    fine = make(provides=[FieldSpec("heat_source", "scalar", "J/(s*m**3)")], name="beam")
     graph = registry.check_contracts({"heat": heat(), "beam": fine})
     assert graph.consumers["heat_source"][0][0] == "heat"
+
+
+def test_a_field_in_units_other_than_si_is_refused():
+    """Fields carry no conversion: heat would read a source of 1 kW/m^3 as 1 W/m^3."""
+    scaled = make(provides=[FieldSpec("heat_source", "scalar", "kW/m^3")], name="beam")
+    with pytest.raises(CaseError) as error:
+        registry.check_contracts({"heat": heat(), "beam": scaled})
+    assert error.value.path == "physics.beam"
+    assert "field 'heat_source' of 'beam' (beam) is in kW/m^3, not an SI unit" in str(error.value)
 
 
 def test_unknown_physics_type_lists_installed(use_plugins):

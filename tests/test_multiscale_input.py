@@ -248,3 +248,17 @@ def test_a_solid_inclusion_where_the_script_leaves_pores_fails_cleanly(tmp_path)
     assert "Traceback" not in process.stderr
     assert "surrogates.mineral.inclusion: the cell has no inclusion region" in process.stderr
     assert "give inclusion = 0 for pores" in process.stderr
+
+
+def test_an_rve_mesh_size_no_memory_can_hold_is_refused_on_two_ranks(tmp_path):
+    """mesh_size = 1e-5 asks gmsh, on rank 0 alone, for ~4.5e15 tetrahedra of the unit cell:
+    it meshed on past a minute (3 GB cap, killed by the timeout); rank 0 now refuses it and
+    every rank exits with its message."""
+    case = ROOT / "cases" / "biomineral_strut_surrogate.toml"
+    fine = "surrogates.composite.mesh_size=1e-5"
+    process = scalebridge("run", case, "-o", tmp_path / "out", "-q", "--set", fine, ranks=2,
+                          timeout=300)  # fmt: skip
+    assert process.returncode == 2, process.stderr
+    lines = [line for line in process.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, process.stderr
+    assert "surrogates.composite.mesh_size: mesh_size = 1e-05 makes about 4.5e+15 cells" in lines[0]

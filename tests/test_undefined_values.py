@@ -11,14 +11,13 @@ from tests.test_bad_input import TRANSIENT, error_of, write
 def test_a_property_undefined_under_a_fixed_temperature_is_the_case_s_error(tmp_path, capsys):
     """sqrt(x - 1) is NaN on the whole unit square. With a fixed temperature the first output
     solves for the rates (the flows through that boundary) and that solve failed with
-    DIVERGED_NANORINF (exit 1); the heat flux computed from the property names it."""
+    DIVERGED_NANORINF (exit 1); then the message named the heat flux computed from the
+    property, now the property itself, evaluated where the flux is first NaN."""
     case = write(tmp_path, TRANSIENT.replace("2.0", '"sqrt(x - 1)"'))
     assert main(["run", str(case), "-o", str(tmp_path / "out"), "-q"]) == 2
     message = error_of(capsys)
-    assert "physics.heat: the initial state at t = 0 s, before any step, is not finite: " in (
-        message
-    )
-    assert "field 'heat_flux' is nan" in message
+    assert "physics.heat.conductivity: 'sqrt(x - 1)' is not defined at t = 0 s " in message
+    assert "where field 'heat_flux' is nan" in message
 
 
 @pytest.mark.parametrize("ranks", [1, 2])
@@ -56,6 +55,17 @@ def test_a_property_undefined_under_a_fixed_temperature_on_two_ranks(tmp_path):
     assert process.returncode == 2, process.stderr
     lines = [line for line in process.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, process.stderr
-    assert (
-        "physics.heat: the initial state at t = 0 s, before any step, is not finite" in (lines[0])
+    assert "physics.heat.conductivity: 'sqrt(x - 1)' is not defined at t = 0 s " in lines[0]
+
+
+def test_a_condition_undefined_off_its_boundary_is_not_blamed(tmp_path, capsys):
+    """The flux sqrt(x - 1) holds on x = 1 only; the NaN comes from a property of the field
+    (sqrt(temperature - 400) at 300 K), which the message leaves to the instance."""
+    text = TRANSIENT.replace("2.0", '"sqrt(temperature - 400)"').replace(
+        "value = 300 }",
+        'value = 300 }\nboundaries.right = { type = "flux", value = "sqrt(x - 1)" }',
     )
+    text = text.replace('boundaries.left = { type = "temperature", value = 300 }\n', "")
+    assert main(["run", str(write(tmp_path, text)), "-o", str(tmp_path / "out"), "-q"]) == 2
+    message = error_of(capsys)
+    assert "physics.heat: the initial state at t = 0 s, before any step, is not finite" in message

@@ -22,6 +22,7 @@ from dolfinx.io import gmsh as dgmsh
 from mpi4py import MPI
 
 from app.errors import CaseError
+from app.mesh_memory import GMSH_BYTES_PER_CELL, GMSH_CELLS_PER_SIZE, memory_budget
 from app.meshing_gmsh import check_arguments, find_file, load_script, physical_groups
 from app.multiscale.spec import FRACTION
 
@@ -172,6 +173,12 @@ class Microstructure:
     def _generate(self, arguments: dict[str, Any], size: float, order: int) -> tuple:
         self.module.build(gmsh.model, **arguments)
         dim = gmsh.model.getDimension()
+        # rank 0 meshes the whole cell (edge 1): refused before gmsh fills its memory
+        cells = GMSH_CELLS_PER_SIZE.get(dim, 4.5) / size ** max(dim, 1)
+        what = f"mesh_size = {size:g} makes about {cells:.2g} cells of the {dim}D unit cell"
+        budget = memory_budget(MPI.COMM_SELF)
+        bytes_per_cell = GMSH_BYTES_PER_CELL.get((dim, min(order, 2)), 1600)
+        budget.check(cells, bytes_per_cell, f"{self.where}.mesh_size", what, "give a larger one")
         gmsh.option.setNumber("Mesh.CharacteristicLengthMax", size)
         gmsh.model.mesh.generate(dim)
         if order > 1:

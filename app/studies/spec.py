@@ -336,6 +336,12 @@ class StudySpec(Parameters):
 def load_study(path: Path) -> StudySpec:
     """Read and validate a study file (CaseError located in the study file)."""
     raw = read_toml(path, what="study file")
+    if "case" not in raw and raw.keys() & {"mesh", "physics"}:
+        raise CaseError(
+            "case",
+            "this is a case file ([mesh], [physics]), not a study",
+            f"run it with: scalebridge run {path}; a study names it: case = '{path.name}'",
+        )
     if isinstance(raw.get("parameters"), Mapping):
         raw["parameters"] = _flatten(raw["parameters"], "parameters")
     if isinstance(raw.get("quantities"), list):  # shorthand: final values of these columns

@@ -172,7 +172,7 @@ class WLFShift(Parameters):
     type: Literal["wlf"]
     reference_temperature: Property = quantity("K", ..., "T_ref, where a_T = 1", ge=0)
     c1: Property = quantity("dimensionless", ..., "C1", gt=0)
-    c2: Property = quantity("K", ..., "C2 (T - T_ref must stay above -C2)", gt=0)
+    c2: Property = quantity("K", ..., "C2 (T - T_ref must stay above -C2)", gt=0, difference=True)
 
 
 class ArrheniusShift(Parameters):
