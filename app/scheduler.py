@@ -153,6 +153,8 @@ class TimeLoop:
         self.tolerances = tolerances or {}
         adaptive = time.adaptive
         self._controlled = adaptive is not None and bool(adaptive.rtol or self.tolerances)
+        # equal parts before a landing, growth from the proposal, time.dt after a restart:
+        self._landing = bool(self.tolerances)  # quantity tolerances only (see SCALING.md)
         self.events, self.stages = events, stages
         # a bar only on a terminal: in a log file or a pipe its redraws are noise, and it would
         # interleave with the one-line error a failed run ends with
@@ -292,7 +294,7 @@ class TimeLoop:
             target = min(target, self._outputs.after(t, tolerance))
             if bracket is not None:
                 target = min(target, bracket[0])
-            step = control.landing_step(t, position.dt, target, tolerance, self._controlled)
+            step = control.landing_step(t, position.dt, target, tolerance, self._landing)
             if bracket is not None:
                 step = self._trial(t, position.before, bracket)
             if not math.isfinite(t + step):  # dt grew without bound, and nothing ended the run
@@ -466,10 +468,9 @@ class TimeLoop:
 
     def _restarted(self, t: float, values: dict) -> None:
         """The scheme starts again at ``t`` (the run's or a stage's start, a breakpoint): the
-        quantities' error is estimated from the values accepted from there on, and under error
-        control the steps start again from the first one (the first two have no estimate)."""
+        quantities' error is estimated from the values there on, their steps from time.dt."""
         self.position.recent = [[t, {c: values[c] for c in self.tolerances}]]
-        if self._controlled:
+        if self._landing:
             self.position.dt = min(self.position.dt, self.time.dt)
 
     def _error(self, t: float, values: dict) -> float | None:
@@ -493,7 +494,8 @@ class TimeLoop:
         if adaptive is None:
             return dt
         if self._controlled:
-            return self._resize(step, dt, error, dt_max) if error is not None else dt
+            proposal = dt if self._landing else step
+            return self._resize(step, proposal, error, dt_max) if error is not None else dt
         if report.iterations - report.kept_jacobian_iterations <= adaptive.easy_iterations:
             return min(dt * adaptive.growth, dt_max)
         return dt
