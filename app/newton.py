@@ -26,9 +26,11 @@ large one; ``atol`` (a residual that is zero to round-off), the iteration limit 
 for non-finite residuals still apply.
 
 Without ``field_rtol``, a group of fields in different units keeps PETSc's tests but takes its
-step tolerance unit by unit (:class:`StepConvergence`): PETSc stops when the whole Newton step is
-below ``stol`` times the whole solution, and a tissue age in seconds (10^8) beside volume
-fractions (0.1) then passes an update that moves the fractions by 0.1 as converged.
+relative tolerances unit by unit (:class:`UnitConvergence`): PETSc stops when the whole Newton
+step is below ``stol`` times the whole solution, and a tissue age in seconds (10^8) beside
+volume fractions (0.1) then passes an update that moves the fractions by 0.1 as converged; or
+when the whole residual is below ``rtol`` times the first, which a pressure's Dirichlet rows in
+Pa make of a tracer's rows that are still far from converged.
 """
 
 from __future__ import annotations
@@ -136,10 +138,17 @@ class FieldConvergence:
         return largest
 
 
-class StepConvergence:
-    """PETSc's default convergence test (``SNESConvergedDefault``) with the step tolerance
-    judged for each group of fields of one unit: converged by the step when, in every unit,
-    the step's norm is below ``stol`` times the solution's norm (or the step is zero).
+class UnitConvergence:
+    """PETSc's default convergence test (``SNESConvergedDefault``) with its relative tests
+    judged for each group of fields of one unit: converged when every unit passes one of them,
+    its residual's norm below ``rtol`` times its first residual norm, or its step's norm below
+    ``stol`` times its solution's norm (or the step zero). A unit that starts converged (a
+    pressure already steady) passes by its step, whose residual is round-off of a round-off.
+
+    A whole-vector test mixes the units: the first residual of a steady coupled solve holds the
+    Dirichlet rows of a pressure in Pa (10^4), so after one iteration a tracer whose rows still
+    miss the advection by the new Darcy velocity (10^-6) passed ``rtol`` = 1e-9 as converged,
+    and a steady 2D tracer came out as pure diffusion.
 
     Args:
         snes: The solver.
@@ -150,48 +159,59 @@ class StepConvergence:
     def __init__(self, snes: PETSc.SNES, sizes: Sequence[int], units: Sequence[str]):
         self._offsets = np.cumsum([0, *sizes])
         self._kind = _unit_indices(units)
+        self._count = self._kind.max() + 1
         self._comm = snes.comm.tompi4py()
-        self._first, self._target = 0.0, 0.0  # the first residual norm, rtol times it
+        self._first = 0.0  # the first residual norm (for the divergence test)
+        self._targets = np.zeros(self._count)  # per unit: rtol times its first residual norm
 
     def __call__(self, snes: PETSc.SNES, iteration: int, norms: tuple) -> int:
         fnorm = norms[2]
         rtol, atol, stol, _ = snes.getTolerances()
-        if iteration == 0:
-            self._first, self._target = fnorm, rtol * fnorm
         if not np.isfinite(fnorm):
             return _REASONS.DIVERGED_FNORM_NAN
+        if iteration == 0:
+            self._first, self._targets = fnorm, rtol * self._norms(snes.getFunction()[0])
         if fnorm < atol:
             return _REASONS.CONVERGED_FNORM_ABS
         if iteration == 0:
             return _REASONS.CONVERGED_ITERATING
-        if fnorm <= self._target:
+        by_residual = self._norms(snes.getFunction()[0]) <= self._targets
+        if np.all(by_residual):
             return _REASONS.CONVERGED_FNORM_RELATIVE
-        if self._steps_converged(snes, stol):
+        if np.all(by_residual | self._steps_converged(snes, stol)):
             return _REASONS.CONVERGED_SNORM_RELATIVE
         divergence = snes.getDivergenceTolerance()
         if divergence > 0 and fnorm > divergence * self._first:
             return _REASONS.DIVERGED_DTOL
         return _REASONS.CONVERGED_ITERATING
 
-    def _steps_converged(self, snes: PETSc.SNES, stol: float) -> bool:
-        step = snes.getSolutionUpdate().getArray()
-        solution = snes.getSolution().getArray()
-        count = self._kind.max() + 1
-        squares = np.zeros(2 * count)  # per unit: |step|^2, then |solution|^2
-        for i, kind in enumerate(self._kind):
-            part = slice(self._offsets[i], self._offsets[i + 1])
-            squares[kind] += step[part] @ step[part]
-            squares[count + kind] += solution[part] @ solution[part]
+    def _norms(self, vector: PETSc.Vec) -> np.ndarray:
+        """The 2-norm of ``vector``'s entries of each unit (global)."""
+        return np.sqrt(self._squares(vector.getArray()))
+
+    def _squares(self, *arrays: np.ndarray) -> np.ndarray:
+        """Per array, the sum of squares of its entries of each unit (global), concatenated."""
+        squares = np.zeros(len(arrays) * self._count)
+        for k, values in enumerate(arrays):
+            for i, kind in enumerate(self._kind):
+                part = slice(self._offsets[i], self._offsets[i + 1])
+                squares[k * self._count + kind] += values[part] @ values[part]
         self._comm.Allreduce(MPI.IN_PLACE, squares, op=MPI.SUM)
-        steps, values = np.sqrt(squares[:count]), np.sqrt(squares[count:])
-        return bool(np.all((steps == 0) | (steps < stol * values)))
+        return squares
+
+    def _steps_converged(self, snes: PETSc.SNES, stol: float) -> np.ndarray:
+        """Per unit: whether the step is zero or below ``stol`` times the solution."""
+        step = snes.getSolutionUpdate().getArray()
+        squares = self._squares(step, snes.getSolution().getArray())
+        steps, values = np.sqrt(squares[: self._count]), np.sqrt(squares[self._count :])
+        return (steps == 0) | (steps < stol * values)
 
 
-def install_step_convergence(problem: Any, unknowns: Sequence[Any], units: Sequence[str]) -> None:
-    """Take the problem's step tolerance unit by unit (see :class:`StepConvergence`)."""
-    test = StepConvergence(problem.solver, _owned_sizes(unknowns), units)
+def install_unit_convergence(problem: Any, unknowns: Sequence[Any], units: Sequence[str]) -> None:
+    """Judge the problem's relative tolerances unit by unit (see :class:`UnitConvergence`)."""
+    test = UnitConvergence(problem.solver, _owned_sizes(unknowns), units)
     problem.solver.setConvergenceTest(test)
-    problem.step_convergence = test  # lives as long as the problem
+    problem.unit_convergence = test  # lives as long as the problem
 
 
 def field_maxima(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ from app.block_assembly import BlockAssembly
 from app.errors import CaseError, SolverError
 from app.jacobian_reuse import JacobianReuse, install_jacobian_reuse
 from app.multigrid import GeometricMultigrid, check_multigrid
-from app.newton import install_field_convergence, install_step_convergence
+from app.newton import install_field_convergence, install_unit_convergence
 from app.non_finite import non_finite
 from app.preconditioner_reuse import PreconditionerReuse, newton_counts
 from app.solve_system import SolveReport, System, attach_modes, choose_preset, petsc_options
@@ -313,7 +313,7 @@ class NewtonSolver:
             if jacobian_reuse:  # wraps the test's Jacobian: a kept one leaves its diagonal
                 self.jacobian_reuse = install_jacobian_reuse(self.problem, test, scheme)
         elif len(set(system.units)) > 1 and not nest:
-            install_step_convergence(self.problem, system.unknowns, system.units)
+            install_unit_convergence(self.problem, system.unknowns, system.units)
 
     def forget_jacobian(self) -> None:
         """The next iteration assembles the Jacobian (the system changed)."""

@@ -32,6 +32,11 @@ balance is S dp/dt + alpha d(eps_v)/dt - div(k/mu (grad p - rho_f g)) = Q.
 * ``gravity`` g (m/s^2, a vector; none by default) with the fluid density rho_f drives the
   hydrostatic part of the flow; p is then the pore pressure, not the excess over hydrostatic.
 * ``source`` Q (1/s): fluid volume injected per volume of medium and second.
+* ``coordinates = "axisymmetric"`` solves the flow of a body of revolution on its meridian
+  (x = r >= 0, the axis at x = 0; y = z), or radial flow on a 1D mesh (x = r): integrals carry
+  2 pi r, so flows, sources and stored volumes are those of the full revolution (per metre of
+  height on a 1D mesh), and eps_v = du_r/dr + u_r/r + du_z/dz (mechanics' axisymmetric
+  formulation).
 
 Solved with mechanics in one group (the default: every plug-in of a case in one Newton solve)
 the coupling is monolithic; a ``[coupling]`` section may split them instead.
@@ -61,6 +66,7 @@ and coupled to the solid (Terzaghi's consolidation, cases/terzaghi.toml)::
     pore_pressure = { field = "pressure", biot_coefficient = 1 }
 """
 
+import math
 from typing import Literal
 
 import ufl
@@ -155,6 +161,11 @@ class Darcy(Physics):
             "m/s^2", [], "Gravitational acceleration [g_x, g_y(, g_z)] (empty: none)"
         )
         source: Property = quantity("1/s", 0.0, "Fluid volume injected per volume and second Q")
+        coordinates: Literal["cartesian", "axisymmetric"] = Field(
+            "cartesian",
+            description="axisymmetric: x = r >= 0 (the axis at x = 0), y = z; integrals over the "
+            "full revolution",
+        )
         initial: Property = quantity("Pa", 0.0, "Initial pressure")
         boundaries: dict[str, Boundary] = Field(
             default_factory=dict,
@@ -204,6 +215,40 @@ class Darcy(Physics):
     @property
     def _coupled(self) -> bool:
         return self.params.biot_coefficient is not None
+
+    # Coordinates ----------------------------------------------------------------------------
+    def _axisymmetric(self, ctx: Context) -> bool:
+        if self.params.coordinates == "cartesian":
+            return False
+        if ctx.gdim > 2:
+            raise BadValue(
+                f"axisymmetric coordinates need a 1D or 2D mesh (r, or r and z), got {ctx.gdim}D",
+                token="coordinates",
+                fix="use cartesian coordinates on 3D meshes",
+            )
+        return True
+
+    def _weight(self, ctx: Context) -> ufl.core.expr.Expr | float:
+        """Integration weight: 2 pi r in axisymmetric (the full revolution), else 1."""
+        return 2 * math.pi * ctx.x[0] if self._axisymmetric(ctx) else 1.0
+
+    def _units(self, ctx: Context, base: str) -> str:
+        """Units of an integral: per metre of depth (height) where the mesh lacks dimensions
+        the weight does not supply."""
+        if not self._axisymmetric(ctx):
+            return ctx.per_depth(base)
+        return base if ctx.gdim == 2 else f"{base}/m"
+
+    def _volumetric_strain(self, ctx: Context) -> ufl.core.expr.Expr:
+        """eps_v = div u, plus the hoop strain u_r/r in axisymmetric (du_r/dr on the axis,
+        where u_r = 0: derived fields are evaluated at vertices)."""
+        u = ctx.field(self.params.displacement)
+        if not self._axisymmetric(ctx):
+            return ufl.div(u)
+        r, tiny = ctx.x[0], 1e-12 * ctx.size() ** (1 / ctx.gdim)
+        off_axis = ufl.conditional(ufl.gt(r, tiny), 1, 0)
+        hoop = off_axis * u[0] / ufl.max_value(r, tiny) + (1 - off_axis) * u[0].dx(0)
+        return ufl.div(u) + hoop
 
     # Constitutive parts ---------------------------------------------------------------------
     def _permeability(self, ctx: Context) -> ufl.core.expr.Expr:
@@ -255,16 +300,16 @@ class Darcy(Physics):
         p = self.params
         zeta = ctx.coefficient(p.storage) * ctx.field(p.fields.pressure)
         if self._coupled:
-            zeta += ctx.coefficient(p.biot_coefficient) * ufl.div(ctx.field(p.displacement))
+            zeta += ctx.coefficient(p.biot_coefficient) * self._volumetric_strain(ctx)
         return zeta
 
     # The plug-in interface ------------------------------------------------------------------
     def residual(self, ctx: Context) -> ufl.Form:
-        v = ctx.test(self.params.fields.pressure)
-        form = -ufl.inner(self._velocity(ctx), ufl.grad(v)) * ctx.dx()
-        form -= ctx.coefficient(self.params.source) * v * ctx.dx()
+        v, W = ctx.test(self.params.fields.pressure), self._weight(ctx)
+        form = -ufl.inner(self._velocity(ctx), ufl.grad(v)) * W * ctx.dx()
+        form -= ctx.coefficient(self.params.source) * v * W * ctx.dx()
         for boundary, inflow in self._inflows(ctx).items():
-            form -= inflow * v * ctx.ds(boundary)
+            form -= inflow * v * W * ctx.ds(boundary)
         return form
 
     def storage(self, ctx: Context) -> dict[str, ufl.core.expr.Expr]:
@@ -273,7 +318,7 @@ class Darcy(Physics):
         storage = self.params.storage
         if not self._coupled and isinstance(storage, Value) and storage.value == 0:
             return {}
-        return {self.params.fields.pressure: self._fluid_content(ctx)}
+        return {self.params.fields.pressure: self._fluid_content(ctx) * self._weight(ctx)}
 
     def dirichlet(self, ctx: Context) -> list[Dirichlet]:
         name = self.params.fields.pressure
@@ -302,7 +347,8 @@ class Darcy(Physics):
         d(stored)/dt = injected - sum of the flows to round-off (BDF).
         """
         name = self.params.fields.pressure
-        flow, volume = ctx.per_depth("m^3/s"), ctx.per_depth("m^3")
+        flow, volume = self._units(ctx, "m^3/s"), self._units(ctx, "m^3")
+        W = self._weight(ctx)
         inflows = self._inflows(ctx)
         fixed = [b for b, bc in self.params.boundaries.items() if isinstance(bc, PressureBoundary)]
         quantities = {}
@@ -315,14 +361,14 @@ class Darcy(Physics):
             else:  # zero on an impermeable boundary: UFL drops the integral
                 leaving = -inflows.get(boundary, 0 * ctx.field(name))
                 quantities[f"fluid_outflow_{boundary}"] = Quantity.integral(
-                    leaving * ctx.ds(boundary), flow, description
+                    leaving * W * ctx.ds(boundary), flow, description
                 )
         return quantities | {
             "fluid_injected": Quantity.integral(
-                ctx.coefficient(self.params.source) * ctx.dx(), flow, "Sources integrated"
+                ctx.coefficient(self.params.source) * W * ctx.dx(), flow, "Sources integrated"
             ),
             "fluid_stored": Quantity.integral(
-                self._fluid_content(ctx) * ctx.dx(), volume, "Fluid content zeta integrated"
+                self._fluid_content(ctx) * W * ctx.dx(), volume, "Fluid content zeta integrated"
             ),
             "max_pressure": Quantity.maximum(name, "Pa", "Highest pore pressure"),
             "min_pressure": Quantity.minimum(name, "Pa", "Lowest pore pressure"),

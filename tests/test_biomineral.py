@@ -221,7 +221,7 @@ def neumann(stefan: float) -> float:
 @pytest.mark.parametrize(
     ("overrides", "stefan"),
     [
-        ({"time.end": 86400.0}, 6.63e-5),
+        ({}, 6.63e-5),  # the case as shipped: 10 days
         (
             {
                 "time.end": 900.0,
@@ -250,8 +250,10 @@ def test_mineral_front_6_4(overrides, stefan):
     for t, amount in zip(q["time_s"][1:], q["chemistry_amount_HA_mol_per_m2"][1:], strict=True):
         front = amount * MOLAR_VOLUME / phi_max
         assert front == pytest.approx(2 * lam * math.sqrt(1e-10 * t / 0.5), rel=0.03), t
-    if stefan < 1e-3:
-        assert front == pytest.approx(47.9e-6, rel=0.03)  # the doc's x_f at 1 day
+    if stefan < 1e-3:  # the doc's x_f at 1 and 10 days (measured 0.4 % and 0.13 % off)
+        fronts = dict(zip(q["time_s"], q["chemistry_amount_HA_mol_per_m2"], strict=True))
+        assert fronts[86400.0] * MOLAR_VOLUME / phi_max == pytest.approx(47.9e-6, rel=0.01)
+        assert fronts[864000.0] * MOLAR_VOLUME / phi_max == pytest.approx(151.4e-6, rel=0.01)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Newton judged field by field in each field's units (app/newton.py, solver.newton.field_rtol),
-and the linear predictor of Newton's initial guess (solver.newton.predictor)."""
+PETSc's relative tests taken unit by unit without it, and the linear predictor of Newton's
+initial guess (solver.newton.predictor)."""
 
 import itertools
 
@@ -10,12 +11,13 @@ from dolfinx import fem, mesh
 from dolfinx.fem import petsc as fem_petsc
 from mpi4py import MPI
 
-from app.newton import install_field_convergence
+from app.newton import install_field_convergence, install_unit_convergence
+from app.simulation import Simulation
 from tests.battery import CASE, SMALL_MESH, discharge
 from tests.conftest import scalebridge
 
 
-def _two_scales(field_rtol):
+def _two_scales(field_rtol, by_unit=False):
     """u^3 = 1 in rows of size 1e8 and w^3 = 8 in rows of size 1e-8 (two equations in
     different units, as a potential's and a concentration's rows are): u starts close, w far."""
     domain = mesh.create_unit_interval(MPI.COMM_SELF, 1)
@@ -29,7 +31,7 @@ def _two_scales(field_rtol):
         residuals,
         [u, w],
         kind="mpi",
-        petsc_options_prefix=f"two_scales_{field_rtol}_",
+        petsc_options_prefix=f"two_scales_{field_rtol}_{by_unit}_",
         petsc_options={
             "snes_type": "newtonls",
             "snes_linesearch_type": "basic",
@@ -42,6 +44,8 @@ def _two_scales(field_rtol):
     )
     if field_rtol is not None:
         install_field_convergence(problem, [u, w], ["V", "mol/m^3"], field_rtol)
+    if by_unit:
+        install_unit_convergence(problem, [u, w], ["V", "mol/m^3"])
     problem.solve()
     assert problem.solver.getConvergedReason() > 0
     return float(u.x.array[0]), float(w.x.array[0]), problem
@@ -58,6 +62,43 @@ def test_a_small_field_is_not_judged_against_a_large_one():
     largest, scales = problem.field_convergence.corrections(problem.solver)
     assert np.all(largest <= 1e-10 * scales)
     assert scales == pytest.approx([1, 2], rel=1e-9)  # each field's largest value
+
+
+def test_without_field_rtol_each_unit_is_judged_against_its_own_first_residual():
+    """PETSc's relative tests taken unit by unit: w's rows, 1e16 smaller than u's, converge to
+    rtol of their own first residual (1e-8 of w^3 - 8 at w = 0.5)."""
+    u, w, _ = _two_scales(None, by_unit=True)
+    assert u == pytest.approx(1, rel=1e-12)
+    assert w == pytest.approx(2, rel=1e-8)
+
+
+def test_a_steady_tracer_gets_the_darcy_velocity_it_is_coupled_to():
+    """Steady darcy + tracer in one Newton solve on a 2D strip: q = 1e-4 m/s, D = 1e-4 m^2/s
+    (Peclet 1): c = (e - e^x)/(e - 1) within 1e-3 (measured 3e-4, two Newton iterations).
+    The first residual holds the pressure's Dirichlet rows in Pa (1e4); judged over the whole
+    vector, the tracer's rows after one iteration (1e-6, the advection still missing) passed
+    rtol = 1e-9, and c came out as pure diffusion, 1 - x."""
+    darcy = {"permeability": 1e-11, "viscosity": 1e-3}
+    darcy["boundaries"] = {
+        "left": {"type": "pressure", "value": 1e4},
+        "right": {"type": "pressure", "value": 0.0},
+    }
+    dye = {"diffusivity": 1e-4}
+    dye["boundaries"] = {
+        "left": {"type": "concentration", "value": 1.0},
+        "right": {"type": "concentration", "value": 0.0},
+    }
+    tracer = {"type": "mass_transport", "velocity": "darcy_velocity"}
+    tracer |= {"effective_diffusivity": "none", "species": {"dye": dye}}
+    mesh = {"type": "rectangle", "length": [1.0, 0.1], "cells": [20, 2]}
+    case = {"mesh": mesh, "physics": {"darcy": darcy, "tracer": tracer}}
+    result = Simulation.from_case(case).run()
+    c = result.fields["dye"]
+    x = c.function_space.tabulate_dof_coordinates()[:, 0]
+    exact = (np.e - np.exp(x)) / (np.e - 1)
+    error = MPI.COMM_WORLD.allreduce(np.abs(c.x.array - exact).max(initial=0.0), op=MPI.MAX)
+    assert error < 1e-3
+    assert result.quantities["newton_iterations"][-1] >= 2
 
 
 def test_the_linear_predictor_saves_newton_iterations_and_changes_nothing(tmp_path):

@@ -1,8 +1,10 @@
 """Verification of the heat plug-in through the whole framework (case dict -> run -> fields).
 
 - Manufactured solutions: spatial L2 rates 2 (P1) and 3 (P2), for a linear and a
-  temperature-dependent conductivity (the Newton path); time order 1 (BDF1) and 2 (BDF2).
-- The slab series solution (shared/VALIDATION.md A1).
+  temperature-dependent conductivity (the Newton path), in 2D and in 3D; time order 1 (BDF1)
+  and 2 (BDF2).
+- The slab series solution and the semi-infinite solid (shared/VALIDATION.md A1), the latter
+  also from a case written in mm, min, g/cm^3 and degC.
 - Discrete energy conservation: stored energy changes by exactly the boundary flows and sources
   the quantities report, for BDF1 and for variable-step BDF2; for Crank-Nicolson by their
   trapezoidal rule, to second order.
@@ -18,6 +20,7 @@ from mpi4py import MPI
 
 from app.expressions import parse
 from app.simulation import Simulation
+from tests.conftest import assert_same_quantities
 
 SINE = "sin(pi*x)*sin(pi*y)"
 EXACT_STEADY = f"1 + {SINE}"
@@ -79,6 +82,37 @@ def test_spatial_convergence_rate(degree: int, meshes: tuple, conductivity: str)
         assert sim.describe_solvers().count("nonlinear, Newton") == 1
 
 
+# 3D, u = 1 + s, s = sin(pi x) sin(pi y) sin(pi z), k = 1 + u^2:
+#   -div(k grad u) = 3 pi^2 s (1 + u^2) - 2 u |grad s|^2
+SINE_3D = "sin(pi*x)*sin(pi*y)*sin(pi*z)"
+U_3D = f"(1 + {SINE_3D})"
+GRAD2_3D = (
+    "(cos(pi*x)**2*sin(pi*y)**2*sin(pi*z)**2 + sin(pi*x)**2*cos(pi*y)**2*sin(pi*z)**2"
+    " + sin(pi*x)**2*sin(pi*y)**2*cos(pi*z)**2)"
+)
+SOURCE_3D = f"3*pi**2*{SINE_3D}*(1 + {U_3D}**2) - 2*pi**2*{U_3D}*{GRAD2_3D}"
+
+
+def test_spatial_convergence_rate_in_3d():
+    """The nonlinear conductivity on a unit cube (P1, 6-12-24 cells a side): L2 rate 2 within
+    0.1 (measured 1.96)."""
+    sides = ("left", "right", "bottom", "top", "back", "front")
+    errors = []
+    for cells in (6, 12, 24):
+        heat = {
+            "conductivity": "1 + temperature**2",
+            "source": SOURCE_3D,
+            "initial": 1.0,
+            "boundaries": {side: {"type": "temperature", "value": U_3D} for side in sides},
+        }
+        case = {"mesh": {"type": "box", "cells": [cells] * 3}, "physics": {"heat": heat}}
+        sim = Simulation.from_case(case)
+        sim.run()
+        errors.append(l2_error(sim, U_3D))
+    rate = slope([1 / 6, 1 / 12, 1 / 24], errors)
+    assert abs(rate - 2) < 0.1, (rate, errors)
+
+
 # T = (1 + x^2)(1 + sin t) lies in P2 at every t, so with P2 the error is the time error alone.
 EXACT_TRANSIENT = "(1 + x**2)*(1 + sin(t))"
 SOURCE_TRANSIENT = "(1 + x**2)*cos(t) - 2*(1 + sin(t))"
@@ -132,6 +166,56 @@ def series_solution(x: float, fourier: float, terms: int = 200) -> float:
     return float(
         np.sum(4 / (n * np.pi) * np.sin(n * np.pi * x) * np.exp(-(n**2) * np.pi**2 * fourier))
     )
+
+
+# A steel bar (k = 45 W/(m K), rho c_p = 4.5e6 J/(m^3 K): alpha = 1e-5 m^2/s) 0.3 m long, its
+# end stepped from 20 to 100 degC: semi-infinite for a minute (erfc(0.3/(2 sqrt(alpha t))) ~ 1e-12).
+SEMI_ALPHA, SEMI_T = 1e-5, 60.0
+SEMI_WIDTH = 2 * math.sqrt(SEMI_ALPHA * SEMI_T)  # x/(2 sqrt(alpha t)) = 1 there
+SEMI_POINTS = {"half": 0.5, "one": 1.0}  # probe -> x/(2 sqrt(alpha t))
+
+
+def semi_infinite_case(si: bool) -> dict:
+    """The bar in SI numbers, or the same bar in mm, min, ms, g/cm^3, J/(g K), W/(cm K), degC."""
+    if si:
+        heat = {"conductivity": 45.0, "density": 7500.0, "specific_heat": 600.0}
+        heat |= {"initial": 293.15, "reference": 293.15}
+        heat["boundaries"] = {"left": {"type": "temperature", "value": 373.15}}
+        length, end, dt, interval = 0.3, SEMI_T, 0.25, SEMI_T
+        probes = {name: [eta * SEMI_WIDTH] for name, eta in SEMI_POINTS.items()}
+    else:
+        heat = {"conductivity": "0.45 W/(cm*K)", "density": "7.5 g/cm^3"}
+        heat |= {"specific_heat": "0.6 J/(g*K)", "initial": "20 degC", "reference": "20 degC"}
+        heat["boundaries"] = {"left": {"type": "temperature", "value": "100 degC"}}
+        length, end, dt, interval = "300 mm", "1 min", "250 ms", "1 min"
+        probes = {name: [f"{eta * SEMI_WIDTH * 1e3!r} mm"] for name, eta in SEMI_POINTS.items()}
+    return {
+        "mesh": {"type": "interval", "length": [length], "cells": [300]},
+        "physics": {"heat": heat},
+        "time": {"scheme": "bdf2", "end": end, "dt": dt},
+        "output": {"interval": interval, "probes": probes},
+    }
+
+
+def test_semi_infinite_solid_in_any_units():
+    """A1: (T - T_i)/(T_s - T_i) = erfc(x/(2 sqrt(alpha t))) = 0.479500 and 0.157299 where the
+    argument is 1/2 and 1, to 1e-3 (measured 5e-5 and 1.4e-5); the heat entering,
+    k (T_s - T_i)/sqrt(pi alpha t), and the heat stored, 2 k (T_s - T_i) sqrt(t/(pi alpha)), to
+    0.1 % (measured 4e-5 and 3e-5). The case written in other units runs the same numbers:
+    every column equal to 1e-9."""
+    si = Simulation.from_case(semi_infinite_case(si=True)).run().quantities
+    other = Simulation.from_case(semi_infinite_case(si=False)).run().quantities
+    assert_same_quantities(si, other, rtol=1e-9)
+    assert si["time_s"][-1] == pytest.approx(SEMI_T)
+    rise = 80.0
+    for name, reference in (("half", 0.479500), ("one", 0.157299)):
+        value = (si[f"{name}_temperature_K"][-1] - 293.15) / rise
+        assert value == pytest.approx(reference, abs=1e-3), name
+    k = 45.0
+    entering = k * rise / math.sqrt(math.pi * SEMI_ALPHA * SEMI_T)
+    assert -si["heat_flow_left_W_per_m2"][-1] == pytest.approx(entering, rel=1e-3)
+    stored = 2 * k * rise * math.sqrt(SEMI_T / (math.pi * SEMI_ALPHA))
+    assert si["stored_energy_J_per_m2"][-1] == pytest.approx(stored, rel=1e-3)
 
 
 def test_slab_series_reference_values():

@@ -1,8 +1,9 @@
-"""Mass transport in media: the electrolyte of a Li|Li cell (VALIDATION.md A7), advection
-(Ogata-Banks, outflow, SUPG), migration to Boltzmann equilibrium, positivity under consumption,
-porous media (effective diffusivity, changing porosity, a spherical particle under a constant
-flux: A11's profile), regions and instances side by side, and parameter errors. The
-manufactured-solution rates and analytic transients are in tests/test_mass_transport.py.
+"""Mass transport in media: the electrolyte of a Li|Li cell (VALIDATION.md A7: drop, limiting
+current, Sand time), advection (Ogata-Banks, outflow, SUPG), migration to Boltzmann equilibrium,
+positivity under consumption, porous media (effective diffusivity, changing porosity, a
+spherical particle under a constant flux: A11's profile), regions and instances side by side,
+and parameter errors. The manufactured-solution rates and analytic transients are in
+tests/test_mass_transport.py.
 """
 
 import math
@@ -68,6 +69,31 @@ def test_symmetric_cell_limiting_current(cases):
     assert measured == pytest.approx(i_lim, rel=1e-2)
     overpotential = DIFFUSION_POTENTIAL * math.log(high / low)  # diverges as i -> i_lim
     assert -q["min_potential_V"][-1] > overpotential > 0.19
+
+
+def test_sand_time(cases):
+    """A7: under a constant current the salt at the electrode that consumes it falls as
+    c0 - 2 (1 - t+) i/F sqrt(t/(pi D)) (a semi-infinite electrolyte: the cell widened to 10 mm,
+    5 diffusion lengths at the end), reaching zero at the Sand time
+    t_s = pi D (F c0)^2/(4 ((1 - t+) i)^2) = 23,587 s at 10 A/m^2. At t_s/4 it is c0/2, at
+    0.81 t_s c0/10: both within 1e-3 c0 (measured 2.7e-5 and 7.7e-5); the other electrode
+    gains what this one loses."""
+    current = 10.0
+    sand = math.pi * D_SALT * (FARADAY * C0) ** 2 / (4 * ((1 - T_PLUS) * current) ** 2)
+    assert sand == pytest.approx(23587, abs=1)  # VALIDATION.md A7
+    overrides = {
+        "mesh.length": ["10 mm"],
+        "mesh.cells": [200],
+        "time.end": 0.81 * sand,
+        "time.dt": 50.0,
+        "output.times": [sand / 4, 0.81 * sand],
+        "output.interval": 0.81 * sand,
+    }
+    q = Simulation.from_case(cases / "symmetric_cell.toml", overrides=overrides).run().quantities
+    assert list(q["time_s"]) == pytest.approx([0, sand / 4, 0.81 * sand])
+    low, high = q["electrolyte_min_c_e_mol_per_m3"], q["electrolyte_max_c_e_mol_per_m3"]
+    assert low[1:] / C0 == pytest.approx([0.5, 0.1], abs=1e-3)
+    assert high[1:] / C0 == pytest.approx(2 - low[1:] / C0, abs=1e-9)
 
 
 def test_volumetric_electrode_current_with_porosity():
