@@ -194,12 +194,11 @@ def console() -> None:
 
 def _end_before_destructors(code: int) -> None:
     """End the process now with ``code``: ADIOS2 would retry closing the VTX files it could not
-    finish (app/output.py) from their destructors, and failing again, abort the process. It
-    ends through MPI's finalisation (app/process_end.py): mpirun kills the processes of ranks
-    that skip it."""
-    from app.process_end import end_without_destructors
-
-    end_without_destructors(code)
+    finish (app/output.py) from their destructors, and failing again, abort the process."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _console_log(rank: int, quiet: bool) -> logging.Handler | None:

@@ -40,13 +40,6 @@ def end_process(code: int) -> NoReturn:
     main_thread = threading.main_thread()
     if _observed() or any(not t.daemon for t in threading.enumerate() if t is not main_thread):
         sys.exit(code)
-    end_without_destructors(code)
-
-
-def end_without_destructors(code: int) -> NoReturn:
-    """The steps of the module docstring, whatever else runs: no Python object is freed, so no
-    destructor runs. A command whose field files a full disk left unfinished ends here
-    (app/cli.py): ADIOS2 would abort the process retrying them from their destructors."""
     atexit._run_exitfuncs()  # what Py_Finalize runs first (atexit has no public name for it)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError, AttributeError):  # closed, or a pipe gone
