@@ -153,6 +153,20 @@ class Case(Parameters):
         return self
 
     @model_validator(mode="after")
+    def _surrogates_have_data(self) -> Case:
+        # a surrogate that neither starts from RVEs nor may solve any has nothing to learn from
+        for name, spec in self.surrogates.items():
+            learns = spec.design.points or spec.refresh or spec.database is not None
+            if spec.mode == "surrogate" and not learns:
+                raise CaseError(
+                    f"surrogates.{name}.design.points",
+                    "no initial RVE solves, refresh = false and no database: the "
+                    "surrogate would serve properties it has no RVE for",
+                    "give design.points >= 1, refresh = true or a database of earlier RVE solves",
+                )
+        return self
+
+    @model_validator(mode="after")
     def _outputs_fit(self) -> Case:
         time, interval = self.time, self.output.interval
         if interval is not None and time.end is not None:

@@ -17,7 +17,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from app import __version__
+from app import __version__, jit_cache
 from app.errors import CaseError, ScaleBridgeError
 from app.parallel import on_rank_zero
 from app.studies import cli as studies_cli
@@ -94,6 +94,11 @@ def _parser() -> argparse.ArgumentParser:
 #: the exit code of an internal error, a bug rather than the input (EX_SOFTWARE of sysexits.h)
 INTERNAL_ERROR = 70
 
+#: Errors of a JIT that failed inside a solver's constructor, kept until the process ends: their
+#: tracebacks hold the half-built DOLFINx LinearProblem, whose destructor raises (it reads
+#: attributes its constructor never set), printing a traceback after the message.
+HALF_BUILT: list[BaseException] = []
+
 #: ADIOS2 and HDF5 colour their error messages for a terminal; ours carry the text only.
 TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -124,28 +129,20 @@ def main(argv: list[str] | None = None) -> int:
             _say(comm, _modules(args.name))
     except ScaleBridgeError as exc:
         if comm.rank == 0:
-            given = (
-                getattr(args, "case", None)
-                or getattr(args, "study", None)
-                or getattr(args, "run_dir", None)
-            )
-            where = f"{given}: " if given else ""
             message = TERMINAL_CODES.sub("", str(exc))
-            print(f"scalebridge: error: {where}{message}", file=sys.stderr, flush=True)
+            print(f"scalebridge: error: {_given(args)}{message}", file=sys.stderr, flush=True)
+        if isinstance(exc, jit_cache.UnfinishedCompile):
+            HALF_BUILT.append(exc)
         if getattr(sys.modules.get("app.output"), "UNFINISHED", None):
             _end_before_destructors(exc.exit_code)
         return exc.exit_code
     except Exception as exc:
         if os.environ.get("SCALEBRIDGE_TRACEBACK"):
             raise
-        # A bug in ScaleBridge, not in the input: one line here (the run's log keeps where)
-        print(
-            f"scalebridge: internal error on rank {comm.rank}: {type(exc).__name__}: {exc}. "
-            "This is a bug: please report it with the run folder's run.log (set "
-            "SCALEBRIDGE_TRACEBACK=1 to print where it happened)",
-            file=sys.stderr,
-            flush=True,
-        )
+        if comm.size > 1 and jit_cache.parallel_jit_failure(exc):
+            HALF_BUILT.append(exc)
+            return _jit_failure(exc, comm, _given(args))
+        _internal_error(exc, comm.rank)
         if comm.size > 1:  # the other ranks may wait in a collective call for this one
             comm.Abort(INTERNAL_ERROR)
         return INTERNAL_ERROR
@@ -153,6 +150,38 @@ def main(argv: list[str] | None = None) -> int:
         if console is not None:
             log.removeHandler(console)
     return 0
+
+
+def _internal_error(exc: Exception, rank: int) -> None:
+    # A bug in ScaleBridge, not in the input: one line here (the run's log keeps where)
+    print(
+        f"scalebridge: internal error on rank {rank}: {type(exc).__name__}: {exc}. This is a "
+        "bug: please report it with the run folder's run.log (set SCALEBRIDGE_TRACEBACK=1 to "
+        "print where it happened)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _given(args: argparse.Namespace) -> str:
+    """The file a command was given, as its messages start."""
+    given = getattr(args, "case", None) or getattr(args, "study", None)
+    given = given or getattr(args, "run_dir", None)
+    return f"{given}: " if given else ""
+
+
+def _jit_failure(exc: Exception, comm: Any, where: str) -> int:
+    """Every rank raised DOLFINx's JIT failure together, rank 0 with the reason: rank 0 says it
+    and every rank exits with its code (no rank waits in a collective, so none aborts)."""
+    code = None
+    if comm.rank == 0:
+        unfinished = jit_cache.unfinished_compile_in(exc)
+        if unfinished is None:
+            _internal_error(exc, comm.rank)
+        else:
+            print(f"scalebridge: error: {where}{unfinished}", file=sys.stderr, flush=True)
+        code = INTERNAL_ERROR if unfinished is None else jit_cache.UnfinishedCompile.exit_code
+    return comm.bcast(code, root=0)
 
 
 def console() -> None:

@@ -37,11 +37,34 @@ import time
 from pathlib import Path
 from types import ModuleType
 
+from app.errors import ScaleBridgeError
+
 JIT_MODULE = "ffcx.codegeneration.jit"
 
 #: A claim on a compile younger than this (seconds since its ``.c`` file was last written) is
 #: waited for beyond the JIT ``timeout``; an older one is taken for a compile that was killed.
 RUNNING_COMPILE_AGE = 120.0
+#: How DOLFINx's JIT fails on more than one rank: rank 0 compiles and broadcasts the outcome, so
+#: every rank raises together, rank 0 with its reason (``dolfinx.jit.mpi_jit_decorator``).
+DOLFINX_JIT_FAILED = ("Failed JIT compilation of form: ", "JIT compilation failed on rank 0.")
+
+
+class UnfinishedCompile(ScaleBridgeError, TimeoutError):
+    """A compile another process claimed never finished (its ``.c`` file names it): the user
+    deletes the file, as for an output folder that cannot take the run (exit code 2)."""
+
+    exit_code = 2
+
+
+def parallel_jit_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is DOLFINx's JIT failure, which every rank of the form raises together."""
+    return isinstance(exc, RuntimeError) and str(exc).startswith(DOLFINX_JIT_FAILED)
+
+
+def unfinished_compile_in(exc: BaseException) -> str | None:
+    """The message of an :class:`UnfinishedCompile` that DOLFINx wrapped on rank 0, or None."""
+    reason = str(exc).removeprefix(DOLFINX_JIT_FAILED[0])
+    return reason if reason.startswith(UNFINISHED_PREFIX) else None
 
 
 def compiled_module_path(cache_dir: Path, module_name: str) -> Path | None:
@@ -65,6 +88,9 @@ def _load_by_path(cache_dir, module_name, object_names) -> tuple[list, ModuleTyp
     return [getattr(module.lib, name) for name in object_names], module
 
 
+UNFINISHED_PREFIX = "JIT compilation timed out after"
+
+
 def _unfinished_compile_message(c_file: Path, timeout: int) -> str:
     try:
         state = c_file.stat()
@@ -73,7 +99,7 @@ def _unfinished_compile_message(c_file: Path, timeout: int) -> str:
     except FileNotFoundError:  # removed while we waited
         found = f"{c_file} (now gone)"
     return (
-        f"JIT compilation timed out after {timeout} s: {found} marks a compile that has not "
+        f"{UNFINISHED_PREFIX} {timeout} s: {found} marks a compile that has not "
         f"finished ({c_file.name}.cached is missing). A compile that was killed leaves this file "
         "behind and every later run waits for it. If no other process is compiling forms into "
         f"{c_file.parent}, delete {c_file} and run again; for very large forms raise the JIT "
@@ -100,7 +126,7 @@ def get_cached_module(module_name, object_names, cache_dir, timeout):
     deadline = time.monotonic() + timeout
     while not ready_file.exists():
         if time.monotonic() >= deadline and not _claimed_recently(c_file):
-            raise TimeoutError(_unfinished_compile_message(c_file, timeout))
+            raise UnfinishedCompile(_unfinished_compile_message(c_file, timeout))
         time.sleep(1)
     return _load_by_path(cache_dir, module_name, object_names)
 

@@ -58,6 +58,7 @@ from app.runner import Result
 from app.safeguards import StopRequests
 from app.solve_system import SolveReport, describe_groups
 from app.solver_options import GEOMETRIC_MULTIGRID
+from app.time_spec import warn_dropped_time_derivatives
 from app.timeint import ACCURACY, ORDERS, PREDICTOR_LEVELS, StartValues, TimeScheme
 from app.traces import initial_guess
 
@@ -141,6 +142,7 @@ class Simulation:
             lagged = link(self.groups, self.graph, self.store)
             self.coupler = Coupler(self.groups, self.case.coupling, lagged, self.comm)
             self._initial = self._collect("initial")
+            warn_dropped_time_derivatives(time_spec, self._collect)
             self.quantities, self.quantity_owners = quantity_columns(
                 self._finished(self._collect("quantities")),
                 self.physics,

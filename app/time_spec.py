@@ -6,6 +6,8 @@ constants, converted by :func:`times_in_seconds`.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -13,6 +15,8 @@ from pydantic import Field, field_validator, model_validator
 from app.contracts import Parameters, quantity
 from app.errors import CaseError
 from app.parameters import constant_value
+
+log = logging.getLogger("scalebridge")
 
 
 class AdaptiveSpec(Parameters):
@@ -128,6 +132,42 @@ class TimeSpec(Parameters):
     @property
     def transient(self) -> bool:
         return self.scheme != "steady"
+
+    @property
+    def implicitly_steady_sequence(self) -> bool:
+        """Steps in time without a scheme written: steady solves whether meant or not."""
+        return self.end is not None and "scheme" not in self.model_fields_set
+
+
+def warn_dropped_time_derivatives(
+    spec: TimeSpec, collect: Callable[[str], Mapping[str, Mapping[str, Any]]]
+) -> None:
+    """Say which fields lose their time derivative in a sequence of steady solves that no
+    ``scheme`` asked for. A plug-in declares a time derivative by a capacity or a storage;
+    ``collect(method)`` asks every instance for one of them.
+
+    Quasi-static loading is a legitimate model (mechanics, or heat in equilibrium at each
+    load), so this warns instead of refusing; writing ``scheme = "steady"`` says it is meant.
+    """
+    if not spec.implicitly_steady_sequence:
+        return
+    capacities, storages = collect("capacity"), collect("storage")
+    dropped = {
+        instance: sorted({*capacities[instance], *storages[instance]})
+        for instance in capacities
+        if capacities[instance] or storages[instance]
+    }
+    if not dropped:
+        return
+    fields = "; ".join(f"physics.{name}: {', '.join(found)}" for name, found in dropped.items())
+    log.warning(
+        "time.scheme: not given, so time.end and time.dt make a sequence of steady solves, which "
+        "drop the time derivatives of %s: their initial values and capacities are not used and "
+        'each step is the steady state of its loads. Fix: scheme = "bdf1" or "bdf2" for a '
+        'transient run; scheme = "steady" to keep the steady sequence (quasi-static loading) '
+        "without this warning",
+        fields,
+    )
 
 
 def times_in_seconds(raw: Any, path: str) -> Any:

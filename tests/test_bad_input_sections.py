@@ -3,6 +3,7 @@
 import pytest
 
 from app.cli import main
+from app.simulation import Simulation
 from tests.conftest import CASES
 from tests.test_bad_input import TRANSIENT, VALID, check, error_of, write
 
@@ -102,3 +103,34 @@ def test_an_event_reached_later_still_stops_the_run(tmp_path, capsys):
     assert main(["run", str(write(tmp_path, text)), "-o", str(tmp_path / "out"), "-q"]) == 0
     rows = (tmp_path / "out" / "quantities.csv").read_text().splitlines()
     assert float(rows[-1].split(",")[0]) == pytest.approx(0.5, abs=1e-3)
+
+
+DROPPED = "time.scheme: not given, so time.end and time.dt make a sequence of steady solves"
+
+
+@pytest.mark.parametrize(
+    ("time", "warned"),
+    [
+        ({"end": 2.0, "dt": 1.0}, True),
+        ({"scheme": "steady", "end": 2.0, "dt": 1.0}, False),  # quasi-static, said so
+        ({"scheme": "bdf1", "end": 2.0, "dt": 1.0}, False),
+        ({}, False),  # one steady solve: the steady state, as asked
+    ],
+)
+def test_time_derivatives_a_steady_sequence_drops_are_said(caplog, time, warned):
+    """[time] end and dt without a scheme run steady solves: the heat plug-in's initial value
+    and capacity were ignored without a word. Each row is the steady state (300 K here, from
+    500 K initially), and the warning names time.scheme and the physics it drops."""
+    case = {
+        "mesh": {"type": "interval", "cells": [4]},
+        "physics": {"heat": {"initial": 500, "boundaries": {"left": {"type": "temperature",
+                                                                     "value": 300}}}},
+        "time": time,
+    }  # fmt: skip
+    with caplog.at_level("WARNING", logger="scalebridge"):
+        result = Simulation.from_case(case).run()
+    assert (DROPPED in caplog.text) == warned, caplog.text
+    if warned:
+        assert "physics.heat: temperature" in caplog.text
+        assert 'scheme = "bdf1" or "bdf2"' in caplog.text
+        assert result.quantities["max_temperature_K"] == pytest.approx(300.0, abs=1e-9)

@@ -351,6 +351,11 @@ BAD = {
         lambda c: _rve(c)["phases"]["matrix"].update(youngs_modulus=0),
         "rves.point.phases.matrix: need E > 0 and -1 < nu < 0.5, got E = 0, nu = 0.3",
     ),
+    "a cell no memory holds": (  # 2e10 triangles: DOLFINx filled the memory making them
+        lambda c: _rve(c).update(mesh_size=1e-5),
+        "rves.point.mesh_size: mesh_size = 1e-05 makes 2e+10 triangle cells of the 2D unit "
+        "cell, which need about 4.6 TB of memory",
+    ),
     "no stiffness at all": (
         lambda c: _mechanics(c).pop("constitutive"),
         "physics.mechanics: give youngs_modulus and poisson_ratio",

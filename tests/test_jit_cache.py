@@ -19,6 +19,7 @@ from dolfinx import fem, mesh
 from mpi4py import MPI
 
 from app import jit_cache
+from tests.conftest import scalebridge
 
 
 def _unpatched_get_cached_module():
@@ -173,3 +174,33 @@ def test_unfinished_compile_names_the_file_to_delete(tmp_path):
     message = str(raised.value)
     assert f"delete {leftover} and run again" in message
     assert "0 bytes" in message and "libffcx_forms_killed.c.cached is missing" in message
+
+
+@pytest.mark.mpi
+def test_a_killed_compile_is_named_on_two_ranks(tmp_path, monkeypatch):
+    """Every form's claim left by killed compiles: on 2 ranks, rank 1's 'internal error ...
+    JIT compilation failed on rank 0' was printed (and rank 1 aborted, exit 70) instead of
+    rank 0's message naming the file to delete. Exit code 2 on 1 and 2 ranks, one line."""
+    case = tmp_path / "rod.toml"
+    case.write_text(
+        '[mesh]\ntype = "interval"\ncells = [4]\n[physics.heat]\nconductivity = 1.0\n'
+        'boundaries.left = { type = "temperature", value = 300 }\n'
+    )
+    (tmp_path / "dolfinx_jit_options.json").write_text('{"timeout": 1}')  # read from the cwd
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    compiled = scalebridge("run", case, "-o", tmp_path / "first", "-q", cwd=tmp_path)
+    assert compiled.returncode == 0, compiled.stderr
+    old = time.time() - jit_cache.RUNNING_COMPILE_AGE - 1
+    for path in (tmp_path / "cache" / "fenics").iterdir():
+        if path.suffix == ".c":
+            os.utime(path, (old, old))
+        else:  # the compiled modules and the marks of finished compiles
+            path.unlink()
+    for ranks in (2, 1):
+        process = scalebridge("run", case, "-o", tmp_path / f"np{ranks}", "-q", ranks=ranks,
+                              cwd=tmp_path, timeout=120)  # fmt: skip
+        assert process.returncode == 2, process.stderr
+        lines = process.stderr.splitlines()
+        assert len(lines) == 1, process.stderr
+        assert lines[0].startswith(f"scalebridge: error: {case}: JIT compilation timed out")
+        assert "and run again" in lines[0]

@@ -213,6 +213,11 @@ def test_phases_in_a_unit_the_parameter_cannot_take(tmp_path, capsys):
             "[0.1, 0.9] goes beyond the admissible range [0, 0.694] of volume_fraction",
         ),
         (
+            {SHAPE: f"{SHAPE}\ndesign = {{ points = 0 }}\nrefresh = false"},
+            "surrogates.mineral.design.points",
+            "no initial RVE solves, refresh = false and no database",
+        ),
+        (
             {"[surrogates.mineral]": '[surrogates."min eral"]'},
             "surrogates",
             "surrogate names are letters, digits and underscores",
@@ -223,6 +228,14 @@ def test_bad_surrogate_sections(tmp_path, capsys, replace, where, expected):
     error = message(tmp_path, capsys, replace=replace)
     assert f"case.toml: {where}: " in error
     assert expected in error
+
+
+def test_a_surrogate_without_initial_solves_may_refresh(tmp_path):
+    """design.points = 0 is an empty start the refresh fills."""
+    text = CASE.format(diffusivity='{ surrogate = "mineral" }', root=ROOT)
+    case = tmp_path / "case.toml"
+    case.write_text(text.replace(SHAPE, f"{SHAPE}\ndesign = {{ points = 0 }}"))
+    assert main(["check", str(case)]) == 0
 
 
 def test_an_elastic_surrogate_needs_a_component_for_other_parameters(tmp_path, capsys):

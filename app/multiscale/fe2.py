@@ -29,6 +29,7 @@ from mpi4py import MPI
 
 from app.errors import CaseError, did_you_mean, listing
 from app.fields import FieldStore
+from app.mesh_memory import BYTES_PER_CELL, memory_budget, simplex_cells
 from app.multiscale.batch import RVEPool
 from app.multiscale.ensemble import CellEnsemble
 from app.multiscale.microstructure import Microstructure
@@ -68,6 +69,8 @@ class RVEMaterial:
                     "3D cell)",
                     f"give a {dim}D cell script",
                 )
+        else:  # refused before a rank builds a cell no memory can hold
+            check_homogeneous_cell(dim, spec.mesh_size, f"{self.where}.mesh_size", comm)
         self.phases = spec.laws()
         self.pool: RVEPool | None = None
         self.ensemble: CellEnsemble | None = None
@@ -155,7 +158,7 @@ class RVEMaterial:
 
 def homogeneous_cell(dim: int, size: float, comm: MPI.Comm) -> tuple:
     """A periodic unit square or cube of one region, ``matrix``: (mesh, tags, regions)."""
-    n = max(1, math.ceil(1 / size))
+    n = _divisions(size)
     if dim == 2:
         domain = dmesh.create_unit_square(comm, n, n)
     else:
@@ -164,6 +167,24 @@ def homogeneous_cell(dim: int, size: float, comm: MPI.Comm) -> tuple:
     cells = np.arange(domain.topology.index_map(tdim).size_local, dtype=np.int32)
     tags = dmesh.meshtags(domain, tdim, cells, np.ones_like(cells))
     return domain, tags, {"matrix": 1}
+
+
+def check_homogeneous_cell(dim: int, size: float, where: str, comm: MPI.Comm) -> None:
+    """Refuse a cell of ``size`` whose built-in mesh no node can hold (rank 0 of a group
+    creates it whole). Collective; the same verdict on every rank.
+
+    Raises:
+        CaseError: At ``where``, with the memory the cell needs and the memory there is.
+    """
+    cell_type = "triangle" if dim == 2 else "tetrahedron"
+    cells = simplex_cells([_divisions(size)] * dim, cell_type)
+    what = f"mesh_size = {size:g} makes {cells:.2g} {cell_type} cells of the {dim}D unit cell"
+    budget = memory_budget(comm)
+    budget.check(cells, BYTES_PER_CELL[cell_type], where, what, "give a larger one")
+
+
+def _divisions(size: float) -> int:
+    return max(1, math.ceil(1 / size))
 
 
 def attach(
