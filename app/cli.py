@@ -12,13 +12,15 @@ import argparse
 import logging
 import os
 import re
+import signal
 import sys
-import typing
+import threading
 from pathlib import Path
 from typing import Any
 
 from app import __version__, jit_cache
 from app.errors import CaseError, ScaleBridgeError
+from app.module_listing import listing
 from app.parallel import on_rank_zero
 from app.studies import cli as studies_cli
 from app.trust import add_trust_flag, trust_all
@@ -94,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
 #: the exit code of an internal error, a bug rather than the input (EX_SOFTWARE of sysexits.h)
 INTERNAL_ERROR = 70
 
+#: the exit code when the reader of the output went away (128 + SIGPIPE, as a shell reports it)
+BROKEN_PIPE = 141
+
 #: Errors of a JIT that failed inside a solver's constructor, kept until the process ends: their
 #: tracebacks hold the half-built DOLFINx LinearProblem, whose destructor raises (it reads
 #: attributes its constructor never set), printing a traceback after the message.
@@ -126,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "study":
             _say(comm, studies_cli.command(args, comm))
         else:
-            _say(comm, _modules(args.name))
+            _say(comm, listing(args.name))
     except ScaleBridgeError as exc:
         if comm.rank == 0:
             message = TERMINAL_CODES.sub("", str(exc))
@@ -136,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(sys.modules.get("app.output"), "UNFINISHED", None):
             _end_before_destructors(exc.exit_code)
         return exc.exit_code
+    except BrokenPipeError:
+        # the reader of the output left (`scalebridge modules | head -3`): end quietly, as a
+        # shell command that SIGPIPE ends does; what is still buffered goes nowhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
     except Exception as exc:
         if os.environ.get("SCALEBRIDGE_TRACEBACK"):
             raise
@@ -206,10 +216,30 @@ def _console_log(rank: int, quiet: bool) -> logging.Handler | None:
     log.setLevel(logging.INFO)
     if rank != 0 or quiet:
         return None
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _ConsoleEcho(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     log.addHandler(handler)
     return handler
+
+
+class _ConsoleEcho(logging.StreamHandler):
+    """The run's log echoed on stdout. A reader that leaves (`scalebridge run ... | head -3`)
+    ends the echo, not the run: run.log keeps every line. PETSc installs a signal handler when
+    it starts that aborts the process on the broken pipe's SIGPIPE (MPI_Abort, no results), so
+    each line is written with SIGPIPE ignored, as Python itself starts: a write then fails with
+    BrokenPipeError, which ends the echo."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not isinstance(sys.exc_info()[1], BrokenPipeError):
+            super().handleError(record)
+            return
+        log.removeHandler(self)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is buffered
 
 
 def _say(comm: Any, text: str) -> None:
@@ -391,103 +421,6 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-# ---------------------------------------------------------------------------------------------
-# scalebridge modules
-# ---------------------------------------------------------------------------------------------
-def _modules(name: str | None) -> str:
-    from app.registry import discover
-
-    plugins = discover()
-    if name is not None and name not in plugins.classes:
-        from app.registry import plugin
-
-        plugin(name, "modules")  # raises with a did-you-mean
-    lines = []
-    for type_name, cls in plugins.classes.items():
-        if name is not None and type_name != name:
-            continue
-        lines += [f"{type_name}: {cls.describe()}"]
-        try:
-            instance = cls(cls.Parameters())
-            lines += ["  provides:"] + [f"    {_spec(s)}" for s in instance.provides]
-            lines += ["  requires:"] + [f"    {_spec(s)}" for s in instance.requires or []]
-            internal = [variable.spec for variable in instance.internal_variables]
-            lines += ["  internal variables:"] * bool(internal)
-            lines += [f"    {_spec(spec)}" for spec in internal]
-        except (CaseError, ValueError):
-            lines += ["  fields: depend on parameters without defaults"]
-        except Exception as exc:  # a third-party plug-in's code: name it, list the others
-            lines += [f"  fields: the plug-in failed to list them: {type(exc).__name__}: {exc}"]
-        lines += ["  parameters:", *_parameters(cls.Parameters, "    ")]
-        lines.append("")
-    for type_name, problem in plugins.broken.items():
-        lines.append(f"{type_name}: FAILED TO LOAD: {problem}")
-    return "\n".join(lines).rstrip()
-
-
-def _spec(spec: Any) -> str:
-    family, degree = spec.space
-    space = "quadrature points" if family == "Quadrature" else f"{family} {degree}"
-    flags = [space] + ["derived"] * spec.derived + ["optional"] * spec.optional
-    region = f" on region {spec.region}" if spec.region else ""
-    return (
-        f"{spec.name} [{' or '.join(spec.ranks)}, {spec.units}, {', '.join(flags)}]{region}: "
-        f"{spec.description}"
-    )
-
-
-def _parameters(model: Any, indent: str) -> list[str]:
-    lines = []
-    for field_name, info in model.model_fields.items():
-        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        limits = (("gt", ">"), ("ge", ">="), ("lt", "<"))
-        bounds = [f"{op} {extra[key]:g}" for key, op in limits if key in extra]
-        for rule in info.metadata:
-            for key, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
-                if getattr(rule, key, None) is not None:
-                    bounds.append(f"{op} {getattr(rule, key):g}")
-        if info.is_required():
-            default = "required"
-        elif info.default_factory is not None:
-            made = info.default_factory()  # a nested table's defaults are listed under it
-            default = "defaults below" if hasattr(made, "model_fields") else f"default {made!r}"
-        else:
-            value = info.default
-            default = f"default {getattr(value, 'to_case', lambda v=value: v)()!r}"
-        if field_name == "type" and _is_tag(info.annotation):
-            continue  # shown as the label of the model (type = 'flux')
-        words = [field_name]
-        if "units" in extra or "unit_rule" in extra:
-            words.append(f"[{extra.get('units') or extra['unit_rule']}]")
-        words.append(default)
-        if bounds:
-            words.append(f"({', '.join(bounds)})")
-        lines.append(f"{indent}{' '.join(words)}: {info.description or ''}")
-        for nested in _nested_models(info.annotation):
-            tag = nested.model_fields.get("type")
-            label = f"type = {typing.get_args(tag.annotation)[0]!r}" if tag else nested.__name__
-            summary = (nested.__doc__ or "").strip().split("\n\n")[0]  # the first paragraph
-            lines.append(f"{indent}  {label}: {' '.join(summary.split())}")
-            lines += _parameters(nested, indent + "    ")
-    return lines
-
-
-def _is_tag(annotation: Any) -> bool:
-    """A ``type: Literal["flux"]`` field: the tag that selects a model of a ``one_of``."""
-    return typing.get_origin(annotation) is typing.Literal and len(typing.get_args(annotation)) == 1
-
-
-def _nested_models(annotation: Any) -> list[type]:
-    from pydantic import BaseModel
-
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    found: list[type] = []
-    for arg in typing.get_args(annotation):
-        found += _nested_models(arg)
-    return found
 
 
 # ---------------------------------------------------------------------------------------------

@@ -159,8 +159,8 @@ def check_schema_roundtrip(plugin: PluginLike, case: CaseLike) -> str:
     from pydantic import ValidationError
 
     from app.case import load_case, validate
-    from app.cli import _parameters
     from app.errors import ScaleBridgeError
+    from app.module_listing import parameter_lines
     from app.units import parse_units
 
     cls, spec = plugin_class(plugin), read_case(case)
@@ -172,7 +172,7 @@ def check_schema_roundtrip(plugin: PluginLike, case: CaseLike) -> str:
         if units is not None:
             guard(lambda units=units: parse_units(units), f"'{name}' parameter '{key}'")
     guard(model.model_json_schema, f"JSON schema of '{name}'")
-    listed = "\n".join(guard(lambda: _parameters(model, ""), f"schema listing of '{name}'"))
+    listed = "\n".join(guard(lambda: parameter_lines(model, ""), f"schema listing of '{name}'"))
     missing = [key for key in model.model_fields if f"\n{key} " not in f"\n{listed}"]
     require(not missing, f"`scalebridge modules` does not list {missing} of '{name}'")
     instances = instances_of(cls, spec)

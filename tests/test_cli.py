@@ -1,6 +1,7 @@
 """The command line: run folders, check, modules, overrides, and the same behaviour under MPI."""
 
 import json
+import subprocess
 import sys
 import tomllib
 
@@ -8,8 +9,9 @@ import pytest
 from tqdm import tqdm
 
 import app.scheduler
+from app.cli import BROKEN_PIPE
 from app.simulation import Simulation
-from tests.conftest import CASES, read_quantities, scalebridge
+from tests.conftest import BIN, CASES, read_quantities, scalebridge
 
 SHORT_PLATE = ["--set", "time.end=120", "--set", "output.interval=60"]
 
@@ -125,6 +127,33 @@ def test_modules_lists_fields_and_parameters():
     assert "type = 'convection'" in out and "h [W/(m^2*K)] required (>= 0)" in out
     # a nested table's defaults are listed under it, not as one long repr on its line
     assert "default FieldNames(" not in out and "    fields defaults below: Field names" in out
+
+
+def test_output_read_by_a_reader_that_leaves_ends_quietly():
+    """`scalebridge modules | head -3`: the reader closes the pipe before the listing is
+    written (here before any of it, so that every write meets the closed pipe); that was an
+    'internal error ... BrokenPipeError ... This is a bug' on stderr, exit 70."""
+    command = [str(BIN / "scalebridge"), "modules"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        process.stdout.close()
+        errors = process.stderr.read().decode()
+        assert process.wait(timeout=120) == BROKEN_PIPE
+    assert errors == ""
+
+
+def test_a_run_whose_reader_leaves_completes(tmp_path):
+    """`scalebridge run ... | head -1`: PETSc's signal handler aborted the run on the broken
+    pipe (MPI_Abort, exit 15, no quantities.csv); the run completes, its log in run.log."""
+    out = tmp_path / "run"
+    command = [str(BIN / "scalebridge"), "run", str(CASES / "slab_cooling.toml"), "-o", str(out)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        process.stdout.close()
+        errors = process.stderr.read().decode()
+        assert process.wait(timeout=300) == 0, errors
+    assert errors == ""
+    assert "run completed" in (out / "run.log").read_text()
+    times = read_quantities(out)["time_s"]
+    assert times[-1] == pytest.approx(0.1)  # the case's time.end
 
 
 def test_modules_shows_nested_boundary_types_and_units_that_depend_on_orders():
