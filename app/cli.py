@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import signal
 import sys
 import threading
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from app import __version__, jit_cache
-from app.errors import CaseError, ScaleBridgeError
+from app.errors import TERMINAL_CODES, CaseError, ScaleBridgeError
 from app.module_listing import listing
 from app.parallel import on_rank_zero
 from app.studies import cli as studies_cli
@@ -103,9 +102,6 @@ BROKEN_PIPE = 141
 #: tracebacks hold the half-built DOLFINx LinearProblem, whose destructor raises (it reads
 #: attributes its constructor never set), printing a traceback after the message.
 HALF_BUILT: list[BaseException] = []
-
-#: ADIOS2 and HDF5 colour their error messages for a terminal; ours carry the text only.
-TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,11 @@ read-only disk mid-run; exit code 4) stop a run that can continue from its last 
 """
 
 import difflib
+import re
 from collections.abc import Iterable
+
+#: ADIOS2 and HDF5 colour their error messages for a terminal; ours carry the text only.
+TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class ScaleBridgeError(Exception):

@@ -25,7 +25,7 @@ from app.field_segments import SEGMENTS, merge, remove_segments_from, segment_pa
 from app.fields import owned_size
 from app.pointwise import CellMean, cell_mean_space, is_pointwise, quadrature_degree
 from app.run_folder import replace_text
-from app.safeguards import disk_state
+from app.safeguards import agreed_problems, disk_state
 from app.units import unit_suffix
 
 log = logging.getLogger("scalebridge")
@@ -233,7 +233,7 @@ class FieldWriter:
                 UNFINISHED.append(writer)
                 problem = problem or str(exc).strip().splitlines()[0]
         self._open, self._vtx = None, []
-        problems = [found for found in self.comm.allgather(problem) if found]
+        problems = agreed_problems(self.comm, problem, "closing a VTX field file failed")
         if problems:
             raise OutputFailed(
                 f"a VTX field file could not be finished ({disk_state(self.folder)}): {problems[0]}"

@@ -333,12 +333,17 @@ class Session:
         known = quantities | dict(zip(sim.probes.columns, points, strict=True))
         defined = sim.case_quantities.evaluate(known, t)
         values = [*row, *quantities.values(), *points, *defined.values()]
-        collective(self.comm, lambda: self.table.append(values), where)
-        collective(self.comm, lambda: sim.probes.write_profiles(t, lines), where)
+        disk = self.folder.path if self.folder is not None else None
+        collective(self.comm, lambda: self.table.append(values), where, folder=disk)
+        collective(self.comm, lambda: sim.probes.write_profiles(t, lines), where, folder=disk)
         if self.writer is not None:
             cycle = sim._stage.cycle if sim._stage else None
             collective(
-                self.comm, lambda: self.writer.write(t, cycle), where, (OSError, RuntimeError)
+                self.comm,
+                lambda: self.writer.write(t, cycle),
+                where,
+                (OSError, RuntimeError),
+                folder=disk,
             )
         for observer in sim.output_observers:
             observer(t)

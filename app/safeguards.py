@@ -22,6 +22,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,14 @@ from typing import Any
 import numpy as np
 from mpi4py import MPI
 
-from app.errors import OutputFailed
+from app.errors import TERMINAL_CODES, OutputFailed
 
 log = logging.getLogger("scalebridge")
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+#: How long a rank whose write failed waits for the others to report theirs (agreed_problems)
+STUCK_AFTER_S = 60.0
 
 
 class StopRequests:
@@ -139,24 +143,66 @@ def room(comm: Any, folder: Path, needed: int, what: str) -> None:
         raise OutputFailed(problem)
 
 
-def collective(comm: Any, action: Callable[[], None], what: str, errors: tuple = (OSError,)):
+def collective(
+    comm: Any,
+    action: Callable[[], None],
+    what: str,
+    errors: tuple = (OSError,),
+    folder: Path | None = None,
+):
     """Run an output action on every rank; when it fails on any rank (``errors``: a full disk,
-    a quota, a read-only folder), every rank raises the same :class:`OutputFailed`."""
+    a quota, a read-only folder), every rank raises the same :class:`OutputFailed`, saying what
+    the disk of ``folder`` has free (HDF5's and ADIOS2's own messages do not say it is full)."""
     problem = None
     try:
         action()
     except errors as exc:
         problem = _describe(exc)
-    problems = [p for p in comm.allgather(problem) if p]
+    problems = agreed_problems(comm, problem, f"writing {what} failed")
     if problems:
-        raise OutputFailed(f"writing {what} failed: {problems[0]}")
+        disk = f" ({disk_state(folder)})" if folder is not None else ""
+        raise OutputFailed(f"writing {what} failed{disk}: {problems[0]}")
+
+
+def agreed_problems(comm: Any, problem: str | None, what: str) -> list[str]:
+    """Every rank's problem with a write (collective; empty when none had one).
+
+    A rank whose write failed waits at most :data:`STUCK_AFTER_S` for the others: a write that
+    failed on one rank can leave the others inside the writer's own collective (ADIOS2's
+    aggregation waits for the failed rank's part), where they never reach this agreement. Then
+    this rank says what failed and aborts every rank with the exit code of a failed output,
+    rather than the run hanging.
+    """
+    if comm.size == 1:
+        return [problem] if problem else []
+    flags = np.zeros(comm.size, dtype=np.int8)
+    request = comm.Iallgather(np.array([problem is not None], dtype=np.int8), flags)
+    if problem is None:
+        request.Wait()
+    else:
+        deadline = time.monotonic() + STUCK_AFTER_S
+        while not request.Test():
+            if time.monotonic() > deadline:
+                print(
+                    f"scalebridge: error: {what} on rank {comm.rank}: {problem}; the other ranks "
+                    f"did not come back from the write in {STUCK_AFTER_S:g} s, so the run is "
+                    f"ended on every rank (the last checkpoint is intact: scalebridge restart)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                comm.Abort(OutputFailed.exit_code)
+            time.sleep(0.01)
+    if not flags.any():
+        return []
+    return [found for found in comm.allgather(problem) if found]
 
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         where = f" ('{exc.filename}')" if exc.filename else ""
         return f"{exc.strerror or exc}{where}"
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = TERMINAL_CODES.sub("", str(exc)).strip()  # ADIOS2 colours its messages
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def writable(folder: Path) -> str | None:
