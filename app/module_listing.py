@@ -68,7 +68,8 @@ def parameter_lines(model: Any, indent: str) -> list[str]:
             default = "required"
         elif info.default_factory is not None:
             made = info.default_factory()  # a nested table's defaults are listed under it
-            default = "defaults below" if hasattr(made, "model_fields") else f"default {made!r}"
+            table = hasattr(type(made), "model_fields")
+            default = "defaults below" if table else f"default {made!r}"
         else:
             value = info.default
             default = f"default {getattr(value, 'to_case', lambda v=value: v)()!r}"
