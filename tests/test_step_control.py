@@ -11,6 +11,7 @@ from app.errors import CaseError
 from app.simulation import Simulation
 from app.step_control import landing_step
 from app.timeint import extrapolation_weights, milne_factor
+from tests.test_events import TAU, manufactured_case
 
 
 def cubic(t):
@@ -65,34 +66,12 @@ def test_a_target_is_landed_on_without_a_sliver():
     assert landing_step(0.0, 1.0, 3.0, 1e-9, split=True) == 1.0
 
 
-# u = (1 + x^2) g(t), g = 1 + 4 exp(-t/tau) (as in tests/test_events.py): exact in space in
-# P2, so the probe at x = 0.5 carries the time error alone; its exact value is 1.25 g(t).
-TAU = 0.01
-EXACT = f"(1 + x**2)*(1 + 4*exp(-t/{TAU}))"
-SOURCE = f"-(1 + x**2)*4/{TAU}*exp(-t/{TAU}) - 2*(1 + 4*exp(-t/{TAU}))"
-
-
+# The probe at x = 0.5 of tests/test_events.py's manufactured solution carries the time error
+# alone; its exact value is 1.25 g(t).
 def probe_case(scheme: str, tolerance: float) -> dict:
-    return {
-        "mesh": {"type": "interval", "cells": [2]},
-        "physics": {
-            "heat": {
-                "degree": 2,
-                "source": SOURCE,
-                "initial": EXACT,
-                "boundaries": {
-                    side: {"type": "temperature", "value": EXACT} for side in ("left", "right")
-                },
-            }
-        },
-        "time": {
-            "scheme": scheme,
-            "end": 0.5,
-            "dt": 1e-4,
-            "adaptive": {"tolerances": {"middle_temperature_K": tolerance}},
-        },
-        "output": {"probes": {"middle": {"at": [0.5], "fields": ["temperature"]}}},
-    }
+    time = {"scheme": scheme, "dt": 1e-4}
+    time["adaptive"] = {"tolerances": {"middle_temperature_K": tolerance}}
+    return manufactured_case(time, {"probes": {"middle": {"at": [0.5], "fields": ["temperature"]}}})
 
 
 def probe_error(scheme: str, tolerance: float) -> tuple[int, float]:
