@@ -143,17 +143,23 @@ class FieldWriter:
                 if self.settings.vtx:
                     self._vtx += _vtx_writers(folder, stem, number, mesh, groups)
         except BaseException:
-            self.close()  # the files opened so far
+            self.abandon()  # closing a file whose writes failed aborts the process (UNFINISHED)
             raise
 
     def _xdmf(self, path: Path, mesh: Any, tags: bool) -> Any:
         stream = io.XDMFFile(mesh.comm, str(path), "w")
-        stream.write_mesh(mesh)
-        mesh_data = self.mesh_data
-        if tags and mesh is mesh_data.mesh and len(mesh_data.regions) > 1:  # one: a constant
-            mesh.topology.create_connectivity(mesh.topology.dim, mesh.topology.dim)
-            mesh_data.cell_tags.name = "regions"
-            stream.write_meshtags(mesh_data.cell_tags, mesh.geometry)
+        try:
+            stream.write_mesh(mesh)
+            mesh_data = self.mesh_data
+            if tags and mesh is mesh_data.mesh and len(mesh_data.regions) > 1:  # one: constant
+                mesh.topology.create_connectivity(mesh.topology.dim, mesh.topology.dim)
+                mesh_data.cell_tags.name = "regions"
+                stream.write_meshtags(mesh_data.cell_tags, mesh.geometry)
+        except BaseException:
+            # a mesh write that failed (a full disk) leaves HDF5 unable to close the file: its
+            # destructor would abort the process ("Failed to close HDF5 file")
+            UNFINISHED.append(stream)
+            raise
         return stream
 
     def write(self, time: float, cycle: int | None = None) -> None:

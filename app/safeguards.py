@@ -184,9 +184,10 @@ def agreed_problems(comm: Any, problem: str | None, what: str) -> list[str]:
         while not request.Test():
             if time.monotonic() > deadline:
                 print(
-                    f"scalebridge: error: {what} on rank {comm.rank}: {problem}; the other ranks "
-                    f"did not come back from the write in {STUCK_AFTER_S:g} s, so the run is "
-                    f"ended on every rank (the last checkpoint is intact: scalebridge restart)",
+                    f"scalebridge: error: {what} on rank {comm.rank}: {problem.rstrip('.')}; the "
+                    f"other ranks did not come back from the write in {STUCK_AFTER_S:g} s, so the "
+                    "run is ended on every rank (the last checkpoint is intact: scalebridge "
+                    "restart)",
                     file=sys.stderr,
                     flush=True,
                 )
